@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/nuvom/nuvom/analyzer"
+)
+
+const usage = `Usage: nuvomgen [flags] [packages]
+
+nuvomgen finds the functions marked //nuvom:task and writes, at the module root,
+the task manifest .nuvom_tasks.json; in each package with tasks, nuvom_gen.go
+(typed Delay stubs); and the registry package (nuvomtasks/) with its worker main.
+Files are written only when their content changes. With errors, nothing is written.
+
+Packages are directory patterns: ./... (the default: the whole module), ./images,
+./media/... . A run over part of the module updates only that part's entries.
+
+Examples:
+  //go:generate go run github.com/nuvom/nuvom/cmd/nuvomgen ./...
+  nuvomgen -check ./...        # in CI: exit 1 and list what is stale
+
+Flags:
+`
+
+// run is the whole command; main only exits with its status.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("nuvomgen", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	check := fs.Bool("check", false, "write nothing; exit 1 when a generated file or the manifest is stale")
+	tags := fs.StringSlice("tags", nil, "comma-separated build tags to honour when loading packages")
+	dir := fs.StringP("dir", "C", "", "run as if started in `dir`")
+	verbose := fs.BoolP("verbose", "v", false, "list every file written or found fresh")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(goStyleFlags(args, fs)); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "nuvomgen: %v\n", err)
+		return 2
+	}
+	wd := *dir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			fmt.Fprintf(stderr, "nuvomgen: %v\n", err)
+			return 1
+		}
+	}
+	g := &generator{wd: wd, stdout: stdout, stderr: stderr, verbose: *verbose}
+	res, err := analyzer.Analyze(context.Background(), analyzer.Config{Dir: wd, Patterns: fs.Args(), Tags: *tags})
+	if err != nil {
+		fmt.Fprintf(stderr, "nuvomgen: %v\n", err)
+		return 1
+	}
+	p, ok := g.plan(res)
+	if !ok {
+		return 1
+	}
+	if *check {
+		return g.check(p)
+	}
+	return g.write(p)
+}
+
+// goStyleFlags lets the Go-style single-dash long form (-check, -tags=x) mean
+// the same as the pflag double-dash form, so both spellings work.
+func goStyleFlags(args []string, fs *pflag.FlagSet) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(a) > 2 {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if fs.Lookup(name) != nil {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}

@@ -1,0 +1,143 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns for the same conditions (wrapped with context).
+var (
+	// ErrNotFound: no job with that id.
+	ErrNotFound = errors.New("job not found")
+	// ErrLeaseLost: the caller's fencing token no longer holds the job's lease.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrWrongState: the operation does not apply to the job's current state.
+	ErrWrongState = errors.New("job is not in a state that allows this")
+)
+
+// Backend stores jobs: a queue with leases plus the result store with history.
+// All methods are safe for concurrent use, across goroutines and, where the
+// backend is shared storage, across processes. The conformance suite in
+// runtime/backendtest states the contract precisely; every backend passes it.
+type Backend interface {
+	// Enqueue inserts jobs atomically (one transaction where the backend has them).
+	// Jobs arrive complete: ID, state (queued or scheduled), run-at and created times set.
+	// A job whose UniqueKey matches an earlier job whose UniqueUntil is after the new
+	// job's CreatedAt is not inserted: its result carries the earlier job's id and Duplicate.
+	Enqueue(ctx context.Context, jobs []*Job) ([]EnqueueResult, error)
+
+	// Claim leases up to req.Limit jobs that are ready (queued, scheduled or retrying,
+	// with RunAt <= req.Now) in req.Queues (all queues when empty), highest priority
+	// first, then earliest RunAt, then lowest ID. Each claimed job is returned in state
+	// running with Attempt incremented, StartedAt = req.Now, LeaseOwner = req.Worker,
+	// LeaseUntil = req.Now + req.LeaseFor and a LeaseToken greater than any earlier
+	// token of that job. Two claimers never receive the same job under one lease.
+	Claim(ctx context.Context, req ClaimRequest) ([]*Job, error)
+
+	// Extend moves the deadline of the given leases to until. It returns the ids of
+	// jobs whose lease is no longer held with that token (not extended).
+	Extend(ctx context.Context, leases []Lease, until time.Time) (lost []string, err error)
+
+	// Complete records the outcome of attempts, in one transaction where the backend
+	// has them. errs[i] is ErrLeaseLost (wrapped) when outcomes[i]'s token no longer
+	// holds the lease; that outcome is not applied. err is for failures of the whole call.
+	Complete(ctx context.Context, outcomes []Outcome) (errs []error, err error)
+
+	// Release hands leased jobs back to the queue without spending an attempt:
+	// state queued, Attempt decremented, lease cleared. Stale tokens are ignored.
+	Release(ctx context.Context, leases []Lease) error
+
+	// RecoverExpired finds running jobs whose lease ended before now and records a
+	// "lost" attempt: back to retrying (RunAt = now) when attempts remain, else failed.
+	// It returns how many jobs it recovered.
+	RecoverExpired(ctx context.Context, now time.Time) (int, error)
+
+	// Get returns a job's full record, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Job, error)
+
+	// List returns jobs matching f, newest (highest ID) first.
+	List(ctx context.Context, f ListFilter) ([]*Job, error)
+
+	// Cancel moves a scheduled, queued or retrying job to cancelled (ErrWrongState otherwise).
+	Cancel(ctx context.Context, id string, now time.Time) error
+
+	// Retry makes a failed, cancelled or quarantined job queued again with run-at now,
+	// its attempt limit raised by one if exhausted; history is kept (ErrWrongState otherwise).
+	Retry(ctx context.Context, id string, now time.Time) error
+
+	// Stats counts jobs per queue and state.
+	Stats(ctx context.Context, now time.Time) ([]QueueStat, error)
+
+	// Purge deletes jobs matching f that are not running and returns how many.
+	Purge(ctx context.Context, f PurgeFilter) (int, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Notifier is implemented by backends that can tell a worker that work may be
+// ready (a job was enqueued or retried), so it need not wait for its next poll.
+type Notifier interface {
+	// Subscribe returns a channel that receives (without blocking the sender, so
+	// signals coalesce) when new work may be ready, and a function that unsubscribes.
+	Subscribe() (ch <-chan struct{}, cancel func())
+}
+
+// EnqueueResult is the outcome of enqueueing one job.
+type EnqueueResult struct {
+	ID string
+	// Duplicate is true when a unique key matched an existing job, whose ID this is.
+	Duplicate bool
+}
+
+// ClaimRequest asks for ready jobs.
+type ClaimRequest struct {
+	Queues   []string
+	Limit    int
+	Worker   string
+	Now      time.Time
+	LeaseFor time.Duration
+}
+
+// Outcome is the result of one attempt, given to Backend.Complete.
+type Outcome struct {
+	Lease Lease
+	// State is the job's next state: succeeded, failed, retrying, cancelled or quarantined.
+	State State
+	// RunAt is when a retrying job becomes ready again.
+	RunAt      time.Time
+	FinishedAt time.Time
+	Result     []byte
+	Error      string
+	ErrorChain []string
+	PanicStack string
+	// Attempt is appended to the job's history.
+	Attempt Attempt
+}
+
+// ListFilter selects jobs for List. Zero fields match everything.
+type ListFilter struct {
+	States []State
+	Task   string
+	Queue  string
+	// Since keeps jobs created at or after it.
+	Since time.Time
+	// Limit caps the number of jobs returned; 0 means 100.
+	Limit int
+}
+
+// PurgeFilter selects jobs for Purge. Zero fields match everything not running.
+type PurgeFilter struct {
+	Queue  string
+	States []State
+}
+
+// QueueStat counts the jobs of one queue in one state.
+type QueueStat struct {
+	Queue string `json:"queue"`
+	State State  `json:"state"`
+	Count int    `json:"count"`
+	// OldestRunAt is the earliest RunAt among the jobs counted (ready age for queued jobs).
+	OldestRunAt time.Time `json:"oldest_run_at,omitzero"`
+}

@@ -96,7 +96,7 @@ func resolvePattern(mod Module, cwd, pat string) (Scope, error) {
 	}
 	rel, err := filepath.Rel(mod.Root, abs)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return Scope{}, fmt.Errorf("pattern %q (%s) is outside module %s (%s)", pat, abs, mod.Path, mod.Root)
+		return Scope{}, fmt.Errorf("pattern %q is outside module %s at %s", pat, mod.Path, mod.Root)
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {

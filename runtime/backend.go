@@ -129,6 +129,8 @@ type ListFilter struct {
 
 // PurgeFilter selects jobs for Purge. Zero fields match everything not running.
 type PurgeFilter struct {
+	// IDs, when not empty, limits the purge to these jobs.
+	IDs    []string
 	Queue  string
 	States []State
 }

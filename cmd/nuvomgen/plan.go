@@ -86,10 +86,10 @@ func (g *generator) plan(res *analyzer.Result) (*plan, bool) {
 		withTasks[p.Dir] = true
 	}
 	for _, dir := range res.Covered {
-		if withTasks[dir] {
+		rel := path.Join(dir, codegen.FileName)
+		if _, generated := files[rel]; generated || withTasks[dir] {
 			continue
 		}
-		rel := path.Join(dir, codegen.FileName)
 		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
 		if err == nil && codegen.IsGenerated(src) {
 			files[rel] = nil

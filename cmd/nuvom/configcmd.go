@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+)
+
+func (a *app) cmdConfig(args []string) int {
+	fs := a.flags("config", "", "Prints the effective settings and where each came from: default or environment.\n"+
+		"Worker flags (nuvom runworker --concurrency ...) override them for that worker.", "NUVOM_BACKEND=file nuvom config")
+	asJSON := fs.Bool("json", false, "print the settings as JSON")
+	if code, ok := a.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return a.fail(err)
+	}
+	entries := cfg.Entries()
+	if *asJSON {
+		type entry struct {
+			Name   string `json:"name"`
+			Value  string `json:"value"`
+			Source string `json:"source"`
+		}
+		out := make([]entry, len(entries))
+		for i, e := range entries {
+			out[i] = entry{e.Name, e.Value, e.Source}
+		}
+		return a.printJSON(map[string]any{"module_root": cfg.Root, "settings": out})
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "module root\t%s\t\n", cfg.Root)
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t(%s)\n", e.Name, orDash(e.Value), e.Source)
+	}
+	return a.flushTable(tw)
+}

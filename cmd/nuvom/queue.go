@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	nuvom "github.com/nuvom/nuvom/runtime"
+)
+
+func (a *app) cmdQueueStats(args []string) int {
+	fs := a.flags("queue stats", "", "Counts jobs per queue and state, with the age of the oldest ready job.\n"+
+		"Running jobs are the ones in flight.", "nuvom queue stats --json")
+	asJSON := fs.Bool("json", false, "print the counts as JSON")
+	if code, ok := a.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	ctx := context.Background()
+	c, ok, err := a.existingClient(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	var stats []nuvom.QueueStat
+	now := time.Now()
+	if ok {
+		defer c.Close()
+		if stats, err = c.Backend().Stats(ctx, now); err != nil {
+			return a.fail(err)
+		}
+	}
+	if *asJSON {
+		if stats == nil {
+			stats = []nuvom.QueueStat{}
+		}
+		return a.printJSON(stats)
+	}
+	if len(stats) == 0 {
+		fmt.Fprintln(a.stdout, "no jobs")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tSTATE\tCOUNT\tOLDEST READY")
+	for _, s := range stats {
+		age := "-"
+		if (s.State == nuvom.StateQueued || s.State == nuvom.StateRetrying || s.State == nuvom.StateScheduled) && !s.OldestRunAt.IsZero() {
+			if d := now.Sub(s.OldestRunAt); d > 0 {
+				age = d.Round(time.Second).String()
+			} else {
+				age = "in " + (-d).Round(time.Second).String()
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.Queue, s.State, s.Count, age)
+	}
+	return a.flushTable(tw)
+}
+
+func (a *app) cmdQueuePurge(args []string) int {
+	fs := a.flags("queue purge", "", "Deletes jobs that are not running, by queue and state. Needs --yes.",
+		"nuvom queue purge --queue images --state failed,cancelled --yes")
+	queue := fs.String("queue", "", "only this queue")
+	states := fs.StringSlice("state", nil, "only these states (comma-separated); running jobs are never purged")
+	yes := fs.Bool("yes", false, "really delete")
+	if code, ok := a.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	f := nuvom.PurgeFilter{Queue: *queue}
+	for _, s := range *states {
+		st := nuvom.State(strings.TrimSpace(s))
+		if !st.Valid() {
+			return a.usageErr("queue purge: --state %q is not a state (%s)", s, statesText())
+		}
+		if st == nuvom.StateRunning {
+			return a.usageErr("queue purge: running jobs cannot be purged")
+		}
+		f.States = append(f.States, st)
+	}
+	if !*yes {
+		return a.usageErr("queue purge deletes jobs: add --yes to confirm")
+	}
+	return a.purge(f, "purged %d job(s)\n")
+}
+
+func (a *app) purge(f nuvom.PurgeFilter, format string) int {
+	ctx := context.Background()
+	c, err := a.client(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer c.Close()
+	n, err := c.Backend().Purge(ctx, f)
+	if err != nil {
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.stdout, format, n)
+	return exitOK
+}
+
+func (a *app) cmdQuarantineList(args []string) int {
+	fs := a.flags("quarantine list", "", "Lists quarantined jobs: their payload could not be decoded, so no worker runs them.",
+		"nuvom quarantine list --json")
+	asJSON := fs.Bool("json", false, "print the jobs as JSON")
+	if code, ok := a.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	return a.cmdHistory(append([]string{"--status", string(nuvom.StateQuarantined), "--limit", "1000",
+		fmt.Sprintf("--json=%t", *asJSON)}))
+}
+
+func (a *app) cmdQuarantineShow(args []string) int {
+	fs := a.flags("quarantine show", "ID", "Shows one quarantined job with its raw payload.", "nuvom quarantine show 01JD3Z5K8Q9W6V2N4M7R1T0XYZ")
+	if code, ok := a.parse(fs, args, 1, 1); !ok {
+		return code
+	}
+	return a.cmdInspectJob([]string{fs.Arg(0), "--format", "raw"})
+}
+
+func (a *app) cmdQuarantineRequeue(args []string) int {
+	fs := a.flags("quarantine requeue", "ID", "Queues a quarantined job again (after a worker that can decode it is deployed).",
+		"nuvom quarantine requeue 01JD3Z5K8Q9W6V2N4M7R1T0XYZ")
+	if code, ok := a.parse(fs, args, 1, 1); !ok {
+		return code
+	}
+	return a.jobAction(fs.Arg(0), "queued again", (*nuvom.Client).Retry)
+}
+
+func (a *app) cmdQuarantineDrop(args []string) int {
+	fs := a.flags("quarantine drop", "ID", "Deletes a quarantined job.", "nuvom quarantine drop 01JD3Z5K8Q9W6V2N4M7R1T0XYZ")
+	if code, ok := a.parse(fs, args, 1, 1); !ok {
+		return code
+	}
+	f := nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}}
+	ctx := context.Background()
+	c, err := a.client(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer c.Close()
+	n, err := c.Backend().Purge(ctx, f)
+	if err != nil {
+		return a.fail(err)
+	}
+	if n == 0 {
+		return a.fail(fmt.Errorf("no quarantined job with id %q", fs.Arg(0)))
+	}
+	fmt.Fprintf(a.stdout, "%s dropped\n", fs.Arg(0))
+	return exitOK
+}

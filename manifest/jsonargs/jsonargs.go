@@ -1,0 +1,451 @@
+// Package jsonargs converts a task's arguments given as JSON into the msgpack
+// wire format a worker decodes, guided only by the manifest's type schema, so
+// tools can enqueue any task without its Go code. It also renders stored
+// msgpack results as JSON-ready values.
+package jsonargs
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nuvom/nuvom/manifest"
+)
+
+// Encode converts raw, a JSON array of the task's arguments in order or a JSON
+// object keyed by parameter name, to the msgpack argument list. Empty input
+// means no arguments. Errors name the parameter (and field path), the type
+// expected and what was given.
+func Encode(task *manifest.Task, raw []byte) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		raw = []byte("[]")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("args of %s are not valid JSON: %w", task.Name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("args of %s: unexpected data after the JSON value", task.Name)
+	}
+	vals, err := positional(task, v)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	if err := enc.EncodeArrayLen(len(vals)); err != nil {
+		return nil, err
+	}
+	c := converter{enc: enc, named: map[string]*manifest.Type{}}
+	for i, p := range task.Params {
+		if err := c.value(&p.Type, vals[i], "param "+p.Name); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+func positional(task *manifest.Task, v any) ([]any, error) {
+	want := paramList(task)
+	switch v := v.(type) {
+	case []any:
+		if len(v) != len(task.Params) {
+			return nil, fmt.Errorf("%s takes %d args (%s), got %d", task.Name, len(task.Params), want, len(v))
+		}
+		return v, nil
+	case map[string]any:
+		out := make([]any, len(task.Params))
+		known := map[string]bool{}
+		var missing []string
+		for i, p := range task.Params {
+			known[p.Name] = true
+			val, ok := v[p.Name]
+			if !ok {
+				missing = append(missing, p.Name)
+				continue
+			}
+			out[i] = val
+		}
+		var unknown []string
+		for k := range v {
+			if !known[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		if len(unknown) > 0 {
+			return nil, fmt.Errorf("%s has no param %s (params: %s)", task.Name, strings.Join(unknown, ", "), want)
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s: missing param %s (params: %s)", task.Name, strings.Join(missing, ", "), want)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("args of %s must be a JSON array or an object keyed by param name (params: %s), got %s",
+		task.Name, want, describe(v))
+}
+
+func paramList(task *manifest.Task) string {
+	if len(task.Params) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(task.Params))
+	for i, p := range task.Params {
+		parts[i] = p.Name + " " + p.Type.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+type converter struct {
+	enc   *msgpack.Encoder
+	named map[string]*manifest.Type // named types seen on the way down, for refs
+	depth int
+}
+
+const maxDepth = 100
+
+func (c *converter) value(t *manifest.Type, v any, path string) error {
+	if c.depth > maxDepth {
+		return fmt.Errorf("%s: nested deeper than %d levels", path, maxDepth)
+	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if t.Kind == manifest.KindRef {
+		target, ok := c.named[t.Name]
+		if !ok {
+			return fmt.Errorf("%s: type %s refers to an unknown type", path, t.Name)
+		}
+		t = target
+	} else if t.Name != "" {
+		if prev, ok := c.named[t.Name]; !ok {
+			c.named[t.Name] = t
+			defer delete(c.named, t.Name)
+		} else if prev != t {
+			c.named[t.Name] = t
+			defer func() { c.named[t.Name] = prev }()
+		}
+	}
+	mismatch := func() error {
+		return fmt.Errorf("%s: expected %s, got %s", path, t.String(), describe(v))
+	}
+	switch t.Kind {
+	case manifest.KindBool:
+		b, ok := v.(bool)
+		if !ok {
+			return mismatch()
+		}
+		return c.enc.EncodeBool(b)
+	case manifest.KindInt, manifest.KindInt8, manifest.KindInt16, manifest.KindInt32, manifest.KindInt64:
+		n, ok := v.(json.Number)
+		if !ok {
+			return mismatch()
+		}
+		i, err := strconv.ParseInt(n.String(), 10, bitSize(t.Kind))
+		if err != nil {
+			return fmt.Errorf("%s: expected %s, got %s (not an integer in range)", path, t.String(), n)
+		}
+		return c.enc.EncodeInt(i)
+	case manifest.KindUint, manifest.KindUint8, manifest.KindUint16, manifest.KindUint32, manifest.KindUint64:
+		n, ok := v.(json.Number)
+		if !ok {
+			return mismatch()
+		}
+		u, err := strconv.ParseUint(n.String(), 10, bitSize(t.Kind))
+		if err != nil {
+			return fmt.Errorf("%s: expected %s, got %s (not a non-negative integer in range)", path, t.String(), n)
+		}
+		return c.enc.EncodeUint(u)
+	case manifest.KindFloat32, manifest.KindFloat64:
+		n, ok := v.(json.Number)
+		if !ok {
+			return mismatch()
+		}
+		f, err := strconv.ParseFloat(n.String(), 64)
+		if err != nil {
+			return fmt.Errorf("%s: expected %s, got %s", path, t.String(), n)
+		}
+		if t.Kind == manifest.KindFloat32 {
+			if math.Abs(f) > math.MaxFloat32 {
+				return fmt.Errorf("%s: %s overflows float32", path, n)
+			}
+			return c.enc.EncodeFloat32(float32(f))
+		}
+		return c.enc.EncodeFloat64(f)
+	case manifest.KindString:
+		s, ok := v.(string)
+		if !ok {
+			return mismatch()
+		}
+		return c.enc.EncodeString(s)
+	case manifest.KindBytes:
+		if v == nil {
+			return c.enc.EncodeNil()
+		}
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s: expected []byte as a base64 string, got %s", path, describe(v))
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return fmt.Errorf("%s: expected []byte as a base64 string: %v", path, err)
+		}
+		return c.enc.EncodeBytes(b)
+	case manifest.KindTime:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s: expected time.Time as an RFC 3339 string, got %s", path, describe(v))
+		}
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return fmt.Errorf("%s: expected time.Time as an RFC 3339 string such as \"2026-01-02T15:04:05Z\": %q", path, s)
+		}
+		return c.enc.EncodeTime(tm)
+	case manifest.KindDuration:
+		switch d := v.(type) {
+		case string:
+			dur, err := time.ParseDuration(d)
+			if err != nil {
+				return fmt.Errorf("%s: expected time.Duration such as \"1m30s\": %q", path, d)
+			}
+			return c.enc.EncodeInt(int64(dur))
+		case json.Number:
+			n, err := strconv.ParseInt(d.String(), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: expected time.Duration in nanoseconds or as a string such as \"1m30s\", got %s", path, d)
+			}
+			return c.enc.EncodeInt(n)
+		}
+		return mismatch()
+	case manifest.KindPointer:
+		if v == nil {
+			return c.enc.EncodeNil()
+		}
+		return c.value(t.Elem, v, path)
+	case manifest.KindSlice, manifest.KindArray:
+		if v == nil && t.Kind == manifest.KindSlice {
+			return c.enc.EncodeNil()
+		}
+		items, ok := v.([]any)
+		if !ok {
+			return mismatch()
+		}
+		if t.Kind == manifest.KindArray && int64(len(items)) != t.Len {
+			return fmt.Errorf("%s: expected %s with exactly %d elements, got %d", path, t.String(), t.Len, len(items))
+		}
+		if err := c.enc.EncodeArrayLen(len(items)); err != nil {
+			return err
+		}
+		for i, item := range items {
+			if err := c.value(t.Elem, item, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case manifest.KindMap:
+		if v == nil {
+			return c.enc.EncodeNil()
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return mismatch()
+		}
+		keys := sortedKeys(obj)
+		if err := c.enc.EncodeMapLen(len(keys)); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			kp := fmt.Sprintf("%s[%q]", path, k)
+			if err := c.mapKey(t.Key, k, kp); err != nil {
+				return err
+			}
+			if err := c.value(t.Elem, obj[k], kp); err != nil {
+				return err
+			}
+		}
+		return nil
+	case manifest.KindStruct:
+		return c.structValue(t, v, path)
+	}
+	return fmt.Errorf("%s: unsupported kind %q", path, t.Kind)
+}
+
+func (c *converter) structValue(t *manifest.Type, v any, path string) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s: expected %s as a JSON object, got %s", path, t.String(), describe(v))
+	}
+	// Keys may be the wire name or the Go field name.
+	byKey := map[string]int{}
+	names := make([]string, len(t.Fields))
+	for i, f := range t.Fields {
+		byKey[f.Wire] = i
+		byKey[f.Name] = i
+		names[i] = f.Wire
+	}
+	given := make([]any, len(t.Fields))
+	set := make([]bool, len(t.Fields))
+	for _, k := range sortedKeys(obj) {
+		i, ok := byKey[k]
+		if !ok {
+			return fmt.Errorf("%s: %s has no field %q (fields: %s)", path, t.String(), k, strings.Join(names, ", "))
+		}
+		if set[i] {
+			return fmt.Errorf("%s: field %s given twice", path, t.Fields[i].Wire)
+		}
+		given[i], set[i] = obj[k], true
+	}
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	if err := c.enc.EncodeMapLen(n); err != nil {
+		return err
+	}
+	for i, f := range t.Fields {
+		if !set[i] {
+			continue
+		}
+		if err := c.enc.EncodeString(f.Wire); err != nil {
+			return err
+		}
+		if err := c.value(&t.Fields[i].Type, given[i], path+"."+f.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *converter) mapKey(t *manifest.Type, k string, path string) error {
+	switch t.Kind {
+	case manifest.KindString:
+		return c.enc.EncodeString(k)
+	case manifest.KindBool:
+		b, err := strconv.ParseBool(k)
+		if err != nil {
+			return fmt.Errorf("%s: map key must be a bool", path)
+		}
+		return c.enc.EncodeBool(b)
+	case manifest.KindInt, manifest.KindInt8, manifest.KindInt16, manifest.KindInt32, manifest.KindInt64:
+		i, err := strconv.ParseInt(k, 10, bitSize(t.Kind))
+		if err != nil {
+			return fmt.Errorf("%s: map key must be an integer of type %s", path, t.String())
+		}
+		return c.enc.EncodeInt(i)
+	case manifest.KindUint, manifest.KindUint8, manifest.KindUint16, manifest.KindUint32, manifest.KindUint64:
+		u, err := strconv.ParseUint(k, 10, bitSize(t.Kind))
+		if err != nil {
+			return fmt.Errorf("%s: map key must be a non-negative integer of type %s", path, t.String())
+		}
+		return c.enc.EncodeUint(u)
+	case manifest.KindFloat32, manifest.KindFloat64:
+		f, err := strconv.ParseFloat(k, 64)
+		if err != nil {
+			return fmt.Errorf("%s: map key must be a number", path)
+		}
+		return c.enc.EncodeFloat64(f)
+	}
+	return fmt.Errorf("%s: map keys of type %s cannot be given in JSON", path, t.String())
+}
+
+func bitSize(k manifest.Kind) int {
+	switch k {
+	case manifest.KindInt8, manifest.KindUint8:
+		return 8
+	case manifest.KindInt16, manifest.KindUint16:
+		return 16
+	case manifest.KindInt32, manifest.KindUint32:
+		return 32
+	}
+	return 64
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool " + strconv.FormatBool(v)
+	case json.Number:
+		return "number " + v.String()
+	case string:
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return "string " + strconv.Quote(v)
+	case []any:
+		return fmt.Sprintf("array of %d", len(v))
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// Decode renders msgpack data (a stored result, or an argument list) as a value
+// that encoding/json can print: maps keyed by strings, times as RFC 3339,
+// bytes as base64.
+func Decode(data []byte) (any, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var v any
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode msgpack: %w", err)
+	}
+	return jsonable(v), nil
+}
+
+func jsonable(v any) any {
+	switch v := v.(type) {
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, val := range v {
+			out[fmt.Sprint(k)] = jsonable(val)
+		}
+		return out
+	case map[string]any:
+		for k, val := range v {
+			v[k] = jsonable(val)
+		}
+		return v
+	case []any:
+		for i, val := range v {
+			v[i] = jsonable(val)
+		}
+		return v
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Sprint(v)
+		}
+	case float32:
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Sprint(v)
+		}
+	}
+	return v
+}

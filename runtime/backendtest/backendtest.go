@@ -1,0 +1,122 @@
+// Package backendtest is the conformance suite every Nuvom backend runs: one
+// set of tests that states the runtime.Backend contract precisely.
+//
+// A backend package calls Run from its own tests:
+//
+//	func TestConformance(t *testing.T) {
+//		backendtest.Run(t, func(t *testing.T) runtime.Backend {
+//			b, err := Open(t.TempDir())
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { b.Close() })
+//			return b
+//		})
+//	}
+//
+// Conventions the suite relies on, beyond the doc comments of runtime.Backend:
+//   - Time is controlled by the suite: every "now" is passed explicitly
+//     (ClaimRequest.Now, RecoverExpired, Cancel, Retry, Stats); a backend never
+//     reads the wall clock for job state. The suite never sleeps.
+//   - Every time the suite stores is truncated to the microsecond and carries a
+//     non-UTC zone, so a backend may store microseconds (e.g. Unix micros) and
+//     return any location; times are compared with time.Time.Equal.
+//   - Nil and empty slices are equal (Args, Result, ErrorChain, Attempts).
+//   - Enqueue fails as a whole, inserting nothing, when a job's ID already exists.
+//   - A job that is not running has no lease: LeaseOwner is empty and LeaseUntil
+//     zero. LeaseToken survives so that the next claim's token is greater.
+//   - Complete overwrites Result, Error, ErrorChain and PanicStack with the
+//     outcome's and appends outcome.Attempt to Attempts; an outcome whose State
+//     is not succeeded, failed, retrying, cancelled or quarantined is an error
+//     (per item or for the call) and changes nothing.
+//   - Release does not touch the attempt history. RecoverExpired appends one
+//     attempt {Number: Attempt, StartedAt, FinishedAt: now, Worker: LeaseOwner,
+//     Outcome: "lost"}; a job it fails gets FinishedAt = now and a non-empty Error.
+//   - A lease ends "before now" strictly: RecoverExpired(now) leaves a job whose
+//     LeaseUntil equals now alone.
+//   - Claim's result slice may be in any order; the selection order is checked
+//     by claiming one job at a time.
+//   - Stats may list its rows in any order and may omit zero counts.
+//   - A unique key dedupes against any earlier job with that key whatever its
+//     state, while the earlier job's UniqueUntil is after the new CreatedAt.
+package backendtest
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// Epoch is the start of the suite's clock: a fixed instant with microsecond
+// precision in a non-UTC zone, far from the wall clock so that a backend that
+// reads time.Now instead of the given now fails.
+func Epoch() time.Time {
+	return time.Date(2030, time.March, 4, 5, 6, 7, 123456000, time.FixedZone("UTC+05:30", 5*3600+1800))
+}
+
+// ID returns the n-th id of a deterministic sequence of ULIDs that sort in n order.
+func ID(n uint64) string {
+	var u ulid.ULID
+	if err := u.SetTime(ulid.Timestamp(Epoch())); err != nil {
+		// Epoch is a constant well inside the ULID range.
+		return ""
+	}
+	var entropy [10]byte
+	binary.BigEndian.PutUint64(entropy[2:], n)
+	if err := u.SetEntropy(entropy[:]); err != nil {
+		return ""
+	}
+	return u.String()
+}
+
+// NewJob returns a complete queued job of task with the given id on queue
+// "default", created and runnable at now (truncated to the microsecond), with
+// three attempts and args of a few bytes.
+func NewJob(id, task string, now time.Time) *runtime.Job {
+	now = now.Truncate(time.Microsecond)
+	return &runtime.Job{
+		ID:            id,
+		Task:          task,
+		Signature:     "sig-" + task,
+		Args:          []byte{0x91, 0x01},
+		Queue:         "default",
+		State:         runtime.StateQueued,
+		MaxAttempts:   3,
+		RunAt:         now,
+		TimeoutPolicy: runtime.TimeoutFail,
+		CreatedAt:     now,
+		Attempts:      []runtime.Attempt{},
+	}
+}
+
+// Run runs every conformance test against fresh backends made by open: each
+// subtest gets an empty backend; open registers its own cleanup with t.Cleanup.
+func Run(t *testing.T, open func(t *testing.T) runtime.Backend) {
+	for _, tc := range cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			b := open(t)
+			if b == nil {
+				t.Fatal("open returned a nil backend")
+			}
+			tc.fn(&suite{t: t, b: b})
+		})
+	}
+}
+
+type testCase struct {
+	name string
+	fn   func(s *suite)
+}
+
+// suite is one subtest's backend, its ids and helpers that fail the test on errors.
+type suite struct {
+	t  *testing.T
+	b  runtime.Backend
+	mu sync.Mutex
+	n  uint64
+}

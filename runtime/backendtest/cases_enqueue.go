@@ -1,0 +1,328 @@
+package backendtest
+
+import (
+	"slices"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+func cases() []testCase {
+	return []testCase{
+		{"EnqueueGetRoundTrip", testEnqueueGetRoundTrip},
+		{"EnqueueEmpty", testEnqueueEmpty},
+		{"EnqueueBatchAtomic", testEnqueueBatchAtomic},
+		{"EnqueueBatchKeepsIDs", testEnqueueBatchKeepsIDs},
+		{"NoAliasing", testNoAliasing},
+		{"ScheduledNotClaimableEarly", testScheduled},
+		{"ClaimOrder", testClaimOrder},
+		{"ClaimQueues", testClaimQueues},
+		{"ClaimLimit", testClaimLimit},
+		{"ClaimSetsLease", testClaimSetsLease},
+		{"LeaseTokenIncreases", testTokenIncreases},
+		{"RecoverExpired", testRecoverExpired},
+		{"Fencing", testFencing},
+		{"Extend", testExtend},
+		{"CompleteSucceeded", testCompleteSucceeded},
+		{"CompleteFailed", testCompleteFailed},
+		{"CompleteRetrying", testCompleteRetrying},
+		{"CompleteCancelled", testCompleteCancelled},
+		{"CompleteQuarantined", testCompleteQuarantined},
+		{"CompleteBatchMixedLeases", testCompleteBatchMixed},
+		{"CompleteInvalidState", testCompleteInvalidState},
+		{"Release", testRelease},
+		{"UniqueKeys", testUniqueKeys},
+		{"UniqueKeyWithinBatch", testUniqueWithinBatch},
+		{"Cancel", testCancel},
+		{"Retry", testRetry},
+		{"GetUnknown", testGetUnknown},
+		{"List", testList},
+		{"ListDefaultLimit", testListDefaultLimit},
+		{"Stats", testStats},
+		{"Purge", testPurge},
+		{"ConcurrentClaimers", testConcurrentClaimers},
+		{"HistoryAcrossRetries", testHistoryAcrossRetries},
+		{"Notifier", testNotifier},
+	}
+}
+
+func testEnqueueGetRoundTrip(s *suite) {
+	full := s.job("images.Resize·ü", func(j *runtime.Job) {
+		j.Signature = "sha256:0123456789abcdef"
+		j.Args = []byte{0x93, 0x00, 0xff, 0x0a, 'x', 0x00}
+		j.Queue = "images"
+		j.Priority = -7
+		j.MaxAttempts = 4
+		j.Timeout = 1500*time.Millisecond + 7
+		j.TimeoutPolicy = runtime.TimeoutRetry
+		j.StoreResult = true
+		j.UniqueKey = "resize:a.png"
+		j.UniqueUntil = at(10 * min1)
+		j.CreatedAt = at(-sec)
+		j.RunAt = at(0)
+	})
+	sched := s.job("mail.Send", scheduledAt(at(hour+us)), func(j *runtime.Job) {
+		j.Args = nil
+		j.Priority = 1 << 40
+		j.TimeoutPolicy = runtime.TimeoutIgnore
+	})
+	want := []*runtime.Job{cloneJob(full), cloneJob(sched)}
+	res := s.enqueue(full, sched)
+	for i, r := range res {
+		if r.ID != want[i].ID || r.Duplicate {
+			s.t.Fatalf("Enqueue result %d = %+v, want ID %s not duplicate", i, r, want[i].ID)
+		}
+	}
+	for _, w := range want {
+		if d := jobDiff(w, s.get(w.ID)); d != "" {
+			s.t.Errorf("Get(%s) after Enqueue differs from the enqueued job (-want +got):\n%s", w.ID, d)
+		}
+	}
+}
+
+func testEnqueueEmpty(s *suite) {
+	res, err := s.b.Enqueue(s.t.Context(), nil)
+	if err != nil {
+		s.t.Fatalf("Enqueue of no jobs: %v", err)
+	}
+	if len(res) != 0 {
+		s.t.Fatalf("Enqueue of no jobs returned %d results", len(res))
+	}
+}
+
+func testEnqueueBatchAtomic(s *suite) {
+	a := s.job("t")
+	s.enqueue(a)
+	b, c := s.job("t"), s.job("t")
+	clash := s.job("other")
+	clash.ID = a.ID
+	if _, err := s.b.Enqueue(s.t.Context(), []*runtime.Job{b, c, clash}); err == nil {
+		s.t.Fatalf("Enqueue of a batch holding an existing id %s succeeded, want an error", a.ID)
+	}
+	for _, id := range []string{b.ID, c.ID} {
+		if _, err := s.b.Get(s.t.Context(), id); !isErr(err, runtime.ErrNotFound) {
+			s.t.Errorf("after a failed batch Enqueue, Get(%s) = %v, want ErrNotFound (batch must insert nothing)", id, err)
+		}
+	}
+	if got := s.get(a.ID); got.Task != "t" {
+		s.t.Errorf("failed batch Enqueue overwrote existing job %s: task %q, want %q", a.ID, got.Task, "t")
+	}
+	// An id twice in one batch fails the batch too.
+	twin := s.job("t")
+	twin.ID = b.ID
+	if _, err := s.b.Enqueue(s.t.Context(), []*runtime.Job{b, twin}); err == nil {
+		s.t.Fatalf("Enqueue of a batch holding id %s twice succeeded, want an error", b.ID)
+	}
+	if _, err := s.b.Get(s.t.Context(), b.ID); !isErr(err, runtime.ErrNotFound) {
+		s.t.Errorf("after a batch with a repeated id failed, Get(%s) = %v, want ErrNotFound", b.ID, err)
+	}
+	s.enqueue(b, c)
+	if got := idsOf(s.claimAt(at(0), 10)); !slices.Equal(got, sorted(a.ID, b.ID, c.ID)) {
+		s.t.Errorf("after retrying the batch, claimable jobs = %v, want %v", got, sorted(a.ID, b.ID, c.ID))
+	}
+}
+
+func testEnqueueBatchKeepsIDs(s *suite) {
+	jobs := s.jobs(500, "t")
+	// Enqueue in an order that is not the id order.
+	slices.Reverse(jobs)
+	res := s.enqueue(jobs...)
+	for i, r := range res {
+		if r.ID != jobs[i].ID || r.Duplicate {
+			s.t.Fatalf("Enqueue result %d = %+v, want ID %s not duplicate (results must follow input order)", i, r, jobs[i].ID)
+		}
+	}
+	for _, j := range jobs[:5] {
+		s.wantState(j.ID, runtime.StateQueued, "after batch Enqueue")
+	}
+	if got := s.claimAt(at(0), 1000); len(got) != 500 {
+		s.t.Fatalf("after Enqueue of 500 jobs, Claim returned %d", len(got))
+	}
+}
+
+func testNoAliasing(s *suite) {
+	j := s.job("t")
+	want := cloneJob(j)
+	s.enqueue(j)
+	j.Args[0] = 0xEE
+	j.Task = "changed"
+	j.Attempts = append(j.Attempts, runtime.Attempt{Number: 9})
+	if d := jobDiff(want, s.get(want.ID)); d != "" {
+		s.t.Fatalf("changing the caller's job after Enqueue changed the stored job (-want +got):\n%s", d)
+	}
+	g := s.get(want.ID)
+	g.Args[0] = 0xDD
+	g.State = runtime.StateFailed
+	if d := jobDiff(want, s.get(want.ID)); d != "" {
+		s.t.Fatalf("changing a job returned by Get changed the stored job (-want +got):\n%s", d)
+	}
+	c := s.claimOne("w1", at(0), 30*sec)
+	c.Args[0] = 0xCC
+	if got := s.get(want.ID); got.Args[0] != want.Args[0] {
+		s.t.Fatalf("changing a job returned by Claim changed the stored args: %x", got.Args)
+	}
+	o := outcome(c, runtime.StateFailed, at(sec))
+	s.completeOK(o)
+	o.ErrorChain[0] = "mutated"
+	if got := s.get(want.ID); got.ErrorChain[0] != "boom" {
+		s.t.Fatalf("changing an outcome after Complete changed the stored error chain: %q", got.ErrorChain)
+	}
+}
+
+func testScheduled(s *suite) {
+	j := s.job("t", scheduledAt(at(min1)))
+	s.enqueue(j)
+	s.wantState(j.ID, runtime.StateScheduled, "after Enqueue")
+	s.claimNone(at(0), "job scheduled for +1m claimed at +0")
+	s.claimNone(at(min1-us), "job scheduled for +1m claimed 1µs early")
+	c := s.claimOne("w1", at(min1), 30*sec)
+	if c.ID != j.ID || c.State != runtime.StateRunning {
+		s.t.Fatalf("claim at run-at returned %s in %s, want %s running", c.ID, c.State, j.ID)
+	}
+	k := s.job("t", scheduledAt(at(2*min1)))
+	s.enqueue(k)
+	if c := s.claimOne("w1", at(hour), 30*sec); c.ID != k.ID {
+		s.t.Fatalf("claim after run-at returned %s, want %s", c.ID, k.ID)
+	}
+
+	// Claimers' clocks may disagree (workers on several hosts): a claim at an
+	// earlier now after one at a later now still sees only jobs ready at its now.
+	hi := s.job("t", withPriority(9))
+	later := s.job("t", scheduledAt(at(2*hour)))
+	s.enqueue(hi, later)
+	if c := s.claimOne("w1", at(3*hour), 30*sec); c.ID != hi.ID {
+		s.t.Fatalf("claim at +3h returned %s, want the high-priority %s", c.ID, hi.ID)
+	}
+	s.claimNone(at(hour+min1), "job scheduled for +2h claimed at +1h1m after a claim at +3h")
+	if c := s.claimOne("w1", at(2*hour), 30*sec); c.ID != later.ID {
+		s.t.Fatalf("claim at +2h returned %s, want %s", c.ID, later.ID)
+	}
+}
+
+func testClaimOrder(s *suite) {
+	// Created in an order unrelated to the claim order.
+	low := s.job("t", withPriority(-1))
+	b := s.job("t", withPriority(5), scheduledAt(at(2*sec)))
+	mid := s.job("t", withPriority(0))
+	x1 := s.job("t", withPriority(5), scheduledAt(at(sec)))
+	x2 := s.job("t", withPriority(5), scheduledAt(at(sec)))
+	future := s.job("t", withPriority(10), scheduledAt(at(hour)))
+	// Enqueue in yet another order.
+	s.enqueue(future, x2, mid, low, b, x1)
+
+	want := []string{x1.ID, x2.ID, b.ID, mid.ID, low.ID}
+	var got []string
+	for range want {
+		got = append(got, s.claimOne("w1", at(10*sec), 30*sec).ID)
+	}
+	if !slices.Equal(got, want) {
+		s.t.Fatalf("claim order (one at a time) = %v, want %v (priority desc, then run-at, then id)", got, want)
+	}
+	s.claimNone(at(10*sec), "job scheduled for +1h")
+
+	// A batch claim takes the top of the same order.
+	s2 := s.jobs(4, "u", withPriority(1))
+	top := s.job("u", withPriority(9))
+	s.enqueue(append(s2, top)...)
+	if got, want := idsOf(s.claimAt(at(10*sec), 3)), sorted(top.ID, s2[0].ID, s2[1].ID); !slices.Equal(got, want) {
+		s.t.Fatalf("batch claim of 3 = %v, want %v", got, want)
+	}
+}
+
+func testClaimQueues(s *suite) {
+	var byQueue = map[string][]string{}
+	for _, q := range []string{"q1", "q2", "q3"} {
+		for _, j := range s.jobs(2, "t", onQueue(q)) {
+			s.enqueue(j)
+			byQueue[q] = append(byQueue[q], j.ID)
+		}
+	}
+	got := s.claim(runtime.ClaimRequest{Queues: []string{"q3", "q1"}, Limit: 10, Now: at(0)})
+	if want := sorted(append(slices.Clone(byQueue["q1"]), byQueue["q3"]...)...); !slices.Equal(idsOf(got), want) {
+		s.t.Fatalf("claim from q1,q3 = %v, want %v", idsOf(got), want)
+	}
+	for _, j := range got {
+		if j.Queue != "q1" && j.Queue != "q3" {
+			s.t.Fatalf("claim from q1,q3 returned job %s of queue %s", j.ID, j.Queue)
+		}
+	}
+	if got := s.claim(runtime.ClaimRequest{Queues: []string{"nope"}, Limit: 10, Now: at(0)}); len(got) != 0 {
+		s.t.Fatalf("claim from an unknown queue returned %v", idsOf(got))
+	}
+	if got := idsOf(s.claimAt(at(0), 10)); !slices.Equal(got, sorted(byQueue["q2"]...)) {
+		s.t.Fatalf("claim from all queues (Queues empty) = %v, want the q2 jobs %v", got, byQueue["q2"])
+	}
+}
+
+func testClaimLimit(s *suite) {
+	s.enqueue(s.jobs(10, "t")...)
+	for i, want := range []int{3, 3, 1} {
+		limit := 3
+		if i == 2 {
+			limit = 1
+		}
+		if got := s.claimAt(at(0), limit); len(got) != want {
+			s.t.Fatalf("claim %d with Limit %d returned %d jobs, want %d", i+1, limit, len(got), want)
+		}
+	}
+	if got := s.claimAt(at(0), 100); len(got) != 3 {
+		s.t.Fatalf("final claim with Limit 100 returned %d jobs, want the 3 left", len(got))
+	}
+	s.claimNone(at(0), "all 10 jobs already claimed")
+}
+
+func testClaimSetsLease(s *suite) {
+	j := s.job("t", onQueue("q"), withPriority(3))
+	s.enqueue(j)
+	c := s.claimOne("worker-7", at(5*sec), 30*sec)
+	want := cloneJob(j)
+	want.State = runtime.StateRunning
+	want.Attempt = 1
+	want.StartedAt = at(5 * sec)
+	want.LeaseOwner = "worker-7"
+	want.LeaseUntil = at(35 * sec)
+	want.LeaseToken = c.LeaseToken
+	if c.LeaseToken <= 0 {
+		s.t.Errorf("claimed job's LeaseToken = %d, want > 0 (greater than the enqueued job's 0)", c.LeaseToken)
+	}
+	if d := jobDiff(want, c); d != "" {
+		s.t.Errorf("job returned by Claim (-want +got):\n%s", d)
+	}
+	if d := jobDiff(want, s.get(j.ID)); d != "" {
+		s.t.Errorf("Get after Claim (-want +got):\n%s", d)
+	}
+}
+
+func testTokenIncreases(s *suite) {
+	j := s.job("t", withAttempts(10))
+	s.enqueue(j)
+	c1 := s.claimOne("w1", at(0), 30*sec)
+	o := outcome(c1, runtime.StateRetrying, at(sec))
+	o.RunAt = at(min1)
+	s.completeOK(o)
+	c2 := s.claimOne("w2", at(min1), 30*sec)
+	if c2.LeaseToken <= c1.LeaseToken {
+		s.t.Fatalf("token after retry %d is not greater than the first %d", c2.LeaseToken, c1.LeaseToken)
+	}
+	if n := s.recoverExpired(at(min1 + 31*sec)); n != 1 {
+		s.t.Fatalf("RecoverExpired recovered %d jobs, want 1", n)
+	}
+	c3 := s.claimOne("w3", at(min1+31*sec), 30*sec)
+	if c3.LeaseToken <= c2.LeaseToken {
+		s.t.Fatalf("token after recovery %d is not greater than the previous %d", c3.LeaseToken, c2.LeaseToken)
+	}
+	s.release(c3.Lease())
+	c4 := s.claimOne("w4", at(min1+32*sec), 30*sec)
+	if c4.LeaseToken <= c3.LeaseToken {
+		s.t.Fatalf("token after release %d is not greater than the previous %d", c4.LeaseToken, c3.LeaseToken)
+	}
+}
+
+func cloneJob(j *runtime.Job) *runtime.Job {
+	c := *j
+	c.Args = slices.Clone(j.Args)
+	c.Result = slices.Clone(j.Result)
+	c.ErrorChain = slices.Clone(j.ErrorChain)
+	c.Attempts = slices.Clone(j.Attempts)
+	return &c
+}

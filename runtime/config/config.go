@@ -1,0 +1,284 @@
+// Package config resolves where a Nuvom worker or client keeps its jobs and how
+// the worker runs, from defaults, NUVOM_* environment variables and flags, and
+// remembers where each value came from (for `nuvom config`).
+//
+// The module root is the nearest directory holding a go.mod, looking upward
+// from the starting directory; without one, the starting directory itself.
+//
+// Environment variables (flags of the worker override them):
+//
+//	NUVOM_BACKEND        sqlite (default), file or memory
+//	NUVOM_DB             SQLite database path; default <root>/.nuvom/nuvom.db
+//	NUVOM_QUEUE_DIR      file backend queue directory; default <root>/.nuvom/queue
+//	NUVOM_SQLITE_SYNC    SQLite synchronous mode, NORMAL (default) or FULL
+//	NUVOM_CONCURRENCY    jobs a worker runs at once; default the number of CPUs
+//	NUVOM_QUEUES         comma-separated queues in priority order; default every queue of the worker's tasks
+//	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s
+//	NUVOM_POLL_INTERVAL  how often a worker looks for jobs another process enqueued; default 1s
+//	NUVOM_LOG_FORMAT     text (default) or json
+//	NUVOM_LOG_LEVEL      debug, info (default), warn or error
+//
+// Relative paths are taken relative to the module root. Embedding Nuvom takes
+// a few lines:
+//
+//	cfg, err := config.Load(".", os.Getenv)
+//	if err != nil { ... }
+//	client, err := cfg.OpenClient(ctx)
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/file"
+	"github.com/nuvom/nuvom/runtime/memory"
+	"github.com/nuvom/nuvom/runtime/sqlite"
+)
+
+// SourceDefault is the source of a value nobody set.
+const SourceDefault = "default"
+
+// Setting is one configuration value and where it came from: "default",
+// "env NUVOM_X" or "flag --x".
+type Setting[T any] struct {
+	Value  T
+	Source string
+}
+
+// Config is the effective configuration.
+type Config struct {
+	// Root is the module root (see the package doc).
+	Root         string
+	Backend      Setting[string]
+	DB           Setting[string]
+	QueueDir     Setting[string]
+	SQLiteSync   Setting[string]
+	Concurrency  Setting[int]
+	Queues       Setting[[]string]
+	Grace        Setting[time.Duration]
+	PollInterval Setting[time.Duration]
+	LogFormat    Setting[string]
+	LogLevel     Setting[slog.Level]
+}
+
+// varNames are the environment variables Load reads, in the order Entries shows them.
+var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
+	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL"}
+
+// Load returns the configuration for a process started in dir, reading
+// NUVOM_* variables through getenv (os.Getenv in production). A bad value is
+// an error naming the variable and the value.
+func Load(dir string, getenv func(string) string) (Config, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: resolve %s: %w", dir, err)
+	}
+	root := moduleRoot(abs)
+	c := Config{
+		Root:         root,
+		Backend:      Setting[string]{"sqlite", SourceDefault},
+		DB:           Setting[string]{filepath.Join(root, ".nuvom", "nuvom.db"), SourceDefault},
+		QueueDir:     Setting[string]{filepath.Join(root, ".nuvom", "queue"), SourceDefault},
+		SQLiteSync:   Setting[string]{"NORMAL", SourceDefault},
+		Concurrency:  Setting[int]{goruntime.NumCPU(), SourceDefault},
+		Queues:       Setting[[]string]{nil, SourceDefault},
+		Grace:        Setting[time.Duration]{runtime.DefaultGrace, SourceDefault},
+		PollInterval: Setting[time.Duration]{runtime.DefaultPollInterval, SourceDefault},
+		LogFormat:    Setting[string]{"text", SourceDefault},
+		LogLevel:     Setting[slog.Level]{slog.LevelInfo, SourceDefault},
+	}
+	for _, name := range varNames {
+		if v := getenv(name); v != "" {
+			if err := c.Set(name, v, "env "+name); err != nil {
+				return Config{}, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// VarNames returns the environment variables Load reads, in the order Entries shows them.
+func VarNames() []string { return append([]string(nil), varNames...) }
+
+// moduleRoot is the nearest directory upward from dir holding a go.mod, else dir.
+func moduleRoot(dir string) string {
+	for d := dir; ; {
+		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !fi.IsDir() {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return dir
+		}
+		d = parent
+	}
+}
+
+// Set parses raw as the value of the variable name (one of VarNames) and records
+// source as its origin; flags call it with sources such as "flag --queues".
+func (c *Config) Set(name, raw, source string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("config: %s (%s): bad value %q: %s", name, source, raw, why)
+	}
+	v := strings.TrimSpace(raw)
+	switch name {
+	case "NUVOM_BACKEND":
+		switch strings.ToLower(v) {
+		case "sqlite", "file", "memory":
+			c.Backend = Setting[string]{strings.ToLower(v), source}
+		default:
+			return bad("want sqlite, file or memory")
+		}
+	case "NUVOM_DB":
+		if v == "" {
+			return bad("empty path")
+		}
+		c.DB = Setting[string]{c.abs(v), source}
+	case "NUVOM_QUEUE_DIR":
+		if v == "" {
+			return bad("empty path")
+		}
+		c.QueueDir = Setting[string]{c.abs(v), source}
+	case "NUVOM_SQLITE_SYNC":
+		switch strings.ToUpper(v) {
+		case "NORMAL", "FULL":
+			c.SQLiteSync = Setting[string]{strings.ToUpper(v), source}
+		default:
+			return bad("want NORMAL or FULL")
+		}
+	case "NUVOM_CONCURRENCY":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return bad("want a whole number of at least 1")
+		}
+		c.Concurrency = Setting[int]{n, source}
+	case "NUVOM_QUEUES":
+		var qs []string
+		for _, q := range strings.Split(v, ",") {
+			if q = strings.TrimSpace(q); q != "" {
+				qs = append(qs, q)
+			}
+		}
+		if len(qs) == 0 {
+			return bad("want comma-separated queue names")
+		}
+		c.Queues = Setting[[]string]{qs, source}
+	case "NUVOM_GRACE", "NUVOM_POLL_INTERVAL":
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (name == "NUVOM_POLL_INTERVAL" && d == 0) {
+			return bad("want a positive Go duration such as 500ms or 30s")
+		}
+		if name == "NUVOM_GRACE" {
+			c.Grace = Setting[time.Duration]{d, source}
+		} else {
+			c.PollInterval = Setting[time.Duration]{d, source}
+		}
+	case "NUVOM_LOG_FORMAT":
+		switch strings.ToLower(v) {
+		case "text", "json":
+			c.LogFormat = Setting[string]{strings.ToLower(v), source}
+		default:
+			return bad("want text or json")
+		}
+	case "NUVOM_LOG_LEVEL":
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			return bad("want debug, info, warn or error")
+		}
+		c.LogLevel = Setting[slog.Level]{l, source}
+	default:
+		return fmt.Errorf("config: unknown setting %s", name)
+	}
+	return nil
+}
+
+func (c *Config) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.Root, p)
+}
+
+// Entry is one effective value as `nuvom config` prints it.
+type Entry struct {
+	Name   string // the environment variable
+	Value  string
+	Source string
+}
+
+// Entries returns every setting, in the order of VarNames.
+func (c Config) Entries() []Entry {
+	return []Entry{
+		{"NUVOM_BACKEND", c.Backend.Value, c.Backend.Source},
+		{"NUVOM_DB", c.DB.Value, c.DB.Source},
+		{"NUVOM_QUEUE_DIR", c.QueueDir.Value, c.QueueDir.Source},
+		{"NUVOM_SQLITE_SYNC", c.SQLiteSync.Value, c.SQLiteSync.Source},
+		{"NUVOM_CONCURRENCY", strconv.Itoa(c.Concurrency.Value), c.Concurrency.Source},
+		{"NUVOM_QUEUES", strings.Join(c.Queues.Value, ","), c.Queues.Source},
+		{"NUVOM_GRACE", c.Grace.Value.String(), c.Grace.Source},
+		{"NUVOM_POLL_INTERVAL", c.PollInterval.Value.String(), c.PollInterval.Source},
+		{"NUVOM_LOG_FORMAT", c.LogFormat.Value, c.LogFormat.Source},
+		{"NUVOM_LOG_LEVEL", strings.ToLower(c.LogLevel.Value.String()), c.LogLevel.Source},
+	}
+}
+
+// OpenBackend opens the configured backend, creating its directory if needed.
+// The caller closes it.
+func (c Config) OpenBackend(ctx context.Context) (runtime.Backend, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open %s backend: %w", c.Backend.Value, err)
+	}
+	switch c.Backend.Value {
+	case "memory":
+		return memory.New(), nil
+	case "file":
+		if err := os.MkdirAll(c.QueueDir.Value, 0o755); err != nil {
+			return nil, fmt.Errorf("open file backend: create %s: %w", c.QueueDir.Value, err)
+		}
+		b, err := file.Open(c.QueueDir.Value)
+		if err != nil {
+			return nil, fmt.Errorf("open file backend at %s: %w", c.QueueDir.Value, err)
+		}
+		return b, nil
+	case "sqlite", "":
+		if err := os.MkdirAll(filepath.Dir(c.DB.Value), 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite backend: create %s: %w", filepath.Dir(c.DB.Value), err)
+		}
+		b, err := sqlite.Open(c.DB.Value, sqlite.WithSynchronous(c.SQLiteSync.Value), sqlite.WithPollInterval(c.PollInterval.Value))
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite backend at %s: %w", c.DB.Value, err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("open backend: unknown backend %q (%s)", c.Backend.Value, c.Backend.Source)
+	}
+}
+
+// OpenClient opens the configured backend and returns a client over it;
+// closing the client closes the backend.
+func (c Config) OpenClient(ctx context.Context) (*runtime.Client, error) {
+	b, err := c.OpenBackend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.NewClient(b), nil
+}
+
+// WorkerOptions returns the worker options the configuration sets (the rest
+// keep the worker's defaults).
+func (c Config) WorkerOptions() runtime.WorkerOptions {
+	return runtime.WorkerOptions{
+		Concurrency:  c.Concurrency.Value,
+		Queues:       c.Queues.Value,
+		Grace:        c.Grace.Value,
+		PollInterval: c.PollInterval.Value,
+	}
+}

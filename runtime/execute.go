@@ -1,0 +1,221 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// execute runs one claimed job and hands its outcome to the completer. It
+// returns true when the job was abandoned after its timeout: its runner must
+// then exit, a fresh one having taken its place.
+func (w *Worker) execute(r *run) (abandoned bool) {
+	j := r.job
+	start := w.now()
+	info := JobInfo{ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Attempt: j.Attempt,
+		MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, Worker: w.o.ID}
+	if info.StartedAt.IsZero() {
+		info.StartedAt = start
+	}
+	def, ok := w.reg.Lookup(j.Task)
+	if !ok {
+		msg := fmt.Sprintf("task %s is not registered in this worker", j.Task)
+		w.finishRejected(r, info, start, StateFailed, msg)
+		return false
+	}
+	if def.Signature != j.Signature {
+		msg := fmt.Sprintf("task %s: signature mismatch: the job has %s, this worker has %s; the task's parameters changed since the job was enqueued, so it is not decoded",
+			j.Task, orNone(j.Signature), orNone(def.Signature))
+		w.finishRejected(r, info, start, StateFailed, msg)
+		return false
+	}
+
+	ctx := WithJobInfo(r.ctx, info)
+	attemptCtx, cancel := ctx, context.CancelFunc(func() {})
+	var abandonTimer *time.Timer
+	if j.Timeout > 0 {
+		attemptCtx, cancel = context.WithTimeout(ctx, j.Timeout)
+		abandonTimer = time.AfterFunc(j.Timeout+w.o.AbandonAfter, func() { w.abandon(r, def, info, start) })
+	}
+	w.log.Debug("job started", "worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "queue", j.Queue)
+
+	var result []byte
+	core := func(ctx context.Context, info JobInfo) error {
+		var err error
+		if def.Before != nil {
+			err = safeCall(func() error { return def.Before(ctx, info) })
+		}
+		if err == nil {
+			err = safeCall(func() error {
+				res, ierr := def.Invoke(ctx, j.Args)
+				result = res
+				return ierr
+			})
+		}
+		if err != nil && def.OnError != nil {
+			if herr := safeCall(func() error { def.OnError(ctx, info, err); return nil }); herr != nil {
+				err = errors.Join(err, herr)
+			}
+		}
+		if def.After != nil {
+			if herr := safeCall(func() error { def.After(ctx, info, err); return nil }); herr != nil {
+				err = errors.Join(err, herr)
+			}
+		}
+		return err
+	}
+	h := chain(core, w.o.Middleware)
+	err := safeCall(func() error { return h(attemptCtx, info) })
+	timedOut := j.Timeout > 0 && errors.Is(attemptCtx.Err(), context.DeadlineExceeded)
+	cancel()
+	if abandonTimer != nil {
+		abandonTimer.Stop()
+	}
+
+	end := w.now()
+	var o *Outcome
+	if timedOut {
+		o = w.timeoutOutcome(j, def, OutcomeTimedOut, err, end)
+	} else {
+		o = w.attemptOutcome(j, def, result, err, end)
+	}
+	o.Attempt.StartedAt = start
+	if !w.finishDecided(r, info, o, end.Sub(start)) {
+		return r.abandoned.Load()
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// abandon takes a timed-out job whose task did not return within AbandonAfter
+// away from its runner, applies the timeout policy and starts a fresh runner.
+func (w *Worker) abandon(r *run, def TaskDef, info JobInfo, start time.Time) {
+	r.abandoned.Store(true)
+	end := w.now()
+	o := w.timeoutOutcome(r.job, def, OutcomeAbandoned, nil, end)
+	o.Attempt.StartedAt = start
+	if w.finishDecided(r, info, o, end.Sub(start)) {
+		go w.runner()
+	}
+}
+
+// finishRejected fails a job that is not run at all.
+func (w *Worker) finishRejected(r *run, info JobInfo, start time.Time, state State, msg string) {
+	o := &Outcome{
+		Lease: r.job.Lease(), State: state, FinishedAt: start, Error: msg, ErrorChain: []string{msg},
+		Attempt: w.attempt(r.job, start, start, OutcomeRejected, msg),
+	}
+	w.finishDecided(r, info, o, 0)
+}
+
+// finishDecided takes r (unless another party already finished it), logs o,
+// reports it to OnOutcome and queues it for storing.
+func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration) bool {
+	if !r.state.CompareAndSwap(runStarted, runFinished) {
+		return false
+	}
+	j := r.job
+	if !r.lost.Load() {
+		attrs := []any{"worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "duration", d, "outcome", o.Attempt.Outcome, "state", o.State}
+		switch {
+		case o.State == StateSucceeded && o.Attempt.Error == "":
+			w.log.Info("job finished", attrs...)
+		case o.Attempt.Outcome == OutcomePanicked:
+			w.log.Error("job panicked", append(attrs, "err", o.Error, "stack", o.PanicStack)...)
+		case o.State == StateQuarantined:
+			w.log.Error("job quarantined: its payload cannot be decoded into the task's parameters", append(attrs, "err", o.Error)...)
+		case o.State == StateRetrying:
+			w.log.Warn("job failed; will retry", append(attrs, "err", o.Attempt.Error, "run_at", o.RunAt)...)
+		default:
+			w.log.Error("job failed", append(attrs, "err", o.Attempt.Error)...)
+		}
+		if w.o.OnOutcome != nil {
+			w.o.OnOutcome(info, *o)
+		}
+	}
+	w.settle(r, o)
+	return true
+}
+
+func (w *Worker) attempt(j *Job, start, end time.Time, outcome, errMsg string) Attempt {
+	return Attempt{Number: j.Attempt, StartedAt: start, FinishedAt: end, Worker: w.o.ID, Outcome: outcome, Error: errMsg}
+}
+
+// attemptOutcome decides the next state of a job whose attempt returned (in time).
+func (w *Worker) attemptOutcome(j *Job, def TaskDef, result []byte, err error, end time.Time) *Outcome {
+	o := &Outcome{Lease: j.Lease(), FinishedAt: end}
+	if err == nil {
+		o.State = StateSucceeded
+		if j.StoreResult {
+			o.Result = result
+		}
+		o.Attempt = w.attempt(j, end, end, OutcomeSucceeded, "")
+		return o
+	}
+	msg := err.Error()
+	o.Error, o.ErrorChain, o.PanicStack = msg, errorChain(err), panicStack(err)
+	var de *DecodeError
+	switch {
+	case errors.As(err, &de):
+		o.State = StateQuarantined
+		o.Attempt = w.attempt(j, end, end, OutcomeRejected, msg)
+		return o
+	case o.PanicStack != "":
+		o.Attempt = w.attempt(j, end, end, OutcomePanicked, msg)
+	default:
+		o.Attempt = w.attempt(j, end, end, OutcomeFailed, msg)
+	}
+	w.retryOrFail(o, j, def, err, end)
+	return o
+}
+
+// timeoutOutcome applies the job's timeout policy to an attempt that timed out
+// (outcome timed_out) or was abandoned (outcome abandoned).
+func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, end time.Time) *Outcome {
+	msg := fmt.Sprintf("timed out after %s", j.Timeout)
+	if outcome == OutcomeAbandoned {
+		msg = fmt.Sprintf("timed out after %s and abandoned: the task ignored its context for a further %s", j.Timeout, w.o.AbandonAfter)
+	}
+	terr := errors.New(msg)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		terr = fmt.Errorf("%s: %w", msg, err)
+	}
+	o := &Outcome{Lease: j.Lease(), FinishedAt: end}
+	switch j.TimeoutPolicy {
+	case TimeoutIgnore:
+		o.State = StateSucceeded
+		o.Attempt = w.attempt(j, end, end, outcome, terr.Error()+" (ignored by the task's timeout policy)")
+		return o
+	case TimeoutRetry:
+		o.Error, o.ErrorChain = terr.Error(), errorChain(terr)
+		o.Attempt = w.attempt(j, end, end, outcome, terr.Error())
+		w.retryOrFail(o, j, def, terr, end)
+	default: // fail
+		o.Error, o.ErrorChain = terr.Error(), errorChain(terr)
+		o.Attempt = w.attempt(j, end, end, outcome, terr.Error())
+		o.State = StateFailed
+	}
+	return o
+}
+
+// retryOrFail sets o's state to retrying (with its run-at) when attempts remain
+// and err allows it, else to failed.
+func (w *Worker) retryOrFail(o *Outcome, j *Job, def TaskDef, err error, now time.Time) {
+	if IsNoRetry(err) || j.Attempt >= j.MaxAttempts {
+		o.State = StateFailed
+		return
+	}
+	delay, asked := RetryDelayOf(err)
+	if !asked {
+		delay = backoffDelay(def.Options, j.Attempt, defaultRandN)
+	}
+	o.State = StateRetrying
+	o.RunAt = now.Add(delay)
+}

@@ -1,0 +1,335 @@
+package file
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// Get returns job id. It first reads without a lock; when the file moved
+// between folders while it looked (or is undecodable), it looks again under
+// the job's lock, where locations are stable.
+func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
+	if checkID(id) != nil {
+		return nil, fmt.Errorf("file backend get job %q: %w", id, runtime.ErrNotFound)
+	}
+	if path, corrupt, err := b.locate(id); err == nil {
+		if corrupt {
+			return corruptJob(path, id), nil
+		}
+		if j, err := readJob(path, id); err == nil {
+			return j, nil
+		}
+	}
+	unlock, err := b.lock(ctx, jobLock(id))
+	if err != nil {
+		return nil, fmt.Errorf("file backend get: %w", err)
+	}
+	defer unlock()
+	j, _, _, err := b.getLocked(id)
+	if err != nil {
+		return nil, fmt.Errorf("file backend get: %w", err)
+	}
+	return j, nil
+}
+
+// stored is one job file found by a folder walk.
+type stored struct {
+	id      string
+	path    string
+	corrupt bool
+	running bool
+}
+
+// walk lists every job file, newest (highest id) first. A job seen twice
+// because it moved during the walk is listed once.
+func (b *Backend) walk() ([]stored, error) {
+	var out []stored
+	for _, top := range []string{readyDir, scheduledDir} {
+		dirs, err := readNames(b.path(top))
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dirs {
+			names, err := readNames(b.path(top, d))
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				if e, ok := parseName(n); ok {
+					out = append(out, stored{id: e.id, path: b.path(top, d, n)})
+				}
+			}
+		}
+	}
+	for _, top := range []string{runningDir, doneDir, corruptDir} {
+		names, err := readNames(b.path(top))
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			s := stored{id: n, path: b.path(top, n), running: top == runningDir}
+			if top == corruptDir {
+				id, ok := idOfCorrupt(n)
+				if !ok {
+					continue
+				}
+				s.id, s.corrupt = id, true
+			}
+			out = append(out, s)
+		}
+	}
+	sort.SliceStable(out, func(i, k int) bool { return out[i].id > out[k].id })
+	return slices.CompactFunc(out, func(a, c stored) bool { return a.id == c.id }), nil
+}
+
+// load reads a walked file; a file that moved since the walk is looked up
+// again by id. ok is false for a job that no longer exists.
+func (b *Backend) load(ctx context.Context, s stored) (*runtime.Job, bool, error) {
+	if s.corrupt {
+		return corruptJob(s.path, s.id), true, nil
+	}
+	if j, err := readJob(s.path, s.id); err == nil {
+		return j, true, nil
+	}
+	j, err := b.Get(ctx, s.id)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, false, nil
+	}
+	return j, err == nil, err
+}
+
+// List returns jobs matching f, newest first. It walks folder names and reads
+// job files newest first until the limit is reached.
+func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Job, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	all, err := b.walk()
+	if err != nil {
+		return nil, fmt.Errorf("file backend list: %w", err)
+	}
+	out := []*runtime.Job{}
+	for _, s := range all {
+		if len(out) == limit {
+			break
+		}
+		j, ok, err := b.load(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("file backend list: %w", err)
+		}
+		if ok && matches(j, f) {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+func matches(j *runtime.Job, f runtime.ListFilter) bool {
+	return (len(f.States) == 0 || slices.Contains(f.States, j.State)) &&
+		(f.Task == "" || f.Task == j.Task) &&
+		(f.Queue == "" || f.Queue == j.Queue) &&
+		(f.Since.IsZero() || !j.CreatedAt.Before(f.Since))
+}
+
+// Cancel moves a scheduled, queued or retrying job to cancelled.
+func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	if checkID(id) != nil {
+		return fmt.Errorf("file backend cancel job %q: %w", id, runtime.ErrNotFound)
+	}
+	unlock, err := b.lock(ctx, jobLock(id))
+	if err != nil {
+		return fmt.Errorf("file backend cancel: %w", err)
+	}
+	defer unlock()
+	j, path, corrupt, err := b.getLocked(id)
+	if err != nil {
+		return fmt.Errorf("file backend cancel: %w", err)
+	}
+	switch {
+	case corrupt:
+		return fmt.Errorf("file backend cancel job %s: it is quarantined: %w", id, runtime.ErrWrongState)
+	case j.State != runtime.StateScheduled && j.State != runtime.StateQueued && j.State != runtime.StateRetrying:
+		return fmt.Errorf("file backend cancel job %s in state %s: %w", id, j.State, runtime.ErrWrongState)
+	}
+	j.State = runtime.StateCancelled
+	j.FinishedAt = now
+	// Content first: a cancelled file left in ready/ by a crash is moved to
+	// done/ by the next Claim that meets it, and is never run.
+	if err := b.saveThenMove(path, j, now); err != nil {
+		return fmt.Errorf("file backend cancel: %w", err)
+	}
+	return nil
+}
+
+// Retry queues a failed, cancelled or quarantined job again. A quarantined
+// file that could not be decoded cannot be retried: its payload is unreadable.
+func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
+	if checkID(id) != nil {
+		return fmt.Errorf("file backend retry job %q: %w", id, runtime.ErrNotFound)
+	}
+	unlock, err := b.lock(ctx, jobLock(id))
+	if err != nil {
+		return fmt.Errorf("file backend retry: %w", err)
+	}
+	defer unlock()
+	j, path, corrupt, err := b.getLocked(id)
+	if err != nil {
+		return fmt.Errorf("file backend retry: %w", err)
+	}
+	switch {
+	case corrupt:
+		return fmt.Errorf("file backend retry job %s: %w (%w): the payload in %s is unreadable; inspect it or purge it",
+			id, ErrCorrupt, runtime.ErrWrongState, path)
+	case j.State != runtime.StateFailed && j.State != runtime.StateCancelled && j.State != runtime.StateQuarantined:
+		return fmt.Errorf("file backend retry job %s in state %s: %w", id, j.State, runtime.ErrWrongState)
+	}
+	j.State = runtime.StateQueued
+	j.RunAt = now
+	if j.Attempt >= j.MaxAttempts {
+		j.MaxAttempts = j.Attempt + 1
+	}
+	j.FinishedAt = time.Time{}
+	j.Result = nil
+	j.Error = ""
+	j.ErrorChain = nil
+	j.PanicStack = ""
+	// Move first: a crash before the write leaves the final record in ready/,
+	// which the next Claim moves back to done/ (the retry did not happen).
+	if err := b.moveThenSave(path, j, now); err != nil {
+		return fmt.Errorf("file backend retry: %w", err)
+	}
+	b.signal()
+	return nil
+}
+
+// Stats counts jobs per queue and state, reading every job file. Quarantined
+// files that could not be decoded count under the empty queue name.
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat, error) {
+	all, err := b.walk()
+	if err != nil {
+		return nil, fmt.Errorf("file backend stats: %w", err)
+	}
+	type key struct {
+		queue string
+		state runtime.State
+	}
+	counts := map[key]*runtime.QueueStat{}
+	for _, s := range all {
+		j, ok, err := b.load(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("file backend stats: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		k := key{j.Queue, j.State}
+		st := counts[k]
+		if st == nil {
+			st = &runtime.QueueStat{Queue: j.Queue, State: j.State}
+			counts[k] = st
+		}
+		st.Count++
+		if !s.corrupt && (st.OldestRunAt.IsZero() || j.RunAt.Before(st.OldestRunAt)) {
+			st.OldestRunAt = j.RunAt
+		}
+	}
+	out := make([]runtime.QueueStat, 0, len(counts))
+	for _, st := range counts {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, c runtime.QueueStat) int {
+		return cmp.Or(cmp.Compare(a.Queue, c.Queue),
+			cmp.Compare(slices.Index(runtime.AllStates, a.State), slices.Index(runtime.AllStates, c.State)))
+	})
+	return out, nil
+}
+
+// Purge deletes jobs matching f that are not running, including quarantined
+// files that could not be decoded (those have no queue, so a Queue filter
+// leaves them). It also drops unique-key index entries of deleted jobs.
+func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error) {
+	all, err := b.walk()
+	if err != nil {
+		return 0, fmt.Errorf("file backend purge: %w", err)
+	}
+	lf := runtime.ListFilter{States: f.States, Queue: f.Queue}
+	n := 0
+	for _, s := range all {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("file backend purge: %w", err)
+		}
+		if s.running {
+			continue
+		}
+		ok, err := b.purgeOne(ctx, s, lf)
+		if err != nil {
+			return n, fmt.Errorf("file backend purge: %w", err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (b *Backend) purgeOne(ctx context.Context, s stored, f runtime.ListFilter) (bool, error) {
+	if s.corrupt {
+		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, runtime.StateQuarantined)) {
+			return false, nil
+		}
+	} else if j, err := readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == runtime.StateRunning {
+		return false, nil //nolint:nilerr // moved or undecodable: the next purge or claim deals with it
+	}
+	unlock, err := b.lock(ctx, jobLock(s.id))
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	var j *runtime.Job
+	if !s.corrupt {
+		// Check again under the lock: the job may have changed since.
+		if j, err = readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == runtime.StateRunning {
+			return false, nil //nolint:nilerr // as above
+		}
+	}
+	if err := remove(s.path); err != nil {
+		return false, fmt.Errorf("delete %s: %w", s.path, err)
+	}
+	if err := remove(b.path(idsDir, s.id)); err != nil {
+		return false, fmt.Errorf("delete id marker of job %s: %w", s.id, err)
+	}
+	if j != nil && j.UniqueKey != "" {
+		b.dropUnique(ctx, j)
+	}
+	return true, nil
+}
+
+// dropUnique removes the unique-key index of j's key if it still names j.
+func (b *Backend) dropUnique(ctx context.Context, j *runtime.Job) {
+	h := keyFile(j.UniqueKey)
+	unlock, err := b.lock(ctx, "k-"+h)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	p := b.path(uniqueDir, h)
+	data, err := readFile(p)
+	if errors.Is(err, fs.ErrNotExist) || err != nil {
+		return
+	}
+	var idx uniqueIndex
+	if msgpack.Unmarshal(data, &idx) == nil && idx.ID == j.ID {
+		_ = remove(p)
+	}
+}

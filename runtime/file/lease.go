@@ -1,0 +1,236 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// leased reads running/<id> with the job's lock held and returns it when the
+// lease with token still holds it; ok is false otherwise (gone, not running,
+// another token, or undecodable, which is quarantined).
+func (b *Backend) leased(l runtime.Lease) (j *runtime.Job, path string, ok bool, err error) {
+	path = b.path(runningDir, l.JobID)
+	j, err = readJob(path, l.JobID)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, path, false, nil
+	case errors.Is(err, ErrCorrupt):
+		b.quarantine(path, l.JobID, err)
+		return nil, path, false, nil
+	case err != nil:
+		return nil, path, false, err
+	}
+	if j.State != runtime.StateRunning || j.LeaseToken != l.Token {
+		return nil, path, false, nil
+	}
+	return j, path, true, nil
+}
+
+// Extend moves the deadline of the leases still held with their tokens.
+func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time.Time) ([]string, error) {
+	var lost []string
+	for _, l := range leases {
+		ok, err := b.extendOne(ctx, l, until)
+		if err != nil {
+			return lost, fmt.Errorf("file backend extend: %w", err)
+		}
+		if !ok {
+			lost = append(lost, l.JobID)
+		}
+	}
+	return lost, nil
+}
+
+func (b *Backend) extendOne(ctx context.Context, l runtime.Lease, until time.Time) (bool, error) {
+	if checkID(l.JobID) != nil {
+		return false, nil
+	}
+	unlock, err := b.lock(ctx, jobLock(l.JobID))
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	j, path, ok, err := b.leased(l)
+	if err != nil || !ok {
+		return false, err
+	}
+	j.LeaseUntil = until
+	return true, b.save(path, j)
+}
+
+// Complete records each outcome whose lease still holds; others get ErrLeaseLost.
+func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
+	errs := make([]error, len(outcomes))
+	wake := false
+	for i, o := range outcomes {
+		switch o.State {
+		case runtime.StateSucceeded, runtime.StateFailed, runtime.StateRetrying,
+			runtime.StateCancelled, runtime.StateQuarantined:
+		default:
+			errs[i] = fmt.Errorf("complete job %s with state %q: %w", o.Lease.JobID, o.State, runtime.ErrWrongState)
+			continue
+		}
+		ok, err := b.completeOne(ctx, o)
+		if err != nil {
+			return errs, fmt.Errorf("file backend complete: %w", err)
+		}
+		if !ok {
+			errs[i] = fmt.Errorf("complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, runtime.ErrLeaseLost)
+		}
+		wake = wake || o.State == runtime.StateRetrying
+	}
+	if wake {
+		b.signal()
+	}
+	return errs, nil
+}
+
+func (b *Backend) completeOne(ctx context.Context, o runtime.Outcome) (bool, error) {
+	if checkID(o.Lease.JobID) != nil {
+		return false, nil
+	}
+	unlock, err := b.lock(ctx, jobLock(o.Lease.JobID))
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	j, path, ok, err := b.leased(o.Lease)
+	if err != nil || !ok {
+		return false, err
+	}
+	j.State = o.State
+	j.FinishedAt = o.FinishedAt
+	if o.State == runtime.StateRetrying {
+		j.RunAt = o.RunAt
+	}
+	j.Result = o.Result
+	j.Error = o.Error
+	j.ErrorChain = o.ErrorChain
+	j.PanicStack = o.PanicStack
+	j.Attempts = append(j.Attempts, o.Attempt)
+	j.LeaseOwner = ""
+	j.LeaseUntil = time.Time{}
+	now := o.FinishedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// Content first: a crash before the move leaves a finished job in
+	// running/, which RecoverExpired moves on without recording a lost attempt.
+	return true, b.saveThenMove(path, j, now)
+}
+
+// Release hands leased jobs back without spending an attempt.
+func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
+	released := false
+	for _, l := range leases {
+		ok, err := b.releaseOne(ctx, l)
+		if err != nil {
+			return fmt.Errorf("file backend release: %w", err)
+		}
+		released = released || ok
+	}
+	if released {
+		b.signal()
+	}
+	return nil
+}
+
+func (b *Backend) releaseOne(ctx context.Context, l runtime.Lease) (bool, error) {
+	if checkID(l.JobID) != nil {
+		return false, nil
+	}
+	unlock, err := b.lock(ctx, jobLock(l.JobID))
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	j, path, ok, err := b.leased(l)
+	if err != nil || !ok {
+		return false, err
+	}
+	j.State = runtime.StateQueued
+	if j.Attempt > 0 {
+		j.Attempt--
+	}
+	j.LeaseOwner = ""
+	j.LeaseUntil = time.Time{}
+	return true, b.saveThenMove(path, j, time.Now())
+}
+
+// RecoverExpired records a lost attempt for every running job whose lease
+// ended before now. It also repairs files that a crash left in running/ with
+// content of another state. Jobs whose lock is held are skipped this round.
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+	ids, err := readNames(b.path(runningDir))
+	if err != nil {
+		return 0, fmt.Errorf("file backend recover: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		ok, err := b.recoverOne(id, now)
+		if err != nil {
+			return n, fmt.Errorf("file backend recover: %w", err)
+		}
+		if ok {
+			n++
+		}
+	}
+	if n > 0 {
+		b.signal()
+	}
+	return n, nil
+}
+
+func (b *Backend) recoverOne(id string, now time.Time) (bool, error) {
+	if checkID(id) != nil {
+		return false, nil
+	}
+	unlock, ok, err := b.tryLock(jobLock(id))
+	if err != nil || !ok {
+		return false, err
+	}
+	defer unlock()
+	path := b.path(runningDir, id)
+	j, ok, err := b.readOrQuarantine(path, id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || !ok {
+		return false, err
+	}
+	if j.State != runtime.StateRunning {
+		to, err := b.home(j, now)
+		if err == nil {
+			err = rename(path, to)
+		}
+		b.logger().Warn("nuvom file backend: moved job file left in running/ by an interrupted change", "job", id, "state", j.State)
+		return false, err
+	}
+	if !j.LeaseUntil.Before(now) {
+		return false, nil
+	}
+	msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.Format(time.RFC3339Nano))
+	j.Attempts = append(j.Attempts, runtime.Attempt{
+		Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
+		Worker: j.LeaseOwner, Outcome: runtime.OutcomeLost, Error: msg,
+	})
+	j.Error = msg
+	j.LeaseOwner = ""
+	j.LeaseUntil = time.Time{}
+	if j.Attempt < j.MaxAttempts {
+		j.State = runtime.StateRetrying
+		j.RunAt = now
+	} else {
+		j.State = runtime.StateFailed
+		j.FinishedAt = now
+	}
+	return true, b.saveThenMove(path, j, now)
+}

@@ -1,0 +1,268 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// tryLock creates the lock file locks/<name> with O_CREATE|O_EXCL: exactly one
+// process succeeds. ok is false while another holder has it. A lock file older
+// than the stale-lock age is taken to belong to a crashed process: it is
+// renamed away (only one breaker's rename succeeds) and removed, then
+// acquiring is tried once more.
+func (b *Backend) tryLock(name string) (unlock func(), ok bool, err error) {
+	p := b.path(locksDir, name)
+	for attempt := 0; attempt < 2; attempt++ {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			_ = f.Close()
+			return func() {
+				if err := remove(p); err != nil {
+					b.logger().Error("nuvom file backend: cannot remove lock file", "path", p, "error", err)
+				}
+			}, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			if transient(err) {
+				return nil, false, nil // Windows: the lock file is being deleted
+			}
+			return nil, false, fmt.Errorf("lock %s: %w", p, err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil || attempt > 0 || time.Since(fi.ModTime()) < b.staleLock {
+			return nil, false, nil
+		}
+		stale := fmt.Sprintf("%s.%d.stale", p, time.Now().UnixNano())
+		if rename(p, stale) == nil {
+			_ = remove(stale)
+			b.logger().Warn("nuvom file backend: broke stale lock", "path", p, "age", time.Since(fi.ModTime()).Round(time.Millisecond))
+		}
+	}
+	return nil, false, nil
+}
+
+// lock waits for locks/<name>, with short growing sleeps, until ctx ends.
+func (b *Backend) lock(ctx context.Context, name string) (unlock func(), err error) {
+	delay := 20 * time.Microsecond
+	for {
+		unlock, ok, err := b.tryLock(name)
+		if err != nil || ok {
+			return unlock, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("wait for lock %s: %w", name, err)
+		}
+		time.Sleep(delay)
+		if delay < 2*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+func jobLock(id string) string { return "j-" + id }
+
+// encodeJob is the file content of j.
+func encodeJob(j *runtime.Job) ([]byte, error) {
+	data, err := msgpack.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
+	}
+	return data, nil
+}
+
+// decodeJob parses a job file; failures wrap ErrCorrupt.
+func decodeJob(data []byte, wantID string) (*runtime.Job, error) {
+	var j runtime.Job
+	if err := msgpack.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	switch {
+	case j.ID == "":
+		return nil, fmt.Errorf("%w: no job id", ErrCorrupt)
+	case wantID != "" && j.ID != wantID:
+		return nil, fmt.Errorf("%w: holds job %q", ErrCorrupt, j.ID)
+	case !j.State.Valid():
+		return nil, fmt.Errorf("%w: unknown state %q", ErrCorrupt, j.State)
+	}
+	if j.Attempts == nil {
+		j.Attempts = []runtime.Attempt{}
+	}
+	return &j, nil
+}
+
+// readJob reads and decodes the job file at path, which should hold job id.
+func readJob(path, id string) (*runtime.Job, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	j, err := decodeJob(data, id)
+	if err != nil {
+		return nil, fmt.Errorf("job file %s: %w", path, err)
+	}
+	return j, nil
+}
+
+// save writes j over path atomically.
+func (b *Backend) save(path string, j *runtime.Job) error {
+	data, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, data, b.sync)
+}
+
+// saveThenMove writes j's new content over from, then renames it to the folder
+// the content implies. A crash in between leaves a file whose folder is stale;
+// the sweeps in Claim and RecoverExpired repair it. Call with the job's lock.
+func (b *Backend) saveThenMove(from string, j *runtime.Job, now time.Time) error {
+	to, err := b.home(j, now)
+	if err != nil {
+		return err
+	}
+	if err := b.save(from, j); err != nil {
+		return err
+	}
+	if to != from {
+		if err := rename(from, to); err != nil {
+			return fmt.Errorf("move job %s: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
+// moveThenSave renames from to the folder of j's new content, then writes the
+// content. Used where a crash in between should leave the file in a folder
+// that a sweep reads (ready/ or running/). Call with the job's lock.
+func (b *Backend) moveThenSave(from string, j *runtime.Job, now time.Time) error {
+	to, err := b.home(j, now)
+	if err != nil {
+		return err
+	}
+	if to != from {
+		if err := rename(from, to); err != nil {
+			return fmt.Errorf("move job %s: %w", j.ID, err)
+		}
+	}
+	return b.save(to, j)
+}
+
+// quarantine moves an undecodable job file to corrupt/<id>.corrupt and logs
+// both paths. Call with the job's lock (or on a path no other writer knows).
+func (b *Backend) quarantine(path, id string, cause error) {
+	dst := b.path(corruptDir, id+corruptExt)
+	if _, err := os.Stat(dst); err == nil {
+		dst = b.path(corruptDir, id+"."+strconv.FormatInt(time.Now().UnixNano(), 10)+corruptExt)
+	}
+	if err := rename(path, dst); err != nil {
+		b.logger().Error("nuvom file backend: cannot quarantine undecodable job file", "path", path, "error", err, "cause", cause)
+		return
+	}
+	b.logger().Error("nuvom file backend: quarantined undecodable job file", "path", path, "moved_to", dst, "error", cause)
+}
+
+// readOrQuarantine reads the job at path; an undecodable file is quarantined
+// and reported with ok false. Call with the job's lock.
+func (b *Backend) readOrQuarantine(path, id string) (j *runtime.Job, ok bool, err error) {
+	j, err = readJob(path, id)
+	if errors.Is(err, ErrCorrupt) {
+		b.quarantine(path, id, err)
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return j, true, nil
+}
+
+// locate returns the path of job id's file, corrupt when it is the quarantined
+// copy of an undecodable file, or ErrNotFound. The answer is stable only while
+// the caller holds the job's lock.
+func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
+	for _, p := range []string{b.path(runningDir, id), b.path(doneDir, id)} {
+		if exists(p) {
+			return p, false, nil
+		}
+	}
+	if p := b.path(corruptDir, id+corruptExt); exists(p) {
+		return p, true, nil
+	}
+	if !exists(b.path(idsDir, id)) {
+		return "", false, fmt.Errorf("job %s: %w", id, runtime.ErrNotFound)
+	}
+	for _, top := range []string{readyDir, scheduledDir} {
+		queues, err := readNames(b.path(top))
+		if err != nil {
+			return "", false, err
+		}
+		for _, q := range queues {
+			names, err := readNames(b.path(top, q))
+			if err != nil {
+				return "", false, err
+			}
+			for _, n := range names {
+				if len(n) > prefixLen && n[prefixLen:] == id {
+					return b.path(top, q, n), false, nil
+				}
+			}
+		}
+	}
+	return "", false, fmt.Errorf("job %s: %w", id, runtime.ErrNotFound)
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// corruptJob is the record List and Get show for a quarantined file.
+func corruptJob(path, id string) *runtime.Job {
+	j := &runtime.Job{
+		ID:       id,
+		State:    runtime.StateQuarantined,
+		Error:    "job file cannot be decoded; kept as " + filepath.ToSlash(path),
+		Attempts: []runtime.Attempt{},
+	}
+	if fi, err := os.Stat(path); err == nil {
+		j.CreatedAt = fi.ModTime()
+		j.FinishedAt = fi.ModTime()
+	}
+	return j
+}
+
+// getLocked reads job id with its lock held. The quarantined copy of an
+// undecodable file is returned as corruptJob with corrupt true.
+func (b *Backend) getLocked(id string) (j *runtime.Job, path string, corrupt bool, err error) {
+	path, corrupt, err = b.locate(id)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if corrupt {
+		return corruptJob(path, id), path, true, nil
+	}
+	j, ok, err := b.readOrQuarantine(path, id)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if !ok {
+		p := b.path(corruptDir, id+corruptExt)
+		return corruptJob(p, id), p, true, nil
+	}
+	return j, path, false, nil
+}
+
+// idOfCorrupt returns the id shown for a file in corrupt/.
+func idOfCorrupt(name string) (string, bool) {
+	return strings.CutSuffix(name, corruptExt)
+}

@@ -1,0 +1,93 @@
+package memory_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/memory"
+)
+
+// benchJobs returns n queued jobs with ids prefix-0..n-1 (zero-padded so they sort).
+func benchJobs(prefix string, n int, now time.Time) []*runtime.Job {
+	jobs := make([]*runtime.Job, n)
+	for i := range jobs {
+		jobs[i] = &runtime.Job{
+			ID:            prefix + strconv.FormatInt(int64(1e9+i), 10),
+			Task:          "bench.Noop",
+			Signature:     "sig",
+			Args:          []byte{0x90},
+			Queue:         "default",
+			State:         runtime.StateQueued,
+			MaxAttempts:   1,
+			RunAt:         now,
+			TimeoutPolicy: runtime.TimeoutFail,
+			CreatedAt:     now,
+		}
+	}
+	return jobs
+}
+
+// BenchmarkEnqueueBatch enqueues batches of 1,000 jobs.
+func BenchmarkEnqueueBatch(b *testing.B) {
+	const batch = 1000
+	ctx := context.Background()
+	be := memory.New()
+	defer be.Close()
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		jobs := benchJobs(strconv.Itoa(i)+"-", batch, now)
+		b.StartTimer()
+		if _, err := be.Enqueue(ctx, jobs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkClaimComplete claims 100 jobs and completes them (succeeded, one
+// batched Complete) per op, from a queue refilled to 10,000 jobs.
+func BenchmarkClaimComplete(b *testing.B) {
+	const per, refill = 100, 10_000
+	ctx := context.Background()
+	be := memory.New()
+	defer be.Close()
+	now := time.Now()
+	left, round := 0, 0
+	outs := make([]runtime.Outcome, per)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if left < per {
+			b.StopTimer()
+			if _, err := be.Purge(ctx, runtime.PurgeFilter{States: []runtime.State{runtime.StateSucceeded}}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := be.Enqueue(ctx, benchJobs(strconv.Itoa(round)+"-", refill, now)); err != nil {
+				b.Fatal(err)
+			}
+			round++
+			left += refill
+			b.StartTimer()
+		}
+		jobs, err := be.Claim(ctx, runtime.ClaimRequest{Limit: per, Worker: "w", Now: now, LeaseFor: time.Minute})
+		if err != nil || len(jobs) != per {
+			b.Fatalf("claim: %d jobs, %v", len(jobs), err)
+		}
+		for k, j := range jobs {
+			outs[k] = runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: now,
+				Attempt: runtime.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: runtime.OutcomeSucceeded}}
+		}
+		errs, err := be.Complete(ctx, outs)
+		if err != nil || errs[0] != nil {
+			b.Fatalf("complete: %v %v", err, errs[0])
+		}
+		left -= per
+	}
+	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "jobs/s")
+}

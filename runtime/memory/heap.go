@@ -1,0 +1,151 @@
+package memory
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// place says which structure holds an entry.
+type place uint8
+
+const (
+	nowhere   place = iota // final state: in no heap
+	inReady                // its queue's ready heap
+	inWaiting              // its queue's waiting heap (run-at in the future)
+	inLeases               // the lease heap (running)
+)
+
+// entry is one stored job and its position in the heap that holds it.
+type entry struct {
+	job   runtime.Job
+	where place
+	index int
+}
+
+// entryHeap is a container/heap of entries ordered by less; it keeps each
+// entry's index so that entries can be removed or fixed in O(log n).
+type entryHeap struct {
+	kind  place
+	less  func(a, b *entry) bool
+	items []*entry
+}
+
+func (h *entryHeap) Len() int           { return len(h.items) }
+func (h *entryHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
+func (h *entryHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].index = i
+	h.items[j].index = j
+}
+
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.where, e.index = h.kind, len(h.items)
+	h.items = append(h.items, e)
+}
+
+func (h *entryHeap) Pop() any {
+	n := len(h.items) - 1
+	e := h.items[n]
+	h.items[n] = nil
+	h.items = h.items[:n]
+	e.where, e.index = nowhere, -1
+	return e
+}
+
+// top returns the heap's first entry, or nil.
+func (h *entryHeap) top() *entry {
+	if len(h.items) == 0 {
+		return nil
+	}
+	return h.items[0]
+}
+
+// readyFirst orders ready jobs: highest priority, then earliest run-at, then lowest id.
+func readyFirst(a, b *entry) bool {
+	if a.job.Priority != b.job.Priority {
+		return a.job.Priority > b.job.Priority
+	}
+	if !a.job.RunAt.Equal(b.job.RunAt) {
+		return a.job.RunAt.Before(b.job.RunAt)
+	}
+	return a.job.ID < b.job.ID
+}
+
+// dueFirst orders waiting jobs by run-at, then id.
+func dueFirst(a, b *entry) bool {
+	if !a.job.RunAt.Equal(b.job.RunAt) {
+		return a.job.RunAt.Before(b.job.RunAt)
+	}
+	return a.job.ID < b.job.ID
+}
+
+// expiresFirst orders running jobs by lease deadline, then id.
+func expiresFirst(a, b *entry) bool {
+	if !a.job.LeaseUntil.Equal(b.job.LeaseUntil) {
+		return a.job.LeaseUntil.Before(b.job.LeaseUntil)
+	}
+	return a.job.ID < b.job.ID
+}
+
+// queue holds the not-yet-claimed jobs of one queue: those ready at promoted
+// in a priority heap, later ones in a run-at heap.
+type queue struct {
+	ready   entryHeap
+	waiting entryHeap
+	// promoted is the latest claim time: every waiting job has RunAt after it.
+	promoted time.Time
+}
+
+func newQueue() *queue {
+	return &queue{
+		ready:   entryHeap{kind: inReady, less: readyFirst},
+		waiting: entryHeap{kind: inWaiting, less: dueFirst},
+	}
+}
+
+// add puts an unclaimed job in the ready or the waiting heap.
+func (q *queue) add(e *entry) {
+	if e.job.RunAt.After(q.promoted) {
+		heap.Push(&q.waiting, e)
+	} else {
+		heap.Push(&q.ready, e)
+	}
+}
+
+// advance makes the ready heap hold exactly the jobs with RunAt <= now. Time
+// moving forward costs O(k log n) for k jobs becoming ready; a clock that moves
+// back (rare: only explicit test clocks) costs one pass over the ready heap.
+func (q *queue) advance(now time.Time) {
+	if now.Before(q.promoted) {
+		keep := q.ready.items[:0]
+		var back []*entry
+		for _, e := range q.ready.items {
+			if e.job.RunAt.After(now) {
+				back = append(back, e)
+			} else {
+				keep = append(keep, e)
+			}
+		}
+		clear(q.ready.items[len(keep):])
+		q.ready.items = keep
+		for i, e := range keep {
+			e.index = i
+		}
+		heap.Init(&q.ready)
+		for _, e := range back {
+			heap.Push(&q.waiting, e)
+		}
+	}
+	for {
+		e := q.waiting.top()
+		if e == nil || e.job.RunAt.After(now) {
+			break
+		}
+		heap.Pop(&q.waiting)
+		heap.Push(&q.ready, e)
+	}
+	q.promoted = now
+}

@@ -1,0 +1,547 @@
+// Package memory is an in-memory Nuvom backend for tests and embedded use. It
+// keeps jobs in a map guarded by one mutex, with a ready heap per queue ordered
+// (priority desc, run-at, id), a run-at heap per queue for scheduled and
+// retrying jobs and a lease-deadline heap for running ones, so claiming k jobs
+// or recovering k expired leases costs O(k log n). Jobs are copied on the way
+// in and out: callers never alias stored state. Nothing survives the process.
+package memory
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// ErrClosed is returned by every call made after Close.
+var ErrClosed = errors.New("memory backend is closed")
+
+// Backend is an in-memory runtime.Backend and runtime.Notifier. Make it with New.
+type Backend struct {
+	mu     sync.Mutex
+	closed bool
+	jobs   map[string]*entry
+	queues map[string]*queue
+	leases entryHeap
+	// unique maps a unique key to the job holding it with the latest UniqueUntil.
+	unique  map[string]*entry
+	subs    map[uint64]chan struct{}
+	nextSub uint64
+}
+
+var (
+	_ runtime.Backend  = (*Backend)(nil)
+	_ runtime.Notifier = (*Backend)(nil)
+)
+
+// New returns an empty in-memory backend.
+func New() *Backend {
+	return &Backend{
+		jobs:   map[string]*entry{},
+		queues: map[string]*queue{},
+		leases: entryHeap{kind: inLeases, less: expiresFirst},
+		unique: map[string]*entry{},
+		subs:   map[uint64]chan struct{}{},
+	}
+}
+
+// lock takes the mutex and checks that the backend is open and ctx alive; on
+// success the caller must unlock.
+func (b *Backend) lock(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return fmt.Errorf("memory: %s: %w", op, ErrClosed)
+	}
+	return nil
+}
+
+func cloneJob(j *runtime.Job) *runtime.Job {
+	c := *j
+	c.Args = slices.Clone(j.Args)
+	c.Result = slices.Clone(j.Result)
+	c.ErrorChain = slices.Clone(j.ErrorChain)
+	c.Attempts = slices.Clone(j.Attempts)
+	return &c
+}
+
+func (b *Backend) queue(name string) *queue {
+	q := b.queues[name]
+	if q == nil {
+		q = newQueue()
+		b.queues[name] = q
+	}
+	return q
+}
+
+// detach takes e out of whichever heap holds it.
+func (b *Backend) detach(e *entry) {
+	switch e.where {
+	case inReady:
+		heap.Remove(&b.queues[e.job.Queue].ready, e.index)
+	case inWaiting:
+		heap.Remove(&b.queues[e.job.Queue].waiting, e.index)
+	case inLeases:
+		heap.Remove(&b.leases, e.index)
+	}
+}
+
+// notify signals every subscriber without blocking. The caller holds the mutex.
+func (b *Backend) notify() {
+	for _, ch := range b.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Enqueue inserts jobs atomically: it checks the whole batch before storing any.
+func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.EnqueueResult, error) {
+	if err := b.lock(ctx, "enqueue"); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	seen := make(map[string]bool, len(jobs))
+	for i, j := range jobs {
+		switch {
+		case j == nil:
+			return nil, fmt.Errorf("memory: enqueue: job %d of %d is nil", i+1, len(jobs))
+		case j.ID == "":
+			return nil, fmt.Errorf("memory: enqueue: job %d of %d (task %s) has no id", i+1, len(jobs), j.Task)
+		case j.State != runtime.StateQueued && j.State != runtime.StateScheduled:
+			return nil, fmt.Errorf("memory: enqueue job %s: state %q, want queued or scheduled", j.ID, j.State)
+		case seen[j.ID]:
+			return nil, fmt.Errorf("memory: enqueue job %s: id appears twice in the batch", j.ID)
+		}
+		if _, dup := b.jobs[j.ID]; dup {
+			return nil, fmt.Errorf("memory: enqueue job %s: a job with this id exists", j.ID)
+		}
+		seen[j.ID] = true
+	}
+	res := make([]runtime.EnqueueResult, len(jobs))
+	added := false
+	for i, j := range jobs {
+		var holder *entry
+		if j.UniqueKey != "" {
+			holder = b.unique[j.UniqueKey]
+			if holder != nil && holder.job.UniqueUntil.After(j.CreatedAt) {
+				res[i] = runtime.EnqueueResult{ID: holder.job.ID, Duplicate: true}
+				continue
+			}
+		}
+		e := &entry{job: *cloneJob(j), index: -1}
+		b.jobs[j.ID] = e
+		b.queue(j.Queue).add(e)
+		if j.UniqueKey != "" && (holder == nil || j.UniqueUntil.After(holder.job.UniqueUntil)) {
+			b.unique[j.UniqueKey] = e
+		}
+		res[i] = runtime.EnqueueResult{ID: j.ID}
+		added = true
+	}
+	if added {
+		b.notify()
+	}
+	return res, nil
+}
+
+// Claim leases up to req.Limit ready jobs in priority, run-at, id order.
+func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runtime.Job, error) {
+	if err := b.lock(ctx, "claim"); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	if req.Limit <= 0 {
+		return nil, nil
+	}
+	var qs []*queue
+	if len(req.Queues) == 0 {
+		qs = make([]*queue, 0, len(b.queues))
+		for _, q := range b.queues {
+			qs = append(qs, q)
+		}
+	} else {
+		qs = make([]*queue, 0, len(req.Queues))
+		for _, name := range req.Queues {
+			if q := b.queues[name]; q != nil && !slices.Contains(qs, q) {
+				qs = append(qs, q)
+			}
+		}
+	}
+	for _, q := range qs {
+		q.advance(req.Now)
+	}
+	var out []*runtime.Job
+	for len(out) < req.Limit {
+		var best *queue
+		for _, q := range qs {
+			if t := q.ready.top(); t != nil && (best == nil || readyFirst(t, best.ready.top())) {
+				best = q
+			}
+		}
+		if best == nil {
+			break
+		}
+		e := heap.Pop(&best.ready).(*entry)
+		j := &e.job
+		j.State = runtime.StateRunning
+		j.Attempt++
+		j.StartedAt = req.Now
+		j.LeaseOwner = req.Worker
+		j.LeaseUntil = req.Now.Add(req.LeaseFor)
+		j.LeaseToken++
+		heap.Push(&b.leases, e)
+		if out == nil {
+			out = make([]*runtime.Job, 0, min(req.Limit, 1+len(best.ready.items)))
+		}
+		out = append(out, cloneJob(j))
+	}
+	return out, nil
+}
+
+// held returns the entry of lease when that lease still holds the job, else nil.
+func (b *Backend) held(l runtime.Lease) *entry {
+	e := b.jobs[l.JobID]
+	if e == nil || e.job.State != runtime.StateRunning || e.job.LeaseToken != l.Token {
+		return nil
+	}
+	return e
+}
+
+// Extend moves the deadline of the leases still held to until.
+func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time.Time) ([]string, error) {
+	if err := b.lock(ctx, "extend leases"); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	var lost []string
+	for _, l := range leases {
+		e := b.held(l)
+		if e == nil {
+			lost = append(lost, l.JobID)
+			continue
+		}
+		e.job.LeaseUntil = until
+		heap.Fix(&b.leases, e.index)
+	}
+	return lost, nil
+}
+
+// clearLease takes a job off the lease heap and forgets its holder; the token stays.
+func (b *Backend) clearLease(e *entry) {
+	if e.where == inLeases {
+		heap.Remove(&b.leases, e.index)
+	}
+	e.job.LeaseOwner = ""
+	e.job.LeaseUntil = time.Time{}
+}
+
+// Complete records outcomes whose leases are still held.
+func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
+	if err := b.lock(ctx, "complete"); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	errs := make([]error, len(outcomes))
+	retried := false
+	for i := range outcomes {
+		o := &outcomes[i]
+		e := b.held(o.Lease)
+		if e == nil {
+			if b.jobs[o.Lease.JobID] == nil {
+				errs[i] = fmt.Errorf("memory: complete job %s: %w: %w", o.Lease.JobID, runtime.ErrLeaseLost, runtime.ErrNotFound)
+			} else {
+				errs[i] = fmt.Errorf("memory: complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, runtime.ErrLeaseLost)
+			}
+			continue
+		}
+		switch o.State {
+		case runtime.StateSucceeded, runtime.StateFailed, runtime.StateRetrying, runtime.StateCancelled, runtime.StateQuarantined:
+		default:
+			errs[i] = fmt.Errorf("memory: complete job %s: next state %q is not succeeded, failed, retrying, cancelled or quarantined: %w",
+				o.Lease.JobID, o.State, runtime.ErrWrongState)
+			continue
+		}
+		b.clearLease(e)
+		j := &e.job
+		j.State = o.State
+		j.Result = slices.Clone(o.Result)
+		j.Error = o.Error
+		j.ErrorChain = slices.Clone(o.ErrorChain)
+		j.PanicStack = o.PanicStack
+		j.Attempts = append(j.Attempts, o.Attempt)
+		if o.State == runtime.StateRetrying {
+			j.RunAt = o.RunAt
+			b.queue(j.Queue).add(e)
+			retried = true
+		} else {
+			j.FinishedAt = o.FinishedAt
+		}
+	}
+	if retried {
+		b.notify()
+	}
+	return errs, nil
+}
+
+// Release hands held leases back without spending an attempt; stale ones are ignored.
+func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
+	if err := b.lock(ctx, "release leases"); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	n := 0
+	for _, l := range leases {
+		e := b.held(l)
+		if e == nil {
+			continue
+		}
+		b.clearLease(e)
+		e.job.State = runtime.StateQueued
+		e.job.Attempt--
+		b.queue(e.job.Queue).add(e)
+		n++
+	}
+	if n > 0 {
+		b.notify()
+	}
+	return nil
+}
+
+// RecoverExpired records a lost attempt for each running job whose lease ended before now.
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+	if err := b.lock(ctx, "recover expired leases"); err != nil {
+		return 0, err
+	}
+	defer b.mu.Unlock()
+	n := 0
+	for {
+		e := b.leases.top()
+		if e == nil || !e.job.LeaseUntil.Before(now) {
+			break
+		}
+		j := &e.job
+		msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.Format(time.RFC3339Nano))
+		j.Attempts = append(j.Attempts, runtime.Attempt{
+			Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
+			Worker: j.LeaseOwner, Outcome: runtime.OutcomeLost, Error: msg,
+		})
+		b.clearLease(e)
+		if j.Attempt < j.MaxAttempts {
+			j.State = runtime.StateRetrying
+			j.RunAt = now
+			j.Error = msg
+			b.queue(j.Queue).add(e)
+		} else {
+			j.State = runtime.StateFailed
+			j.FinishedAt = now
+			j.Error = msg + fmt.Sprintf("; no attempts left (%d of %d used)", j.Attempt, j.MaxAttempts)
+		}
+		n++
+	}
+	if n > 0 {
+		b.notify()
+	}
+	return n, nil
+}
+
+// Get returns a copy of a job's record, or runtime.ErrNotFound.
+func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
+	if err := b.lock(ctx, "get job "+id); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	e := b.jobs[id]
+	if e == nil {
+		return nil, fmt.Errorf("memory: get job %s: %w", id, runtime.ErrNotFound)
+	}
+	return cloneJob(&e.job), nil
+}
+
+// List returns copies of the jobs matching f, highest id first.
+func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Job, error) {
+	if err := b.lock(ctx, "list jobs"); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var match []*entry
+	for _, e := range b.jobs {
+		j := &e.job
+		if (len(f.States) == 0 || slices.Contains(f.States, j.State)) &&
+			(f.Task == "" || j.Task == f.Task) &&
+			(f.Queue == "" || j.Queue == f.Queue) &&
+			(f.Since.IsZero() || !j.CreatedAt.Before(f.Since)) {
+			match = append(match, e)
+		}
+	}
+	slices.SortFunc(match, func(a, b *entry) int { return cmp.Compare(b.job.ID, a.job.ID) })
+	match = match[:min(limit, len(match))]
+	out := make([]*runtime.Job, len(match))
+	for i, e := range match {
+		out[i] = cloneJob(&e.job)
+	}
+	return out, nil
+}
+
+// Cancel moves a scheduled, queued or retrying job to cancelled.
+func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	if err := b.lock(ctx, "cancel job "+id); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	e := b.jobs[id]
+	if e == nil {
+		return fmt.Errorf("memory: cancel job %s: %w", id, runtime.ErrNotFound)
+	}
+	switch e.job.State {
+	case runtime.StateScheduled, runtime.StateQueued, runtime.StateRetrying:
+	default:
+		return fmt.Errorf("memory: cancel job %s in state %s: %w", id, e.job.State, runtime.ErrWrongState)
+	}
+	b.detach(e)
+	e.job.State = runtime.StateCancelled
+	e.job.FinishedAt = now
+	return nil
+}
+
+// Retry queues a failed, cancelled or quarantined job again, keeping its history.
+func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
+	if err := b.lock(ctx, "retry job "+id); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	e := b.jobs[id]
+	if e == nil {
+		return fmt.Errorf("memory: retry job %s: %w", id, runtime.ErrNotFound)
+	}
+	switch e.job.State {
+	case runtime.StateFailed, runtime.StateCancelled, runtime.StateQuarantined:
+	default:
+		return fmt.Errorf("memory: retry job %s in state %s: %w", id, e.job.State, runtime.ErrWrongState)
+	}
+	j := &e.job
+	if j.Attempt >= j.MaxAttempts {
+		j.MaxAttempts = j.Attempt + 1
+	}
+	j.State = runtime.StateQueued
+	j.RunAt = now
+	j.FinishedAt = time.Time{}
+	b.queue(j.Queue).add(e)
+	b.notify()
+	return nil
+}
+
+// Stats counts jobs per queue and state, sorted by queue then state in life order.
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat, error) {
+	if err := b.lock(ctx, "stats"); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	type key struct {
+		queue string
+		state runtime.State
+	}
+	counts := map[key]*runtime.QueueStat{}
+	for _, e := range b.jobs {
+		k := key{e.job.Queue, e.job.State}
+		s := counts[k]
+		if s == nil {
+			s = &runtime.QueueStat{Queue: k.queue, State: k.state, OldestRunAt: e.job.RunAt}
+			counts[k] = s
+		} else if e.job.RunAt.Before(s.OldestRunAt) {
+			s.OldestRunAt = e.job.RunAt
+		}
+		s.Count++
+	}
+	out := make([]runtime.QueueStat, 0, len(counts))
+	for _, s := range counts {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b runtime.QueueStat) int {
+		return cmp.Or(cmp.Compare(a.Queue, b.Queue),
+			cmp.Compare(slices.Index(runtime.AllStates, a.State), slices.Index(runtime.AllStates, b.State)),
+			cmp.Compare(a.State, b.State))
+	})
+	return out, nil
+}
+
+// Purge deletes the jobs matching f that are not running.
+func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error) {
+	if err := b.lock(ctx, "purge"); err != nil {
+		return 0, err
+	}
+	defer b.mu.Unlock()
+	n := 0
+	var lostKeys map[string]bool
+	for id, e := range b.jobs {
+		j := &e.job
+		if j.State == runtime.StateRunning ||
+			(f.Queue != "" && j.Queue != f.Queue) ||
+			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) {
+			continue
+		}
+		b.detach(e)
+		delete(b.jobs, id)
+		if j.UniqueKey != "" && b.unique[j.UniqueKey] == e {
+			delete(b.unique, j.UniqueKey)
+			if lostKeys == nil {
+				lostKeys = map[string]bool{}
+			}
+			lostKeys[j.UniqueKey] = true
+		}
+		n++
+	}
+	// A purged key holder may leave an older job whose window is still open.
+	if lostKeys != nil {
+		for _, e := range b.jobs {
+			k := e.job.UniqueKey
+			if lostKeys[k] {
+				if h := b.unique[k]; h == nil || e.job.UniqueUntil.After(h.job.UniqueUntil) {
+					b.unique[k] = e
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
+// Subscribe returns a channel (buffered 1) signalled when work may be ready.
+func (b *Backend) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ch, func() {}
+	}
+	id := b.nextSub
+	b.nextSub++
+	b.subs[id] = ch
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, id)
+		b.mu.Unlock()
+	}
+}
+
+// Close drops every job and makes later calls return ErrClosed. It is idempotent.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	b.jobs, b.queues, b.unique, b.subs = nil, nil, nil, nil
+	b.leases.items = nil
+	return nil
+}

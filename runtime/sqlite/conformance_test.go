@@ -1,0 +1,28 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backendtest"
+)
+
+// openTest opens a backend on a fresh file that t closes at cleanup.
+func openTest(t testing.TB, opts ...Option) *Backend {
+	t.Helper()
+	b, err := Open(filepath.Join(t.TempDir(), "sub", "nuvom.db"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) runtime.Backend { return openTest(t) })
+}

@@ -1,0 +1,405 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// maxClaimArms is the most queues a claim merges arm by arm; beyond it one
+// filtered scan of jobs_ready is sorted instead.
+const maxClaimArms = 32
+
+// jobArgs appends j's insert parameters (insertColumns order) to args.
+func jobArgs(args []any, j *runtime.Job) []any {
+	return append(args, j.ID, j.Task, j.Signature, nullBytes(j.Args), j.Queue, j.Priority, string(j.State),
+		j.Attempt, j.MaxAttempts, nanos(j.RunAt), int64(j.Timeout), string(j.TimeoutPolicy),
+		boolInt(j.StoreResult), nullString(j.UniqueKey), nanos(j.UniqueUntil), nanos(j.CreatedAt),
+		nanos(j.StartedAt), nanos(j.FinishedAt), nullBytes(j.Result), j.Error, encodeStrings(j.ErrorChain),
+		j.PanicStack, encodeAttempts(j.Attempts), j.LeaseOwner, j.LeaseToken, nanos(j.LeaseUntil))
+}
+
+func checkNew(j *runtime.Job) error {
+	switch {
+	case j == nil:
+		return errors.New("job is nil")
+	case j.ID == "":
+		return fmt.Errorf("job of task %q has no id", j.Task)
+	case j.Task == "":
+		return fmt.Errorf("job %s has no task name", j.ID)
+	case j.Queue == "":
+		return fmt.Errorf("job %s has no queue", j.ID)
+	case j.State != runtime.StateQueued && j.State != runtime.StateScheduled:
+		return fmt.Errorf("job %s: state %q is not queued or scheduled", j.ID, j.State)
+	case j.RunAt.IsZero() || j.CreatedAt.IsZero():
+		return fmt.Errorf("job %s: run-at and created times must be set", j.ID)
+	}
+	return nil
+}
+
+// Enqueue inserts jobs in one transaction: jobs without a unique key through
+// prepared multi-row inserts, each job with one after looking its key up.
+func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.EnqueueResult, error) {
+	if len(jobs) == 0 {
+		return []runtime.EnqueueResult{}, nil
+	}
+	for _, j := range jobs {
+		if err := checkNew(j); err != nil {
+			return nil, b.wrap("enqueue", err)
+		}
+	}
+	res := make([]runtime.EnqueueResult, len(jobs))
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, b.wrap("enqueue: begin", err)
+	}
+	defer tx.Rollback()
+
+	var plain []*runtime.Job
+	args := make([]any, 0, insertColumnCount*min(len(jobs), insertChunk))
+	flush := func() error {
+		for len(plain) > 0 {
+			n := min(len(plain), insertChunk)
+			args = args[:0]
+			for _, j := range plain[:n] {
+				args = jobArgs(args, j)
+			}
+			var err error
+			switch n {
+			case insertChunk:
+				_, err = tx.StmtContext(ctx, b.stmts.insertChunk).ExecContext(ctx, args...)
+			case 1:
+				_, err = tx.StmtContext(ctx, b.stmts.insertOne).ExecContext(ctx, args...)
+			default:
+				_, err = tx.ExecContext(ctx, insertSQL(n), args...)
+			}
+			if err != nil {
+				return fmt.Errorf("insert %d jobs from %s: %w", n, plain[0].ID, err)
+			}
+			plain = plain[n:]
+		}
+		return nil
+	}
+	for i, j := range jobs {
+		res[i].ID = j.ID
+		if j.UniqueKey == "" {
+			plain = append(plain, j)
+			continue
+		}
+		var existing string
+		err := tx.StmtContext(ctx, b.stmts.unique).QueryRowContext(ctx, j.UniqueKey, nanos(j.CreatedAt)).Scan(&existing)
+		switch {
+		case err == nil:
+			res[i] = runtime.EnqueueResult{ID: existing, Duplicate: true}
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, b.wrap("enqueue: look up unique key "+j.UniqueKey, err)
+		}
+		if _, err := tx.StmtContext(ctx, b.stmts.insertOne).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
+			return nil, b.wrap("enqueue: insert "+j.ID, err)
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, b.wrap("enqueue", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, b.wrap("enqueue: commit", err)
+	}
+	b.notify.signal()
+	return res, nil
+}
+
+// Claim promotes scheduled and retrying jobs whose time has come to queued,
+// then leases jobs with one UPDATE ... RETURNING, all in one IMMEDIATE
+// transaction. A claimed row whose stored contents cannot be decoded is
+// quarantined in the same transaction and left out of the result.
+func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runtime.Job, error) {
+	if req.Limit <= 0 {
+		return []*runtime.Job{}, nil
+	}
+	now := nanos(req.Now)
+	queues := slices.Clone(req.Queues)
+	slices.Sort(queues)
+	queues = slices.Compact(queues)
+
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, b.wrap("claim: begin", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.StmtContext(ctx, b.stmts.promote).ExecContext(ctx, now); err != nil {
+		return nil, b.wrap("claim: promote due jobs", err)
+	}
+	if len(queues) == 0 {
+		if queues, err = readQueues(ctx, tx); err != nil {
+			return nil, b.wrap("claim: list queues", err)
+		}
+		if len(queues) == 0 {
+			return []*runtime.Job{}, tx.Commit()
+		}
+	}
+	args := []any{req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit}
+	for _, q := range queues {
+		args = append(args, q)
+	}
+	var rows *sql.Rows
+	if len(queues) <= maxClaimArms {
+		st, err := b.stmts.claimStmt(b.write, len(queues))
+		if err != nil {
+			return nil, b.wrap("claim", err)
+		}
+		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		if err != nil {
+			return nil, b.wrap("claim", err)
+		}
+	} else {
+		rows, err = tx.QueryContext(ctx, claimManySQL(len(queues)), args...)
+		if err != nil {
+			return nil, b.wrap("claim", err)
+		}
+	}
+	jobs := make([]*runtime.Job, 0, req.Limit)
+	var corrupt []*corruptError
+	for rows.Next() {
+		j, err := scanJob(rows)
+		var ce *corruptError
+		if errors.As(err, &ce) {
+			corrupt = append(corrupt, ce)
+			continue
+		}
+		if err != nil {
+			rows.Close()
+			return nil, b.wrap("claim: read row", err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.wrap("claim: read rows", err)
+	}
+	rows.Close()
+	for _, ce := range corrupt {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
+				lease_owner = '', lease_until = 0 WHERE id = ?`, ce.Error(), now, ce.id); err != nil {
+			return nil, b.wrap("claim: quarantine "+ce.id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, b.wrap("claim: commit", err)
+	}
+	for _, ce := range corrupt {
+		b.opts.logger.Warn("nuvom sqlite: quarantined a job whose stored row cannot be decoded",
+			"job", ce.id, "db", b.path, "error", ce.Error())
+	}
+	slices.SortFunc(jobs, func(x, y *runtime.Job) int {
+		return cmp.Or(cmp.Compare(y.Priority, x.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.ID, y.ID))
+	})
+	return jobs, nil
+}
+
+// claimManySQL claims from more than maxClaimArms queues with one sorted scan.
+func claimManySQL(n int) string {
+	ph := make([]string, n)
+	for i := range n {
+		ph[i] = fmt.Sprintf("?%d", 5+i)
+	}
+	return `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+			lease_owner = ?1, lease_until = ?2, started_at = ?3
+		WHERE rowid IN (SELECT rowid FROM jobs WHERE state = 'queued' AND run_at <= ?3
+			AND queue IN (` + strings.Join(ph, ",") + `)
+			ORDER BY priority DESC, run_at, id LIMIT ?4)
+		RETURNING ` + jobColumns
+}
+
+func readQueues(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, sqlQueues)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var qs []string
+	for rows.Next() {
+		var q string
+		if err := rows.Scan(&q); err != nil {
+			return nil, err
+		}
+		qs = append(qs, q)
+	}
+	return qs, rows.Err()
+}
+
+// Extend moves the deadline of the leases still held; it returns the ids of
+// the others.
+func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time.Time) ([]string, error) {
+	lost := []string{}
+	if len(leases) == 0 {
+		return lost, nil
+	}
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, b.wrap("extend: begin", err)
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, b.stmts.extend)
+	for _, l := range leases {
+		res, err := st.ExecContext(ctx, nanos(until), l.JobID, l.Token)
+		if err != nil {
+			return nil, b.wrap("extend lease of "+l.JobID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, b.wrap("extend lease of "+l.JobID, err)
+		} else if n == 0 {
+			lost = append(lost, l.JobID)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, b.wrap("extend: commit", err)
+	}
+	return lost, nil
+}
+
+// completeStates are the states an Outcome may move a job to.
+var completeStates = map[runtime.State]bool{
+	runtime.StateSucceeded: true, runtime.StateFailed: true, runtime.StateRetrying: true,
+	runtime.StateCancelled: true, runtime.StateQuarantined: true,
+}
+
+// Complete applies the outcomes of a batch in one transaction: each updates
+// its job only while its lease token holds, and appends its attempt to the
+// history and stores its result in the same statement.
+func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
+	errs := make([]error, len(outcomes))
+	if len(outcomes) == 0 {
+		return errs, nil
+	}
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, b.wrap("complete: begin", err)
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, b.stmts.complete)
+	var buf []byte
+	retrying := false
+	for i, o := range outcomes {
+		if !completeStates[o.State] {
+			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
+			continue
+		}
+		var runAt, finished int64
+		if o.State == runtime.StateRetrying {
+			runAt = nanos(o.RunAt)
+			if runAt == 0 {
+				runAt = nanos(o.FinishedAt)
+			}
+			retrying = true
+		} else {
+			finished = nanos(o.FinishedAt)
+		}
+		buf = appendAttempt(buf[:0], o.Attempt)
+		res, err := st.ExecContext(ctx, string(o.State), runAt, finished, nullBytes(o.Result), o.Error,
+			encodeStrings(o.ErrorChain), o.PanicStack, buf, o.Lease.JobID, o.Lease.Token)
+		if err != nil {
+			return nil, b.wrap("complete job "+o.Lease.JobID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, b.wrap("complete job "+o.Lease.JobID, err)
+		} else if n == 0 {
+			errs[i] = fmt.Errorf("complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, runtime.ErrLeaseLost)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, b.wrap("complete: commit", err)
+	}
+	if retrying {
+		b.notify.signal()
+	}
+	return errs, nil
+}
+
+// Release hands leased jobs back without spending an attempt; stale tokens are ignored.
+func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
+	if len(leases) == 0 {
+		return nil
+	}
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return b.wrap("release: begin", err)
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, b.stmts.release)
+	for _, l := range leases {
+		if _, err := st.ExecContext(ctx, l.JobID, l.Token); err != nil {
+			return b.wrap("release "+l.JobID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return b.wrap("release: commit", err)
+	}
+	b.notify.signal()
+	return nil
+}
+
+// RecoverExpired records a "lost" attempt for each running job whose lease
+// ended before now and makes it retrying (run-at now) or, with no attempts
+// left, failed.
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, b.wrap("recover expired: begin", err)
+	}
+	defer tx.Rollback()
+	type expired struct {
+		id             string
+		token          int64
+		attempt, max   int
+		started, until int64
+		owner          string
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, lease_token, attempt, max_attempts, started_at, lease_until, lease_owner
+		FROM jobs WHERE state = 'running' AND lease_until < ?`, nanos(now))
+	if err != nil {
+		return 0, b.wrap("recover expired: find", err)
+	}
+	var found []expired
+	for rows.Next() {
+		var e expired
+		if err := rows.Scan(&e.id, &e.token, &e.attempt, &e.max, &e.started, &e.until, &e.owner); err != nil {
+			rows.Close()
+			return 0, b.wrap("recover expired: read", err)
+		}
+		found = append(found, e)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, b.wrap("recover expired: read", err)
+	}
+	rows.Close()
+	retrying := false
+	for _, e := range found {
+		msg := fmt.Sprintf("lease of worker %q expired at %s", e.owner, fromNanos(e.until).UTC().Format(time.RFC3339Nano))
+		rec := appendAttempt(nil, runtime.Attempt{Number: e.attempt, StartedAt: fromNanos(e.started),
+			FinishedAt: now, Worker: e.owner, Outcome: runtime.OutcomeLost, Error: msg})
+		state, runAt, finished := runtime.StateRetrying, nanos(now), int64(0)
+		if e.attempt >= e.max {
+			state, runAt, finished = runtime.StateFailed, 0, nanos(now)
+		} else {
+			retrying = true
+		}
+		if _, err := tx.StmtContext(ctx, b.stmts.complete).ExecContext(ctx, string(state), runAt, finished,
+			nil, msg, nil, "", rec, e.id, e.token); err != nil {
+			return 0, b.wrap("recover expired job "+e.id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, b.wrap("recover expired: commit", err)
+	}
+	if retrying {
+		b.notify.signal()
+	}
+	return len(found), nil
+}

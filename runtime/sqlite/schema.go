@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations are applied in order; migration i brings the schema to version i+1.
+// Never edit a released one: append a new one.
+//
+// Times are INTEGER unix nanoseconds, 0 for the zero time. attempts and
+// error_chain are compact binary encodings (see encode.go): an attempt is
+// appended with a blob concatenation, without reading the row first.
+//
+// Ready jobs are the 'queued' ones: Claim first promotes 'scheduled' and
+// 'retrying' jobs whose run_at has come to 'queued' (through jobs_due), so the
+// claim index holds only jobs that can run and a claim reads no more index
+// entries than it takes, however many jobs wait for a later time.
+var migrations = []string{
+	`CREATE TABLE jobs (
+		id             TEXT    NOT NULL UNIQUE,
+		task           TEXT    NOT NULL,
+		signature      TEXT    NOT NULL DEFAULT '',
+		args           BLOB,
+		queue          TEXT    NOT NULL,
+		priority       INTEGER NOT NULL DEFAULT 0,
+		state          TEXT    NOT NULL,
+		attempt        INTEGER NOT NULL DEFAULT 0,
+		max_attempts   INTEGER NOT NULL DEFAULT 1,
+		run_at         INTEGER NOT NULL,
+		timeout        INTEGER NOT NULL DEFAULT 0,
+		timeout_policy TEXT    NOT NULL DEFAULT '',
+		store_result   INTEGER NOT NULL DEFAULT 0,
+		unique_key     TEXT,
+		unique_until   INTEGER NOT NULL DEFAULT 0,
+		created_at     INTEGER NOT NULL,
+		started_at     INTEGER NOT NULL DEFAULT 0,
+		finished_at    INTEGER NOT NULL DEFAULT 0,
+		result         BLOB,
+		error          TEXT    NOT NULL DEFAULT '',
+		error_chain    BLOB,
+		panic_stack    TEXT    NOT NULL DEFAULT '',
+		attempts       BLOB,
+		lease_owner    TEXT    NOT NULL DEFAULT '',
+		lease_token    INTEGER NOT NULL DEFAULT 0,
+		lease_until    INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX jobs_ready  ON jobs (queue, priority DESC, run_at, id) WHERE state = 'queued';
+	CREATE INDEX jobs_due    ON jobs (run_at) WHERE state IN ('scheduled', 'retrying');
+	CREATE INDEX jobs_lease  ON jobs (lease_until) WHERE state = 'running';
+	CREATE INDEX jobs_unique ON jobs (unique_key, unique_until) WHERE unique_key IS NOT NULL;`,
+}
+
+// migrate brings the database's schema to the latest version in one
+// transaction, and refuses a database written by a newer Nuvom.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS nuvom_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: create migrations table: %w", err)
+	}
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM nuvom_migrations`).Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("migrate: database schema version %d is newer than this build supports (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO nuvom_migrations (version, applied_at) VALUES (?, ?)`,
+			i+1, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("migrate to version %d: record: %w", i+1, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	return nil
+}

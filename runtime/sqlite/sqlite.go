@@ -1,0 +1,179 @@
+// Package sqlite is Nuvom's default backend: one SQLite database file (WAL,
+// modernc.org/sqlite, no cgo) holding the queue, the results and the history,
+// so finishing a job and storing its result is one transaction.
+//
+// Writes in one process go through a single connection, so they queue in Go
+// rather than fight over SQLite's lock; writers in other processes share the
+// file through BEGIN IMMEDIATE transactions and a busy timeout. Reads use a
+// separate read-only pool.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// Defaults of the options.
+const (
+	DefaultBusyTimeout  = 10 * time.Second
+	DefaultPollInterval = 2 * time.Millisecond
+	DefaultSynchronous  = "NORMAL"
+)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	synchronous  string
+	busyTimeout  time.Duration
+	pollInterval time.Duration
+	logger       *slog.Logger
+}
+
+// WithSynchronous sets SQLite's synchronous mode: "NORMAL" (the default; in WAL
+// mode a power loss may lose the last commits but never corrupts) or "FULL"
+// (every commit is synced). Open refuses any other value.
+func WithSynchronous(mode string) Option { return func(o *options) { o.synchronous = mode } }
+
+// WithBusyTimeout sets how long a statement waits for another process's lock
+// before failing with SQLITE_BUSY.
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// WithPollInterval sets how often subscribers' wake-up check looks for commits
+// made by other connections (other processes). It only runs while someone is
+// subscribed.
+func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
+
+// WithLogger sets where the backend reports rows it quarantines because their
+// stored contents cannot be decoded. The default discards.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Backend is a runtime.Backend and runtime.Notifier on one SQLite file.
+type Backend struct {
+	path   string
+	opts   options
+	write  *sql.DB // exactly one connection: all writes of this process
+	read   *sql.DB // read-only pool for Get, List, Stats
+	stmts  stmts
+	notify notifier
+	closed sync.Once
+}
+
+var (
+	_ runtime.Backend  = (*Backend)(nil)
+	_ runtime.Notifier = (*Backend)(nil)
+)
+
+// Open opens (creating if needed, with its parent directories) the database at
+// path, brings its schema up to date and returns the backend.
+func Open(path string, opts ...Option) (*Backend, error) {
+	o := options{synchronous: DefaultSynchronous, busyTimeout: DefaultBusyTimeout, pollInterval: DefaultPollInterval}
+	for _, f := range opts {
+		f(&o)
+	}
+	o.synchronous = strings.ToUpper(strings.TrimSpace(o.synchronous))
+	if o.synchronous != "NORMAL" && o.synchronous != "FULL" {
+		return nil, fmt.Errorf("open sqlite %s: synchronous mode %q is not NORMAL or FULL", path, o.synchronous)
+	}
+	if o.busyTimeout < 0 {
+		return nil, fmt.Errorf("open sqlite %s: busy timeout %s is negative", path, o.busyTimeout)
+	}
+	if o.pollInterval <= 0 {
+		return nil, fmt.Errorf("open sqlite %s: poll interval %s must be positive", path, o.pollInterval)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if path == "" {
+		return nil, errors.New("open sqlite: path is empty")
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open sqlite %s: path must not contain '?'", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: create directory: %w", path, err)
+		}
+	}
+	b := &Backend{path: path, opts: o}
+	var err error
+	b.write, err = sql.Open("sqlite", dsn(path, o, false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	b.write.SetMaxOpenConns(1)
+	b.write.SetMaxIdleConns(1)
+	b.write.SetConnMaxLifetime(0)
+	b.write.SetConnMaxIdleTime(0)
+	if err := migrate(context.Background(), b.write); err != nil {
+		b.write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	b.read, err = sql.Open("sqlite", dsn(path, o, true))
+	if err != nil {
+		b.write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	b.read.SetMaxOpenConns(4)
+	b.read.SetMaxIdleConns(4)
+	if err := b.stmts.prepare(b.write); err != nil {
+		b.read.Close()
+		b.write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	b.notify.init(b.write, o.pollInterval)
+	return b, nil
+}
+
+// dsn builds the driver's connection string. The path is passed verbatim
+// (not as a file: URI), so Windows paths and spaces need no escaping.
+func dsn(path string, o options, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "synchronous("+o.synchronous+")")
+	q.Add("_pragma", "cache_size(-16000)") // 16 MB of page cache per connection
+	q.Add("_pragma", "temp_store(MEMORY)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
+	return path + "?" + q.Encode()
+}
+
+// Path returns the database file's path.
+func (b *Backend) Path() string { return b.path }
+
+// Close stops the wake-up poller and closes the connections.
+func (b *Backend) Close() error {
+	var err error
+	b.closed.Do(func() {
+		b.notify.close()
+		b.stmts.close()
+		err = errors.Join(b.read.Close(), b.write.Close())
+		if err != nil {
+			err = fmt.Errorf("close sqlite %s: %w", b.path, err)
+		}
+	})
+	return err
+}
+
+// wrap adds the operation and the database path to err.
+func (b *Backend) wrap(op string, err error) error {
+	return fmt.Errorf("sqlite %s (%s): %w", op, b.path, err)
+}

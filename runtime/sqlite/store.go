@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// Get returns a job's full record, or runtime.ErrNotFound (wrapped).
+func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
+	j, err := scanJob(b.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, b.wrap("get job "+id, runtime.ErrNotFound)
+	}
+	if err != nil {
+		return nil, b.wrap("get job "+id, err)
+	}
+	return j, nil
+}
+
+// List returns jobs matching f, newest (highest id) first.
+func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Job, error) {
+	var where []string
+	var args []any
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	if f.Task != "" {
+		where = append(where, "task = ?")
+		args = append(args, f.Task)
+	}
+	if f.Queue != "" {
+		where = append(where, "queue = ?")
+		args = append(args, f.Queue)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, nanos(f.Since))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := `SELECT ` + jobColumns + ` FROM jobs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := b.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, b.wrap("list jobs", err)
+	}
+	defer rows.Close()
+	jobs := []*runtime.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, b.wrap("list jobs", err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.wrap("list jobs", err)
+	}
+	return jobs, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// stateOf reads a job's state inside tx to explain why an update matched nothing.
+func stateOf(ctx context.Context, tx *sql.Tx, id string) (runtime.State, error) {
+	var s string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", runtime.ErrNotFound
+	}
+	return runtime.State(s), err
+}
+
+// transition runs update (which names the job as its last parameter) in one
+// transaction and explains a miss as ErrNotFound or ErrWrongState.
+func (b *Backend) transition(ctx context.Context, op, id, update string, args ...any) error {
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return b.wrap(op+" job "+id+": begin", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, update, append(args, id)...)
+	if err != nil {
+		return b.wrap(op+" job "+id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return b.wrap(op+" job "+id, err)
+	}
+	if n == 0 {
+		s, err := stateOf(ctx, tx, id)
+		if err != nil {
+			return b.wrap(op+" job "+id, err)
+		}
+		return b.wrap(op+" job "+id, fmt.Errorf("%w: it is %s", runtime.ErrWrongState, s))
+	}
+	if err := tx.Commit(); err != nil {
+		return b.wrap(op+" job "+id+": commit", err)
+	}
+	return nil
+}
+
+// Cancel moves a scheduled, queued or retrying job to cancelled.
+func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	return b.transition(ctx, "cancel", id, `UPDATE jobs SET state = 'cancelled', finished_at = ?
+		WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')`, nanos(now))
+}
+
+// Retry makes a failed, cancelled or quarantined job queued again at now,
+// raising its attempt limit by one if it is exhausted; history is kept.
+func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
+	err := b.transition(ctx, "retry", id, `UPDATE jobs SET state = 'queued', run_at = ?, finished_at = 0,
+			max_attempts = max(max_attempts, attempt + 1), lease_owner = '', lease_until = 0
+		WHERE id = ? AND state IN ('failed', 'cancelled', 'quarantined')`, nanos(now))
+	if err == nil {
+		b.notify.signal()
+	}
+	return err
+}
+
+// Stats counts jobs per queue and state, ordered by queue then life order of
+// the state.
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat, error) {
+	rows, err := b.read.QueryContext(ctx, `SELECT queue, state, count(*), min(run_at) FROM jobs GROUP BY queue, state`)
+	if err != nil {
+		return nil, b.wrap("stats", err)
+	}
+	defer rows.Close()
+	stats := []runtime.QueueStat{}
+	for rows.Next() {
+		var s runtime.QueueStat
+		var state string
+		var oldest int64
+		if err := rows.Scan(&s.Queue, &state, &s.Count, &oldest); err != nil {
+			return nil, b.wrap("stats", err)
+		}
+		s.State = runtime.State(state)
+		if !s.State.Valid() {
+			return nil, b.wrap("stats", fmt.Errorf("queue %q holds %d jobs in unknown state %q", s.Queue, s.Count, state))
+		}
+		s.OldestRunAt = fromNanos(oldest)
+		stats = append(stats, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.wrap("stats", err)
+	}
+	slices.SortFunc(stats, func(x, y runtime.QueueStat) int {
+		return cmp.Or(cmp.Compare(x.Queue, y.Queue),
+			cmp.Compare(slices.Index(runtime.AllStates, x.State), slices.Index(runtime.AllStates, y.State)))
+	})
+	return stats, nil
+}
+
+// Purge deletes the jobs matching f that are not running and returns how many.
+func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error) {
+	q := `DELETE FROM jobs WHERE state <> 'running'`
+	var args []any
+	if f.Queue != "" {
+		q += " AND queue = ?"
+		args = append(args, f.Queue)
+	}
+	if len(f.States) > 0 {
+		q += " AND state IN (" + placeholders(len(f.States)) + ")"
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, b.wrap("purge: begin", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, b.wrap("purge", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, b.wrap("purge", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, b.wrap("purge: commit", err)
+	}
+	return int(n), nil
+}

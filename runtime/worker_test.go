@@ -1,0 +1,840 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/memory"
+)
+
+// --- helpers ---
+
+func newBackend(t *testing.T) *memory.Backend {
+	t.Helper()
+	b := memory.New()
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func spec(name string, o nuvom.TaskOptions) nuvom.TaskSpec {
+	if o.Queue == "" {
+		o.Queue = "default"
+	}
+	return nuvom.TaskSpec{Name: name, Signature: "sig-" + name, Options: o}
+}
+
+func def(s nuvom.TaskSpec, invoke nuvom.InvokeFunc) nuvom.TaskDef {
+	return nuvom.TaskDef{TaskSpec: s, Invoke: invoke}
+}
+
+func registry(t *testing.T, defs ...nuvom.TaskDef) *nuvom.Registry {
+	t.Helper()
+	r, err := nuvom.NewRegistry(defs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func enqueue(t *testing.T, b nuvom.Backend, s nuvom.TaskSpec, opts ...nuvom.EnqueueOption) string {
+	t.Helper()
+	res, err := nuvom.NewClient(b).Enqueue(context.Background(), s, []byte{0x90}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
+}
+
+func getJob(t *testing.T, b nuvom.Backend, id string) *nuvom.Job {
+	t.Helper()
+	j, err := b.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func newWorker(t *testing.T, b nuvom.Backend, reg *nuvom.Registry, o nuvom.WorkerOptions) *nuvom.Worker {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quietLogger()
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 4
+	}
+	w, err := nuvom.NewWorker(b, reg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// burst runs a burst worker to completion.
+func burst(t *testing.T, b nuvom.Backend, reg *nuvom.Registry, o nuvom.WorkerOptions) {
+	t.Helper()
+	o.Burst = true
+	if o.PollInterval == 0 {
+		o.PollInterval = 5 * time.Millisecond
+	}
+	w := newWorker(t, b, reg, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("burst worker did not finish in time")
+	}
+}
+
+// start runs a worker in the background; the returned function cancels it gracefully and waits.
+func start(t *testing.T, w *nuvom.Worker) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Error(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("worker did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFinal(t *testing.T, b nuvom.Backend, id string) *nuvom.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j, err := nuvom.NewClient(b).Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func outcomes(j *nuvom.Job) []string {
+	var out []string
+	for _, a := range j.Attempts {
+		out = append(out, a.Outcome)
+	}
+	return out
+}
+
+func ok(context.Context, []byte) ([]byte, error) { return []byte{0xc0}, nil }
+
+// --- tests ---
+
+func TestBurstRunsEveryJobAndStoresResults(t *testing.T) {
+	b := newBackend(t)
+	keep := spec("keep", nuvom.TaskOptions{StoreResult: true})
+	drop := spec("drop", nuvom.TaskOptions{StoreResult: false})
+	var ran atomic.Int64
+	invoke := func(ctx context.Context, args []byte) ([]byte, error) {
+		ran.Add(1)
+		return []byte{0x2a}, nil
+	}
+	reg := registry(t, def(keep, invoke), def(drop, invoke))
+	var ids []string
+	for i := 0; i < 150; i++ {
+		ids = append(ids, enqueue(t, b, keep))
+	}
+	dropID := enqueue(t, b, drop)
+	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 3, BatchSize: 7})
+	if ran.Load() != 151 {
+		t.Fatalf("ran %d jobs, want 151", ran.Load())
+	}
+	for _, id := range ids {
+		j := getJob(t, b, id)
+		if j.State != nuvom.StateSucceeded || !bytes.Equal(j.Result, []byte{0x2a}) || j.Attempt != 1 {
+			t.Fatalf("job %s: state %s result %x attempt %d", id, j.State, j.Result, j.Attempt)
+		}
+		if got := outcomes(j); !slices.Equal(got, []string{nuvom.OutcomeSucceeded}) {
+			t.Fatalf("job %s attempts %v", id, got)
+		}
+	}
+	if j := getJob(t, b, dropID); j.State != nuvom.StateSucceeded || len(j.Result) != 0 {
+		t.Fatalf("StoreResult false: state %s result %x", j.State, j.Result)
+	}
+}
+
+func TestRejectedJobsAreNotRun(t *testing.T) {
+	b := newBackend(t)
+	var ran atomic.Int64
+	invoke := func(context.Context, []byte) ([]byte, error) { ran.Add(1); return nil, nil }
+	known := spec("known", nuvom.TaskOptions{Retries: 3})
+	reg := registry(t, def(known, invoke))
+
+	unknown := enqueue(t, b, spec("ghost", nuvom.TaskOptions{Retries: 3}))
+	stale := known
+	stale.Signature = "sig-old"
+	mismatch := enqueue(t, b, stale)
+	burst(t, b, reg, nuvom.WorkerOptions{Queues: []string{"default"}})
+
+	if ran.Load() != 0 {
+		t.Fatalf("a rejected job ran %d times", ran.Load())
+	}
+	j := getJob(t, b, unknown)
+	if j.State != nuvom.StateFailed || j.Error != "task ghost is not registered in this worker" {
+		t.Fatalf("unknown task: state %s error %q", j.State, j.Error)
+	}
+	if got := outcomes(j); !slices.Equal(got, []string{nuvom.OutcomeRejected}) {
+		t.Fatalf("unknown task attempts %v", got)
+	}
+	j = getJob(t, b, mismatch)
+	if j.State != nuvom.StateFailed || !strings.Contains(j.Error, "sig-old") || !strings.Contains(j.Error, "sig-known") {
+		t.Fatalf("signature mismatch: state %s error %q", j.State, j.Error)
+	}
+	if j.Attempt != 1 {
+		t.Fatalf("signature mismatch retried: attempt %d", j.Attempt)
+	}
+}
+
+func TestPanicFailsTheAttemptAndWorkerGoesOn(t *testing.T) {
+	b := newBackend(t)
+	var calls atomic.Int64
+	s := spec("flaky", nuvom.TaskOptions{Retries: 1})
+	reg := registry(t, def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+		if calls.Add(1) == 1 {
+			panic("boom")
+		}
+		return nil, nil
+	}), def(spec("fine", nuvom.TaskOptions{}), ok))
+	id := enqueue(t, b, s)
+	other := enqueue(t, b, spec("fine", nuvom.TaskOptions{}))
+	var seen []nuvom.Outcome
+	var mu sync.Mutex
+	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, OnOutcome: func(_ nuvom.JobInfo, o nuvom.Outcome) {
+		mu.Lock()
+		seen = append(seen, o)
+		mu.Unlock()
+	}})
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateSucceeded || j.Attempt != 2 {
+		t.Fatalf("state %s attempt %d, want succeeded on attempt 2", j.State, j.Attempt)
+	}
+	if got := outcomes(j); !slices.Equal(got, []string{nuvom.OutcomePanicked, nuvom.OutcomeSucceeded}) {
+		t.Fatalf("attempts %v", got)
+	}
+	if j.Attempts[0].Error != "panic: boom" {
+		t.Fatalf("panic attempt error %q", j.Attempts[0].Error)
+	}
+	var panicked *nuvom.Outcome
+	for i := range seen {
+		if seen[i].Attempt.Outcome == nuvom.OutcomePanicked {
+			panicked = &seen[i]
+		}
+	}
+	if panicked == nil || !strings.Contains(panicked.PanicStack, "worker_test.go") || panicked.State != nuvom.StateRetrying {
+		t.Fatalf("panicked outcome %+v", panicked)
+	}
+	if getJob(t, b, other).State != nuvom.StateSucceeded {
+		t.Fatal("the worker stopped after a panic")
+	}
+}
+
+func TestPanicStackIsStoredWhenFinal(t *testing.T) {
+	b := newBackend(t)
+	s := spec("bad", nuvom.TaskOptions{})
+	reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { panic(errors.New("kaput")) }))
+	id := enqueue(t, b, s)
+	burst(t, b, reg, nuvom.WorkerOptions{})
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateFailed || j.Error != "panic: kaput" || !strings.Contains(j.PanicStack, "goroutine") {
+		t.Fatalf("state %s error %q stack %q", j.State, j.Error, j.PanicStack)
+	}
+}
+
+func TestDecodeErrorQuarantines(t *testing.T) {
+	b := newBackend(t)
+	s := spec("typed", nuvom.TaskOptions{Retries: 5})
+	reg := registry(t, def(s, func(ctx context.Context, args []byte) ([]byte, error) {
+		r := nuvom.NewArgReader("typed", args, 1)
+		_ = r.Int()
+		return nil, r.Err()
+	}))
+	id := enqueue(t, b, s) // payload is an empty array: the task wants one arg
+	burst(t, b, reg, nuvom.WorkerOptions{})
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateQuarantined || j.Attempt != 1 {
+		t.Fatalf("state %s attempt %d, want quarantined after 1", j.State, j.Attempt)
+	}
+	if !strings.Contains(j.Error, "payload has 0 args, the task takes 1") {
+		t.Fatalf("error %q", j.Error)
+	}
+}
+
+func TestRetriesAndErrorChain(t *testing.T) {
+	b := newBackend(t)
+	var calls atomic.Int64
+	// No delay: a burst worker stops when no job is ready, and these retries must be.
+	s := spec("retry", nuvom.TaskOptions{Retries: 2, Backoff: nuvom.BackoffFixed})
+	base := errors.New("disk full")
+	reg := registry(t, def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+		if calls.Add(1) < 3 {
+			return nil, fmt.Errorf("write: %w", errors.Join(base, errors.New("quota")))
+		}
+		return nil, nil
+	}))
+	id := enqueue(t, b, s)
+	var chain []string
+	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, PollInterval: time.Millisecond,
+		OnOutcome: func(_ nuvom.JobInfo, o nuvom.Outcome) {
+			if chain == nil {
+				chain = o.ErrorChain
+			}
+		}})
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateSucceeded || j.Attempt != 3 {
+		t.Fatalf("state %s attempt %d", j.State, j.Attempt)
+	}
+	if got := outcomes(j); !slices.Equal(got, []string{"failed", "failed", "succeeded"}) {
+		t.Fatalf("attempts %v", got)
+	}
+	want := []string{"write: disk full\nquota", "disk full\nquota", "disk full", "quota"}
+	if !slices.Equal(chain, want) {
+		t.Fatalf("error chain %q, want %q", chain, want)
+	}
+}
+
+func TestRetryDecisions(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	cases := []struct {
+		name      string
+		opts      nuvom.TaskOptions
+		err       error
+		wantState nuvom.State
+		wantDelay time.Duration // exact, or -1 for "within jitter of 4s"
+	}{
+		{"exhausted", nuvom.TaskOptions{}, errors.New("x"), nuvom.StateFailed, 0},
+		{"no retry", nuvom.TaskOptions{Retries: 3}, nuvom.NoRetry(errors.New("x")), nuvom.StateFailed, 0},
+		{"retry after", nuvom.TaskOptions{Retries: 3, RetryDelay: time.Hour}, nuvom.RetryAfter(7*time.Second, errors.New("x")), nuvom.StateRetrying, 7 * time.Second},
+		{"fixed", nuvom.TaskOptions{Retries: 3, RetryDelay: 3 * time.Second, Backoff: nuvom.BackoffFixed}, errors.New("x"), nuvom.StateRetrying, 3 * time.Second},
+		{"exponential first", nuvom.TaskOptions{Retries: 3, RetryDelay: 4 * time.Second, Backoff: nuvom.BackoffExponential}, errors.New("x"), nuvom.StateRetrying, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBackend(t)
+			s := spec("t", c.opts)
+			reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { return nil, c.err }))
+			res, err := nuvom.NewClient(b, nuvom.WithClock(func() time.Time { return now })).Enqueue(context.Background(), s, []byte{0x90})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got nuvom.Outcome
+			burst(t, b, reg, nuvom.WorkerOptions{Now: func() time.Time { return now },
+				OnOutcome: func(_ nuvom.JobInfo, o nuvom.Outcome) { got = o }})
+			if got.State != c.wantState {
+				t.Fatalf("state %s, want %s", got.State, c.wantState)
+			}
+			if j := getJob(t, b, res.ID); j.State != c.wantState {
+				t.Fatalf("stored state %s, want %s", j.State, c.wantState)
+			}
+			if c.wantState != nuvom.StateRetrying {
+				return
+			}
+			d := got.RunAt.Sub(now)
+			if c.wantDelay >= 0 && d != c.wantDelay {
+				t.Fatalf("delay %s, want %s", d, c.wantDelay)
+			}
+			if c.wantDelay < 0 && (d < 3200*time.Millisecond || d > 4800*time.Millisecond) {
+				t.Fatalf("delay %s, want 4s ± 20%%", d)
+			}
+		})
+	}
+}
+
+func TestTimeoutPolicies(t *testing.T) {
+	cases := []struct {
+		policy       nuvom.TimeoutPolicy
+		retries      int
+		wantState    nuvom.State
+		wantOutcomes []string
+	}{
+		{nuvom.TimeoutFail, 2, nuvom.StateFailed, []string{"timed_out"}},
+		{nuvom.TimeoutRetry, 1, nuvom.StateFailed, []string{"timed_out", "timed_out"}},
+		{nuvom.TimeoutIgnore, 2, nuvom.StateSucceeded, []string{"timed_out"}},
+	}
+	for _, c := range cases {
+		t.Run(string(c.policy), func(t *testing.T) {
+			b := newBackend(t)
+			s := spec("slow", nuvom.TaskOptions{Retries: c.retries, Timeout: 10 * time.Millisecond, TimeoutPolicy: c.policy, StoreResult: true})
+			reg := registry(t, def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+				<-ctx.Done() // a well-behaved task: returns when its context ends
+				return []byte{0x01}, ctx.Err()
+			}))
+			id := enqueue(t, b, s)
+			burst(t, b, reg, nuvom.WorkerOptions{PollInterval: time.Millisecond})
+			j := getJob(t, b, id)
+			if j.State != c.wantState || !slices.Equal(outcomes(j), c.wantOutcomes) {
+				t.Fatalf("state %s attempts %v, want %s %v", j.State, outcomes(j), c.wantState, c.wantOutcomes)
+			}
+			if !strings.Contains(j.Attempts[0].Error, "timed out after 10ms") {
+				t.Fatalf("attempt error %q", j.Attempts[0].Error)
+			}
+			if c.policy == nuvom.TimeoutIgnore && len(j.Result) != 0 {
+				t.Fatalf("ignored timeout stored result %x", j.Result)
+			}
+		})
+	}
+}
+
+func TestAbandonedTaskCannotWriteLater(t *testing.T) {
+	b := newBackend(t)
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	var calls atomic.Int64
+	s := spec("stubborn", nuvom.TaskOptions{Retries: 0, Timeout: 5 * time.Millisecond, TimeoutPolicy: nuvom.TimeoutFail, StoreResult: true})
+	reg := registry(t, def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+		if calls.Add(1) == 1 {
+			<-release // ignores its context
+		}
+		return []byte{0x07}, nil
+	}), def(spec("next", nuvom.TaskOptions{}), ok))
+	var reported atomic.Int64
+	mw := func(next nuvom.Handler) nuvom.Handler {
+		return func(ctx context.Context, job nuvom.JobInfo) error {
+			err := next(ctx, job)
+			if job.Task == "stubborn" {
+				close(returned)
+			}
+			return err
+		}
+	}
+	id := enqueue(t, b, s)
+	// Concurrency 1: the next job can only run because the abandoned runner was replaced.
+	nextID := enqueue(t, b, spec("next", nuvom.TaskOptions{}), nuvom.Priority(-1))
+	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, AbandonAfter: 10 * time.Millisecond, Middleware: []nuvom.Middleware{mw},
+		OnOutcome: func(info nuvom.JobInfo, _ nuvom.Outcome) {
+			if info.ID == id {
+				reported.Add(1)
+			}
+		}})
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateFailed || !slices.Equal(outcomes(j), []string{nuvom.OutcomeAbandoned}) {
+		t.Fatalf("state %s attempts %v", j.State, outcomes(j))
+	}
+	if !strings.Contains(j.Error, "abandoned") {
+		t.Fatalf("error %q", j.Error)
+	}
+	if getJob(t, b, nextID).State != nuvom.StateSucceeded {
+		t.Fatal("the next job did not run after the abandonment")
+	}
+	close(release)
+	<-returned
+	time.Sleep(20 * time.Millisecond) // give a (buggy) late write the chance to happen
+	j = getJob(t, b, id)
+	if j.State != nuvom.StateFailed || len(j.Attempts) != 1 || len(j.Result) != 0 || reported.Load() != 1 {
+		t.Fatalf("late write after abandonment: state %s attempts %v result %x reported %d", j.State, outcomes(j), j.Result, reported.Load())
+	}
+}
+
+func TestHooksMiddlewareAndJobInfo(t *testing.T) {
+	b := newBackend(t)
+	var mu sync.Mutex
+	var trail []string
+	add := func(s string) { mu.Lock(); trail = append(trail, s); mu.Unlock() }
+	s := spec("hooked", nuvom.TaskOptions{})
+	d := def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+		info, _ := nuvom.JobInfoFromContext(ctx)
+		add(fmt.Sprintf("task attempt=%d worker=%s", nuvom.AttemptFromContext(ctx), info.Worker))
+		return nil, errors.New("nope")
+	})
+	d.Before = func(ctx context.Context, j nuvom.JobInfo) error { add("before"); return nil }
+	d.OnError = func(ctx context.Context, j nuvom.JobInfo, err error) { add("on_error " + err.Error()) }
+	d.After = func(ctx context.Context, j nuvom.JobInfo, err error) { add(fmt.Sprintf("after %v", err)) }
+	gate := spec("gated", nuvom.TaskOptions{})
+	g := def(gate, func(context.Context, []byte) ([]byte, error) { add("gated task ran"); return nil, nil })
+	g.Before = func(context.Context, nuvom.JobInfo) error { return errors.New("closed") }
+	reg := registry(t, d, g)
+	mw := func(name string) nuvom.Middleware {
+		return func(next nuvom.Handler) nuvom.Handler {
+			return func(ctx context.Context, job nuvom.JobInfo) error {
+				add(name + " in " + job.Task)
+				err := next(ctx, job)
+				add(fmt.Sprintf("%s out %v", name, err))
+				return err
+			}
+		}
+	}
+	id := enqueue(t, b, s)
+	burst(t, b, reg, nuvom.WorkerOptions{ID: "w1", Middleware: []nuvom.Middleware{mw("outer"), mw("inner")}})
+	want := []string{"outer in hooked", "inner in hooked", "before", "task attempt=1 worker=w1",
+		"on_error nope", "after nope", "inner out nope", "outer out nope"}
+	if !slices.Equal(trail, want) {
+		t.Fatalf("trail\n%q\nwant\n%q", trail, want)
+	}
+	if j := getJob(t, b, id); j.State != nuvom.StateFailed || j.Attempts[0].Worker != "w1" {
+		t.Fatalf("state %s worker %q", j.State, j.Attempts[0].Worker)
+	}
+
+	trail = nil
+	gid := enqueue(t, b, gate)
+	burst(t, b, reg, nuvom.WorkerOptions{})
+	if slices.Contains(trail, "gated task ran") {
+		t.Fatal("a failing Before hook did not stop the task")
+	}
+	if j := getJob(t, b, gid); j.State != nuvom.StateFailed || j.Error != "closed" {
+		t.Fatalf("gated: state %s error %q", j.State, j.Error)
+	}
+}
+
+func TestMiddlewareSeesPanics(t *testing.T) {
+	b := newBackend(t)
+	s := spec("p", nuvom.TaskOptions{})
+	reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { panic("ouch") }))
+	var got error
+	mw := func(next nuvom.Handler) nuvom.Handler {
+		return func(ctx context.Context, job nuvom.JobInfo) error { got = next(ctx, job); return got }
+	}
+	enqueue(t, b, s)
+	burst(t, b, reg, nuvom.WorkerOptions{Middleware: []nuvom.Middleware{mw}})
+	var pe *nuvom.PanicError
+	if !errors.As(got, &pe) || pe.Value != "ouch" {
+		t.Fatalf("middleware saw %v", got)
+	}
+}
+
+func TestNotifierWakesAnIdleWorker(t *testing.T) {
+	b := newBackend(t)
+	if _, isNotifier := any(b).(nuvom.Notifier); !isNotifier {
+		t.Skip("memory backend does not implement Notifier")
+	}
+	s := spec("wake", nuvom.TaskOptions{})
+	reg := registry(t, def(s, ok))
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{PollInterval: time.Hour, RecoverEvery: time.Hour})
+	start(t, w)
+	for i := 0; i < 3; i++ { // with an hour's poll, only a notification can start these
+		id := enqueue(t, b, s)
+		if j := waitFinal(t, b, id); j.State != nuvom.StateSucceeded {
+			t.Fatalf("state %s", j.State)
+		}
+	}
+}
+
+func TestPollingFindsScheduledJobs(t *testing.T) {
+	b := newBackend(t)
+	s := spec("later", nuvom.TaskOptions{})
+	reg := registry(t, def(s, ok))
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{PollInterval: 5 * time.Millisecond})
+	start(t, w)
+	id := enqueue(t, b, s, nuvom.In(20*time.Millisecond))
+	if j := waitFinal(t, b, id); j.State != nuvom.StateSucceeded {
+		t.Fatalf("state %s", j.State)
+	}
+}
+
+// countingBackend records the claim limits and completion batches of a real backend.
+type countingBackend struct {
+	nuvom.Backend
+	mu         sync.Mutex
+	running    *atomic.Int64
+	conc       int
+	overClaims []string
+	claims     int
+	completes  []int
+}
+
+func (c *countingBackend) Claim(ctx context.Context, req nuvom.ClaimRequest) ([]*nuvom.Job, error) {
+	c.mu.Lock()
+	c.claims++
+	if held := int(c.running.Load()); req.Limit+held > c.conc {
+		c.overClaims = append(c.overClaims, fmt.Sprintf("limit %d with %d held", req.Limit, held))
+	}
+	c.mu.Unlock()
+	return c.Backend.Claim(ctx, req)
+}
+
+func (c *countingBackend) Complete(ctx context.Context, os []nuvom.Outcome) ([]error, error) {
+	c.mu.Lock()
+	c.completes = append(c.completes, len(os))
+	c.mu.Unlock()
+	return c.Backend.Complete(ctx, os)
+}
+
+func TestClaimsNeverExceedFreeRunnersAndCompletionsBatch(t *testing.T) {
+	mb := newBackend(t)
+	var held atomic.Int64 // jobs between claim and finish, as the task sees them
+	cb := &countingBackend{Backend: mb, running: &held, conc: 3}
+	s := spec("n", nuvom.TaskOptions{})
+	reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { return nil, nil }))
+	reqs := make([]nuvom.Request, 500)
+	for i := range reqs {
+		reqs[i] = nuvom.Request{Spec: s, Args: []byte{0x90}}
+	}
+	if _, err := nuvom.NewClient(mb).EnqueueBatch(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	started := func(next nuvom.Handler) nuvom.Handler {
+		return func(ctx context.Context, job nuvom.JobInfo) error { return next(ctx, job) }
+	}
+	var finished atomic.Int64
+	burst(t, cb, reg, nuvom.WorkerOptions{Concurrency: 3, BatchSize: 2, Middleware: []nuvom.Middleware{started},
+		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { finished.Add(1) }})
+	if len(cb.overClaims) > 0 {
+		t.Fatalf("claims beyond free runners: %v", cb.overClaims)
+	}
+	total, most := 0, 0
+	for _, n := range cb.completes {
+		total += n
+		most = max(most, n)
+	}
+	if total != 500 || finished.Load() != 500 {
+		t.Fatalf("completed %d, reported %d, want 500", total, finished.Load())
+	}
+	if len(cb.completes) >= 500 || most < 2 {
+		t.Fatalf("completions were not batched: %d calls, largest %d", len(cb.completes), most)
+	}
+	st, err := mb.Stats(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range st {
+		if q.State != nuvom.StateSucceeded && q.Count > 0 {
+			t.Fatalf("%d jobs left %s", q.Count, q.State)
+		}
+	}
+}
+
+func TestStrictQueueOrder(t *testing.T) {
+	b := newBackend(t)
+	var mu sync.Mutex
+	var order []string
+	mk := func(q string) nuvom.TaskDef {
+		return def(spec("t-"+q, nuvom.TaskOptions{Queue: q}), func(ctx context.Context, _ []byte) ([]byte, error) {
+			mu.Lock()
+			order = append(order, q)
+			mu.Unlock()
+			return nil, nil
+		})
+	}
+	reg := registry(t, mk("hi"), mk("lo"))
+	for i := 0; i < 5; i++ {
+		enqueue(t, b, spec("t-lo", nuvom.TaskOptions{Queue: "lo"}), nuvom.Priority(10))
+	}
+	for i := 0; i < 5; i++ {
+		enqueue(t, b, spec("t-hi", nuvom.TaskOptions{Queue: "hi"}))
+	}
+	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, Queues: []string{"hi", "lo"}})
+	want := []string{"hi", "hi", "hi", "hi", "hi", "lo", "lo", "lo", "lo", "lo"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("order %v", order)
+	}
+}
+
+func TestLostLeaseCancelsAndDiscards(t *testing.T) {
+	b := newBackend(t)
+	cancelled := make(chan struct{})
+	returned := make(chan struct{})
+	s := spec("long", nuvom.TaskOptions{Retries: 2, StoreResult: true})
+	reg := registry(t, def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+		<-ctx.Done()
+		close(cancelled)
+		return []byte{0x01}, nil // claims success, but its lease is gone
+	}))
+	mw := func(next nuvom.Handler) nuvom.Handler {
+		return func(ctx context.Context, job nuvom.JobInfo) error {
+			defer close(returned)
+			return next(ctx, job)
+		}
+	}
+	var reported atomic.Int64
+	id := enqueue(t, b, s)
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{LeaseFor: time.Second, HeartbeatEvery: 5 * time.Millisecond,
+		PollInterval: 5 * time.Millisecond, RecoverEvery: time.Hour, Middleware: []nuvom.Middleware{mw},
+		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { reported.Add(1) }})
+	start(t, w)
+	// Wait until the job runs, then let another party recover its lease as if it had expired.
+	deadline := time.Now().Add(10 * time.Second)
+	for getJob(t, b, id).State != nuvom.StateRunning {
+		if time.Now().After(deadline) {
+			t.Fatal("job never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	later := time.Now().Add(time.Hour)
+	if n, err := b.RecoverExpired(context.Background(), later); err != nil || n != 1 {
+		t.Fatalf("recover: %d, %v", n, err)
+	}
+	<-cancelled // the heartbeat found the lease lost and cancelled the task
+	<-returned
+	time.Sleep(20 * time.Millisecond) // give a (buggy) late write the chance to happen
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateRetrying || len(j.Result) != 0 || reported.Load() != 0 {
+		t.Fatalf("state %s result %x reported %d", j.State, j.Result, reported.Load())
+	}
+	if got := outcomes(j); !slices.Equal(got, []string{nuvom.OutcomeLost}) {
+		t.Fatalf("attempts %v", got)
+	}
+}
+
+func TestRecovererRunsAtStart(t *testing.T) {
+	b := newBackend(t)
+	s := spec("orphan", nuvom.TaskOptions{Retries: 1})
+	reg := registry(t, def(s, ok))
+	past := time.Now().Add(-time.Hour)
+	res, err := nuvom.NewClient(b, nuvom.WithClock(func() time.Time { return past })).Enqueue(context.Background(), s, []byte{0x90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.ID
+	if js, err := b.Claim(context.Background(), nuvom.ClaimRequest{Limit: 1, Worker: "crashed", Now: past, LeaseFor: time.Second}); err != nil || len(js) != 1 {
+		t.Fatalf("claim as crashed worker: %v %v", js, err)
+	}
+	burst(t, b, reg, nuvom.WorkerOptions{})
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateSucceeded || !slices.Equal(outcomes(j), []string{nuvom.OutcomeLost, nuvom.OutcomeSucceeded}) {
+		t.Fatalf("state %s attempts %v", j.State, outcomes(j))
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	b := newBackend(t)
+	started := make(chan string, 10)
+	finishQuick := make(chan struct{})
+	quick := spec("quick", nuvom.TaskOptions{StoreResult: true})
+	stuck := spec("stuck", nuvom.TaskOptions{Retries: 3})
+	reg := registry(t,
+		def(quick, func(ctx context.Context, _ []byte) ([]byte, error) {
+			started <- "quick"
+			<-finishQuick // finishes during the grace period, ignoring the shutdown
+			return []byte{0x05}, nil
+		}),
+		def(stuck, func(ctx context.Context, _ []byte) ([]byte, error) {
+			started <- "stuck"
+			<-ctx.Done() // runs until cancelled
+			return nil, ctx.Err()
+		}))
+	quickID := enqueue(t, b, quick, nuvom.Priority(2))
+	stuckID := enqueue(t, b, stuck, nuvom.Priority(1))
+	waiting := enqueue(t, b, quick) // never claimed: only two runners
+
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{Concurrency: 2, Grace: 200 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	<-started
+	<-started
+	cancel()
+	close(finishQuick)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if j := getJob(t, b, quickID); j.State != nuvom.StateSucceeded || !bytes.Equal(j.Result, []byte{0x05}) {
+		t.Fatalf("job running at shutdown did not finish in the grace period: %s", j.State)
+	}
+	j := getJob(t, b, stuckID)
+	if j.State != nuvom.StateQueued || j.Attempt != 0 || len(j.Attempts) != 0 || j.LeaseOwner != "" {
+		t.Fatalf("job still running after the grace period: state %s attempt %d attempts %v owner %q", j.State, j.Attempt, outcomes(j), j.LeaseOwner)
+	}
+	if j := getJob(t, b, waiting); j.State != nuvom.StateQueued || j.Attempt != 0 {
+		t.Fatalf("unclaimed job: state %s attempt %d", j.State, j.Attempt)
+	}
+}
+
+func TestStopNowSkipsTheGracePeriod(t *testing.T) {
+	b := newBackend(t)
+	started := make(chan struct{}, 1)
+	s := spec("deaf", nuvom.TaskOptions{})
+	block := make(chan struct{})
+	defer close(block)
+	reg := registry(t, def(s, func(ctx context.Context, _ []byte) ([]byte, error) {
+		started <- struct{}{}
+		<-block // ignores cancellation entirely
+		return nil, nil
+	}))
+	id := enqueue(t, b, s)
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, Grace: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	<-started
+	cancel()
+	w.StopNow()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("StopNow did not stop the worker")
+	}
+	if j := getJob(t, b, id); j.State != nuvom.StateQueued || j.Attempt != 0 {
+		t.Fatalf("state %s attempt %d, want queued 0", j.State, j.Attempt)
+	}
+}
+
+func TestLogLines(t *testing.T) {
+	b := newBackend(t)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	okSpec := spec("fine", nuvom.TaskOptions{})
+	bad := spec("bad", nuvom.TaskOptions{})
+	reg := registry(t, def(okSpec, ok), def(bad, func(context.Context, []byte) ([]byte, error) { panic("zap") }))
+	okID := enqueue(t, b, okSpec)
+	enqueue(t, b, bad)
+	burst(t, b, reg, nuvom.WorkerOptions{Logger: logger})
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{
+		`msg="job started" worker=`, "task=fine job=" + okID + " attempt=1",
+		`msg="job finished"`, "outcome=succeeded", "duration=",
+		`msg="job panicked"`, `err="panic: zap"`, "stack=",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestNewWorkerChecksOptions(t *testing.T) {
+	b := newBackend(t)
+	reg := registry(t, def(spec("x", nuvom.TaskOptions{}), ok))
+	for _, o := range []nuvom.WorkerOptions{
+		{LeaseFor: time.Second, HeartbeatEvery: 2 * time.Second},
+		{Grace: -time.Second},
+		{Concurrency: -1},
+	} {
+		if _, err := nuvom.NewWorker(b, reg, o); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+	if _, err := nuvom.NewWorker(b, registry(t), nuvom.WorkerOptions{}); err == nil {
+		t.Error("empty registry without queues accepted")
+	}
+}

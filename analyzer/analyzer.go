@@ -3,18 +3,23 @@
 // cheap byte prefilter marks as candidates, type-checks only their packages
 // with golang.org/x/tools/go/packages in one load, parses each annotation and
 // checks each signature, and returns the tasks plus every diagnostic. It
-// writes nothing.
+// writes nothing. _test.go files are never read, so a directive in one is
+// ignored without a diagnostic; generated files are loaded but never scanned.
 package analyzer
 
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/tools/go/packages"
 
@@ -32,6 +37,14 @@ type Config struct {
 	Tags []string
 	// Env is the environment of the go command (nil = the process's).
 	Env []string
+	// GeneratedFile is the base name of the files nuvomgen writes into task
+	// packages ("nuvom_gen.go"). When a load fails in such a file (it is stale),
+	// those files are hidden and the packages loaded again. Empty: never hidden.
+	GeneratedFile string
+	// StubNames returns the top-level names the generator declares for a task
+	// function (for Resize: ResizeTask, ResizeTaskHandle). Code may use them
+	// before they exist, so "undefined" errors for them are ignored.
+	StubNames func(funcName string) []string
 }
 
 // Package is a loaded package that holds at least one task.
@@ -48,6 +61,8 @@ type Stats struct {
 	CandidateFiles int   // files kept as possible task sources
 	PackagesLoaded int   // packages type-checked
 	BytesScanned   int64 // bytes read by the prefilter
+	// ScanDuration is the wall time of the walk and the prefilter (not deterministic).
+	ScanDuration time.Duration
 }
 
 // Result is what Analyze found.
@@ -105,10 +120,12 @@ func Analyze(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("analyzer: %w", err)
 	}
+	start := time.Now()
 	disc, err := discover(ctx, mod, scopes, cfg.Tags, ign)
 	if err != nil {
 		return nil, fmt.Errorf("analyzer: %w", err)
 	}
+	disc.stats.ScanDuration = time.Since(start)
 	res := &Result{
 		Module:   mod,
 		Tasks:    []manifest.Task{},
@@ -131,10 +148,21 @@ func Analyze(ctx context.Context, cfg Config) (*Result, error) {
 	sort.Strings(dirs)
 	var all []found
 	if len(dirs) > 0 {
-		pkgs, err := load(ctx, mod, cfg, dirs)
+		pkgs, err := load(ctx, mod, cfg, dirs, nil)
 		if err != nil {
 			return nil, err
 		}
+		if mentionsGenerated(pkgs, cfg.GeneratedFile) {
+			overlay, declared, err := hiddenStubs(mod.Root, ign, cfg.GeneratedFile)
+			if err != nil {
+				return nil, fmt.Errorf("analyzer: %w", err)
+			}
+			if pkgs, err = load(ctx, mod, cfg, dirs, overlay); err != nil {
+				return nil, err
+			}
+			dropUndefined(pkgs, declared)
+		}
+		dropUndefined(pkgs, plannedStubNames(pkgs, cfg.StubNames))
 		res.Stats.PackagesLoaded = len(pkgs)
 		byPath := map[string]*packages.Package{}
 		for _, p := range pkgs {
@@ -188,7 +216,7 @@ func sortedKeysPkg(m map[string]Package) []string {
 }
 
 // load type-checks the candidate packages in one go/packages call.
-func load(ctx context.Context, mod Module, cfg Config, dirs []string) ([]*packages.Package, error) {
+func load(ctx context.Context, mod Module, cfg Config, dirs []string, overlay map[string][]byte) ([]*packages.Package, error) {
 	paths := make([]string, len(dirs))
 	for i, d := range dirs {
 		paths[i] = mod.importPath(d)
@@ -198,6 +226,11 @@ func load(ctx context.Context, mod Module, cfg Config, dirs []string) ([]*packag
 		Mode:    loadMode,
 		Dir:     mod.Root,
 		Env:     cfg.Env,
+		Overlay: overlay,
+		// Only declarations matter to the analyzer: dropping function bodies
+		// roughly halves type-checking. Errors inside bodies are left to the
+		// compiler; every type a task, its params, result or hooks use is checked.
+		ParseFile: parseDeclarations,
 	}
 	if len(cfg.Tags) > 0 {
 		pc.BuildFlags = []string{"-tags=" + strings.Join(cfg.Tags, ",")}
@@ -221,14 +254,63 @@ func loadErrors(p *packages.Package, root, dir string, c *collector) bool {
 		if strings.Contains(e.Msg, "build constraints exclude all Go files") {
 			continue
 		}
-		if typeErrs && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
-			continue // the go command's compiler output repeats the type errors
+		if e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
+			// The go command's compiler output: it repeats the type errors, and
+			// reports the errors inside function bodies, which the analyzer skips.
+			if !typeErrs {
+				compilerErrors(e.Msg, root, dir, c)
+				any = true
+			}
+			continue
+		}
+		if e.Kind == packages.TypeError && unusedImportRE.MatchString(e.Msg) {
+			continue // an artefact of dropping function bodies
 		}
 		any = true
 		c.errorf(parseErrorPos(e.Pos, root, dir), "%s", e.Msg)
 	}
 	return any
 }
+
+// compilerErrors turns the go command's compiler output ("# pkg" and then
+// "file:line:col: message" lines) into one diagnostic per error.
+func compilerErrors(out, root, dir string, c *collector) {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")[1:]
+	for i := 0; i < len(lines); i++ {
+		m := compilerLineRE.FindStringSubmatch(lines[i])
+		if m == nil {
+			c.errorf(token0(filepath.Join(root, filepath.FromSlash(dir))), "%s", strings.TrimSpace(lines[i]))
+			continue
+		}
+		msg := m[2]
+		for i+1 < len(lines) && strings.HasPrefix(lines[i+1], "\t") {
+			i++
+			msg += "\n" + lines[i]
+		}
+		c.errorf(parseErrorPos(m[1], root, dir), "%s", msg)
+	}
+}
+
+var compilerLineRE = regexp.MustCompile(`^(\S+\.go:\d+(?::\d+)?): (.*)$`)
+
+// parseDeclarations parses a Go file keeping comments and declarations but not
+// function bodies.
+func parseDeclarations(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
+	f, err := parser.ParseFile(fset, filename, src, parser.ParseComments|parser.SkipObjectResolution|parser.AllErrors)
+	if f != nil {
+		for _, d := range f.Decls {
+			// Generic functions must keep a body to type-check; they are rare.
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Type.TypeParams == nil {
+				fd.Body = nil
+			}
+		}
+	}
+	return f, err
+}
+
+// unusedImportRE matches the type checker's unused-import error, which any
+// import used only inside function bodies raises once bodies are dropped.
+var unusedImportRE = regexp.MustCompile(`^"[^"]*" imported (as [\pL_][\pL\pN_]* )?and not used$`)
 
 // parseErrorPos reads a packages.Error position: "file:line:col", "file:line",
 // "file", "" or "-"; relative file names are relative to the module root.

@@ -59,8 +59,8 @@ type Shape struct {
 	Forced `msgpack:",inline"`
 	inner
 	At   time.Time `msgpack:"at"`
-	Skip string `msgpack:"-"`
-	Last string `msgpack:"last,omitempty"`
+	Skip string    `msgpack:"-"`
+	Last string    `msgpack:"last,omitempty"`
 	Omit Omit
 }
 

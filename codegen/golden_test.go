@@ -285,3 +285,61 @@ func wellFormed(t *manifest.Task) bool {
 	}
 	return t.Result == nil || checkType(t.Result, t.Package, 0) == nil
 }
+
+func TestCanImport(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"example.com/m/nuvomtasks", "example.com/m/internal/jobs", true},
+		{"example.com/m/nuvomtasks", "example.com/m/a/internal/jobs", false},
+		{"example.com/m/a/nuvomtasks", "example.com/m/a/internal/jobs", true},
+		{"example.com/m/nuvomtasks", "example.com/m/internal", true},
+		{"example.com/m/nuvomtasks", "example.com/m/images", true},
+	} {
+		if got := canImport(tc.from, tc.to); got != tc.want {
+			t.Errorf("canImport(%q, %q) = %v, want %v", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+func TestRegistryDir(t *testing.T) {
+	for dir, want := range map[string]string{
+		"":                  "nuvomtasks",
+		"nuvomtasks":        "nuvomtasks",
+		"internal/gen/jobs": "jobs",
+		"gen/./tasks/":      "tasks",
+		".":                 "",
+		"../tasks":          "",
+		"/abs/tasks":        "",
+		"cmd/main":          "",
+		"gen/nuvom-tasks":   "",
+		`gen\tasks`:         "",
+	} {
+		_, name, err := registryDir(dir)
+		if name != want || (err != nil) != (want == "") {
+			t.Errorf("registryDir(%q) = %q, %v; want %q", dir, name, err, want)
+		}
+	}
+}
+
+func TestAssignAliases(t *testing.T) {
+	got := assignAliases(
+		[]string{"context", "example.com/a/images", "example.com/b/images", "example.com/err", "example.com/x/thing"},
+		map[string]string{"context": "context"},
+		map[string]bool{"thing": true})
+	want := map[string]string{"context": "context", "example.com/a/images": "images", "example.com/b/images": "images1",
+		"example.com/err": "err1", "example.com/x/thing": "thing1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("aliases (-want +got):\n%s", diff)
+	}
+}
+
+func TestStubNames(t *testing.T) {
+	want := []string{"ResizeTask", "ResizeTaskHandle", "encodeResizeArgs", "invokeResize"}
+	for _, fn := range []string{"Resize", "resize"} {
+		if diff := cmp.Diff(want, StubNames(fn)); diff != "" {
+			t.Errorf("StubNames(%q) (-want +got):\n%s", fn, diff)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package codegen
 import (
 	"go/token"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +90,13 @@ func assignAliases(paths []string, prefer map[string]string, taken map[string]bo
 // registerAliases tells f the name of each path: without an alias in the
 // import block when it is the package's own name (known), else as an alias.
 func registerAliases(f *jen.File, aliases map[string]string, known map[string]string) {
-	for p, a := range aliases {
+	paths := make([]string, 0, len(aliases))
+	for p := range aliases {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		a := aliases[p]
 		if known[p] == a {
 			f.ImportName(p, a)
 		} else {

@@ -33,11 +33,15 @@ type plan struct {
 	id         idents
 }
 
+// handleVar names the typed handle of the task function fn: <Fn>Task, exported
+// even for an unexported function, because the registry package refers to it.
+func handleVar(fn string) string { return upperFirst(fn) + "Task" }
+
 func newPlan(t *manifest.Task) *plan {
 	return &plan{
 		t:          t,
-		handleVar:  t.Func + "Task",
-		handleType: t.Func + "TaskHandle",
+		handleVar:  handleVar(t.Func),
+		handleType: handleVar(t.Func) + "Handle",
 		encode:     "encode" + upperFirst(t.Func) + "Args",
 		invoke:     "invoke" + upperFirst(t.Func),
 	}
@@ -207,15 +211,21 @@ func (p *plan) name(local string, aliases map[string]string) {
 	}
 	used := reserved
 	p.params = make([]param, len(p.t.Params))
-	for i := range p.t.Params {
-		mp := &p.t.Params[i]
-		n := mp.Name
-		if n == "" || n == "_" {
-			n = "arg" + strconv.Itoa(i)
+	// Named params first, so that a blank param's made-up name (argN) never
+	// takes a real param's name.
+	for _, blank := range []bool{false, true} {
+		for i := range p.t.Params {
+			mp := &p.t.Params[i]
+			n := mp.Name
+			if isBlank := n == "" || n == "_"; isBlank != blank {
+				continue
+			} else if isBlank {
+				n = "arg" + strconv.Itoa(i)
+			}
+			n = freeName(n, used)
+			used[n] = true
+			p.params[i] = param{name: n, typ: &mp.Type, c: codecOf(&mp.Type)}
 		}
-		n = freeName(n, used)
-		used[n] = true
-		p.params[i] = param{name: n, typ: &mp.Type, c: codecOf(&mp.Type)}
 	}
 	pick := func(base string) string {
 		n := freeName(base, used)

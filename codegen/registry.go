@@ -34,7 +34,7 @@ func registryFile(module, regPath, regName string, tasks []*manifest.Task) ([]by
 
 	defs := make([]jen.Code, len(tasks))
 	for i, t := range tasks {
-		defs[i] = jen.Qual(t.Package, t.Func+"Task").Dot("Definition").Call()
+		defs[i] = jen.Qual(t.Package, handleVar(t.Func)).Dot("Definition").Call()
 	}
 	f.Comment("Tasks returns the definition of every task of the module, sorted by name.")
 	f.Func().Id("Tasks").Params().Index().Qual(RuntimePath, "TaskDef").Block(

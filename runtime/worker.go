@@ -69,6 +69,10 @@ const (
 	flushDelay       = time.Millisecond
 )
 
+// claimCooldown is how long the fetch loop waits for more runners to free up
+// before claiming for just a few.
+const claimCooldown = 100 * time.Microsecond
+
 // run states.
 const (
 	runClaimed  int32 = iota // claimed, waiting for a runner
@@ -278,13 +282,34 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 	}
 	poll := time.NewTicker(w.o.PollInterval)
 	defer poll.Stop()
-	more := true     // ready jobs may be waiting: claim as soon as a runner is free
-	flushed := false // Burst: outcomes were flushed since the last claim that found work
+	// Claim at once when at least lowWater runners are free or none is busy;
+	// otherwise wait up to claimCooldown for more to free up.
+	lowWater := max(1, min(w.o.BatchSize, w.o.Concurrency)/2)
+	coolTimer := time.NewTimer(time.Hour)
+	coolTimer.Stop()
+	defer coolTimer.Stop()
+	var cool <-chan time.Time // armed cooldown, or nil
+	cooled := false           // the cooldown ran out: claim whatever is free
+	more := true              // ready jobs may be waiting: claim as soon as a runner is free
+	flushed := false          // Burst: outcomes were flushed since the last claim that found work
 	for {
 		if ctx.Err() != nil || w.stopping() {
 			return nil
 		}
-		if free := w.o.Concurrency - int(w.inflight.Load()); more && free > 0 {
+		free := w.o.Concurrency - int(w.inflight.Load())
+		if more && free > 0 && free < lowWater && w.inflight.Load() > 0 && !cooled {
+			// Few runners are free and the rest are busy: let more free up for a
+			// moment so that one claim serves many (each claim is a statement).
+			if cool == nil {
+				coolTimer.Reset(claimCooldown)
+				cool = coolTimer.C
+			}
+		} else if more && free > 0 {
+			if cool != nil {
+				coolTimer.Stop()
+				cool = nil
+			}
+			cooled = false
 			limit := min(free, w.o.BatchSize)
 			got, err := w.claim(bctx, jobBase, limit)
 			switch {
@@ -321,6 +346,8 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			if w.o.Burst && w.inflight.Load() == 0 {
 				more = true
 			}
+		case <-cool:
+			cool, cooled = nil, true
 		}
 	}
 }

@@ -108,4 +108,3 @@ func benchJSON(r bench.Report, backend, syncMode string) map[string]any {
 		"pickup_max_ms": ms(r.PickupMax),
 	}
 }
-

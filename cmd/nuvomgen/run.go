@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nuvom/nuvom/analyzer"
+	"github.com/nuvom/nuvom/codegen"
 )
 
 const usage = `Usage: nuvomgen [flags] [packages]
@@ -58,7 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	g := &generator{wd: wd, stdout: stdout, stderr: stderr, verbose: *verbose}
-	res, err := analyzer.Analyze(context.Background(), analyzer.Config{Dir: wd, Patterns: fs.Args(), Tags: *tags})
+	res, err := analyzer.Analyze(context.Background(), analyzer.Config{Dir: wd, Patterns: fs.Args(), Tags: *tags,
+		GeneratedFile: codegen.FileName, StubNames: codegen.StubNames})
 	if err != nil {
 		fmt.Fprintf(stderr, "nuvomgen: %v\n", err)
 		return 1

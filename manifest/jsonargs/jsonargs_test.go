@@ -12,7 +12,7 @@ import (
 	nuvom "github.com/nuvom/nuvom/runtime"
 )
 
-func ty(k manifest.Kind) manifest.Type { return manifest.Type{Kind: k} }
+func ty(k manifest.Kind) manifest.Type   { return manifest.Type{Kind: k} }
 func ptr(t manifest.Type) *manifest.Type { return &t }
 
 // item mirrors the schema below, as a worker's Go code would declare it.

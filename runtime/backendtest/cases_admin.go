@@ -155,7 +155,7 @@ func testRetry(s *suite) {
 	if got := s.get(exhausted.ID); len(got.Attempts) != 2 || got.Attempts[0].Outcome != runtime.OutcomeFailed || got.Attempts[1].Outcome != runtime.OutcomeSucceeded {
 		s.t.Fatalf("history after a manual retry = %+v, want [failed, succeeded]", got.Attempts)
 	}
-	running := s.claimOne("w2", now, hour) // quarantined (priority 8)
+	running := s.claimOne("w2", now, hour)                                // quarantined (priority 8)
 	o := outcome(s.claimOne("w2", now, hour), runtime.StateRetrying, now) // cancelled (priority 0)
 	o.RunAt = at(hour)
 	s.completeOK(o)

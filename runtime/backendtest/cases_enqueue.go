@@ -42,6 +42,7 @@ func cases() []testCase {
 		{"Purge", testPurge},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
+		{"RandomOpsMatchScan", testRandomOps},
 		{"Notifier", testNotifier},
 	}
 }

@@ -49,10 +49,12 @@ func (s *suite) jobs(n int, task string, mods ...func(*runtime.Job)) []*runtime.
 	return out
 }
 
-func onQueue(q string) func(*runtime.Job)      { return func(j *runtime.Job) { j.Queue = q } }
-func withPriority(p int) func(*runtime.Job)    { return func(j *runtime.Job) { j.Priority = p } }
-func withAttempts(n int) func(*runtime.Job)    { return func(j *runtime.Job) { j.MaxAttempts = n } }
-func createdAt(t time.Time) func(*runtime.Job) { return func(j *runtime.Job) { j.CreatedAt, j.RunAt = t, t } }
+func onQueue(q string) func(*runtime.Job)   { return func(j *runtime.Job) { j.Queue = q } }
+func withPriority(p int) func(*runtime.Job) { return func(j *runtime.Job) { j.Priority = p } }
+func withAttempts(n int) func(*runtime.Job) { return func(j *runtime.Job) { j.MaxAttempts = n } }
+func createdAt(t time.Time) func(*runtime.Job) {
+	return func(j *runtime.Job) { j.CreatedAt, j.RunAt = t, t }
+}
 
 // scheduledAt makes the job scheduled for t.
 func scheduledAt(t time.Time) func(*runtime.Job) {

@@ -41,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime"
@@ -70,6 +71,14 @@ type Backend struct {
 	sync      bool
 	staleLock time.Duration
 	poll      time.Duration
+
+	// token is this Backend's file under locks/ that lock files hard-link to;
+	// noLink is set when hard links turn out to be unavailable.
+	token     string
+	tokenPath string // the token file, removed at Close
+	noLink    atomic.Bool
+	beat      chan struct{} // closed by Close to stop the token heartbeat
+	beats     sync.WaitGroup
 
 	mu     sync.Mutex
 	log    *slog.Logger
@@ -118,7 +127,33 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 			return nil, fmt.Errorf("open file backend: %w", err)
 		}
 	}
+	tok, err := os.CreateTemp(b.path(locksDir), ".token-*")
+	if err != nil {
+		return nil, fmt.Errorf("open file backend: create lock token: %w", err)
+	}
+	_ = tok.Close()
+	b.token, b.tokenPath = tok.Name(), tok.Name()
+	b.beat = make(chan struct{})
+	b.beats.Add(1)
+	go b.heartbeat(b.token)
 	return b, nil
+}
+
+// heartbeat touches the token file so that the locks this Backend holds never
+// look stale to other processes; it stops at Close, which removes the token.
+func (b *Backend) heartbeat(token string) {
+	defer b.beats.Done()
+	t := time.NewTicker(b.staleLock / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.beat:
+			return
+		case <-t.C:
+			now := time.Now()
+			_ = os.Chtimes(token, now, now)
+		}
+	}
 }
 
 // SetLogger replaces the logger that receives quarantine and repair messages.
@@ -145,10 +180,17 @@ func (b *Backend) Close() error {
 	b.mu.Lock()
 	w := b.watch
 	b.watch = nil
+	wasClosed := b.closed
 	b.closed = true
+	token := b.tokenPath
 	b.mu.Unlock()
 	if w != nil {
 		w.stop()
+	}
+	if !wasClosed {
+		close(b.beat)
+		b.beats.Wait()
+		_ = remove(token)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func (b *Backend) leased(l runtime.Lease) (j *runtime.Job, path string, ok bool,
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, path, false, nil
 	case errors.Is(err, ErrCorrupt):
-		b.quarantine(path, l.JobID, err)
+		b.quarantine(path, path, l.JobID, err)
 		return nil, path, false, nil
 	case err != nil:
 		return nil, path, false, err
@@ -199,7 +199,7 @@ func (b *Backend) recoverOne(id string, now time.Time) (bool, error) {
 	}
 	defer unlock()
 	path := b.path(runningDir, id)
-	j, ok, err := b.readOrQuarantine(path, id)
+	j, ok, err := b.readOrQuarantine(path, path, id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}

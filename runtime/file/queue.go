@@ -228,7 +228,7 @@ func (b *Backend) claimOne(e entry, req runtime.ClaimRequest) (*runtime.Job, err
 		}
 		return nil, fmt.Errorf("claim job %s: %w", e.id, err)
 	}
-	j, ok, err := b.readOrQuarantine(run, e.id)
+	j, ok, err := b.readOrQuarantine(run, from, e.id)
 	if err != nil || !ok {
 		return nil, err
 	}

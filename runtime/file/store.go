@@ -16,17 +16,19 @@ import (
 	"github.com/nuvom/nuvom/runtime"
 )
 
-// tryLock creates the lock file locks/<name> with O_CREATE|O_EXCL: exactly one
-// process succeeds. ok is false while another holder has it. A lock file older
-// than the stale-lock age is taken to belong to a crashed process: it is
-// renamed away (only one breaker's rename succeeds) and removed, then
-// acquiring is tried once more.
+// tryLock takes the lock file locks/<name>; exactly one process succeeds, and
+// ok is false while another holder has it. The lock is made by hard-linking
+// this Backend's token file (cheap: no new inode, and link fails when the
+// name exists); where hard links are not supported it falls back to creating
+// the file with O_CREATE|O_EXCL. A lock whose modification time is older than
+// the stale-lock age belongs to a crashed process (a live Backend touches its
+// token file, and so every lock it holds, on a heartbeat): it is renamed away
+// (only one breaker's rename succeeds), removed, and acquiring is tried once more.
 func (b *Backend) tryLock(name string) (unlock func(), ok bool, err error) {
 	p := b.path(locksDir, name)
 	for attempt := 0; attempt < 2; attempt++ {
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		err := b.makeLock(p)
 		if err == nil {
-			_ = f.Close()
 			return func() {
 				if err := remove(p); err != nil {
 					b.logger().Error("nuvom file backend: cannot remove lock file", "path", p, "error", err)
@@ -50,6 +52,24 @@ func (b *Backend) tryLock(name string) (unlock func(), ok bool, err error) {
 		}
 	}
 	return nil, false, nil
+}
+
+// makeLock creates the lock file p, failing with fs.ErrExist when it exists.
+func (b *Backend) makeLock(p string) error {
+	if !b.noLink.Load() {
+		err := os.Link(b.token, p)
+		if err == nil || errors.Is(err, fs.ErrExist) || transient(err) {
+			return err
+		}
+		// Hard links unsupported here (e.g. FAT or some network shares):
+		// fall back to O_EXCL files for the rest of this Backend's life.
+		b.noLink.Store(true)
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // lock waits for locks/<name>, with short growing sleeps, until ctx ends.
@@ -158,26 +178,27 @@ func (b *Backend) moveThenSave(from string, j *runtime.Job, now time.Time) error
 	return b.save(to, j)
 }
 
-// quarantine moves an undecodable job file to corrupt/<id>.corrupt and logs
-// both paths. Call with the job's lock (or on a path no other writer knows).
-func (b *Backend) quarantine(path, id string, cause error) {
+// quarantine moves an undecodable job file at path to corrupt/<id>.corrupt
+// and logs where it was found (origin, which differs from path when a claim
+// had just renamed it into running/) and where it went. Call with the job's lock.
+func (b *Backend) quarantine(path, origin, id string, cause error) {
 	dst := b.path(corruptDir, id+corruptExt)
 	if _, err := os.Stat(dst); err == nil {
 		dst = b.path(corruptDir, id+"."+strconv.FormatInt(time.Now().UnixNano(), 10)+corruptExt)
 	}
 	if err := rename(path, dst); err != nil {
-		b.logger().Error("nuvom file backend: cannot quarantine undecodable job file", "path", path, "error", err, "cause", cause)
+		b.logger().Error("nuvom file backend: cannot quarantine undecodable job file", "path", origin, "error", err, "cause", cause)
 		return
 	}
-	b.logger().Error("nuvom file backend: quarantined undecodable job file", "path", path, "moved_to", dst, "error", cause)
+	b.logger().Error("nuvom file backend: quarantined undecodable job file", "path", origin, "moved_to", dst, "error", cause)
 }
 
 // readOrQuarantine reads the job at path; an undecodable file is quarantined
 // and reported with ok false. Call with the job's lock.
-func (b *Backend) readOrQuarantine(path, id string) (j *runtime.Job, ok bool, err error) {
+func (b *Backend) readOrQuarantine(path, origin, id string) (j *runtime.Job, ok bool, err error) {
 	j, err = readJob(path, id)
 	if errors.Is(err, ErrCorrupt) {
-		b.quarantine(path, id, err)
+		b.quarantine(path, origin, id, err)
 		return nil, false, nil
 	}
 	if err != nil {
@@ -251,7 +272,7 @@ func (b *Backend) getLocked(id string) (j *runtime.Job, path string, corrupt boo
 	if corrupt {
 		return corruptJob(path, id), path, true, nil
 	}
-	j, ok, err := b.readOrQuarantine(path, id)
+	j, ok, err := b.readOrQuarantine(path, path, id)
 	if err != nil {
 		return nil, "", false, err
 	}

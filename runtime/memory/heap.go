@@ -2,6 +2,7 @@ package memory
 
 import (
 	"container/heap"
+	"math"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime"
@@ -17,11 +18,42 @@ const (
 	inLeases               // the lease heap (running)
 )
 
-// entry is one stored job and its position in the heap that holds it.
+// entry is one stored job and its position in the heap that holds it. due and
+// until cache job.RunAt and job.LeaseUntil as nanoseconds for the heaps: set
+// them only through setRunAt and setLeaseUntil.
 type entry struct {
 	job   runtime.Job
+	due   int64
+	until int64
 	where place
 	index int
+}
+
+func (e *entry) setRunAt(t time.Time) {
+	e.job.RunAt = t
+	e.due = nanos(t)
+}
+
+func (e *entry) setLeaseUntil(t time.Time) {
+	e.job.LeaseUntil = t
+	e.until = nanos(t)
+}
+
+var (
+	minNanos = time.Unix(0, math.MinInt64)
+	maxNanos = time.Unix(0, math.MaxInt64)
+)
+
+// nanos returns t as Unix nanoseconds, clamped to the int64 range (the zero
+// time sorts first), so that integer order is time order.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanos):
+		return math.MinInt64
+	case t.After(maxNanos):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // entryHeap is a container/heap of entries ordered by less; it keeps each
@@ -68,24 +100,24 @@ func readyFirst(a, b *entry) bool {
 	if a.job.Priority != b.job.Priority {
 		return a.job.Priority > b.job.Priority
 	}
-	if !a.job.RunAt.Equal(b.job.RunAt) {
-		return a.job.RunAt.Before(b.job.RunAt)
+	if a.due != b.due {
+		return a.due < b.due
 	}
 	return a.job.ID < b.job.ID
 }
 
 // dueFirst orders waiting jobs by run-at, then id.
 func dueFirst(a, b *entry) bool {
-	if !a.job.RunAt.Equal(b.job.RunAt) {
-		return a.job.RunAt.Before(b.job.RunAt)
+	if a.due != b.due {
+		return a.due < b.due
 	}
 	return a.job.ID < b.job.ID
 }
 
 // expiresFirst orders running jobs by lease deadline, then id.
 func expiresFirst(a, b *entry) bool {
-	if !a.job.LeaseUntil.Equal(b.job.LeaseUntil) {
-		return a.job.LeaseUntil.Before(b.job.LeaseUntil)
+	if a.until != b.until {
+		return a.until < b.until
 	}
 	return a.job.ID < b.job.ID
 }
@@ -95,20 +127,21 @@ func expiresFirst(a, b *entry) bool {
 type queue struct {
 	ready   entryHeap
 	waiting entryHeap
-	// promoted is the latest claim time: every waiting job has RunAt after it.
-	promoted time.Time
+	// promoted is the latest claim time (nanos): every waiting job is due after it.
+	promoted int64
 }
 
 func newQueue() *queue {
 	return &queue{
-		ready:   entryHeap{kind: inReady, less: readyFirst},
-		waiting: entryHeap{kind: inWaiting, less: dueFirst},
+		ready:    entryHeap{kind: inReady, less: readyFirst},
+		waiting:  entryHeap{kind: inWaiting, less: dueFirst},
+		promoted: math.MinInt64,
 	}
 }
 
 // add puts an unclaimed job in the ready or the waiting heap.
 func (q *queue) add(e *entry) {
-	if e.job.RunAt.After(q.promoted) {
+	if e.due > q.promoted {
 		heap.Push(&q.waiting, e)
 	} else {
 		heap.Push(&q.ready, e)
@@ -118,12 +151,12 @@ func (q *queue) add(e *entry) {
 // advance makes the ready heap hold exactly the jobs with RunAt <= now. Time
 // moving forward costs O(k log n) for k jobs becoming ready; a clock that moves
 // back (rare: only explicit test clocks) costs one pass over the ready heap.
-func (q *queue) advance(now time.Time) {
-	if now.Before(q.promoted) {
+func (q *queue) advance(now int64) {
+	if now < q.promoted {
 		keep := q.ready.items[:0]
 		var back []*entry
 		for _, e := range q.ready.items {
-			if e.job.RunAt.After(now) {
+			if e.due > now {
 				back = append(back, e)
 			} else {
 				keep = append(keep, e)
@@ -141,7 +174,7 @@ func (q *queue) advance(now time.Time) {
 	}
 	for {
 		e := q.waiting.top()
-		if e == nil || e.job.RunAt.After(now) {
+		if e == nil || e.due > now {
 			break
 		}
 		heap.Pop(&q.waiting)

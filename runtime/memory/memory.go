@@ -65,13 +65,19 @@ func (b *Backend) lock(ctx context.Context, op string) error {
 	return nil
 }
 
+// cloneJob returns a deep copy of j.
 func cloneJob(j *runtime.Job) *runtime.Job {
 	c := *j
-	c.Args = slices.Clone(j.Args)
-	c.Result = slices.Clone(j.Result)
-	c.ErrorChain = slices.Clone(j.ErrorChain)
-	c.Attempts = slices.Clone(j.Attempts)
+	cloneSlices(&c)
 	return &c
+}
+
+// cloneSlices replaces j's slices with copies, so that j shares no memory with its source.
+func cloneSlices(j *runtime.Job) {
+	j.Args = slices.Clone(j.Args)
+	j.Result = slices.Clone(j.Result)
+	j.ErrorChain = slices.Clone(j.ErrorChain)
+	j.Attempts = slices.Clone(j.Attempts)
 }
 
 func (b *Backend) queue(name string) *queue {
@@ -139,7 +145,10 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 				continue
 			}
 		}
-		e := &entry{job: *cloneJob(j), index: -1}
+		e := &entry{job: *j, index: -1}
+		cloneSlices(&e.job)
+		e.setRunAt(j.RunAt)
+		e.setLeaseUntil(j.LeaseUntil)
 		b.jobs[j.ID] = e
 		b.queue(j.Queue).add(e)
 		if j.UniqueKey != "" && (holder == nil || j.UniqueUntil.After(holder.job.UniqueUntil)) {
@@ -177,8 +186,9 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 			}
 		}
 	}
+	now := nanos(req.Now)
 	for _, q := range qs {
-		q.advance(req.Now)
+		q.advance(now)
 	}
 	var out []*runtime.Job
 	for len(out) < req.Limit {
@@ -197,7 +207,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 		j.Attempt++
 		j.StartedAt = req.Now
 		j.LeaseOwner = req.Worker
-		j.LeaseUntil = req.Now.Add(req.LeaseFor)
+		e.setLeaseUntil(req.Now.Add(req.LeaseFor))
 		j.LeaseToken++
 		heap.Push(&b.leases, e)
 		if out == nil {
@@ -230,7 +240,7 @@ func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time
 			lost = append(lost, l.JobID)
 			continue
 		}
-		e.job.LeaseUntil = until
+		e.setLeaseUntil(until)
 		heap.Fix(&b.leases, e.index)
 	}
 	return lost, nil
@@ -242,7 +252,7 @@ func (b *Backend) clearLease(e *entry) {
 		heap.Remove(&b.leases, e.index)
 	}
 	e.job.LeaseOwner = ""
-	e.job.LeaseUntil = time.Time{}
+	e.setLeaseUntil(time.Time{})
 }
 
 // Complete records outcomes whose leases are still held.
@@ -280,7 +290,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 		j.PanicStack = o.PanicStack
 		j.Attempts = append(j.Attempts, o.Attempt)
 		if o.State == runtime.StateRetrying {
-			j.RunAt = o.RunAt
+			e.setRunAt(o.RunAt)
 			b.queue(j.Queue).add(e)
 			retried = true
 		} else {
@@ -338,7 +348,7 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 		b.clearLease(e)
 		if j.Attempt < j.MaxAttempts {
 			j.State = runtime.StateRetrying
-			j.RunAt = now
+			e.setRunAt(now)
 			j.Error = msg
 			b.queue(j.Queue).add(e)
 		} else {
@@ -437,7 +447,7 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 		j.MaxAttempts = j.Attempt + 1
 	}
 	j.State = runtime.StateQueued
-	j.RunAt = now
+	e.setRunAt(now)
 	j.FinishedAt = time.Time{}
 	b.queue(j.Queue).add(e)
 	b.notify()

@@ -150,20 +150,16 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 		args = append(args, q)
 	}
 	var rows *sql.Rows
-	if len(queues) <= maxClaimArms {
-		st, err := b.stmts.claimStmt(b.write, len(queues))
-		if err != nil {
-			return nil, b.wrap("claim", err)
-		}
+	switch st := b.stmts.claimStmt(len(queues)); {
+	case st != nil:
 		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-		if err != nil {
-			return nil, b.wrap("claim", err)
-		}
-	} else {
+	case len(queues) <= maxClaimArms:
+		rows, err = tx.QueryContext(ctx, claimSQL(len(queues)), args...)
+	default:
 		rows, err = tx.QueryContext(ctx, claimManySQL(len(queues)), args...)
-		if err != nil {
-			return nil, b.wrap("claim", err)
-		}
+	}
+	if err != nil {
+		return nil, b.wrap("claim", err)
 	}
 	jobs := make([]*runtime.Job, 0, req.Limit)
 	var corrupt []*corruptError

@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 )
 
 // insertChunk is how many jobs one prepared multi-row INSERT carries
@@ -28,9 +27,7 @@ type stmts struct {
 	complete    *sql.Stmt
 	extend      *sql.Stmt
 	release     *sql.Stmt
-
-	mu    sync.Mutex
-	claim map[int]*sql.Stmt // by number of queues
+	claim       map[int]*sql.Stmt // by number of queues, read-only after prepare
 }
 
 func insertSQL(rows int) string {
@@ -85,24 +82,24 @@ func (s *stmts) prepare(db *sql.DB) error {
 		}
 		*p.dst = st
 	}
+	for n := 1; n <= preparedClaimArms; n++ {
+		st, err := db.Prepare(claimSQL(n))
+		if err != nil {
+			s.close()
+			return fmt.Errorf("prepare claim of %d queues: %w", n, err)
+		}
+		s.claim[n] = st
+	}
 	return nil
 }
 
-// claimStmt returns the prepared claim for n queues (n > 0).
-func (s *stmts) claimStmt(db *sql.DB, n int) (*sql.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.claim[n]; ok {
-		return st, nil
-	}
-	st, err := db.Prepare(claimSQL(n))
-	if err != nil {
-		return nil, fmt.Errorf("prepare claim of %d queues: %w", n, err)
-	}
-	if len(s.claim) < 16 {
-		s.claim[n] = st
-	}
-	return st, nil
+// preparedClaimArms is how many queues the claims prepared at Open cover;
+// claims of more queues compile their statement each time.
+const preparedClaimArms = 4
+
+// claimStmt returns the prepared claim for n queues, or nil when none is.
+func (s *stmts) claimStmt(n int) *sql.Stmt {
+	return s.claim[n]
 }
 
 func (s *stmts) close() {
@@ -111,12 +108,9 @@ func (s *stmts) close() {
 			st.Close()
 		}
 	}
-	s.mu.Lock()
 	for _, st := range s.claim {
 		st.Close()
 	}
-	s.claim = map[int]*sql.Stmt{}
-	s.mu.Unlock()
 }
 
 // claimSQL is the one statement that leases jobs from n queues. Parameters:

@@ -4,6 +4,7 @@ package clash
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"example.com/shop/levels"
@@ -20,11 +21,11 @@ func h(ctx context.Context, job nuvom.JobInfo) error { return nil }
 
 // Everything names its params like the generated code's own identifiers.
 func Everything(c context.Context, ctx string, client string, opts []string, err string, r int, w int, res bool, args []byte, h float64, ctx1 int) (string, error) {
-	return fmt.Sprint(ctx, client, opts, err, r, w, res, string(args), h, ctx1), nil
+	return strings.TrimSpace(fmt.Sprintln(ctx, client, opts, err, r, w, res, string(args), h, ctx1)), nil
 }
 
 // Shadows names its params like packages, types and functions the generated code refers to.
 func Shadows(nuvom string, time time.Time, string Color, int64 int32, nil int, Shadows int, Color []Color, encodeShadowsArgs int, levels levels.Level, min int, ctx int) (Color2, error) {
 	var none error
-	return Color2{Text: fmt.Sprint(nuvom, time.UTC().Format("2006-01-02"), string, int64, nil, Shadows, Color, encodeShadowsArgs, levels, min, ctx)}, none
+	return Color2{Text: strings.TrimSpace(fmt.Sprintln(nuvom, time.UTC().Format("2006-01-02"), string, int64, nil, Shadows, Color, encodeShadowsArgs, levels, min, ctx))}, none
 }

@@ -1,0 +1,172 @@
+package backendtest
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// testRandomOps runs a seeded random sequence of every operation, with a clock
+// that mostly moves forward but sometimes back (claimers on hosts whose clocks
+// disagree), and checks each Claim and RecoverExpired against a plain scan of
+// the jobs List returns, each Complete, Cancel and Retry against the job's
+// stored state, and the attempt bookkeeping of every job.
+func testRandomOps(s *suite) {
+	const ops = 1500
+	rng := rand.New(rand.NewPCG(1, 2))
+	tick := time.Second
+	now := at(0)
+	queues := []string{"q0", "q1", "q2"}
+	var leases []runtime.Lease
+	var ids []string
+
+	all := func() []*runtime.Job {
+		s.t.Helper()
+		return s.list(runtime.ListFilter{Limit: 1 << 20})
+	}
+	held := func(l runtime.Lease) bool {
+		s.t.Helper()
+		j := s.get(l.JobID)
+		return j.State == runtime.StateRunning && j.LeaseToken == l.Token
+	}
+	checkBooks := func(step int, op string) {
+		s.t.Helper()
+		for _, j := range all() {
+			want := len(j.Attempts)
+			if j.State == runtime.StateRunning {
+				want++
+			} else if j.LeaseOwner != "" || !j.LeaseUntil.IsZero() {
+				s.t.Fatalf("step %d (%s): %s job %s holds a lease (%q until %s)", step, op, j.State, j.ID, j.LeaseOwner, j.LeaseUntil)
+			}
+			if j.Attempt != want {
+				s.t.Fatalf("step %d (%s): %s job %s has Attempt %d with %d history entries, want Attempt %d", step, op, j.State, j.ID, j.Attempt, len(j.Attempts), want)
+			}
+		}
+	}
+
+	for step := range ops {
+		now = now.Add(time.Duration(rng.IntN(9)-3) * tick)
+		var op string
+		switch r := rng.IntN(100); {
+		case r < 25:
+			op = "enqueue"
+			n := 1 + rng.IntN(4)
+			batch := make([]*runtime.Job, n)
+			for i := range batch {
+				j := s.job(fmt.Sprintf("task%d", rng.IntN(2)), createdAt(now), onQueue(queues[rng.IntN(3)]),
+					withPriority(rng.IntN(4)), withAttempts(1+rng.IntN(3)))
+				if d := time.Duration(rng.IntN(9)-2) * tick; d > 0 {
+					j.State, j.RunAt = runtime.StateScheduled, now.Add(d)
+				} else {
+					j.RunAt = now.Add(d)
+				}
+				batch[i] = j
+				ids = append(ids, j.ID)
+			}
+			s.enqueue(batch...)
+		case r < 50:
+			op = "claim"
+			var qs []string
+			for _, q := range queues {
+				if rng.IntN(2) == 0 {
+					qs = append(qs, q)
+				}
+			}
+			limit := 1 + rng.IntN(4)
+			var ready []*runtime.Job
+			for _, j := range all() {
+				if (j.State == runtime.StateQueued || j.State == runtime.StateScheduled || j.State == runtime.StateRetrying) &&
+					!j.RunAt.After(now) && (len(qs) == 0 || slices.Contains(qs, j.Queue)) {
+					ready = append(ready, j)
+				}
+			}
+			slices.SortFunc(ready, func(a, b *runtime.Job) int {
+				return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.RunAt.Compare(b.RunAt), cmp.Compare(a.ID, b.ID))
+			})
+			want := idsOf(ready[:min(limit, len(ready))])
+			got := s.claim(runtime.ClaimRequest{Queues: qs, Limit: limit, Now: now, LeaseFor: time.Duration(1+rng.IntN(5)) * tick})
+			if !slices.Equal(idsOf(got), want) {
+				s.t.Fatalf("step %d: Claim(queues %v, limit %d, now %s) = %v, want %v (from a scan of List)", step, qs, limit, now, idsOf(got), want)
+			}
+			for _, j := range got {
+				leases = append(leases, j.Lease())
+			}
+		case r < 65 && len(leases) > 0:
+			op = "complete"
+			l := leases[rng.IntN(len(leases))]
+			j := s.get(l.JobID)
+			wasHeld := held(l)
+			state := []runtime.State{runtime.StateSucceeded, runtime.StateFailed, runtime.StateRetrying,
+				runtime.StateRetrying, runtime.StateCancelled, runtime.StateQuarantined}[rng.IntN(6)]
+			o := outcome(j, state, now)
+			o.Lease = l
+			o.RunAt = now.Add(time.Duration(rng.IntN(5)) * tick)
+			err := s.complete(o)[0]
+			if wasHeld != (err == nil) || (!wasHeld && !isErr(err, runtime.ErrLeaseLost)) {
+				s.t.Fatalf("step %d: Complete of job %s (lease held: %v) as %s = %v", step, l.JobID, wasHeld, state, err)
+			}
+			if got := s.state(l.JobID); wasHeld && got != state {
+				s.t.Fatalf("step %d: after Complete as %s job %s is %s", step, state, l.JobID, got)
+			}
+		case r < 72 && len(leases) > 0:
+			op = "release"
+			l := leases[rng.IntN(len(leases))]
+			wasHeld := held(l)
+			before := s.get(l.JobID)
+			s.release(l)
+			after := s.get(l.JobID)
+			if wasHeld && (after.State != runtime.StateQueued || after.Attempt != before.Attempt-1) {
+				s.t.Fatalf("step %d: Release of held job %s: %s attempt %d, want queued attempt %d", step, l.JobID, after.State, after.Attempt, before.Attempt-1)
+			}
+			if !wasHeld && (after.State != before.State || after.Attempt != before.Attempt) {
+				s.t.Fatalf("step %d: Release with a stale token changed job %s from %s/%d to %s/%d", step, l.JobID, before.State, before.Attempt, after.State, after.Attempt)
+			}
+		case r < 80 && len(leases) > 0:
+			op = "extend"
+			l := leases[rng.IntN(len(leases))]
+			wasHeld := held(l)
+			lost := s.extend(now.Add(time.Duration(1+rng.IntN(6))*tick), l)
+			if wasHeld != (len(lost) == 0) {
+				s.t.Fatalf("step %d: Extend of job %s (lease held: %v) lost %v", step, l.JobID, wasHeld, lost)
+			}
+		case r < 90:
+			op = "recover"
+			want := 0
+			for _, j := range all() {
+				if j.State == runtime.StateRunning && j.LeaseUntil.Before(now) {
+					want++
+				}
+			}
+			if got := s.recoverExpired(now); got != want {
+				s.t.Fatalf("step %d: RecoverExpired(%s) = %d, want %d (from a scan of List)", step, now, got, want)
+			}
+		case r < 95 && len(ids) > 0:
+			op = "cancel"
+			id := ids[rng.IntN(len(ids))]
+			before := s.state(id)
+			err := s.b.Cancel(s.t.Context(), id, now)
+			ok := before == runtime.StateScheduled || before == runtime.StateQueued || before == runtime.StateRetrying
+			if ok != (err == nil) || (!ok && !isErr(err, runtime.ErrWrongState)) {
+				s.t.Fatalf("step %d: Cancel of a %s job = %v", step, before, err)
+			}
+		case len(ids) > 0:
+			op = "retry"
+			id := ids[rng.IntN(len(ids))]
+			before := s.state(id)
+			err := s.b.Retry(s.t.Context(), id, now)
+			ok := before == runtime.StateFailed || before == runtime.StateCancelled || before == runtime.StateQuarantined
+			if ok != (err == nil) || (!ok && !isErr(err, runtime.ErrWrongState)) {
+				s.t.Fatalf("step %d: Retry of a %s job = %v", step, before, err)
+			}
+		default:
+			continue
+		}
+		if step%50 == 0 || step == ops-1 {
+			checkBooks(step, op)
+		}
+	}
+}

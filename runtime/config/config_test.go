@@ -1,0 +1,164 @@
+package config
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func moduleDir(t *testing.T) (root, sub string) {
+	t.Helper()
+	root = t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sub = filepath.Join(root, "a", "b")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, sub
+}
+
+func TestDefaultsUseTheModuleRoot(t *testing.T) {
+	root, sub := moduleDir(t)
+	c, err := Load(sub, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Root != root {
+		t.Fatalf("root %s, want %s", c.Root, root)
+	}
+	want := []Entry{
+		{"NUVOM_BACKEND", "sqlite", "default"},
+		{"NUVOM_DB", filepath.Join(root, ".nuvom", "nuvom.db"), "default"},
+		{"NUVOM_QUEUE_DIR", filepath.Join(root, ".nuvom", "queue"), "default"},
+		{"NUVOM_SQLITE_SYNC", "NORMAL", "default"},
+		{"NUVOM_CONCURRENCY", c.Entries()[4].Value, "default"},
+		{"NUVOM_QUEUES", "", "default"},
+		{"NUVOM_GRACE", "10s", "default"},
+		{"NUVOM_POLL_INTERVAL", "1s", "default"},
+		{"NUVOM_LOG_FORMAT", "text", "default"},
+		{"NUVOM_LOG_LEVEL", "info", "default"},
+	}
+	if got := c.Entries(); !slices.Equal(got, want) {
+		t.Fatalf("entries\n%v\nwant\n%v", got, want)
+	}
+	if !slices.Equal(VarNames(), []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
+		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL"}) {
+		t.Fatalf("VarNames %v", VarNames())
+	}
+}
+
+func TestNoModuleMeansTheDirectory(t *testing.T) {
+	dir := t.TempDir() // no go.mod up to / on a test machine's temp dir is not guaranteed, so check the rule directly
+	if got := moduleRoot(dir); got != dir {
+		if _, err := os.Stat(filepath.Join(got, "go.mod")); err != nil {
+			t.Fatalf("root %s holds no go.mod", got)
+		}
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	root, sub := moduleDir(t)
+	c, err := Load(sub, env(map[string]string{
+		"NUVOM_BACKEND": "File", "NUVOM_DB": "data/x.db", "NUVOM_QUEUE_DIR": "/abs/q", "NUVOM_SQLITE_SYNC": "full",
+		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_GRACE": "1m", "NUVOM_POLL_INTERVAL": "50ms",
+		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backend.Value != "file" || c.Backend.Source != "env NUVOM_BACKEND" {
+		t.Errorf("backend %+v", c.Backend)
+	}
+	if c.DB.Value != filepath.Join(root, "data", "x.db") {
+		t.Errorf("relative db path %s not under the root", c.DB.Value)
+	}
+	if c.QueueDir.Value != filepath.Clean("/abs/q") || c.SQLiteSync.Value != "FULL" || c.Concurrency.Value != 7 ||
+		!slices.Equal(c.Queues.Value, []string{"hi", "lo"}) || c.Grace.Value != time.Minute ||
+		c.PollInterval.Value != 50*time.Millisecond || c.LogFormat.Value != "json" || c.LogLevel.Value != slog.LevelDebug {
+		t.Errorf("config %+v", c)
+	}
+	for _, e := range c.Entries() {
+		if e.Source != "env "+e.Name {
+			t.Errorf("%s source %q", e.Name, e.Source)
+		}
+	}
+	if err := c.Set("NUVOM_CONCURRENCY", "3", "flag --concurrency"); err != nil || c.Concurrency.Value != 3 || c.Concurrency.Source != "flag --concurrency" {
+		t.Errorf("flag override: %v %+v", err, c.Concurrency)
+	}
+	wo := c.WorkerOptions()
+	if wo.Concurrency != 3 || wo.Grace != time.Minute || wo.PollInterval != 50*time.Millisecond || !slices.Equal(wo.Queues, []string{"hi", "lo"}) {
+		t.Errorf("worker options %+v", wo)
+	}
+}
+
+func TestBadValuesNameVariableAndValue(t *testing.T) {
+	cases := []struct{ name, value string }{
+		{"NUVOM_BACKEND", "redis"},
+		{"NUVOM_SQLITE_SYNC", "OFF"},
+		{"NUVOM_CONCURRENCY", "0"},
+		{"NUVOM_CONCURRENCY", "many"},
+		{"NUVOM_QUEUES", " , "},
+		{"NUVOM_GRACE", "soon"},
+		{"NUVOM_POLL_INTERVAL", "0s"},
+		{"NUVOM_LOG_FORMAT", "xml"},
+		{"NUVOM_LOG_LEVEL", "loud"},
+	}
+	for _, c := range cases {
+		_, err := Load(t.TempDir(), env(map[string]string{c.name: c.value}))
+		if err == nil {
+			t.Errorf("%s=%q accepted", c.name, c.value)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), `"`+c.value+`"`) {
+			t.Errorf("%s=%q: error %q does not name both", c.name, c.value, err)
+		}
+	}
+}
+
+func TestOpenBackends(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{"memory", "sqlite", "file"} {
+		t.Run(kind, func(t *testing.T) {
+			_, sub := moduleDir(t)
+			c, err := Load(sub, env(map[string]string{"NUVOM_BACKEND": kind}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, err := c.OpenClient(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			spec := runtime.TaskSpec{Name: "t", Options: runtime.TaskOptions{Queue: "q"}}
+			res, err := client.Enqueue(ctx, spec, []byte{0x90})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := client.Get(ctx, res.ID)
+			if err != nil || j.State != runtime.StateQueued {
+				t.Fatalf("get: %v %v", j, err)
+			}
+			switch kind {
+			case "sqlite":
+				if _, err := os.Stat(c.DB.Value); err != nil {
+					t.Fatalf("database not created: %v", err)
+				}
+			case "file":
+				if _, err := os.Stat(c.QueueDir.Value); err != nil {
+					t.Fatalf("queue dir not created: %v", err)
+				}
+			}
+		})
+	}
+}

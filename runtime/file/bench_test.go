@@ -1,0 +1,63 @@
+package file
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// benchOptions runs each benchmark with and without fsync.
+var benchSync = []bool{true, false}
+
+// BenchmarkEnqueue measures single-job enqueues (one call per job).
+func BenchmarkEnqueue(b *testing.B) {
+	for _, sync := range benchSync {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			be := openTest(b, WithSync(sync))
+			jobs := testJobs(1, b.N)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if _, err := be.Enqueue(b.Context(), jobs[i:i+1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+		})
+	}
+}
+
+// BenchmarkClaimComplete measures the burn-down of b.N pre-enqueued jobs:
+// claim 16 at a time, complete them as succeeded with a result and history.
+func BenchmarkClaimComplete(b *testing.B) {
+	for _, sync := range benchSync {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			be := openTest(b, WithSync(sync))
+			jobs := testJobs(1, b.N)
+			for i := 0; i < len(jobs); i += 500 {
+				mustEnqueue(b, be, jobs[i:min(i+500, len(jobs))]...)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			done := 0
+			for done < b.N {
+				got, err := be.Claim(b.Context(), claimReq("w", 16))
+				if err != nil || len(got) == 0 {
+					b.Fatalf("Claim = %d, %v with %d of %d done", len(got), err, done, b.N)
+				}
+				outs := make([]runtime.Outcome, len(got))
+				for i, j := range got {
+					outs[i] = runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: epoch,
+						Result: []byte{0xc0}, Attempt: runtime.Attempt{Number: 1, Worker: "w", Outcome: runtime.OutcomeSucceeded}}
+				}
+				if _, err := be.Complete(b.Context(), outs); err != nil {
+					b.Fatal(err)
+				}
+				done += len(got)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+		})
+	}
+}

@@ -30,7 +30,7 @@ func (a *app) cmdConfig(args []string) int {
 		return a.printJSON(map[string]any{"module_root": cfg.Root, "settings": out})
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "module root\t%s\t\n", cfg.Root)
+	fmt.Fprintf(tw, "module root\t%s\n", cfg.Root)
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t(%s)\n", e.Name, orDash(e.Value), e.Source)
 	}

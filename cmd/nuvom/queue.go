@@ -104,8 +104,8 @@ func (a *app) cmdQuarantineList(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
-	return a.cmdHistory(append([]string{"--status", string(nuvom.StateQuarantined), "--limit", "1000",
-		fmt.Sprintf("--json=%t", *asJSON)}))
+	return a.cmdHistory([]string{"--status", string(nuvom.StateQuarantined), "--limit", "1000",
+		fmt.Sprintf("--json=%t", *asJSON)})
 }
 
 func (a *app) cmdQuarantineShow(args []string) int {

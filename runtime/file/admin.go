@@ -269,7 +269,7 @@ func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error)
 		if err := ctx.Err(); err != nil {
 			return n, fmt.Errorf("file backend purge: %w", err)
 		}
-		if s.running {
+		if s.running || (len(f.IDs) > 0 && !slices.Contains(f.IDs, s.id)) {
 			continue
 		}
 		ok, err := b.purgeOne(ctx, s, lf)

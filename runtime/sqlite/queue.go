@@ -63,24 +63,15 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 	defer tx.Rollback()
 
 	var plain []*runtime.Job
-	args := make([]any, 0, insertColumnCount*min(len(jobs), insertChunk))
+	args := make([]any, 0, insertColumnCount*chunk(len(jobs)))
 	flush := func() error {
 		for len(plain) > 0 {
-			n := min(len(plain), insertChunk)
+			n := chunk(len(plain))
 			args = args[:0]
 			for _, j := range plain[:n] {
 				args = jobArgs(args, j)
 			}
-			var err error
-			switch n {
-			case insertChunk:
-				_, err = tx.StmtContext(ctx, b.stmts.insertChunk).ExecContext(ctx, args...)
-			case 1:
-				_, err = tx.StmtContext(ctx, b.stmts.insertOne).ExecContext(ctx, args...)
-			default:
-				_, err = tx.ExecContext(ctx, insertSQL(n), args...)
-			}
-			if err != nil {
+			if _, err := tx.StmtContext(ctx, b.stmts.insertN[n]).ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("insert %d jobs from %s: %w", n, plain[0].ID, err)
 			}
 			plain = plain[n:]
@@ -102,7 +93,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, b.wrap("enqueue: look up unique key "+j.UniqueKey, err)
 		}
-		if _, err := tx.StmtContext(ctx, b.stmts.insertOne).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
+		if _, err := tx.StmtContext(ctx, b.stmts.insertN[1]).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
 			return nil, b.wrap("enqueue: insert "+j.ID, err)
 		}
 	}
@@ -267,46 +258,78 @@ var completeStates = map[runtime.State]bool{
 }
 
 // Complete applies the outcomes of a batch in one transaction: each updates
-// its job only while its lease token holds, and appends its attempt to the
-// history and stores its result in the same statement.
+// its job only while its lease token holds, appends its attempt to the history
+// and stores its result. Outcomes go through prepared batch UPDATE ... FROM
+// (VALUES ...) statements (see completeBatchSQL); a batch that names a job
+// twice is applied one outcome at a time, in order.
 func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
 	if len(outcomes) == 0 {
 		return errs, nil
 	}
-	tx, err := b.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, b.wrap("complete: begin", err)
-	}
-	defer tx.Rollback()
-	st := tx.StmtContext(ctx, b.stmts.complete)
-	var buf []byte
+	valid := make([]int, 0, len(outcomes)) // indexes of outcomes to apply
+	ids := make(map[string]bool, len(outcomes))
+	dup := false
 	retrying := false
 	for i, o := range outcomes {
 		if !completeStates[o.State] {
 			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
 			continue
 		}
-		var runAt, finished int64
-		if o.State == runtime.StateRetrying {
-			runAt = nanos(o.RunAt)
-			if runAt == 0 {
-				runAt = nanos(o.FinishedAt)
-			}
-			retrying = true
-		} else {
-			finished = nanos(o.FinishedAt)
+		if ids[o.Lease.JobID] {
+			dup = true
 		}
-		buf = appendAttempt(buf[:0], o.Attempt)
-		res, err := st.ExecContext(ctx, string(o.State), runAt, finished, nullBytes(o.Result), o.Error,
-			encodeStrings(o.ErrorChain), o.PanicStack, buf, o.Lease.JobID, o.Lease.Token)
+		ids[o.Lease.JobID] = true
+		retrying = retrying || o.State == runtime.StateRetrying
+		valid = append(valid, i)
+	}
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, b.wrap("complete: begin", err)
+	}
+	defer tx.Rollback()
+	applied := make(map[string]bool, len(valid))
+	args := make([]any, 0, completeParams*chunk(len(valid)+1))
+	for rest := valid; len(rest) > 0; {
+		n := 1
+		if !dup {
+			n = chunk(len(rest))
+		}
+		args = args[:0]
+		for _, i := range rest[:n] {
+			args = outcomeArgs(args, &outcomes[i])
+		}
+		rows, err := tx.StmtContext(ctx, b.stmts.completeN[n]).QueryContext(ctx, args...)
 		if err != nil {
-			return nil, b.wrap("complete job "+o.Lease.JobID, err)
+			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, b.wrap("complete job "+o.Lease.JobID, err)
-		} else if n == 0 {
-			errs[i] = fmt.Errorf("complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, runtime.ErrLeaseLost)
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, b.wrap("complete: read applied ids", err)
+			}
+			applied[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
+		}
+		rows.Close()
+		if dup {
+			// One at a time: a later outcome for the same job must see this one.
+			o := outcomes[rest[0]]
+			if !applied[o.Lease.JobID] {
+				errs[rest[0]] = leaseLost(o.Lease)
+			}
+			delete(applied, o.Lease.JobID)
+		}
+		rest = rest[n:]
+	}
+	if !dup {
+		for _, i := range valid {
+			if !applied[outcomes[i].Lease.JobID] {
+				errs[i] = leaseLost(outcomes[i].Lease)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -316,6 +339,25 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 		b.notify.signal()
 	}
 	return errs, nil
+}
+
+func leaseLost(l runtime.Lease) error {
+	return fmt.Errorf("complete job %s with token %d: %w", l.JobID, l.Token, runtime.ErrLeaseLost)
+}
+
+// outcomeArgs appends o's parameters in completeBatchSQL's row order.
+func outcomeArgs(args []any, o *runtime.Outcome) []any {
+	var runAt, finished int64
+	if o.State == runtime.StateRetrying {
+		runAt = nanos(o.RunAt)
+		if runAt == 0 {
+			runAt = nanos(o.FinishedAt)
+		}
+	} else {
+		finished = nanos(o.FinishedAt)
+	}
+	return append(args, o.Lease.JobID, o.Lease.Token, string(o.State), runAt, finished, nullBytes(o.Result),
+		o.Error, encodeStrings(o.ErrorChain), o.PanicStack, appendAttempt(nil, o.Attempt))
 }
 
 // Release hands leased jobs back without spending an attempt; stale tokens are ignored.

@@ -6,10 +6,6 @@ import (
 	"strings"
 )
 
-// insertChunk is how many jobs one prepared multi-row INSERT carries
-// (26 parameters each, well under SQLite's 32766-parameter limit).
-const insertChunk = 128
-
 // insertColumns is the column list of an insert, matching jobArgs.
 const insertColumns = `id, task, signature, args, queue, priority, state, attempt, max_attempts,
 	run_at, timeout, timeout_policy, store_result, unique_key, unique_until, created_at,
@@ -20,14 +16,14 @@ const insertColumnCount = 26
 
 // stmts are the writer connection's prepared statements.
 type stmts struct {
-	insertOne   *sql.Stmt
-	insertChunk *sql.Stmt
+	insertN     map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
 	unique      *sql.Stmt
 	promote     *sql.Stmt
 	complete    *sql.Stmt
 	extend      *sql.Stmt
 	release     *sql.Stmt
 	claim       map[int]*sql.Stmt // by number of queues, read-only after prepare
+	completeN   map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
 }
 
 func insertSQL(rows int) string {
@@ -67,8 +63,6 @@ func (s *stmts) prepare(db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&s.insertOne, insertSQL(1)},
-		{&s.insertChunk, insertSQL(insertChunk)},
 		{&s.unique, sqlUnique},
 		{&s.promote, sqlPromote},
 		{&s.complete, sqlComplete},
@@ -81,6 +75,24 @@ func (s *stmts) prepare(db *sql.DB) error {
 			return fmt.Errorf("prepare %q: %w", firstLine(p.sql), err)
 		}
 		*p.dst = st
+	}
+	s.insertN = map[int]*sql.Stmt{}
+	for _, n := range batchSizes {
+		st, err := db.Prepare(insertSQL(n))
+		if err != nil {
+			s.close()
+			return fmt.Errorf("prepare insert of %d jobs: %w", n, err)
+		}
+		s.insertN[n] = st
+	}
+	s.completeN = map[int]*sql.Stmt{}
+	for _, n := range batchSizes {
+		st, err := db.Prepare(completeBatchSQL(n))
+		if err != nil {
+			s.close()
+			return fmt.Errorf("prepare complete of %d jobs: %w", n, err)
+		}
+		s.completeN[n] = st
 	}
 	for n := 1; n <= preparedClaimArms; n++ {
 		st, err := db.Prepare(claimSQL(n))
@@ -103,12 +115,18 @@ func (s *stmts) claimStmt(n int) *sql.Stmt {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.insertOne, s.insertChunk, s.unique, s.promote, s.complete, s.extend, s.release} {
+	for _, st := range s.insertN {
+		st.Close()
+	}
+	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.extend, s.release} {
 		if st != nil {
 			st.Close()
 		}
 	}
 	for _, st := range s.claim {
+		st.Close()
+	}
+	for _, st := range s.completeN {
 		st.Close()
 	}
 }
@@ -154,4 +172,49 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// batchSizes are the row counts of the prepared multi-row inserts and batch
+// completions, largest first: a batch is applied as a sum of them (1,000 jobs
+// as 3×256 + 3×64 + 2×16 + 2×4), so no statement is compiled per call. 256
+// rows of 26 parameters stay well under SQLite's 32,766-parameter limit.
+var batchSizes = []int{256, 64, 16, 4, 1}
+
+// chunk returns the largest of batchSizes that is at most n (n > 0).
+func chunk(n int) int {
+	for _, size := range batchSizes {
+		if size <= n {
+			return size
+		}
+	}
+	return 1
+}
+
+// completeParams is the number of parameters per outcome in completeBatchSQL.
+const completeParams = 10
+
+// completeBatchSQL applies n outcomes with one UPDATE ... FROM (VALUES ...):
+// each row, in parameter order: id, lease token, state, run-at (0 keeps it),
+// finished-at, result, error, error chain, panic stack, attempt record. Only
+// rows whose lease still holds match; RETURNING names them.
+func completeBatchSQL(n int) string {
+	var sb strings.Builder
+	sb.WriteString(`UPDATE jobs SET state = v.column3,
+			run_at = CASE WHEN v.column4 <> 0 THEN v.column4 ELSE jobs.run_at END,
+			finished_at = v.column5, result = v.column6, error = v.column7,
+			error_chain = v.column8, panic_stack = v.column9,
+			attempts = CAST(coalesce(jobs.attempts, x'') || v.column10 AS BLOB),
+			lease_owner = '', lease_until = 0
+		FROM (VALUES `)
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", completeParams), ",") + ")"
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(row)
+	}
+	sb.WriteString(`) AS v
+		WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2 AND jobs.state = 'running'
+		RETURNING jobs.id`)
+	return sb.String()
 }

@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/nuvom/nuvom/runtime"
+)
+
+// benchJobs returns n fresh queued no-op jobs created at now.
+func benchJobs(n int, now time.Time) []*runtime.Job {
+	out := make([]*runtime.Job, n)
+	for i := range out {
+		out[i] = &runtime.Job{ID: ulid.Make().String(), Task: "bench.Noop", Signature: "sha256:0011223344556677",
+			Args: []byte{0x90}, Queue: "default", State: runtime.StateQueued, MaxAttempts: 3, RunAt: now,
+			TimeoutPolicy: runtime.TimeoutFail, StoreResult: true, CreatedAt: now}
+	}
+	return out
+}
+
+func openBench(b *testing.B, opts ...Option) *Backend {
+	be, err := Open(filepath.Join(b.TempDir(), "bench.db"), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	return be
+}
+
+// BenchmarkEnqueueBatch enqueues batches of 1,000 jobs, one call (one transaction) each.
+func BenchmarkEnqueueBatch(b *testing.B) {
+	const batch = 1000
+	be := openBench(b)
+	ctx := context.Background()
+	now := time.Now()
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		jobs := benchJobs(batch, now)
+		b.StartTimer()
+		start := time.Now()
+		if _, err := be.Enqueue(ctx, jobs); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(b.N*batch)/total.Seconds(), "jobs/s")
+}
+
+// BenchmarkEnqueueSingle enqueues one job per call (one transaction each).
+func BenchmarkEnqueueSingle(b *testing.B) {
+	be := openBench(b)
+	ctx := context.Background()
+	now := time.Now()
+	jobs := benchJobs(b.N, now)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if _, err := be.Enqueue(ctx, jobs[i:i+1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+}
+
+// BenchmarkBurnDown pre-inserts N no-op jobs in batches, then times claiming
+// them in batches and completing each batch as succeeded with a small result
+// and an attempt record, until none is left. One iteration is one burn-down.
+func BenchmarkBurnDown(b *testing.B) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	for _, sync := range []string{"NORMAL", "FULL"} {
+		for _, limit := range []int{100, 500} {
+			b.Run(fmt.Sprintf("sync=%s/limit=%d", sync, limit), func(b *testing.B) {
+				benchBurnDown(b, n, limit, WithSynchronous(sync))
+			})
+		}
+	}
+}
+
+func benchBurnDown(b *testing.B, n, limit int, opts ...Option) {
+	ctx := context.Background()
+	result := []byte{0xa2, 'o', 'k'}
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		be, err := Open(filepath.Join(b.TempDir(), "burn.db"), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		jobs := benchJobs(n, now)
+		for i := 0; i < n; i += 1000 {
+			if _, err := be.Enqueue(ctx, jobs[i:min(i+1000, n)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		jobs = nil
+		outs := make([]runtime.Outcome, 0, limit)
+		done := 0
+		b.StartTimer()
+		start := time.Now()
+		for {
+			claimed, err := be.Claim(ctx, runtime.ClaimRequest{Limit: limit, Worker: "bench", Now: now, LeaseFor: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(claimed) == 0 {
+				break
+			}
+			fin := time.Now()
+			outs = outs[:0]
+			for _, j := range claimed {
+				outs = append(outs, runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: fin,
+					Result: result, Attempt: runtime.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
+						FinishedAt: fin, Worker: "bench", Outcome: runtime.OutcomeSucceeded}})
+			}
+			errs, err := be.Complete(ctx, outs)
+			if err == nil {
+				err = errors.Join(errs...)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			done += len(claimed)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		if done != n {
+			b.Fatalf("burned down %d jobs, want %d", done, n)
+		}
+		be.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*n)/total.Seconds(), "jobs/s")
+}

@@ -10,8 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/nuvom/nuvom/analyzer"
-	"github.com/nuvom/nuvom/codegen"
+	"github.com/nuvom/nuvom/internal/generate"
 )
 
 const usage = `Usage: nuvomgen [flags] [packages]
@@ -35,7 +34,7 @@ Flags:
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("nuvomgen", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	check := fs.Bool("check", false, "write nothing; exit 1 when a generated file or the manifest is stale")
+	checkOnly := fs.Bool("check", false, "write nothing; exit 1 when a generated file or the manifest is stale")
 	tags := fs.StringSlice("tags", nil, "comma-separated build tags to honour when loading packages")
 	dir := fs.StringP("dir", "C", "", "run as if started in `dir`")
 	verbose := fs.BoolP("verbose", "v", false, "list every file written or found fresh")
@@ -58,21 +57,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	g := &generator{wd: wd, stdout: stdout, stderr: stderr, verbose: *verbose}
-	res, err := analyzer.Analyze(context.Background(), analyzer.Config{Dir: wd, Patterns: fs.Args(), Tags: *tags,
-		GeneratedFile: codegen.FileName, StubNames: codegen.StubNames})
-	if err != nil {
-		fmt.Fprintf(stderr, "nuvomgen: %v\n", err)
+	p, err := generate.Run(context.Background(), generate.Options{Dir: wd, Patterns: fs.Args(), Tags: *tags})
+	if !report(p, err, wd, stderr) {
 		return 1
 	}
-	p, ok := g.plan(res)
-	if !ok {
-		return 1
+	if *checkOnly {
+		return check(p, *verbose, stdout, stderr)
 	}
-	if *check {
-		return g.check(p)
-	}
-	return g.write(p)
+	return write(p, *verbose, stdout, stderr)
 }
 
 // goStyleFlags lets the Go-style single-dash long form (-check, -tags=x) mean

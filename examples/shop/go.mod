@@ -30,4 +30,7 @@ require (
 
 replace github.com/nuvom/nuvom => ../..
 
-tool github.com/nuvom/nuvom/cmd/nuvomgen
+tool (
+	github.com/nuvom/nuvom/cmd/nuvom
+	github.com/nuvom/nuvom/cmd/nuvomgen
+)

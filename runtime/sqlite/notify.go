@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"sync"
 	"time"
@@ -85,15 +84,13 @@ func (n *notifier) signal() {
 // signals subscribers when it changed.
 func (n *notifier) poll(stop, done chan struct{}) {
 	defer close(done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	// A prepared statement and a context that cannot be cancelled keep each
+	// check to one cached statement step: no compile, no watcher goroutine.
+	st, err := n.db.Prepare(`PRAGMA data_version`)
+	if err != nil {
+		return
+	}
+	defer st.Close()
 	var last int64
 	have := false
 	t := time.NewTicker(n.interval)
@@ -105,7 +102,7 @@ func (n *notifier) poll(stop, done chan struct{}) {
 		case <-t.C:
 		}
 		var v int64
-		if err := n.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		if err := st.QueryRow().Scan(&v); err != nil {
 			// Busy or closing: try again at the next tick; a missed wake-up
 			// only delays pickup until the worker's own poll.
 			continue

@@ -119,6 +119,12 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	b.write.SetMaxIdleConns(1)
 	b.write.SetConnMaxLifetime(0)
 	b.write.SetConnMaxIdleTime(0)
+	// WAL is a persistent setting of the file, so readers opened later find it.
+	var mode string
+	if err := b.write.QueryRow(`PRAGMA journal_mode = WAL`).Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
+		b.write.Close()
+		return nil, fmt.Errorf("open sqlite %s: journal mode is %q, want wal: %v", path, mode, err)
+	}
 	if err := migrate(context.Background(), b.write); err != nil {
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -150,7 +156,6 @@ func dsn(path string, o options, readOnly bool) string {
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
-		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
 	}
 	return path + "?" + q.Encode()

@@ -16,14 +16,14 @@ const insertColumnCount = 26
 
 // stmts are the writer connection's prepared statements.
 type stmts struct {
-	insertN     map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
-	unique      *sql.Stmt
-	promote     *sql.Stmt
-	complete    *sql.Stmt
-	extend      *sql.Stmt
-	release     *sql.Stmt
-	claim       map[int]*sql.Stmt // by number of queues, read-only after prepare
-	completeN   map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
+	insertN   map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
+	unique    *sql.Stmt
+	promote   *sql.Stmt
+	complete  *sql.Stmt
+	extend    *sql.Stmt
+	release   *sql.Stmt
+	claim     map[int]*sql.Stmt // by number of queues, read-only after prepare
+	completeN map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
 }
 
 func insertSQL(rows int) string {

@@ -60,6 +60,16 @@ func (h TotalTaskHandle) Delay(ctx context.Context, client *nuvom.Client, items 
 	return nuvom.NewPending[Cents](client, res), nil
 }
 
+// Schedule stores a schedule that enqueues billing.Total with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h TotalTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, items []LineItem, due time.Duration) (string, error) {
+	args, err := encodeTotalArgs(items, due)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
 // Definition returns the task's registration for a worker.
 func (h TotalTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{

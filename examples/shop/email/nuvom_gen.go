@@ -60,6 +60,16 @@ func (h SendTaskHandle) Delay(ctx context.Context, client *nuvom.Client, msg Mes
 	return nuvom.NewPending[struct{}](client, res), nil
 }
 
+// Schedule stores a schedule that enqueues email.send with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h SendTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, msg Message) (string, error) {
+	args, err := encodeSendArgs(msg)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
 // Definition returns the task's registration for a worker.
 func (h SendTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{

@@ -60,6 +60,16 @@ func (h ResizeTaskHandle) Delay(ctx context.Context, client *nuvom.Client, src s
 	return nuvom.NewPending[Thumb](client, res), nil
 }
 
+// Schedule stores a schedule that enqueues images.Resize with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h ResizeTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, src string, width int) (string, error) {
+	args, err := encodeResizeArgs(src, width)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
 // Definition returns the task's registration for a worker.
 func (h ResizeTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{

@@ -60,6 +60,16 @@ func (h BuildTaskHandle) Delay(ctx context.Context, client *nuvom.Client, req Re
 	return nuvom.NewPending[Summary](client, res), nil
 }
 
+// Schedule stores a schedule that enqueues reports.Build with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h BuildTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, req Request) (string, error) {
+	args, err := encodeBuildArgs(req)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
 // Definition returns the task's registration for a worker.
 func (h BuildTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/nuvom/nuvom/manifest"
 )
 
@@ -14,6 +16,7 @@ import (
 var optionKeys = []string{
 	"name", "retries", "retry_delay", "backoff", "max_retry_delay", "timeout", "timeout_policy",
 	"queue", "priority", "tags", "store_result", "version", "before", "after", "on_error",
+	"cron", "tz", "every",
 }
 
 // Keys returns the valid annotation keys.
@@ -38,6 +41,8 @@ type parsedOptions struct {
 	nameKV  *KV
 	opts    manifest.Options
 	hookKVs map[string]KV
+	// schedKV is the cron= or every= pair, when the annotation declares a schedule.
+	schedKV *KV
 }
 
 // applyOptions turns pairs into options and reports every bad key or value.
@@ -159,9 +164,87 @@ func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 				o.OnError = kv.Value
 			}
 			p.hookKVs[kv.Key] = kv
+		case "cron":
+			if err := checkCron(kv.Value); err != nil {
+				bad(kv, "cron=%q: %v", kv.Value, err)
+				continue
+			}
+			o.Cron = kv.Value
+			k := kv
+			p.schedKV = &k
+		case "tz":
+			if _, err := loadZone(kv.Value); err != nil {
+				bad(kv, "tz=%s: %v", kv.Value, err)
+				continue
+			}
+			o.TZ = kv.Value
+		case "every":
+			d, err := time.ParseDuration(kv.Value)
+			if err != nil {
+				bad(kv, "every=%s: not a Go duration such as 1h or 15m", kv.Value)
+				continue
+			}
+			if d <= 0 {
+				bad(kv, "every=%s: must be positive", kv.Value)
+				continue
+			}
+			o.Every = manifest.Duration(d)
+			k := kv
+			p.schedKV = &k
 		default:
 			bad(kv, "unknown key %q; valid keys are %s", kv.Key, strings.Join(optionKeys, ", "))
 		}
 	}
+	probs = append(probs, checkSchedule(kvs, p.opts)...)
 	return p, probs
+}
+
+// cronParser reads what the scheduler (runtime/schedule) reads: 5 fields, an
+// optional leading seconds field, and descriptors such as @hourly.
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func checkCron(spec string) error {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		return fmt.Errorf("give the time zone with tz=, not in the spec")
+	}
+	s, err := cronParser.Parse(spec)
+	if err != nil {
+		return fmt.Errorf("invalid cron spec: %v (want 5 fields, an optional seconds field first, or @hourly, @daily, @every 1h...)", err)
+	}
+	if cd, ok := s.(cron.ConstantDelaySchedule); ok && cd.Delay <= 0 {
+		return fmt.Errorf("invalid cron spec: @every needs a positive duration")
+	}
+	return nil
+}
+
+func loadZone(name string) (*time.Location, error) {
+	if name == "Local" {
+		return nil, fmt.Errorf("name an IANA time zone such as Europe/Berlin")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone: want an IANA name such as Europe/Berlin or UTC")
+	}
+	return loc, nil
+}
+
+// checkSchedule reports keys that contradict each other: cron with every,
+// tz without cron.
+func checkSchedule(kvs []KV, o manifest.Options) []optionProblem {
+	var probs []optionProblem
+	byKey := map[string]KV{}
+	for _, kv := range kvs {
+		byKey[kv.Key] = kv
+	}
+	if kv, ok := byKey["every"]; ok {
+		if _, hasCron := byKey["cron"]; hasCron {
+			probs = append(probs, optionProblem{kv, "every= and cron= both declare a schedule: keep one"})
+		}
+	}
+	if kv, ok := byKey["tz"]; ok && o.TZ != "" {
+		if _, hasCron := byKey["cron"]; !hasCron {
+			probs = append(probs, optionProblem{kv, "tz= goes with cron=: it is the time zone the cron spec is read in"})
+		}
+	}
+	return probs
 }

@@ -298,6 +298,12 @@ func (p *pkgScan) task(fd *ast.FuncDecl, dcs []*ast.Comment, filename string) {
 		p.c.errorf(resPos, "task %s has no error result: it must return error or (T, error)", fn)
 	}
 
+	// A declared schedule enqueues the task with no arguments.
+	if po.schedKV != nil && len(t.Params) > 0 {
+		p.c.errorf(colOf(po.schedKV.Col), "%s= on %s: a scheduled task takes no params (besides context.Context), it has %d; schedule it with args from code (%s.Schedule) or nuvom schedule add",
+			po.schedKV.Key, fn, len(t.Params), handleName(fn))
+	}
+
 	// Hooks.
 	for _, key := range []string{"before", "after", "on_error"} {
 		if kv, ok := po.hookKVs[key]; ok {
@@ -392,4 +398,12 @@ func shortPos(p token.Position, root string) string {
 		name = r
 	}
 	return fmt.Sprintf("%s:%d", filepath.ToSlash(name), p.Line)
+}
+
+// handleName is the generated handle of task function fn (as codegen names it).
+func handleName(fn string) string {
+	if fn == "" {
+		return "Task"
+	}
+	return strings.ToUpper(fn[:1]) + fn[1:] + "Task"
 }

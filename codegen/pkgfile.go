@@ -19,7 +19,7 @@ type param struct {
 // idents are the generated code's own identifiers for one task, chosen so
 // that none shadows a parameter or anything the generated bodies refer to.
 type idents struct {
-	ctx, client, opts, h, w, r, args, res, err string
+	ctx, client, opts, h, w, r, args, res, err, when string
 }
 
 // plan is everything needed to render one task's code.
@@ -233,7 +233,7 @@ func (p *plan) name(local string, aliases map[string]string) {
 		return n
 	}
 	p.id = idents{ctx: pick("ctx"), client: pick("client"), opts: pick("opts"), h: pick("h"),
-		w: pick("w"), r: pick("r"), args: pick("args"), res: pick("res"), err: pick("err")}
+		w: pick("w"), r: pick("r"), args: pick("args"), res: pick("res"), err: pick("err"), when: pick("when")}
 }
 
 // funcType is the task function's type, for the compile-time guard.
@@ -311,6 +311,21 @@ func (p *plan) render(f *jen.File) {
 			jen.Id(id.ctx), jen.Id(id.h).Dot("Spec").Call(), jen.Id(id.args), jen.Id(id.opts).Op("...")),
 		ifErr,
 		jen.Return(jen.Qual(RuntimePath, "NewPending").Types(p.resultType()).Call(jen.Id(id.client), jen.Id(id.res)), jen.Nil()),
+	)
+
+	// Schedule.
+	schedParams := []jen.Code{jen.Id(id.ctx).Qual("context", "Context"), jen.Id(id.client).Op("*").Qual(RuntimePath, "Client"),
+		jen.Id(id.when).Qual(RuntimePath, "ScheduleSpec")}
+	for _, pa := range p.params {
+		schedParams = append(schedParams, jen.Id(pa.name).Add(goType(pa.typ)))
+	}
+	f.Commentf("Schedule stores a schedule that enqueues %s with these arguments at each fire time of %s", t.Name, id.when)
+	f.Comment("(nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.")
+	f.Func().Params(jen.Id(id.h).Id(p.handleType)).Id("Schedule").Params(schedParams...).
+		Params(jen.String(), jen.Error()).Block(
+		jen.List(jen.Id(id.args), jen.Id(id.err)).Op(":=").Id(p.encode).Call(callArgs...),
+		jen.If(jen.Id(id.err).Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Id(id.err))),
+		jen.Return(jen.Id(id.client).Dot("Schedule").Call(jen.Id(id.ctx), jen.Id(id.h).Dot("Spec").Call(), jen.Id(id.args), jen.Id(id.when))),
 	)
 
 	// Definition.
@@ -403,7 +418,7 @@ func (p *plan) options() []jen.Code {
 		}
 		tags = jen.Index().String().Values(lits...)
 	}
-	return []jen.Code{
+	fields := []jen.Code{
 		field("Retries", jen.Lit(o.Retries)),
 		field("RetryDelay", durationCode(o.RetryDelay.Std())),
 		field("Backoff", jen.Qual(RuntimePath, backoffs[o.Backoff])),
@@ -416,4 +431,15 @@ func (p *plan) options() []jen.Code {
 		field("StoreResult", jen.Lit(o.StoreResult)),
 		field("Version", jen.Lit(o.Version)),
 	}
+	// The declared schedule, only when there is one (older output stays identical).
+	if o.Cron != "" {
+		fields = append(fields, field("Cron", jen.Lit(o.Cron)))
+		if o.TZ != "" {
+			fields = append(fields, field("Zone", jen.Lit(o.TZ)))
+		}
+	}
+	if o.Every > 0 {
+		fields = append(fields, field("Every", durationCode(o.Every.Std())))
+	}
+	return fields
 }

@@ -215,6 +215,12 @@ type Options struct {
 	Before        string   `json:"before,omitempty"`
 	After         string   `json:"after,omitempty"`
 	OnError       string   `json:"on_error,omitempty"`
+	// Cron is the schedule the annotation declares with cron= (tasks without params only).
+	Cron string `json:"cron,omitempty"`
+	// TZ is the IANA time zone of Cron (tz=); empty means UTC.
+	TZ string `json:"tz,omitempty"`
+	// Every is the interval schedule the annotation declares with every=.
+	Every Duration `json:"every,omitempty"`
 }
 
 // DefaultOptions are the options of a task whose annotation names none.

@@ -11,8 +11,9 @@ import (
 
 // Client enqueues jobs and reads their state. It is safe for concurrent use.
 type Client struct {
-	backend Backend
-	now     func() time.Time
+	backend   Backend
+	now       func() time.Time
+	scheduler Scheduler // see WithScheduler; may be nil
 }
 
 // ClientOption configures a Client.
@@ -35,8 +36,8 @@ func NewClient(backend Backend, opts ...ClientOption) *Client {
 // Backend returns the backend the client writes to.
 func (c *Client) Backend() Backend { return c.backend }
 
-// Close closes the backend.
-func (c *Client) Close() error { return c.backend.Close() }
+// Close closes the backend (and the scheduler given with WithScheduler).
+func (c *Client) Close() error { return errors.Join(c.closeScheduler(), c.backend.Close()) }
 
 // EnqueueOption changes one enqueue call.
 type EnqueueOption func(*enqueueSettings)

@@ -20,6 +20,11 @@ type TaskOptions struct {
 	Tags          []string
 	StoreResult   bool
 	Version       int
+	// Cron, Zone and Every are the schedule declared in the annotation (cron=,
+	// tz=, every=); a worker upserts it on start. Empty when none is declared.
+	Cron  string
+	Zone  string
+	Every time.Duration
 }
 
 // TaskSpec is what enqueueing needs to know of a task: its name, its signature

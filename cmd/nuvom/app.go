@@ -37,6 +37,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"runworker", "build and run the module's worker", (*app).cmdRunWorker},
+		{"dev", "run the worker and reload it when the source changes", (*app).cmdDev},
 		{"list tasks", "list the module's tasks from .nuvom_tasks.json", (*app).cmdListTasks},
 		{"enqueue", "enqueue a task by name with JSON args", (*app).cmdEnqueue},
 		{"status", "print a job's state on one line", (*app).cmdStatus},
@@ -50,6 +51,14 @@ func commands() []command {
 		{"quarantine show", "show one quarantined job", (*app).cmdQuarantineShow},
 		{"quarantine requeue", "queue a quarantined job again", (*app).cmdQuarantineRequeue},
 		{"quarantine drop", "delete a quarantined job", (*app).cmdQuarantineDrop},
+		{"schedule list", "list schedules: spec, time zone, next and last run, paused", (*app).cmdScheduleList},
+		{"schedule add", "schedule a task by cron spec, interval or one-off time", (*app).cmdScheduleAdd},
+		{"schedule rm", "delete a schedule", (*app).cmdScheduleRm},
+		{"schedule pause", "stop a schedule from firing", (*app).cmdSchedulePause},
+		{"schedule resume", "let a paused schedule fire again", (*app).cmdScheduleResume},
+		{"schedule run", "enqueue a schedule's task now", (*app).cmdScheduleRun},
+		{"schedule next", "print the next fire times of a spec", (*app).cmdScheduleNext},
+		{"runscheduler", "run the scheduler alone (workers run one too)", (*app).cmdRunScheduler},
 		{"manifest diff", "task-level diff of two manifests", (*app).cmdManifestDiff},
 		{"config", "print the effective settings and where each came from", (*app).cmdConfig},
 		{"bench", "measure enqueue, burn-down and pickup latency", (*app).cmdBench},

@@ -25,6 +25,7 @@ func (a *app) cmdRunWorker(args []string) int {
 	fs.Int("concurrency", 0, "jobs run at once (default NUVOM_CONCURRENCY, else the number of CPUs)")
 	fs.StringSlice("queues", nil, "queues to serve, in priority order (default every queue of the tasks)")
 	fs.Bool("burst", false, "run until no ready job remains, then exit")
+	fs.Bool("no-scheduler", false, "do not run the scheduler in this worker (nuvom runscheduler can run it alone)")
 	fs.Duration("grace", 0, "how long a shutdown waits for running jobs (default NUVOM_GRACE, else 10s)")
 	fs.String("log-format", "", "text or json (default NUVOM_LOG_FORMAT, else text)")
 	fs.String("log-level", "", "debug, info, warn or error")

@@ -377,6 +377,17 @@ func testPurge(s *suite) {
 			return j.queue == "q1" && (j.state == runtime.StateSucceeded || j.state == runtime.StateFailed)
 		})
 	purge(runtime.PurgeFilter{States: []runtime.State{runtime.StateRunning}}, func(model) bool { return false })
+	// IDs narrow the purge to those jobs, still honouring the other fields.
+	var ids []string
+	for i, j := range m {
+		if i%3 == 0 {
+			ids = append(ids, j.id)
+		}
+	}
+	purge(runtime.PurgeFilter{IDs: ids, States: []runtime.State{runtime.StateQueued, runtime.StateFailed, runtime.StateRunning}},
+		func(j model) bool {
+			return slices.Contains(ids, j.id) && (j.state == runtime.StateQueued || j.state == runtime.StateFailed)
+		})
 	purge(runtime.PurgeFilter{Queue: "q2"}, func(j model) bool { return j.queue == "q2" })
 	purge(runtime.PurgeFilter{}, func(model) bool { return true })
 	var running []string

@@ -124,7 +124,7 @@ func testEnqueueBatchAtomic(s *suite) {
 }
 
 func testEnqueueBatchKeepsIDs(s *suite) {
-	jobs := s.jobs(500, "t")
+	jobs := s.jobs(200, "t")
 	// Enqueue in an order that is not the id order.
 	slices.Reverse(jobs)
 	res := s.enqueue(jobs...)
@@ -136,8 +136,8 @@ func testEnqueueBatchKeepsIDs(s *suite) {
 	for _, j := range jobs[:5] {
 		s.wantState(j.ID, runtime.StateQueued, "after batch Enqueue")
 	}
-	if got := s.claimAt(at(0), 1000); len(got) != 500 {
-		s.t.Fatalf("after Enqueue of 500 jobs, Claim returned %d", len(got))
+	if got := s.claimAt(at(0), 1000); len(got) != 200 {
+		s.t.Fatalf("after Enqueue of 200 jobs, Claim returned %d", len(got))
 	}
 }
 

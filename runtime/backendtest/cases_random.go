@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"testing"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime"
@@ -16,7 +17,10 @@ import (
 // the jobs List returns, each Complete, Cancel and Retry against the job's
 // stored state, and the attempt bookkeeping of every job.
 func testRandomOps(s *suite) {
-	const ops = 1500
+	ops := 1500
+	if testing.Short() {
+		ops = 300
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	tick := time.Second
 	now := at(0)

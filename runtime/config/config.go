@@ -17,6 +17,8 @@
 //	NUVOM_POLL_INTERVAL  how often a worker looks for jobs another process enqueued; default 1s
 //	NUVOM_LOG_FORMAT     text (default) or json
 //	NUVOM_LOG_LEVEL      debug, info (default), warn or error
+//	NUVOM_SCHEDULER_BACKEND  where schedules live: sqlite, file or memory; default the same as NUVOM_BACKEND
+//	                     (sqlite: tables in NUVOM_DB; file: <NUVOM_QUEUE_DIR>/schedules)
 //
 // Relative paths are taken relative to the module root. Embedding Nuvom takes
 // a few lines:
@@ -67,11 +69,14 @@ type Config struct {
 	PollInterval Setting[time.Duration]
 	LogFormat    Setting[string]
 	LogLevel     Setting[slog.Level]
+	// SchedulerBackend is where schedules live; an empty value means the same as Backend.
+	SchedulerBackend Setting[string]
 }
 
 // varNames are the environment variables Load reads, in the order Entries shows them.
 var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
-	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL"}
+	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
+	"NUVOM_SCHEDULER_BACKEND"}
 
 // Load returns the configuration for a process started in dir, reading
 // NUVOM_* variables through getenv (os.Getenv in production). A bad value is
@@ -83,17 +88,18 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 	}
 	root := moduleRoot(abs)
 	c := Config{
-		Root:         root,
-		Backend:      Setting[string]{"sqlite", SourceDefault},
-		DB:           Setting[string]{filepath.Join(root, ".nuvom", "nuvom.db"), SourceDefault},
-		QueueDir:     Setting[string]{filepath.Join(root, ".nuvom", "queue"), SourceDefault},
-		SQLiteSync:   Setting[string]{"NORMAL", SourceDefault},
-		Concurrency:  Setting[int]{goruntime.NumCPU(), SourceDefault},
-		Queues:       Setting[[]string]{nil, SourceDefault},
-		Grace:        Setting[time.Duration]{runtime.DefaultGrace, SourceDefault},
-		PollInterval: Setting[time.Duration]{runtime.DefaultPollInterval, SourceDefault},
-		LogFormat:    Setting[string]{"text", SourceDefault},
-		LogLevel:     Setting[slog.Level]{slog.LevelInfo, SourceDefault},
+		Root:             root,
+		Backend:          Setting[string]{"sqlite", SourceDefault},
+		DB:               Setting[string]{filepath.Join(root, ".nuvom", "nuvom.db"), SourceDefault},
+		QueueDir:         Setting[string]{filepath.Join(root, ".nuvom", "queue"), SourceDefault},
+		SQLiteSync:       Setting[string]{"NORMAL", SourceDefault},
+		Concurrency:      Setting[int]{goruntime.NumCPU(), SourceDefault},
+		Queues:           Setting[[]string]{nil, SourceDefault},
+		Grace:            Setting[time.Duration]{runtime.DefaultGrace, SourceDefault},
+		PollInterval:     Setting[time.Duration]{runtime.DefaultPollInterval, SourceDefault},
+		LogFormat:        Setting[string]{"text", SourceDefault},
+		LogLevel:         Setting[slog.Level]{slog.LevelInfo, SourceDefault},
+		SchedulerBackend: Setting[string]{"", SourceDefault},
 	}
 	for _, name := range varNames {
 		if v := getenv(name); v != "" {
@@ -134,6 +140,13 @@ func (c *Config) Set(name, raw, source string) error {
 		switch strings.ToLower(v) {
 		case "sqlite", "file", "memory":
 			c.Backend = Setting[string]{strings.ToLower(v), source}
+		default:
+			return bad("want sqlite, file or memory")
+		}
+	case "NUVOM_SCHEDULER_BACKEND":
+		switch strings.ToLower(v) {
+		case "sqlite", "file", "memory":
+			c.SchedulerBackend = Setting[string]{strings.ToLower(v), source}
 		default:
 			return bad("want sqlite, file or memory")
 		}
@@ -227,6 +240,7 @@ func (c Config) Entries() []Entry {
 		{"NUVOM_POLL_INTERVAL", c.PollInterval.Value.String(), c.PollInterval.Source},
 		{"NUVOM_LOG_FORMAT", c.LogFormat.Value, c.LogFormat.Source},
 		{"NUVOM_LOG_LEVEL", strings.ToLower(c.LogLevel.Value.String()), c.LogLevel.Source},
+		c.schedulerEntry(),
 	}
 }
 
@@ -269,7 +283,7 @@ func (c Config) OpenClient(ctx context.Context) (*runtime.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runtime.NewClient(b), nil
+	return runtime.NewClient(b, runtime.WithScheduler(c.lazyScheduler())), nil
 }
 
 // WorkerOptions returns the worker options the configuration sets (the rest

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -48,12 +49,13 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		{"NUVOM_POLL_INTERVAL", "1s", "default"},
 		{"NUVOM_LOG_FORMAT", "text", "default"},
 		{"NUVOM_LOG_LEVEL", "info", "default"},
+		{"NUVOM_SCHEDULER_BACKEND", "sqlite", "default (NUVOM_BACKEND)"},
 	}
 	if got := c.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("entries\n%v\nwant\n%v", got, want)
 	}
 	if !slices.Equal(VarNames(), []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
-		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL"}) {
+		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND"}) {
 		t.Fatalf("VarNames %v", VarNames())
 	}
 }
@@ -72,7 +74,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	c, err := Load(sub, env(map[string]string{
 		"NUVOM_BACKEND": "File", "NUVOM_DB": "data/x.db", "NUVOM_QUEUE_DIR": "/abs/q", "NUVOM_SQLITE_SYNC": "full",
 		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_GRACE": "1m", "NUVOM_POLL_INTERVAL": "50ms",
-		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug",
+		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug", "NUVOM_SCHEDULER_BACKEND": "Memory",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +107,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 func TestBadValuesNameVariableAndValue(t *testing.T) {
 	cases := []struct{ name, value string }{
 		{"NUVOM_BACKEND", "redis"},
+		{"NUVOM_SCHEDULER_BACKEND", "redis"},
 		{"NUVOM_SQLITE_SYNC", "OFF"},
 		{"NUVOM_CONCURRENCY", "0"},
 		{"NUVOM_CONCURRENCY", "many"},
@@ -160,5 +163,51 @@ func TestOpenBackends(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestScheduleStoreFollowsBackend(t *testing.T) {
+	_, sub := moduleDir(t)
+	ctx := context.Background()
+	for _, tc := range []struct{ backend, sched, want string }{
+		{"sqlite", "", "*sqlitestore.Store"}, {"file", "", "*filestore.Store"}, {"memory", "", "*schedule.MemoryStore"},
+		{"sqlite", "file", "*filestore.Store"},
+	} {
+		c, err := Load(sub, env(map[string]string{"NUVOM_BACKEND": tc.backend, "NUVOM_SCHEDULER_BACKEND": tc.sched}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.OpenScheduleStore(ctx)
+		if err != nil {
+			t.Fatalf("%s/%s: %v", tc.backend, tc.sched, err)
+		}
+		if got := fmt.Sprintf("%T", s); got != tc.want {
+			t.Errorf("backend %s scheduler %q: store %s, want %s", tc.backend, tc.sched, got, tc.want)
+		}
+		s.Close()
+	}
+	// A client from OpenClient can schedule, through the configured store.
+	c, err := Load(sub, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.OpenClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cl.Schedule(ctx, runtime.TaskSpec{Name: "a.B"}, nil, runtime.Every(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenScheduleStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if sc, err := s.Get(ctx, id); err != nil || sc.Task.Name != "a.B" {
+		t.Fatalf("stored schedule %+v, %v", sc, err)
 	}
 }

@@ -499,6 +499,7 @@ func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error)
 	for id, e := range b.jobs {
 		j := &e.job
 		if j.State == runtime.StateRunning ||
+			(len(f.IDs) > 0 && !slices.Contains(f.IDs, id)) ||
 			(f.Queue != "" && j.Queue != f.Queue) ||
 			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) {
 			continue

@@ -133,7 +133,10 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 			return nil, b.wrap("claim: list queues", err)
 		}
 		if len(queues) == 0 {
-			return []*runtime.Job{}, tx.Commit()
+			if err := tx.Commit(); err != nil {
+				return nil, b.wrap("claim: commit", err)
+			}
+			return []*runtime.Job{}, nil
 		}
 	}
 	args := []any{req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit}

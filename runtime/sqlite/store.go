@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,7 +16,7 @@ import (
 
 // Get returns a job's full record, or runtime.ErrNotFound (wrapped).
 func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
-	j, err := scanJob(b.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	j, err := scanVisible(b.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, b.wrap("get job "+id, runtime.ErrNotFound)
 	}
@@ -64,7 +65,7 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 	defer rows.Close()
 	jobs := []*runtime.Job{}
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := scanVisible(rows)
 		if err != nil {
 			return nil, b.wrap("list jobs", err)
 		}
@@ -74,6 +75,19 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 		return nil, b.wrap("list jobs", err)
 	}
 	return jobs, nil
+}
+
+// scanVisible reads a row for Get and List. A quarantined row whose stored
+// history or error chain cannot be decoded (Claim quarantines such rows) is
+// returned without the undecodable part, its reason being in Error: a
+// quarantined job stays inspectable and does not break every listing.
+func scanVisible(s rowScanner) (*runtime.Job, error) {
+	j, err := scanJob(s)
+	var ce *corruptError
+	if errors.As(err, &ce) && j != nil && j.State == runtime.StateQuarantined {
+		return j, nil
+	}
+	return j, err
 }
 
 func placeholders(n int) string {
@@ -183,6 +197,15 @@ func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error)
 		for _, s := range f.States {
 			args = append(args, string(s))
 		}
+	}
+	if len(f.IDs) > 0 {
+		// Bound as one JSON array, so any number of ids fits one statement.
+		ids, err := json.Marshal(f.IDs)
+		if err != nil {
+			return 0, b.wrap("purge", err)
+		}
+		q += " AND id IN (SELECT value FROM json_each(?))"
+		args = append(args, string(ids))
 	}
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {

@@ -69,6 +69,10 @@ NUVOM_* environment variables (NUVOM_BACKEND, NUVOM_DB, ...).
 Example:
   NUVOM_DB=/var/lib/app/nuvom.db %s --concurrency 8 --queues critical,default --grace 30s
 
+The worker also runs the scheduler (see nuvom schedule): on start it stores the
+schedules declared in its tasks' annotations (cron=, every=), then enqueues due
+ticks; --no-scheduler turns that off.
+
 Flags:
 `
 
@@ -81,6 +85,7 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []runtime.TaskDef, arg
 	concurrency := fs.Int("concurrency", 0, "jobs run at once (NUVOM_CONCURRENCY; default the number of CPUs)")
 	queues := fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default every queue of the tasks)")
 	burst := fs.Bool("burst", false, "run until no ready job remains, then exit")
+	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)")
 	grace := fs.Duration("grace", 0, "how long a shutdown waits for running jobs (NUVOM_GRACE; default 10s)")
 	logFormat := fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)")
@@ -146,6 +151,13 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []runtime.TaskDef, arg
 		return ExitFailure
 	}
 	defer backend.Close()
+
+	stopScheduler, err := startScheduler(ctx, cfg, backend, tasks, !*noScheduler, *burst, logger)
+	if err != nil {
+		logger.Error("start scheduler", "err", err)
+		return ExitFailure
+	}
+	defer stopScheduler()
 
 	opts := cfg.WorkerOptions()
 	opts.Burst = *burst

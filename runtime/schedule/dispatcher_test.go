@@ -1,0 +1,414 @@
+package schedule_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/memory"
+	"github.com/nuvom/nuvom/runtime/schedule"
+)
+
+// clock is a fake clock tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type rig struct {
+	clk   *clock
+	be    runtime.Backend
+	store schedule.Store
+	svc   *schedule.Service
+	d     *schedule.Dispatcher
+}
+
+func newRig(t *testing.T, start time.Time) *rig {
+	t.Helper()
+	clk := &clock{t: start}
+	be := memory.New()
+	t.Cleanup(func() { be.Close() })
+	store := schedule.NewMemoryStore()
+	c := runtime.NewClient(be, runtime.WithClock(clk.Now))
+	return &rig{clk: clk, be: be, store: store,
+		svc: &schedule.Service{Store: store, Now: clk.Now},
+		d:   &schedule.Dispatcher{Store: store, Client: c, Now: clk.Now, LeaseFor: -1}}
+}
+
+var task = runtime.TaskSpec{Name: "shop.Report", Signature: "abc", Options: runtime.TaskOptions{Queue: "reports", Retries: 1}}
+
+func (r *rig) create(t *testing.T, when runtime.ScheduleSpec) schedule.Schedule {
+	t.Helper()
+	sc, err := r.svc.Create(context.Background(), task, []byte{0x90}, when)
+	if err != nil {
+		t.Fatalf("create schedule: %v", err)
+	}
+	return sc
+}
+
+// tick ticks once and returns the fire times enqueued (not duplicates).
+func (r *rig) tick(t *testing.T) []time.Time {
+	t.Helper()
+	fired, err := r.d.Tick(context.Background())
+	if err != nil {
+		t.Fatalf("tick at %s: %v", r.clk.Now(), err)
+	}
+	var out []time.Time
+	for _, f := range fired {
+		if !f.Duplicate {
+			out = append(out, f.FireTime)
+		}
+	}
+	return out
+}
+
+// jobs returns every job in the queue, oldest run-at first.
+func (r *rig) jobs(t *testing.T) []*runtime.Job {
+	t.Helper()
+	js, err := r.be.List(context.Background(), runtime.ListFilter{Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(js, func(i, j int) bool { return js[i].RunAt.Before(js[j].RunAt) })
+	return js
+}
+
+func ts(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func fmtTimes(ts []time.Time) string {
+	var s []string
+	for _, t := range ts {
+		s = append(s, t.UTC().Format(time.RFC3339))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestIntervalTicksAndMisfires(t *testing.T) {
+	start := ts("2026-01-01T00:00:00Z")
+	cases := []struct {
+		name  string
+		when  runtime.ScheduleSpec
+		steps []time.Duration // clock moves before each tick
+		want  []string        // fire times enqueued by each tick, space-separated
+	}{
+		{"on time", runtime.Every(10 * time.Second), []time.Duration{5 * time.Second, 5 * time.Second, 0, 10 * time.Second},
+			[]string{"", "2026-01-01T00:00:10Z", "", "2026-01-01T00:00:20Z"}},
+		{"skip runs the latest missed tick once", runtime.Every(10 * time.Second), []time.Duration{45 * time.Second, 5 * time.Second},
+			[]string{"2026-01-01T00:00:40Z", "2026-01-01T00:00:50Z"}},
+		{"catch_up enqueues each missed tick, bounded", runtime.Every(10 * time.Second).CatchUp(3), []time.Duration{65 * time.Second, 5 * time.Second},
+			[]string{"2026-01-01T00:00:40Z 2026-01-01T00:00:50Z 2026-01-01T00:01:00Z", "2026-01-01T00:01:10Z"}},
+		{"catch_up below the bound", runtime.Every(10 * time.Second).CatchUp(0), []time.Duration{25 * time.Second},
+			[]string{"2026-01-01T00:00:10Z 2026-01-01T00:00:20Z"}},
+		{"starting at", runtime.Every(time.Hour).StartingAt(start.Add(time.Minute)), []time.Duration{time.Minute, time.Hour},
+			[]string{"2026-01-01T00:01:00Z", "2026-01-01T01:01:00Z"}},
+		{"cron skip", runtime.Cron("*/15 * * * *", ""), []time.Duration{50 * time.Minute},
+			[]string{"2026-01-01T00:45:00Z"}},
+		{"cron catch_up bounded", runtime.Cron("*/15 * * * *", "").CatchUp(2), []time.Duration{50 * time.Minute, 10 * time.Minute},
+			[]string{"2026-01-01T00:30:00Z 2026-01-01T00:45:00Z", "2026-01-01T01:00:00Z"}},
+		{"seconds field", runtime.Cron("*/20 * * * * *", ""), []time.Duration{20 * time.Second, 20 * time.Second},
+			[]string{"2026-01-01T00:00:20Z", "2026-01-01T00:00:40Z"}},
+		{"one-off fires once", runtime.OnceIn(time.Minute), []time.Duration{time.Minute, time.Hour},
+			[]string{"2026-01-01T00:01:00Z", ""}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, start)
+			sc := r.create(t, c.when)
+			var all []time.Time
+			for i, step := range c.steps {
+				r.clk.Add(step)
+				got := r.tick(t)
+				if fmtTimes(got) != c.want[i] {
+					t.Errorf("tick %d at %s enqueued [%s], want [%s]", i, r.clk.Now().Format(time.RFC3339), fmtTimes(got), c.want[i])
+				}
+				all = append(all, got...)
+			}
+			jobs := r.jobs(t)
+			if len(jobs) != len(all) {
+				t.Fatalf("%d jobs in the queue, want %d", len(jobs), len(all))
+			}
+			for i, j := range jobs {
+				if !j.RunAt.Equal(all[i]) || j.UniqueKey != schedule.TickKey(sc.ID, all[i]) || j.Task != task.Name || j.Queue != "reports" || j.MaxAttempts != 2 {
+					t.Errorf("job %d: run at %s key %s task %s queue %s attempts %d", i, j.RunAt, j.UniqueKey, j.Task, j.Queue, j.MaxAttempts)
+				}
+			}
+			got, _ := r.store.Get(context.Background(), sc.ID)
+			if len(all) > 0 && (!got.LastRun.Equal(all[len(all)-1]) || got.LastJobID != jobs[len(jobs)-1].ID) {
+				t.Errorf("last run %s job %s, want %s %s", got.LastRun, got.LastJobID, all[len(all)-1], jobs[len(jobs)-1].ID)
+			}
+		})
+	}
+}
+
+// TestDST steps a fake clock through Europe/Berlin's 2026 changes every five
+// minutes: a daily 02:30 job fires exactly once on each day, on the
+// spring-forward day at 03:30 CEST (02:30 does not exist) and on the fall-back
+// day at the first 02:30 only.
+func TestDST(t *testing.T) {
+	cases := []struct {
+		name, spec string
+		from, to   string
+		want       string
+	}{
+		{"spring forward daily 02:30", "30 2 * * *", "2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z",
+			"2026-03-28T01:30:00Z 2026-03-29T01:30:00Z 2026-03-30T00:30:00Z 2026-03-31T00:30:00Z"},
+		{"fall back daily 02:30", "30 2 * * *", "2026-10-23T12:00:00Z", "2026-10-27T12:00:00Z",
+			"2026-10-24T00:30:00Z 2026-10-25T00:30:00Z 2026-10-26T01:30:00Z 2026-10-27T01:30:00Z"},
+		{"fall back every 30 minutes fires through both hours", "*/30 * * * *", "2026-10-24T23:10:00Z", "2026-10-25T02:10:00Z",
+			"2026-10-24T23:30:00Z 2026-10-25T00:00:00Z 2026-10-25T00:30:00Z 2026-10-25T01:00:00Z 2026-10-25T01:30:00Z 2026-10-25T02:00:00Z"},
+		{"spring forward hourly at :15", "15 * * * *", "2026-03-28T23:50:00Z", "2026-03-29T02:00:00Z",
+			"2026-03-29T00:15:00Z 2026-03-29T01:15:00Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, ts(c.from))
+			r.create(t, runtime.Cron(c.spec, "Europe/Berlin"))
+			var all []time.Time
+			for r.clk.Now().Before(ts(c.to)) {
+				r.clk.Add(5 * time.Minute)
+				all = append(all, r.tick(t)...)
+			}
+			if got := fmtTimes(all); got != c.want {
+				t.Errorf("fired\n  %s\nwant\n  %s", got, c.want)
+			}
+			if len(r.jobs(t)) != len(all) {
+				t.Errorf("%d jobs, want %d", len(r.jobs(t)), len(all))
+			}
+		})
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	ctx := context.Background()
+	sc := r.create(t, runtime.Every(time.Minute))
+	if err := r.svc.Pause(ctx, sc.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Add(5*time.Minute + 30*time.Second)
+	if got := r.tick(t); len(got) != 0 {
+		t.Fatalf("paused schedule fired %s", fmtTimes(got))
+	}
+	if err := r.svc.Resume(ctx, sc.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.store.Get(ctx, sc.ID)
+	if want := ts("2026-01-01T00:06:00Z"); got.Paused || !got.NextRun.Equal(want) {
+		t.Fatalf("after resume: paused %v next %s, want false %s (ticks missed while paused are dropped)", got.Paused, got.NextRun, want)
+	}
+	if got := r.tick(t); len(got) != 0 {
+		t.Fatalf("resumed schedule fired paused ticks %s", fmtTimes(got))
+	}
+	r.clk.Add(30 * time.Second)
+	if got := fmtTimes(r.tick(t)); got != "2026-01-01T00:06:00Z" {
+		t.Fatalf("after resume fired [%s], want the 00:06 tick", got)
+	}
+}
+
+func TestRunNow(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	ctx := context.Background()
+	sc := r.create(t, runtime.Cron("0 3 * * *", "Europe/Berlin"))
+	id, err := r.svc.RunNow(ctx, r.d.Client, sc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.be.Get(ctx, id)
+	if err != nil || j.State != runtime.StateQueued || j.Task != task.Name || j.UniqueKey != "" {
+		t.Fatalf("run-now job = %+v, %v", j, err)
+	}
+	got, _ := r.store.Get(ctx, sc.ID)
+	if got.LastJobID != id || !got.NextRun.Equal(sc.NextRun) {
+		t.Errorf("after run-now: last job %s next %s, want %s %s", got.LastJobID, got.NextRun, id, sc.NextRun)
+	}
+	if _, err := r.svc.RunNow(ctx, r.d.Client, "missing"); !errors.Is(err, schedule.ErrNotFound) {
+		t.Errorf("run-now of a missing schedule: %v", err)
+	}
+}
+
+// failingAdvance makes the first Advance fail, as a dispatcher that crashed
+// between enqueueing a tick and recording it.
+type failingAdvance struct {
+	schedule.Store
+	failed bool
+}
+
+func (f *failingAdvance) Advance(ctx context.Context, id string, a schedule.Advance) (bool, error) {
+	if !f.failed {
+		f.failed = true
+		return false, errors.New("crashed")
+	}
+	return f.Store.Advance(ctx, id, a)
+}
+
+func TestCrashMidTickEnqueuesOnce(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	r.create(t, runtime.Every(time.Minute))
+	r.clk.Add(time.Minute)
+	crashing := *r.d
+	crashing.Store = &failingAdvance{Store: r.store}
+	if _, err := crashing.Tick(context.Background()); err == nil {
+		t.Fatal("crashing tick: no error")
+	}
+	fired, err := r.d.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fired) != 1 || !fired[0].Duplicate {
+		t.Fatalf("second dispatcher fired %+v, want the same tick as a duplicate", fired)
+	}
+	if n := len(r.jobs(t)); n != 1 {
+		t.Fatalf("%d jobs, want 1", n)
+	}
+	if got := r.tick(t); len(got) != 0 {
+		t.Fatalf("fired again: %s", fmtTimes(got))
+	}
+}
+
+func TestRacingDispatchersInProcess(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	r.create(t, runtime.Every(time.Second))
+	for i := 0; i < 50; i++ {
+		r.clk.Add(time.Second)
+		var wg sync.WaitGroup
+		for k := 0; k < 4; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := r.d.Tick(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	jobs := r.jobs(t)
+	keys := map[string]int{}
+	for _, j := range jobs {
+		keys[j.UniqueKey]++
+	}
+	if len(jobs) != 50 || len(keys) != 50 {
+		t.Fatalf("%d jobs with %d distinct keys, want 50 and 50", len(jobs), len(keys))
+	}
+}
+
+func TestJitter(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	r.create(t, runtime.Every(time.Minute).WithJitter(20*time.Second).CatchUp(10))
+	r.clk.Add(10 * time.Minute)
+	r.tick(t)
+	jobs := r.jobs(t)
+	if len(jobs) != 10 {
+		t.Fatalf("%d jobs, want 10", len(jobs))
+	}
+	spread := map[time.Duration]bool{}
+	for _, j := range jobs {
+		off := j.RunAt.Sub(j.RunAt.Truncate(time.Minute))
+		if off < 0 || off >= 20*time.Second {
+			t.Errorf("job run at %s: jitter %s outside [0, 20s)", j.RunAt, off)
+		}
+		spread[off] = true
+	}
+	if len(spread) < 3 {
+		t.Errorf("jitter took only %d distinct values over 10 ticks", len(spread))
+	}
+}
+
+func TestBuildRejectsBadInput(t *testing.T) {
+	now := ts("2026-01-01T00:00:00Z")
+	cases := []struct {
+		name string
+		when runtime.ScheduleSpec
+		want string
+	}{
+		{"bad cron", runtime.Cron("61 * * * *", ""), `invalid cron spec "61 * * * *"`},
+		{"too few fields", runtime.Cron("* *", ""), `invalid cron spec "* *"`},
+		{"unknown zone", runtime.Cron("0 3 * * *", "Mars/Olympus"), `unknown time zone "Mars/Olympus"`},
+		{"zero interval", runtime.Every(0), "interval 0s must be positive"},
+		{"negative interval", runtime.Every(-time.Second), "interval -1s must be positive"},
+		{"one-off in the past", runtime.OnceAt(now.Add(-time.Minute)), "one-off time 2025-12-31T23:59:00Z is in the past"},
+		{"one-off zero delay", runtime.OnceIn(0), "one-off delay 0s must be positive"},
+		{"no kind", runtime.ScheduleSpec{}, "no kind"},
+		{"zone in spec", runtime.Cron("CRON_TZ=UTC 0 3 * * *", ""), "give the time zone separately"},
+		{"bad misfire", runtime.ScheduleSpec{Kind: runtime.ScheduleInterval, Every: time.Second, Misfire: "later"}, `misfire policy "later"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := schedule.Build(task, nil, c.when, now)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Build error = %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestSyncAnnotations(t *testing.T) {
+	ctx := context.Background()
+	now := ts("2026-01-01T00:00:00Z")
+	store := schedule.NewMemoryStore()
+	withCron := func(name, spec string) runtime.TaskSpec {
+		return runtime.TaskSpec{Name: name, Signature: "s", Options: runtime.TaskOptions{Queue: "default", Cron: spec, Zone: "Europe/Berlin"}}
+	}
+	user, err := (&schedule.Service{Store: store, Now: func() time.Time { return now }}).Create(ctx, withCron("a.User", ""), nil, runtime.Every(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := []runtime.TaskSpec{withCron("a.Nightly", "0 3 * * *"), withCron("a.Plain", ""),
+		{Name: "a.Often", Options: runtime.TaskOptions{Every: time.Minute}}}
+	if err := schedule.SyncAnnotations(ctx, store, tasks, now); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := store.List(ctx)
+	if got := idsOf(list); got != user.ID+" task:a.Nightly task:a.Often" {
+		t.Fatalf("after first sync: %s", got)
+	}
+	nightly, _ := store.Get(ctx, "task:a.Nightly")
+	if want := ts("2026-01-01T02:00:00Z"); nightly.Source != schedule.SourceAnnotation || !nightly.NextRun.Equal(want) {
+		t.Errorf("nightly: source %s next %s, want annotation %s", nightly.Source, nightly.NextRun, want)
+	}
+	// Pause survives an unchanged sync; a changed spec replaces the schedule; a
+	// removed annotation (renamed task) deletes it; the user schedule stays.
+	if err := store.Pause(ctx, "task:a.Nightly", now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Hour)
+	tasks = []runtime.TaskSpec{withCron("a.Nightly", "0 4 * * *"), withCron("a.Renamed", "@hourly")}
+	if err := schedule.SyncAnnotations(ctx, store, tasks, later); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = store.List(ctx)
+	if got := idsOf(list); got != user.ID+" task:a.Nightly task:a.Renamed" {
+		t.Fatalf("after second sync: %s", got)
+	}
+	nightly, _ = store.Get(ctx, "task:a.Nightly")
+	if nightly.Spec != "0 4 * * *" || !nightly.Paused || !nightly.CreatedAt.Equal(now) {
+		t.Errorf("changed nightly: spec %q paused %v created %s", nightly.Spec, nightly.Paused, nightly.CreatedAt)
+	}
+	bad := []runtime.TaskSpec{withCron("a.Bad", "nope")}
+	if err := schedule.SyncAnnotations(ctx, store, bad, later); err == nil || !strings.Contains(err.Error(), "a.Bad") {
+		t.Errorf("sync of a bad spec: %v", err)
+	}
+}
+
+func idsOf(l []schedule.Schedule) string {
+	var s []string
+	for _, sc := range l {
+		s = append(s, sc.ID)
+	}
+	return strings.Join(s, " ")
+}

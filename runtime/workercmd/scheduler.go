@@ -1,0 +1,59 @@
+package workercmd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/config"
+	"github.com/nuvom/nuvom/runtime/schedule"
+)
+
+// startScheduler opens the schedule store, upserts the schedules the tasks'
+// annotations declare and, when run is true, starts a dispatcher that enqueues
+// due ticks into backend until ctx ends (in burst mode it ticks once instead).
+// The returned function stops the dispatcher and closes the store.
+func startScheduler(ctx context.Context, cfg config.Config, backend runtime.Backend, tasks []runtime.TaskDef, run, burst bool, logger *slog.Logger) (func(), error) {
+	if !run {
+		return func() {}, nil
+	}
+	store, err := cfg.OpenScheduleStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]runtime.TaskSpec, len(tasks))
+	for i, t := range tasks {
+		specs[i] = t.TaskSpec
+	}
+	// The dispatcher's client shares the worker's backend; it is not closed here.
+	client := runtime.NewClient(backend)
+	if err := schedule.SyncAnnotations(ctx, store, specs, time.Now()); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	d := &schedule.Dispatcher{Store: store, Client: client, Logger: logger}
+	if burst {
+		if _, err := d.Tick(ctx); err != nil {
+			logger.Warn("scheduler tick", "err", err)
+		}
+		return func() { store.Close() }, nil
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.Run(dctx); err != nil {
+			logger.Error("scheduler", "err", err)
+		}
+	}()
+	logger.Debug("scheduler started", "backend", cfg.SchedulerBackendValue())
+	return func() {
+		cancel()
+		wg.Wait()
+		store.Close()
+	}, nil
+}

@@ -1,0 +1,68 @@
+package workercmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/schedule"
+	"github.com/nuvom/nuvom/runtime/schedule/filestore"
+)
+
+// TestWorkerRunsAnnotationSchedules: a worker stores the schedule its task's
+// annotation declares and its dispatcher enqueues the ticks the worker runs;
+// with --no-scheduler nothing is stored.
+func TestWorkerRunsAnnotationSchedules(t *testing.T) {
+	fileQueue(t)
+	var runs atomic.Int32
+	every := runtime.TaskSpec{Name: "tick", Signature: "s", Options: runtime.TaskOptions{Queue: "default", Every: 100 * time.Millisecond}}
+	tasks := []runtime.TaskDef{{TaskSpec: every, Invoke: func(context.Context, []byte) ([]byte, error) {
+		runs.Add(1)
+		return nil, nil
+	}}}
+	store, err := filestore.Open(filepath.Join(getenvDir(t), "schedules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), nil, tasks, []string{"--burst", "--no-scheduler"}, &out, &errOut); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if l, _ := store.List(context.Background()); len(l) != 0 {
+		t.Fatalf("--no-scheduler stored %d schedules", len(l))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, nil, tasks, []string{"--concurrency", "1"}, &out, &errOut) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for runs.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if n := runs.Load(); n < 3 {
+		t.Fatalf("the annotation schedule ran the task %d times in 10s, want at least 3\n%s", n, errOut.String())
+	}
+	sc, err := store.Get(context.Background(), schedule.AnnotationID("tick"))
+	if err != nil || sc.Source != schedule.SourceAnnotation || sc.Spec != "100ms" || sc.LastJobID == "" {
+		t.Fatalf("annotation schedule %+v, %v", sc, err)
+	}
+}
+
+func getenvDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Clean(os.Getenv("NUVOM_QUEUE_DIR"))
+	if d == "." {
+		t.Fatal("NUVOM_QUEUE_DIR not set")
+	}
+	return d
+}

@@ -14,7 +14,9 @@
 //	NUVOM_CONCURRENCY    jobs a worker runs at once; default the number of CPUs
 //	NUVOM_QUEUES         comma-separated queues in priority order; default every queue of the worker's tasks
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s
-//	NUVOM_POLL_INTERVAL  how often a worker looks for jobs another process enqueued; default 1s
+//	NUVOM_POLL_INTERVAL  fallback poll for due scheduled and retrying jobs; default 1s (new jobs
+//	                     wake workers at once: in-process directly, across processes through
+//	                     the backend's change notification, every 5 ms on SQLite)
 //	NUVOM_LOG_FORMAT     text (default) or json
 //	NUVOM_LOG_LEVEL      debug, info (default), warn or error
 //	NUVOM_SCHEDULER_BACKEND  where schedules live: sqlite, file or memory; default the same as NUVOM_BACKEND
@@ -266,7 +268,7 @@ func (c Config) OpenBackend(ctx context.Context) (runtime.Backend, error) {
 		if err := os.MkdirAll(filepath.Dir(c.DB.Value), 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite backend: create %s: %w", filepath.Dir(c.DB.Value), err)
 		}
-		b, err := sqlite.Open(c.DB.Value, sqlite.WithSynchronous(c.SQLiteSync.Value), sqlite.WithPollInterval(c.PollInterval.Value))
+		b, err := sqlite.Open(c.DB.Value, sqlite.WithSynchronous(c.SQLiteSync.Value))
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite backend at %s: %w", c.DB.Value, err)
 		}

@@ -215,33 +215,6 @@ func sortedKeysPkg(m map[string]Package) []string {
 	return out
 }
 
-// load type-checks the candidate packages in one go/packages call.
-func load(ctx context.Context, mod Module, cfg Config, dirs []string, overlay map[string][]byte) ([]*packages.Package, error) {
-	paths := make([]string, len(dirs))
-	for i, d := range dirs {
-		paths[i] = mod.importPath(d)
-	}
-	pc := &packages.Config{
-		Context: ctx,
-		Mode:    loadMode,
-		Dir:     mod.Root,
-		Env:     cfg.Env,
-		Overlay: overlay,
-		// Only declarations matter to the analyzer: dropping function bodies
-		// roughly halves type-checking. Errors inside bodies are left to the
-		// compiler; every type a task, its params, result or hooks use is checked.
-		ParseFile: parseDeclarations,
-	}
-	if len(cfg.Tags) > 0 {
-		pc.BuildFlags = []string{"-tags=" + strings.Join(cfg.Tags, ",")}
-	}
-	pkgs, err := packages.Load(pc, paths...)
-	if err != nil {
-		return nil, fmt.Errorf("analyzer: load %d packages of %s: %w", len(paths), mod.Path, err)
-	}
-	return pkgs, nil
-}
-
 // loadErrors turns a package's load and type errors into diagnostics and
 // reports whether there were any.
 func loadErrors(p *packages.Package, root, dir string, c *collector) bool {

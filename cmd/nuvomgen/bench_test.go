@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,9 +16,12 @@ import (
 
 // BenchmarkGenerateVsVet builds the synthetic module of the toolchain issue
 // (2,000 files in 200 packages, 100 tasks in 20 of them) and times, per
-// iteration: a full nuvomgen ./... that writes every output, a second
-// unchanged run that writes nothing, and go vet ./... on the same module, all
-// with warm caches. The ratio metric is nuvomgen's full run over go vet's.
+// iteration: a full nuvomgen ./... after every source file changed (every
+// output written), a second unchanged run that writes nothing, and go vet
+// ./... after every source file changed again. Changing the files (a comment
+// line each, untimed) keeps either tool from replaying cached results for the
+// module's own packages; the standard library stays cached for both. The
+// ratio metric is nuvomgen's full run over go vet's.
 func BenchmarkGenerateVsVet(b *testing.B) {
 	dir := b.TempDir()
 	if err := synth.Write(dir, synth.Options{}); err != nil {
@@ -54,7 +59,11 @@ func BenchmarkGenerateVsVet(b *testing.B) {
 	manifestPath := filepath.Join(dir, ".nuvom_tasks.json")
 
 	var full, unchanged, vet time.Duration
+	edit := 0
 	for b.Loop() {
+		b.StopTimer()
+		edit++
+		touchSources(b, dir, edit)
 		// A full run: every output missing.
 		if err := os.Remove(manifestPath); err != nil {
 			b.Fatal(err)
@@ -62,6 +71,7 @@ func BenchmarkGenerateVsVet(b *testing.B) {
 		if err := os.RemoveAll(filepath.Join(dir, "nuvomtasks")); err != nil {
 			b.Fatal(err)
 		}
+		b.StartTimer()
 		t0 := time.Now()
 		gen()
 		t1 := time.Now()
@@ -78,6 +88,11 @@ func BenchmarkGenerateVsVet(b *testing.B) {
 		if !after.ModTime().Equal(before.ModTime()) {
 			b.Fatal("the unchanged run rewrote the manifest")
 		}
+		b.StopTimer()
+		edit++
+		touchSources(b, dir, edit)
+		b.StartTimer()
+		t2 = time.Now()
 		goCmd("vet", "./...")
 		t3 := time.Now()
 		full += t1.Sub(t0)
@@ -91,4 +106,27 @@ func BenchmarkGenerateVsVet(b *testing.B) {
 	b.ReportMetric(ms(vet), "govet-ms")
 	b.ReportMetric(float64(full)/float64(vet), "nuvomgen/govet")
 	b.ReportMetric(0, "ns/op")
+}
+
+// touchSources gives every hand-written Go file of the module new content (a
+// trailing comment naming the edit), so no tool can reuse cached results.
+func touchSources(b *testing.B, dir string, edit int) {
+	b.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".go" || filepath.Base(p) == "nuvom_gen.go" ||
+			filepath.Base(filepath.Dir(p)) == "nuvomtasks" || filepath.Base(filepath.Dir(p)) == "worker" {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if i := bytes.LastIndex(data, []byte("\n// edit ")); i >= 0 {
+			data = data[:i+1]
+		}
+		return os.WriteFile(p, fmt.Appendf(data, "// edit %d\n", edit), 0o644)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 }

@@ -49,21 +49,7 @@ func (a *app) cmdEnqueue(args []string) int {
 	if fs.Changed("timeout") && !*wait {
 		return a.usageErr("enqueue: --timeout goes with --wait")
 	}
-	m, err := a.loadManifest()
-	if err != nil {
-		return a.fail(err)
-	}
-	task, err := a.task(m, fs.Arg(0))
-	if err != nil {
-		return a.fail(err)
-	}
-	raw := []byte(fs.Arg(1))
-	if fs.Arg(1) == "-" {
-		if raw, err = io.ReadAll(a.stdin); err != nil {
-			return a.fail(fmt.Errorf("read args from standard input: %w", err))
-		}
-	}
-	payload, err := jsonargs.Encode(task, raw)
+	task, payload, err := a.taskArgs(fs.Arg(0), fs.Arg(1))
 	if err != nil {
 		return a.fail(err)
 	}
@@ -121,6 +107,30 @@ func (a *app) cmdEnqueue(args []string) int {
 		return a.fail(err)
 	}
 	return a.printOutcome(j)
+}
+
+// taskArgs finds a task in the manifest and encodes its args from JSON (argsJSON,
+// or standard input when it is "-") with the manifest's types.
+func (a *app) taskArgs(name, argsJSON string) (*manifest.Task, []byte, error) {
+	m, err := a.loadManifest()
+	if err != nil {
+		return nil, nil, err
+	}
+	task, err := a.task(m, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw := []byte(argsJSON)
+	if argsJSON == "-" {
+		if raw, err = io.ReadAll(a.stdin); err != nil {
+			return nil, nil, fmt.Errorf("read args from standard input: %w", err)
+		}
+	}
+	payload, err := jsonargs.Encode(task, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return task, payload, nil
 }
 
 // printOutcome prints a final job's result as JSON, or its error; exit 1 unless it succeeded.

@@ -79,22 +79,23 @@ func (a *app) cmdQueuePurge(args []string) int {
 	if !*yes {
 		return a.usageErr("queue purge deletes jobs: add --yes to confirm")
 	}
-	return a.purge(f, "purged %d job(s)\n")
+	n, err := a.purge(f)
+	if err != nil {
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.stdout, "purged %d job(s)\n", n)
+	return exitOK
 }
 
-func (a *app) purge(f nuvom.PurgeFilter, format string) int {
+// purge deletes the jobs f selects and returns how many.
+func (a *app) purge(f nuvom.PurgeFilter) (int, error) {
 	ctx := context.Background()
 	c, err := a.client(ctx)
 	if err != nil {
-		return a.fail(err)
+		return 0, err
 	}
 	defer c.Close()
-	n, err := c.Backend().Purge(ctx, f)
-	if err != nil {
-		return a.fail(err)
-	}
-	fmt.Fprintf(a.stdout, format, n)
-	return exitOK
+	return c.Backend().Purge(ctx, f)
 }
 
 func (a *app) cmdQuarantineList(args []string) int {
@@ -130,14 +131,7 @@ func (a *app) cmdQuarantineDrop(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	f := nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}}
-	ctx := context.Background()
-	c, err := a.client(ctx)
-	if err != nil {
-		return a.fail(err)
-	}
-	defer c.Close()
-	n, err := c.Backend().Purge(ctx, f)
+	n, err := a.purge(nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}})
 	if err != nil {
 		return a.fail(err)
 	}

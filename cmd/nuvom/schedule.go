@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nuvom/nuvom/manifest/jsonargs"
 	nuvom "github.com/nuvom/nuvom/runtime"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
@@ -187,21 +185,7 @@ func (a *app) cmdScheduleAdd(args []string) int {
 		when = when.CatchUp(*catchUp)
 	}
 	when = when.WithJitter(*jitter).WithID(*id)
-	m, err := a.loadManifest()
-	if err != nil {
-		return a.fail(err)
-	}
-	task, err := a.task(m, fs.Arg(0))
-	if err != nil {
-		return a.fail(err)
-	}
-	raw := []byte(fs.Arg(1))
-	if fs.Arg(1) == "-" {
-		if raw, err = io.ReadAll(a.stdin); err != nil {
-			return a.fail(fmt.Errorf("read args from standard input: %w", err))
-		}
-	}
-	payload, err := jsonargs.Encode(task, raw)
+	task, payload, err := a.taskArgs(fs.Arg(0), fs.Arg(1))
 	if err != nil {
 		return a.fail(err)
 	}

@@ -80,28 +80,19 @@ func (m *MemoryStore) modify(id, op string, fn func(s *Schedule) bool) (bool, er
 
 // Pause marks a schedule paused.
 func (m *MemoryStore) Pause(ctx context.Context, id string, now time.Time) error {
-	_, err := m.modify(id, "pause", func(s *Schedule) bool { s.Paused, s.UpdatedAt = true, now; return true })
+	_, err := m.modify(id, "pause", PauseChange(now))
 	return err
 }
 
 // Resume clears paused and sets the next run.
 func (m *MemoryStore) Resume(ctx context.Context, id string, next, now time.Time) error {
-	_, err := m.modify(id, "resume", func(s *Schedule) bool {
-		s.Paused, s.NextRun, s.UpdatedAt = false, next, now
-		return true
-	})
+	_, err := m.modify(id, "resume", ResumeChange(next, now))
 	return err
 }
 
 // Advance applies a if the schedule's next run still equals a.From.
 func (m *MemoryStore) Advance(ctx context.Context, id string, a Advance) (bool, error) {
-	return m.modify(id, "advance", func(s *Schedule) bool {
-		if !s.NextRun.Equal(a.From) {
-			return false
-		}
-		a.Apply(s)
-		return true
-	})
+	return m.modify(id, "advance", a.Change())
 }
 
 // AcquireLease takes or renews the dispatcher lease.

@@ -110,6 +110,35 @@ func (a Advance) Apply(s *Schedule) {
 	s.UpdatedAt = a.Now.UTC()
 }
 
+// The changes Pause, Resume and Advance make, shared by every store: each
+// store applies them with its own atomic read-modify-write of one schedule.
+// A change returns false when it does not apply (nothing is written).
+
+// PauseChange marks a schedule paused at now.
+func PauseChange(now time.Time) func(*Schedule) bool {
+	return func(s *Schedule) bool { s.Paused, s.UpdatedAt = true, now; return true }
+}
+
+// ResumeChange clears paused and sets the next run.
+func ResumeChange(next, now time.Time) func(*Schedule) bool {
+	return func(s *Schedule) bool {
+		s.Paused, s.NextRun, s.UpdatedAt = false, next, now
+		return true
+	}
+}
+
+// Change applies a only while the schedule's next run still equals a.From:
+// the compare-and-set that keeps two dispatchers from both advancing it.
+func (a Advance) Change() func(*Schedule) bool {
+	return func(s *Schedule) bool {
+		if !s.NextRun.Equal(a.From) {
+			return false
+		}
+		a.Apply(s)
+		return true
+	}
+}
+
 // Normalize returns s with its times in UTC without monotonic readings, as
 // every store keeps them.
 func Normalize(s Schedule) Schedule {

@@ -204,28 +204,19 @@ func (s *Store) modify(ctx context.Context, id, op string, fn func(sc *schedule.
 
 // Pause marks a schedule paused.
 func (s *Store) Pause(ctx context.Context, id string, now time.Time) error {
-	_, err := s.modify(ctx, id, "pause", func(sc *schedule.Schedule) bool { sc.Paused, sc.UpdatedAt = true, now; return true })
+	_, err := s.modify(ctx, id, "pause", schedule.PauseChange(now))
 	return err
 }
 
 // Resume clears paused and sets the next run.
 func (s *Store) Resume(ctx context.Context, id string, next, now time.Time) error {
-	_, err := s.modify(ctx, id, "resume", func(sc *schedule.Schedule) bool {
-		sc.Paused, sc.NextRun, sc.UpdatedAt = false, next, now
-		return true
-	})
+	_, err := s.modify(ctx, id, "resume", schedule.ResumeChange(next, now))
 	return err
 }
 
 // Advance applies a if the schedule's next run still equals a.From.
 func (s *Store) Advance(ctx context.Context, id string, a schedule.Advance) (bool, error) {
-	return s.modify(ctx, id, "advance", func(sc *schedule.Schedule) bool {
-		if !sc.NextRun.Equal(a.From) {
-			return false
-		}
-		a.Apply(sc)
-		return true
-	})
+	return s.modify(ctx, id, "advance", a.Change())
 }
 
 // AcquireLease takes or renews the dispatcher lease.

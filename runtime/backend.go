@@ -23,8 +23,10 @@ var (
 type Backend interface {
 	// Enqueue inserts jobs atomically (one transaction where the backend has them).
 	// Jobs arrive complete: ID, state (queued or scheduled), run-at and created times set.
-	// A job whose UniqueKey matches an earlier job whose UniqueUntil is after the new
-	// job's CreatedAt is not inserted: its result carries the earlier job's id and Duplicate.
+	// A job whose UniqueKey matches an earlier job (in any state) whose UniqueUntil is
+	// after the new job's CreatedAt is not inserted: its result carries the earlier
+	// job's id and Duplicate. A batch with an id that exists already, or twice in the
+	// batch, inserts nothing and fails.
 	Enqueue(ctx context.Context, jobs []*Job) ([]EnqueueResult, error)
 
 	// Claim leases up to req.Limit jobs that are ready (queued, scheduled or retrying,
@@ -32,7 +34,10 @@ type Backend interface {
 	// first, then earliest RunAt, then lowest ID. Each claimed job is returned in state
 	// running with Attempt incremented, StartedAt = req.Now, LeaseOwner = req.Worker,
 	// LeaseUntil = req.Now + req.LeaseFor and a LeaseToken greater than any earlier
-	// token of that job. Two claimers never receive the same job under one lease.
+	// token of that job (the first claim's token is above 0). Jobs may come back in
+	// any order; RunAt is not changed. Two claimers never receive the same job under
+	// one lease. A job that is not running has no lease (LeaseOwner empty,
+	// LeaseUntil zero) but keeps its LeaseToken.
 	Claim(ctx context.Context, req ClaimRequest) ([]*Job, error)
 
 	// Extend moves the deadline of the given leases to until. It returns the ids of
@@ -41,16 +46,21 @@ type Backend interface {
 
 	// Complete records the outcome of attempts, in one transaction where the backend
 	// has them. errs[i] is ErrLeaseLost (wrapped) when outcomes[i]'s token no longer
-	// holds the lease; that outcome is not applied. err is for failures of the whole call.
+	// holds the lease (or the job does not exist); that outcome is not applied. The
+	// outcome's Result, Error, ErrorChain and PanicStack replace the job's. A State other
+	// than succeeded, failed, retrying, cancelled or quarantined is an error and changes
+	// nothing. err is for failures of the whole call.
 	Complete(ctx context.Context, outcomes []Outcome) (errs []error, err error)
 
 	// Release hands leased jobs back to the queue without spending an attempt:
-	// state queued, Attempt decremented, lease cleared. Stale tokens are ignored.
+	// state queued, Attempt decremented, lease cleared, history untouched. Stale tokens
+	// are ignored.
 	Release(ctx context.Context, leases []Lease) error
 
-	// RecoverExpired finds running jobs whose lease ended before now and records a
-	// "lost" attempt: back to retrying (RunAt = now) when attempts remain, else failed.
-	// It returns how many jobs it recovered.
+	// RecoverExpired finds running jobs whose lease ended strictly before now and
+	// appends a "lost" attempt {Number, StartedAt, FinishedAt: now, Worker: the lease
+	// owner}: back to retrying (RunAt = now) when attempts remain, else failed with
+	// FinishedAt = now and an Error. It returns how many jobs it recovered.
 	RecoverExpired(ctx context.Context, now time.Time) (int, error)
 
 	// Get returns a job's full record, or ErrNotFound.
@@ -66,7 +76,7 @@ type Backend interface {
 	// its attempt limit raised by one if exhausted; history is kept (ErrWrongState otherwise).
 	Retry(ctx context.Context, id string, now time.Time) error
 
-	// Stats counts jobs per queue and state.
+	// Stats counts jobs per queue and state, in any order, omitting zero counts.
 	Stats(ctx context.Context, now time.Time) ([]QueueStat, error)
 
 	// Purge deletes jobs matching f that are not running and returns how many.

@@ -202,7 +202,19 @@ func (r *ArgReader) Value(ptr any) {
 	if !r.next() {
 		return
 	}
-	r.keep(r.dec.Decode(ptr))
+	r.keep(decodeSafely(r.dec, ptr))
+}
+
+// decodeSafely decodes into ptr, turning a panic of the msgpack decoder (it
+// panics on some malformed input, such as nil where a time.Time is expected)
+// into an error, so a bad payload is quarantined instead of crashing attempts.
+func decodeSafely(dec *msgpack.Decoder, ptr any) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("malformed payload: %v", v)
+		}
+	}()
+	return dec.Decode(ptr)
 }
 
 // Err returns the first decoding error, a *DecodeError, or nil.
@@ -237,7 +249,7 @@ func EncodeResult(v any) ([]byte, error) {
 
 // DecodeResult decodes a stored result into ptr.
 func DecodeResult(data []byte, ptr any) error {
-	if err := msgpack.Unmarshal(data, ptr); err != nil {
+	if err := decodeSafely(msgpack.NewDecoder(bytes.NewReader(data)), ptr); err != nil {
 		return fmt.Errorf("decode result: %w", err)
 	}
 	return nil

@@ -10,8 +10,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/nuvom/nuvom/runtime"
 )
 
@@ -329,7 +327,7 @@ func (b *Backend) dropUnique(ctx context.Context, j *runtime.Job) {
 		return
 	}
 	var idx uniqueIndex
-	if msgpack.Unmarshal(data, &idx) == nil && idx.ID == j.ID {
+	if unmarshal(data, &idx) == nil && idx.ID == j.ID {
 		_ = remove(p)
 	}
 }

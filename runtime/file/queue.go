@@ -110,7 +110,7 @@ func (b *Backend) enqueueUnique(ctx context.Context, j *runtime.Job) (runtime.En
 	switch {
 	case err == nil:
 		var idx uniqueIndex
-		if derr := msgpack.Unmarshal(data, &idx); derr == nil && idx.Key == j.UniqueKey && idx.Until.After(j.CreatedAt) {
+		if derr := unmarshal(data, &idx); derr == nil && idx.Key == j.UniqueKey && idx.Until.After(j.CreatedAt) {
 			return runtime.EnqueueResult{ID: idx.ID, Duplicate: true}, nil
 		}
 	case !errors.Is(err, fs.ErrNotExist):

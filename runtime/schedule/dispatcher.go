@@ -176,7 +176,7 @@ func DueTimes(sc *Schedule, tm Timing, now time.Time) (due []time.Time, next tim
 		for i := from; i <= k; i++ {
 			due = append(due, sc.NextRun.Add(time.Duration(i)*every).UTC())
 		}
-		return due, sc.NextRun.Add(time.Duration(k+1) * every).UTC()
+		return due, sc.NextRun.Add(time.Duration(k) * every).Add(every).UTC() // (k+1)*every may overflow
 	}
 	f := sc.NextRun
 	for steps := 0; !f.IsZero() && !f.After(now); steps++ {

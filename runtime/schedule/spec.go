@@ -116,8 +116,14 @@ func (tm Timing) Next(anchor, t time.Time) time.Time {
 		if anchor.After(t) {
 			return anchor.UTC()
 		}
-		k := t.Sub(anchor)/tm.every + 1
-		return anchor.Add(k * tm.every).UTC()
+		// k*every <= t-anchor cannot overflow, where (k+1)*every could for a
+		// long interval; the loop covers a t-anchor too long for a Duration.
+		n := anchor
+		for !n.After(t) {
+			k := t.Sub(n) / tm.every
+			n = n.Add(k * tm.every).Add(tm.every)
+		}
+		return n.UTC()
 	case runtime.ScheduleCron:
 		return tm.nextCron(t)
 	}

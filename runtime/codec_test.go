@@ -1,0 +1,62 @@
+package runtime_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	nuvom "github.com/nuvom/nuvom/runtime"
+)
+
+type stamped struct {
+	At time.Time `msgpack:"at"`
+}
+
+// A payload the msgpack decoder panics on (nil where a time.Time is expected)
+// must come back as a *DecodeError, which the worker quarantines, and as an
+// error from DecodeResult; never as a panic.
+func TestMalformedPayloadIsADecodeError(t *testing.T) {
+	// [{"at": nil}]: an array of one map whose "at" is nil.
+	payload := []byte{0x91, 0x81, 0xa2, 'a', 't', 0xc0}
+	r := nuvom.NewArgReader("t.Task", payload, 1)
+	var v stamped
+	r.Value(&v)
+	var de *nuvom.DecodeError
+	if err := r.Err(); !errors.As(err, &de) {
+		t.Fatalf("Err() = %v, want a *DecodeError", err)
+	}
+	if err := nuvom.DecodeResult(payload[1:], &v); err == nil {
+		t.Fatalf("DecodeResult of a malformed value: want an error")
+	}
+}
+
+func TestArgsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC)
+	w := nuvom.NewArgWriter(9)
+	w.Bool(true)
+	w.Int(-42)
+	w.Uint(42)
+	w.Float32(1.5)
+	w.Float64(2.25)
+	w.String("s")
+	w.Bytes([]byte{1, 2})
+	w.Time(at)
+	w.Value(map[string]int{"a": 1})
+	data, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := nuvom.NewArgReader("t.Task", data, 9)
+	b, i, u, f32, f64, s, bs, tm := r.Bool(), r.Int(), r.Uint(), r.Float32(), r.Float64(), r.String(), r.Bytes(), r.Time()
+	var m map[string]int
+	r.Value(&m)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !b || i != -42 || u != 42 || f32 != 1.5 || f64 != 2.25 || s != "s" || string(bs) != "\x01\x02" || !tm.Equal(at) || m["a"] != 1 {
+		t.Errorf("round trip: %v %v %v %v %v %q %v %v %v", b, i, u, f32, f64, s, bs, tm, m)
+	}
+	if err := nuvom.NewArgReader("t.Task", data, 3).Err(); err == nil {
+		t.Errorf("wrong arity: want an error")
+	}
+}

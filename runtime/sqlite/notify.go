@@ -2,17 +2,25 @@ package sqlite
 
 import (
 	"database/sql"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // notifier wakes subscribers. Jobs enqueued, retried or released through this
 // Backend signal at once; commits by other connections (other processes, or
-// other Backends on the same file) are noticed by polling PRAGMA data_version
-// on the writer connection, which changes only when another connection has
-// committed. The poll runs only while someone is subscribed.
+// other Backends on the same file) are noticed through PRAGMA data_version on
+// the writer connection, which changes only when another connection has
+// committed. The check runs when the database's WAL (or main) file changes,
+// as fsnotify reports, at most once per eventGap while commits stream in, and
+// otherwise only every safetyPoll: an idle worker does almost nothing. Where
+// the folder cannot be watched, it polls every interval instead. All of this
+// runs only while someone is subscribed.
 type notifier struct {
 	db       *sql.DB
+	path     string // the database file
 	interval time.Duration
 
 	mu     sync.Mutex
@@ -23,8 +31,18 @@ type notifier struct {
 	closed bool
 }
 
-func (n *notifier) init(db *sql.DB, interval time.Duration) {
+// safetyPoll bounds the wake-up delay should a file event be missed.
+const safetyPoll = 250 * time.Millisecond
+
+// eventGap is the least time between two checks that file events trigger. A
+// commit is several writes, so the first event's check may come too early:
+// the next one follows within eventGap. While commits stream in this caps the
+// checks at about a thousand a second, each one cached statement step.
+const eventGap = time.Millisecond
+
+func (n *notifier) init(db *sql.DB, path string, interval time.Duration) {
 	n.db = db
+	n.path = path
 	n.interval = interval
 	n.subs = map[int]chan struct{}{}
 }
@@ -80,8 +98,9 @@ func (n *notifier) signal() {
 	}
 }
 
-// poll checks PRAGMA data_version every interval until stop closes and
-// signals subscribers when it changed.
+// poll checks PRAGMA data_version when the database files change (or every
+// interval when they cannot be watched) until stop closes, and signals
+// subscribers when it changed.
 func (n *notifier) poll(stop, done chan struct{}) {
 	defer close(done)
 	// A prepared statement and a context that cannot be cancelled keep each
@@ -93,24 +112,111 @@ func (n *notifier) poll(stop, done chan struct{}) {
 	defer st.Close()
 	var last int64
 	have := false
-	t := time.NewTicker(n.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+	var lastCheck time.Time
+	check := func() {
+		lastCheck = time.Now()
 		var v int64
 		if err := st.QueryRow().Scan(&v); err != nil {
-			// Busy or closing: try again at the next tick; a missed wake-up
-			// only delays pickup until the worker's own poll.
-			continue
+			// Busy or closing: a missed wake-up only delays pickup until the
+			// next check or the worker's own poll.
+			return
 		}
 		if have && v != last {
 			n.signal()
 		}
 		last, have = v, true
+	}
+	check()
+
+	events, unwatch := watchFiles(n.path)
+	defer unwatch()
+	period := safetyPoll
+	if events == nil {
+		period = n.interval
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	// SQLite publishes a commit through the memory-mapped -shm index, which
+	// raises no file event, after its last write to the WAL: so one more check
+	// follows an interval after the last event.
+	trailing := time.NewTimer(time.Hour)
+	trailing.Stop()
+	defer trailing.Stop()
+	var pending <-chan time.Time // a check deferred to honour eventGap
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			check()
+		case <-pending:
+			pending = nil
+			check()
+		case <-trailing.C:
+			check()
+		case _, ok := <-events:
+			if !ok { // the watcher failed: poll instead
+				events = nil
+				t.Reset(n.interval)
+				continue
+			}
+			trailing.Reset(n.interval)
+			if pending != nil {
+				continue
+			}
+			if wait := eventGap - time.Since(lastCheck); wait > 0 {
+				pending = time.After(wait)
+				continue
+			}
+			check()
+		}
+	}
+}
+
+// watchFiles reports writes to the database file and its WAL on the returned
+// channel (coalesced), until unwatch is called; the channel closes if the
+// watcher fails. It returns a nil channel when the folder cannot be watched.
+func watchFiles(db string) (<-chan struct{}, func()) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, func() {}
+	}
+	if err := w.Add(filepath.Dir(db)); err != nil {
+		w.Close()
+		return nil, func() {}
+	}
+	wal := db + "-wal"
+	out := make(chan struct{}, 1)
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer close(out)
+		for {
+			select {
+			case <-quit:
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if (ev.Name == wal || ev.Name == db) && ev.Op&(fsnotify.Write|fsnotify.Create) != 0 {
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			case _, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	return out, func() {
+		close(quit)
+		w.Close()
+		<-finished
 	}
 }
 

@@ -58,8 +58,9 @@ func WithSynchronous(mode string) Option { return func(o *options) { o.synchrono
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
 
 // WithPollInterval sets how often subscribers' wake-up check looks for commits
-// made by other connections (other processes). It only runs while someone is
-// subscribed.
+// made by other connections (other processes) where the database's folder
+// cannot be watched; elsewhere file events trigger the check. It only runs
+// while someone is subscribed.
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
 
 // WithLogger sets where the backend reports rows it quarantines because their
@@ -145,7 +146,7 @@ func Open(path string, opts ...Option) (*Backend, error) {
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	b.notify.init(b.write, o.pollInterval)
+	b.notify.init(b.write, b.path, o.pollInterval)
 	return b, nil
 }
 

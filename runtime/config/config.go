@@ -16,7 +16,7 @@
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s
 //	NUVOM_POLL_INTERVAL  fallback poll for due scheduled and retrying jobs; default 1s (new jobs
 //	                     wake workers at once: in-process directly, across processes through
-//	                     the backend's change notification, every 5 ms on SQLite)
+//	                     the backend's change notification: file events on SQLite's WAL)
 //	NUVOM_LOG_FORMAT     text (default) or json
 //	NUVOM_LOG_LEVEL      debug, info (default), warn or error
 //	NUVOM_SCHEDULER_BACKEND  where schedules live: sqlite, file or memory; default the same as NUVOM_BACKEND

@@ -36,11 +36,7 @@ func (a *app) cmdDev(args []string) int {
 			"save. The flags are the worker's (as for runworker). Ctrl-C stops the watcher and the\n"+
 			"worker gracefully; a second Ctrl-C stops the worker at once.",
 		"nuvom dev --concurrency 2 --queues default,images --grace 5s")
-	fs.Int("concurrency", 0, "jobs run at once (default NUVOM_CONCURRENCY, else the number of CPUs)")
-	fs.StringSlice("queues", nil, "queues to serve, in priority order (default every queue of the tasks)")
-	fs.Duration("grace", 0, "how long a restart or stop waits for running jobs (default NUVOM_GRACE, else 10s)")
-	fs.String("log-format", "", "text or json (default NUVOM_LOG_FORMAT, else text)")
-	fs.String("log-level", "", "debug, info, warn or error")
+	workerFlags(fs)
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}

@@ -12,6 +12,8 @@ import (
 	goruntime "runtime"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
 	"github.com/nuvom/nuvom/manifest"
 )
 
@@ -22,13 +24,8 @@ func (a *app) cmdRunWorker(args []string) int {
 			"gracefully: running jobs get --grace to finish, the rest go back to the queue; a second\n"+
 			"signal stops at once. The exit status is the worker's.",
 		"nuvom runworker --concurrency 8 --queues critical,default --grace 30s")
-	fs.Int("concurrency", 0, "jobs run at once (default NUVOM_CONCURRENCY, else the number of CPUs)")
-	fs.StringSlice("queues", nil, "queues to serve, in priority order (default every queue of the tasks)")
+	workerFlags(fs)
 	fs.Bool("burst", false, "run until no ready job remains, then exit")
-	fs.Bool("no-scheduler", false, "do not run the scheduler in this worker (nuvom runscheduler can run it alone)")
-	fs.Duration("grace", 0, "how long a shutdown waits for running jobs (default NUVOM_GRACE, else 10s)")
-	fs.String("log-format", "", "text or json (default NUVOM_LOG_FORMAT, else text)")
-	fs.String("log-level", "", "debug, info, warn or error")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -37,6 +34,17 @@ func (a *app) cmdRunWorker(args []string) int {
 		return a.fail(err)
 	}
 	return a.runChild(bin, args)
+}
+
+// workerFlags defines the flags that runworker and dev pass on to the worker
+// (which checks them again); they are declared here for --help and usage errors.
+func workerFlags(fs *pflag.FlagSet) {
+	fs.Int("concurrency", 0, "jobs run at once (default NUVOM_CONCURRENCY, else the number of CPUs)")
+	fs.StringSlice("queues", nil, "queues to serve, in priority order (default every queue of the tasks)")
+	fs.Bool("no-scheduler", false, "do not run the scheduler in this worker (nuvom runscheduler can run it alone)")
+	fs.Duration("grace", 0, "how long a stop or restart waits for running jobs (default NUVOM_GRACE, else 10s)")
+	fs.String("log-format", "", "text or json (default NUVOM_LOG_FORMAT, else text)")
+	fs.String("log-level", "", "debug, info, warn or error")
 }
 
 // buildWorker builds the generated worker main into .nuvom/bin and returns the

@@ -40,11 +40,12 @@ func (a *app) client(ctx context.Context) (*nuvom.Client, error) {
 }
 
 // existingClient opens the backend only when its storage already exists, so
-// read-only commands never create an empty database as a side effect.
-func (a *app) existingClient(ctx context.Context) (*nuvom.Client, bool, error) {
+// read-only commands never create an empty database as a side effect. When it
+// does not exist, the client is nil and missing names the path looked at.
+func (a *app) existingClient(ctx context.Context) (c *nuvom.Client, missing string, err error) {
 	cfg, err := a.config()
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	path := ""
 	switch cfg.Backend.Value {
@@ -55,11 +56,20 @@ func (a *app) existingClient(ctx context.Context) (*nuvom.Client, bool, error) {
 	}
 	if path != "" {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, false, nil
+			return nil, path, nil
 		}
 	}
-	c, err := cfg.OpenClient(ctx)
-	return c, err == nil, err
+	c, err = cfg.OpenClient(ctx)
+	return c, "", err
+}
+
+// noJobs says there are no jobs, and where nothing is stored yet when that is why.
+func (a *app) noJobs(missing string) {
+	if missing != "" {
+		fmt.Fprintf(a.stdout, "no jobs (nothing stored yet at %s)\n", missing)
+		return
+	}
+	fmt.Fprintln(a.stdout, "no jobs")
 }
 
 // pendingBySignatureChange counts, for each task whose signature changed, the
@@ -76,8 +86,8 @@ func (a *app) pendingBySignatureChange(changes []manifest.Change) map[string]int
 		return out
 	}
 	ctx := context.Background()
-	c, ok, err := a.existingClient(ctx)
-	if err != nil || !ok {
+	c, _, err := a.existingClient(ctx)
+	if err != nil || c == nil {
 		return out
 	}
 	defer c.Close()

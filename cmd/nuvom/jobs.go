@@ -350,12 +350,12 @@ func (a *app) cmdHistory(args []string) int {
 		f.Since = time.Now().Add(-*since)
 	}
 	ctx := context.Background()
-	c, ok, err := a.existingClient(ctx)
+	c, missing, err := a.existingClient(ctx)
 	if err != nil {
 		return a.fail(err)
 	}
 	var jobs []*nuvom.Job
-	if ok {
+	if c != nil {
 		defer c.Close()
 		if jobs, err = c.Backend().List(ctx, f); err != nil {
 			return a.fail(err)
@@ -369,7 +369,7 @@ func (a *app) cmdHistory(args []string) int {
 		return a.printJSON(views)
 	}
 	if len(jobs) == 0 {
-		fmt.Fprintln(a.stdout, "no jobs")
+		a.noJobs(missing)
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)

@@ -18,13 +18,13 @@ func (a *app) cmdQueueStats(args []string) int {
 		return code
 	}
 	ctx := context.Background()
-	c, ok, err := a.existingClient(ctx)
+	c, missing, err := a.existingClient(ctx)
 	if err != nil {
 		return a.fail(err)
 	}
 	var stats []nuvom.QueueStat
 	now := time.Now()
-	if ok {
+	if c != nil {
 		defer c.Close()
 		if stats, err = c.Backend().Stats(ctx, now); err != nil {
 			return a.fail(err)
@@ -37,7 +37,7 @@ func (a *app) cmdQueueStats(args []string) int {
 		return a.printJSON(stats)
 	}
 	if len(stats) == 0 {
-		fmt.Fprintln(a.stdout, "no jobs")
+		a.noJobs(missing)
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)

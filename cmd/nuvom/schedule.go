@@ -75,15 +75,15 @@ func (a *app) cmdScheduleList(args []string) int {
 		if err != nil {
 			return a.fail(err)
 		}
-		c, haveJobs, _ := a.existingClient(ctx)
-		if haveJobs {
+		c, _, _ := a.existingClient(ctx)
+		if c != nil {
 			defer c.Close()
 		}
 		for _, sc := range list {
 			r := scheduleRow{ID: sc.ID, Task: sc.Task.Name, Kind: string(sc.Kind), Spec: sc.Spec, Zone: sc.Zone,
 				NextRun: sc.NextRun, LastRun: sc.LastRun, LastJobID: sc.LastJobID, Paused: sc.Paused,
 				Misfire: string(sc.Misfire), Source: sc.Source}
-			if haveJobs && sc.LastJobID != "" {
+			if c != nil && sc.LastJobID != "" {
 				if j, err := c.Backend().Get(ctx, sc.LastJobID); err == nil {
 					r.LastJobState = string(j.State)
 				} else if errors.Is(err, nuvom.ErrNotFound) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/tools/txtar"
+
+	"github.com/nuvom/nuvom/internal/testmod"
 )
 
 // repoRoot is the absolute folder of the nuvom module (the parent of this package).
@@ -20,10 +22,13 @@ func repoRoot(t testing.TB) string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// goEnv is the go command's environment for temp modules: no network, go.mod
-// and go.sum may be completed from the module cache.
+// goEnv is the go command's environment for temp modules (see testmod.GoEnv).
 func goEnv() []string {
-	return append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local")
+	env, err := testmod.GoEnv()
+	if err != nil {
+		panic(err) // only in tests: the go command itself is missing
+	}
+	return append(os.Environ(), env...)
 }
 
 // writeModule writes files (path -> content) into a new temp folder. When the

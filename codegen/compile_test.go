@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nuvom/nuvom/internal/testmod"
 )
 
 // TestGeneratedCodeCompiles writes the roundtrip case's generated files next
@@ -45,18 +47,30 @@ func TestGeneratedCodeCompiles(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(mod, "go.sum"), string(sum))
 
+	env, err := testmod.GoEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command(goBin, args...)
 		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local")
+		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 
-	list, err := run("list", "./...")
+	// The package list comes from stdout alone: on a cold module cache the go
+	// command also reports its downloads, on stderr.
+	listCmd := exec.Command(goBin, "list", "./...")
+	listCmd.Dir = mod
+	listCmd.Env = append(os.Environ(), env...)
+	var listErr strings.Builder
+	listCmd.Stderr = &listErr
+	listOut, err := listCmd.Output()
 	if err != nil {
-		t.Fatalf("go list in the temp module failed: %v\n%s", err, list)
+		t.Fatalf("go list in the temp module failed: %v\n%s", err, listErr.String())
 	}
+	list := string(listOut)
 	var pkgs []string
 	worker := "example.com/shop/nuvomtasks/worker"
 	for _, p := range strings.Fields(list) {

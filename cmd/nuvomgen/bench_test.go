@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,8 +52,10 @@ func BenchmarkGenerateVsVet(b *testing.B) {
 			b.Fatalf("nuvomgen exit %d", code)
 		}
 	}
-	b.Setenv("GOFLAGS", "-mod=mod")
-	b.Setenv("GOPROXY", "off")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
 	goCmd("mod", "tidy")
 	gen()                 // warm the build cache for the loader
 	goCmd("vet", "./...") // and for vet

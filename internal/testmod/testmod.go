@@ -1,7 +1,6 @@
 // Package testmod prepares temporary Go modules that depend on this checkout of
 // Nuvom, for testscript scripts and other end-to-end tests: the module
-// requires github.com/nuvom/nuvom, replaces it with the checkout, and builds
-// offline from the local module cache.
+// requires github.com/nuvom/nuvom and replaces it with the checkout.
 package testmod
 
 import (
@@ -38,8 +37,11 @@ func RepoRoot(dir string) (string, error) {
 	}
 }
 
-// GoEnv returns the environment that lets a temporary module build offline
-// with the caller's module and build caches.
+// GoEnv returns the environment a temporary module builds with: the caller's
+// module and build caches, the environment's module proxy (a fresh machine's
+// cache lacks some go.mod files of the dependency graph that go mod tidy
+// reads), no checksum database (temporary modules are never published), and
+// go.mod updates allowed.
 func GoEnv() ([]string, error) {
 	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
 	if err != nil {
@@ -53,9 +55,9 @@ func GoEnv() ([]string, error) {
 		"GOCACHE=" + vals[0],
 		"GOMODCACHE=" + vals[1],
 		"GOPATH=" + vals[2],
-		"GOPROXY=off",
 		"GOSUMDB=off",
 		"GOFLAGS=-mod=mod",
+		"GOWORK=off",
 		"GOTOOLCHAIN=local",
 		"CGO_ENABLED=0",
 	}, nil

@@ -17,11 +17,14 @@ const usage = `Usage: nuvomgen [flags] [packages]
 
 nuvomgen finds the functions marked //nuvom:task and writes, at the module root,
 the task manifest .nuvom_tasks.json; in each package with tasks, nuvom_gen.go
-(typed Delay stubs); and the registry package (nuvomtasks/) with its worker main.
-Files are written only when their content changes. With errors, nothing is written.
+(typed Delay and Schedule stubs); and the registry package (nuvomtasks/) with its
+worker main. Files are written only when their content changes. With errors,
+nothing is written.
 
-Packages are directory patterns: ./... (the default: the whole module), ./images,
-./media/... . A run over part of the module updates only that part's entries.
+Packages are directory patterns relative to the working directory: ./... (that
+folder and below), ./images, ./media/... . With none, the whole module, wherever
+it runs. A run over part of the module updates only that part's entries.
+Flags may be written Go style too (-check, -tags=x).
 
 Examples:
   //go:generate go run github.com/nuvom/nuvom/cmd/nuvomgen ./...

@@ -16,8 +16,8 @@ import (
 	"github.com/nuvom/nuvom/manifest"
 )
 
-// RuntimePath is the import path of the runtime package whose JobInfo hooks take.
-const RuntimePath = "github.com/nuvom/nuvom/runtime"
+// RuntimePath is the import path of the user API package (nuvom) whose JobInfo hooks take.
+const RuntimePath = "github.com/nuvom/nuvom"
 
 const (
 	wantBefore = "func(context.Context, runtime.JobInfo) error"

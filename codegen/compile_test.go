@@ -98,7 +98,7 @@ import (
 	"context"
 
 	"example.com/shop/images"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 func swapped(ctx context.Context, c *nuvom.Client) {

@@ -122,10 +122,10 @@ func (pf *pkgFile) render() ([]byte, error) {
 			typePaths(t, pathSet)
 		}
 	}
-	for _, fixed := range []string{pkg.ImportPath, "context", "time", RuntimePath} {
+	for _, fixed := range []string{pkg.ImportPath, "context", "time", RuntimePath, ImplPath} {
 		delete(pathSet, fixed)
 	}
-	paths := []string{"context", "time", RuntimePath}
+	paths := []string{"context", "time", RuntimePath, ImplPath}
 	others := make([]string, 0, len(pathSet))
 	for p := range pathSet {
 		others = append(others, p)
@@ -136,14 +136,19 @@ func (pf *pkgFile) render() ([]byte, error) {
 	for name := range owner {
 		localNames[name] = true
 	}
-	aliases := assignAliases(paths, map[string]string{RuntimePath: "nuvom"}, localNames)
+	aliases := assignAliases(paths, map[string]string{RuntimePath: "nuvom", ImplPath: "nuvomimpl"}, localNames)
 	for _, p := range plans {
 		p.name(pkg.ImportPath, aliases)
 	}
 
 	f := jen.NewFilePathName(pkg.ImportPath, pkg.Name)
 	f.HeaderComment(Header)
-	registerAliases(f, aliases, map[string]string{"context": "context", "time": "time"})
+	registerAliases(f, aliases, map[string]string{"context": "context", "time": "time", RuntimePath: "nuvom", ImplPath: "nuvomimpl"})
+	f.Comment("This code needs version " + strconv.Itoa(SupportVersion) + " of the nuvom support package: if the next line does not")
+	f.Comment("compile, the github.com/nuvom/nuvom module is older than the nuvomgen that")
+	f.Comment("generated this file; upgrade it (go get github.com/nuvom/nuvom@latest).")
+	f.Const().Id("_").Op("=").Qual(ImplPath, "SupportPackageIsVersion"+strconv.Itoa(SupportVersion))
+	f.Line()
 	f.Add(jen.Comment("Compile-time guards: these break the build when a task function's signature").Line().
 		Comment("drifts from the generated code. Run go generate to update.").Line().
 		Var().DefsFunc(func(g *jen.Group) {
@@ -310,7 +315,26 @@ func (p *plan) render(f *jen.File) {
 		jen.List(jen.Id(id.res), jen.Id(id.err)).Op(":=").Id(id.client).Dot("Enqueue").Call(
 			jen.Id(id.ctx), jen.Id(id.h).Dot("Spec").Call(), jen.Id(id.args), jen.Id(id.opts).Op("...")),
 		ifErr,
-		jen.Return(jen.Qual(RuntimePath, "NewPending").Types(p.resultType()).Call(jen.Id(id.client), jen.Id(id.res)), jen.Nil()),
+		jen.Return(jen.Qual(RuntimePath, "PendingOf").Types(p.resultType()).Call(jen.Id(id.client), jen.Id(id.res)), jen.Nil()),
+	)
+
+	// Request.
+	reqParams := make([]jen.Code, 0, len(p.params)+1)
+	for _, pa := range p.params {
+		reqParams = append(reqParams, jen.Id(pa.name).Add(goType(pa.typ)))
+	}
+	reqParams = append(reqParams, jen.Id(id.opts).Op("...").Qual(RuntimePath, "EnqueueOption"))
+	f.Commentf("Request returns a job of %s with typed arguments, for client.EnqueueBatch:", t.Name)
+	f.Comment("many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.")
+	f.Func().Params(jen.Id(id.h).Id(p.handleType)).Id("Request").Params(reqParams...).
+		Params(jen.Qual(RuntimePath, "Request")).Block(
+		jen.List(jen.Id(id.args), jen.Id(id.err)).Op(":=").Id(p.encode).Call(callArgs...),
+		jen.Return(jen.Qual(RuntimePath, "Request").Custom(multiline,
+			field("Spec", jen.Id(id.h).Dot("Spec").Call()),
+			field("Args", jen.Id(id.args)),
+			field("Options", jen.Id(id.opts)),
+			field("Err", jen.Id(id.err)),
+		)),
 	)
 
 	// Schedule.
@@ -344,7 +368,7 @@ func (p *plan) render(f *jen.File) {
 
 	// Encoder.
 	encParams := make([]jen.Code, len(p.params))
-	encBody := []jen.Code{jen.Id(id.w).Op(":=").Qual(RuntimePath, "NewArgWriter").Call(jen.Lit(len(p.params)))}
+	encBody := []jen.Code{jen.Id(id.w).Op(":=").Qual(ImplPath, "NewArgWriter").Call(jen.Lit(len(p.params)))}
 	for i, pa := range p.params {
 		encParams[i] = jen.Id(pa.name).Add(goType(pa.typ))
 		var v jen.Code = jen.Id(pa.name)
@@ -362,7 +386,7 @@ func (p *plan) render(f *jen.File) {
 	if !t.Context {
 		ctxName = "_"
 	}
-	body := []jen.Code{jen.Id(id.r).Op(":=").Qual(RuntimePath, "NewArgReader").Call(jen.Lit(t.Name), jen.Id(id.args), jen.Lit(len(p.params)))}
+	body := []jen.Code{jen.Id(id.r).Op(":=").Qual(ImplPath, "NewArgReader").Call(jen.Lit(t.Name), jen.Id(id.args), jen.Lit(len(p.params)))}
 	var invokeArgs []jen.Code
 	if t.Context {
 		invokeArgs = append(invokeArgs, jen.Id(id.ctx))
@@ -392,7 +416,7 @@ func (p *plan) render(f *jen.File) {
 		body = append(body,
 			jen.List(jen.Id(id.res), jen.Id(id.err)).Op(":=").Id(t.Func).Call(invokeArgs...),
 			ifErr,
-			jen.Return(jen.Qual(RuntimePath, "EncodeResult").Call(jen.Id(id.res))))
+			jen.Return(jen.Qual(ImplPath, "EncodeResult").Call(jen.Id(id.res))))
 	}
 	f.Commentf("%s decodes the arguments of task %s, calls %s and encodes its result.", p.invoke, name, t.Func)
 	f.Func().Id(p.invoke).Params(jen.Id(ctxName).Qual("context", "Context"), jen.Id(id.args).Index().Byte()).

@@ -18,7 +18,7 @@ func registryFile(module, regPath, regName string, tasks []*manifest.Task) ([]by
 	// Task packages' names are not in the manifest: import each under an
 	// explicit alias derived from its path; jen numbers repeated aliases in
 	// the order the packages are first named, which is task-name order.
-	f.ImportAlias(RuntimePath, "nuvom")
+	f.ImportName(RuntimePath, "nuvom")
 	paths := map[string]bool{}
 	for _, t := range tasks {
 		paths[t.Package] = true

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/manifest"
-	nuvom "github.com/nuvom/nuvom/runtime"
 	"github.com/nuvom/nuvom/runtime/config"
 )
 
@@ -92,7 +92,7 @@ func (a *app) pendingBySignatureChange(changes []manifest.Change) map[string]int
 	}
 	defer c.Close()
 	for _, t := range tasks {
-		jobs, err := c.Backend().List(ctx, nuvom.ListFilter{Task: t, Limit: 1000,
+		jobs, err := c.Inspector().List(ctx, nuvom.ListFilter{Task: t, Limit: 1000,
 			States: []nuvom.State{nuvom.StateQueued, nuvom.StateScheduled, nuvom.StateRetrying}})
 		if err == nil {
 			out[t] = len(jobs)

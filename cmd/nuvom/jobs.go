@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/manifest/jsonargs"
-	nuvom "github.com/nuvom/nuvom/runtime"
 )
 
 // specOf turns a manifest task into what enqueueing needs.
@@ -357,7 +357,7 @@ func (a *app) cmdHistory(args []string) int {
 	var jobs []*nuvom.Job
 	if c != nil {
 		defer c.Close()
-		if jobs, err = c.Backend().List(ctx, f); err != nil {
+		if jobs, err = c.Inspector().List(ctx, f); err != nil {
 			return a.fail(err)
 		}
 	}
@@ -386,8 +386,8 @@ func (a *app) cmdHistory(args []string) int {
 }
 
 func statesText() string {
-	s := make([]string, len(nuvom.AllStates))
-	for i, st := range nuvom.AllStates {
+	s := make([]string, len(nuvom.AllStates()))
+	for i, st := range nuvom.AllStates() {
 		s[i] = string(st)
 	}
 	return strings.Join(s, ", ")
@@ -405,7 +405,7 @@ func (a *app) cmdRetry(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	return a.jobAction(fs.Arg(0), "queued again", (*nuvom.Client).Retry)
+	return a.jobAction(fs.Arg(0), "queued again", (*nuvom.Inspector).Retry)
 }
 
 func (a *app) cmdCancel(args []string) int {
@@ -413,17 +413,17 @@ func (a *app) cmdCancel(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	return a.jobAction(fs.Arg(0), "cancelled", (*nuvom.Client).Cancel)
+	return a.jobAction(fs.Arg(0), "cancelled", (*nuvom.Inspector).Cancel)
 }
 
-func (a *app) jobAction(id, done string, act func(*nuvom.Client, context.Context, string) error) int {
+func (a *app) jobAction(id, done string, act func(*nuvom.Inspector, context.Context, string) error) int {
 	ctx := context.Background()
 	j, c, err := a.job(ctx, id)
 	if err != nil {
 		return a.fail(err)
 	}
 	defer c.Close()
-	if err := act(c, ctx, id); err != nil {
+	if err := act(c.Inspector(), ctx, id); err != nil {
 		if errors.Is(err, nuvom.ErrWrongState) {
 			return a.fail(fmt.Errorf("job %s is %s: %w", id, j.State, nuvom.ErrWrongState))
 		}

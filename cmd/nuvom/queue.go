@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 func (a *app) cmdQueueStats(args []string) int {
@@ -26,7 +26,7 @@ func (a *app) cmdQueueStats(args []string) int {
 	now := time.Now()
 	if c != nil {
 		defer c.Close()
-		if stats, err = c.Backend().Stats(ctx, now); err != nil {
+		if stats, err = c.Inspector().Stats(ctx); err != nil {
 			return a.fail(err)
 		}
 	}
@@ -95,7 +95,7 @@ func (a *app) purge(f nuvom.PurgeFilter) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	return c.Backend().Purge(ctx, f)
+	return c.Inspector().Purge(ctx, f)
 }
 
 func (a *app) cmdQuarantineList(args []string) int {
@@ -123,7 +123,7 @@ func (a *app) cmdQuarantineRequeue(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	return a.jobAction(fs.Arg(0), "queued again", (*nuvom.Client).Retry)
+	return a.jobAction(fs.Arg(0), "queued again", (*nuvom.Inspector).Retry)
 }
 
 func (a *app) cmdQuarantineDrop(args []string) int {

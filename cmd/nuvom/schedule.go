@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
@@ -84,7 +84,7 @@ func (a *app) cmdScheduleList(args []string) int {
 				NextRun: sc.NextRun, LastRun: sc.LastRun, LastJobID: sc.LastJobID, Paused: sc.Paused,
 				Misfire: string(sc.Misfire), Source: sc.Source}
 			if c != nil && sc.LastJobID != "" {
-				if j, err := c.Backend().Get(ctx, sc.LastJobID); err == nil {
+				if j, err := c.Inspector().Get(ctx, sc.LastJobID); err == nil {
 					r.LastJobState = string(j.State)
 				} else if errors.Is(err, nuvom.ErrNotFound) {
 					r.LastJobState = "purged"

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nuvom/nuvom/manifest"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
 func ty(k manifest.Kind) manifest.Type   { return manifest.Type{Kind: k} }
@@ -60,7 +60,7 @@ func TestEncodeDecodesInGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := nuvom.NewArgReader("shop.Process", data, 10)
+	r := nuvomimpl.NewArgReader("shop.Process", data, 10)
 	id, small, flag, ratio := r.Int(), int8(r.Int()), r.Bool(), r.Float64()
 	blob, at, wait := r.Bytes(), r.Time(), r.Duration()
 	var it item
@@ -142,7 +142,7 @@ func TestDecode(t *testing.T) {
 		Built time.Time `msgpack:"built"`
 		Sizes map[int]string
 	}
-	data, err := nuvom.EncodeResult(thumb{Path: "a.png", Built: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Sizes: map[int]string{1: "s"}})
+	data, err := nuvomimpl.EncodeResult(thumb{Path: "a.png", Built: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Sizes: map[int]string{1: "s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func FuzzEncode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		r := nuvom.NewArgReader(tk.Name, data, len(tk.Params))
+		r := nuvomimpl.NewArgReader(tk.Name, data, len(tk.Params))
 		if err := r.Err(); err != nil {
 			t.Fatalf("accepted args do not decode: %v", err)
 		}

@@ -17,13 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Config says what to measure.
 type Config struct {
 	// Backend is measured; Run does not close it.
-	Backend runtime.Backend
+	Backend nuvom.Backend
 	// Jobs is the number of no-op jobs pre-inserted and burned down; 0 skips the burn-down.
 	Jobs int
 	// BatchSize is the enqueue batch and the worker's claim batch; default 1000.
@@ -139,8 +139,8 @@ func randomSuffix() string {
 }
 
 func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error {
-	spec := runtime.TaskSpec{Name: NoopTask, Options: runtime.TaskOptions{Queue: queue, StoreResult: true}}
-	client := runtime.NewClient(cfg.Backend)
+	spec := nuvom.TaskSpec{Name: NoopTask, Options: nuvom.TaskOptions{Queue: queue, StoreResult: true}}
+	client := nuvom.NewClient(cfg.Backend)
 	args := []byte{0x90} // msgpack empty array: no arguments
 
 	single := min(cfg.Jobs/10, 1000)
@@ -152,13 +152,13 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 	}
 	rep.SingleEnqueued, rep.SingleEnqueue = single, time.Since(start)
 
-	reqs := make([]runtime.Request, 0, cfg.BatchSize)
+	reqs := make([]nuvom.Request, 0, cfg.BatchSize)
 	start = time.Now()
 	for left := cfg.Jobs - single; left > 0; {
 		n := min(left, cfg.BatchSize)
 		reqs = reqs[:0]
 		for range n {
-			reqs = append(reqs, runtime.Request{Spec: spec, Args: args})
+			reqs = append(reqs, nuvom.Request{Spec: spec, Args: args})
 		}
 		if _, err := client.EnqueueBatch(ctx, reqs); err != nil {
 			return fmt.Errorf("bench: enqueue a batch of %d: %w", n, err)
@@ -167,16 +167,16 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 	}
 	rep.BatchEnqueued, rep.BatchEnqueue = cfg.Jobs-single, time.Since(start)
 
-	reg, err := runtime.NewRegistry(runtime.TaskDef{TaskSpec: spec,
+	reg, err := nuvom.NewRegistry(nuvom.TaskDef{TaskSpec: spec,
 		Invoke: func(context.Context, []byte) ([]byte, error) { return []byte{0xc0}, nil }}) // msgpack nil: a result is stored
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	var done atomic.Int64
-	w, err := runtime.NewWorker(cfg.Backend, reg, runtime.WorkerOptions{
+	w, err := nuvom.NewWorker(cfg.Backend, reg, nuvom.WorkerOptions{
 		Concurrency: cfg.Concurrency, BatchSize: cfg.BatchSize, Queues: []string{queue}, Burst: true,
 		PollInterval: 10 * time.Millisecond, Logger: cfg.Logger,
-		OnOutcome: func(runtime.JobInfo, runtime.Outcome) { done.Add(1) },
+		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { done.Add(1) },
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -217,7 +217,7 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 	}
 	succeeded := 0
 	for _, s := range stats {
-		if s.Queue == queue && s.State == runtime.StateSucceeded {
+		if s.Queue == queue && s.State == nuvom.StateSucceeded {
 			succeeded = s.Count
 		}
 	}
@@ -228,9 +228,9 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 }
 
 func pickup(ctx context.Context, cfg Config, queue string, rep *Report) error {
-	spec := runtime.TaskSpec{Name: PingTask, Options: runtime.TaskOptions{Queue: queue}}
+	spec := nuvom.TaskSpec{Name: PingTask, Options: nuvom.TaskOptions{Queue: queue}}
 	started := make(chan time.Time, 1)
-	reg, err := runtime.NewRegistry(runtime.TaskDef{TaskSpec: spec,
+	reg, err := nuvom.NewRegistry(nuvom.TaskDef{TaskSpec: spec,
 		Invoke: func(context.Context, []byte) ([]byte, error) {
 			started <- time.Now()
 			return nil, nil
@@ -238,7 +238,7 @@ func pickup(ctx context.Context, cfg Config, queue string, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	w, err := runtime.NewWorker(cfg.Backend, reg, runtime.WorkerOptions{
+	w, err := nuvom.NewWorker(cfg.Backend, reg, nuvom.WorkerOptions{
 		Concurrency: 1, Queues: []string{queue}, Logger: cfg.Logger, PollInterval: time.Second,
 	})
 	if err != nil {
@@ -249,7 +249,7 @@ func pickup(ctx context.Context, cfg Config, queue string, rep *Report) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- w.Run(wctx) }()
 
-	client := runtime.NewClient(cfg.Backend)
+	client := nuvom.NewClient(cfg.Backend)
 	args := []byte{0x90}
 	samples := make([]time.Duration, 0, cfg.LatencySamples)
 	for i := 0; i < cfg.LatencySamples; i++ {

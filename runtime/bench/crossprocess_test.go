@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 )
 
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 }
 
 // noopSpec is the task the cross-process benchmark enqueues.
-var noopSpec = runtime.TaskSpec{Name: "bench.crossnoop", Signature: "x", Options: runtime.TaskOptions{Queue: "cross", StoreResult: true}}
+var noopSpec = nuvom.TaskSpec{Name: "bench.crossnoop", Signature: "x", Options: nuvom.TaskOptions{Queue: "cross", StoreResult: true}}
 
 // runWorkerProcess runs an idle-ready worker until SIGINT/SIGTERM.
 func runWorkerProcess(db string) int {
@@ -40,13 +40,13 @@ func runWorkerProcess(db string) int {
 		return 1
 	}
 	defer b.Close()
-	reg, err := runtime.NewRegistry(runtime.TaskDef{TaskSpec: noopSpec,
+	reg, err := nuvom.NewRegistry(nuvom.TaskDef{TaskSpec: noopSpec,
 		Invoke: func(context.Context, []byte) ([]byte, error) { return nil, nil }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	w, err := runtime.NewWorker(b, reg, runtime.WorkerOptions{Concurrency: 4})
+	w, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{Concurrency: 4})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -79,7 +79,7 @@ func BenchmarkPickupCrossProcess(b *testing.B) {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	}()
-	client := runtime.NewClient(be)
+	client := nuvom.NewClient(be)
 	ctx := b.Context()
 	// Wait for the worker to be up: its first job proves it.
 	p, err := client.Enqueue(ctx, noopSpec, nil)

@@ -41,7 +41,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/sqlite"
@@ -97,8 +97,8 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		SQLiteSync:       Setting[string]{"NORMAL", SourceDefault},
 		Concurrency:      Setting[int]{goruntime.NumCPU(), SourceDefault},
 		Queues:           Setting[[]string]{nil, SourceDefault},
-		Grace:            Setting[time.Duration]{runtime.DefaultGrace, SourceDefault},
-		PollInterval:     Setting[time.Duration]{runtime.DefaultPollInterval, SourceDefault},
+		Grace:            Setting[time.Duration]{nuvom.DefaultGrace, SourceDefault},
+		PollInterval:     Setting[time.Duration]{nuvom.DefaultPollInterval, SourceDefault},
 		LogFormat:        Setting[string]{"text", SourceDefault},
 		LogLevel:         Setting[slog.Level]{slog.LevelInfo, SourceDefault},
 		SchedulerBackend: Setting[string]{"", SourceDefault},
@@ -248,7 +248,7 @@ func (c Config) Entries() []Entry {
 
 // OpenBackend opens the configured backend, creating its directory if needed.
 // The caller closes it.
-func (c Config) OpenBackend(ctx context.Context) (runtime.Backend, error) {
+func (c Config) OpenBackend(ctx context.Context) (nuvom.Backend, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open %s backend: %w", c.Backend.Value, err)
 	}
@@ -280,18 +280,18 @@ func (c Config) OpenBackend(ctx context.Context) (runtime.Backend, error) {
 
 // OpenClient opens the configured backend and returns a client over it;
 // closing the client closes the backend.
-func (c Config) OpenClient(ctx context.Context) (*runtime.Client, error) {
+func (c Config) OpenClient(ctx context.Context) (*nuvom.Client, error) {
 	b, err := c.OpenBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return runtime.NewClient(b, runtime.WithScheduler(c.lazyScheduler())), nil
+	return nuvom.NewClient(b, nuvom.WithScheduler(c.lazyScheduler()), nuvom.OwnBackend()), nil
 }
 
 // WorkerOptions returns the worker options the configuration sets (the rest
 // keep the worker's defaults).
-func (c Config) WorkerOptions() runtime.WorkerOptions {
-	return runtime.WorkerOptions{
+func (c Config) WorkerOptions() nuvom.WorkerOptions {
+	return nuvom.WorkerOptions{
 		Concurrency:  c.Concurrency.Value,
 		Queues:       c.Queues.Value,
 		Grace:        c.Grace.Value,

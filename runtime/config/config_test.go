@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -143,13 +143,13 @@ func TestOpenBackends(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer client.Close()
-			spec := runtime.TaskSpec{Name: "t", Options: runtime.TaskOptions{Queue: "q"}}
+			spec := nuvom.TaskSpec{Name: "t", Options: nuvom.TaskOptions{Queue: "q"}}
 			res, err := client.Enqueue(ctx, spec, []byte{0x90})
 			if err != nil {
 				t.Fatal(err)
 			}
 			j, err := client.Get(ctx, res.ID)
-			if err != nil || j.State != runtime.StateQueued {
+			if err != nil || j.State != nuvom.StateQueued {
 				t.Fatalf("get: %v %v", j, err)
 			}
 			switch kind {
@@ -195,7 +195,7 @@ func TestScheduleStoreFollowsBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := cl.Schedule(ctx, runtime.TaskSpec{Name: "a.B"}, nil, runtime.Every(time.Hour))
+	id, err := cl.Schedule(ctx, nuvom.TaskSpec{Name: "a.B"}, nil, nuvom.Every(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/schedule"
 	"github.com/nuvom/nuvom/runtime/schedule/filestore"
 	"github.com/nuvom/nuvom/runtime/schedule/sqlitestore"
@@ -77,7 +77,7 @@ type lazyScheduler struct {
 func (c Config) lazyScheduler() *lazyScheduler { return &lazyScheduler{cfg: c} }
 
 // CreateSchedule opens the store if needed and creates the schedule.
-func (l *lazyScheduler) CreateSchedule(ctx context.Context, task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec) (string, error) {
+func (l *lazyScheduler) CreateSchedule(ctx context.Context, task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec) (string, error) {
 	l.mu.Lock()
 	if !l.open {
 		st, err := l.cfg.OpenScheduleStore(ctx)

@@ -10,15 +10,15 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // Get returns job id. It first reads without a lock; when the file moved
 // between folders while it looked (or is undecodable), it looks again under
 // the job's lock, where locations are stable.
-func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
+func (b *Backend) Get(ctx context.Context, id string) (*backend.Job, error) {
 	if checkID(id) != nil {
-		return nil, fmt.Errorf("file backend get job %q: %w", id, runtime.ErrNotFound)
+		return nil, fmt.Errorf("file backend get job %q: %w", id, backend.ErrNotFound)
 	}
 	if path, corrupt, err := b.locate(id); err == nil {
 		if corrupt {
@@ -92,7 +92,7 @@ func (b *Backend) walk() ([]stored, error) {
 
 // load reads a walked file; a file that moved since the walk is looked up
 // again by id. ok is false for a job that no longer exists.
-func (b *Backend) load(ctx context.Context, s stored) (*runtime.Job, bool, error) {
+func (b *Backend) load(ctx context.Context, s stored) (*backend.Job, bool, error) {
 	if s.corrupt {
 		return corruptJob(s.path, s.id), true, nil
 	}
@@ -100,7 +100,7 @@ func (b *Backend) load(ctx context.Context, s stored) (*runtime.Job, bool, error
 		return j, true, nil
 	}
 	j, err := b.Get(ctx, s.id)
-	if errors.Is(err, runtime.ErrNotFound) {
+	if errors.Is(err, backend.ErrNotFound) {
 		return nil, false, nil
 	}
 	return j, err == nil, err
@@ -108,7 +108,7 @@ func (b *Backend) load(ctx context.Context, s stored) (*runtime.Job, bool, error
 
 // List returns jobs matching f, newest first. It walks folder names and reads
 // job files newest first until the limit is reached.
-func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Job, error) {
+func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Job, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -117,7 +117,7 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 	if err != nil {
 		return nil, fmt.Errorf("file backend list: %w", err)
 	}
-	out := []*runtime.Job{}
+	out := []*backend.Job{}
 	for _, s := range all {
 		if len(out) == limit {
 			break
@@ -133,17 +133,18 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 	return out, nil
 }
 
-func matches(j *runtime.Job, f runtime.ListFilter) bool {
+func matches(j *backend.Job, f backend.ListFilter) bool {
 	return (len(f.States) == 0 || slices.Contains(f.States, j.State)) &&
 		(f.Task == "" || f.Task == j.Task) &&
 		(f.Queue == "" || f.Queue == j.Queue) &&
 		(f.Since.IsZero() || !j.CreatedAt.Before(f.Since))
 }
 
-// Cancel moves a scheduled, queued or retrying job to cancelled.
+// Cancel moves a scheduled, queued, retrying or running job to cancelled; a
+// running job's lease ends and its attempt is recorded as cancelled.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	if checkID(id) != nil {
-		return fmt.Errorf("file backend cancel job %q: %w", id, runtime.ErrNotFound)
+		return fmt.Errorf("file backend cancel job %q: %w", id, backend.ErrNotFound)
 	}
 	unlock, err := b.lock(ctx, jobLock(id))
 	if err != nil {
@@ -156,11 +157,18 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	switch {
 	case corrupt:
-		return fmt.Errorf("file backend cancel job %s: it is quarantined: %w", id, runtime.ErrWrongState)
-	case j.State != runtime.StateScheduled && j.State != runtime.StateQueued && j.State != runtime.StateRetrying:
-		return fmt.Errorf("file backend cancel job %s in state %s: %w", id, j.State, runtime.ErrWrongState)
+		return fmt.Errorf("file backend cancel job %s: it is quarantined: %w", id, backend.ErrWrongState)
+	case j.State == backend.StateRunning:
+		const msg = "cancelled while running"
+		j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
+			FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeCancelled, Error: msg})
+		j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
+		j.LeaseOwner, j.LeaseUntil = "", time.Time{}
+		defer b.signal() // the worker running it looks at its leases
+	case j.State != backend.StateScheduled && j.State != backend.StateQueued && j.State != backend.StateRetrying:
+		return fmt.Errorf("file backend cancel job %s in state %s: %w", id, j.State, backend.ErrWrongState)
 	}
-	j.State = runtime.StateCancelled
+	j.State = backend.StateCancelled
 	j.FinishedAt = now
 	// Content first: a cancelled file left in ready/ by a crash is moved to
 	// done/ by the next Claim that meets it, and is never run.
@@ -174,7 +182,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 // file that could not be decoded cannot be retried: its payload is unreadable.
 func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	if checkID(id) != nil {
-		return fmt.Errorf("file backend retry job %q: %w", id, runtime.ErrNotFound)
+		return fmt.Errorf("file backend retry job %q: %w", id, backend.ErrNotFound)
 	}
 	unlock, err := b.lock(ctx, jobLock(id))
 	if err != nil {
@@ -188,11 +196,11 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	switch {
 	case corrupt:
 		return fmt.Errorf("file backend retry job %s: %w (%w): the payload in %s is unreadable; inspect it or purge it",
-			id, ErrCorrupt, runtime.ErrWrongState, path)
-	case j.State != runtime.StateFailed && j.State != runtime.StateCancelled && j.State != runtime.StateQuarantined:
-		return fmt.Errorf("file backend retry job %s in state %s: %w", id, j.State, runtime.ErrWrongState)
+			id, ErrCorrupt, backend.ErrWrongState, path)
+	case j.State != backend.StateFailed && j.State != backend.StateCancelled && j.State != backend.StateQuarantined:
+		return fmt.Errorf("file backend retry job %s in state %s: %w", id, j.State, backend.ErrWrongState)
 	}
-	j.State = runtime.StateQueued
+	j.State = backend.StateQueued
 	j.RunAt = now
 	if j.Attempt >= j.MaxAttempts {
 		j.MaxAttempts = j.Attempt + 1
@@ -213,16 +221,16 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 
 // Stats counts jobs per queue and state, reading every job file. Quarantined
 // files that could not be decoded count under the empty queue name.
-func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat, error) {
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
 	all, err := b.walk()
 	if err != nil {
 		return nil, fmt.Errorf("file backend stats: %w", err)
 	}
 	type key struct {
 		queue string
-		state runtime.State
+		state backend.State
 	}
-	counts := map[key]*runtime.QueueStat{}
+	counts := map[key]*backend.QueueStat{}
 	for _, s := range all {
 		j, ok, err := b.load(ctx, s)
 		if err != nil {
@@ -234,7 +242,7 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat
 		k := key{j.Queue, j.State}
 		st := counts[k]
 		if st == nil {
-			st = &runtime.QueueStat{Queue: j.Queue, State: j.State}
+			st = &backend.QueueStat{Queue: j.Queue, State: j.State}
 			counts[k] = st
 		}
 		st.Count++
@@ -242,13 +250,13 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat
 			st.OldestRunAt = j.RunAt
 		}
 	}
-	out := make([]runtime.QueueStat, 0, len(counts))
+	out := make([]backend.QueueStat, 0, len(counts))
 	for _, st := range counts {
 		out = append(out, *st)
 	}
-	slices.SortFunc(out, func(a, c runtime.QueueStat) int {
+	slices.SortFunc(out, func(a, c backend.QueueStat) int {
 		return cmp.Or(cmp.Compare(a.Queue, c.Queue),
-			cmp.Compare(slices.Index(runtime.AllStates, a.State), slices.Index(runtime.AllStates, c.State)))
+			cmp.Compare(slices.Index(backend.AllStates(), a.State), slices.Index(backend.AllStates(), c.State)))
 	})
 	return out, nil
 }
@@ -256,12 +264,12 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat
 // Purge deletes jobs matching f that are not running, including quarantined
 // files that could not be decoded (those have no queue, so a Queue filter
 // leaves them). It also drops unique-key index entries of deleted jobs.
-func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error) {
+func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
 	all, err := b.walk()
 	if err != nil {
 		return 0, fmt.Errorf("file backend purge: %w", err)
 	}
-	lf := runtime.ListFilter{States: f.States, Queue: f.Queue}
+	lf := backend.ListFilter{States: f.States, Queue: f.Queue}
 	n := 0
 	for _, s := range all {
 		if err := ctx.Err(); err != nil {
@@ -281,12 +289,12 @@ func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error)
 	return n, nil
 }
 
-func (b *Backend) purgeOne(ctx context.Context, s stored, f runtime.ListFilter) (bool, error) {
+func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.ListFilter) (bool, error) {
 	if s.corrupt {
-		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, runtime.StateQuarantined)) {
+		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, backend.StateQuarantined)) {
 			return false, nil
 		}
-	} else if j, err := readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == runtime.StateRunning {
+	} else if j, err := readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == backend.StateRunning {
 		return false, nil //nolint:nilerr // moved or undecodable: the next purge or claim deals with it
 	}
 	unlock, err := b.lock(ctx, jobLock(s.id))
@@ -294,10 +302,10 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f runtime.ListFilter) 
 		return false, err
 	}
 	defer unlock()
-	var j *runtime.Job
+	var j *backend.Job
 	if !s.corrupt {
 		// Check again under the lock: the job may have changed since.
-		if j, err = readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == runtime.StateRunning {
+		if j, err = readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == backend.StateRunning {
 			return false, nil //nolint:nilerr // as above
 		}
 	}
@@ -314,7 +322,7 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f runtime.ListFilter) 
 }
 
 // dropUnique removes the unique-key index of j's key if it still names j.
-func (b *Backend) dropUnique(ctx context.Context, j *runtime.Job) {
+func (b *Backend) dropUnique(ctx context.Context, j *backend.Job) {
 	h := keyFile(j.UniqueKey)
 	unlock, err := b.lock(ctx, "k-"+h)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // benchOptions runs each benchmark with and without fsync.
@@ -47,10 +47,10 @@ func BenchmarkClaimComplete(b *testing.B) {
 				if err != nil || len(got) == 0 {
 					b.Fatalf("Claim = %d, %v with %d of %d done", len(got), err, done, b.N)
 				}
-				outs := make([]runtime.Outcome, len(got))
+				outs := make([]backend.Outcome, len(got))
 				for i, j := range got {
-					outs[i] = runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: epoch,
-						Result: []byte{0xc0}, Attempt: runtime.Attempt{Number: 1, Worker: "w", Outcome: runtime.OutcomeSucceeded}}
+					outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: epoch,
+						Result: []byte{0xc0}, Attempt: backend.Attempt{Number: 1, Worker: "w", Outcome: backend.OutcomeSucceeded}}
 				}
 				if _, err := be.Complete(b.Context(), outs); err != nil {
 					b.Fatal(err)

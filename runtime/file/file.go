@@ -44,7 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // Folder names inside the backend folder.
@@ -64,8 +64,8 @@ const (
 // ErrCorrupt is wrapped by errors about job files that cannot be decoded.
 var ErrCorrupt = errors.New("job file cannot be decoded")
 
-// Backend is the file-per-job backend. It implements runtime.Backend and
-// runtime.Notifier and is safe for concurrent use by goroutines and processes.
+// Backend is the file-per-job backend. It implements backend.Backend and is
+// safe for concurrent use by goroutines and processes.
 type Backend struct {
 	dir       string
 	sync      bool
@@ -228,13 +228,13 @@ func (b *Backend) ensureDir(p string) error {
 // home returns the path where a job with this content belongs, creating its
 // queue folder when needed. now decides between ready and scheduled for jobs
 // that wait for their run-at time.
-func (b *Backend) home(j *runtime.Job, now time.Time) (string, error) {
+func (b *Backend) home(j *backend.Job, now time.Time) (string, error) {
 	switch {
-	case j.State == runtime.StateRunning:
+	case j.State == backend.StateRunning:
 		return b.path(runningDir, j.ID), nil
 	case j.State.Final():
 		return b.path(doneDir, j.ID), nil
-	case j.State == runtime.StateQueued || !j.RunAt.After(now):
+	case j.State == backend.StateQueued || !j.RunAt.After(now):
 		d, err := b.queueFolder(readyDir, j.Queue)
 		if err != nil {
 			return "", err

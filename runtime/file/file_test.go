@@ -13,30 +13,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
-	"github.com/nuvom/nuvom/runtime/backendtest"
+	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
 
 var epoch = backendtest.Epoch()
 
 // jobs returns n queued jobs with ids from the backendtest sequence, starting at first.
-func testJobs(first, n int) []*runtime.Job {
-	out := make([]*runtime.Job, n)
+func testJobs(first, n int) []*backend.Job {
+	out := make([]*backend.Job, n)
 	for i := range out {
 		out[i] = backendtest.NewJob(backendtest.ID(uint64(first+i)), "t", epoch)
 	}
 	return out
 }
 
-func mustEnqueue(t testing.TB, b *Backend, jobs ...*runtime.Job) {
+func mustEnqueue(t testing.TB, b *Backend, jobs ...*backend.Job) {
 	t.Helper()
 	if _, err := b.Enqueue(t.Context(), jobs); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func claimReq(worker string, limit int) runtime.ClaimRequest {
-	return runtime.ClaimRequest{Limit: limit, Worker: worker, Now: epoch.Add(time.Second), LeaseFor: time.Hour}
+func claimReq(worker string, limit int) backend.ClaimRequest {
+	return backend.ClaimRequest{Limit: limit, Worker: worker, Now: epoch.Add(time.Second), LeaseFor: time.Hour}
 }
 
 // readyPath returns the path of the ready file of job id on queue "default".
@@ -147,27 +147,27 @@ func TestCorruptReadyFileIsQuarantined(t *testing.T) {
 	}
 
 	// List and Get show it as quarantined under its id.
-	list, err := b.List(t.Context(), runtime.ListFilter{States: []runtime.State{runtime.StateQuarantined}})
-	if err != nil || len(list) != 1 || list[0].ID != bad || list[0].State != runtime.StateQuarantined {
+	list, err := b.List(t.Context(), backend.ListFilter{States: []backend.State{backend.StateQuarantined}})
+	if err != nil || len(list) != 1 || list[0].ID != bad || list[0].State != backend.StateQuarantined {
 		t.Fatalf("List quarantined = %v, %v; want job %s", list, err, bad)
 	}
-	if j, err := b.Get(t.Context(), bad); err != nil || j.State != runtime.StateQuarantined || !strings.Contains(j.Error, "cannot be decoded") {
+	if j, err := b.Get(t.Context(), bad); err != nil || j.State != backend.StateQuarantined || !strings.Contains(j.Error, "cannot be decoded") {
 		t.Fatalf("Get of the quarantined file = %+v, %v", j, err)
 	}
 	// Retry fails clearly; Purge drops it.
 	err = b.Retry(t.Context(), bad, epoch)
-	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, runtime.ErrWrongState) || !strings.Contains(err.Error(), "unreadable") {
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, backend.ErrWrongState) || !strings.Contains(err.Error(), "unreadable") {
 		t.Fatalf("Retry of an undecodable file = %v, want ErrCorrupt and ErrWrongState saying the payload is unreadable", err)
 	}
-	if n, err := b.Purge(t.Context(), runtime.PurgeFilter{States: []runtime.State{runtime.StateQuarantined}}); err != nil || n != 1 {
+	if n, err := b.Purge(t.Context(), backend.PurgeFilter{States: []backend.State{backend.StateQuarantined}}); err != nil || n != 1 {
 		t.Fatalf("Purge quarantined = %d, %v; want 1", n, err)
 	}
-	if _, err := b.Get(t.Context(), bad); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := b.Get(t.Context(), bad); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("Get after Purge = %v, want ErrNotFound", err)
 	}
 	// The good jobs still complete normally.
 	for _, j := range got {
-		if errs, err := b.Complete(t.Context(), []runtime.Outcome{{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: epoch}}); err != nil || errs[0] != nil {
+		if errs, err := b.Complete(t.Context(), []backend.Outcome{{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: epoch}}); err != nil || errs[0] != nil {
 			t.Fatalf("Complete %s: %v %v", j.ID, err, errs)
 		}
 	}
@@ -193,8 +193,8 @@ func TestCorruptRunningFileIsQuarantinedByRecover(t *testing.T) {
 		t.Fatalf("truncated running file not quarantined with a log line naming %s:\n%s", path, logs.String())
 	}
 	// A worker still holding the lease of the corrupt job loses it.
-	errs, err := b.Complete(t.Context(), []runtime.Outcome{{Lease: got[0].Lease(), State: runtime.StateSucceeded}})
-	if err != nil || !errors.Is(errs[0], runtime.ErrLeaseLost) {
+	errs, err := b.Complete(t.Context(), []backend.Outcome{{Lease: got[0].Lease(), State: backend.StateSucceeded}})
+	if err != nil || !errors.Is(errs[0], backend.ErrLeaseLost) {
 		t.Fatalf("Complete of a quarantined job = %v, %v; want ErrLeaseLost", errs, err)
 	}
 }
@@ -214,7 +214,7 @@ func TestCrashRepair(t *testing.T) {
 	}
 	// 2. Cancel wrote "cancelled" over the ready file, then crashed before the move.
 	cancelled := *jobs[1]
-	cancelled.State, cancelled.FinishedAt = runtime.StateCancelled, now
+	cancelled.State, cancelled.FinishedAt = backend.StateCancelled, now
 	if err := b.save(readyPath(t, b, jobs[1].ID), &cancelled); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestCrashRepair(t *testing.T) {
 		t.Fatalf("Claim = %v, %v; want %s", idsOf(c), err, jobs[2].ID)
 	}
 	done := *c[0]
-	done.State, done.LeaseOwner, done.LeaseUntil = runtime.StateSucceeded, "", time.Time{}
+	done.State, done.LeaseOwner, done.LeaseUntil = backend.StateSucceeded, "", time.Time{}
 	if err := b.save(b.path(runningDir, done.ID), &done); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestCrashRepair(t *testing.T) {
 	if got[0].Attempt != 1 || got[0].LeaseToken != 1 {
 		t.Errorf("repaired job claimed at attempt %d token %d, want 1 and 1", got[0].Attempt, got[0].LeaseToken)
 	}
-	if j, err := b.Get(t.Context(), jobs[1].ID); err != nil || j.State != runtime.StateCancelled || !exists(b.path(doneDir, jobs[1].ID)) {
+	if j, err := b.Get(t.Context(), jobs[1].ID); err != nil || j.State != backend.StateCancelled || !exists(b.path(doneDir, jobs[1].ID)) {
 		t.Fatalf("cancelled job after repair: %+v, %v; want cancelled in done/", j, err)
 	}
 }
@@ -284,10 +284,10 @@ func TestStaleLockIsBroken(t *testing.T) {
 func TestEnqueueRefusesUnsafeID(t *testing.T) {
 	b := openTest(t)
 	j := backendtest.NewJob("../escape", "t", epoch)
-	if _, err := b.Enqueue(t.Context(), []*runtime.Job{j}); err == nil {
+	if _, err := b.Enqueue(t.Context(), []*backend.Job{j}); err == nil {
 		t.Fatal("Enqueue of id ../escape succeeded")
 	}
-	if _, err := b.Get(t.Context(), "../escape"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := b.Get(t.Context(), "../escape"); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("Get(../escape) = %v, want ErrNotFound", err)
 	}
 }
@@ -323,14 +323,14 @@ func TestTwoBackendsOneFolder(t *testing.T) {
 				if len(jobs) == 0 {
 					return
 				}
-				outs := make([]runtime.Outcome, len(jobs))
+				outs := make([]backend.Outcome, len(jobs))
 				mu.Lock()
 				for i, j := range jobs {
 					if prev, dup := claimed[j.ID]; dup {
 						t.Errorf("job %s claimed by %s and by %s", j.ID, prev, worker)
 					}
 					claimed[j.ID] = worker
-					outs[i] = runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: epoch}
+					outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: epoch}
 				}
 				mu.Unlock()
 				errs, err := b.Complete(t.Context(), outs)
@@ -351,7 +351,7 @@ func TestTwoBackendsOneFolder(t *testing.T) {
 		t.Fatalf("claimed %d distinct jobs, want %d", len(claimed), total)
 	}
 	stats, err := bs[1].Stats(t.Context(), epoch)
-	if err != nil || len(stats) != 1 || stats[0].State != runtime.StateSucceeded || stats[0].Count != total {
+	if err != nil || len(stats) != 1 || stats[0].State != backend.StateSucceeded || stats[0].Count != total {
 		t.Fatalf("Stats = %+v, %v; want %d succeeded", stats, err, total)
 	}
 }
@@ -398,7 +398,7 @@ func drain(ch <-chan struct{}) {
 	}
 }
 
-func idsOf(jobs []*runtime.Job) []string {
+func idsOf(jobs []*backend.Job) []string {
 	ids := make([]string, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.ID

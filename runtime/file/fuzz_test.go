@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // FuzzDecodeJob feeds arbitrary bytes, as a damaged or foreign job file would
@@ -19,21 +19,21 @@ import (
 // with the same bytes again.
 func FuzzDecodeJob(f *testing.F) {
 	t0 := time.Date(2025, 10, 26, 2, 30, 0, 123456789, time.FixedZone("CEST", 2*3600))
-	full := &runtime.Job{
+	full := &backend.Job{
 		ID: "01JABCDEF0123456789ABCDEFG", Task: "send_email", Signature: "sha256:abc", Args: []byte{0x92, 0xa1, 'a', 0x01},
-		Queue: "mail", Priority: -3, State: runtime.StateRetrying, Attempt: 2, MaxAttempts: 5,
-		RunAt: t0, Timeout: 30 * time.Second, TimeoutPolicy: runtime.TimeoutRetry, StoreResult: true,
+		Queue: "mail", Priority: -3, State: backend.StateRetrying, Attempt: 2, MaxAttempts: 5,
+		RunAt: t0, Timeout: 30 * time.Second, TimeoutPolicy: backend.TimeoutRetry, StoreResult: true,
 		UniqueKey: "sched:x:1", UniqueUntil: t0.Add(time.Hour), CreatedAt: t0.Add(-time.Minute),
 		StartedAt: t0, FinishedAt: t0.Add(time.Second), Result: []byte{0xc0}, Error: "boom",
 		ErrorChain: []string{"boom", "inner"}, PanicStack: "goroutine 1 [running]:",
-		Attempts: []runtime.Attempt{
-			{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Second), Worker: "w:1", Outcome: runtime.OutcomeFailed, Error: "boom"},
-			{Number: 2, StartedAt: t0.Add(time.Minute), Worker: "w:2", Outcome: runtime.OutcomeLost},
+		Attempts: []backend.Attempt{
+			{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Second), Worker: "w:1", Outcome: backend.OutcomeFailed, Error: "boom"},
+			{Number: 2, StartedAt: t0.Add(time.Minute), Worker: "w:2", Outcome: backend.OutcomeLost},
 		},
 		LeaseOwner: "w:2", LeaseToken: 7, LeaseUntil: t0.Add(2 * time.Minute),
 	}
-	minimal := &runtime.Job{ID: "j1", State: runtime.StateQueued}
-	for _, j := range []*runtime.Job{full, minimal} {
+	minimal := &backend.Job{ID: "j1", State: backend.StateQueued}
+	for _, j := range []*backend.Job{full, minimal} {
 		data, err := encodeJob(j)
 		if err != nil {
 			f.Fatal(err)
@@ -108,8 +108,8 @@ func TestUnmarshalNilTime(t *testing.T) {
 		v    any
 		into any
 	}{
-		{"job run_at", map[string]any{"id": "j", "state": "queued", "run_at": nil}, &runtime.Job{}},
-		{"attempt started_at", map[string]any{"id": "j", "state": "queued", "attempts": []any{map[string]any{"started_at": nil}}}, &runtime.Job{}},
+		{"job run_at", map[string]any{"id": "j", "state": "queued", "run_at": nil}, &backend.Job{}},
+		{"attempt started_at", map[string]any{"id": "j", "state": "queued", "attempts": []any{map[string]any{"started_at": nil}}}, &backend.Job{}},
 		{"unique index until", map[string]any{"key": "k", "id": "j", "until": nil}, &uniqueIndex{}},
 	}
 	for _, tt := range tests {

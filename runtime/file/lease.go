@@ -7,13 +7,13 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // leased reads running/<id> with the job's lock held and returns it when the
 // lease with token still holds it; ok is false otherwise (gone, not running,
 // another token, or undecodable, which is quarantined).
-func (b *Backend) leased(l runtime.Lease) (j *runtime.Job, path string, ok bool, err error) {
+func (b *Backend) leased(l backend.Lease) (j *backend.Job, path string, ok bool, err error) {
 	path = b.path(runningDir, l.JobID)
 	j, err = readJob(path, l.JobID)
 	switch {
@@ -25,14 +25,14 @@ func (b *Backend) leased(l runtime.Lease) (j *runtime.Job, path string, ok bool,
 	case err != nil:
 		return nil, path, false, err
 	}
-	if j.State != runtime.StateRunning || j.LeaseToken != l.Token {
+	if j.State != backend.StateRunning || j.LeaseToken != l.Token {
 		return nil, path, false, nil
 	}
 	return j, path, true, nil
 }
 
 // Extend moves the deadline of the leases still held with their tokens.
-func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time.Time) ([]string, error) {
+func (b *Backend) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
 	var lost []string
 	for _, l := range leases {
 		ok, err := b.extendOne(ctx, l, until)
@@ -46,7 +46,7 @@ func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time
 	return lost, nil
 }
 
-func (b *Backend) extendOne(ctx context.Context, l runtime.Lease, until time.Time) (bool, error) {
+func (b *Backend) extendOne(ctx context.Context, l backend.Lease, until time.Time) (bool, error) {
 	if checkID(l.JobID) != nil {
 		return false, nil
 	}
@@ -64,15 +64,15 @@ func (b *Backend) extendOne(ctx context.Context, l runtime.Lease, until time.Tim
 }
 
 // Complete records each outcome whose lease still holds; others get ErrLeaseLost.
-func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
+func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
 	wake := false
 	for i, o := range outcomes {
 		switch o.State {
-		case runtime.StateSucceeded, runtime.StateFailed, runtime.StateRetrying,
-			runtime.StateCancelled, runtime.StateQuarantined:
+		case backend.StateSucceeded, backend.StateFailed, backend.StateRetrying,
+			backend.StateCancelled, backend.StateQuarantined:
 		default:
-			errs[i] = fmt.Errorf("complete job %s with state %q: %w", o.Lease.JobID, o.State, runtime.ErrWrongState)
+			errs[i] = fmt.Errorf("complete job %s with state %q: %w", o.Lease.JobID, o.State, backend.ErrWrongState)
 			continue
 		}
 		ok, err := b.completeOne(ctx, o)
@@ -80,9 +80,9 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 			return errs, fmt.Errorf("file backend complete: %w", err)
 		}
 		if !ok {
-			errs[i] = fmt.Errorf("complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, runtime.ErrLeaseLost)
+			errs[i] = fmt.Errorf("complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, backend.ErrLeaseLost)
 		}
-		wake = wake || o.State == runtime.StateRetrying
+		wake = wake || o.State == backend.StateRetrying
 	}
 	if wake {
 		b.signal()
@@ -90,7 +90,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 	return errs, nil
 }
 
-func (b *Backend) completeOne(ctx context.Context, o runtime.Outcome) (bool, error) {
+func (b *Backend) completeOne(ctx context.Context, o backend.Outcome) (bool, error) {
 	if checkID(o.Lease.JobID) != nil {
 		return false, nil
 	}
@@ -105,7 +105,7 @@ func (b *Backend) completeOne(ctx context.Context, o runtime.Outcome) (bool, err
 	}
 	j.State = o.State
 	j.FinishedAt = o.FinishedAt
-	if o.State == runtime.StateRetrying {
+	if o.State == backend.StateRetrying {
 		j.RunAt = o.RunAt
 	}
 	j.Result = o.Result
@@ -125,7 +125,7 @@ func (b *Backend) completeOne(ctx context.Context, o runtime.Outcome) (bool, err
 }
 
 // Release hands leased jobs back without spending an attempt.
-func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
+func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	released := false
 	for _, l := range leases {
 		ok, err := b.releaseOne(ctx, l)
@@ -140,7 +140,7 @@ func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
 	return nil
 }
 
-func (b *Backend) releaseOne(ctx context.Context, l runtime.Lease) (bool, error) {
+func (b *Backend) releaseOne(ctx context.Context, l backend.Lease) (bool, error) {
 	if checkID(l.JobID) != nil {
 		return false, nil
 	}
@@ -153,7 +153,7 @@ func (b *Backend) releaseOne(ctx context.Context, l runtime.Lease) (bool, error)
 	if err != nil || !ok {
 		return false, err
 	}
-	j.State = runtime.StateQueued
+	j.State = backend.StateQueued
 	if j.Attempt > 0 {
 		j.Attempt--
 	}
@@ -206,7 +206,7 @@ func (b *Backend) recoverOne(id string, now time.Time) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	if j.State != runtime.StateRunning {
+	if j.State != backend.StateRunning {
 		to, err := b.home(j, now)
 		if err == nil {
 			err = rename(path, to)
@@ -218,18 +218,18 @@ func (b *Backend) recoverOne(id string, now time.Time) (bool, error) {
 		return false, nil
 	}
 	msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.Format(time.RFC3339Nano))
-	j.Attempts = append(j.Attempts, runtime.Attempt{
+	j.Attempts = append(j.Attempts, backend.Attempt{
 		Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
-		Worker: j.LeaseOwner, Outcome: runtime.OutcomeLost, Error: msg,
+		Worker: j.LeaseOwner, Outcome: backend.OutcomeLost, Error: msg,
 	})
 	j.Error = msg
 	j.LeaseOwner = ""
 	j.LeaseUntil = time.Time{}
 	if j.Attempt < j.MaxAttempts {
-		j.State = runtime.StateRetrying
+		j.State = backend.StateRetrying
 		j.RunAt = now
 	} else {
-		j.State = runtime.StateFailed
+		j.State = backend.StateFailed
 		j.FinishedAt = now
 	}
 	return true, b.saveThenMove(path, j, now)

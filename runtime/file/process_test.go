@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // claimerEnv, when set to a folder, turns the test binary into a claimer
@@ -55,10 +55,10 @@ func claimLoop(ctx context.Context, b *Backend, worker string, seen func(id stri
 		if len(jobs) == 0 {
 			return nil
 		}
-		outs := make([]runtime.Outcome, len(jobs))
+		outs := make([]backend.Outcome, len(jobs))
 		for i, j := range jobs {
 			seen(j.ID)
-			outs[i] = runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: epoch}
+			outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: epoch}
 		}
 		errs, err := b.Complete(ctx, outs)
 		if err != nil {
@@ -124,7 +124,7 @@ func TestProcesses(t *testing.T) {
 		}
 	}
 	stats, err := b.Stats(t.Context(), epoch)
-	if err != nil || len(stats) != 1 || stats[0].State != runtime.StateSucceeded || stats[0].Count != total {
+	if err != nil || len(stats) != 1 || stats[0].State != backend.StateSucceeded || stats[0].Count != total {
 		t.Fatalf("Stats = %+v, %v; want %d succeeded", stats, err, total)
 	}
 }

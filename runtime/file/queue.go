@@ -11,14 +11,14 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // Enqueue writes one file per job. Files have no transactions: each job is
 // written atomically on its own, in order; an error stops the batch and
 // reports which job failed (earlier ones stay enqueued).
-func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.EnqueueResult, error) {
-	res := make([]runtime.EnqueueResult, len(jobs))
+func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
+	res := make([]backend.EnqueueResult, len(jobs))
 	if len(jobs) == 0 {
 		return res, nil
 	}
@@ -51,7 +51,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 		if err := b.insert(j); err != nil {
 			return nil, fmt.Errorf("file backend enqueue: %w", err)
 		}
-		res[i] = runtime.EnqueueResult{ID: j.ID}
+		res[i] = backend.EnqueueResult{ID: j.ID}
 	}
 	return res, nil
 }
@@ -73,10 +73,10 @@ func (b *Backend) claimID(id string) error {
 }
 
 // insert writes a new job file in the folder its state implies.
-func (b *Backend) insert(j *runtime.Job) error {
+func (b *Backend) insert(j *backend.Job) error {
 	if j.Attempts == nil {
 		c := *j
-		c.Attempts = []runtime.Attempt{}
+		c.Attempts = []backend.Attempt{}
 		j = &c
 	}
 	to, err := b.home(j, j.CreatedAt)
@@ -98,11 +98,11 @@ type uniqueIndex struct {
 // is still open at j.CreatedAt. The per-key lock (an O_EXCL lock file)
 // serialises enqueuers of one key across processes; the index file itself is
 // written atomically, so an expired window can be replaced.
-func (b *Backend) enqueueUnique(ctx context.Context, j *runtime.Job) (runtime.EnqueueResult, error) {
+func (b *Backend) enqueueUnique(ctx context.Context, j *backend.Job) (backend.EnqueueResult, error) {
 	h := keyFile(j.UniqueKey)
 	unlock, err := b.lock(ctx, "k-"+h)
 	if err != nil {
-		return runtime.EnqueueResult{}, err
+		return backend.EnqueueResult{}, err
 	}
 	defer unlock()
 	p := b.path(uniqueDir, h)
@@ -111,22 +111,22 @@ func (b *Backend) enqueueUnique(ctx context.Context, j *runtime.Job) (runtime.En
 	case err == nil:
 		var idx uniqueIndex
 		if derr := unmarshal(data, &idx); derr == nil && idx.Key == j.UniqueKey && idx.Until.After(j.CreatedAt) {
-			return runtime.EnqueueResult{ID: idx.ID, Duplicate: true}, nil
+			return backend.EnqueueResult{ID: idx.ID, Duplicate: true}, nil
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return runtime.EnqueueResult{}, fmt.Errorf("read unique index %s: %w", p, err)
+		return backend.EnqueueResult{}, fmt.Errorf("read unique index %s: %w", p, err)
 	}
 	if err := b.insert(j); err != nil {
-		return runtime.EnqueueResult{}, err
+		return backend.EnqueueResult{}, err
 	}
 	data, err = msgpack.Marshal(uniqueIndex{Key: j.UniqueKey, ID: j.ID, Until: j.UniqueUntil})
 	if err != nil {
-		return runtime.EnqueueResult{}, fmt.Errorf("encode unique index: %w", err)
+		return backend.EnqueueResult{}, fmt.Errorf("encode unique index: %w", err)
 	}
 	if err := writeAtomic(p, data, b.sync); err != nil {
-		return runtime.EnqueueResult{}, err
+		return backend.EnqueueResult{}, err
 	}
-	return runtime.EnqueueResult{ID: j.ID}, nil
+	return backend.EnqueueResult{ID: j.ID}, nil
 }
 
 // queueDirs returns the folder names (under ready/ or scheduled/) of the
@@ -166,7 +166,7 @@ func (b *Backend) entries(top string, dirs []string) ([]entry, error) {
 // claimed). For each candidate it takes the job's lock (skipping jobs another
 // process is working on) and renames the file into running/; the claimer
 // whose rename succeeds owns the job and writes the lease into the file.
-func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runtime.Job, error) {
+func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	limit := req.Limit
 	if limit <= 0 {
 		limit = 1
@@ -183,7 +183,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 		return nil, fmt.Errorf("file backend claim: %w", err)
 	}
 	nowKey := timeKey(req.Now)
-	var out []*runtime.Job
+	var out []*backend.Job
 	for _, e := range cands {
 		if len(out) == limit {
 			break
@@ -211,7 +211,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 
 // claimOne tries to claim the ready file e; nil without error means another
 // process has it or it turned out not to be claimable.
-func (b *Backend) claimOne(e entry, req runtime.ClaimRequest) (*runtime.Job, error) {
+func (b *Backend) claimOne(e entry, req backend.ClaimRequest) (*backend.Job, error) {
 	if checkID(e.id) != nil {
 		return nil, nil
 	}
@@ -233,7 +233,7 @@ func (b *Backend) claimOne(e entry, req runtime.ClaimRequest) (*runtime.Job, err
 		return nil, err
 	}
 	switch {
-	case j.State == runtime.StateRunning:
+	case j.State == backend.StateRunning:
 		return nil, nil // belongs in running/ already; lease expiry handles it
 	case j.State.Final() || j.RunAt.After(req.Now):
 		// A crash left the file in the wrong folder: put it where its content says.
@@ -243,7 +243,7 @@ func (b *Backend) claimOne(e entry, req runtime.ClaimRequest) (*runtime.Job, err
 		}
 		return nil, err
 	}
-	j.State = runtime.StateRunning
+	j.State = backend.StateRunning
 	j.Attempt++
 	j.StartedAt = req.Now
 	j.LeaseOwner = req.Worker

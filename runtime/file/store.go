@@ -13,7 +13,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // tryLock takes the lock file locks/<name>; exactly one process succeeds, and
@@ -93,7 +93,7 @@ func (b *Backend) lock(ctx context.Context, name string) (unlock func(), err err
 func jobLock(id string) string { return "j-" + id }
 
 // encodeJob is the file content of j.
-func encodeJob(j *runtime.Job) ([]byte, error) {
+func encodeJob(j *backend.Job) ([]byte, error) {
 	data, err := msgpack.Marshal(j)
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
@@ -114,8 +114,8 @@ func unmarshal(data []byte, v any) (err error) {
 }
 
 // decodeJob parses a job file; failures wrap ErrCorrupt.
-func decodeJob(data []byte, wantID string) (*runtime.Job, error) {
-	var j runtime.Job
+func decodeJob(data []byte, wantID string) (*backend.Job, error) {
+	var j backend.Job
 	if err := unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
@@ -128,13 +128,13 @@ func decodeJob(data []byte, wantID string) (*runtime.Job, error) {
 		return nil, fmt.Errorf("%w: unknown state %q", ErrCorrupt, j.State)
 	}
 	if j.Attempts == nil {
-		j.Attempts = []runtime.Attempt{}
+		j.Attempts = []backend.Attempt{}
 	}
 	return &j, nil
 }
 
 // readJob reads and decodes the job file at path, which should hold job id.
-func readJob(path, id string) (*runtime.Job, error) {
+func readJob(path, id string) (*backend.Job, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
@@ -147,7 +147,7 @@ func readJob(path, id string) (*runtime.Job, error) {
 }
 
 // save writes j over path atomically.
-func (b *Backend) save(path string, j *runtime.Job) error {
+func (b *Backend) save(path string, j *backend.Job) error {
 	data, err := encodeJob(j)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (b *Backend) save(path string, j *runtime.Job) error {
 // saveThenMove writes j's new content over from, then renames it to the folder
 // the content implies. A crash in between leaves a file whose folder is stale;
 // the sweeps in Claim and RecoverExpired repair it. Call with the job's lock.
-func (b *Backend) saveThenMove(from string, j *runtime.Job, now time.Time) error {
+func (b *Backend) saveThenMove(from string, j *backend.Job, now time.Time) error {
 	to, err := b.home(j, now)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func (b *Backend) saveThenMove(from string, j *runtime.Job, now time.Time) error
 // moveThenSave renames from to the folder of j's new content, then writes the
 // content. Used where a crash in between should leave the file in a folder
 // that a sweep reads (ready/ or running/). Call with the job's lock.
-func (b *Backend) moveThenSave(from string, j *runtime.Job, now time.Time) error {
+func (b *Backend) moveThenSave(from string, j *backend.Job, now time.Time) error {
 	to, err := b.home(j, now)
 	if err != nil {
 		return err
@@ -207,7 +207,7 @@ func (b *Backend) quarantine(path, origin, id string, cause error) {
 
 // readOrQuarantine reads the job at path; an undecodable file is quarantined
 // and reported with ok false. Call with the job's lock.
-func (b *Backend) readOrQuarantine(path, origin, id string) (j *runtime.Job, ok bool, err error) {
+func (b *Backend) readOrQuarantine(path, origin, id string) (j *backend.Job, ok bool, err error) {
 	j, err = readJob(path, id)
 	if errors.Is(err, ErrCorrupt) {
 		b.quarantine(path, origin, id, err)
@@ -232,7 +232,7 @@ func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
 		return p, true, nil
 	}
 	if !exists(b.path(idsDir, id)) {
-		return "", false, fmt.Errorf("job %s: %w", id, runtime.ErrNotFound)
+		return "", false, fmt.Errorf("job %s: %w", id, backend.ErrNotFound)
 	}
 	for _, top := range []string{readyDir, scheduledDir} {
 		queues, err := readNames(b.path(top))
@@ -251,7 +251,7 @@ func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
 			}
 		}
 	}
-	return "", false, fmt.Errorf("job %s: %w", id, runtime.ErrNotFound)
+	return "", false, fmt.Errorf("job %s: %w", id, backend.ErrNotFound)
 }
 
 func exists(p string) bool {
@@ -260,12 +260,12 @@ func exists(p string) bool {
 }
 
 // corruptJob is the record List and Get show for a quarantined file.
-func corruptJob(path, id string) *runtime.Job {
-	j := &runtime.Job{
+func corruptJob(path, id string) *backend.Job {
+	j := &backend.Job{
 		ID:       id,
-		State:    runtime.StateQuarantined,
+		State:    backend.StateQuarantined,
 		Error:    "job file cannot be decoded; kept as " + filepath.ToSlash(path),
-		Attempts: []runtime.Attempt{},
+		Attempts: []backend.Attempt{},
 	}
 	if fi, err := os.Stat(path); err == nil {
 		j.CreatedAt = fi.ModTime()
@@ -276,7 +276,7 @@ func corruptJob(path, id string) *runtime.Job {
 
 // getLocked reads job id with its lock held. The quarantined copy of an
 // undecodable file is returned as corruptJob with corrupt true.
-func (b *Backend) getLocked(id string) (j *runtime.Job, path string, corrupt bool, err error) {
+func (b *Backend) getLocked(id string) (j *backend.Job, path string, corrupt bool, err error) {
 	path, corrupt, err = b.locate(id)
 	if err != nil {
 		return nil, "", false, err

@@ -6,24 +6,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/memory"
 )
 
 // benchJobs returns n queued jobs with ids prefix-0..n-1 (zero-padded so they sort).
-func benchJobs(prefix string, n int, now time.Time) []*runtime.Job {
-	jobs := make([]*runtime.Job, n)
+func benchJobs(prefix string, n int, now time.Time) []*backend.Job {
+	jobs := make([]*backend.Job, n)
 	for i := range jobs {
-		jobs[i] = &runtime.Job{
+		jobs[i] = &backend.Job{
 			ID:            prefix + strconv.FormatInt(int64(1e9+i), 10),
 			Task:          "bench.Noop",
 			Signature:     "sig",
 			Args:          []byte{0x90},
 			Queue:         "default",
-			State:         runtime.StateQueued,
+			State:         backend.StateQueued,
 			MaxAttempts:   1,
 			RunAt:         now,
-			TimeoutPolicy: runtime.TimeoutFail,
+			TimeoutPolicy: backend.TimeoutFail,
 			CreatedAt:     now,
 		}
 	}
@@ -65,13 +65,13 @@ func BenchmarkClaimComplete(b *testing.B) {
 	defer be.Close()
 	now := time.Now()
 	left, round := 0, 0
-	outs := make([]runtime.Outcome, per)
+	outs := make([]backend.Outcome, per)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if left < per {
 			b.StopTimer()
-			if _, err := be.Purge(ctx, runtime.PurgeFilter{States: []runtime.State{runtime.StateSucceeded}}); err != nil {
+			if _, err := be.Purge(ctx, backend.PurgeFilter{States: []backend.State{backend.StateSucceeded}}); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := be.Enqueue(ctx, benchJobs(strconv.Itoa(round)+"-", refill, now)); err != nil {
@@ -81,13 +81,13 @@ func BenchmarkClaimComplete(b *testing.B) {
 			left += refill
 			b.StartTimer()
 		}
-		jobs, err := be.Claim(ctx, runtime.ClaimRequest{Limit: per, Worker: "w", Now: now, LeaseFor: time.Minute})
+		jobs, err := be.Claim(ctx, backend.ClaimRequest{Limit: per, Worker: "w", Now: now, LeaseFor: time.Minute})
 		if err != nil || len(jobs) != per {
 			b.Fatalf("claim: %d jobs, %v", len(jobs), err)
 		}
 		for k, j := range jobs {
-			outs[k] = runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: now,
-				Attempt: runtime.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: runtime.OutcomeSucceeded}}
+			outs[k] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
+				Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: backend.OutcomeSucceeded}}
 		}
 		errs, err := be.Complete(ctx, outs)
 		if err != nil || errs[0] != nil {

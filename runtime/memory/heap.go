@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // place says which structure holds an entry.
@@ -22,7 +22,7 @@ const (
 // until cache job.RunAt and job.LeaseUntil as nanoseconds for the heaps: set
 // them only through setRunAt and setLeaseUntil.
 type entry struct {
-	job   runtime.Job
+	job   backend.Job
 	due   int64
 	until int64
 	where place

@@ -16,13 +16,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // ErrClosed is returned by every call made after Close.
 var ErrClosed = errors.New("memory backend is closed")
 
-// Backend is an in-memory runtime.Backend and runtime.Notifier. Make it with New.
+// Backend is an in-memory backend.Backend. Make it with New.
 type Backend struct {
 	mu     sync.Mutex
 	closed bool
@@ -36,8 +36,7 @@ type Backend struct {
 }
 
 var (
-	_ runtime.Backend  = (*Backend)(nil)
-	_ runtime.Notifier = (*Backend)(nil)
+	_ backend.Backend = (*Backend)(nil)
 )
 
 // New returns an empty in-memory backend.
@@ -66,14 +65,14 @@ func (b *Backend) lock(ctx context.Context, op string) error {
 }
 
 // cloneJob returns a deep copy of j.
-func cloneJob(j *runtime.Job) *runtime.Job {
+func cloneJob(j *backend.Job) *backend.Job {
 	c := *j
 	cloneSlices(&c)
 	return &c
 }
 
 // cloneSlices replaces j's slices with copies, so that j shares no memory with its source.
-func cloneSlices(j *runtime.Job) {
+func cloneSlices(j *backend.Job) {
 	j.Args = slices.Clone(j.Args)
 	j.Result = slices.Clone(j.Result)
 	j.ErrorChain = slices.Clone(j.ErrorChain)
@@ -112,7 +111,7 @@ func (b *Backend) notify() {
 }
 
 // Enqueue inserts jobs atomically: it checks the whole batch before storing any.
-func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.EnqueueResult, error) {
+func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
 	if err := b.lock(ctx, "enqueue"); err != nil {
 		return nil, err
 	}
@@ -124,7 +123,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 			return nil, fmt.Errorf("memory: enqueue: job %d of %d is nil", i+1, len(jobs))
 		case j.ID == "":
 			return nil, fmt.Errorf("memory: enqueue: job %d of %d (task %s) has no id", i+1, len(jobs), j.Task)
-		case j.State != runtime.StateQueued && j.State != runtime.StateScheduled:
+		case j.State != backend.StateQueued && j.State != backend.StateScheduled:
 			return nil, fmt.Errorf("memory: enqueue job %s: state %q, want queued or scheduled", j.ID, j.State)
 		case seen[j.ID]:
 			return nil, fmt.Errorf("memory: enqueue job %s: id appears twice in the batch", j.ID)
@@ -134,14 +133,14 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 		}
 		seen[j.ID] = true
 	}
-	res := make([]runtime.EnqueueResult, len(jobs))
+	res := make([]backend.EnqueueResult, len(jobs))
 	added := false
 	for i, j := range jobs {
 		var holder *entry
 		if j.UniqueKey != "" {
 			holder = b.unique[j.UniqueKey]
 			if holder != nil && holder.job.UniqueUntil.After(j.CreatedAt) {
-				res[i] = runtime.EnqueueResult{ID: holder.job.ID, Duplicate: true}
+				res[i] = backend.EnqueueResult{ID: holder.job.ID, Duplicate: true}
 				continue
 			}
 		}
@@ -154,7 +153,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 		if j.UniqueKey != "" && (holder == nil || j.UniqueUntil.After(holder.job.UniqueUntil)) {
 			b.unique[j.UniqueKey] = e
 		}
-		res[i] = runtime.EnqueueResult{ID: j.ID}
+		res[i] = backend.EnqueueResult{ID: j.ID}
 		added = true
 	}
 	if added {
@@ -164,7 +163,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 }
 
 // Claim leases up to req.Limit ready jobs in priority, run-at, id order.
-func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runtime.Job, error) {
+func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if err := b.lock(ctx, "claim"); err != nil {
 		return nil, err
 	}
@@ -190,7 +189,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 	for _, q := range qs {
 		q.advance(now)
 	}
-	var out []*runtime.Job
+	var out []*backend.Job
 	for len(out) < req.Limit {
 		var best *queue
 		for _, q := range qs {
@@ -203,7 +202,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 		}
 		e := heap.Pop(&best.ready).(*entry)
 		j := &e.job
-		j.State = runtime.StateRunning
+		j.State = backend.StateRunning
 		j.Attempt++
 		j.StartedAt = req.Now
 		j.LeaseOwner = req.Worker
@@ -211,7 +210,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 		j.LeaseToken++
 		heap.Push(&b.leases, e)
 		if out == nil {
-			out = make([]*runtime.Job, 0, min(req.Limit, 1+len(best.ready.items)))
+			out = make([]*backend.Job, 0, min(req.Limit, 1+len(best.ready.items)))
 		}
 		out = append(out, cloneJob(j))
 	}
@@ -219,16 +218,16 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 }
 
 // held returns the entry of lease when that lease still holds the job, else nil.
-func (b *Backend) held(l runtime.Lease) *entry {
+func (b *Backend) held(l backend.Lease) *entry {
 	e := b.jobs[l.JobID]
-	if e == nil || e.job.State != runtime.StateRunning || e.job.LeaseToken != l.Token {
+	if e == nil || e.job.State != backend.StateRunning || e.job.LeaseToken != l.Token {
 		return nil
 	}
 	return e
 }
 
 // Extend moves the deadline of the leases still held to until.
-func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time.Time) ([]string, error) {
+func (b *Backend) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
 	if err := b.lock(ctx, "extend leases"); err != nil {
 		return nil, err
 	}
@@ -256,7 +255,7 @@ func (b *Backend) clearLease(e *entry) {
 }
 
 // Complete records outcomes whose leases are still held.
-func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
+func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	if err := b.lock(ctx, "complete"); err != nil {
 		return nil, err
 	}
@@ -268,17 +267,17 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 		e := b.held(o.Lease)
 		if e == nil {
 			if b.jobs[o.Lease.JobID] == nil {
-				errs[i] = fmt.Errorf("memory: complete job %s: %w: %w", o.Lease.JobID, runtime.ErrLeaseLost, runtime.ErrNotFound)
+				errs[i] = fmt.Errorf("memory: complete job %s: %w: %w", o.Lease.JobID, backend.ErrLeaseLost, backend.ErrNotFound)
 			} else {
-				errs[i] = fmt.Errorf("memory: complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, runtime.ErrLeaseLost)
+				errs[i] = fmt.Errorf("memory: complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, backend.ErrLeaseLost)
 			}
 			continue
 		}
 		switch o.State {
-		case runtime.StateSucceeded, runtime.StateFailed, runtime.StateRetrying, runtime.StateCancelled, runtime.StateQuarantined:
+		case backend.StateSucceeded, backend.StateFailed, backend.StateRetrying, backend.StateCancelled, backend.StateQuarantined:
 		default:
 			errs[i] = fmt.Errorf("memory: complete job %s: next state %q is not succeeded, failed, retrying, cancelled or quarantined: %w",
-				o.Lease.JobID, o.State, runtime.ErrWrongState)
+				o.Lease.JobID, o.State, backend.ErrWrongState)
 			continue
 		}
 		b.clearLease(e)
@@ -289,7 +288,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 		j.ErrorChain = slices.Clone(o.ErrorChain)
 		j.PanicStack = o.PanicStack
 		j.Attempts = append(j.Attempts, o.Attempt)
-		if o.State == runtime.StateRetrying {
+		if o.State == backend.StateRetrying {
 			e.setRunAt(o.RunAt)
 			b.queue(j.Queue).add(e)
 			retried = true
@@ -304,7 +303,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 }
 
 // Release hands held leases back without spending an attempt; stale ones are ignored.
-func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
+func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	if err := b.lock(ctx, "release leases"); err != nil {
 		return err
 	}
@@ -316,7 +315,7 @@ func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
 			continue
 		}
 		b.clearLease(e)
-		e.job.State = runtime.StateQueued
+		e.job.State = backend.StateQueued
 		e.job.Attempt--
 		b.queue(e.job.Queue).add(e)
 		n++
@@ -341,18 +340,18 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 		}
 		j := &e.job
 		msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.Format(time.RFC3339Nano))
-		j.Attempts = append(j.Attempts, runtime.Attempt{
+		j.Attempts = append(j.Attempts, backend.Attempt{
 			Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
-			Worker: j.LeaseOwner, Outcome: runtime.OutcomeLost, Error: msg,
+			Worker: j.LeaseOwner, Outcome: backend.OutcomeLost, Error: msg,
 		})
 		b.clearLease(e)
 		if j.Attempt < j.MaxAttempts {
-			j.State = runtime.StateRetrying
+			j.State = backend.StateRetrying
 			e.setRunAt(now)
 			j.Error = msg
 			b.queue(j.Queue).add(e)
 		} else {
-			j.State = runtime.StateFailed
+			j.State = backend.StateFailed
 			j.FinishedAt = now
 			j.Error = msg + fmt.Sprintf("; no attempts left (%d of %d used)", j.Attempt, j.MaxAttempts)
 		}
@@ -364,21 +363,21 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 	return n, nil
 }
 
-// Get returns a copy of a job's record, or runtime.ErrNotFound.
-func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
+// Get returns a copy of a job's record, or backend.ErrNotFound.
+func (b *Backend) Get(ctx context.Context, id string) (*backend.Job, error) {
 	if err := b.lock(ctx, "get job "+id); err != nil {
 		return nil, err
 	}
 	defer b.mu.Unlock()
 	e := b.jobs[id]
 	if e == nil {
-		return nil, fmt.Errorf("memory: get job %s: %w", id, runtime.ErrNotFound)
+		return nil, fmt.Errorf("memory: get job %s: %w", id, backend.ErrNotFound)
 	}
 	return cloneJob(&e.job), nil
 }
 
 // List returns copies of the jobs matching f, highest id first.
-func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Job, error) {
+func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Job, error) {
 	if err := b.lock(ctx, "list jobs"); err != nil {
 		return nil, err
 	}
@@ -399,14 +398,15 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 	}
 	slices.SortFunc(match, func(a, b *entry) int { return cmp.Compare(b.job.ID, a.job.ID) })
 	match = match[:min(limit, len(match))]
-	out := make([]*runtime.Job, len(match))
+	out := make([]*backend.Job, len(match))
 	for i, e := range match {
 		out[i] = cloneJob(&e.job)
 	}
 	return out, nil
 }
 
-// Cancel moves a scheduled, queued or retrying job to cancelled.
+// Cancel moves a scheduled, queued, retrying or running job to cancelled; a
+// running job's lease ends and its attempt is recorded as cancelled.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	if err := b.lock(ctx, "cancel job "+id); err != nil {
 		return err
@@ -414,15 +414,22 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	defer b.mu.Unlock()
 	e := b.jobs[id]
 	if e == nil {
-		return fmt.Errorf("memory: cancel job %s: %w", id, runtime.ErrNotFound)
+		return fmt.Errorf("memory: cancel job %s: %w", id, backend.ErrNotFound)
 	}
-	switch e.job.State {
-	case runtime.StateScheduled, runtime.StateQueued, runtime.StateRetrying:
+	switch j := &e.job; j.State {
+	case backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
+	case backend.StateRunning:
+		const msg = "cancelled while running"
+		j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
+			FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeCancelled, Error: msg})
+		j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
+		j.LeaseOwner, j.LeaseUntil = "", time.Time{}
+		defer b.notify() // the worker running it looks at its leases
 	default:
-		return fmt.Errorf("memory: cancel job %s in state %s: %w", id, e.job.State, runtime.ErrWrongState)
+		return fmt.Errorf("memory: cancel job %s in state %s: %w", id, e.job.State, backend.ErrWrongState)
 	}
 	b.detach(e)
-	e.job.State = runtime.StateCancelled
+	e.job.State = backend.StateCancelled
 	e.job.FinishedAt = now
 	return nil
 }
@@ -435,18 +442,18 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	defer b.mu.Unlock()
 	e := b.jobs[id]
 	if e == nil {
-		return fmt.Errorf("memory: retry job %s: %w", id, runtime.ErrNotFound)
+		return fmt.Errorf("memory: retry job %s: %w", id, backend.ErrNotFound)
 	}
 	switch e.job.State {
-	case runtime.StateFailed, runtime.StateCancelled, runtime.StateQuarantined:
+	case backend.StateFailed, backend.StateCancelled, backend.StateQuarantined:
 	default:
-		return fmt.Errorf("memory: retry job %s in state %s: %w", id, e.job.State, runtime.ErrWrongState)
+		return fmt.Errorf("memory: retry job %s in state %s: %w", id, e.job.State, backend.ErrWrongState)
 	}
 	j := &e.job
 	if j.Attempt >= j.MaxAttempts {
 		j.MaxAttempts = j.Attempt + 1
 	}
-	j.State = runtime.StateQueued
+	j.State = backend.StateQueued
 	e.setRunAt(now)
 	j.FinishedAt = time.Time{}
 	b.queue(j.Queue).add(e)
@@ -455,41 +462,41 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 }
 
 // Stats counts jobs per queue and state, sorted by queue then state in life order.
-func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat, error) {
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
 	if err := b.lock(ctx, "stats"); err != nil {
 		return nil, err
 	}
 	defer b.mu.Unlock()
 	type key struct {
 		queue string
-		state runtime.State
+		state backend.State
 	}
-	counts := map[key]*runtime.QueueStat{}
+	counts := map[key]*backend.QueueStat{}
 	for _, e := range b.jobs {
 		k := key{e.job.Queue, e.job.State}
 		s := counts[k]
 		if s == nil {
-			s = &runtime.QueueStat{Queue: k.queue, State: k.state, OldestRunAt: e.job.RunAt}
+			s = &backend.QueueStat{Queue: k.queue, State: k.state, OldestRunAt: e.job.RunAt}
 			counts[k] = s
 		} else if e.job.RunAt.Before(s.OldestRunAt) {
 			s.OldestRunAt = e.job.RunAt
 		}
 		s.Count++
 	}
-	out := make([]runtime.QueueStat, 0, len(counts))
+	out := make([]backend.QueueStat, 0, len(counts))
 	for _, s := range counts {
 		out = append(out, *s)
 	}
-	slices.SortFunc(out, func(a, b runtime.QueueStat) int {
+	slices.SortFunc(out, func(a, b backend.QueueStat) int {
 		return cmp.Or(cmp.Compare(a.Queue, b.Queue),
-			cmp.Compare(slices.Index(runtime.AllStates, a.State), slices.Index(runtime.AllStates, b.State)),
+			cmp.Compare(slices.Index(backend.AllStates(), a.State), slices.Index(backend.AllStates(), b.State)),
 			cmp.Compare(a.State, b.State))
 	})
 	return out, nil
 }
 
 // Purge deletes the jobs matching f that are not running.
-func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error) {
+func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
 	if err := b.lock(ctx, "purge"); err != nil {
 		return 0, err
 	}
@@ -498,7 +505,7 @@ func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error)
 	var lostKeys map[string]bool
 	for id, e := range b.jobs {
 		j := &e.job
-		if j.State == runtime.StateRunning ||
+		if j.State == backend.StateRunning ||
 			(len(f.IDs) > 0 && !slices.Contains(f.IDs, id)) ||
 			(f.Queue != "" && j.Queue != f.Queue) ||
 			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) {

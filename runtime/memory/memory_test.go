@@ -9,20 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
-	"github.com/nuvom/nuvom/runtime/backendtest"
+	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 	"github.com/nuvom/nuvom/runtime/memory"
 )
 
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) runtime.Backend {
+	backendtest.Run(t, func(t *testing.T) backend.Backend {
 		b := memory.New()
 		t.Cleanup(func() { b.Close() })
 		return b
 	})
 }
 
-func newJob(id string, now time.Time) *runtime.Job {
+func newJob(id string, now time.Time) *backend.Job {
 	return backendtest.NewJob(id, "t", now)
 }
 
@@ -30,7 +30,7 @@ func TestClosedBackendRefusesCalls(t *testing.T) {
 	ctx := t.Context()
 	b := memory.New()
 	now := backendtest.Epoch()
-	if _, err := b.Enqueue(ctx, []*runtime.Job{newJob(backendtest.ID(1), now)}); err != nil {
+	if _, err := b.Enqueue(ctx, []*backend.Job{newJob(backendtest.ID(1), now)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(); err != nil {
@@ -40,8 +40,8 @@ func TestClosedBackendRefusesCalls(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	calls := map[string]func() error{
-		"Enqueue": func() error { _, err := b.Enqueue(ctx, []*runtime.Job{newJob(backendtest.ID(2), now)}); return err },
-		"Claim":   func() error { _, err := b.Claim(ctx, runtime.ClaimRequest{Limit: 1, Now: now}); return err },
+		"Enqueue": func() error { _, err := b.Enqueue(ctx, []*backend.Job{newJob(backendtest.ID(2), now)}); return err },
+		"Claim":   func() error { _, err := b.Claim(ctx, backend.ClaimRequest{Limit: 1, Now: now}); return err },
 		"Extend":  func() error { _, err := b.Extend(ctx, nil, now); return err },
 		"Complete": func() error {
 			_, err := b.Complete(ctx, nil)
@@ -50,11 +50,11 @@ func TestClosedBackendRefusesCalls(t *testing.T) {
 		"Release":        func() error { return b.Release(ctx, nil) },
 		"RecoverExpired": func() error { _, err := b.RecoverExpired(ctx, now); return err },
 		"Get":            func() error { _, err := b.Get(ctx, backendtest.ID(1)); return err },
-		"List":           func() error { _, err := b.List(ctx, runtime.ListFilter{}); return err },
+		"List":           func() error { _, err := b.List(ctx, backend.ListFilter{}); return err },
 		"Cancel":         func() error { return b.Cancel(ctx, backendtest.ID(1), now) },
 		"Retry":          func() error { return b.Retry(ctx, backendtest.ID(1), now) },
 		"Stats":          func() error { _, err := b.Stats(ctx, now); return err },
-		"Purge":          func() error { _, err := b.Purge(ctx, runtime.PurgeFilter{}); return err },
+		"Purge":          func() error { _, err := b.Purge(ctx, backend.PurgeFilter{}); return err },
 	}
 	names := make([]string, 0, len(calls))
 	for n := range calls {
@@ -80,10 +80,10 @@ func TestCancelledContext(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := b.Enqueue(ctx, []*runtime.Job{newJob(backendtest.ID(1), backendtest.Epoch())}); !errors.Is(err, context.Canceled) {
+	if _, err := b.Enqueue(ctx, []*backend.Job{newJob(backendtest.ID(1), backendtest.Epoch())}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Enqueue with a cancelled context = %v, want context.Canceled", err)
 	}
-	if _, err := b.Get(t.Context(), backendtest.ID(1)); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := b.Get(t.Context(), backendtest.ID(1)); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("Enqueue with a cancelled context stored the job: %v", err)
 	}
 }
@@ -112,32 +112,32 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("%s: signalled = %v, want %v", what, got, want)
 		}
 	}
-	jobs := []*runtime.Job{newJob(backendtest.ID(1), now), newJob(backendtest.ID(2), now), newJob(backendtest.ID(3), now)}
+	jobs := []*backend.Job{newJob(backendtest.ID(1), now), newJob(backendtest.ID(2), now), newJob(backendtest.ID(3), now)}
 	jobs[2].MaxAttempts = 1
 	if _, err := b.Enqueue(ctx, jobs); err != nil {
 		t.Fatal(err)
 	}
 	expect("Enqueue", true)
 	expect("a second read with no new event", false)
-	claimed, err := b.Claim(ctx, runtime.ClaimRequest{Limit: 3, Worker: "w", Now: now, LeaseFor: time.Minute})
+	claimed, err := b.Claim(ctx, backend.ClaimRequest{Limit: 3, Worker: "w", Now: now, LeaseFor: time.Minute})
 	if err != nil || len(claimed) != 3 {
 		t.Fatalf("claim: %d, %v", len(claimed), err)
 	}
 	expect("Claim", false)
-	byID := map[string]*runtime.Job{}
+	byID := map[string]*backend.Job{}
 	for _, j := range claimed {
 		byID[j.ID] = j
 	}
-	if err := b.Release(ctx, []runtime.Lease{byID[backendtest.ID(1)].Lease()}); err != nil {
+	if err := b.Release(ctx, []backend.Lease{byID[backendtest.ID(1)].Lease()}); err != nil {
 		t.Fatal(err)
 	}
 	expect("Release", true)
-	if err := b.Release(ctx, []runtime.Lease{byID[backendtest.ID(1)].Lease()}); err != nil {
+	if err := b.Release(ctx, []backend.Lease{byID[backendtest.ID(1)].Lease()}); err != nil {
 		t.Fatal(err)
 	}
 	expect("Release of a stale lease", false)
 	j2 := byID[backendtest.ID(2)]
-	if _, err := b.Complete(ctx, []runtime.Outcome{{Lease: j2.Lease(), State: runtime.StateRetrying, RunAt: now.Add(time.Minute), FinishedAt: now}}); err != nil {
+	if _, err := b.Complete(ctx, []backend.Outcome{{Lease: j2.Lease(), State: backend.StateRetrying, RunAt: now.Add(time.Minute), FinishedAt: now}}); err != nil {
 		t.Fatal(err)
 	}
 	expect("Complete retrying", true)
@@ -151,7 +151,7 @@ func TestNotifications(t *testing.T) {
 	expect("Retry", true)
 	// Many events while nobody reads never block and leave one signal.
 	for i := range 100 {
-		if _, err := b.Enqueue(ctx, []*runtime.Job{newJob(backendtest.ID(uint64(100+i)), now)}); err != nil {
+		if _, err := b.Enqueue(ctx, []*backend.Job{newJob(backendtest.ID(uint64(100+i)), now)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,7 +163,7 @@ func TestNotifications(t *testing.T) {
 		t.Fatal("a second subscriber was not signalled")
 	}
 	cancel()
-	if _, err := b.Enqueue(ctx, []*runtime.Job{newJob(backendtest.ID(999), now)}); err != nil {
+	if _, err := b.Enqueue(ctx, []*backend.Job{newJob(backendtest.ID(999), now)}); err != nil {
 		t.Fatal(err)
 	}
 	expect("Enqueue after unsubscribing", false)
@@ -177,7 +177,7 @@ func TestConcurrentMixedOps(t *testing.T) {
 	defer b.Close()
 	now := backendtest.Epoch()
 	const total = 3000
-	jobs := make([]*runtime.Job, total)
+	jobs := make([]*backend.Job, total)
 	for i := range jobs {
 		jobs[i] = newJob(backendtest.ID(uint64(i+1)), now)
 		jobs[i].MaxAttempts = 1000
@@ -204,30 +204,30 @@ func TestConcurrentMixedOps(t *testing.T) {
 					return
 				default:
 				}
-				got, err := b.Claim(ctx, runtime.ClaimRequest{Limit: 8, Worker: worker, Now: now, LeaseFor: time.Hour})
+				got, err := b.Claim(ctx, backend.ClaimRequest{Limit: 8, Worker: worker, Now: now, LeaseFor: time.Hour})
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				var outs []runtime.Outcome
-				var back []runtime.Lease
+				var outs []backend.Outcome
+				var back []backend.Lease
 				for k, j := range got {
 					switch {
 					case j.Attempt > 2:
-						outs = append(outs, runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: now})
+						outs = append(outs, backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now})
 					case k%4 == 0:
 						if _, again := released.LoadOrStore(j.ID, true); again {
-							outs = append(outs, runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: now})
+							outs = append(outs, backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now})
 						} else {
 							back = append(back, j.Lease())
 						}
 					case k%4 == 1:
-						outs = append(outs, runtime.Outcome{Lease: j.Lease(), State: runtime.StateRetrying, RunAt: now})
+						outs = append(outs, backend.Outcome{Lease: j.Lease(), State: backend.StateRetrying, RunAt: now})
 					default:
-						outs = append(outs, runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: now})
+						outs = append(outs, backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now})
 					}
 				}
-				if lost, err := b.Extend(ctx, append(slices.Clone(back), runtime.Lease{JobID: "x", Token: 1}), now.Add(2*time.Hour)); err != nil || len(lost) != 1 {
+				if lost, err := b.Extend(ctx, append(slices.Clone(back), backend.Lease{JobID: "x", Token: 1}), now.Add(2*time.Hour)); err != nil || len(lost) != 1 {
 					t.Errorf("extend: lost %v, %v", lost, err)
 				}
 				if err := b.Release(ctx, back); err != nil {
@@ -258,7 +258,7 @@ func TestConcurrentMixedOps(t *testing.T) {
 		}
 		succeeded := 0
 		for _, s := range stats {
-			if s.State == runtime.StateSucceeded {
+			if s.State == backend.StateSucceeded {
 				succeeded += s.Count
 			}
 		}
@@ -272,7 +272,7 @@ func TestConcurrentMixedOps(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
-	list, err := b.List(ctx, runtime.ListFilter{States: []runtime.State{runtime.StateSucceeded}, Limit: total})
+	list, err := b.List(ctx, backend.ListFilter{States: []backend.State{backend.StateSucceeded}, Limit: total})
 	if err != nil || len(list) != total {
 		t.Fatalf("List succeeded = %d jobs, %v; want %d", len(list), err, total)
 	}

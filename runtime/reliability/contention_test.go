@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // TestContentionSQLite runs 4 worker processes on one SQLite database holding
@@ -46,7 +46,7 @@ func TestContentionSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n[runtime.StateSucceeded] != total {
+	if n[nuvom.StateSucceeded] != total {
 		t.Errorf("states after the burst: %v; want %d succeeded", n, total)
 	}
 	execs := readExecutions(t, cfg.ExecLog)

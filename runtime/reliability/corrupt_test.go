@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
 )
 
@@ -89,7 +89,7 @@ func TestCorruptSQLite(t *testing.T) {
 			switch {
 			case err != nil:
 				t.Errorf("get quarantined job %s: %v", c.job, err)
-			case j.State != runtime.StateQuarantined || !strings.Contains(j.Error, c.errPart):
+			case j.State != nuvom.StateQuarantined || !strings.Contains(j.Error, c.errPart):
 				t.Errorf("job %s is %s with error %q; want quarantined with an error containing %q", c.job, j.State, j.Error, c.errPart)
 			}
 		})
@@ -113,7 +113,7 @@ func TestCorruptSQLite(t *testing.T) {
 		j, err := b.Get(context.Background(), id)
 		if err != nil {
 			t.Errorf("get job %s: %v", id, err)
-		} else if j.State != runtime.StateSucceeded {
+		} else if j.State != nuvom.StateSucceeded {
 			t.Errorf("job %s is %s, want succeeded: %s", id, j.State, j.Error)
 		}
 	}
@@ -121,7 +121,7 @@ func TestCorruptSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n[runtime.StateSucceeded] != total-len(bad) || n[runtime.StateQuarantined] != len(bad) {
+	if n[nuvom.StateSucceeded] != total-len(bad) || n[nuvom.StateQuarantined] != len(bad) {
 		t.Errorf("states %v; want %d succeeded and %d quarantined", n, total-len(bad), len(bad))
 	}
 }
@@ -189,7 +189,7 @@ func TestCorruptFile(t *testing.T) {
 		j, err := b.Get(context.Background(), id)
 		if err != nil {
 			t.Errorf("get job %s: %v", id, err)
-		} else if j.State != runtime.StateSucceeded {
+		} else if j.State != nuvom.StateSucceeded {
 			t.Errorf("job %s is %s, want succeeded: %s", id, j.State, j.Error)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
 )
 
@@ -47,7 +47,7 @@ func TestCrashFile(t *testing.T) {
 // checks that every job succeeded, none was lost and only the jobs running
 // at the kill ran twice. staleLock, when not zero, is the file backend's
 // stale-lock age.
-func crashTest(t *testing.T, b runtime.Backend, kind, path string, total, killAfter int, staleLock time.Duration) {
+func crashTest(t *testing.T, b nuvom.Backend, kind, path string, total, killAfter int, staleLock time.Duration) {
 	dir := t.TempDir()
 	// Retries permit a run lost at the kill to be retried (twice, so that a
 	// third run would show up as such rather than as a failed job).
@@ -66,7 +66,7 @@ func crashTest(t *testing.T, b runtime.Backend, kind, path string, total, killAf
 
 	// Nothing has touched the database since the kill: the jobs in state
 	// running now are exactly those the dead worker held.
-	runningJobs, err := b.List(context.Background(), runtime.ListFilter{States: []runtime.State{runtime.StateRunning}, Limit: total})
+	runningJobs, err := b.List(context.Background(), nuvom.ListFilter{States: []nuvom.State{nuvom.StateRunning}, Limit: total})
 	if err != nil {
 		t.Fatalf("list running jobs after the kill: %v", err)
 	}
@@ -80,7 +80,7 @@ func crashTest(t *testing.T, b runtime.Backend, kind, path string, total, killAf
 	}
 	ranBeforeKill := len(readExecutions(t, cfg.ExecLog))
 	t.Logf("at the kill: %d executions logged, states %v", ranBeforeKill, atKill)
-	if len(running) == 0 || atKill[runtime.StateSucceeded] >= total {
+	if len(running) == 0 || atKill[nuvom.StateSucceeded] >= total {
 		t.Fatalf("the kill landed when no job was running (states %v): the test proves nothing", atKill)
 	}
 
@@ -105,7 +105,7 @@ func crashTest(t *testing.T, b runtime.Backend, kind, path string, total, killAf
 		case j == nil:
 			t.Errorf("job %s is missing from the database", id)
 			continue
-		case j.State != runtime.StateSucceeded:
+		case j.State != nuvom.StateSucceeded:
 			t.Errorf("job %s ended %s (attempt %d): %s", id, j.State, j.Attempt, j.Error)
 		}
 		n := runs[id]
@@ -124,7 +124,7 @@ func crashTest(t *testing.T, b runtime.Backend, kind, path string, total, killAf
 		// jobs the dead worker held.
 		lost := 0
 		for _, a := range j.Attempts {
-			if a.Outcome == runtime.OutcomeLost {
+			if a.Outcome == nuvom.OutcomeLost {
 				lost++
 			}
 		}

@@ -16,14 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 	"github.com/nuvom/nuvom/runtime/workercmd"
 )
 
 // The test binary is re-executed as a worker process when roleEnv is set:
-// "worker" runs a runtime.Worker configured by the JSON workerConfig in
+// "worker" runs a nuvom.Worker configured by the JSON workerConfig in
 // configEnv; "workercmd" runs the production worker main (workercmd.Main),
 // configured by NUVOM_* variables, with the executions log named in configEnv.
 const (
@@ -93,7 +94,7 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 	}
 	defer execLog.Close()
 
-	var b runtime.Backend
+	var b nuvom.Backend
 	switch c.Backend {
 	case "sqlite":
 		b, err = sqlite.Open(c.Path, sqlite.WithLogger(logger))
@@ -111,12 +112,12 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 		return 1
 	}
 	defer b.Close()
-	reg, err := runtime.NewRegistry(taskDefs(execLog)...)
+	reg, err := nuvom.NewRegistry(taskDefs(execLog)...)
 	if err != nil {
 		logger.Error("register tasks", "err", err)
 		return 1
 	}
-	w, err := runtime.NewWorker(b, reg, runtime.WorkerOptions{
+	w, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{
 		Concurrency: c.Concurrency, LeaseFor: c.LeaseFor, Grace: c.Grace,
 		RecoverEvery: c.RecoverEvery, PollInterval: c.Poll, Burst: c.Burst, Logger: logger,
 	})
@@ -162,15 +163,15 @@ func openExecLog(path string) (*os.File, error) {
 }
 
 // workSpec is the enqueue side of the work task.
-func workSpec(retries int) runtime.TaskSpec {
-	return runtime.TaskSpec{Name: workTask, Signature: workSig, Options: runtime.TaskOptions{
-		Retries: retries, RetryDelay: 10 * time.Millisecond, Backoff: runtime.BackoffFixed,
+func workSpec(retries int) nuvom.TaskSpec {
+	return nuvom.TaskSpec{Name: workTask, Signature: workSig, Options: nuvom.TaskOptions{
+		Retries: retries, RetryDelay: 10 * time.Millisecond, Backoff: nuvom.BackoffFixed,
 	}}
 }
 
 // workArgs encodes work's arguments as generated code does.
 func workArgs(seq, sleepMillis int) ([]byte, error) {
-	w := runtime.NewArgWriter(2)
+	w := nuvomimpl.NewArgWriter(2)
 	w.Int(int64(seq))
 	w.Int(int64(sleepMillis))
 	return w.Finish()
@@ -179,10 +180,10 @@ func workArgs(seq, sleepMillis int) ([]byte, error) {
 // taskDefs are the worker's tasks, written as nuvomgen would generate them:
 // the invoker decodes the arguments with an ArgReader and calls the function.
 // Before sleeping, work appends "<job id> <pid>\n" to execLog in one write.
-func taskDefs(execLog *os.File) []runtime.TaskDef {
+func taskDefs(execLog *os.File) []nuvom.TaskDef {
 	pid := strconv.Itoa(os.Getpid())
 	work := func(ctx context.Context, seq int64, sleep time.Duration) (int64, error) {
-		info, ok := runtime.JobInfoFromContext(ctx)
+		info, ok := nuvom.JobInfoFromContext(ctx)
 		if !ok {
 			return 0, errors.New("work: no job in the context")
 		}
@@ -199,10 +200,10 @@ func taskDefs(execLog *os.File) []runtime.TaskDef {
 		}
 	}
 	spec := workSpec(0)
-	return []runtime.TaskDef{{
+	return []nuvom.TaskDef{{
 		TaskSpec: spec,
 		Invoke: func(ctx context.Context, args []byte) ([]byte, error) {
-			r := runtime.NewArgReader(workTask, args, 2)
+			r := nuvomimpl.NewArgReader(workTask, args, 2)
 			seq := r.Int()
 			sleep := time.Duration(r.Int()) * time.Millisecond
 			if err := r.Err(); err != nil {
@@ -212,7 +213,7 @@ func taskDefs(execLog *os.File) []runtime.TaskDef {
 			if err != nil {
 				return nil, err
 			}
-			return runtime.EncodeResult(res)
+			return nuvomimpl.EncodeResult(res)
 		},
 	}}
 }
@@ -425,18 +426,18 @@ func openSQLite(t *testing.T, path string) *sqlite.Backend {
 
 // enqueueWork enqueues n work jobs in one batch, job i sleeping sleepMillis(i),
 // and returns their ids in order.
-func enqueueWork(t *testing.T, b runtime.Backend, n, retries int, sleepMillis func(i int) int) []string {
+func enqueueWork(t *testing.T, b nuvom.Backend, n, retries int, sleepMillis func(i int) int) []string {
 	t.Helper()
 	spec := workSpec(retries)
-	reqs := make([]runtime.Request, n)
+	reqs := make([]nuvom.Request, n)
 	for i := range reqs {
 		args, err := workArgs(i, sleepMillis(i))
 		if err != nil {
 			t.Fatalf("encode args of job %d: %v", i, err)
 		}
-		reqs[i] = runtime.Request{Spec: spec, Args: args}
+		reqs[i] = nuvom.Request{Spec: spec, Args: args}
 	}
-	res, err := runtime.NewClient(b).EnqueueBatch(context.Background(), reqs)
+	res, err := nuvom.NewClient(b).EnqueueBatch(context.Background(), reqs)
 	if err != nil {
 		t.Fatalf("enqueue %d jobs: %v", n, err)
 	}
@@ -448,12 +449,12 @@ func enqueueWork(t *testing.T, b runtime.Backend, n, retries int, sleepMillis fu
 }
 
 // countStates sums Stats over queues.
-func countStates(b runtime.Backend) (map[runtime.State]int, error) {
+func countStates(b nuvom.Backend) (map[nuvom.State]int, error) {
 	stats, err := b.Stats(context.Background(), time.Now())
 	if err != nil {
 		return nil, err
 	}
-	n := map[runtime.State]int{}
+	n := map[nuvom.State]int{}
 	for _, s := range stats {
 		n[s.State] += s.Count
 	}
@@ -461,7 +462,7 @@ func countStates(b runtime.Backend) (map[runtime.State]int, error) {
 }
 
 // allFinal reports whether total jobs are in a final state.
-func allFinal(b runtime.Backend, total int) func() (bool, error) {
+func allFinal(b nuvom.Backend, total int) func() (bool, error) {
 	return func() (bool, error) {
 		n, err := countStates(b)
 		if err != nil {
@@ -478,13 +479,13 @@ func allFinal(b runtime.Backend, total int) func() (bool, error) {
 }
 
 // listAll returns every job's full record, by id.
-func listAll(t *testing.T, b runtime.Backend, total int) map[string]*runtime.Job {
+func listAll(t *testing.T, b nuvom.Backend, total int) map[string]*nuvom.Job {
 	t.Helper()
-	jobs, err := b.List(context.Background(), runtime.ListFilter{Limit: total + 1})
+	jobs, err := b.List(context.Background(), nuvom.ListFilter{Limit: total + 1})
 	if err != nil {
 		t.Fatalf("list jobs: %v", err)
 	}
-	byID := make(map[string]*runtime.Job, len(jobs))
+	byID := make(map[string]*nuvom.Job, len(jobs))
 	for _, j := range jobs {
 		byID[j.ID] = j
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // TestShutdown sends SIGTERM to the production worker main (workercmd.Main,
@@ -60,7 +60,7 @@ func TestShutdown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if states[runtime.StateRunning] != concurrency || states[runtime.StateQueued] != total-concurrency {
+			if states[nuvom.StateRunning] != concurrency || states[nuvom.StateQueued] != total-concurrency {
 				t.Fatalf("before the signal: states %v, want %d running and %d queued", states, concurrency, total-concurrency)
 			}
 			sent := time.Now()
@@ -97,12 +97,12 @@ func TestShutdown(t *testing.T) {
 				case runs[id] > 1:
 					t.Errorf("job %s ran %d times", id, runs[id])
 				case runs[id] == 1 && c.finish:
-					if j.State != runtime.StateSucceeded || j.Attempt != 1 || len(j.Attempts) != 1 {
+					if j.State != nuvom.StateSucceeded || j.Attempt != 1 || len(j.Attempts) != 1 {
 						t.Errorf("running job %s ended %s at attempt %d (%s), history %+v; want succeeded at attempt 1",
 							id, j.State, j.Attempt, j.Error, j.Attempts)
 					}
 				default: // handed back, or never started
-					if j.State != runtime.StateQueued || j.Attempt != 0 || j.LeaseOwner != "" {
+					if j.State != nuvom.StateQueued || j.Attempt != 0 || j.LeaseOwner != "" {
 						t.Errorf("job %s (ran %d times) is %s at attempt %d leased by %q; want queued at attempt 0 with no lease",
 							id, runs[id], j.State, j.Attempt, j.LeaseOwner)
 					}

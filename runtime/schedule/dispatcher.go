@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Defaults of Dispatcher.
@@ -37,7 +37,7 @@ type Fired struct {
 // Dispatcher enqueues the due ticks of the schedules in Store through Client.
 type Dispatcher struct {
 	Store  Store
-	Client *runtime.Client
+	Client *nuvom.Client
 	// Now is the clock; default time.Now. The client should stamp jobs with the same clock.
 	Now func() time.Time
 	// Owner names this dispatcher in the lease; default host-pid-random.
@@ -127,7 +127,7 @@ func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]F
 	for _, f := range due {
 		key := TickKey(sc.ID, f)
 		runAt := f.Add(jitter(key, sc.Jitter))
-		res, err := d.Client.Enqueue(ctx, sc.Task, sc.Args, runtime.At(runAt), runtime.Unique(key, window))
+		res, err := d.Client.Enqueue(ctx, sc.Task, sc.Args, nuvom.At(runAt), nuvom.Unique(key, window))
 		if err != nil {
 			return fired, time.Time{}, fmt.Errorf("schedule %s: enqueue tick %s: %w", sc.ID, f.Format(time.RFC3339), err)
 		}
@@ -160,16 +160,16 @@ func DueTimes(sc *Schedule, tm Timing, now time.Time) (due []time.Time, next tim
 		return nil, sc.NextRun
 	}
 	limit := 1
-	if sc.Misfire == runtime.MisfireCatchUp {
+	if sc.Misfire == nuvom.MisfireCatchUp {
 		limit = sc.CatchUpLimit
 		if limit <= 0 {
-			limit = runtime.DefaultCatchUpLimit
+			limit = nuvom.DefaultCatchUpLimit
 		}
 	}
 	switch sc.Kind {
-	case runtime.ScheduleOnce:
+	case nuvom.ScheduleOnce:
 		return []time.Time{sc.NextRun}, time.Time{}
-	case runtime.ScheduleInterval:
+	case nuvom.ScheduleInterval:
 		every := tm.every
 		k := int64(now.Sub(sc.NextRun) / every) // ticks after NextRun that are due too
 		from := max(0, k-int64(limit)+1)

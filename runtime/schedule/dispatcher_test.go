@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
@@ -26,7 +26,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 type rig struct {
 	clk   *clock
-	be    runtime.Backend
+	be    nuvom.Backend
 	store schedule.Store
 	svc   *schedule.Service
 	d     *schedule.Dispatcher
@@ -38,15 +38,15 @@ func newRig(t *testing.T, start time.Time) *rig {
 	be := memory.New()
 	t.Cleanup(func() { be.Close() })
 	store := schedule.NewMemoryStore()
-	c := runtime.NewClient(be, runtime.WithClock(clk.Now))
+	c := nuvom.NewClient(be, nuvom.WithClock(clk.Now))
 	return &rig{clk: clk, be: be, store: store,
 		svc: &schedule.Service{Store: store, Now: clk.Now},
 		d:   &schedule.Dispatcher{Store: store, Client: c, Now: clk.Now, LeaseFor: -1}}
 }
 
-var task = runtime.TaskSpec{Name: "shop.Report", Signature: "abc", Options: runtime.TaskOptions{Queue: "reports", Retries: 1}}
+var task = nuvom.TaskSpec{Name: "shop.Report", Signature: "abc", Options: nuvom.TaskOptions{Queue: "reports", Retries: 1}}
 
-func (r *rig) create(t *testing.T, when runtime.ScheduleSpec) schedule.Schedule {
+func (r *rig) create(t *testing.T, when nuvom.ScheduleSpec) schedule.Schedule {
 	t.Helper()
 	sc, err := r.svc.Create(context.Background(), task, []byte{0x90}, when)
 	if err != nil {
@@ -72,9 +72,9 @@ func (r *rig) tick(t *testing.T) []time.Time {
 }
 
 // jobs returns every job in the queue, oldest run-at first.
-func (r *rig) jobs(t *testing.T) []*runtime.Job {
+func (r *rig) jobs(t *testing.T) []*nuvom.Job {
 	t.Helper()
-	js, err := r.be.List(context.Background(), runtime.ListFilter{Limit: 10000})
+	js, err := r.be.List(context.Background(), nuvom.ListFilter{Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,27 +102,27 @@ func TestIntervalTicksAndMisfires(t *testing.T) {
 	start := ts("2026-01-01T00:00:00Z")
 	cases := []struct {
 		name  string
-		when  runtime.ScheduleSpec
+		when  nuvom.ScheduleSpec
 		steps []time.Duration // clock moves before each tick
 		want  []string        // fire times enqueued by each tick, space-separated
 	}{
-		{"on time", runtime.Every(10 * time.Second), []time.Duration{5 * time.Second, 5 * time.Second, 0, 10 * time.Second},
+		{"on time", nuvom.Every(10 * time.Second), []time.Duration{5 * time.Second, 5 * time.Second, 0, 10 * time.Second},
 			[]string{"", "2026-01-01T00:00:10Z", "", "2026-01-01T00:00:20Z"}},
-		{"skip runs the latest missed tick once", runtime.Every(10 * time.Second), []time.Duration{45 * time.Second, 5 * time.Second},
+		{"skip runs the latest missed tick once", nuvom.Every(10 * time.Second), []time.Duration{45 * time.Second, 5 * time.Second},
 			[]string{"2026-01-01T00:00:40Z", "2026-01-01T00:00:50Z"}},
-		{"catch_up enqueues each missed tick, bounded", runtime.Every(10 * time.Second).CatchUp(3), []time.Duration{65 * time.Second, 5 * time.Second},
+		{"catch_up enqueues each missed tick, bounded", nuvom.Every(10 * time.Second).CatchUp(3), []time.Duration{65 * time.Second, 5 * time.Second},
 			[]string{"2026-01-01T00:00:40Z 2026-01-01T00:00:50Z 2026-01-01T00:01:00Z", "2026-01-01T00:01:10Z"}},
-		{"catch_up below the bound", runtime.Every(10 * time.Second).CatchUp(0), []time.Duration{25 * time.Second},
+		{"catch_up below the bound", nuvom.Every(10 * time.Second).CatchUp(0), []time.Duration{25 * time.Second},
 			[]string{"2026-01-01T00:00:10Z 2026-01-01T00:00:20Z"}},
-		{"starting at", runtime.Every(time.Hour).StartingAt(start.Add(time.Minute)), []time.Duration{time.Minute, time.Hour},
+		{"starting at", nuvom.Every(time.Hour).StartingAt(start.Add(time.Minute)), []time.Duration{time.Minute, time.Hour},
 			[]string{"2026-01-01T00:01:00Z", "2026-01-01T01:01:00Z"}},
-		{"cron skip", runtime.Cron("*/15 * * * *", ""), []time.Duration{50 * time.Minute},
+		{"cron skip", nuvom.Cron("*/15 * * * *", ""), []time.Duration{50 * time.Minute},
 			[]string{"2026-01-01T00:45:00Z"}},
-		{"cron catch_up bounded", runtime.Cron("*/15 * * * *", "").CatchUp(2), []time.Duration{50 * time.Minute, 10 * time.Minute},
+		{"cron catch_up bounded", nuvom.Cron("*/15 * * * *", "").CatchUp(2), []time.Duration{50 * time.Minute, 10 * time.Minute},
 			[]string{"2026-01-01T00:30:00Z 2026-01-01T00:45:00Z", "2026-01-01T01:00:00Z"}},
-		{"seconds field", runtime.Cron("*/20 * * * * *", ""), []time.Duration{20 * time.Second, 20 * time.Second},
+		{"seconds field", nuvom.Cron("*/20 * * * * *", ""), []time.Duration{20 * time.Second, 20 * time.Second},
 			[]string{"2026-01-01T00:00:20Z", "2026-01-01T00:00:40Z"}},
-		{"one-off fires once", runtime.OnceIn(time.Minute), []time.Duration{time.Minute, time.Hour},
+		{"one-off fires once", nuvom.OnceIn(time.Minute), []time.Duration{time.Minute, time.Hour},
 			[]string{"2026-01-01T00:01:00Z", ""}},
 	}
 	for _, c := range cases {
@@ -177,7 +177,7 @@ func TestDST(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, ts(c.from))
-			r.create(t, runtime.Cron(c.spec, "Europe/Berlin"))
+			r.create(t, nuvom.Cron(c.spec, "Europe/Berlin"))
 			var all []time.Time
 			for r.clk.Now().Before(ts(c.to)) {
 				r.clk.Add(5 * time.Minute)
@@ -196,7 +196,7 @@ func TestDST(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	r := newRig(t, ts("2026-01-01T00:00:00Z"))
 	ctx := context.Background()
-	sc := r.create(t, runtime.Every(time.Minute))
+	sc := r.create(t, nuvom.Every(time.Minute))
 	if err := r.svc.Pause(ctx, sc.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +223,13 @@ func TestPauseResume(t *testing.T) {
 func TestRunNow(t *testing.T) {
 	r := newRig(t, ts("2026-01-01T00:00:00Z"))
 	ctx := context.Background()
-	sc := r.create(t, runtime.Cron("0 3 * * *", "Europe/Berlin"))
+	sc := r.create(t, nuvom.Cron("0 3 * * *", "Europe/Berlin"))
 	id, err := r.svc.RunNow(ctx, r.d.Client, sc.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	j, err := r.be.Get(ctx, id)
-	if err != nil || j.State != runtime.StateQueued || j.Task != task.Name || j.UniqueKey != "" {
+	if err != nil || j.State != nuvom.StateQueued || j.Task != task.Name || j.UniqueKey != "" {
 		t.Fatalf("run-now job = %+v, %v", j, err)
 	}
 	got, _ := r.store.Get(ctx, sc.ID)
@@ -258,7 +258,7 @@ func (f *failingAdvance) Advance(ctx context.Context, id string, a schedule.Adva
 
 func TestCrashMidTickEnqueuesOnce(t *testing.T) {
 	r := newRig(t, ts("2026-01-01T00:00:00Z"))
-	r.create(t, runtime.Every(time.Minute))
+	r.create(t, nuvom.Every(time.Minute))
 	r.clk.Add(time.Minute)
 	crashing := *r.d
 	crashing.Store = &failingAdvance{Store: r.store}
@@ -282,7 +282,7 @@ func TestCrashMidTickEnqueuesOnce(t *testing.T) {
 
 func TestRacingDispatchersInProcess(t *testing.T) {
 	r := newRig(t, ts("2026-01-01T00:00:00Z"))
-	r.create(t, runtime.Every(time.Second))
+	r.create(t, nuvom.Every(time.Second))
 	for i := 0; i < 50; i++ {
 		r.clk.Add(time.Second)
 		var wg sync.WaitGroup
@@ -309,7 +309,7 @@ func TestRacingDispatchersInProcess(t *testing.T) {
 
 func TestJitter(t *testing.T) {
 	r := newRig(t, ts("2026-01-01T00:00:00Z"))
-	r.create(t, runtime.Every(time.Minute).WithJitter(20*time.Second).CatchUp(10))
+	r.create(t, nuvom.Every(time.Minute).WithJitter(20*time.Second).CatchUp(10))
 	r.clk.Add(10 * time.Minute)
 	r.tick(t)
 	jobs := r.jobs(t)
@@ -333,19 +333,19 @@ func TestBuildRejectsBadInput(t *testing.T) {
 	now := ts("2026-01-01T00:00:00Z")
 	cases := []struct {
 		name string
-		when runtime.ScheduleSpec
+		when nuvom.ScheduleSpec
 		want string
 	}{
-		{"bad cron", runtime.Cron("61 * * * *", ""), `invalid cron spec "61 * * * *"`},
-		{"too few fields", runtime.Cron("* *", ""), `invalid cron spec "* *"`},
-		{"unknown zone", runtime.Cron("0 3 * * *", "Mars/Olympus"), `unknown time zone "Mars/Olympus"`},
-		{"zero interval", runtime.Every(0), "interval 0s must be positive"},
-		{"negative interval", runtime.Every(-time.Second), "interval -1s must be positive"},
-		{"one-off in the past", runtime.OnceAt(now.Add(-time.Minute)), "one-off time 2025-12-31T23:59:00Z is in the past"},
-		{"one-off zero delay", runtime.OnceIn(0), "one-off delay 0s must be positive"},
-		{"no kind", runtime.ScheduleSpec{}, "no kind"},
-		{"zone in spec", runtime.Cron("CRON_TZ=UTC 0 3 * * *", ""), "give the time zone separately"},
-		{"bad misfire", runtime.ScheduleSpec{Kind: runtime.ScheduleInterval, Every: time.Second, Misfire: "later"}, `misfire policy "later"`},
+		{"bad cron", nuvom.Cron("61 * * * *", ""), `invalid cron spec "61 * * * *"`},
+		{"too few fields", nuvom.Cron("* *", ""), `invalid cron spec "* *"`},
+		{"unknown zone", nuvom.Cron("0 3 * * *", "Mars/Olympus"), `unknown time zone "Mars/Olympus"`},
+		{"zero interval", nuvom.Every(0), "interval 0s must be positive"},
+		{"negative interval", nuvom.Every(-time.Second), "interval -1s must be positive"},
+		{"one-off in the past", nuvom.OnceAt(now.Add(-time.Minute)), "one-off time 2025-12-31T23:59:00Z is in the past"},
+		{"one-off zero delay", nuvom.OnceIn(0), "one-off delay 0s must be positive"},
+		{"no kind", nuvom.ScheduleSpec{}, "no kind"},
+		{"zone in spec", nuvom.Cron("CRON_TZ=UTC 0 3 * * *", ""), "give the time zone separately"},
+		{"bad misfire", nuvom.ScheduleSpec{Kind: nuvom.ScheduleInterval, Every: time.Second, Misfire: "later"}, `misfire policy "later"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -361,15 +361,15 @@ func TestSyncAnnotations(t *testing.T) {
 	ctx := context.Background()
 	now := ts("2026-01-01T00:00:00Z")
 	store := schedule.NewMemoryStore()
-	withCron := func(name, spec string) runtime.TaskSpec {
-		return runtime.TaskSpec{Name: name, Signature: "s", Options: runtime.TaskOptions{Queue: "default", Cron: spec, Zone: "Europe/Berlin"}}
+	withCron := func(name, spec string) nuvom.TaskSpec {
+		return nuvom.TaskSpec{Name: name, Signature: "s", Options: nuvom.TaskOptions{Queue: "default", Cron: spec, Zone: "Europe/Berlin"}}
 	}
-	user, err := (&schedule.Service{Store: store, Now: func() time.Time { return now }}).Create(ctx, withCron("a.User", ""), nil, runtime.Every(time.Hour))
+	user, err := (&schedule.Service{Store: store, Now: func() time.Time { return now }}).Create(ctx, withCron("a.User", ""), nil, nuvom.Every(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := []runtime.TaskSpec{withCron("a.Nightly", "0 3 * * *"), withCron("a.Plain", ""),
-		{Name: "a.Often", Options: runtime.TaskOptions{Every: time.Minute}}}
+	tasks := []nuvom.TaskSpec{withCron("a.Nightly", "0 3 * * *"), withCron("a.Plain", ""),
+		{Name: "a.Often", Options: nuvom.TaskOptions{Every: time.Minute}}}
 	if err := schedule.SyncAnnotations(ctx, store, tasks, now); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestSyncAnnotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := now.Add(time.Hour)
-	tasks = []runtime.TaskSpec{withCron("a.Nightly", "0 4 * * *"), withCron("a.Renamed", "@hourly")}
+	tasks = []nuvom.TaskSpec{withCron("a.Nightly", "0 4 * * *"), withCron("a.Renamed", "@hourly")}
 	if err := schedule.SyncAnnotations(ctx, store, tasks, later); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestSyncAnnotations(t *testing.T) {
 	if nightly.Spec != "0 4 * * *" || !nightly.Paused || !nightly.CreatedAt.Equal(now) {
 		t.Errorf("changed nightly: spec %q paused %v created %s", nightly.Spec, nightly.Paused, nightly.CreatedAt)
 	}
-	bad := []runtime.TaskSpec{withCron("a.Bad", "nope")}
+	bad := []nuvom.TaskSpec{withCron("a.Bad", "nope")}
 	if err := schedule.SyncAnnotations(ctx, store, bad, later); err == nil || !strings.Contains(err.Error(), "a.Bad") {
 		t.Errorf("sync of a bad spec: %v", err)
 	}

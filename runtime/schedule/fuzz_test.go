@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
@@ -14,7 +14,7 @@ var fuzzZones = []string{"", "UTC", "Europe/Berlin", "America/New_York", "Austra
 	"Asia/Kathmandu", "Pacific/Chatham", "America/Sao_Paulo", "Asia/Tehran"}
 
 // fuzzKinds are the schedule kinds, indexed by FuzzTiming's kind argument.
-var fuzzKinds = []runtime.ScheduleKind{runtime.ScheduleCron, runtime.ScheduleInterval, runtime.ScheduleOnce}
+var fuzzKinds = []nuvom.ScheduleKind{nuvom.ScheduleCron, nuvom.ScheduleInterval, nuvom.ScheduleOnce}
 
 // FuzzTiming feeds arbitrary spec and zone text to the schedule parsers
 // (ParseCron, LoadZone, TimingOf for every kind, Build): they must never
@@ -51,11 +51,11 @@ func FuzzTiming(f *testing.F) {
 		// Arbitrary text: never panic.
 		_, _ = schedule.LoadZone(zone)
 		_, _ = schedule.ParseCron(spec, zone)
-		_, _ = schedule.Build(runtime.TaskSpec{Name: "t"}, nil, runtime.Cron(spec, zone), base)
+		_, _ = schedule.Build(nuvom.TaskSpec{Name: "t"}, nil, nuvom.Cron(spec, zone), base)
 
 		k := fuzzKinds[int(kind)%len(fuzzKinds)]
 		sc := schedule.Schedule{ID: "s", Kind: k, Spec: spec, Zone: fuzzZones[int(zoneIdx)%len(fuzzZones)]}
-		if k != runtime.ScheduleCron {
+		if k != nuvom.ScheduleCron {
 			sc.Zone = ""
 		}
 		tm, err := schedule.TimingOf(&sc)
@@ -83,18 +83,18 @@ func FuzzTiming(f *testing.F) {
 		}
 
 		// Build from the same spec, then ask what is due a while after its first run.
-		when := runtime.ScheduleSpec{Kind: k, Zone: sc.Zone, Misfire: runtime.MisfireCatchUp, CatchUpLimit: 5}
+		when := nuvom.ScheduleSpec{Kind: k, Zone: sc.Zone, Misfire: nuvom.MisfireCatchUp, CatchUpLimit: 5}
 		switch k {
-		case runtime.ScheduleCron:
+		case nuvom.ScheduleCron:
 			when.Cron = spec
-		case runtime.ScheduleInterval:
+		case nuvom.ScheduleInterval:
 			when.Every, _ = time.ParseDuration(spec)
-		case runtime.ScheduleOnce:
+		case nuvom.ScheduleOnce:
 			when.At, _ = time.Parse(time.RFC3339Nano, spec)
 		}
-		built, err := schedule.Build(runtime.TaskSpec{Name: "t"}, nil, when, at)
+		built, err := schedule.Build(nuvom.TaskSpec{Name: "t"}, nil, when, at)
 		if err != nil {
-			if k == runtime.ScheduleOnce {
+			if k == nuvom.ScheduleOnce {
 				return // a one-off at or before now is refused
 			}
 			t.Fatalf("%s %q parses but Build refuses it: %v", k, spec, err)
@@ -106,7 +106,7 @@ func FuzzTiming(f *testing.F) {
 			t.Fatalf("%s %q: Build at %s gives first run %s, not later", k, spec, at, built.NextRun)
 		}
 		late := time.Duration(lag).Abs() // interval ticks due are computed, not walked: any lag
-		if k != runtime.ScheduleInterval {
+		if k != nuvom.ScheduleInterval {
 			late = time.Duration(lag % int64(time.Hour)).Abs() // cron ticks are walked one by one
 		}
 		now := built.NextRun.Add(late)
@@ -122,7 +122,7 @@ func FuzzTiming(f *testing.F) {
 		if !next.IsZero() && !next.After(now) {
 			t.Fatalf("%s %q: next run %s after the due ticks is not after now %s", k, spec, next, now)
 		}
-		if k == runtime.ScheduleOnce && !next.IsZero() {
+		if k == nuvom.ScheduleOnce && !next.IsZero() {
 			t.Fatalf("one-off %q has a next run %s after firing", spec, next)
 		}
 	})

@@ -15,7 +15,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Sources of a schedule.
@@ -34,10 +34,10 @@ var (
 type Schedule struct {
 	ID string `json:"id"`
 	// Task is what each tick enqueues: the task's name, signature and options.
-	Task runtime.TaskSpec `json:"task"`
+	Task nuvom.TaskSpec `json:"task"`
 	// Args are the task's encoded arguments.
-	Args []byte               `json:"args"`
-	Kind runtime.ScheduleKind `json:"kind"`
+	Args []byte             `json:"args"`
+	Kind nuvom.ScheduleKind `json:"kind"`
 	// Spec is the cron expression, the interval as a Go duration, or the one-off's RFC 3339 time.
 	Spec string `json:"spec"`
 	// Zone is the IANA time zone of a cron spec ("" for UTC).
@@ -45,11 +45,11 @@ type Schedule struct {
 	// Anchor is an interval schedule's first fire time; its fire times are Anchor + k*interval.
 	Anchor time.Time `json:"anchor,omitzero"`
 	// NextRun is the next fire time not yet enqueued; zero when none is left.
-	NextRun   time.Time             `json:"next_run,omitzero"`
-	LastRun   time.Time             `json:"last_run,omitzero"`
-	LastJobID string                `json:"last_job_id,omitempty"`
-	Paused    bool                  `json:"paused"`
-	Misfire   runtime.MisfirePolicy `json:"misfire"`
+	NextRun   time.Time           `json:"next_run,omitzero"`
+	LastRun   time.Time           `json:"last_run,omitzero"`
+	LastJobID string              `json:"last_job_id,omitempty"`
+	Paused    bool                `json:"paused"`
+	Misfire   nuvom.MisfirePolicy `json:"misfire"`
 	// CatchUpLimit bounds the missed ticks enqueued at once under catch_up.
 	CatchUpLimit int           `json:"catch_up_limit,omitempty"`
 	Jitter       time.Duration `json:"jitter,omitempty"`

@@ -8,11 +8,11 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Service creates and manages schedules in a store. It implements
-// runtime.Scheduler, so a client given one with runtime.WithScheduler can
+// nuvom.Scheduler, so a client given one with nuvom.WithScheduler can
 // Schedule tasks; closing the service closes its store.
 type Service struct {
 	Store Store
@@ -35,7 +35,7 @@ func (s *Service) Close() error { return s.Store.Close() }
 
 // Build validates when for task and returns the schedule it describes, with
 // its first fire time computed from now; it stores nothing.
-func Build(task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec, now time.Time) (Schedule, error) {
+func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.Time) (Schedule, error) {
 	if task.Name == "" {
 		return Schedule{}, errors.New("schedule: task name is empty")
 	}
@@ -45,10 +45,10 @@ func Build(task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec, now ti
 		Source: SourceUser, CreatedAt: now, UpdatedAt: now,
 	}
 	if sc.Misfire == "" {
-		sc.Misfire = runtime.MisfireSkip
+		sc.Misfire = nuvom.MisfireSkip
 	}
 	switch sc.Misfire {
-	case runtime.MisfireSkip, runtime.MisfireCatchUp:
+	case nuvom.MisfireSkip, nuvom.MisfireCatchUp:
 	default:
 		return Schedule{}, fmt.Errorf("misfire policy %q is not skip or catch_up", sc.Misfire)
 	}
@@ -59,14 +59,14 @@ func Build(task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec, now ti
 		return Schedule{}, fmt.Errorf("jitter %s is negative", sc.Jitter)
 	}
 	switch when.Kind {
-	case runtime.ScheduleCron:
+	case nuvom.ScheduleCron:
 		tm, err := ParseCron(when.Cron, when.Zone)
 		if err != nil {
 			return Schedule{}, err
 		}
 		sc.Spec = when.Cron
 		sc.NextRun = tm.Next(time.Time{}, now)
-	case runtime.ScheduleInterval:
+	case nuvom.ScheduleInterval:
 		if _, err := IntervalTiming(when.Every); err != nil {
 			return Schedule{}, err
 		}
@@ -79,7 +79,7 @@ func Build(task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec, now ti
 			sc.Anchor = now.Add(when.Every)
 		}
 		sc.NextRun = sc.Anchor
-	case runtime.ScheduleOnce:
+	case nuvom.ScheduleOnce:
 		at := when.At
 		if at.IsZero() {
 			if when.In <= 0 {
@@ -104,7 +104,7 @@ func Build(task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec, now ti
 }
 
 // Create validates when and stores a schedule of task with the encoded args.
-func (s *Service) Create(ctx context.Context, task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec) (Schedule, error) {
+func (s *Service) Create(ctx context.Context, task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec) (Schedule, error) {
 	sc, err := Build(task, args, when, s.now())
 	if err != nil {
 		return Schedule{}, fmt.Errorf("schedule %s: %w", task.Name, err)
@@ -115,8 +115,8 @@ func (s *Service) Create(ctx context.Context, task runtime.TaskSpec, args []byte
 	return sc, nil
 }
 
-// CreateSchedule implements runtime.Scheduler.
-func (s *Service) CreateSchedule(ctx context.Context, task runtime.TaskSpec, args []byte, when runtime.ScheduleSpec) (string, error) {
+// CreateSchedule implements nuvom.Scheduler.
+func (s *Service) CreateSchedule(ctx context.Context, task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec) (string, error) {
 	sc, err := s.Create(ctx, task, args, when)
 	return sc.ID, err
 }
@@ -150,7 +150,7 @@ func (s *Service) Delete(ctx context.Context, id string) error { return s.Store.
 
 // RunNow enqueues the schedule's task at once, outside its tick sequence, and
 // records the job as the schedule's last; it returns the job's id.
-func (s *Service) RunNow(ctx context.Context, c *runtime.Client, id string) (string, error) {
+func (s *Service) RunNow(ctx context.Context, c *nuvom.Client, id string) (string, error) {
 	sc, err := s.Store.Get(ctx, id)
 	if err != nil {
 		return "", err
@@ -180,7 +180,7 @@ func AnnotationID(task string) string { return "task:" + task }
 // changed ones (keeping paused and last-run), and deletes annotation schedules
 // of tasks that no longer declare one or no longer exist. User schedules are
 // left alone. It returns a problem per task whose declaration is invalid.
-func SyncAnnotations(ctx context.Context, store Store, tasks []runtime.TaskSpec, now time.Time) error {
+func SyncAnnotations(ctx context.Context, store Store, tasks []nuvom.TaskSpec, now time.Time) error {
 	existing, err := store.List(ctx)
 	if err != nil {
 		return fmt.Errorf("sync annotation schedules: %w", err)
@@ -195,12 +195,12 @@ func SyncAnnotations(ctx context.Context, store Store, tasks []runtime.TaskSpec,
 	var errs []error
 	for _, t := range tasks {
 		o := t.Options
-		var when runtime.ScheduleSpec
+		var when nuvom.ScheduleSpec
 		switch {
 		case o.Cron != "":
-			when = runtime.Cron(o.Cron, o.Zone)
+			when = nuvom.Cron(o.Cron, o.Zone)
 		case o.Every > 0:
-			when = runtime.Every(o.Every)
+			when = nuvom.Every(o.Every)
 		default:
 			continue
 		}
@@ -237,14 +237,14 @@ func SyncAnnotations(ctx context.Context, store Store, tasks []runtime.TaskSpec,
 }
 
 // specText is how Build writes a cron or interval spec.
-func specText(w runtime.ScheduleSpec) string {
-	if w.Kind == runtime.ScheduleInterval {
+func specText(w nuvom.ScheduleSpec) string {
+	if w.Kind == nuvom.ScheduleInterval {
 		return w.Every.String()
 	}
 	return w.Cron
 }
 
-func sameTask(a, b runtime.TaskSpec) bool {
+func sameTask(a, b nuvom.TaskSpec) bool {
 	ao, bo := a.Options, b.Options
 	return a.Name == b.Name && a.Signature == b.Signature && ao.Queue == bo.Queue && ao.Priority == bo.Priority &&
 		ao.Retries == bo.Retries && ao.Timeout == bo.Timeout && ao.TimeoutPolicy == bo.TimeoutPolicy &&

@@ -8,7 +8,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // cronParser reads 5 fields, an optional leading seconds field, and descriptors
@@ -20,7 +20,7 @@ const starBit = 1 << 63
 
 // Timing computes the fire times of one schedule spec.
 type Timing struct {
-	kind  runtime.ScheduleKind
+	kind  nuvom.ScheduleKind
 	cron  cron.Schedule
 	loc   *time.Location
 	every time.Duration
@@ -65,7 +65,7 @@ func ParseCron(expr, zone string) (Timing, error) {
 	if ss, ok := s.(*cron.SpecSchedule); ok {
 		ss.Location = loc
 	}
-	return Timing{kind: runtime.ScheduleCron, cron: s, loc: loc}, nil
+	return Timing{kind: nuvom.ScheduleCron, cron: s, loc: loc}, nil
 }
 
 // IntervalTiming returns the timing of an interval schedule; d must be positive.
@@ -73,26 +73,26 @@ func IntervalTiming(d time.Duration) (Timing, error) {
 	if d <= 0 {
 		return Timing{}, fmt.Errorf("interval %s must be positive", d)
 	}
-	return Timing{kind: runtime.ScheduleInterval, every: d}, nil
+	return Timing{kind: nuvom.ScheduleInterval, every: d}, nil
 }
 
 // OnceTiming returns the timing of a one-off at t.
 func OnceTiming(t time.Time) Timing {
-	return Timing{kind: runtime.ScheduleOnce, at: t.UTC()}
+	return Timing{kind: nuvom.ScheduleOnce, at: t.UTC()}
 }
 
 // TimingOf returns the timing of a stored schedule.
 func TimingOf(s *Schedule) (Timing, error) {
 	switch s.Kind {
-	case runtime.ScheduleCron:
+	case nuvom.ScheduleCron:
 		return ParseCron(s.Spec, s.Zone)
-	case runtime.ScheduleInterval:
+	case nuvom.ScheduleInterval:
 		d, err := time.ParseDuration(s.Spec)
 		if err != nil {
 			return Timing{}, fmt.Errorf("schedule %s: interval %q: %w", s.ID, s.Spec, err)
 		}
 		return IntervalTiming(d)
-	case runtime.ScheduleOnce:
+	case nuvom.ScheduleOnce:
 		t, err := time.Parse(time.RFC3339Nano, s.Spec)
 		if err != nil {
 			return Timing{}, fmt.Errorf("schedule %s: one-off time %q: %w", s.ID, s.Spec, err)
@@ -107,12 +107,12 @@ func TimingOf(s *Schedule) (Timing, error) {
 // their fire times are anchor + k*every.
 func (tm Timing) Next(anchor, t time.Time) time.Time {
 	switch tm.kind {
-	case runtime.ScheduleOnce:
+	case nuvom.ScheduleOnce:
 		if tm.at.After(t) {
 			return tm.at
 		}
 		return time.Time{}
-	case runtime.ScheduleInterval:
+	case nuvom.ScheduleInterval:
 		if anchor.After(t) {
 			return anchor.UTC()
 		}
@@ -124,7 +124,7 @@ func (tm Timing) Next(anchor, t time.Time) time.Time {
 			n = n.Add(k * tm.every).Add(tm.every)
 		}
 		return n.UTC()
-	case runtime.ScheduleCron:
+	case nuvom.ScheduleCron:
 		return tm.nextCron(t)
 	}
 	return time.Time{}
@@ -133,9 +133,9 @@ func (tm Timing) Next(anchor, t time.Time) time.Time {
 // Period estimates the time between two fire times after t (for unique windows).
 func (tm Timing) Period(t time.Time) time.Duration {
 	switch tm.kind {
-	case runtime.ScheduleInterval:
+	case nuvom.ScheduleInterval:
 		return tm.every
-	case runtime.ScheduleCron:
+	case nuvom.ScheduleCron:
 		a := tm.nextCron(t)
 		if a.IsZero() {
 			return 0

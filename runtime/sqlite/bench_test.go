@@ -10,16 +10,16 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // benchJobs returns n fresh queued no-op jobs created at now.
-func benchJobs(n int, now time.Time) []*runtime.Job {
-	out := make([]*runtime.Job, n)
+func benchJobs(n int, now time.Time) []*backend.Job {
+	out := make([]*backend.Job, n)
 	for i := range out {
-		out[i] = &runtime.Job{ID: ulid.Make().String(), Task: "bench.Noop", Signature: "sha256:0011223344556677",
-			Args: []byte{0x90}, Queue: "default", State: runtime.StateQueued, MaxAttempts: 3, RunAt: now,
-			TimeoutPolicy: runtime.TimeoutFail, StoreResult: true, CreatedAt: now}
+		out[i] = &backend.Job{ID: ulid.Make().String(), Task: "bench.Noop", Signature: "sha256:0011223344556677",
+			Args: []byte{0x90}, Queue: "default", State: backend.StateQueued, MaxAttempts: 3, RunAt: now,
+			TimeoutPolicy: backend.TimeoutFail, StoreResult: true, CreatedAt: now}
 	}
 	return out
 }
@@ -104,12 +104,12 @@ func benchBurnDown(b *testing.B, n, limit int, opts ...Option) {
 			}
 		}
 		jobs = nil
-		outs := make([]runtime.Outcome, 0, limit)
+		outs := make([]backend.Outcome, 0, limit)
 		done := 0
 		b.StartTimer()
 		start := time.Now()
 		for {
-			claimed, err := be.Claim(ctx, runtime.ClaimRequest{Limit: limit, Worker: "bench", Now: now, LeaseFor: time.Minute})
+			claimed, err := be.Claim(ctx, backend.ClaimRequest{Limit: limit, Worker: "bench", Now: now, LeaseFor: time.Minute})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -119,9 +119,9 @@ func benchBurnDown(b *testing.B, n, limit int, opts ...Option) {
 			fin := time.Now()
 			outs = outs[:0]
 			for _, j := range claimed {
-				outs = append(outs, runtime.Outcome{Lease: j.Lease(), State: runtime.StateSucceeded, FinishedAt: fin,
-					Result: result, Attempt: runtime.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
-						FinishedAt: fin, Worker: "bench", Outcome: runtime.OutcomeSucceeded}})
+				outs = append(outs, backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: fin,
+					Result: result, Attempt: backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
+						FinishedAt: fin, Worker: "bench", Outcome: backend.OutcomeSucceeded}})
 			}
 			errs, err := be.Complete(ctx, outs)
 			if err == nil {

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nuvom/nuvom/runtime"
-	"github.com/nuvom/nuvom/runtime/backendtest"
+	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
 
 // openTest opens a backend on a fresh file that t closes at cleanup.
@@ -24,5 +24,5 @@ func openTest(t testing.TB, opts ...Option) *Backend {
 }
 
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) runtime.Backend { return openTest(t) })
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return openTest(t) })
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // Stored encodings.
@@ -45,7 +45,7 @@ func appendString(b []byte, s string) []byte {
 }
 
 // appendAttempt appends a's record to b.
-func appendAttempt(b []byte, a runtime.Attempt) []byte {
+func appendAttempt(b []byte, a backend.Attempt) []byte {
 	var rec [64]byte
 	r := rec[:0]
 	r = binary.AppendUvarint(r, uint64(a.Number))
@@ -58,7 +58,7 @@ func appendAttempt(b []byte, a runtime.Attempt) []byte {
 	return append(b, r...)
 }
 
-func encodeAttempts(as []runtime.Attempt) []byte {
+func encodeAttempts(as []backend.Attempt) []byte {
 	if len(as) == 0 {
 		return nil
 	}
@@ -117,15 +117,15 @@ func (r *reader) bytes() []byte {
 	return v
 }
 
-func decodeAttempts(b []byte) ([]runtime.Attempt, error) {
-	out := []runtime.Attempt{}
+func decodeAttempts(b []byte) ([]backend.Attempt, error) {
+	out := []backend.Attempt{}
 	r := reader{b: b}
 	for len(r.b) > 0 && r.err == nil {
 		rec := reader{b: r.bytes()}
 		if r.err != nil {
 			break
 		}
-		var a runtime.Attempt
+		var a backend.Attempt
 		a.Number = int(rec.uvarint())
 		a.StartedAt = fromNanos(rec.varint())
 		a.FinishedAt = fromNanos(rec.varint())
@@ -205,9 +205,9 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 // scanJob reads one row of jobColumns. A row whose stored contents cannot be
 // decoded gives a *corruptError naming the job.
-func scanJob(s rowScanner) (*runtime.Job, error) {
+func scanJob(s rowScanner) (*backend.Job, error) {
 	var (
-		j                                      runtime.Job
+		j                                      backend.Job
 		state, policy                          string
 		runAt, timeout, uniqueUntil            int64
 		created, started, finished, leaseUntil int64
@@ -220,10 +220,10 @@ func scanJob(s rowScanner) (*runtime.Job, error) {
 		&j.LeaseOwner, &j.LeaseToken, &leaseUntil); err != nil {
 		return nil, err
 	}
-	j.State = runtime.State(state)
+	j.State = backend.State(state)
 	j.RunAt = fromNanos(runAt)
 	j.Timeout = time.Duration(timeout)
-	j.TimeoutPolicy = runtime.TimeoutPolicy(policy)
+	j.TimeoutPolicy = backend.TimeoutPolicy(policy)
 	j.StoreResult = storeResult != 0
 	j.UniqueUntil = fromNanos(uniqueUntil)
 	j.CreatedAt = fromNanos(created)

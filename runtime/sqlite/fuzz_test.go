@@ -10,19 +10,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // fuzzAttempts are the attempt histories whose encodings seed FuzzDecodeAttempts.
-func fuzzAttempts() [][]runtime.Attempt {
+func fuzzAttempts() [][]backend.Attempt {
 	t0 := time.Date(2025, 3, 30, 1, 59, 59, 123456789, time.UTC)
-	return [][]runtime.Attempt{
+	return [][]backend.Attempt{
 		nil,
-		{{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Second), Worker: "w-1", Outcome: runtime.OutcomeSucceeded}},
+		{{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Second), Worker: "w-1", Outcome: backend.OutcomeSucceeded}},
 		{
-			{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Millisecond), Worker: "host:42", Outcome: runtime.OutcomeFailed, Error: "boom"},
-			{Number: 2, StartedAt: t0.Add(time.Minute), Worker: "host:42", Outcome: runtime.OutcomeLost},
-			{Number: 3, StartedAt: time.Unix(0, -1), FinishedAt: time.Unix(0, math.MaxInt64), Worker: "é\x00\xff", Outcome: runtime.OutcomePanicked, Error: "panic: ünïcode"},
+			{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Millisecond), Worker: "host:42", Outcome: backend.OutcomeFailed, Error: "boom"},
+			{Number: 2, StartedAt: t0.Add(time.Minute), Worker: "host:42", Outcome: backend.OutcomeLost},
+			{Number: 3, StartedAt: time.Unix(0, -1), FinishedAt: time.Unix(0, math.MaxInt64), Worker: "é\x00\xff", Outcome: backend.OutcomePanicked, Error: "panic: ünïcode"},
 		},
 		{{Number: math.MaxInt64}, {Number: -1}},
 	}
@@ -76,9 +76,9 @@ func FuzzDecodeAttempts(f *testing.F) {
 		}
 
 		// decode(x || record(a)) == decode(x) + [a] for an a built from the input.
-		a := runtime.Attempt{
+		a := backend.Attempt{
 			Number: number, StartedAt: fromNanos(started), FinishedAt: fromNanos(-started),
-			Worker: worker, Outcome: runtime.OutcomeFailed, Error: errText,
+			Worker: worker, Outcome: backend.OutcomeFailed, Error: errText,
 		}
 		more, err := decodeAttempts(appendAttempt(bytes.Clone(data), a))
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 const childDBEnv = "NUVOM_SQLITE_TEST_CLAIMER_DB"
@@ -93,14 +93,14 @@ func TestClaimerChild(t *testing.T) {
 	done := 0
 	start := time.Now()
 	for range 100 {
-		jobs, err := b.Claim(ctx, nuvom.ClaimRequest{Limit: 200, Worker: "child", Now: t0, LeaseFor: time.Minute})
+		jobs, err := b.Claim(ctx, backend.ClaimRequest{Limit: 200, Worker: "child", Now: t0, LeaseFor: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs := make([]nuvom.Outcome, len(jobs))
+		outs := make([]backend.Outcome, len(jobs))
 		for i, j := range jobs {
-			outs[i] = nuvom.Outcome{Lease: j.Lease(), State: nuvom.StateSucceeded, FinishedAt: t0,
-				Attempt: nuvom.Attempt{Number: j.Attempt, Outcome: nuvom.OutcomeSucceeded}}
+			outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: t0,
+				Attempt: backend.Attempt{Number: j.Attempt, Outcome: backend.OutcomeSucceeded}}
 		}
 		errs, err := b.Complete(ctx, outs)
 		if err == nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // maxClaimArms is the most queues a claim merges arm by arm; beyond it one
@@ -18,7 +18,7 @@ import (
 const maxClaimArms = 32
 
 // jobArgs appends j's insert parameters (insertColumns order) to args.
-func jobArgs(args []any, j *runtime.Job) []any {
+func jobArgs(args []any, j *backend.Job) []any {
 	return append(args, j.ID, j.Task, j.Signature, nullBytes(j.Args), j.Queue, j.Priority, string(j.State),
 		j.Attempt, j.MaxAttempts, nanos(j.RunAt), int64(j.Timeout), string(j.TimeoutPolicy),
 		boolInt(j.StoreResult), nullString(j.UniqueKey), nanos(j.UniqueUntil), nanos(j.CreatedAt),
@@ -26,7 +26,7 @@ func jobArgs(args []any, j *runtime.Job) []any {
 		j.PanicStack, encodeAttempts(j.Attempts), j.LeaseOwner, j.LeaseToken, nanos(j.LeaseUntil))
 }
 
-func checkNew(j *runtime.Job) error {
+func checkNew(j *backend.Job) error {
 	switch {
 	case j == nil:
 		return errors.New("job is nil")
@@ -36,7 +36,7 @@ func checkNew(j *runtime.Job) error {
 		return fmt.Errorf("job %s has no task name", j.ID)
 	case j.Queue == "":
 		return fmt.Errorf("job %s has no queue", j.ID)
-	case j.State != runtime.StateQueued && j.State != runtime.StateScheduled:
+	case j.State != backend.StateQueued && j.State != backend.StateScheduled:
 		return fmt.Errorf("job %s: state %q is not queued or scheduled", j.ID, j.State)
 	case j.RunAt.IsZero() || j.CreatedAt.IsZero():
 		return fmt.Errorf("job %s: run-at and created times must be set", j.ID)
@@ -46,23 +46,23 @@ func checkNew(j *runtime.Job) error {
 
 // Enqueue inserts jobs in one transaction: jobs without a unique key through
 // prepared multi-row inserts, each job with one after looking its key up.
-func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.EnqueueResult, error) {
+func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
 	if len(jobs) == 0 {
-		return []runtime.EnqueueResult{}, nil
+		return []backend.EnqueueResult{}, nil
 	}
 	for _, j := range jobs {
 		if err := checkNew(j); err != nil {
 			return nil, b.wrap("enqueue", err)
 		}
 	}
-	res := make([]runtime.EnqueueResult, len(jobs))
+	res := make([]backend.EnqueueResult, len(jobs))
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrap("enqueue: begin", err)
 	}
 	defer tx.Rollback()
 
-	var plain []*runtime.Job
+	var plain []*backend.Job
 	args := make([]any, 0, insertColumnCount*chunk(len(jobs)))
 	flush := func() error {
 		for len(plain) > 0 {
@@ -88,7 +88,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 		err := tx.StmtContext(ctx, b.stmts.unique).QueryRowContext(ctx, j.UniqueKey, nanos(j.CreatedAt)).Scan(&existing)
 		switch {
 		case err == nil:
-			res[i] = runtime.EnqueueResult{ID: existing, Duplicate: true}
+			res[i] = backend.EnqueueResult{ID: existing, Duplicate: true}
 			continue
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, b.wrap("enqueue: look up unique key "+j.UniqueKey, err)
@@ -111,9 +111,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*runtime.Job) ([]runtime.E
 // then leases jobs with one UPDATE ... RETURNING, all in one IMMEDIATE
 // transaction. A claimed row whose stored contents cannot be decoded is
 // quarantined in the same transaction and left out of the result.
-func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runtime.Job, error) {
+func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if req.Limit <= 0 {
-		return []*runtime.Job{}, nil
+		return []*backend.Job{}, nil
 	}
 	now := nanos(req.Now)
 	queues := slices.Clone(req.Queues)
@@ -136,7 +136,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 			if err := tx.Commit(); err != nil {
 				return nil, b.wrap("claim: commit", err)
 			}
-			return []*runtime.Job{}, nil
+			return []*backend.Job{}, nil
 		}
 	}
 	args := []any{req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit}
@@ -155,7 +155,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 	if err != nil {
 		return nil, b.wrap("claim", err)
 	}
-	jobs := make([]*runtime.Job, 0, req.Limit)
+	jobs := make([]*backend.Job, 0, req.Limit)
 	var corrupt []*corruptError
 	for rows.Next() {
 		j, err := scanJob(rows)
@@ -187,7 +187,7 @@ func (b *Backend) Claim(ctx context.Context, req runtime.ClaimRequest) ([]*runti
 		b.opts.logger.Warn("nuvom sqlite: quarantined a job whose stored row cannot be decoded",
 			"job", ce.id, "db", b.path, "error", ce.Error())
 	}
-	slices.SortFunc(jobs, func(x, y *runtime.Job) int {
+	slices.SortFunc(jobs, func(x, y *backend.Job) int {
 		return cmp.Or(cmp.Compare(y.Priority, x.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.ID, y.ID))
 	})
 	return jobs, nil
@@ -226,7 +226,7 @@ func readQueues(ctx context.Context, tx *sql.Tx) ([]string, error) {
 
 // Extend moves the deadline of the leases still held; it returns the ids of
 // the others.
-func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time.Time) ([]string, error) {
+func (b *Backend) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
 	lost := []string{}
 	if len(leases) == 0 {
 		return lost, nil
@@ -255,9 +255,9 @@ func (b *Backend) Extend(ctx context.Context, leases []runtime.Lease, until time
 }
 
 // completeStates are the states an Outcome may move a job to.
-var completeStates = map[runtime.State]bool{
-	runtime.StateSucceeded: true, runtime.StateFailed: true, runtime.StateRetrying: true,
-	runtime.StateCancelled: true, runtime.StateQuarantined: true,
+var completeStates = map[backend.State]bool{
+	backend.StateSucceeded: true, backend.StateFailed: true, backend.StateRetrying: true,
+	backend.StateCancelled: true, backend.StateQuarantined: true,
 }
 
 // Complete applies the outcomes of a batch in one transaction: each updates
@@ -265,7 +265,7 @@ var completeStates = map[runtime.State]bool{
 // and stores its result. Outcomes go through prepared batch UPDATE ... FROM
 // (VALUES ...) statements (see completeBatchSQL); a batch that names a job
 // twice is applied one outcome at a time, in order.
-func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]error, error) {
+func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
 	if len(outcomes) == 0 {
 		return errs, nil
@@ -283,7 +283,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 			dup = true
 		}
 		ids[o.Lease.JobID] = true
-		retrying = retrying || o.State == runtime.StateRetrying
+		retrying = retrying || o.State == backend.StateRetrying
 		valid = append(valid, i)
 	}
 	tx, err := b.write.BeginTx(ctx, nil)
@@ -344,14 +344,14 @@ func (b *Backend) Complete(ctx context.Context, outcomes []runtime.Outcome) ([]e
 	return errs, nil
 }
 
-func leaseLost(l runtime.Lease) error {
-	return fmt.Errorf("complete job %s with token %d: %w", l.JobID, l.Token, runtime.ErrLeaseLost)
+func leaseLost(l backend.Lease) error {
+	return fmt.Errorf("complete job %s with token %d: %w", l.JobID, l.Token, backend.ErrLeaseLost)
 }
 
 // outcomeArgs appends o's parameters in completeBatchSQL's row order.
-func outcomeArgs(args []any, o *runtime.Outcome) []any {
+func outcomeArgs(args []any, o *backend.Outcome) []any {
 	var runAt, finished int64
-	if o.State == runtime.StateRetrying {
+	if o.State == backend.StateRetrying {
 		runAt = nanos(o.RunAt)
 		if runAt == 0 {
 			runAt = nanos(o.FinishedAt)
@@ -364,7 +364,7 @@ func outcomeArgs(args []any, o *runtime.Outcome) []any {
 }
 
 // Release hands leased jobs back without spending an attempt; stale tokens are ignored.
-func (b *Backend) Release(ctx context.Context, leases []runtime.Lease) error {
+func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	if len(leases) == 0 {
 		return nil
 	}
@@ -423,11 +423,11 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 	retrying := false
 	for _, e := range found {
 		msg := fmt.Sprintf("lease of worker %q expired at %s", e.owner, fromNanos(e.until).UTC().Format(time.RFC3339Nano))
-		rec := appendAttempt(nil, runtime.Attempt{Number: e.attempt, StartedAt: fromNanos(e.started),
-			FinishedAt: now, Worker: e.owner, Outcome: runtime.OutcomeLost, Error: msg})
-		state, runAt, finished := runtime.StateRetrying, nanos(now), int64(0)
+		rec := appendAttempt(nil, backend.Attempt{Number: e.attempt, StartedAt: fromNanos(e.started),
+			FinishedAt: now, Worker: e.owner, Outcome: backend.OutcomeLost, Error: msg})
+		state, runAt, finished := backend.StateRetrying, nanos(now), int64(0)
 		if e.attempt >= e.max {
-			state, runAt, finished = runtime.StateFailed, 0, nanos(now)
+			state, runAt, finished = backend.StateFailed, 0, nanos(now)
 		} else {
 			retrying = true
 		}

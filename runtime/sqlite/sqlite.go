@@ -24,7 +24,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // Defaults of the options. The poll interval trades idle CPU for
@@ -67,7 +67,7 @@ func WithPollInterval(d time.Duration) Option { return func(o *options) { o.poll
 // stored contents cannot be decoded. The default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// Backend is a runtime.Backend and runtime.Notifier on one SQLite file.
+// Backend is a backend.Backend on one SQLite file.
 type Backend struct {
 	path   string
 	opts   options
@@ -79,8 +79,7 @@ type Backend struct {
 }
 
 var (
-	_ runtime.Backend  = (*Backend)(nil)
-	_ runtime.Notifier = (*Backend)(nil)
+	_ backend.Backend = (*Backend)(nil)
 )
 
 // Open opens (creating if needed, with its parent directories) the database at

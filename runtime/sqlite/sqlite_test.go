@@ -14,15 +14,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/nuvom/nuvom/runtime"
-	"github.com/nuvom/nuvom/runtime/backendtest"
+	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
 
 var t0 = backendtest.Epoch()
 
 // newJobs returns n queued jobs of task "t" on queue q, ids from..from+n-1.
-func newJobs(from, n int, q string) []*runtime.Job {
-	out := make([]*runtime.Job, n)
+func newJobs(from, n int, q string) []*backend.Job {
+	out := make([]*backend.Job, n)
 	for i := range out {
 		j := backendtest.NewJob(backendtest.ID(uint64(from+i)), "t", t0)
 		j.Queue = q
@@ -31,7 +31,7 @@ func newJobs(from, n int, q string) []*runtime.Job {
 	return out
 }
 
-func mustEnqueue(t testing.TB, b *Backend, jobs []*runtime.Job) {
+func mustEnqueue(t testing.TB, b *Backend, jobs []*backend.Job) {
 	t.Helper()
 	if _, err := b.Enqueue(context.Background(), jobs); err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestReopenKeepsSchemaAndJobs(t *testing.T) {
 	if err := b.read.QueryRow(`SELECT count(*) FROM nuvom_migrations`).Scan(&versions); err != nil || versions != len(migrations) {
 		t.Fatalf("migrations recorded = %d, %v; want %d", versions, err, len(migrations))
 	}
-	if jobs, err := b.List(context.Background(), runtime.ListFilter{}); err != nil || len(jobs) != 3 {
+	if jobs, err := b.List(context.Background(), backend.ListFilter{}); err != nil || len(jobs) != 3 {
 		t.Fatalf("List after reopen = %d jobs, %v; want 3", len(jobs), err)
 	}
 	if _, err := b.write.Exec(`INSERT INTO nuvom_migrations VALUES (99, 0)`); err != nil {
@@ -107,7 +107,7 @@ func TestReopenKeepsSchemaAndJobs(t *testing.T) {
 }
 
 func TestEncodingRoundTrip(t *testing.T) {
-	as := []runtime.Attempt{
+	as := []backend.Attempt{
 		{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Second), Worker: "w", Outcome: "failed", Error: "nul \x00 and \xff bytes"},
 		{Number: 300, StartedAt: time.Unix(0, -5), Outcome: "lost"},
 	}
@@ -133,16 +133,16 @@ func TestAttemptAppendKeepsBytes(t *testing.T) {
 	b := openTest(t)
 	ctx := context.Background()
 	mustEnqueue(t, b, newJobs(1, 1, "default"))
-	want := []runtime.Attempt{}
+	want := []backend.Attempt{}
 	for i := 1; i <= 3; i++ {
-		cs, err := b.Claim(ctx, runtime.ClaimRequest{Limit: 1, Worker: "w\x00", Now: t0.Add(time.Duration(i) * time.Hour), LeaseFor: time.Minute})
+		cs, err := b.Claim(ctx, backend.ClaimRequest{Limit: 1, Worker: "w\x00", Now: t0.Add(time.Duration(i) * time.Hour), LeaseFor: time.Minute})
 		if err != nil || len(cs) != 1 {
 			t.Fatalf("claim %d: %d jobs, %v", i, len(cs), err)
 		}
-		a := runtime.Attempt{Number: i, StartedAt: cs[0].StartedAt, FinishedAt: cs[0].StartedAt.Add(time.Second),
-			Worker: "w\x00", Outcome: runtime.OutcomeFailed, Error: "bytes \x00\xff\xfe"}
+		a := backend.Attempt{Number: i, StartedAt: cs[0].StartedAt, FinishedAt: cs[0].StartedAt.Add(time.Second),
+			Worker: "w\x00", Outcome: backend.OutcomeFailed, Error: "bytes \x00\xff\xfe"}
 		want = append(want, a)
-		errs, err := b.Complete(ctx, []runtime.Outcome{{Lease: cs[0].Lease(), State: runtime.StateRetrying,
+		errs, err := b.Complete(ctx, []backend.Outcome{{Lease: cs[0].Lease(), State: backend.StateRetrying,
 			RunAt: a.FinishedAt, FinishedAt: a.FinishedAt, Attempt: a, Error: "e", ErrorChain: []string{"e", "\x00"}}})
 		if err != nil || errs[0] != nil {
 			t.Fatalf("complete %d: %v %v", i, err, errs)
@@ -179,13 +179,13 @@ func TestCorruptRows(t *testing.T) {
 	if _, err := b.Get(ctx, badState); err == nil || !strings.Contains(err.Error(), badState) || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Fatalf("Get of a bad state: err = %v, want one naming %s and the state", err, badState)
 	}
-	if _, err := b.List(ctx, runtime.ListFilter{}); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+	if _, err := b.List(ctx, backend.ListFilter{}); err == nil || !strings.Contains(err.Error(), "is corrupt") {
 		t.Fatalf("List over corrupt rows: err = %v", err)
 	}
 	if _, err := b.Stats(ctx, t0); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Fatalf("Stats over a bad state: err = %v", err)
 	}
-	cs, err := b.Claim(ctx, runtime.ClaimRequest{Limit: 10, Worker: "w", Now: t0, LeaseFor: time.Minute})
+	cs, err := b.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: t0, LeaseFor: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestTwoBackendsClaimConcurrently(t *testing.T) {
 		wg.Go(func() {
 			ctx := context.Background()
 			for {
-				cs, err := b.Claim(ctx, runtime.ClaimRequest{Limit: 7, Worker: worker, Now: t0, LeaseFor: time.Hour})
+				cs, err := b.Claim(ctx, backend.ClaimRequest{Limit: 7, Worker: worker, Now: t0, LeaseFor: time.Hour})
 				if err != nil {
 					errc <- err
 					return
@@ -301,15 +301,15 @@ func TestTwoBackendsClaimConcurrently(t *testing.T) {
 				if len(cs) == 0 {
 					return
 				}
-				outs := make([]runtime.Outcome, len(cs))
+				outs := make([]backend.Outcome, len(cs))
 				mu.Lock()
 				for i, c := range cs {
 					if prev, ok := seen[c.ID]; ok {
 						dup = append(dup, c.ID+" by "+prev+" and "+worker)
 					}
 					seen[c.ID] = worker
-					outs[i] = runtime.Outcome{Lease: c.Lease(), State: runtime.StateSucceeded, FinishedAt: t0,
-						Attempt: runtime.Attempt{Number: c.Attempt, Worker: worker, Outcome: runtime.OutcomeSucceeded}}
+					outs[i] = backend.Outcome{Lease: c.Lease(), State: backend.StateSucceeded, FinishedAt: t0,
+						Attempt: backend.Attempt{Number: c.Attempt, Worker: worker, Outcome: backend.OutcomeSucceeded}}
 				}
 				mu.Unlock()
 				errs, err := b.Complete(ctx, outs)
@@ -338,7 +338,7 @@ func TestTwoBackendsClaimConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []runtime.QueueStat{{Queue: "default", State: runtime.StateSucceeded, Count: n, OldestRunAt: t0}}
+	want := []backend.QueueStat{{Queue: "default", State: backend.StateSucceeded, Count: n, OldestRunAt: t0}}
 	if d := cmp.Diff(want, stats, cmpopts.EquateApproxTime(0)); d != "" {
 		t.Fatalf("stats (-want +got):\n%s", d)
 	}

@@ -11,14 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
-// Get returns a job's full record, or runtime.ErrNotFound (wrapped).
-func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
+// Get returns a job's full record, or backend.ErrNotFound (wrapped).
+func (b *Backend) Get(ctx context.Context, id string) (*backend.Job, error) {
 	j, err := scanVisible(b.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, b.wrap("get job "+id, runtime.ErrNotFound)
+		return nil, b.wrap("get job "+id, backend.ErrNotFound)
 	}
 	if err != nil {
 		return nil, b.wrap("get job "+id, err)
@@ -27,7 +27,7 @@ func (b *Backend) Get(ctx context.Context, id string) (*runtime.Job, error) {
 }
 
 // List returns jobs matching f, newest (highest id) first.
-func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Job, error) {
+func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Job, error) {
 	var where []string
 	var args []any
 	if len(f.States) > 0 {
@@ -63,7 +63,7 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 		return nil, b.wrap("list jobs", err)
 	}
 	defer rows.Close()
-	jobs := []*runtime.Job{}
+	jobs := []*backend.Job{}
 	for rows.Next() {
 		j, err := scanVisible(rows)
 		if err != nil {
@@ -81,10 +81,10 @@ func (b *Backend) List(ctx context.Context, f runtime.ListFilter) ([]*runtime.Jo
 // history or error chain cannot be decoded (Claim quarantines such rows) is
 // returned without the undecodable part, its reason being in Error: a
 // quarantined job stays inspectable and does not break every listing.
-func scanVisible(s rowScanner) (*runtime.Job, error) {
+func scanVisible(s rowScanner) (*backend.Job, error) {
 	j, err := scanJob(s)
 	var ce *corruptError
-	if errors.As(err, &ce) && j != nil && j.State == runtime.StateQuarantined {
+	if errors.As(err, &ce) && j != nil && j.State == backend.StateQuarantined {
 		return j, nil
 	}
 	return j, err
@@ -95,13 +95,13 @@ func placeholders(n int) string {
 }
 
 // stateOf reads a job's state inside tx to explain why an update matched nothing.
-func stateOf(ctx context.Context, tx *sql.Tx, id string) (runtime.State, error) {
+func stateOf(ctx context.Context, tx *sql.Tx, id string) (backend.State, error) {
 	var s string
 	err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", runtime.ErrNotFound
+		return "", backend.ErrNotFound
 	}
-	return runtime.State(s), err
+	return backend.State(s), err
 }
 
 // transition runs update (which names the job as its last parameter) in one
@@ -125,7 +125,7 @@ func (b *Backend) transition(ctx context.Context, op, id, update string, args ..
 		if err != nil {
 			return b.wrap(op+" job "+id, err)
 		}
-		return b.wrap(op+" job "+id, fmt.Errorf("%w: it is %s", runtime.ErrWrongState, s))
+		return b.wrap(op+" job "+id, fmt.Errorf("%w: it is %s", backend.ErrWrongState, s))
 	}
 	if err := tx.Commit(); err != nil {
 		return b.wrap(op+" job "+id+": commit", err)
@@ -133,10 +133,49 @@ func (b *Backend) transition(ctx context.Context, op, id, update string, args ..
 	return nil
 }
 
-// Cancel moves a scheduled, queued or retrying job to cancelled.
+// Cancel moves a scheduled, queued, retrying or running job to cancelled; a
+// running job's lease ends and its attempt is recorded as cancelled.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
-	return b.transition(ctx, "cancel", id, `UPDATE jobs SET state = 'cancelled', finished_at = ?
-		WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')`, nanos(now))
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return b.wrap("cancel job "+id+": begin", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = ?
+		WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')`, nanos(now), id)
+	if err != nil {
+		return b.wrap("cancel job "+id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return b.wrap("cancel job "+id, err)
+	} else if n == 0 {
+		var state, owner string
+		var token, started int64
+		var attempt int
+		err := tx.QueryRowContext(ctx, `SELECT state, lease_owner, lease_token, attempt, started_at FROM jobs WHERE id = ?`, id).
+			Scan(&state, &owner, &token, &attempt, &started)
+		if errors.Is(err, sql.ErrNoRows) {
+			return b.wrap("cancel job "+id, backend.ErrNotFound)
+		}
+		if err != nil {
+			return b.wrap("cancel job "+id, err)
+		}
+		if state != string(backend.StateRunning) {
+			return b.wrap("cancel job "+id, fmt.Errorf("%w: it is %s", backend.ErrWrongState, state))
+		}
+		const msg = "cancelled while running"
+		rec := appendAttempt(nil, backend.Attempt{Number: attempt, StartedAt: fromNanos(started),
+			FinishedAt: now, Worker: owner, Outcome: backend.OutcomeCancelled, Error: msg})
+		if _, err := tx.StmtContext(ctx, b.stmts.complete).ExecContext(ctx, string(backend.StateCancelled), 0, nanos(now),
+			nil, msg, nil, "", rec, id, token); err != nil {
+			return b.wrap("cancel running job "+id, err)
+		}
+		defer b.notify.signal() // after the commit: the worker running it looks at its leases
+	}
+	if err := tx.Commit(); err != nil {
+		return b.wrap("cancel job "+id+": commit", err)
+	}
+	return nil
 }
 
 // Retry makes a failed, cancelled or quarantined job queued again at now,
@@ -153,21 +192,21 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 
 // Stats counts jobs per queue and state, ordered by queue then life order of
 // the state.
-func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat, error) {
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
 	rows, err := b.read.QueryContext(ctx, `SELECT queue, state, count(*), min(run_at) FROM jobs GROUP BY queue, state`)
 	if err != nil {
 		return nil, b.wrap("stats", err)
 	}
 	defer rows.Close()
-	stats := []runtime.QueueStat{}
+	stats := []backend.QueueStat{}
 	for rows.Next() {
-		var s runtime.QueueStat
+		var s backend.QueueStat
 		var state string
 		var oldest int64
 		if err := rows.Scan(&s.Queue, &state, &s.Count, &oldest); err != nil {
 			return nil, b.wrap("stats", err)
 		}
-		s.State = runtime.State(state)
+		s.State = backend.State(state)
 		if !s.State.Valid() {
 			return nil, b.wrap("stats", fmt.Errorf("queue %q holds %d jobs in unknown state %q", s.Queue, s.Count, state))
 		}
@@ -177,15 +216,15 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]runtime.QueueStat
 	if err := rows.Err(); err != nil {
 		return nil, b.wrap("stats", err)
 	}
-	slices.SortFunc(stats, func(x, y runtime.QueueStat) int {
+	slices.SortFunc(stats, func(x, y backend.QueueStat) int {
 		return cmp.Or(cmp.Compare(x.Queue, y.Queue),
-			cmp.Compare(slices.Index(runtime.AllStates, x.State), slices.Index(runtime.AllStates, y.State)))
+			cmp.Compare(slices.Index(backend.AllStates(), x.State), slices.Index(backend.AllStates(), y.State)))
 	})
 	return stats, nil
 }
 
 // Purge deletes the jobs matching f that are not running and returns how many.
-func (b *Backend) Purge(ctx context.Context, f runtime.PurgeFilter) (int, error) {
+func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
 	q := `DELETE FROM jobs WHERE state <> 'running'`
 	var args []any
 	if f.Queue != "" {

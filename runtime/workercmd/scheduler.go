@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/config"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
@@ -16,7 +16,7 @@ import (
 // annotations declare and, when run is true, starts a dispatcher that enqueues
 // due ticks into backend until ctx ends (in burst mode it ticks once instead).
 // The returned function stops the dispatcher and closes the store.
-func startScheduler(ctx context.Context, cfg config.Config, backend runtime.Backend, tasks []runtime.TaskDef, run, burst bool, logger *slog.Logger) (func(), error) {
+func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backend, tasks []nuvom.TaskDef, run, burst bool, logger *slog.Logger) (func(), error) {
 	if !run {
 		return func() {}, nil
 	}
@@ -24,12 +24,12 @@ func startScheduler(ctx context.Context, cfg config.Config, backend runtime.Back
 	if err != nil {
 		return nil, err
 	}
-	specs := make([]runtime.TaskSpec, len(tasks))
+	specs := make([]nuvom.TaskSpec, len(tasks))
 	for i, t := range tasks {
 		specs[i] = t.TaskSpec
 	}
 	// The dispatcher's client shares the worker's backend; it is not closed here.
-	client := runtime.NewClient(backend)
+	client := nuvom.NewClient(backend)
 	if err := schedule.SyncAnnotations(ctx, store, specs, time.Now()); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("scheduler: %w", err)

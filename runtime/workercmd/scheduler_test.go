@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/schedule"
 	"github.com/nuvom/nuvom/runtime/schedule/filestore"
 )
@@ -20,8 +20,8 @@ import (
 func TestWorkerRunsAnnotationSchedules(t *testing.T) {
 	fileQueue(t)
 	var runs atomic.Int32
-	every := runtime.TaskSpec{Name: "tick", Signature: "s", Options: runtime.TaskOptions{Queue: "default", Every: 100 * time.Millisecond}}
-	tasks := []runtime.TaskDef{{TaskSpec: every, Invoke: func(context.Context, []byte) ([]byte, error) {
+	every := nuvom.TaskSpec{Name: "tick", Signature: "s", Options: nuvom.TaskOptions{Queue: "default", Every: 100 * time.Millisecond}}
+	tasks := []nuvom.TaskDef{{TaskSpec: every, Invoke: func(context.Context, []byte) ([]byte, error) {
 		runs.Add(1)
 		return nil, nil
 	}}}

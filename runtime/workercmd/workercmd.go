@@ -25,7 +25,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/config"
 )
 
@@ -38,7 +38,7 @@ const (
 
 // Main runs a worker for tasks with the command-line arguments args (without
 // the program name), handling signals, and returns the exit code.
-func Main(tasks []runtime.TaskDef, args []string) int {
+func Main(tasks []nuvom.TaskDef, args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hard := make(chan struct{})
@@ -78,7 +78,7 @@ Flags:
 
 // run is Main without the process: ctx's cancellation starts a graceful
 // shutdown and closing hard stops at once.
-func run(ctx context.Context, hard <-chan struct{}, tasks []runtime.TaskDef, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args []string, stdout, stderr io.Writer) int {
 	const prog = "worker"
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -136,7 +136,7 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []runtime.TaskDef, arg
 	}
 	logger := newLogger(stderr, cfg.LogFormat.Value, cfg.LogLevel.Value)
 
-	reg, err := runtime.NewRegistry(tasks...)
+	reg, err := nuvom.NewRegistry(tasks...)
 	if err != nil {
 		logger.Error("register tasks", "err", err)
 		return ExitFailure
@@ -162,7 +162,7 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []runtime.TaskDef, arg
 	opts := cfg.WorkerOptions()
 	opts.Burst = *burst
 	opts.Logger = logger
-	w, err := runtime.NewWorker(backend, reg, opts)
+	w, err := nuvom.NewWorker(backend, reg, opts)
 	if err != nil {
 		logger.Error("start worker", "err", err)
 		return ExitFailure

@@ -7,20 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
 )
 
-var spec = runtime.TaskSpec{Name: "ping", Signature: "s1", Options: runtime.TaskOptions{Queue: "default", StoreResult: true}}
+var spec = nuvom.TaskSpec{Name: "ping", Signature: "s1", Options: nuvom.TaskOptions{Queue: "default", StoreResult: true}}
 
-func pingTask(invoke runtime.InvokeFunc) []runtime.TaskDef {
-	return []runtime.TaskDef{{TaskSpec: spec, Invoke: invoke}}
+func pingTask(invoke nuvom.InvokeFunc) []nuvom.TaskDef {
+	return []nuvom.TaskDef{{TaskSpec: spec, Invoke: invoke}}
 }
 
 func okInvoke(context.Context, []byte) ([]byte, error) { return []byte{0xc3}, nil }
 
 // fileQueue points the worker at a fresh file queue and returns a client on it.
-func fileQueue(t *testing.T) *runtime.Client {
+func fileQueue(t *testing.T) *nuvom.Client {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("NUVOM_BACKEND", "file")
@@ -29,7 +29,7 @@ func fileQueue(t *testing.T) *runtime.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := runtime.NewClient(b)
+	c := nuvom.NewClient(b)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -77,7 +77,7 @@ func TestBurstRunsQueuedJobs(t *testing.T) {
 	}
 	for _, id := range ids {
 		j, err := c.Get(ctx, id)
-		if err != nil || j.State != runtime.StateSucceeded {
+		if err != nil || j.State != nuvom.StateSucceeded {
 			t.Fatalf("job %s: %v %v", id, j, err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestCancelStopsGracefullyAndHardStopAtOnce(t *testing.T) {
 		t.Fatal("a hard stop did not stop the worker")
 	}
 	j, err := c.Get(ctx, res.ID)
-	if err != nil || j.State != runtime.StateQueued || j.Attempt != 0 {
+	if err != nil || j.State != nuvom.StateQueued || j.Attempt != 0 {
 		t.Fatalf("job after hard stop: %+v %v", j, err)
 	}
 }

@@ -6,8 +6,14 @@ import (
 	"context"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
+
+// This code needs version 1 of the nuvom support package: if the next line does not
+// compile, the github.com/nuvom/nuvom module is older than the nuvomgen that
+// generated this file; upgrade it (go get github.com/nuvom/nuvom@latest).
+const _ = nuvomimpl.SupportPackageIsVersion1
 
 // Compile-time guards: these break the build when a task function's signature
 // drifts from the generated code. Run go generate to update.
@@ -57,7 +63,19 @@ func (h TotalTaskHandle) Delay(ctx context.Context, client *nuvom.Client, items 
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.NewPending[Cents](client, res), nil
+	return nuvom.PendingOf[Cents](client, res), nil
+}
+
+// Request returns a job of billing.Total with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h TotalTaskHandle) Request(items []LineItem, due time.Duration, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodeTotalArgs(items, due)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
 }
 
 // Schedule stores a schedule that enqueues billing.Total with these arguments at each fire time of when
@@ -80,7 +98,7 @@ func (h TotalTaskHandle) Definition() nuvom.TaskDef {
 
 // encodeTotalArgs encodes the arguments of task "billing.Total" in wire order.
 func encodeTotalArgs(items []LineItem, due time.Duration) ([]byte, error) {
-	w := nuvom.NewArgWriter(2)
+	w := nuvomimpl.NewArgWriter(2)
 	w.Value(items)
 	w.Duration(due)
 	return w.Finish()
@@ -88,7 +106,7 @@ func encodeTotalArgs(items []LineItem, due time.Duration) ([]byte, error) {
 
 // invokeTotal decodes the arguments of task "billing.Total", calls Total and encodes its result.
 func invokeTotal(_ context.Context, args []byte) ([]byte, error) {
-	r := nuvom.NewArgReader("billing.Total", args, 2)
+	r := nuvomimpl.NewArgReader("billing.Total", args, 2)
 	var items []LineItem
 	r.Value(&items)
 	due := r.Duration()
@@ -99,5 +117,5 @@ func invokeTotal(_ context.Context, args []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.EncodeResult(res)
+	return nuvomimpl.EncodeResult(res)
 }

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Message is one e-mail.

@@ -6,8 +6,14 @@ import (
 	"context"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
+
+// This code needs version 1 of the nuvom support package: if the next line does not
+// compile, the github.com/nuvom/nuvom module is older than the nuvomgen that
+// generated this file; upgrade it (go get github.com/nuvom/nuvom@latest).
+const _ = nuvomimpl.SupportPackageIsVersion1
 
 // Compile-time guards: these break the build when a task function's signature
 // drifts from the generated code. Run go generate to update.
@@ -57,7 +63,19 @@ func (h SendTaskHandle) Delay(ctx context.Context, client *nuvom.Client, msg Mes
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.NewPending[struct{}](client, res), nil
+	return nuvom.PendingOf[struct{}](client, res), nil
+}
+
+// Request returns a job of email.send with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h SendTaskHandle) Request(msg Message, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodeSendArgs(msg)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
 }
 
 // Schedule stores a schedule that enqueues email.send with these arguments at each fire time of when
@@ -81,14 +99,14 @@ func (h SendTaskHandle) Definition() nuvom.TaskDef {
 
 // encodeSendArgs encodes the arguments of task "email.send" in wire order.
 func encodeSendArgs(msg Message) ([]byte, error) {
-	w := nuvom.NewArgWriter(1)
+	w := nuvomimpl.NewArgWriter(1)
 	w.Value(msg)
 	return w.Finish()
 }
 
 // invokeSend decodes the arguments of task "email.send", calls Send and encodes its result.
 func invokeSend(ctx context.Context, args []byte) ([]byte, error) {
-	r := nuvom.NewArgReader("email.send", args, 1)
+	r := nuvomimpl.NewArgReader("email.send", args, 1)
 	var msg Message
 	r.Value(&msg)
 	if err := r.Err(); err != nil {

@@ -6,8 +6,14 @@ import (
 	"context"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
+
+// This code needs version 1 of the nuvom support package: if the next line does not
+// compile, the github.com/nuvom/nuvom module is older than the nuvomgen that
+// generated this file; upgrade it (go get github.com/nuvom/nuvom@latest).
+const _ = nuvomimpl.SupportPackageIsVersion1
 
 // Compile-time guards: these break the build when a task function's signature
 // drifts from the generated code. Run go generate to update.
@@ -57,7 +63,19 @@ func (h ResizeTaskHandle) Delay(ctx context.Context, client *nuvom.Client, src s
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.NewPending[Thumb](client, res), nil
+	return nuvom.PendingOf[Thumb](client, res), nil
+}
+
+// Request returns a job of images.Resize with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h ResizeTaskHandle) Request(src string, width int, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodeResizeArgs(src, width)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
 }
 
 // Schedule stores a schedule that enqueues images.Resize with these arguments at each fire time of when
@@ -80,7 +98,7 @@ func (h ResizeTaskHandle) Definition() nuvom.TaskDef {
 
 // encodeResizeArgs encodes the arguments of task "images.Resize" in wire order.
 func encodeResizeArgs(src string, width int) ([]byte, error) {
-	w := nuvom.NewArgWriter(2)
+	w := nuvomimpl.NewArgWriter(2)
 	w.String(src)
 	w.Int(int64(width))
 	return w.Finish()
@@ -88,7 +106,7 @@ func encodeResizeArgs(src string, width int) ([]byte, error) {
 
 // invokeResize decodes the arguments of task "images.Resize", calls Resize and encodes its result.
 func invokeResize(ctx context.Context, args []byte) ([]byte, error) {
-	r := nuvom.NewArgReader("images.Resize", args, 2)
+	r := nuvomimpl.NewArgReader("images.Resize", args, 2)
 	src := r.String()
 	width := int(r.Int())
 	if err := r.Err(); err != nil {
@@ -98,5 +116,5 @@ func invokeResize(ctx context.Context, args []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.EncodeResult(res)
+	return nuvomimpl.EncodeResult(res)
 }

@@ -8,7 +8,7 @@ import (
 	email "example.com/shop/email"
 	images "example.com/shop/images"
 	reports "example.com/shop/reports"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Tasks returns the definition of every task of the module, sorted by name.

@@ -6,8 +6,14 @@ import (
 	"context"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
+
+// This code needs version 1 of the nuvom support package: if the next line does not
+// compile, the github.com/nuvom/nuvom module is older than the nuvomgen that
+// generated this file; upgrade it (go get github.com/nuvom/nuvom@latest).
+const _ = nuvomimpl.SupportPackageIsVersion1
 
 // Compile-time guards: these break the build when a task function's signature
 // drifts from the generated code. Run go generate to update.
@@ -57,7 +63,19 @@ func (h BuildTaskHandle) Delay(ctx context.Context, client *nuvom.Client, req Re
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.NewPending[Summary](client, res), nil
+	return nuvom.PendingOf[Summary](client, res), nil
+}
+
+// Request returns a job of reports.Build with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h BuildTaskHandle) Request(req Request, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodeBuildArgs(req)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
 }
 
 // Schedule stores a schedule that enqueues reports.Build with these arguments at each fire time of when
@@ -80,14 +98,14 @@ func (h BuildTaskHandle) Definition() nuvom.TaskDef {
 
 // encodeBuildArgs encodes the arguments of task "reports.Build" in wire order.
 func encodeBuildArgs(req Request) ([]byte, error) {
-	w := nuvom.NewArgWriter(1)
+	w := nuvomimpl.NewArgWriter(1)
 	w.Value(req)
 	return w.Finish()
 }
 
 // invokeBuild decodes the arguments of task "reports.Build", calls Build and encodes its result.
 func invokeBuild(ctx context.Context, args []byte) ([]byte, error) {
-	r := nuvom.NewArgReader("reports.Build", args, 1)
+	r := nuvomimpl.NewArgReader("reports.Build", args, 1)
 	var req Request
 	r.Value(&req)
 	if err := r.Err(); err != nil {
@@ -97,5 +115,5 @@ func invokeBuild(ctx context.Context, args []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.EncodeResult(res)
+	return nuvomimpl.EncodeResult(res)
 }

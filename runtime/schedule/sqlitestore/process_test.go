@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/schedule"
 	"github.com/nuvom/nuvom/runtime/schedule/sqlitestore"
 	"github.com/nuvom/nuvom/runtime/sqlite"
@@ -48,7 +48,7 @@ func dispatcherChild() int {
 		return 3
 	}
 	defer store.Close()
-	d := &schedule.Dispatcher{Store: store, Client: runtime.NewClient(be), LeaseFor: -1, MaxSleep: 200 * time.Millisecond}
+	d := &schedule.Dispatcher{Store: store, Client: nuvom.NewClient(be), LeaseFor: -1, MaxSleep: 200 * time.Millisecond}
 	if os.Getenv("NUVOM_TEST_ELECT") == "1" {
 		d.LeaseFor = 2 * time.Second
 	}
@@ -81,8 +81,8 @@ func TestThreeDispatcherProcessesOneJobPerTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	task := runtime.TaskSpec{Name: "app.Tick", Signature: "s", Options: runtime.TaskOptions{Queue: "default"}}
-	sc, err := schedule.NewService(store).Create(ctx, task, []byte{0x90}, runtime.Cron("* * * * * *", "Europe/Berlin"))
+	task := nuvom.TaskSpec{Name: "app.Tick", Signature: "s", Options: nuvom.TaskOptions{Queue: "default"}}
+	sc, err := schedule.NewService(store).Create(ctx, task, []byte{0x90}, nuvom.Cron("* * * * * *", "Europe/Berlin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestThreeDispatcherProcessesOneJobPerTick(t *testing.T) {
 	}
 	end := time.Now()
 
-	jobs, err := be.List(ctx, runtime.ListFilter{Limit: 10000})
+	jobs, err := be.List(ctx, nuvom.ListFilter{Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}

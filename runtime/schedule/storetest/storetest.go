@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
@@ -58,17 +58,17 @@ func mustOpen(t *testing.T, open Opener) schedule.Store {
 func sample(id string) schedule.Schedule {
 	return schedule.Schedule{
 		ID: id,
-		Task: runtime.TaskSpec{Name: "shop.Report", Signature: "sig123", Options: runtime.TaskOptions{
-			Queue: "reports", Priority: 3, Retries: 2, Timeout: time.Minute, TimeoutPolicy: runtime.TimeoutRetry,
+		Task: nuvom.TaskSpec{Name: "shop.Report", Signature: "sig123", Options: nuvom.TaskOptions{
+			Queue: "reports", Priority: 3, Retries: 2, Timeout: time.Minute, TimeoutPolicy: nuvom.TimeoutRetry,
 			Tags: []string{"a", "b"}, StoreResult: true, Version: 1, Cron: "0 3 * * *", Zone: "Europe/Berlin"}},
 		Args:         []byte{0x92, 0xa3, 'a', '.', 'p', 0x10},
-		Kind:         runtime.ScheduleCron,
+		Kind:         nuvom.ScheduleCron,
 		Spec:         "0 3 * * *",
 		Zone:         "Europe/Berlin",
 		NextRun:      base.Add(time.Hour),
 		LastRun:      base.Add(-time.Hour),
 		LastJobID:    "01JOB",
-		Misfire:      runtime.MisfireCatchUp,
+		Misfire:      nuvom.MisfireCatchUp,
 		CatchUpLimit: 5,
 		Jitter:       3 * time.Second,
 		Source:       schedule.SourceUser,
@@ -86,7 +86,7 @@ func testUpsertGetList(t *testing.T, open Opener) {
 		t.Fatalf("List on empty store = %v, %v; want none", got, err)
 	}
 	b, a := sample("b"), sample("a")
-	a.Source, a.Kind, a.Spec, a.Zone = schedule.SourceAnnotation, runtime.ScheduleInterval, "1h0m0s", ""
+	a.Source, a.Kind, a.Spec, a.Zone = schedule.SourceAnnotation, nuvom.ScheduleInterval, "1h0m0s", ""
 	a.Anchor = base.Add(time.Hour)
 	a.NextRun = time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.FixedZone("x", 3600)) // stored in UTC
 	for _, sc := range []schedule.Schedule{b, a} {

@@ -19,7 +19,7 @@ import (
 	"example.com/shop/images"
 	"example.com/shop/nuvomtasks"
 	"example.com/shop/reports"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/config"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"example.com/shop/levels"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Color is a named string.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"example.com/shop/levels"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
 )
 
 // Thumb is a thumbnail.

@@ -16,7 +16,8 @@ import (
 	"example.com/shop/levels"
 	"example.com/shop/mail"
 	"example.com/shop/nuvomtasks"
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
 // runner is a Backend that runs each job as it is enqueued, through the
@@ -212,17 +213,17 @@ func TestDecodeErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	def, _ := reg.Lookup("images.Resize")
-	w := nuvom.NewArgWriter(1)
+	w := nuvomimpl.NewArgWriter(1)
 	w.String("only one")
 	args, err := w.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var de *nuvom.DecodeError
+	var de *nuvomimpl.DecodeError
 	if _, err := def.Invoke(context.Background(), args); !errors.As(err, &de) || de.Arg != -1 {
 		t.Fatalf("wrong arg count: got %v", err)
 	}
-	w = nuvom.NewArgWriter(2)
+	w = nuvomimpl.NewArgWriter(2)
 	w.String("a.png")
 	w.String("not an int")
 	args, _ = w.Finish()

@@ -1,4 +1,4 @@
-package runtime_test
+package nuvom_test
 
 import (
 	"bytes"
@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/memory"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
 // --- helpers ---
@@ -271,7 +273,7 @@ func TestDecodeErrorQuarantines(t *testing.T) {
 	b := newBackend(t)
 	s := spec("typed", nuvom.TaskOptions{Retries: 5})
 	reg := registry(t, def(s, func(ctx context.Context, args []byte) ([]byte, error) {
-		r := nuvom.NewArgReader("typed", args, 1)
+		r := nuvomimpl.NewArgReader("typed", args, 1)
 		_ = r.Int()
 		return nil, r.Err()
 	}))
@@ -519,9 +521,6 @@ func TestMiddlewareSeesPanics(t *testing.T) {
 
 func TestNotifierWakesAnIdleWorker(t *testing.T) {
 	b := newBackend(t)
-	if _, isNotifier := any(b).(nuvom.Notifier); !isNotifier {
-		t.Skip("memory backend does not implement Notifier")
-	}
 	s := spec("wake", nuvom.TaskOptions{})
 	reg := registry(t, def(s, ok))
 	w := newWorker(t, b, reg, nuvom.WorkerOptions{PollInterval: time.Hour, RecoverEvery: time.Hour})
@@ -557,7 +556,7 @@ type countingBackend struct {
 	completes  []int
 }
 
-func (c *countingBackend) Claim(ctx context.Context, req nuvom.ClaimRequest) ([]*nuvom.Job, error) {
+func (c *countingBackend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*nuvom.Job, error) {
 	c.mu.Lock()
 	c.claims++
 	if held := int(c.running.Load()); req.Limit+held > c.conc {
@@ -700,7 +699,7 @@ func TestRecovererRunsAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.ID
-	if js, err := b.Claim(context.Background(), nuvom.ClaimRequest{Limit: 1, Worker: "crashed", Now: past, LeaseFor: time.Second}); err != nil || len(js) != 1 {
+	if js, err := b.Claim(context.Background(), backend.ClaimRequest{Limit: 1, Worker: "crashed", Now: past, LeaseFor: time.Second}); err != nil || len(js) != 1 {
 		t.Fatalf("claim as crashed worker: %v %v", js, err)
 	}
 	burst(t, b, reg, nuvom.WorkerOptions{})

@@ -4,11 +4,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // wantNoLease checks the invariant that a job that is not running holds no lease.
-func (s *suite) wantNoLease(j *runtime.Job, why string) {
+func (s *suite) wantNoLease(j *backend.Job, why string) {
 	s.t.Helper()
 	if j.LeaseOwner != "" || !j.LeaseUntil.IsZero() {
 		s.t.Errorf("%s: job %s (%s) still has lease owner %q until %s, want none", why, j.ID, j.State, j.LeaseOwner, j.LeaseUntil)
@@ -34,17 +34,17 @@ func testRecoverExpired(s *suite) {
 		if n := s.recoverExpired(now); n != 0 {
 			s.t.Fatalf("RecoverExpired(%s) before the lease ended (until %s) recovered %d jobs", now, at(30*sec), n)
 		}
-		s.wantState(j.ID, runtime.StateRunning, "RecoverExpired before expiry")
+		s.wantState(j.ID, backend.StateRunning, "RecoverExpired before expiry")
 	}
 	now := at(30*sec + us)
 	if n := s.recoverExpired(now); n != 1 {
 		s.t.Fatalf("RecoverExpired(%s) after the lease ended recovered %d jobs, want 1", now, n)
 	}
 	got := s.get(j.ID)
-	if got.State != runtime.StateRetrying || !got.RunAt.Equal(now) || got.Attempt != 1 {
+	if got.State != backend.StateRetrying || !got.RunAt.Equal(now) || got.Attempt != 1 {
 		s.t.Fatalf("recovered job: state %s run-at %s attempt %d, want retrying run-at %s attempt 1", got.State, got.RunAt, got.Attempt, now)
 	}
-	wantLost := runtime.Attempt{Number: 1, StartedAt: at(0), FinishedAt: now, Worker: "w1", Outcome: runtime.OutcomeLost}
+	wantLost := backend.Attempt{Number: 1, StartedAt: at(0), FinishedAt: now, Worker: "w1", Outcome: backend.OutcomeLost}
 	if len(got.Attempts) != 1 {
 		s.t.Fatalf("recovered job has %d attempts in its history, want 1 lost attempt", len(got.Attempts))
 	}
@@ -53,14 +53,14 @@ func testRecoverExpired(s *suite) {
 		s.t.Errorf("lost attempt recorded by RecoverExpired (-want +got):\n%s", d)
 	}
 	s.wantNoLease(got, "after RecoverExpired")
-	s.wantState(bystander.ID, runtime.StateQueued, "a queued job after RecoverExpired")
-	s.wantState(long.ID, runtime.StateRunning, "a job with an unexpired lease after RecoverExpired")
+	s.wantState(bystander.ID, backend.StateQueued, "a queued job after RecoverExpired")
+	s.wantState(long.ID, backend.StateRunning, "a job with an unexpired lease after RecoverExpired")
 	if n := s.recoverExpired(now); n != 0 {
 		s.t.Fatalf("second RecoverExpired recovered %d jobs again", n)
 	}
 
 	// Last attempt: the lost lease fails the job.
-	c2 := s.claim(runtime.ClaimRequest{Limit: 1, Worker: "w2", Now: now, LeaseFor: 10 * sec})
+	c2 := s.claim(backend.ClaimRequest{Limit: 1, Worker: "w2", Now: now, LeaseFor: 10 * sec})
 	if len(c2) != 1 || c2[0].ID != j.ID || c2[0].Attempt != 2 {
 		s.t.Fatalf("re-claim after recovery = %v, want %s at attempt 2", idsOf(c2), j.ID)
 	}
@@ -69,13 +69,13 @@ func testRecoverExpired(s *suite) {
 		s.t.Fatalf("RecoverExpired of the last attempt recovered %d jobs, want 1", n)
 	}
 	got = s.get(j.ID)
-	if got.State != runtime.StateFailed {
+	if got.State != backend.StateFailed {
 		s.t.Fatalf("job whose last attempt was lost is %s, want failed", got.State)
 	}
 	if !got.FinishedAt.Equal(end) || got.Error == "" {
 		s.t.Errorf("failed job: FinishedAt %s error %q, want %s and a message", got.FinishedAt, got.Error, end)
 	}
-	if len(got.Attempts) != 2 || got.Attempts[1].Outcome != runtime.OutcomeLost || got.Attempts[1].Number != 2 || got.Attempts[1].Worker != "w2" {
+	if len(got.Attempts) != 2 || got.Attempts[1].Outcome != backend.OutcomeLost || got.Attempts[1].Number != 2 || got.Attempts[1].Worker != "w2" {
 		s.t.Errorf("history after two lost attempts = %+v, want two lost attempts numbered 1, 2", got.Attempts)
 	}
 	s.wantNoLease(got, "after RecoverExpired failed the job")
@@ -95,10 +95,10 @@ func testFencing(s *suite) {
 	if lost := s.extend(at(hour), old.Lease()); !slices.Equal(lost, []string{j.ID}) {
 		s.t.Fatalf("Extend with the token of a recovered lease: lost = %v, want [%s]", lost, j.ID)
 	}
-	if errs := s.complete(outcome(old, runtime.StateSucceeded, at(32*sec))); !isErr(errs[0], runtime.ErrLeaseLost) {
+	if errs := s.complete(outcome(old, backend.StateSucceeded, at(32*sec))); !isErr(errs[0], backend.ErrLeaseLost) {
 		s.t.Fatalf("Complete with the token of a recovered lease: %v, want ErrLeaseLost", errs[0])
 	}
-	s.wantState(j.ID, runtime.StateRetrying, "stale Complete must not apply")
+	s.wantState(j.ID, backend.StateRetrying, "stale Complete must not apply")
 
 	cur := s.claimOne("w2", at(40*sec), 30*sec)
 	if cur.ID != j.ID {
@@ -107,12 +107,12 @@ func testFencing(s *suite) {
 	if lost := s.extend(at(hour), old.Lease()); !slices.Equal(lost, []string{j.ID}) {
 		s.t.Fatalf("Extend with the old token after re-claim: lost = %v, want [%s]", lost, j.ID)
 	}
-	if errs := s.complete(outcome(old, runtime.StateSucceeded, at(41*sec))); !isErr(errs[0], runtime.ErrLeaseLost) {
+	if errs := s.complete(outcome(old, backend.StateSucceeded, at(41*sec))); !isErr(errs[0], backend.ErrLeaseLost) {
 		s.t.Fatalf("Complete with the old token after re-claim: %v, want ErrLeaseLost", errs[0])
 	}
 	s.release(old.Lease())
 	got := s.get(j.ID)
-	if got.State != runtime.StateRunning || got.LeaseOwner != "w2" || got.LeaseToken != cur.LeaseToken || !got.LeaseUntil.Equal(at(70*sec)) || got.Attempt != 2 {
+	if got.State != backend.StateRunning || got.LeaseOwner != "w2" || got.LeaseToken != cur.LeaseToken || !got.LeaseUntil.Equal(at(70*sec)) || got.Attempt != 2 {
 		s.t.Fatalf("after stale Extend/Complete/Release the job is %s owner %q token %d until %s attempt %d, want running owner w2 token %d until %s attempt 2",
 			got.State, got.LeaseOwner, got.LeaseToken, got.LeaseUntil, got.Attempt, cur.LeaseToken, at(70*sec))
 	}
@@ -127,24 +127,24 @@ func testFencing(s *suite) {
 	if got := s.get(j.ID); !got.LeaseUntil.Equal(at(2 * min1)) {
 		s.t.Fatalf("Extend with the current token: LeaseUntil %s, want %s", got.LeaseUntil, at(2*min1))
 	}
-	s.completeOK(outcome(cur, runtime.StateSucceeded, at(50*sec)))
-	s.wantState(j.ID, runtime.StateSucceeded, "Complete with the current token")
+	s.completeOK(outcome(cur, backend.StateSucceeded, at(50*sec)))
+	s.wantState(j.ID, backend.StateSucceeded, "Complete with the current token")
 
 	// A finished job's lease is gone too.
-	if errs := s.complete(outcome(cur, runtime.StateFailed, at(51*sec))); !isErr(errs[0], runtime.ErrLeaseLost) {
+	if errs := s.complete(outcome(cur, backend.StateFailed, at(51*sec))); !isErr(errs[0], backend.ErrLeaseLost) {
 		s.t.Fatalf("second Complete of a finished job: %v, want ErrLeaseLost", errs[0])
 	}
 	if lost := s.extend(at(hour), cur.Lease()); !slices.Equal(lost, []string{j.ID}) {
 		s.t.Fatalf("Extend of a finished job: lost = %v, want [%s]", lost, j.ID)
 	}
-	s.wantState(j.ID, runtime.StateSucceeded, "stale Complete after success must not apply")
+	s.wantState(j.ID, backend.StateSucceeded, "stale Complete after success must not apply")
 
 	// Unknown jobs.
-	ghost := runtime.Lease{JobID: ID(1 << 60), Token: 1}
+	ghost := backend.Lease{JobID: ID(1 << 60), Token: 1}
 	if lost := s.extend(at(hour), ghost); !slices.Equal(lost, []string{ghost.JobID}) {
 		s.t.Fatalf("Extend of an unknown job: lost = %v, want [%s]", lost, ghost.JobID)
 	}
-	errs, err := s.b.Complete(s.t.Context(), []runtime.Outcome{{Lease: ghost, State: runtime.StateSucceeded, FinishedAt: at(0)}})
+	errs, err := s.b.Complete(s.t.Context(), []backend.Outcome{{Lease: ghost, State: backend.StateSucceeded, FinishedAt: at(0)}})
 	if err == nil && (len(errs) != 1 || errs[0] == nil) {
 		s.t.Fatalf("Complete of an unknown job reported no error")
 	}
@@ -161,14 +161,14 @@ func testExtend(s *suite) {
 		s.t.Fatalf("Extend of held leases: lost = %v, want none", lost)
 	}
 	for _, c := range cs[:2] {
-		if got := s.get(c.ID); !got.LeaseUntil.Equal(at(2*min1)) || got.State != runtime.StateRunning {
+		if got := s.get(c.ID); !got.LeaseUntil.Equal(at(2*min1)) || got.State != backend.StateRunning {
 			s.t.Fatalf("after Extend job %s is %s until %s, want running until %s", c.ID, got.State, got.LeaseUntil, at(2*min1))
 		}
 	}
 	if n := s.recoverExpired(at(min1)); n != 1 {
 		s.t.Fatalf("RecoverExpired at +1m recovered %d jobs, want only the one not extended", n)
 	}
-	s.wantState(cs[2].ID, runtime.StateRetrying, "the lease that was not extended")
+	s.wantState(cs[2].ID, backend.StateRetrying, "the lease that was not extended")
 	if n := s.recoverExpired(at(2*min1 + us)); n != 2 {
 		s.t.Fatalf("RecoverExpired after the extended deadline recovered %d jobs, want 2", n)
 	}
@@ -178,19 +178,19 @@ func testExtend(s *suite) {
 }
 
 func testCompleteSucceeded(s *suite) {
-	j := s.job("t", func(j *runtime.Job) { j.StoreResult = true })
+	j := s.job("t", func(j *backend.Job) { j.StoreResult = true })
 	s.enqueue(j)
 	c := s.claimOne("w1", at(sec), 30*sec)
-	o := outcome(c, runtime.StateSucceeded, at(3*sec))
+	o := outcome(c, backend.StateSucceeded, at(3*sec))
 	o.Result = []byte{0xa2, 'o', 'k', 0x00}
 	s.completeOK(o)
 	want := cloneJob(j)
-	want.State = runtime.StateSucceeded
+	want.State = backend.StateSucceeded
 	want.Attempt = 1
 	want.StartedAt = at(sec)
 	want.FinishedAt = at(3 * sec)
 	want.Result = []byte{0xa2, 'o', 'k', 0x00}
-	want.Attempts = []runtime.Attempt{{Number: 1, StartedAt: at(sec), FinishedAt: at(3 * sec), Worker: "w1", Outcome: runtime.OutcomeSucceeded}}
+	want.Attempts = []backend.Attempt{{Number: 1, StartedAt: at(sec), FinishedAt: at(3 * sec), Worker: "w1", Outcome: backend.OutcomeSucceeded}}
 	got := s.get(j.ID)
 	want.LeaseToken = got.LeaseToken
 	if d := jobDiff(want, got); d != "" {
@@ -203,17 +203,17 @@ func testCompleteFailed(s *suite) {
 	j := s.job("t")
 	s.enqueue(j)
 	c := s.claimOne("w1", at(sec), 30*sec)
-	o := outcome(c, runtime.StateFailed, at(2*sec))
+	o := outcome(c, backend.StateFailed, at(2*sec))
 	o.PanicStack = "goroutine 1 [running]:\nmain.f()"
-	o.Attempt.Outcome = runtime.OutcomePanicked
+	o.Attempt.Outcome = backend.OutcomePanicked
 	s.completeOK(o)
 	got := s.get(j.ID)
-	if got.State != runtime.StateFailed || !got.FinishedAt.Equal(at(2*sec)) || got.Error != "boom" ||
+	if got.State != backend.StateFailed || !got.FinishedAt.Equal(at(2*sec)) || got.Error != "boom" ||
 		!slices.Equal(got.ErrorChain, []string{"boom", "inner"}) || got.PanicStack != o.PanicStack {
 		s.t.Errorf("failed job: state %s finished %s error %q chain %q stack %q, want failed, %s, boom, [boom inner], the stack",
 			got.State, got.FinishedAt, got.Error, got.ErrorChain, got.PanicStack, at(2*sec))
 	}
-	if len(got.Attempts) != 1 || got.Attempts[0].Outcome != runtime.OutcomePanicked || got.Attempts[0].Error != "boom" {
+	if len(got.Attempts) != 1 || got.Attempts[0].Outcome != backend.OutcomePanicked || got.Attempts[0].Error != "boom" {
 		s.t.Errorf("failed job history = %+v, want one panicked attempt", got.Attempts)
 	}
 	s.wantNoLease(got, "after Complete failed")
@@ -224,11 +224,11 @@ func testCompleteRetrying(s *suite) {
 	j := s.job("t")
 	s.enqueue(j)
 	c := s.claimOne("w1", at(0), 30*sec)
-	o := outcome(c, runtime.StateRetrying, at(sec))
+	o := outcome(c, backend.StateRetrying, at(sec))
 	o.RunAt = at(min1)
 	s.completeOK(o)
 	got := s.get(j.ID)
-	if got.State != runtime.StateRetrying || !got.RunAt.Equal(at(min1)) || got.Attempt != 1 || got.Error != "boom" || len(got.Attempts) != 1 {
+	if got.State != backend.StateRetrying || !got.RunAt.Equal(at(min1)) || got.Attempt != 1 || got.Error != "boom" || len(got.Attempts) != 1 {
 		s.t.Fatalf("retrying job: state %s run-at %s attempt %d error %q history %d, want retrying %s 1 boom 1",
 			got.State, got.RunAt, got.Attempt, got.Error, len(got.Attempts), at(min1))
 	}
@@ -244,9 +244,9 @@ func testCompleteCancelled(s *suite) {
 	j := s.job("t")
 	s.enqueue(j)
 	c := s.claimOne("w1", at(0), 30*sec)
-	s.completeOK(outcome(c, runtime.StateCancelled, at(sec)))
+	s.completeOK(outcome(c, backend.StateCancelled, at(sec)))
 	got := s.get(j.ID)
-	if got.State != runtime.StateCancelled || !got.FinishedAt.Equal(at(sec)) || len(got.Attempts) != 1 {
+	if got.State != backend.StateCancelled || !got.FinishedAt.Equal(at(sec)) || len(got.Attempts) != 1 {
 		s.t.Fatalf("cancelled job: state %s finished %s history %d, want cancelled %s 1", got.State, got.FinishedAt, len(got.Attempts), at(sec))
 	}
 	s.wantNoLease(got, "after Complete cancelled")
@@ -257,10 +257,10 @@ func testCompleteQuarantined(s *suite) {
 	j := s.job("t")
 	s.enqueue(j)
 	c := s.claimOne("w1", at(0), 30*sec)
-	s.completeOK(outcome(c, runtime.StateQuarantined, at(sec)))
+	s.completeOK(outcome(c, backend.StateQuarantined, at(sec)))
 	got := s.get(j.ID)
-	if got.State != runtime.StateQuarantined || !got.FinishedAt.Equal(at(sec)) || got.Error != "cannot decode args" ||
-		len(got.Attempts) != 1 || got.Attempts[0].Outcome != runtime.OutcomeRejected {
+	if got.State != backend.StateQuarantined || !got.FinishedAt.Equal(at(sec)) || got.Error != "cannot decode args" ||
+		len(got.Attempts) != 1 || got.Attempts[0].Outcome != backend.OutcomeRejected {
 		s.t.Fatalf("quarantined job: state %s finished %s error %q history %+v", got.State, got.FinishedAt, got.Error, got.Attempts)
 	}
 	s.wantNoLease(got, "after Complete quarantined")
@@ -280,8 +280,8 @@ func testCompleteBatchMixed(s *suite) {
 	if len(cs) != 4 {
 		s.t.Fatalf("claimed %d jobs, want 4", len(cs))
 	}
-	slices.SortFunc(cs, func(a, b *runtime.Job) int { return compareStr(a.ID, b.ID) })
-	bad := outcome(cs[1], runtime.StateSucceeded, at(sec))
+	slices.SortFunc(cs, func(a, b *backend.Job) int { return compareStr(a.ID, b.ID) })
+	bad := outcome(cs[1], backend.StateSucceeded, at(sec))
 	bad.Lease.Token += 1000 // never issued
 	// cs[3]'s lease is lost for real: it expired and was re-claimed.
 	if lost := s.extend(at(hour), cs[0].Lease(), cs[1].Lease(), cs[2].Lease()); len(lost) != 0 {
@@ -294,21 +294,21 @@ func testCompleteBatchMixed(s *suite) {
 	if re.ID != cs[3].ID {
 		s.t.Fatalf("re-claimed %s, want %s", re.ID, cs[3].ID)
 	}
-	stale := outcome(cs[3], runtime.StateSucceeded, at(32*sec))
-	failed := outcome(cs[2], runtime.StateFailed, at(32*sec))
-	errs := s.complete(outcome(cs[0], runtime.StateSucceeded, at(32*sec)), bad, failed, stale)
+	stale := outcome(cs[3], backend.StateSucceeded, at(32*sec))
+	failed := outcome(cs[2], backend.StateFailed, at(32*sec))
+	errs := s.complete(outcome(cs[0], backend.StateSucceeded, at(32*sec)), bad, failed, stale)
 	if errs[0] != nil || errs[2] != nil {
 		s.t.Fatalf("valid outcomes in a mixed batch failed: %v, %v", errs[0], errs[2])
 	}
-	if !isErr(errs[1], runtime.ErrLeaseLost) || !isErr(errs[3], runtime.ErrLeaseLost) {
+	if !isErr(errs[1], backend.ErrLeaseLost) || !isErr(errs[3], backend.ErrLeaseLost) {
 		s.t.Fatalf("stale outcomes in a mixed batch: %v, %v, want ErrLeaseLost for both", errs[1], errs[3])
 	}
-	s.wantState(cs[0].ID, runtime.StateSucceeded, "valid outcome in a mixed batch")
-	s.wantState(cs[2].ID, runtime.StateFailed, "valid outcome in a mixed batch")
-	if got := s.get(cs[1].ID); got.State != runtime.StateRunning || got.LeaseToken != cs[1].LeaseToken || len(got.Attempts) != 0 {
+	s.wantState(cs[0].ID, backend.StateSucceeded, "valid outcome in a mixed batch")
+	s.wantState(cs[2].ID, backend.StateFailed, "valid outcome in a mixed batch")
+	if got := s.get(cs[1].ID); got.State != backend.StateRunning || got.LeaseToken != cs[1].LeaseToken || len(got.Attempts) != 0 {
 		s.t.Fatalf("outcome with a wrong token was applied: %s token %d history %d", got.State, got.LeaseToken, len(got.Attempts))
 	}
-	if got := s.get(cs[3].ID); got.State != runtime.StateRunning || got.LeaseOwner != "w2" || len(got.Attempts) != 1 {
+	if got := s.get(cs[3].ID); got.State != backend.StateRunning || got.LeaseOwner != "w2" || len(got.Attempts) != 1 {
 		s.t.Fatalf("outcome with a re-claimed lease was applied: %s owner %q history %d", got.State, got.LeaseOwner, len(got.Attempts))
 	}
 	if errs := s.complete(); len(errs) != 0 {
@@ -320,12 +320,12 @@ func testCompleteInvalidState(s *suite) {
 	j := s.job("t")
 	s.enqueue(j)
 	c := s.claimOne("w1", at(0), 30*sec)
-	for _, st := range []runtime.State{runtime.StateQueued, runtime.StateRunning, runtime.StateScheduled, "bogus"} {
-		errs, err := s.b.Complete(s.t.Context(), []runtime.Outcome{outcome(c, st, at(sec))})
+	for _, st := range []backend.State{backend.StateQueued, backend.StateRunning, backend.StateScheduled, "bogus"} {
+		errs, err := s.b.Complete(s.t.Context(), []backend.Outcome{outcome(c, st, at(sec))})
 		if err == nil && (len(errs) != 1 || errs[0] == nil) {
 			s.t.Errorf("Complete with next state %q reported no error", st)
 		}
-		if got := s.get(j.ID); got.State != runtime.StateRunning || len(got.Attempts) != 0 {
+		if got := s.get(j.ID); got.State != backend.StateRunning || len(got.Attempts) != 0 {
 			s.t.Fatalf("Complete with next state %q changed the job: %s, history %d", st, got.State, len(got.Attempts))
 		}
 	}
@@ -341,7 +341,7 @@ func testRelease(s *suite) {
 	s.release(cs[0].Lease(), cs[1].Lease())
 	for _, c := range cs {
 		got := s.get(c.ID)
-		if got.State != runtime.StateQueued || got.Attempt != 0 || len(got.Attempts) != 0 {
+		if got.State != backend.StateQueued || got.Attempt != 0 || len(got.Attempts) != 0 {
 			s.t.Fatalf("released job %s: state %s attempt %d history %d, want queued, 0, 0", c.ID, got.State, got.Attempt, len(got.Attempts))
 		}
 		s.wantNoLease(got, "after Release")
@@ -359,13 +359,13 @@ func testRelease(s *suite) {
 	stale := again[0].Lease()
 	stale.Token += 1000
 	s.release(stale)
-	s.wantState(again[0].ID, runtime.StateRunning, "Release with a wrong token")
+	s.wantState(again[0].ID, backend.StateRunning, "Release with a wrong token")
 	if err := s.b.Release(s.t.Context(), nil); err != nil {
 		s.t.Fatalf("Release of no leases: %v", err)
 	}
 	// The single attempt (MaxAttempts 1) still runs to a normal end.
-	s.completeOK(outcome(again[0], runtime.StateSucceeded, at(2*sec)))
-	s.wantState(again[0].ID, runtime.StateSucceeded, "complete after release and re-claim")
+	s.completeOK(outcome(again[0], backend.StateSucceeded, at(2*sec)))
+	s.wantState(again[0].ID, backend.StateSucceeded, "complete after release and re-claim")
 }
 
 func compareStr(a, b string) int {
@@ -378,7 +378,7 @@ func compareStr(a, b string) int {
 	return 0
 }
 
-func attemptDiff(want, got runtime.Attempt) string {
-	w, g := &runtime.Job{Attempts: []runtime.Attempt{want}}, &runtime.Job{Attempts: []runtime.Attempt{got}}
+func attemptDiff(want, got backend.Attempt) string {
+	w, g := &backend.Job{Attempts: []backend.Attempt{want}}, &backend.Job{Attempts: []backend.Attempt{got}}
 	return jobDiff(w, g)
 }

@@ -1,11 +1,11 @@
-package runtime_test
+package nuvomimpl_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
-	nuvom "github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
 type stamped struct {
@@ -18,21 +18,21 @@ type stamped struct {
 func TestMalformedPayloadIsADecodeError(t *testing.T) {
 	// [{"at": nil}]: an array of one map whose "at" is nil.
 	payload := []byte{0x91, 0x81, 0xa2, 'a', 't', 0xc0}
-	r := nuvom.NewArgReader("t.Task", payload, 1)
+	r := nuvomimpl.NewArgReader("t.Task", payload, 1)
 	var v stamped
 	r.Value(&v)
-	var de *nuvom.DecodeError
+	var de *nuvomimpl.DecodeError
 	if err := r.Err(); !errors.As(err, &de) {
 		t.Fatalf("Err() = %v, want a *DecodeError", err)
 	}
-	if err := nuvom.DecodeResult(payload[1:], &v); err == nil {
+	if err := nuvomimpl.DecodeResult(payload[1:], &v); err == nil {
 		t.Fatalf("DecodeResult of a malformed value: want an error")
 	}
 }
 
 func TestArgsRoundTrip(t *testing.T) {
 	at := time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC)
-	w := nuvom.NewArgWriter(9)
+	w := nuvomimpl.NewArgWriter(9)
 	w.Bool(true)
 	w.Int(-42)
 	w.Uint(42)
@@ -46,7 +46,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := nuvom.NewArgReader("t.Task", data, 9)
+	r := nuvomimpl.NewArgReader("t.Task", data, 9)
 	b, i, u, f32, f64, s, bs, tm := r.Bool(), r.Int(), r.Uint(), r.Float32(), r.Float64(), r.String(), r.Bytes(), r.Time()
 	var m map[string]int
 	r.Value(&m)
@@ -56,7 +56,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	if !b || i != -42 || u != 42 || f32 != 1.5 || f64 != 2.25 || s != "s" || string(bs) != "\x01\x02" || !tm.Equal(at) || m["a"] != 1 {
 		t.Errorf("round trip: %v %v %v %v %v %q %v %v %v", b, i, u, f32, f64, s, bs, tm, m)
 	}
-	if err := nuvom.NewArgReader("t.Task", data, 3).Err(); err == nil {
+	if err := nuvomimpl.NewArgReader("t.Task", data, 3).Err(); err == nil {
 		t.Errorf("wrong arity: want an error")
 	}
 }

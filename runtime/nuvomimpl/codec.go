@@ -1,4 +1,4 @@
-package runtime
+package nuvomimpl
 
 import (
 	"bytes"
@@ -7,10 +7,6 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 )
-
-// The wire format of a job's args is a msgpack array with one element per
-// parameter (context excluded), in order. Results are one msgpack value.
-// Generated code encodes and decodes args through ArgWriter and ArgReader.
 
 // ArgWriter encodes a job's arguments. Errors are sticky: the first one is
 // returned by Bytes, so generated code can write every argument and check once.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 func testUniqueKeys(s *suite) {
@@ -19,7 +19,7 @@ func testUniqueKeys(s *suite) {
 	if !res[0].Duplicate || res[0].ID != a.ID {
 		s.t.Fatalf("enqueue with key k inside the window = %+v, want Duplicate of %s", res[0], a.ID)
 	}
-	if _, err := s.b.Get(s.t.Context(), b.ID); !isErr(err, runtime.ErrNotFound) {
+	if _, err := s.b.Get(s.t.Context(), b.ID); !isErr(err, backend.ErrNotFound) {
 		s.t.Fatalf("a duplicate was stored under its own id %s: Get = %v, want ErrNotFound", b.ID, err)
 	}
 	// A different key is independent; an empty key never dedupes.
@@ -35,7 +35,7 @@ func testUniqueKeys(s *suite) {
 	if c.ID != a.ID {
 		s.t.Fatalf("claimed %s, want %s", c.ID, a.ID)
 	}
-	s.completeOK(outcome(c, runtime.StateSucceeded, at(41*sec)))
+	s.completeOK(outcome(c, backend.StateSucceeded, at(41*sec)))
 	d := s.job("t", createdAt(at(min1-us)), unique("k", min1))
 	if r := s.enqueue(d); !r[0].Duplicate || r[0].ID != a.ID {
 		s.t.Fatalf("enqueue with key k 1µs before the window ends, first job succeeded = %+v, want Duplicate of %s", r[0], a.ID)
@@ -76,11 +76,11 @@ func testCancel(s *suite) {
 	done := s.job("t", withPriority(7))
 	s.enqueue(sched, queued, retrying, running, done)
 	c := s.claimOne("w1", at(0), hour)
-	o := outcome(c, runtime.StateRetrying, at(sec))
+	o := outcome(c, backend.StateRetrying, at(sec))
 	o.RunAt = at(min1)
 	s.completeOK(o)
 	d := s.claimOne("w1", at(sec), hour)
-	s.completeOK(outcome(d, runtime.StateSucceeded, at(2*sec)))
+	s.completeOK(outcome(d, backend.StateSucceeded, at(2*sec)))
 	r := s.claimOne("w1", at(2*sec), hour)
 	if c.ID != retrying.ID || d.ID != done.ID || r.ID != running.ID {
 		s.t.Fatalf("setup claimed %s, %s, %s; want %s, %s, %s", c.ID, d.ID, r.ID, retrying.ID, done.ID, running.ID)
@@ -92,21 +92,42 @@ func testCancel(s *suite) {
 			s.t.Fatalf("Cancel of a %s job: %v", before, err)
 		}
 		got := s.get(id)
-		if got.State != runtime.StateCancelled || !got.FinishedAt.Equal(at(3*sec)) {
+		if got.State != backend.StateCancelled || !got.FinishedAt.Equal(at(3*sec)) {
 			s.t.Fatalf("Cancel of a %s job: state %s finished %s, want cancelled at %s", before, got.State, got.FinishedAt, at(3*sec))
 		}
 	}
+	// A running job: cancelled at once, its lease ended, the attempt recorded
+	// with the lease owner; the worker's old lease can no longer extend or complete it.
+	if err := s.b.Cancel(s.t.Context(), running.ID, at(3*sec)); err != nil {
+		s.t.Fatalf("Cancel of a running job: %v", err)
+	}
+	got := s.get(running.ID)
+	if got.State != backend.StateCancelled || !got.FinishedAt.Equal(at(3*sec)) || got.LeaseOwner != "" || !got.LeaseUntil.IsZero() {
+		s.t.Fatalf("Cancel of a running job: state %s finished %s lease %q until %s, want cancelled at %s with no lease",
+			got.State, got.FinishedAt, got.LeaseOwner, got.LeaseUntil, at(3*sec))
+	}
+	if n := len(got.Attempts); n == 0 || got.Attempts[n-1].Outcome != backend.OutcomeCancelled ||
+		got.Attempts[n-1].Worker != "w1" || got.Attempts[n-1].Number != r.Attempt || !got.Attempts[n-1].FinishedAt.Equal(at(3*sec)) {
+		s.t.Fatalf("Cancel of a running job: attempts %+v, want the last one cancelled, by w1, number %d", got.Attempts, r.Attempt)
+	}
+	if lost := s.extend(at(hour), r.Lease()); len(lost) != 1 {
+		s.t.Fatalf("Extend of a cancelled job's old lease: lost %v, want it", lost)
+	}
+	if errs := s.complete(outcome(r, backend.StateSucceeded, at(4*sec))); !isErr(errs[0], backend.ErrLeaseLost) {
+		s.t.Fatalf("Complete with a cancelled job's old lease = %v, want ErrLeaseLost", errs[0])
+	}
+	s.wantState(running.ID, backend.StateCancelled, "late Complete")
 	for _, id := range []string{running.ID, done.ID, queued.ID} {
 		before := s.state(id)
-		if err := s.b.Cancel(s.t.Context(), id, at(4*sec)); !isErr(err, runtime.ErrWrongState) {
+		if err := s.b.Cancel(s.t.Context(), id, at(4*sec)); !isErr(err, backend.ErrWrongState) {
 			s.t.Fatalf("Cancel of a %s job = %v, want ErrWrongState", before, err)
 		}
 		s.wantState(id, before, "rejected Cancel")
 	}
-	if err := s.b.Cancel(s.t.Context(), ID(1<<60), at(4*sec)); !isErr(err, runtime.ErrNotFound) {
+	if err := s.b.Cancel(s.t.Context(), ID(1<<60), at(4*sec)); !isErr(err, backend.ErrNotFound) {
 		s.t.Fatalf("Cancel of an unknown job = %v, want ErrNotFound", err)
 	}
-	s.claimNone(at(2*hour), "only cancelled, running and finished jobs left")
+	s.claimNone(at(2*hour), "only cancelled and finished jobs left")
 }
 
 func testRetry(s *suite) {
@@ -117,9 +138,9 @@ func testRetry(s *suite) {
 	sched := s.job("t", scheduledAt(at(hour)))
 	s.enqueue(exhausted, cancelled, quarantined, queued, sched)
 	c := s.claimOne("w1", at(0), hour)
-	s.completeOK(outcome(c, runtime.StateFailed, at(sec)))
+	s.completeOK(outcome(c, backend.StateFailed, at(sec)))
 	q := s.claimOne("w1", at(sec), hour)
-	s.completeOK(outcome(q, runtime.StateQuarantined, at(2*sec)))
+	s.completeOK(outcome(q, backend.StateQuarantined, at(2*sec)))
 	if c.ID != exhausted.ID || q.ID != quarantined.ID {
 		s.t.Fatalf("setup claimed %s, %s; want %s, %s", c.ID, q.ID, exhausted.ID, quarantined.ID)
 	}
@@ -132,48 +153,48 @@ func testRetry(s *suite) {
 		s.t.Fatalf("Retry of a failed job: %v", err)
 	}
 	got := s.get(exhausted.ID)
-	if got.State != runtime.StateQueued || !got.RunAt.Equal(now) || got.MaxAttempts != 2 || got.Attempt != 1 || len(got.Attempts) != 1 {
+	if got.State != backend.StateQueued || !got.RunAt.Equal(now) || got.MaxAttempts != 2 || got.Attempt != 1 || len(got.Attempts) != 1 {
 		s.t.Fatalf("retried failed job: state %s run-at %s max %d attempt %d history %d, want queued %s max 2 attempt 1 history 1",
 			got.State, got.RunAt, got.MaxAttempts, got.Attempt, len(got.Attempts), now)
 	}
 	if err := s.b.Retry(s.t.Context(), cancelled.ID, now); err != nil {
 		s.t.Fatalf("Retry of a cancelled job: %v", err)
 	}
-	if got := s.get(cancelled.ID); got.State != runtime.StateQueued || got.MaxAttempts != 3 || !got.RunAt.Equal(now) {
+	if got := s.get(cancelled.ID); got.State != backend.StateQueued || got.MaxAttempts != 3 || !got.RunAt.Equal(now) {
 		s.t.Fatalf("retried cancelled job (0 of 3 attempts used): state %s max %d run-at %s, want queued, 3 (not raised), %s", got.State, got.MaxAttempts, got.RunAt, now)
 	}
 	if err := s.b.Retry(s.t.Context(), quarantined.ID, now); err != nil {
 		s.t.Fatalf("Retry of a quarantined job: %v", err)
 	}
-	s.wantState(quarantined.ID, runtime.StateQueued, "Retry of a quarantined job")
+	s.wantState(quarantined.ID, backend.StateQueued, "Retry of a quarantined job")
 
 	r := s.claimOne("w2", now, hour)
 	if r.ID != exhausted.ID || r.Attempt != 2 {
 		s.t.Fatalf("claim after Retry = %s attempt %d, want %s attempt 2", r.ID, r.Attempt, exhausted.ID)
 	}
-	s.completeOK(outcome(r, runtime.StateSucceeded, now.Add(sec)))
-	if got := s.get(exhausted.ID); len(got.Attempts) != 2 || got.Attempts[0].Outcome != runtime.OutcomeFailed || got.Attempts[1].Outcome != runtime.OutcomeSucceeded {
+	s.completeOK(outcome(r, backend.StateSucceeded, now.Add(sec)))
+	if got := s.get(exhausted.ID); len(got.Attempts) != 2 || got.Attempts[0].Outcome != backend.OutcomeFailed || got.Attempts[1].Outcome != backend.OutcomeSucceeded {
 		s.t.Fatalf("history after a manual retry = %+v, want [failed, succeeded]", got.Attempts)
 	}
 	running := s.claimOne("w2", now, hour)                                // quarantined (priority 8)
-	o := outcome(s.claimOne("w2", now, hour), runtime.StateRetrying, now) // cancelled (priority 0)
+	o := outcome(s.claimOne("w2", now, hour), backend.StateRetrying, now) // cancelled (priority 0)
 	o.RunAt = at(hour)
 	s.completeOK(o)
 	for _, id := range []string{exhausted.ID, queued.ID, sched.ID, running.ID, o.Lease.JobID} {
 		before := s.state(id)
-		if err := s.b.Retry(s.t.Context(), id, now); !isErr(err, runtime.ErrWrongState) {
+		if err := s.b.Retry(s.t.Context(), id, now); !isErr(err, backend.ErrWrongState) {
 			s.t.Fatalf("Retry of a %s job = %v, want ErrWrongState", before, err)
 		}
 		s.wantState(id, before, "rejected Retry")
 	}
-	if err := s.b.Retry(s.t.Context(), ID(1<<60), now); !isErr(err, runtime.ErrNotFound) {
+	if err := s.b.Retry(s.t.Context(), ID(1<<60), now); !isErr(err, backend.ErrNotFound) {
 		s.t.Fatalf("Retry of an unknown job = %v, want ErrNotFound", err)
 	}
 }
 
 func testGetUnknown(s *suite) {
 	s.enqueue(s.job("t"))
-	if j, err := s.b.Get(s.t.Context(), ID(1<<60)); !isErr(err, runtime.ErrNotFound) {
+	if j, err := s.b.Get(s.t.Context(), ID(1<<60)); !isErr(err, backend.ErrNotFound) {
 		s.t.Fatalf("Get of an unknown id = %v, %v; want ErrNotFound", j, err)
 	}
 }
@@ -181,19 +202,19 @@ func testGetUnknown(s *suite) {
 // model is what the suite knows of a job, to compute expected List and Stats answers.
 type model struct {
 	id, task, queue string
-	state           runtime.State
+	state           backend.State
 	created, runAt  time.Time
 }
 
 // mixedJobs enqueues jobs over two tasks, three queues and three creation times,
 // and moves some to running, succeeded, failed and retrying. It returns the model.
 func (s *suite) mixedJobs() []model {
-	var all []*runtime.Job
+	var all []*backend.Job
 	for i := range 18 {
 		task := []string{"A", "B"}[i%2]
 		q := []string{"q1", "q2", "q3"}[i%3]
 		created := at(time.Duration(i/6) * min1)
-		mods := []func(*runtime.Job){onQueue(q), createdAt(created)}
+		mods := []func(*backend.Job){onQueue(q), createdAt(created)}
 		if i%5 == 4 {
 			mods = append(mods, scheduledAt(created.Add(hour)))
 		}
@@ -210,19 +231,19 @@ func (s *suite) mixedJobs() []model {
 	if len(cs) != 8 {
 		s.t.Fatalf("setup claimed %d, want 8", len(cs))
 	}
-	slices.SortFunc(cs, func(a, b *runtime.Job) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(cs, func(a, b *backend.Job) int { return cmp.Compare(a.ID, b.ID) })
 	for i, c := range cs {
 		k := byID[c.ID]
 		switch i % 4 {
 		case 0:
-			m[k].state = runtime.StateRunning
+			m[k].state = backend.StateRunning
 			continue
 		case 1:
-			m[k].state = runtime.StateSucceeded
+			m[k].state = backend.StateSucceeded
 		case 2:
-			m[k].state = runtime.StateFailed
+			m[k].state = backend.StateFailed
 		case 3:
-			m[k].state = runtime.StateRetrying
+			m[k].state = backend.StateRetrying
 			m[k].runAt = at(20 * min1)
 		}
 		o := outcome(c, m[k].state, at(11*min1))
@@ -234,7 +255,7 @@ func (s *suite) mixedJobs() []model {
 
 func testList(s *suite) {
 	m := s.mixedJobs()
-	check := func(f runtime.ListFilter, keep func(model) bool) {
+	check := func(f backend.ListFilter, keep func(model) bool) {
 		s.t.Helper()
 		var want []string
 		for _, j := range m {
@@ -258,28 +279,28 @@ func testList(s *suite) {
 			}
 		}
 	}
-	check(runtime.ListFilter{}, func(model) bool { return true })
-	for _, st := range runtime.AllStates {
-		check(runtime.ListFilter{States: []runtime.State{st}}, func(j model) bool { return j.state == st })
+	check(backend.ListFilter{}, func(model) bool { return true })
+	for _, st := range backend.AllStates() {
+		check(backend.ListFilter{States: []backend.State{st}}, func(j model) bool { return j.state == st })
 	}
-	finals := []runtime.State{runtime.StateSucceeded, runtime.StateFailed}
-	check(runtime.ListFilter{States: finals}, func(j model) bool { return slices.Contains(finals, j.state) })
-	check(runtime.ListFilter{Task: "A"}, func(j model) bool { return j.task == "A" })
-	check(runtime.ListFilter{Task: "nope"}, func(model) bool { return false })
-	check(runtime.ListFilter{Queue: "q2"}, func(j model) bool { return j.queue == "q2" })
-	check(runtime.ListFilter{Since: at(min1)}, func(j model) bool { return !j.created.Before(at(min1)) })
-	check(runtime.ListFilter{Since: at(min1 + us)}, func(j model) bool { return !j.created.Before(at(min1 + us)) })
-	check(runtime.ListFilter{Limit: 2}, func(model) bool { return true })
-	check(runtime.ListFilter{Task: "B", Queue: "q1", States: []runtime.State{runtime.StateQueued, runtime.StateRunning}, Since: at(min1), Limit: 3},
+	finals := []backend.State{backend.StateSucceeded, backend.StateFailed}
+	check(backend.ListFilter{States: finals}, func(j model) bool { return slices.Contains(finals, j.state) })
+	check(backend.ListFilter{Task: "A"}, func(j model) bool { return j.task == "A" })
+	check(backend.ListFilter{Task: "nope"}, func(model) bool { return false })
+	check(backend.ListFilter{Queue: "q2"}, func(j model) bool { return j.queue == "q2" })
+	check(backend.ListFilter{Since: at(min1)}, func(j model) bool { return !j.created.Before(at(min1)) })
+	check(backend.ListFilter{Since: at(min1 + us)}, func(j model) bool { return !j.created.Before(at(min1 + us)) })
+	check(backend.ListFilter{Limit: 2}, func(model) bool { return true })
+	check(backend.ListFilter{Task: "B", Queue: "q1", States: []backend.State{backend.StateQueued, backend.StateRunning}, Since: at(min1), Limit: 3},
 		func(j model) bool {
-			return j.task == "B" && j.queue == "q1" && (j.state == runtime.StateQueued || j.state == runtime.StateRunning) && !j.created.Before(at(min1))
+			return j.task == "B" && j.queue == "q1" && (j.state == backend.StateQueued || j.state == backend.StateRunning) && !j.created.Before(at(min1))
 		})
 }
 
 func testListDefaultLimit(s *suite) {
 	jobs := s.jobs(105, "t")
 	s.enqueue(jobs...)
-	got := s.list(runtime.ListFilter{})
+	got := s.list(backend.ListFilter{})
 	if len(got) != 100 {
 		s.t.Fatalf("List with Limit 0 returned %d jobs, want 100", len(got))
 	}
@@ -292,9 +313,9 @@ func testStats(s *suite) {
 	m := s.mixedJobs()
 	type key struct {
 		q  string
-		st runtime.State
+		st backend.State
 	}
-	want := map[key]runtime.QueueStat{}
+	want := map[key]backend.QueueStat{}
 	for _, j := range m {
 		k := key{j.queue, j.state}
 		st, ok := want[k]
@@ -342,12 +363,12 @@ func testStats(s *suite) {
 
 func testPurge(s *suite) {
 	m := s.mixedJobs()
-	purge := func(f runtime.PurgeFilter, drop func(model) bool) {
+	purge := func(f backend.PurgeFilter, drop func(model) bool) {
 		s.t.Helper()
 		want := 0
 		var keep []model
 		for _, j := range m {
-			if j.state != runtime.StateRunning && drop(j) {
+			if j.state != backend.StateRunning && drop(j) {
 				want++
 				if _, err := s.b.Get(s.t.Context(), j.id); err != nil {
 					s.t.Fatalf("before Purge: Get(%s): %v", j.id, err)
@@ -365,18 +386,18 @@ func testPurge(s *suite) {
 		}
 		for _, j := range m {
 			_, err := s.b.Get(s.t.Context(), j.id)
-			gone := isErr(err, runtime.ErrNotFound)
+			gone := isErr(err, backend.ErrNotFound)
 			if wantGone := !slices.ContainsFunc(keep, func(k model) bool { return k.id == j.id }); gone != wantGone {
 				s.t.Errorf("after Purge(%+v): job %s (%s, %s) gone = %v, want %v (err %v)", f, j.id, j.queue, j.state, gone, wantGone, err)
 			}
 		}
 		m = keep
 	}
-	purge(runtime.PurgeFilter{Queue: "q1", States: []runtime.State{runtime.StateSucceeded, runtime.StateFailed}},
+	purge(backend.PurgeFilter{Queue: "q1", States: []backend.State{backend.StateSucceeded, backend.StateFailed}},
 		func(j model) bool {
-			return j.queue == "q1" && (j.state == runtime.StateSucceeded || j.state == runtime.StateFailed)
+			return j.queue == "q1" && (j.state == backend.StateSucceeded || j.state == backend.StateFailed)
 		})
-	purge(runtime.PurgeFilter{States: []runtime.State{runtime.StateRunning}}, func(model) bool { return false })
+	purge(backend.PurgeFilter{States: []backend.State{backend.StateRunning}}, func(model) bool { return false })
 	// IDs narrow the purge to those jobs, still honouring the other fields.
 	var ids []string
 	for i, j := range m {
@@ -384,15 +405,15 @@ func testPurge(s *suite) {
 			ids = append(ids, j.id)
 		}
 	}
-	purge(runtime.PurgeFilter{IDs: ids, States: []runtime.State{runtime.StateQueued, runtime.StateFailed, runtime.StateRunning}},
+	purge(backend.PurgeFilter{IDs: ids, States: []backend.State{backend.StateQueued, backend.StateFailed, backend.StateRunning}},
 		func(j model) bool {
-			return slices.Contains(ids, j.id) && (j.state == runtime.StateQueued || j.state == runtime.StateFailed)
+			return slices.Contains(ids, j.id) && (j.state == backend.StateQueued || j.state == backend.StateFailed)
 		})
-	purge(runtime.PurgeFilter{Queue: "q2"}, func(j model) bool { return j.queue == "q2" })
-	purge(runtime.PurgeFilter{}, func(model) bool { return true })
+	purge(backend.PurgeFilter{Queue: "q2"}, func(j model) bool { return j.queue == "q2" })
+	purge(backend.PurgeFilter{}, func(model) bool { return true })
 	var running []string
 	for _, j := range m {
-		if j.state != runtime.StateRunning {
+		if j.state != backend.StateRunning {
 			s.t.Fatalf("after Purge of everything a %s job is left", j.state)
 		}
 		running = append(running, j.id)
@@ -403,7 +424,7 @@ func testPurge(s *suite) {
 	// Running jobs survive and still finish.
 	for _, id := range running {
 		j := s.get(id)
-		s.completeOK(outcome(j, runtime.StateSucceeded, at(12*min1)))
+		s.completeOK(outcome(j, backend.StateSucceeded, at(12*min1)))
 	}
 }
 
@@ -419,7 +440,7 @@ func testConcurrentClaimers(s *suite) {
 		worker := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				jobs, err := s.b.Claim(s.t.Context(), runtime.ClaimRequest{Limit: limit, Worker: worker, Now: at(sec), LeaseFor: hour})
+				jobs, err := s.b.Claim(s.t.Context(), backend.ClaimRequest{Limit: limit, Worker: worker, Now: at(sec), LeaseFor: hour})
 				if err != nil {
 					s.t.Errorf("%s: Claim: %v", worker, err)
 					return
@@ -430,14 +451,14 @@ func testConcurrentClaimers(s *suite) {
 				if len(jobs) > limit {
 					s.t.Errorf("%s: Claim with Limit %d returned %d", worker, limit, len(jobs))
 				}
-				outs := make([]runtime.Outcome, len(jobs))
+				outs := make([]backend.Outcome, len(jobs))
 				mu.Lock()
 				for i, j := range jobs {
 					if prev, dup := claimed[j.ID]; dup {
 						s.t.Errorf("job %s claimed by %s and again by %s", j.ID, prev, worker)
 					}
 					claimed[j.ID] = worker
-					outs[i] = outcome(j, runtime.StateSucceeded, at(2*sec))
+					outs[i] = outcome(j, backend.StateSucceeded, at(2*sec))
 				}
 				mu.Unlock()
 				errs, err := s.b.Complete(s.t.Context(), outs)
@@ -462,7 +483,7 @@ func testConcurrentClaimers(s *suite) {
 		s.t.Fatalf("Stats: %v", err)
 	}
 	for _, st := range stats {
-		if st.Count > 0 && (st.State != runtime.StateSucceeded || st.Count != total) {
+		if st.Count > 0 && (st.State != backend.StateSucceeded || st.Count != total) {
 			s.t.Fatalf("after concurrent burn-down Stats has %d %s jobs, want %d succeeded only", st.Count, st.State, total)
 		}
 	}
@@ -471,17 +492,17 @@ func testConcurrentClaimers(s *suite) {
 func testHistoryAcrossRetries(s *suite) {
 	j := s.job("t", withAttempts(3))
 	s.enqueue(j)
-	var want []runtime.Attempt
+	var want []backend.Attempt
 	steps := []struct {
 		worker  string
 		start   time.Time
-		state   runtime.State
+		state   backend.State
 		outcome string
 		runAt   time.Time
 	}{
-		{"w1", at(0), runtime.StateRetrying, runtime.OutcomeFailed, at(10 * sec)},
-		{"w2", at(10 * sec), runtime.StateRetrying, runtime.OutcomeTimedOut, at(30 * sec)},
-		{"w3", at(30 * sec), runtime.StateSucceeded, runtime.OutcomeSucceeded, time.Time{}},
+		{"w1", at(0), backend.StateRetrying, backend.OutcomeFailed, at(10 * sec)},
+		{"w2", at(10 * sec), backend.StateRetrying, backend.OutcomeTimedOut, at(30 * sec)},
+		{"w3", at(30 * sec), backend.StateSucceeded, backend.OutcomeSucceeded, time.Time{}},
 	}
 	for i, st := range steps {
 		c := s.claimOne(st.worker, st.start, 5*sec)
@@ -491,7 +512,7 @@ func testHistoryAcrossRetries(s *suite) {
 		o := outcome(c, st.state, st.start.Add(sec))
 		o.RunAt = st.runAt
 		o.Attempt.Outcome = st.outcome
-		if st.state == runtime.StateSucceeded {
+		if st.state == backend.StateSucceeded {
 			o.Result = []byte("r")
 		}
 		s.completeOK(o)
@@ -501,20 +522,19 @@ func testHistoryAcrossRetries(s *suite) {
 		}
 	}
 	got := s.get(j.ID)
-	if d := jobDiff(&runtime.Job{Attempts: want}, &runtime.Job{Attempts: got.Attempts}); d != "" {
+	if d := jobDiff(&backend.Job{Attempts: want}, &backend.Job{Attempts: got.Attempts}); d != "" {
 		s.t.Errorf("history across retries (-want +got):\n%s", d)
 	}
-	if got.State != runtime.StateSucceeded || got.Error != "" || len(got.ErrorChain) != 0 || string(got.Result) != "r" {
+	if got.State != backend.StateSucceeded || got.Error != "" || len(got.ErrorChain) != 0 || string(got.Result) != "r" {
 		s.t.Errorf("after success: state %s error %q chain %q result %q, want succeeded with the earlier error cleared", got.State, got.Error, got.ErrorChain, got.Result)
 	}
 }
 
 func testNotifier(s *suite) {
-	n, ok := s.b.(runtime.Notifier)
-	if !ok {
-		s.t.Skip("backend does not implement runtime.Notifier")
+	ch, cancel := s.b.Subscribe()
+	if ch == nil {
+		s.t.Skip("backend does not notify (Subscribe returns a nil channel)")
 	}
-	ch, cancel := n.Subscribe()
 	defer cancel()
 	drain := func() {
 		for {
@@ -538,7 +558,7 @@ func testNotifier(s *suite) {
 	s.enqueue(j)
 	wait("Enqueue")
 	c := s.claimOne("w1", at(0), 30*sec)
-	s.completeOK(outcome(c, runtime.StateFailed, at(sec)))
+	s.completeOK(outcome(c, backend.StateFailed, at(sec)))
 	drain()
 	if err := s.b.Retry(s.t.Context(), j.ID, at(2*sec)); err != nil {
 		s.t.Fatalf("Retry: %v", err)

@@ -1,4 +1,4 @@
-package runtime
+package backend
 
 import "time"
 
@@ -17,9 +17,11 @@ const (
 	StateQuarantined State = "quarantined" // its payload cannot be decoded; kept for inspection
 )
 
-// AllStates lists every state, in life order.
-var AllStates = []State{StateScheduled, StateQueued, StateRunning, StateRetrying,
-	StateSucceeded, StateFailed, StateCancelled, StateQuarantined}
+// AllStates returns every state, in life order.
+func AllStates() []State {
+	return []State{StateScheduled, StateQueued, StateRunning, StateRetrying,
+		StateSucceeded, StateFailed, StateCancelled, StateQuarantined}
+}
 
 // Final reports whether no further attempt will happen without a manual retry.
 func (s State) Final() bool {
@@ -28,7 +30,7 @@ func (s State) Final() bool {
 
 // Valid reports whether s is one of the known states.
 func (s State) Valid() bool {
-	for _, v := range AllStates {
+	for _, v := range AllStates() {
 		if v == s {
 			return true
 		}
@@ -46,15 +48,6 @@ const (
 	TimeoutIgnore TimeoutPolicy = "ignore" // mark the job succeeded with an empty result, recording the timeout
 )
 
-// Backoff is how the delay between retries grows.
-type Backoff string
-
-// The backoff policies.
-const (
-	BackoffFixed       Backoff = "fixed"
-	BackoffExponential Backoff = "exponential"
-)
-
 // Outcomes recorded in an attempt.
 const (
 	OutcomeSucceeded = "succeeded"
@@ -64,7 +57,8 @@ const (
 	OutcomePanicked  = "panicked"
 	OutcomeLost      = "lost" // the worker's lease expired (crash or stall)
 	OutcomeReleased  = "released"
-	OutcomeRejected  = "rejected" // unknown task, signature mismatch or undecodable payload
+	OutcomeRejected  = "rejected"  // unknown task, signature mismatch or undecodable payload
+	OutcomeCancelled = "cancelled" // the job was cancelled while it ran
 )
 
 // Job is a job's full record.

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 func cases() []testCase {
@@ -48,26 +48,26 @@ func cases() []testCase {
 }
 
 func testEnqueueGetRoundTrip(s *suite) {
-	full := s.job("images.Resize·ü", func(j *runtime.Job) {
+	full := s.job("images.Resize·ü", func(j *backend.Job) {
 		j.Signature = "sha256:0123456789abcdef"
 		j.Args = []byte{0x93, 0x00, 0xff, 0x0a, 'x', 0x00}
 		j.Queue = "images"
 		j.Priority = -7
 		j.MaxAttempts = 4
 		j.Timeout = 1500*time.Millisecond + 7
-		j.TimeoutPolicy = runtime.TimeoutRetry
+		j.TimeoutPolicy = backend.TimeoutRetry
 		j.StoreResult = true
 		j.UniqueKey = "resize:a.png"
 		j.UniqueUntil = at(10 * min1)
 		j.CreatedAt = at(-sec)
 		j.RunAt = at(0)
 	})
-	sched := s.job("mail.Send", scheduledAt(at(hour+us)), func(j *runtime.Job) {
+	sched := s.job("mail.Send", scheduledAt(at(hour+us)), func(j *backend.Job) {
 		j.Args = nil
 		j.Priority = 1 << 40
-		j.TimeoutPolicy = runtime.TimeoutIgnore
+		j.TimeoutPolicy = backend.TimeoutIgnore
 	})
-	want := []*runtime.Job{cloneJob(full), cloneJob(sched)}
+	want := []*backend.Job{cloneJob(full), cloneJob(sched)}
 	res := s.enqueue(full, sched)
 	for i, r := range res {
 		if r.ID != want[i].ID || r.Duplicate {
@@ -97,11 +97,11 @@ func testEnqueueBatchAtomic(s *suite) {
 	b, c := s.job("t"), s.job("t")
 	clash := s.job("other")
 	clash.ID = a.ID
-	if _, err := s.b.Enqueue(s.t.Context(), []*runtime.Job{b, c, clash}); err == nil {
+	if _, err := s.b.Enqueue(s.t.Context(), []*backend.Job{b, c, clash}); err == nil {
 		s.t.Fatalf("Enqueue of a batch holding an existing id %s succeeded, want an error", a.ID)
 	}
 	for _, id := range []string{b.ID, c.ID} {
-		if _, err := s.b.Get(s.t.Context(), id); !isErr(err, runtime.ErrNotFound) {
+		if _, err := s.b.Get(s.t.Context(), id); !isErr(err, backend.ErrNotFound) {
 			s.t.Errorf("after a failed batch Enqueue, Get(%s) = %v, want ErrNotFound (batch must insert nothing)", id, err)
 		}
 	}
@@ -111,10 +111,10 @@ func testEnqueueBatchAtomic(s *suite) {
 	// An id twice in one batch fails the batch too.
 	twin := s.job("t")
 	twin.ID = b.ID
-	if _, err := s.b.Enqueue(s.t.Context(), []*runtime.Job{b, twin}); err == nil {
+	if _, err := s.b.Enqueue(s.t.Context(), []*backend.Job{b, twin}); err == nil {
 		s.t.Fatalf("Enqueue of a batch holding id %s twice succeeded, want an error", b.ID)
 	}
-	if _, err := s.b.Get(s.t.Context(), b.ID); !isErr(err, runtime.ErrNotFound) {
+	if _, err := s.b.Get(s.t.Context(), b.ID); !isErr(err, backend.ErrNotFound) {
 		s.t.Errorf("after a batch with a repeated id failed, Get(%s) = %v, want ErrNotFound", b.ID, err)
 	}
 	s.enqueue(b, c)
@@ -134,7 +134,7 @@ func testEnqueueBatchKeepsIDs(s *suite) {
 		}
 	}
 	for _, j := range jobs[:5] {
-		s.wantState(j.ID, runtime.StateQueued, "after batch Enqueue")
+		s.wantState(j.ID, backend.StateQueued, "after batch Enqueue")
 	}
 	if got := s.claimAt(at(0), 1000); len(got) != 200 {
 		s.t.Fatalf("after Enqueue of 200 jobs, Claim returned %d", len(got))
@@ -147,13 +147,13 @@ func testNoAliasing(s *suite) {
 	s.enqueue(j)
 	j.Args[0] = 0xEE
 	j.Task = "changed"
-	j.Attempts = append(j.Attempts, runtime.Attempt{Number: 9})
+	j.Attempts = append(j.Attempts, backend.Attempt{Number: 9})
 	if d := jobDiff(want, s.get(want.ID)); d != "" {
 		s.t.Fatalf("changing the caller's job after Enqueue changed the stored job (-want +got):\n%s", d)
 	}
 	g := s.get(want.ID)
 	g.Args[0] = 0xDD
-	g.State = runtime.StateFailed
+	g.State = backend.StateFailed
 	if d := jobDiff(want, s.get(want.ID)); d != "" {
 		s.t.Fatalf("changing a job returned by Get changed the stored job (-want +got):\n%s", d)
 	}
@@ -162,7 +162,7 @@ func testNoAliasing(s *suite) {
 	if got := s.get(want.ID); got.Args[0] != want.Args[0] {
 		s.t.Fatalf("changing a job returned by Claim changed the stored args: %x", got.Args)
 	}
-	o := outcome(c, runtime.StateFailed, at(sec))
+	o := outcome(c, backend.StateFailed, at(sec))
 	s.completeOK(o)
 	o.ErrorChain[0] = "mutated"
 	if got := s.get(want.ID); got.ErrorChain[0] != "boom" {
@@ -173,11 +173,11 @@ func testNoAliasing(s *suite) {
 func testScheduled(s *suite) {
 	j := s.job("t", scheduledAt(at(min1)))
 	s.enqueue(j)
-	s.wantState(j.ID, runtime.StateScheduled, "after Enqueue")
+	s.wantState(j.ID, backend.StateScheduled, "after Enqueue")
 	s.claimNone(at(0), "job scheduled for +1m claimed at +0")
 	s.claimNone(at(min1-us), "job scheduled for +1m claimed 1µs early")
 	c := s.claimOne("w1", at(min1), 30*sec)
-	if c.ID != j.ID || c.State != runtime.StateRunning {
+	if c.ID != j.ID || c.State != backend.StateRunning {
 		s.t.Fatalf("claim at run-at returned %s in %s, want %s running", c.ID, c.State, j.ID)
 	}
 	k := s.job("t", scheduledAt(at(2*min1)))
@@ -238,7 +238,7 @@ func testClaimQueues(s *suite) {
 			byQueue[q] = append(byQueue[q], j.ID)
 		}
 	}
-	got := s.claim(runtime.ClaimRequest{Queues: []string{"q3", "q1"}, Limit: 10, Now: at(0)})
+	got := s.claim(backend.ClaimRequest{Queues: []string{"q3", "q1"}, Limit: 10, Now: at(0)})
 	if want := sorted(append(slices.Clone(byQueue["q1"]), byQueue["q3"]...)...); !slices.Equal(idsOf(got), want) {
 		s.t.Fatalf("claim from q1,q3 = %v, want %v", idsOf(got), want)
 	}
@@ -247,7 +247,7 @@ func testClaimQueues(s *suite) {
 			s.t.Fatalf("claim from q1,q3 returned job %s of queue %s", j.ID, j.Queue)
 		}
 	}
-	if got := s.claim(runtime.ClaimRequest{Queues: []string{"nope"}, Limit: 10, Now: at(0)}); len(got) != 0 {
+	if got := s.claim(backend.ClaimRequest{Queues: []string{"nope"}, Limit: 10, Now: at(0)}); len(got) != 0 {
 		s.t.Fatalf("claim from an unknown queue returned %v", idsOf(got))
 	}
 	if got := idsOf(s.claimAt(at(0), 10)); !slices.Equal(got, sorted(byQueue["q2"]...)) {
@@ -277,7 +277,7 @@ func testClaimSetsLease(s *suite) {
 	s.enqueue(j)
 	c := s.claimOne("worker-7", at(5*sec), 30*sec)
 	want := cloneJob(j)
-	want.State = runtime.StateRunning
+	want.State = backend.StateRunning
 	want.Attempt = 1
 	want.StartedAt = at(5 * sec)
 	want.LeaseOwner = "worker-7"
@@ -298,7 +298,7 @@ func testTokenIncreases(s *suite) {
 	j := s.job("t", withAttempts(10))
 	s.enqueue(j)
 	c1 := s.claimOne("w1", at(0), 30*sec)
-	o := outcome(c1, runtime.StateRetrying, at(sec))
+	o := outcome(c1, backend.StateRetrying, at(sec))
 	o.RunAt = at(min1)
 	s.completeOK(o)
 	c2 := s.claimOne("w2", at(min1), 30*sec)
@@ -319,7 +319,7 @@ func testTokenIncreases(s *suite) {
 	}
 }
 
-func cloneJob(j *runtime.Job) *runtime.Job {
+func cloneJob(j *backend.Job) *backend.Job {
 	c := *j
 	c.Args = slices.Clone(j.Args)
 	c.Result = slices.Clone(j.Result)

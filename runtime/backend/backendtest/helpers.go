@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 const (
@@ -22,13 +22,13 @@ const (
 func at(d time.Duration) time.Time { return Epoch().Add(d) }
 
 // jobDiff compares job records: times by Equal, nil and empty slices alike.
-func jobDiff(want, got *runtime.Job) string {
+func jobDiff(want, got *backend.Job) string {
 	return cmp.Diff(want, got, cmpopts.EquateEmpty(),
 		cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }))
 }
 
 // job returns a new queued job of task with the subtest's next id, changed by mods.
-func (s *suite) job(task string, mods ...func(*runtime.Job)) *runtime.Job {
+func (s *suite) job(task string, mods ...func(*backend.Job)) *backend.Job {
 	s.mu.Lock()
 	s.n++
 	n := s.n
@@ -41,31 +41,31 @@ func (s *suite) job(task string, mods ...func(*runtime.Job)) *runtime.Job {
 }
 
 // jobs returns n new jobs of task.
-func (s *suite) jobs(n int, task string, mods ...func(*runtime.Job)) []*runtime.Job {
-	out := make([]*runtime.Job, n)
+func (s *suite) jobs(n int, task string, mods ...func(*backend.Job)) []*backend.Job {
+	out := make([]*backend.Job, n)
 	for i := range out {
 		out[i] = s.job(task, mods...)
 	}
 	return out
 }
 
-func onQueue(q string) func(*runtime.Job)   { return func(j *runtime.Job) { j.Queue = q } }
-func withPriority(p int) func(*runtime.Job) { return func(j *runtime.Job) { j.Priority = p } }
-func withAttempts(n int) func(*runtime.Job) { return func(j *runtime.Job) { j.MaxAttempts = n } }
-func createdAt(t time.Time) func(*runtime.Job) {
-	return func(j *runtime.Job) { j.CreatedAt, j.RunAt = t, t }
+func onQueue(q string) func(*backend.Job)   { return func(j *backend.Job) { j.Queue = q } }
+func withPriority(p int) func(*backend.Job) { return func(j *backend.Job) { j.Priority = p } }
+func withAttempts(n int) func(*backend.Job) { return func(j *backend.Job) { j.MaxAttempts = n } }
+func createdAt(t time.Time) func(*backend.Job) {
+	return func(j *backend.Job) { j.CreatedAt, j.RunAt = t, t }
 }
 
 // scheduledAt makes the job scheduled for t.
-func scheduledAt(t time.Time) func(*runtime.Job) {
-	return func(j *runtime.Job) { j.State, j.RunAt = runtime.StateScheduled, t }
+func scheduledAt(t time.Time) func(*backend.Job) {
+	return func(j *backend.Job) { j.State, j.RunAt = backend.StateScheduled, t }
 }
 
-func unique(key string, window time.Duration) func(*runtime.Job) {
-	return func(j *runtime.Job) { j.UniqueKey, j.UniqueUntil = key, j.CreatedAt.Add(window) }
+func unique(key string, window time.Duration) func(*backend.Job) {
+	return func(j *backend.Job) { j.UniqueKey, j.UniqueUntil = key, j.CreatedAt.Add(window) }
 }
 
-func (s *suite) enqueue(jobs ...*runtime.Job) []runtime.EnqueueResult {
+func (s *suite) enqueue(jobs ...*backend.Job) []backend.EnqueueResult {
 	s.t.Helper()
 	res, err := s.b.Enqueue(s.t.Context(), jobs)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *suite) enqueue(jobs ...*runtime.Job) []runtime.EnqueueResult {
 	return res
 }
 
-func (s *suite) get(id string) *runtime.Job {
+func (s *suite) get(id string) *backend.Job {
 	s.t.Helper()
 	j, err := s.b.Get(s.t.Context(), id)
 	if err != nil {
@@ -90,19 +90,19 @@ func (s *suite) get(id string) *runtime.Job {
 }
 
 // state returns the stored state of job id.
-func (s *suite) state(id string) runtime.State {
+func (s *suite) state(id string) backend.State {
 	s.t.Helper()
 	return s.get(id).State
 }
 
-func (s *suite) wantState(id string, want runtime.State, why string) {
+func (s *suite) wantState(id string, want backend.State, why string) {
 	s.t.Helper()
 	if got := s.state(id); got != want {
 		s.t.Fatalf("%s: job %s is %s, want %s", why, id, got, want)
 	}
 }
 
-func (s *suite) claim(req runtime.ClaimRequest) []*runtime.Job {
+func (s *suite) claim(req backend.ClaimRequest) []*backend.Job {
 	s.t.Helper()
 	if req.Worker == "" {
 		req.Worker = "w1"
@@ -121,15 +121,15 @@ func (s *suite) claim(req runtime.ClaimRequest) []*runtime.Job {
 }
 
 // claimAt claims up to limit jobs from every queue for worker w1 at now with a 30 s lease.
-func (s *suite) claimAt(now time.Time, limit int) []*runtime.Job {
+func (s *suite) claimAt(now time.Time, limit int) []*backend.Job {
 	s.t.Helper()
-	return s.claim(runtime.ClaimRequest{Limit: limit, Now: now})
+	return s.claim(backend.ClaimRequest{Limit: limit, Now: now})
 }
 
 // claimOne claims exactly one job at now or fails.
-func (s *suite) claimOne(worker string, now time.Time, leaseFor time.Duration) *runtime.Job {
+func (s *suite) claimOne(worker string, now time.Time, leaseFor time.Duration) *backend.Job {
 	s.t.Helper()
-	jobs := s.claim(runtime.ClaimRequest{Limit: 1, Worker: worker, Now: now, LeaseFor: leaseFor})
+	jobs := s.claim(backend.ClaimRequest{Limit: 1, Worker: worker, Now: now, LeaseFor: leaseFor})
 	if len(jobs) != 1 {
 		s.t.Fatalf("Claim at %s by %s returned %d jobs, want 1", now, worker, len(jobs))
 	}
@@ -144,7 +144,7 @@ func (s *suite) claimNone(now time.Time, why string) {
 	}
 }
 
-func (s *suite) complete(outs ...runtime.Outcome) []error {
+func (s *suite) complete(outs ...backend.Outcome) []error {
 	s.t.Helper()
 	errs, err := s.b.Complete(s.t.Context(), outs)
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *suite) complete(outs ...runtime.Outcome) []error {
 }
 
 // completeOK completes outcomes and fails the test on any per-item error.
-func (s *suite) completeOK(outs ...runtime.Outcome) {
+func (s *suite) completeOK(outs ...backend.Outcome) {
 	s.t.Helper()
 	for i, err := range s.complete(outs...) {
 		if err != nil {
@@ -175,7 +175,7 @@ func (s *suite) recoverExpired(now time.Time) int {
 	return n
 }
 
-func (s *suite) extend(until time.Time, leases ...runtime.Lease) []string {
+func (s *suite) extend(until time.Time, leases ...backend.Lease) []string {
 	s.t.Helper()
 	lost, err := s.b.Extend(s.t.Context(), leases, until)
 	if err != nil {
@@ -184,14 +184,14 @@ func (s *suite) extend(until time.Time, leases ...runtime.Lease) []string {
 	return lost
 }
 
-func (s *suite) release(leases ...runtime.Lease) {
+func (s *suite) release(leases ...backend.Lease) {
 	s.t.Helper()
 	if err := s.b.Release(s.t.Context(), leases); err != nil {
 		s.t.Fatalf("Release of %d leases: %v", len(leases), err)
 	}
 }
 
-func (s *suite) list(f runtime.ListFilter) []*runtime.Job {
+func (s *suite) list(f backend.ListFilter) []*backend.Job {
 	s.t.Helper()
 	jobs, err := s.b.List(s.t.Context(), f)
 	if err != nil {
@@ -201,38 +201,38 @@ func (s *suite) list(f runtime.ListFilter) []*runtime.Job {
 }
 
 // outcome returns the outcome of j's current attempt ending in state at finished.
-func outcome(j *runtime.Job, state runtime.State, finished time.Time) runtime.Outcome {
-	o := runtime.Outcome{
+func outcome(j *backend.Job, state backend.State, finished time.Time) backend.Outcome {
+	o := backend.Outcome{
 		Lease:      j.Lease(),
 		State:      state,
 		FinishedAt: finished,
-		Attempt: runtime.Attempt{
+		Attempt: backend.Attempt{
 			Number:     j.Attempt,
 			StartedAt:  j.StartedAt,
 			FinishedAt: finished,
 			Worker:     j.LeaseOwner,
-			Outcome:    runtime.OutcomeSucceeded,
+			Outcome:    backend.OutcomeSucceeded,
 		},
 	}
 	switch state {
-	case runtime.StateFailed, runtime.StateRetrying:
+	case backend.StateFailed, backend.StateRetrying:
 		o.Error = "boom"
 		o.ErrorChain = []string{"boom", "inner"}
-		o.Attempt.Outcome = runtime.OutcomeFailed
+		o.Attempt.Outcome = backend.OutcomeFailed
 		o.Attempt.Error = "boom"
-	case runtime.StateQuarantined:
+	case backend.StateQuarantined:
 		o.Error = "cannot decode args"
-		o.Attempt.Outcome = runtime.OutcomeRejected
+		o.Attempt.Outcome = backend.OutcomeRejected
 		o.Attempt.Error = o.Error
-	case runtime.StateCancelled:
-		o.Attempt.Outcome = runtime.OutcomeFailed
+	case backend.StateCancelled:
+		o.Attempt.Outcome = backend.OutcomeFailed
 		o.Attempt.Error = "cancelled"
 	}
 	return o
 }
 
 // idsOf returns the ids of jobs, sorted.
-func idsOf(jobs []*runtime.Job) []string {
+func idsOf(jobs []*backend.Job) []string {
 	ids := make([]string, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.ID
@@ -242,7 +242,7 @@ func idsOf(jobs []*runtime.Job) []string {
 }
 
 // idsOfOrdered returns the ids of jobs in their order.
-func idsOfOrdered(jobs []*runtime.Job) []string {
+func idsOfOrdered(jobs []*backend.Job) []string {
 	ids := make([]string, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.ID

@@ -1,4 +1,4 @@
-package runtime
+package nuvom
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // WorkerOptions configure a Worker. Zero fields take the defaults given.
@@ -29,7 +31,9 @@ type WorkerOptions struct {
 	BatchSize int
 	// LeaseFor is how long a claim holds a job without a heartbeat; default 30s.
 	LeaseFor time.Duration
-	// HeartbeatEvery is how often held leases are extended; default LeaseFor/3.
+	// HeartbeatEvery is how often held leases are extended, which is also how
+	// soon a job cancelled while it runs is noticed at the latest; default the
+	// shorter of LeaseFor/3 and 1s.
 	HeartbeatEvery time.Duration
 	// PollInterval is how often the worker looks for ready jobs when the backend
 	// does not notify it (and for scheduled and retrying jobs); default 1s.
@@ -48,9 +52,17 @@ type WorkerOptions struct {
 	// Middleware wraps every attempt, outermost first.
 	Middleware []Middleware
 	// OnOutcome, when set, is called with every attempt's outcome (including
-	// rejected, timed-out and abandoned ones) before it is stored. It must be quick.
+	// rejected, timed-out and abandoned ones) as soon as it is decided, before it
+	// is stored. It must be quick; a panic in it is logged and ignored.
 	OnOutcome func(job JobInfo, o Outcome)
-	// Now is the clock used to stamp jobs; default time.Now.
+	// OnStored, when set, is called with every outcome after the store has
+	// committed it (outcomes whose lease was lost, and so were not stored, are
+	// not reported). It runs on the goroutine that stores outcomes, in batches,
+	// so it must be quick; a panic in it is logged and ignored. Metrics that
+	// must count what really reached the store use it.
+	OnStored func(job JobInfo, o Outcome)
+	// Now is the clock used to stamp jobs; default time.Now. It is meant for
+	// tests, which use a fake one.
 	Now func() time.Time
 }
 
@@ -83,10 +95,12 @@ const (
 // run is one claimed job while this worker holds it.
 type run struct {
 	job       *Job
+	info      JobInfo // set by the runner before the attempt starts
 	ctx       context.Context
-	cancel    context.CancelFunc
+	cancel    context.CancelCauseFunc
 	state     atomic.Int32
 	lost      atomic.Bool // the heartbeat found the lease gone
+	cancelled atomic.Bool // ... because a user cancelled the job
 	abandoned atomic.Bool // the abandon timer took the job from its runner
 }
 
@@ -109,11 +123,18 @@ type Worker struct {
 	mu   sync.Mutex
 	runs map[string]*run // claimed and not finished
 
-	inflight  atomic.Int64  // claimed and not finished
-	slotFreed chan struct{} // signalled (coalescing) when a run finishes
-	jobs      chan *run     // claimed runs for the runners
-	outcomes  chan *Outcome // decided outcomes for the completer
-	flushReq  chan chan struct{}
+	inflight   atomic.Int64  // claimed and not finished
+	slotFreed  chan struct{} // signalled (coalescing) when a run finishes
+	jobs       chan *run     // claimed runs for the runners
+	outcomes   chan *decided // decided outcomes for the completer
+	flushReq   chan chan struct{}
+	checkLease chan struct{} // signalled (coalescing) when the store changed: look for cancelled jobs
+}
+
+// decided is an outcome on its way to the store, with the job it belongs to.
+type decided struct {
+	info JobInfo
+	o    Outcome
 }
 
 // NewWorker returns a worker that runs reg's tasks from b. It checks opts and
@@ -151,7 +172,7 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		o.LeaseFor = DefaultLeaseFor
 	}
 	if o.HeartbeatEvery == 0 {
-		o.HeartbeatEvery = o.LeaseFor / 3
+		o.HeartbeatEvery = min(o.LeaseFor/3, time.Second)
 	}
 	if o.HeartbeatEvery >= o.LeaseFor {
 		return nil, fmt.Errorf("new worker: HeartbeatEvery %s must be shorter than LeaseFor %s", o.HeartbeatEvery, o.LeaseFor)
@@ -176,14 +197,15 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	}
 	w := &Worker{
 		b: b, reg: reg, o: o, log: o.Logger, now: o.Now,
-		maxBatch:  max(o.BatchSize, o.Concurrency, minCompleteBatch),
-		stopNow:   make(chan struct{}),
-		done:      make(chan struct{}),
-		runs:      make(map[string]*run),
-		slotFreed: make(chan struct{}, 1),
-		jobs:      make(chan *run, o.Concurrency),
-		outcomes:  make(chan *Outcome, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
-		flushReq:  make(chan chan struct{}),
+		maxBatch:   max(o.BatchSize, o.Concurrency, minCompleteBatch),
+		stopNow:    make(chan struct{}),
+		done:       make(chan struct{}),
+		runs:       make(map[string]*run),
+		slotFreed:  make(chan struct{}, 1),
+		jobs:       make(chan *run, o.Concurrency),
+		outcomes:   make(chan *decided, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
+		flushReq:   make(chan chan struct{}),
+		checkLease: make(chan struct{}, 1),
 	}
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
@@ -274,12 +296,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // fetchLoop claims jobs while there are free runners, until ctx ends, StopNow,
 // or (Burst) no ready job remains.
 func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
-	var notify <-chan struct{}
-	if n, ok := w.b.(Notifier); ok {
-		ch, unsubscribe := n.Subscribe()
-		defer unsubscribe()
-		notify = ch
-	}
+	notify, unsubscribe := w.b.Subscribe()
+	defer unsubscribe()
 	poll := time.NewTicker(w.o.PollInterval)
 	defer poll.Stop()
 	// Claim at once when at least lowWater runners are free or none is busy;
@@ -340,6 +358,12 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			return nil
 		case <-notify:
 			more = true
+			if w.inflight.Load() > 0 {
+				select { // a running job may have been cancelled: let the heartbeat look
+				case w.checkLease <- struct{}{}:
+				default:
+				}
+			}
 		case <-poll.C:
 			more = true
 		case <-w.slotFreed:
@@ -367,7 +391,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	var jobs []*Job
 	if w.strict {
 		for _, q := range w.queues {
-			js, err := w.b.Claim(bctx, ClaimRequest{Queues: []string{q}, Limit: limit - len(jobs), Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
+			js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: []string{q}, Limit: limit - len(jobs), Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
 			if err != nil {
 				return 0, fmt.Errorf("claim from queue %s: %w", q, err)
 			}
@@ -377,7 +401,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 			}
 		}
 	} else {
-		js, err := w.b.Claim(bctx, ClaimRequest{Queues: w.queues, Limit: limit, Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
+		js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: w.queues, Limit: limit, Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
 		if err != nil {
 			return 0, fmt.Errorf("claim from queues %v: %w", w.queues, err)
 		}
@@ -387,7 +411,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	runs := make([]*run, len(jobs))
 	for i, j := range jobs {
 		r := &run{job: j}
-		r.ctx, r.cancel = context.WithCancel(jobBase)
+		r.ctx, r.cancel = context.WithCancelCause(jobBase)
 		w.runs[j.ID] = r
 		runs[i] = r
 	}
@@ -428,12 +452,14 @@ func (w *Worker) settle(r *run, o *Outcome) {
 	w.mu.Lock()
 	delete(w.runs, r.job.ID)
 	w.mu.Unlock()
-	r.cancel()
+	r.cancel(errAttemptOver)
 	if o != nil {
 		if r.lost.Load() {
-			w.log.Warn("job lease lost while running; its outcome is discarded", "worker", w.o.ID, "task", r.job.Task, "job", r.job.ID, "attempt", r.job.Attempt)
+			if !r.cancelled.Load() {
+				w.log.Warn("job lease lost while running; its outcome is discarded", "worker", w.o.ID, "task", r.job.Task, "job", r.job.ID, "attempt", r.job.Attempt)
+			}
 		} else {
-			w.outcomes <- o
+			w.outcomes <- &decided{info: r.info, o: *o}
 		}
 	}
 	w.inflight.Add(-1)
@@ -443,43 +469,78 @@ func (w *Worker) settle(r *run, o *Outcome) {
 	}
 }
 
-// heartbeat extends the leases of every held job until ctx ends.
+// errAttemptOver is the cause of an attempt context cancelled because the
+// attempt is over (finished, abandoned or handed back).
+var errAttemptOver = errors.New("attempt over")
+
+// minLeaseCheck is the least time between two lease checks asked for by store
+// changes (a busy store changes all the time; the heartbeat ticks regardless).
+const minLeaseCheck = 100 * time.Millisecond
+
+// heartbeat extends the leases of every held job until ctx ends: every
+// HeartbeatEvery, and soon after the store changed (at most every
+// minLeaseCheck), so that a job cancelled while it runs is noticed quickly.
 func (w *Worker) heartbeat(ctx context.Context) {
 	t := time.NewTicker(w.o.HeartbeatEvery)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.checkLease:
+			if wait := minLeaseCheck - time.Since(last); wait > 0 {
+				timer := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					timer.Stop()
+					return
+				case <-timer.C:
+				}
+			}
 		}
+		last = time.Now()
+		w.extendHeld(ctx)
+	}
+}
+
+// extendHeld extends every held lease once and cancels the runs whose lease is
+// gone: cancelled by a user, or taken over after this worker stalled.
+func (w *Worker) extendHeld(ctx context.Context) {
+	w.mu.Lock()
+	leases := make([]Lease, 0, len(w.runs))
+	for _, r := range w.runs {
+		leases = append(leases, r.job.Lease())
+	}
+	w.mu.Unlock()
+	if len(leases) == 0 {
+		return
+	}
+	lost, err := w.b.Extend(ctx, leases, w.now().Add(w.o.LeaseFor))
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("extend leases", "worker", w.o.ID, "jobs", len(leases), "err", err)
+		}
+		return
+	}
+	for _, id := range lost {
 		w.mu.Lock()
-		leases := make([]Lease, 0, len(w.runs))
-		for _, r := range w.runs {
-			leases = append(leases, r.job.Lease())
-		}
+		r := w.runs[id]
 		w.mu.Unlock()
-		if len(leases) == 0 {
-			continue
+		if r == nil {
+			continue // finished meanwhile
 		}
-		lost, err := w.b.Extend(ctx, leases, w.now().Add(w.o.LeaseFor))
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Error("extend leases", "worker", w.o.ID, "jobs", len(leases), "err", err)
-			}
-			continue
-		}
-		for _, id := range lost {
-			w.mu.Lock()
-			r := w.runs[id]
-			w.mu.Unlock()
-			if r == nil {
-				continue // finished meanwhile
-			}
+		if j, err := w.b.Get(ctx, id); err == nil && j.State == StateCancelled {
+			r.cancelled.Store(true)
 			r.lost.Store(true)
-			r.cancel()
-			w.log.Warn("job lease lost; cancelling it", "worker", w.o.ID, "task", r.job.Task, "job", id, "attempt", r.job.Attempt)
+			r.cancel(ErrJobCancelled)
+			w.log.Info("job cancelled while running; its context is cancelled", "worker", w.o.ID, "task", r.job.Task, "job", id, "attempt", r.job.Attempt)
+			continue
 		}
+		r.lost.Store(true)
+		r.cancel(ErrLeaseLost)
+		w.log.Warn("job lease lost; cancelling it", "worker", w.o.ID, "task", r.job.Task, "job", id, "attempt", r.job.Attempt)
 	}
 }
 
@@ -572,7 +633,7 @@ func (w *Worker) release(bctx context.Context, from int32) int {
 // request, and finally when stop closes.
 func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	batch := make([]Outcome, 0, w.maxBatch)
+	batch := make([]*decided, 0, w.maxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
@@ -581,13 +642,14 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 		}
 		timer.Stop()
 		w.store(ctx, batch)
+		clear(batch)
 		batch = batch[:0]
 	}
 	drain := func() {
 		for len(batch) < w.maxBatch {
 			select {
-			case o := <-w.outcomes:
-				batch = append(batch, *o)
+			case d := <-w.outcomes:
+				batch = append(batch, d)
 			default:
 				return
 			}
@@ -596,8 +658,8 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 	for {
 		if len(batch) == 0 {
 			select {
-			case o := <-w.outcomes:
-				batch = append(batch, *o)
+			case d := <-w.outcomes:
+				batch = append(batch, d)
 				timer.Reset(flushDelay)
 			case req := <-w.flushReq:
 				drain()
@@ -620,8 +682,8 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 			continue
 		}
 		select {
-		case o := <-w.outcomes:
-			batch = append(batch, *o)
+		case d := <-w.outcomes:
+			batch = append(batch, d)
 		case <-timer.C:
 			flush()
 		case req := <-w.flushReq:
@@ -642,16 +704,24 @@ func (w *Worker) flushNow() {
 	<-req
 }
 
-// store writes one batch of outcomes.
-func (w *Worker) store(ctx context.Context, batch []Outcome) {
-	errs, err := w.b.Complete(ctx, batch)
+// store writes one batch of outcomes, then reports the stored ones to OnStored.
+func (w *Worker) store(ctx context.Context, batch []*decided) {
+	outs := make([]Outcome, len(batch))
+	for i, d := range batch {
+		outs[i] = d.o
+	}
+	errs, err := w.b.Complete(ctx, outs)
 	if err != nil {
 		w.log.Error("store job outcomes; their leases will expire and the jobs run again", "worker", w.o.ID, "jobs", len(batch), "err", err)
 		return
 	}
-	for i, e := range errs {
-		if e != nil && i < len(batch) {
-			w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", batch[i].Lease.JobID, "err", e)
+	for i, d := range batch {
+		if i < len(errs) && errs[i] != nil {
+			w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", d.o.Lease.JobID, "err", errs[i])
+			continue
+		}
+		if w.o.OnStored != nil {
+			w.callHook("OnStored", func() { w.o.OnStored(d.info, d.o) })
 		}
 	}
 }

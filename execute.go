@@ -1,10 +1,12 @@
-package runtime
+package nuvom
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
 // execute runs one claimed job and hands its outcome to the completer. It
@@ -18,6 +20,7 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 	if info.StartedAt.IsZero() {
 		info.StartedAt = start
 	}
+	r.info = info
 	def, ok := w.reg.Lookup(j.Task)
 	if !ok {
 		msg := fmt.Sprintf("task %s is not registered in this worker", j.Task)
@@ -50,6 +53,9 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 			err = safeCall(func() error {
 				res, ierr := def.Invoke(ctx, j.Args)
 				result = res
+				if ierr != nil && isNilError(ierr) {
+					ierr = fmt.Errorf("task returned a nil %T as its error: an error interface holding a nil pointer is not nil; return a plain nil", ierr)
+				}
 				return ierr
 			})
 		}
@@ -137,7 +143,7 @@ func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration
 			w.log.Error("job failed", append(attrs, "err", o.Attempt.Error)...)
 		}
 		if w.o.OnOutcome != nil {
-			w.o.OnOutcome(info, *o)
+			w.callHook("OnOutcome", func() { w.o.OnOutcome(info, *o) })
 		}
 	}
 	w.settle(r, o)
@@ -151,6 +157,9 @@ func (w *Worker) attempt(j *Job, start, end time.Time, outcome, errMsg string) A
 // attemptOutcome decides the next state of a job whose attempt returned (in time).
 func (w *Worker) attemptOutcome(j *Job, def TaskDef, result []byte, err error, end time.Time) *Outcome {
 	o := &Outcome{Lease: j.Lease(), FinishedAt: end}
+	if err != nil && isNilError(err) { // a middleware or hook returned a typed nil
+		err = fmt.Errorf("an attempt's handler returned a nil %T as its error: an error interface holding a nil pointer is not nil", err)
+	}
 	if err == nil {
 		o.State = StateSucceeded
 		if j.StoreResult {
@@ -159,11 +168,11 @@ func (w *Worker) attemptOutcome(j *Job, def TaskDef, result []byte, err error, e
 		o.Attempt = w.attempt(j, end, end, OutcomeSucceeded, "")
 		return o
 	}
-	msg := err.Error()
+	msg := errorText(err)
 	o.Error, o.ErrorChain, o.PanicStack = msg, errorChain(err), panicStack(err)
-	var de *DecodeError
+	var de *nuvomimpl.DecodeError
 	switch {
-	case errors.As(err, &de):
+	case safely(func() bool { return errors.As(err, &de) }):
 		o.State = StateQuarantined
 		o.Attempt = w.attempt(j, end, end, OutcomeRejected, msg)
 		return o
@@ -184,8 +193,8 @@ func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, 
 		msg = fmt.Sprintf("timed out after %s and abandoned: the task ignored its context for a further %s", j.Timeout, w.o.AbandonAfter)
 	}
 	terr := errors.New(msg)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		terr = fmt.Errorf("%s: %w", msg, err)
+	if err != nil && !isNilError(err) && !errors.Is(err, context.DeadlineExceeded) {
+		terr = fmt.Errorf("%s: %s", msg, errorText(err))
 	}
 	o := &Outcome{Lease: j.Lease(), FinishedAt: end}
 	switch j.TimeoutPolicy {
@@ -208,14 +217,36 @@ func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, 
 // retryOrFail sets o's state to retrying (with its run-at) when attempts remain
 // and err allows it, else to failed.
 func (w *Worker) retryOrFail(o *Outcome, j *Job, def TaskDef, err error, now time.Time) {
-	if IsNoRetry(err) || j.Attempt >= j.MaxAttempts {
+	if safely(func() bool { return IsNoRetry(err) }) || j.Attempt >= j.MaxAttempts {
 		o.State = StateFailed
 		return
 	}
-	delay, asked := RetryDelayOf(err)
+	var delay time.Duration
+	asked := safely(func() bool { var ok bool; delay, ok = RetryDelayOf(err); return ok })
 	if !asked {
 		delay = backoffDelay(def.Options, j.Attempt, defaultRandN)
 	}
 	o.State = StateRetrying
 	o.RunAt = now.Add(delay)
+}
+
+// callHook runs a user callback, logging instead of crashing on a panic.
+func (w *Worker) callHook(name string, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("worker hook panicked; ignored", "worker", w.o.ID, "hook", name, "panic", v)
+		}
+	}()
+	f()
+}
+
+// safely runs a check that walks a user error's chain, which calls user
+// Unwrap and As methods: a panic in them reads as false.
+func safely(check func() bool) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return check()
 }

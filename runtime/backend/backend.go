@@ -1,4 +1,11 @@
-package runtime
+// Package backend is the storage contract of Nuvom: the job record, its states
+// and the Backend interface that every store (sqlite, file, memory, and
+// plugins' own) implements. The conformance suite in backend/backendtest
+// states the contract precisely; every backend passes it.
+//
+// Backends import this package and nothing of the user API (package nuvom);
+// the user API aliases the types users meet (nuvom.Job, nuvom.State, ...).
+package backend
 
 import (
 	"context"
@@ -19,7 +26,7 @@ var (
 // Backend stores jobs: a queue with leases plus the result store with history.
 // All methods are safe for concurrent use, across goroutines and, where the
 // backend is shared storage, across processes. The conformance suite in
-// runtime/backendtest states the contract precisely; every backend passes it.
+// backend/backendtest states the contract precisely; every backend passes it.
 type Backend interface {
 	// Enqueue inserts jobs atomically (one transaction where the backend has them).
 	// Jobs arrive complete: ID, state (queued or scheduled), run-at and created times set.
@@ -82,16 +89,16 @@ type Backend interface {
 	// Purge deletes jobs matching f that are not running and returns how many.
 	Purge(ctx context.Context, f PurgeFilter) (int, error)
 
+	// Subscribe returns a channel that receives (without blocking the sender, so
+	// signals coalesce) when new work may be ready (a job was enqueued, retried
+	// or released, in this process or, where the store is shared, in another),
+	// and a function that unsubscribes. A store that cannot tell returns a nil
+	// channel: the worker then relies on its poll. It is part of the contract,
+	// not an optional interface, so that a wrapper cannot silently drop it.
+	Subscribe() (ch <-chan struct{}, cancel func())
+
 	// Close releases the backend's resources.
 	Close() error
-}
-
-// Notifier is implemented by backends that can tell a worker that work may be
-// ready (a job was enqueued or retried), so it need not wait for its next poll.
-type Notifier interface {
-	// Subscribe returns a channel that receives (without blocking the sender, so
-	// signals coalesce) when new work may be ready, and a function that unsubscribes.
-	Subscribe() (ch <-chan struct{}, cancel func())
 }
 
 // EnqueueResult is the outcome of enqueueing one job.

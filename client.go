@@ -1,4 +1,4 @@
-package runtime
+package nuvom
 
 import (
 	"context"
@@ -6,25 +6,39 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 	"github.com/oklog/ulid/v2"
 )
 
 // Client enqueues jobs and reads their state. It is safe for concurrent use.
+//
+// A client does not own the backend it is given: Close leaves it open unless
+// the client was made with OwnBackend (runtime/config's OpenClient does that),
+// so a worker in the same process may share the backend. Close a shared
+// backend yourself, after the last client and worker are done with it.
 type Client struct {
 	backend   Backend
 	now       func() time.Time
 	scheduler Scheduler // see WithScheduler; may be nil
+	owns      bool      // Close closes backend and scheduler
 }
 
 // ClientOption configures a Client.
 type ClientOption func(*Client)
 
-// WithClock sets the clock the client stamps jobs with (tests use a fake one).
+// WithClock sets the clock the client stamps jobs with. It is meant for tests,
+// which use a fake one.
 func WithClock(now func() time.Time) ClientOption {
 	return func(c *Client) { c.now = now }
 }
 
-// NewClient returns a client over backend.
+// OwnBackend makes Close close the client's backend (and the scheduler given
+// with WithScheduler, when it is an io.Closer).
+func OwnBackend() ClientOption {
+	return func(c *Client) { c.owns = true }
+}
+
+// NewClient returns a client over backend. See Client for who closes backend.
 func NewClient(backend Backend, opts ...ClientOption) *Client {
 	c := &Client{backend: backend, now: time.Now}
 	for _, o := range opts {
@@ -36,8 +50,19 @@ func NewClient(backend Backend, opts ...ClientOption) *Client {
 // Backend returns the backend the client writes to.
 func (c *Client) Backend() Backend { return c.backend }
 
-// Close closes the backend (and the scheduler given with WithScheduler).
-func (c *Client) Close() error { return errors.Join(c.closeScheduler(), c.backend.Close()) }
+// Inspector returns an inspector over the client's backend, for listing,
+// statistics and admin operations.
+func (c *Client) Inspector() *Inspector { return NewInspector(c.backend, WithInspectorClock(c.now)) }
+
+// Close closes the backend and the scheduler when the client owns them (see
+// OwnBackend); otherwise it does nothing. It is safe to call more than once
+// only when the backend's Close is.
+func (c *Client) Close() error {
+	if !c.owns {
+		return nil
+	}
+	return errors.Join(c.closeScheduler(), c.backend.Close())
+}
 
 // EnqueueOption changes one enqueue call.
 type EnqueueOption func(*enqueueSettings)
@@ -83,11 +108,21 @@ func Unique(key string, window time.Duration) EnqueueOption {
 	return func(s *enqueueSettings) { s.uniqueKey, s.uniqueFor = key, window }
 }
 
-// Request is one job to enqueue in a batch.
+// Request is one job to enqueue with EnqueueBatch. Generated task handles
+// build them with typed arguments:
+//
+//	reqs = append(reqs, images.ResizeTask.Request("a.png", 128, nuvom.Priority(5)))
+//
+// A task known only by its spec takes its arguments as a msgpack array, one
+// element per parameter after the context (what the nuvom CLI does from JSON).
 type Request struct {
-	Spec    TaskSpec
+	Spec TaskSpec
+	// Args are the msgpack-encoded arguments.
 	Args    []byte
 	Options []EnqueueOption
+	// Err, when not nil, is an error met while building the request (encoding
+	// its arguments); enqueueing the request fails with it and stores nothing.
+	Err error
 }
 
 // NewJob builds the record of a job of spec with encoded args, applying opts,
@@ -171,8 +206,9 @@ func NewJob(spec TaskSpec, args []byte, now time.Time, opts ...EnqueueOption) (*
 	return j, nil
 }
 
-// Enqueue adds one job of spec with already-encoded args. Generated Delay
-// methods call it; most code uses those instead.
+// Enqueue adds one job of the task spec describes, with its msgpack-encoded
+// args (see Request). It is the dynamic form: generated Delay methods, which
+// take typed arguments, call it.
 func (c *Client) Enqueue(ctx context.Context, spec TaskSpec, args []byte, opts ...EnqueueOption) (EnqueueResult, error) {
 	res, err := c.EnqueueBatch(ctx, []Request{{Spec: spec, Args: args, Options: opts}})
 	if err != nil {
@@ -181,13 +217,21 @@ func (c *Client) Enqueue(ctx context.Context, spec TaskSpec, args []byte, opts .
 	return res[0], nil
 }
 
-// EnqueueBatch adds many jobs in one call (one transaction on SQLite).
+// EnqueueBatch adds many jobs in one call, all or none (one transaction on
+// SQLite). Results are in the order of reqs. A bad request fails the whole
+// batch with an error naming its index.
 func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) ([]EnqueueResult, error) {
 	now := c.now()
 	jobs := make([]*Job, len(reqs))
 	for i, r := range reqs {
+		if r.Err != nil {
+			return nil, fmt.Errorf("enqueue: request %d (%s): %w", i, r.Spec.Name, r.Err)
+		}
 		j, err := NewJob(r.Spec, r.Args, now, r.Options...)
 		if err != nil {
+			if len(reqs) > 1 {
+				return nil, fmt.Errorf("request %d: %w", i, err)
+			}
 			return nil, err
 		}
 		jobs[i] = j
@@ -232,35 +276,33 @@ func (c *Client) Wait(ctx context.Context, id string) (*Job, error) {
 	}
 }
 
-// Cancel cancels a scheduled, queued or retrying job.
-func (c *Client) Cancel(ctx context.Context, id string) error {
-	if err := c.backend.Cancel(ctx, id, c.now()); err != nil {
-		return fmt.Errorf("cancel job %s: %w", id, err)
-	}
-	return nil
-}
+// Cancel cancels a job that has not finished. A scheduled, queued or retrying
+// job will not run; a running one has its context cancelled by the worker that
+// runs it (within about a second, in any process) and its attempt is recorded
+// as cancelled. Cancelling a finished job fails with an error that matches
+// ErrWrongState; an unknown id, ErrNotFound.
+func (c *Client) Cancel(ctx context.Context, id string) error { return c.Inspector().Cancel(ctx, id) }
 
-// Retry queues a failed, cancelled or quarantined job for one more attempt, keeping its history.
-func (c *Client) Retry(ctx context.Context, id string) error {
-	if err := c.backend.Retry(ctx, id, c.now()); err != nil {
-		return fmt.Errorf("retry job %s: %w", id, err)
-	}
-	return nil
-}
-
-// Pending is a job enqueued through a typed handle; Wait returns its typed result.
+// Pending is a typed handle to an enqueued job: Wait returns its result as
+// the task's result type. Generated Delay methods return one; PendingOf makes
+// one for a job enqueued otherwise, or known by its id.
 type Pending[T any] struct {
 	client *Client
 	res    EnqueueResult
 }
 
-// NewPending returns the typed handle of an enqueued job. Generated code calls it.
-func NewPending[T any](c *Client, res EnqueueResult) *Pending[T] {
+// PendingOf returns the typed handle of an enqueued job. T must be the task's
+// result type (struct{} for a task without one). For a job known only by its
+// id, pass EnqueueResult{ID: id}.
+func PendingOf[T any](c *Client, res EnqueueResult) *Pending[T] {
 	return &Pending[T]{client: c, res: res}
 }
 
 // ID returns the job's id.
 func (p *Pending[T]) ID() string { return p.res.ID }
+
+// String returns "job " and the job's id, so that printing a handle shows what it refers to.
+func (p *Pending[T]) String() string { return "job " + p.res.ID }
 
 // Duplicate reports whether a unique key matched an existing job, which this handle refers to.
 func (p *Pending[T]) Duplicate() bool { return p.res.Duplicate }
@@ -268,8 +310,12 @@ func (p *Pending[T]) Duplicate() bool { return p.res.Duplicate }
 // Job returns the job's current record.
 func (p *Pending[T]) Job(ctx context.Context) (*Job, error) { return p.client.Get(ctx, p.res.ID) }
 
+// Cancel cancels the job (see Client.Cancel).
+func (p *Pending[T]) Cancel(ctx context.Context) error { return p.client.Cancel(ctx, p.res.ID) }
+
 // Wait blocks until the job is final and returns its result, or a *JobError
-// when it did not succeed.
+// when it did not succeed (errors.Is tells ErrJobFailed, ErrJobCancelled,
+// ErrJobTimedOut and ErrJobQuarantined apart).
 func (p *Pending[T]) Wait(ctx context.Context) (T, error) {
 	var zero T
 	j, err := p.client.Wait(ctx, p.res.ID)
@@ -277,29 +323,14 @@ func (p *Pending[T]) Wait(ctx context.Context) (T, error) {
 		return zero, err
 	}
 	if j.State != StateSucceeded {
-		return zero, &JobError{ID: j.ID, Task: j.Task, State: j.State, Message: j.Error}
+		return zero, newJobError(j)
 	}
 	var v T
 	if len(j.Result) == 0 {
 		return v, nil
 	}
-	if err := DecodeResult(j.Result, &v); err != nil {
+	if err := nuvomimpl.DecodeResult(j.Result, &v); err != nil {
 		return zero, fmt.Errorf("job %s: %w", j.ID, err)
 	}
 	return v, nil
-}
-
-// JobError reports a job that ended without success.
-type JobError struct {
-	ID      string
-	Task    string
-	State   State
-	Message string
-}
-
-func (e *JobError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("job %s (%s) %s", e.ID, e.Task, e.State)
-	}
-	return fmt.Sprintf("job %s (%s) %s: %s", e.ID, e.Task, e.State, e.Message)
 }

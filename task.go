@@ -1,10 +1,19 @@
-package runtime
+package nuvom
 
 import (
 	"context"
 	"fmt"
 	"sort"
 	"time"
+)
+
+// Backoff is how the delay between retries grows.
+type Backoff string
+
+// The backoff policies.
+const (
+	BackoffFixed       Backoff = "fixed"
+	BackoffExponential Backoff = "exponential"
 )
 
 // TaskOptions are a task's options as generated from its //nuvom:task annotation.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // testRandomOps runs a seeded random sequence of every operation, with a clock
@@ -25,23 +25,23 @@ func testRandomOps(s *suite) {
 	tick := time.Second
 	now := at(0)
 	queues := []string{"q0", "q1", "q2"}
-	var leases []runtime.Lease
+	var leases []backend.Lease
 	var ids []string
 
-	all := func() []*runtime.Job {
+	all := func() []*backend.Job {
 		s.t.Helper()
-		return s.list(runtime.ListFilter{Limit: 1 << 20})
+		return s.list(backend.ListFilter{Limit: 1 << 20})
 	}
-	held := func(l runtime.Lease) bool {
+	held := func(l backend.Lease) bool {
 		s.t.Helper()
 		j := s.get(l.JobID)
-		return j.State == runtime.StateRunning && j.LeaseToken == l.Token
+		return j.State == backend.StateRunning && j.LeaseToken == l.Token
 	}
 	checkBooks := func(step int, op string) {
 		s.t.Helper()
 		for _, j := range all() {
 			want := len(j.Attempts)
-			if j.State == runtime.StateRunning {
+			if j.State == backend.StateRunning {
 				want++
 			} else if j.LeaseOwner != "" || !j.LeaseUntil.IsZero() {
 				s.t.Fatalf("step %d (%s): %s job %s holds a lease (%q until %s)", step, op, j.State, j.ID, j.LeaseOwner, j.LeaseUntil)
@@ -59,12 +59,12 @@ func testRandomOps(s *suite) {
 		case r < 25:
 			op = "enqueue"
 			n := 1 + rng.IntN(4)
-			batch := make([]*runtime.Job, n)
+			batch := make([]*backend.Job, n)
 			for i := range batch {
 				j := s.job(fmt.Sprintf("task%d", rng.IntN(2)), createdAt(now), onQueue(queues[rng.IntN(3)]),
 					withPriority(rng.IntN(4)), withAttempts(1+rng.IntN(3)))
 				if d := time.Duration(rng.IntN(9)-2) * tick; d > 0 {
-					j.State, j.RunAt = runtime.StateScheduled, now.Add(d)
+					j.State, j.RunAt = backend.StateScheduled, now.Add(d)
 				} else {
 					j.RunAt = now.Add(d)
 				}
@@ -81,18 +81,18 @@ func testRandomOps(s *suite) {
 				}
 			}
 			limit := 1 + rng.IntN(4)
-			var ready []*runtime.Job
+			var ready []*backend.Job
 			for _, j := range all() {
-				if (j.State == runtime.StateQueued || j.State == runtime.StateScheduled || j.State == runtime.StateRetrying) &&
+				if (j.State == backend.StateQueued || j.State == backend.StateScheduled || j.State == backend.StateRetrying) &&
 					!j.RunAt.After(now) && (len(qs) == 0 || slices.Contains(qs, j.Queue)) {
 					ready = append(ready, j)
 				}
 			}
-			slices.SortFunc(ready, func(a, b *runtime.Job) int {
+			slices.SortFunc(ready, func(a, b *backend.Job) int {
 				return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.RunAt.Compare(b.RunAt), cmp.Compare(a.ID, b.ID))
 			})
 			want := idsOf(ready[:min(limit, len(ready))])
-			got := s.claim(runtime.ClaimRequest{Queues: qs, Limit: limit, Now: now, LeaseFor: time.Duration(1+rng.IntN(5)) * tick})
+			got := s.claim(backend.ClaimRequest{Queues: qs, Limit: limit, Now: now, LeaseFor: time.Duration(1+rng.IntN(5)) * tick})
 			if !slices.Equal(idsOf(got), want) {
 				s.t.Fatalf("step %d: Claim(queues %v, limit %d, now %s) = %v, want %v (from a scan of List)", step, qs, limit, now, idsOf(got), want)
 			}
@@ -104,13 +104,13 @@ func testRandomOps(s *suite) {
 			l := leases[rng.IntN(len(leases))]
 			j := s.get(l.JobID)
 			wasHeld := held(l)
-			state := []runtime.State{runtime.StateSucceeded, runtime.StateFailed, runtime.StateRetrying,
-				runtime.StateRetrying, runtime.StateCancelled, runtime.StateQuarantined}[rng.IntN(6)]
+			state := []backend.State{backend.StateSucceeded, backend.StateFailed, backend.StateRetrying,
+				backend.StateRetrying, backend.StateCancelled, backend.StateQuarantined}[rng.IntN(6)]
 			o := outcome(j, state, now)
 			o.Lease = l
 			o.RunAt = now.Add(time.Duration(rng.IntN(5)) * tick)
 			err := s.complete(o)[0]
-			if wasHeld != (err == nil) || (!wasHeld && !isErr(err, runtime.ErrLeaseLost)) {
+			if wasHeld != (err == nil) || (!wasHeld && !isErr(err, backend.ErrLeaseLost)) {
 				s.t.Fatalf("step %d: Complete of job %s (lease held: %v) as %s = %v", step, l.JobID, wasHeld, state, err)
 			}
 			if got := s.state(l.JobID); wasHeld && got != state {
@@ -123,7 +123,7 @@ func testRandomOps(s *suite) {
 			before := s.get(l.JobID)
 			s.release(l)
 			after := s.get(l.JobID)
-			if wasHeld && (after.State != runtime.StateQueued || after.Attempt != before.Attempt-1) {
+			if wasHeld && (after.State != backend.StateQueued || after.Attempt != before.Attempt-1) {
 				s.t.Fatalf("step %d: Release of held job %s: %s attempt %d, want queued attempt %d", step, l.JobID, after.State, after.Attempt, before.Attempt-1)
 			}
 			if !wasHeld && (after.State != before.State || after.Attempt != before.Attempt) {
@@ -141,7 +141,7 @@ func testRandomOps(s *suite) {
 			op = "recover"
 			want := 0
 			for _, j := range all() {
-				if j.State == runtime.StateRunning && j.LeaseUntil.Before(now) {
+				if j.State == backend.StateRunning && j.LeaseUntil.Before(now) {
 					want++
 				}
 			}
@@ -153,8 +153,8 @@ func testRandomOps(s *suite) {
 			id := ids[rng.IntN(len(ids))]
 			before := s.state(id)
 			err := s.b.Cancel(s.t.Context(), id, now)
-			ok := before == runtime.StateScheduled || before == runtime.StateQueued || before == runtime.StateRetrying
-			if ok != (err == nil) || (!ok && !isErr(err, runtime.ErrWrongState)) {
+			ok := before == backend.StateScheduled || before == backend.StateQueued || before == backend.StateRetrying || before == backend.StateRunning
+			if ok != (err == nil) || (!ok && !isErr(err, backend.ErrWrongState)) {
 				s.t.Fatalf("step %d: Cancel of a %s job = %v", step, before, err)
 			}
 		case len(ids) > 0:
@@ -162,8 +162,8 @@ func testRandomOps(s *suite) {
 			id := ids[rng.IntN(len(ids))]
 			before := s.state(id)
 			err := s.b.Retry(s.t.Context(), id, now)
-			ok := before == runtime.StateFailed || before == runtime.StateCancelled || before == runtime.StateQuarantined
-			if ok != (err == nil) || (!ok && !isErr(err, runtime.ErrWrongState)) {
+			ok := before == backend.StateFailed || before == backend.StateCancelled || before == backend.StateQuarantined
+			if ok != (err == nil) || (!ok && !isErr(err, backend.ErrWrongState)) {
 				s.t.Fatalf("step %d: Retry of a %s job = %v", step, before, err)
 			}
 		default:

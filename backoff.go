@@ -1,7 +1,8 @@
-package runtime
+package nuvom
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -41,14 +42,21 @@ func defaultRandN(n int64) int64 { return rand.Int64N(n) }
 
 // errorChain lists the messages of err and of every error it wraps, depth
 // first, following both Unwrap() error and Unwrap() []error (errors.Join).
-func errorChain(err error) []string {
-	var out []string
+func errorChain(err error) (out []string) {
+	defer func() {
+		if v := recover(); v != nil { // an Unwrap method panicked: keep what was read
+			out = append(out, fmt.Sprintf("(unwrapping %T panicked: %v)", err, v))
+		}
+	}()
 	var walk func(error, int)
 	walk = func(e error, depth int) {
 		if e == nil || depth > 32 || len(out) >= 64 {
 			return
 		}
-		out = append(out, e.Error())
+		out = append(out, errorText(e))
+		if isNilError(e) {
+			return
+		}
 		switch u := e.(type) {
 		case interface{ Unwrap() []error }:
 			for _, x := range u.Unwrap() {
@@ -63,7 +71,12 @@ func errorChain(err error) []string {
 }
 
 // panicStack returns the stack of the first *PanicError in err's chain.
-func panicStack(err error) string {
+func panicStack(err error) (stack string) {
+	defer func() {
+		if recover() != nil {
+			stack = ""
+		}
+	}()
 	var p *PanicError
 	if errors.As(err, &p) {
 		return string(p.Stack)

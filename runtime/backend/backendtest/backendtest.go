@@ -1,10 +1,10 @@
 // Package backendtest is the conformance suite every Nuvom backend runs: one
-// set of tests that states the runtime.Backend contract precisely.
+// set of tests that states the backend.Backend contract precisely.
 //
 // A backend package calls Run from its own tests:
 //
 //	func TestConformance(t *testing.T) {
-//		backendtest.Run(t, func(t *testing.T) runtime.Backend {
+//		backendtest.Run(t, func(t *testing.T) backend.Backend {
 //			b, err := Open(t.TempDir())
 //			if err != nil {
 //				t.Fatal(err)
@@ -14,7 +14,7 @@
 //		})
 //	}
 //
-// Conventions the suite relies on, beyond the doc comments of runtime.Backend:
+// Conventions the suite relies on, beyond the doc comments of backend.Backend:
 //   - Time is controlled by the suite: every "now" is passed explicitly
 //     (ClaimRequest.Now, RecoverExpired, Cancel, Retry, Stats); a backend never
 //     reads the wall clock for job state. The suite never sleeps.
@@ -49,7 +49,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/nuvom/nuvom/runtime"
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // Epoch is the start of the suite's clock: a fixed instant with microsecond
@@ -77,26 +77,26 @@ func ID(n uint64) string {
 // NewJob returns a complete queued job of task with the given id on queue
 // "default", created and runnable at now (truncated to the microsecond), with
 // three attempts and args of a few bytes.
-func NewJob(id, task string, now time.Time) *runtime.Job {
+func NewJob(id, task string, now time.Time) *backend.Job {
 	now = now.Truncate(time.Microsecond)
-	return &runtime.Job{
+	return &backend.Job{
 		ID:            id,
 		Task:          task,
 		Signature:     "sig-" + task,
 		Args:          []byte{0x91, 0x01},
 		Queue:         "default",
-		State:         runtime.StateQueued,
+		State:         backend.StateQueued,
 		MaxAttempts:   3,
 		RunAt:         now,
-		TimeoutPolicy: runtime.TimeoutFail,
+		TimeoutPolicy: backend.TimeoutFail,
 		CreatedAt:     now,
-		Attempts:      []runtime.Attempt{},
+		Attempts:      []backend.Attempt{},
 	}
 }
 
 // Run runs every conformance test against fresh backends made by open: each
 // subtest gets an empty backend; open registers its own cleanup with t.Cleanup.
-func Run(t *testing.T, open func(t *testing.T) runtime.Backend) {
+func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 	for _, tc := range cases() {
 		t.Run(tc.name, func(t *testing.T) {
 			b := open(t)
@@ -116,7 +116,7 @@ type testCase struct {
 // suite is one subtest's backend, its ids and helpers that fail the test on errors.
 type suite struct {
 	t  *testing.T
-	b  runtime.Backend
+	b  backend.Backend
 	mu sync.Mutex
 	n  uint64
 }

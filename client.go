@@ -125,9 +125,9 @@ type Request struct {
 	Err error
 }
 
-// NewJob builds the record of a job of spec with encoded args, applying opts,
+// newJob builds the record of a job of spec with encoded args, applying opts,
 // stamped at now. It checks the options and returns an error naming a bad one.
-func NewJob(spec TaskSpec, args []byte, now time.Time, opts ...EnqueueOption) (*Job, error) {
+func newJob(spec TaskSpec, args []byte, now time.Time, opts ...EnqueueOption) (*Job, error) {
 	var s enqueueSettings
 	for _, o := range opts {
 		o(&s)
@@ -227,7 +227,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) ([]EnqueueRes
 		if r.Err != nil {
 			return nil, fmt.Errorf("enqueue: request %d (%s): %w", i, r.Spec.Name, r.Err)
 		}
-		j, err := NewJob(r.Spec, r.Args, now, r.Options...)
+		j, err := newJob(r.Spec, r.Args, now, r.Options...)
 		if err != nil {
 			if len(reqs) > 1 {
 				return nil, fmt.Errorf("request %d: %w", i, err)

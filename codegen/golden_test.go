@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nuvom/nuvom/manifest"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/codegen")
@@ -341,5 +342,12 @@ func TestStubNames(t *testing.T) {
 		if diff := cmp.Diff(want, StubNames(fn)); diff != "" {
 			t.Errorf("StubNames(%q) (-want +got):\n%s", fn, diff)
 		}
+	}
+}
+
+// Generated code asks for the support version this runtime provides.
+func TestSupportVersionMatchesTheRuntime(t *testing.T) {
+	if SupportVersion != nuvomimpl.Version {
+		t.Fatalf("codegen.SupportVersion = %d, runtime/nuvomimpl.Version = %d", SupportVersion, nuvomimpl.Version)
 	}
 }

@@ -79,9 +79,12 @@ type ArgReader struct {
 }
 
 // NewArgReader starts reading the arguments of task from data, which must be an
-// array of exactly n values.
+// array of exactly n values (or, when n is 0, may be empty).
 func NewArgReader(task string, data []byte, n int) *ArgReader {
 	r := &ArgReader{dec: msgpack.NewDecoder(bytes.NewReader(data)), task: task, i: -1}
+	if n == 0 && len(data) == 0 {
+		return r // a task without parameters: an empty payload is an empty list
+	}
 	got, err := r.dec.DecodeArrayLen()
 	switch {
 	case err != nil:

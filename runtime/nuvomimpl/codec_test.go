@@ -60,3 +60,21 @@ func TestArgsRoundTrip(t *testing.T) {
 		t.Errorf("wrong arity: want an error")
 	}
 }
+
+// A task without parameters accepts an empty payload (what schedules stored
+// before they wrote an empty array) as well as an empty array; a task with
+// parameters still refuses an empty payload.
+func TestEmptyPayloadOfATaskWithoutParameters(t *testing.T) {
+	for _, payload := range [][]byte{nil, {}, {0x90}} {
+		if err := nuvomimpl.NewArgReader("t.Cleanup", payload, 0).Err(); err != nil {
+			t.Errorf("payload %x for 0 params: %v", payload, err)
+		}
+	}
+	var de *nuvomimpl.DecodeError
+	if err := nuvomimpl.NewArgReader("t.Resize", nil, 2).Err(); !errors.As(err, &de) {
+		t.Errorf("empty payload for 2 params: %v, want a *DecodeError", err)
+	}
+	if err := nuvomimpl.NewArgReader("t.Cleanup", []byte{0x91, 0x01}, 0).Err(); !errors.As(err, &de) {
+		t.Errorf("one arg for 0 params: %v, want a *DecodeError", err)
+	}
+}

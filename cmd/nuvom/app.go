@@ -44,7 +44,7 @@ func commands() []command {
 		{"inspect job", "print every field of a job, its attempts and errors", (*app).cmdInspectJob},
 		{"history", "list jobs, newest first", (*app).cmdHistory},
 		{"retry", "queue a failed or cancelled job again", (*app).cmdRetry},
-		{"cancel", "cancel a scheduled, queued or retrying job", (*app).cmdCancel},
+		{"cancel", "cancel a job that has not finished (a running one too)", (*app).cmdCancel},
 		{"queue stats", "count jobs per queue and state", (*app).cmdQueueStats},
 		{"queue purge", "delete jobs that are not running", (*app).cmdQueuePurge},
 		{"quarantine list", "list jobs whose payload could not be decoded", (*app).cmdQuarantineList},

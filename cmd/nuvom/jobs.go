@@ -409,7 +409,7 @@ func (a *app) cmdRetry(args []string) int {
 }
 
 func (a *app) cmdCancel(args []string) int {
-	fs := a.flags("cancel", "ID", "Cancels a scheduled, queued or retrying job. A running job cannot be cancelled.", "nuvom cancel 01JD3Z5K8Q9W6V2N4M7R1T0XYZ")
+	fs := a.flags("cancel", "ID", "Cancels a job that has not finished. A scheduled, queued or retrying job will not run; a running job has its context cancelled by the worker that runs it, in any process, and its attempt is recorded as cancelled.", "nuvom cancel 01JD3Z5K8Q9W6V2N4M7R1T0XYZ")
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}

@@ -76,7 +76,13 @@ type Backend interface {
 	// List returns jobs matching f, newest (highest ID) first.
 	List(ctx context.Context, f ListFilter) ([]*Job, error)
 
-	// Cancel moves a scheduled, queued or retrying job to cancelled (ErrWrongState otherwise).
+	// Cancel moves a scheduled, queued, retrying or running job to cancelled
+	// with FinishedAt = now (ErrWrongState otherwise, ErrNotFound for an unknown
+	// id). A running job's lease ends at once (owner and deadline cleared, token
+	// kept, so its holder can no longer extend or complete it) and an attempt
+	// {Number, StartedAt, FinishedAt: now, Worker: the lease owner, Outcome:
+	// cancelled} is appended; subscribers are signalled, so that the worker
+	// holding it looks at its leases.
 	Cancel(ctx context.Context, id string, now time.Time) error
 
 	// Retry makes a failed, cancelled or quarantined job queued again with run-at now,

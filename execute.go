@@ -87,8 +87,12 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 		o = w.attemptOutcome(j, def, result, err, end)
 	}
 	o.Attempt.StartedAt = start
-	if !w.finishDecided(r, info, o, end.Sub(start)) {
-		return r.abandoned.Load()
+	if !w.finishDecided(r, info, o, end.Sub(start), runFinished) {
+		if r.state.Load() == runAbandoned {
+			n := w.abandoned.Add(-1)
+			w.log.Info("an abandoned task returned at last", "worker", w.o.ID, "task", j.Task, "job", j.ID, "after", end.Sub(start), "still_abandoned", n)
+			return true
+		}
 	}
 	return false
 }
@@ -103,13 +107,23 @@ func orNone(s string) string {
 // abandon takes a timed-out job whose task did not return within AbandonAfter
 // away from its runner, applies the timeout policy and starts a fresh runner.
 func (w *Worker) abandon(r *run, def TaskDef, info JobInfo, start time.Time) {
-	r.abandoned.Store(true)
 	end := w.now()
 	o := w.timeoutOutcome(r.job, def, OutcomeAbandoned, nil, end)
 	o.Attempt.StartedAt = start
-	if w.finishDecided(r, info, o, end.Sub(start)) {
-		go w.runner()
+	if !w.finishDecided(r, info, o, end.Sub(start), runAbandoned) {
+		return // it returned (or was handed back) meanwhile
 	}
+	n := w.abandoned.Add(1)
+	w.log.Warn("task abandoned: it ignores its context, so its goroutine keeps running; a fresh runner takes its place",
+		"worker", w.o.ID, "task", r.job.Task, "job", r.job.ID, "abandoned_running", n)
+	if w.o.MaxAbandoned > 0 && n > int64(w.o.MaxAbandoned) {
+		w.tooManyOnce.Do(func() {
+			w.log.Error("too many abandoned tasks still running; draining so that a supervisor can restart this worker clean",
+				"worker", w.o.ID, "abandoned_running", n, "max", w.o.MaxAbandoned)
+			close(w.tooMany)
+		})
+	}
+	go w.runner()
 }
 
 // finishRejected fails a job that is not run at all.
@@ -118,13 +132,13 @@ func (w *Worker) finishRejected(r *run, info JobInfo, start time.Time, state Sta
 		Lease: r.job.Lease(), State: state, FinishedAt: start, Error: msg, ErrorChain: []string{msg},
 		Attempt: w.attempt(r.job, start, start, OutcomeRejected, msg),
 	}
-	w.finishDecided(r, info, o, 0)
+	w.finishDecided(r, info, o, 0, runFinished)
 }
 
 // finishDecided takes r (unless another party already finished it), logs o,
 // reports it to OnOutcome and queues it for storing.
-func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration) bool {
-	if !r.state.CompareAndSwap(runStarted, runFinished) {
+func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration, to int32) bool {
+	if !r.state.CompareAndSwap(runStarted, to) {
 		return false
 	}
 	j := r.job

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,11 @@ type WorkerOptions struct {
 	// BatchSize caps the jobs claimed in one statement; default 100. The worker
 	// never claims more than it has free runners.
 	BatchSize int
-	// LeaseFor is how long a claim holds a job without a heartbeat; default 30s.
+	// LeaseFor is how long a claim holds a job without a heartbeat; default 5s.
+	// Heartbeats keep the jobs of a live worker however long they run; a dead
+	// worker's jobs are ready again about LeaseFor after it died. A longer lease
+	// tolerates longer stalls (a process paused by a debugger or starved of
+	// CPU) before its jobs are taken over, at the cost of slower recovery.
 	LeaseFor time.Duration
 	// HeartbeatEvery is how often held leases are extended, which is also how
 	// soon a job cancelled while it runs is noticed at the latest; default the
@@ -38,14 +43,23 @@ type WorkerOptions struct {
 	// PollInterval is how often the worker looks for ready jobs when the backend
 	// does not notify it (and for scheduled and retrying jobs); default 1s.
 	PollInterval time.Duration
-	// RecoverEvery is how often expired leases of any worker are recovered; default LeaseFor.
+	// RecoverEvery is how often expired leases of any worker are recovered;
+	// default the shorter of LeaseFor and 1s.
 	RecoverEvery time.Duration
-	// Grace is how long a shutdown waits for running jobs; default 10s.
+	// Grace is how long a shutdown waits for running jobs; default 10s. A
+	// negative value means no grace period: running jobs are handed back at once.
 	Grace time.Duration
 	// AbandonAfter is how long a timed-out task that ignores its context may keep
 	// running before the worker abandons it; default 5s.
 	AbandonAfter time.Duration
-	// Burst makes Run return once no ready job remains and nothing is running.
+	// MaxAbandoned is how many abandoned tasks (timed out, and still running
+	// because they ignore their context: Go cannot stop a goroutine) a worker
+	// tolerates; past it the worker stops claiming, drains and Run returns
+	// ErrTooManyAbandoned, so that its supervisor restarts it clean. Default
+	// 100; negative means no limit.
+	MaxAbandoned int
+	// Burst makes Run return once no ready job remains and nothing is running,
+	// after recovering (and running) the jobs of dead workers whose leases expire.
 	Burst bool
 	// Logger receives one line per job start (debug) and finish; default slog.Default().
 	Logger *slog.Logger
@@ -69,11 +83,19 @@ type WorkerOptions struct {
 // Defaults of WorkerOptions.
 const (
 	DefaultBatchSize    = 100
-	DefaultLeaseFor     = 30 * time.Second
+	DefaultLeaseFor     = 5 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultGrace        = 10 * time.Second
 	DefaultAbandonAfter = 5 * time.Second
+	DefaultMaxAbandoned = 100
+	// MaxConcurrency bounds WorkerOptions.Concurrency: each slot is a goroutine
+	// and a channel slot; more than this is almost certainly a typo.
+	MaxConcurrency = 10000
 )
+
+// ErrTooManyAbandoned is returned by Run when more tasks than
+// WorkerOptions.MaxAbandoned were abandoned and are still running.
+var ErrTooManyAbandoned = errors.New("too many abandoned tasks still running; restart the worker to reclaim them")
 
 // completion batching: flush when this many outcomes wait, or after flushDelay.
 const (
@@ -90,6 +112,7 @@ const (
 	runClaimed  int32 = iota // claimed, waiting for a runner
 	runStarted               // a runner is executing it
 	runFinished              // its outcome is decided (or it was released); nothing else may write
+	runAbandoned             // like runFinished, decided by the abandon timer: its runner must exit
 )
 
 // run is one claimed job while this worker holds it.
@@ -101,7 +124,6 @@ type run struct {
 	state     atomic.Int32
 	lost      atomic.Bool // the heartbeat found the lease gone
 	cancelled atomic.Bool // ... because a user cancelled the job
-	abandoned atomic.Bool // the abandon timer took the job from its runner
 }
 
 // Worker claims jobs from a backend and runs them with the tasks of a registry.
@@ -129,6 +151,13 @@ type Worker struct {
 	outcomes   chan *decided // decided outcomes for the completer
 	flushReq   chan chan struct{}
 	checkLease chan struct{} // signalled (coalescing) when the store changed: look for cancelled jobs
+
+	unstored     map[string]Lease // outcomes queued or being stored, whose leases the heartbeat keeps (under mu)
+	storeFailing atomic.Bool      // the last Complete failed: do not claim more work
+	dropped      atomic.Int64     // outcomes given up on (StopNow or shutdown while the store failed)
+	abandoned    atomic.Int64     // abandoned tasks still running
+	tooMany      chan struct{}    // closed when abandoned passes MaxAbandoned
+	tooManyOnce  sync.Once
 }
 
 // decided is an outcome on its way to the store, with the job it belongs to.
@@ -151,13 +180,16 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		name string
 		v    time.Duration
 	}{{"LeaseFor", o.LeaseFor}, {"HeartbeatEvery", o.HeartbeatEvery}, {"PollInterval", o.PollInterval},
-		{"RecoverEvery", o.RecoverEvery}, {"Grace", o.Grace}, {"AbandonAfter", o.AbandonAfter}} {
+		{"RecoverEvery", o.RecoverEvery}, {"AbandonAfter", o.AbandonAfter}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("new worker: %s %s is negative", d.name, d.v)
 		}
 	}
 	if o.Concurrency < 0 || o.BatchSize < 0 {
 		return nil, fmt.Errorf("new worker: concurrency %d and batch size %d must not be negative", o.Concurrency, o.BatchSize)
+	}
+	if o.Concurrency > MaxConcurrency {
+		return nil, fmt.Errorf("new worker: concurrency %d is above the limit of %d jobs at once", o.Concurrency, MaxConcurrency)
 	}
 	if o.ID == "" {
 		o.ID = defaultWorkerID()
@@ -181,10 +213,16 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		o.PollInterval = DefaultPollInterval
 	}
 	if o.RecoverEvery == 0 {
-		o.RecoverEvery = o.LeaseFor
+		o.RecoverEvery = min(o.LeaseFor, time.Second)
 	}
-	if o.Grace == 0 {
+	switch {
+	case o.Grace == 0:
 		o.Grace = DefaultGrace
+	case o.Grace < 0:
+		o.Grace = 0
+	}
+	if o.MaxAbandoned == 0 {
+		o.MaxAbandoned = DefaultMaxAbandoned
 	}
 	if o.AbandonAfter == 0 {
 		o.AbandonAfter = DefaultAbandonAfter
@@ -206,6 +244,8 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		outcomes:   make(chan *decided, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
 		flushReq:   make(chan chan struct{}),
 		checkLease: make(chan struct{}, 1),
+		unstored:   make(map[string]Lease),
+		tooMany:    make(chan struct{}),
 	}
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
@@ -289,12 +329,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	bg.Wait()
 	close(compStop)
 	<-compDone
+	if n := w.dropped.Load(); n > 0 {
+		err = errors.Join(err, fmt.Errorf("worker %s: %d job outcomes could not be stored; those jobs run again once their leases expire", w.o.ID, n))
+	}
+	if err != nil {
+		w.log.Error("worker stopped", "worker", w.o.ID, "err", err)
+		return err
+	}
 	w.log.Info("worker stopped", "worker", w.o.ID)
-	return err
+	return nil
 }
 
+// maxBurstClaimFailures is how many claims in a row may fail before a burst
+// worker gives up (a long-running worker keeps trying, with backoff).
+const maxBurstClaimFailures = 10
+
 // fetchLoop claims jobs while there are free runners, until ctx ends, StopNow,
-// or (Burst) no ready job remains.
+// too many abandoned tasks, or (Burst) no ready or recoverable job remains.
 func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 	notify, unsubscribe := w.b.Subscribe()
 	defer unsubscribe()
@@ -310,19 +361,40 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 	cooled := false           // the cooldown ran out: claim whatever is free
 	more := true              // ready jobs may be waiting: claim as soon as a runner is free
 	flushed := false          // Burst: outcomes were flushed since the last claim that found work
+	retryTimer := time.NewTimer(time.Hour)
+	retryTimer.Stop()
+	defer retryTimer.Stop()
+	var retry <-chan time.Time // armed after a failed claim or store: look again then
+	claimFailures := 0
+	backoff := func(n int) time.Duration { return min(10*time.Millisecond<<min(n, 7), time.Second) }
+	var burstWatch map[string]time.Time // Burst: other workers' leases seen at the end, by job id
 	for {
 		if ctx.Err() != nil || w.stopping() {
 			return nil
 		}
+		select {
+		case <-w.tooMany:
+			return ErrTooManyAbandoned
+		default:
+		}
 		free := w.o.Concurrency - int(w.inflight.Load())
-		if more && free > 0 && free < lowWater && w.inflight.Load() > 0 && !cooled {
+		switch {
+		case w.storeFailing.Load():
+			// Outcomes cannot be stored: claiming more work would only make more.
+			if retry == nil {
+				retryTimer.Reset(100 * time.Millisecond)
+				retry = retryTimer.C
+			}
+		case retry != nil:
+			// waiting out a backoff
+		case more && free > 0 && free < lowWater && w.inflight.Load() > 0 && !cooled:
 			// Few runners are free and the rest are busy: let more free up for a
 			// moment so that one claim serves many (each claim is a statement).
 			if cool == nil {
 				coolTimer.Reset(claimCooldown)
 				cool = coolTimer.C
 			}
-		} else if more && free > 0 {
+		case more && free > 0:
 			if cool != nil {
 				coolTimer.Stop()
 				cool = nil
@@ -332,22 +404,44 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			got, err := w.claim(bctx, jobBase, limit)
 			switch {
 			case err != nil:
-				w.log.Error("claim jobs", "worker", w.o.ID, "err", err)
-				more = false
+				claimFailures++
+				if claimFailures == 1 || claimFailures%10 == 0 {
+					w.log.Error("claim jobs", "worker", w.o.ID, "failures_in_a_row", claimFailures, "err", err)
+				}
+				if w.o.Burst && claimFailures >= maxBurstClaimFailures {
+					return fmt.Errorf("worker %s: claiming jobs failed %d times in a row: %w", w.o.ID, claimFailures, err)
+				}
+				retryTimer.Reset(backoff(claimFailures))
+				retry = retryTimer.C
+				continue
 			case got > 0:
+				claimFailures = 0
 				flushed = false
 				more = got == limit
 				continue
 			default:
+				claimFailures = 0
 				more = false
 				if w.o.Burst && w.inflight.Load() == 0 {
-					if flushed {
+					if !flushed {
+						// Retries decided by the last jobs may be ready now: store them, look once more.
+						w.flushNow()
+						flushed, more = true, true
+						continue
+					}
+					if burstWatch == nil {
+						burstWatch = map[string]time.Time{}
+					}
+					wait, err := w.burstLeftovers(bctx, burstWatch)
+					if err != nil {
+						return err
+					}
+					if wait <= 0 {
 						return nil
 					}
-					// Retries decided by the last jobs may be ready now: store them, look once more.
-					w.flushNow()
-					flushed, more = true, true
-					continue
+					// A dead worker's lease expires in wait: then recover its jobs and run them.
+					retryTimer.Reset(wait)
+					retry = retryTimer.C
 				}
 			}
 		}
@@ -356,6 +450,8 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			return nil
 		case <-w.stopNow:
 			return nil
+		case <-w.tooMany:
+			return ErrTooManyAbandoned
 		case <-notify:
 			more = true
 			if w.inflight.Load() > 0 {
@@ -372,8 +468,56 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			}
 		case <-cool:
 			cool, cooled = nil, true
+		case <-retry:
+			retry = nil
+			more = true
+			if w.o.Burst && flushed && w.inflight.Load() == 0 {
+				w.recoverOnce(bctx)
+				flushed = false
+			}
 		}
 	}
+}
+
+// burstLeftovers looks, at the end of a burst, for running jobs of this
+// worker's queues held by other workers. A lease seen for the first time is
+// watched until its deadline; one whose deadline has moved since is held by a
+// live worker and no longer waited for. It returns how long to wait for the
+// earliest watched lease to expire (then recover it), or 0 when nothing is
+// left that a recovery could bring back.
+func (w *Worker) burstLeftovers(ctx context.Context, watch map[string]time.Time) (time.Duration, error) {
+	running, err := w.b.List(ctx, ListFilter{States: []State{StateRunning}, Limit: 100000})
+	if err != nil {
+		return 0, fmt.Errorf("worker %s: list running jobs at the end of the burst: %w", w.o.ID, err)
+	}
+	now := w.now()
+	var earliest time.Time
+	live := 0
+	for _, j := range running {
+		if !slices.Contains(w.queues, j.Queue) || j.LeaseOwner == w.o.ID {
+			continue
+		}
+		seen, watched := watch[j.ID]
+		switch {
+		case !watched:
+			watch[j.ID] = j.LeaseUntil
+		case j.LeaseUntil.After(seen):
+			live++ // extended since: its worker is alive
+			continue
+		}
+		if earliest.IsZero() || j.LeaseUntil.Before(earliest) {
+			earliest = j.LeaseUntil
+		}
+	}
+	if earliest.IsZero() {
+		if live > 0 {
+			w.log.Info("burst done; jobs still run in other live workers", "worker", w.o.ID, "jobs", live)
+		}
+		return 0, nil
+	}
+	w.log.Info("burst: waiting for the leases of stopped workers to expire, to run their jobs", "worker", w.o.ID, "until", earliest)
+	// Recovery takes leases that ended strictly before now.
+	return max(earliest.Sub(now)+time.Millisecond, time.Millisecond), nil
 }
 
 func (w *Worker) stopping() bool {
@@ -451,6 +595,9 @@ func (w *Worker) finish(r *run, from int32, o *Outcome) bool {
 func (w *Worker) settle(r *run, o *Outcome) {
 	w.mu.Lock()
 	delete(w.runs, r.job.ID)
+	if o != nil && !r.lost.Load() {
+		w.unstored[r.job.ID] = r.job.Lease() // the heartbeat keeps it until the outcome is stored
+	}
 	w.mu.Unlock()
 	r.cancel(errAttemptOver)
 	if o != nil {
@@ -509,9 +656,12 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // gone: cancelled by a user, or taken over after this worker stalled.
 func (w *Worker) extendHeld(ctx context.Context) {
 	w.mu.Lock()
-	leases := make([]Lease, 0, len(w.runs))
+	leases := make([]Lease, 0, len(w.runs)+len(w.unstored))
 	for _, r := range w.runs {
 		leases = append(leases, r.job.Lease())
+	}
+	for _, l := range w.unstored {
+		leases = append(leases, l)
 	}
 	w.mu.Unlock()
 	if len(leases) == 0 {
@@ -636,15 +786,43 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 	batch := make([]*decided, 0, w.maxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	abort := w.stopNow // when to give up storing a batch that keeps failing
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		timer.Stop()
-		w.store(ctx, batch)
+		w.store(ctx, batch, abort)
 		clear(batch)
 		batch = batch[:0]
 	}
+	giveUp := make(chan struct{})
+	var giveUpTimer *time.Timer
+	shutting := false
+	shuttingDown := func() {
+		if shutting {
+			return
+		}
+		shutting = true
+		// At shutdown, a failing store is retried for the grace period (at
+		// least a few seconds), or until StopNow.
+		giveUpTimer = time.AfterFunc(max(w.o.Grace, 5*time.Second), func() { close(giveUp) })
+		go func() {
+			select {
+			case <-w.stopNow:
+				if giveUpTimer.Stop() {
+					close(giveUp)
+				}
+			case <-giveUp:
+			}
+		}()
+		abort = giveUp
+	}
+	defer func() { // end the goroutine above
+		if giveUpTimer != nil && giveUpTimer.Stop() {
+			close(giveUp)
+		}
+	}()
 	drain := func() {
 		for len(batch) < w.maxBatch {
 			select {
@@ -667,6 +845,7 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 				close(req)
 				continue
 			case <-stop:
+				shuttingDown()
 				for {
 					drain()
 					if len(batch) == 0 {
@@ -691,6 +870,7 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 			flush()
 			close(req)
 		case <-stop:
+			shuttingDown()
 			drain()
 			flush()
 		}
@@ -704,24 +884,65 @@ func (w *Worker) flushNow() {
 	<-req
 }
 
-// store writes one batch of outcomes, then reports the stored ones to OnStored.
-func (w *Worker) store(ctx context.Context, batch []*decided) {
+// store writes one batch of outcomes, then reports the stored ones to
+// OnStored. A failing write is retried, with backoff, while the heartbeat
+// keeps the batch's leases, until it succeeds or abort closes (then the
+// outcomes are dropped: their jobs run again once their leases expire).
+func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struct{}) {
 	outs := make([]Outcome, len(batch))
 	for i, d := range batch {
 		outs[i] = d.o
 	}
-	errs, err := w.b.Complete(ctx, outs)
-	if err != nil {
-		w.log.Error("store job outcomes; their leases will expire and the jobs run again", "worker", w.o.ID, "jobs", len(batch), "err", err)
-		return
-	}
-	for i, d := range batch {
-		if i < len(errs) && errs[i] != nil {
-			w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", d.o.Lease.JobID, "err", errs[i])
-			continue
+	delay := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		errs, err := w.b.Complete(ctx, outs)
+		if err == nil {
+			if w.storeFailing.Swap(false) {
+				w.log.Info("job outcomes stored again", "worker", w.o.ID, "jobs", len(batch), "attempts", attempt)
+			}
+			w.forget(batch)
+			for i, d := range batch {
+				if i < len(errs) && errs[i] != nil {
+					w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", d.o.Lease.JobID, "err", errs[i])
+					continue
+				}
+				if w.o.OnStored != nil {
+					w.callHook("OnStored", func() { w.o.OnStored(d.info, d.o) })
+				}
+			}
+			return
 		}
-		if w.o.OnStored != nil {
-			w.callHook("OnStored", func() { w.o.OnStored(d.info, d.o) })
+		w.storeFailing.Store(true)
+		if attempt == 1 || attempt%20 == 0 {
+			w.log.Error("store job outcomes; retrying while their leases are held, and claiming nothing meanwhile",
+				"worker", w.o.ID, "jobs", len(batch), "attempt", attempt, "err", err)
 		}
+		t := time.NewTimer(delay)
+		select {
+		case <-abort:
+			t.Stop()
+			w.dropped.Add(int64(len(batch)))
+			w.forget(batch)
+			w.log.Error("gave up storing job outcomes; their jobs will run again once their leases expire",
+				"worker", w.o.ID, "jobs", len(batch), "attempts", attempt, "err", err)
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, time.Second)
 	}
 }
+
+// forget stops keeping the leases of a stored (or abandoned) batch.
+func (w *Worker) forget(batch []*decided) {
+	w.mu.Lock()
+	for _, d := range batch {
+		if l, ok := w.unstored[d.o.Lease.JobID]; ok && l == d.o.Lease {
+			delete(w.unstored, d.o.Lease.JobID)
+		}
+	}
+	w.mu.Unlock()
+}
+
+// Abandoned returns how many abandoned tasks (timed out and ignoring their
+// context) are still running in this worker's process.
+func (w *Worker) Abandoned() int { return int(w.abandoned.Load()) }

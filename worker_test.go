@@ -826,8 +826,9 @@ func TestNewWorkerChecksOptions(t *testing.T) {
 	reg := registry(t, def(spec("x", nuvom.TaskOptions{}), ok))
 	for _, o := range []nuvom.WorkerOptions{
 		{LeaseFor: time.Second, HeartbeatEvery: 2 * time.Second},
-		{Grace: -time.Second},
+		{AbandonAfter: -time.Second},
 		{Concurrency: -1},
+		{Concurrency: nuvom.MaxConcurrency + 1},
 	} {
 		if _, err := nuvom.NewWorker(b, reg, o); err == nil {
 			t.Errorf("options %+v accepted", o)

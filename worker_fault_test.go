@@ -1,0 +1,225 @@
+package nuvom_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/faulty"
+)
+
+var errLocked = errors.New("database is locked (SQLITE_BUSY)")
+
+// waitUntil polls cond; the deadline is a hang guard only.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// runCounter counts the runs of each job.
+type runCounter struct {
+	mu   sync.Mutex
+	runs map[string]int
+}
+
+func (c *runCounter) invoke(ctx context.Context, _ []byte) ([]byte, error) {
+	info, _ := nuvom.JobInfoFromContext(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs == nil {
+		c.runs = map[string]int{}
+	}
+	c.runs[info.ID]++
+	return nil, nil
+}
+
+func (c *runCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.runs {
+		n += r
+	}
+	return n
+}
+
+// When storing outcomes fails (SQLITE_BUSY past the busy timeout, say), the
+// worker keeps the outcomes and their leases, claims nothing more, and stores
+// them once the store works again: every job ran exactly once and succeeded.
+func TestFailingCompletesAreRetriedAndStopClaims(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	s := spec("busy", nuvom.TaskOptions{})
+	var c runCounter
+	reg := registry(t, def(s, c.invoke))
+	var ids []string
+	for range 20 {
+		ids = append(ids, enqueue(t, f, s))
+	}
+	f.Fail(faulty.Complete, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Concurrency: 2, BatchSize: 1, PollInterval: time.Millisecond})
+	stop := start(t, w)
+	defer stop()
+
+	waitUntil(t, "4 failed stores", func() bool { return f.Failures(faulty.Complete) >= 4 })
+	claims := f.Calls(faulty.Claim)
+	ran := c.total()
+	waitUntil(t, "8 failed stores", func() bool { return f.Failures(faulty.Complete) >= 8 })
+	if more := f.Calls(faulty.Claim) - claims; more > 1 {
+		t.Errorf("the worker made %d claims while it could not store outcomes", more)
+	}
+	if c.total() != ran || ran > 20 {
+		t.Errorf("jobs ran while outcomes could not be stored: %d, then %d", ran, c.total())
+	}
+
+	f.Heal(faulty.Complete)
+	for _, id := range ids {
+		if j := waitFinal(t, f, id); j.State != nuvom.StateSucceeded {
+			t.Errorf("job %s: %s, want succeeded", id, j.State)
+		}
+	}
+	stop()
+	for _, id := range ids {
+		if n := c.runs[id]; n != 1 {
+			t.Errorf("job %s ran %d times, want once", id, n)
+		}
+	}
+}
+
+// A store that never recovers: StopNow gives up, and Run says how many
+// outcomes were not stored instead of returning nil.
+func TestRunReportsOutcomesItCouldNotStore(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	s := spec("lost", nuvom.TaskOptions{})
+	var c runCounter
+	reg := registry(t, def(s, c.invoke))
+	enqueue(t, f, s)
+	f.Fail(faulty.Complete, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	waitUntil(t, "a failed store", func() bool { return f.Failures(faulty.Complete) >= 1 })
+	cancel()
+	w.StopNow()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "1 job outcomes could not be stored") {
+			t.Fatalf("Run = %v, want an error counting the outcome not stored", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Run did not return")
+	}
+}
+
+// A burst worker whose claims keep failing exits with an error instead of
+// spinning for ever; one whose claims fail a few times recovers and finishes.
+func TestBurstWorkerAndFailingClaims(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	s := spec("claim", nuvom.TaskOptions{})
+	var c runCounter
+	reg := registry(t, def(s, c.invoke))
+	id := enqueue(t, f, s)
+
+	f.Fail(faulty.Claim, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Burst: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang guard
+	defer cancel()
+	if err := w.Run(ctx); err == nil || !errors.Is(err, errLocked) {
+		t.Fatalf("burst Run with failing claims = %v, want an error wrapping the claim's", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run did not give up")
+	}
+
+	f.Fail(faulty.Claim, errLocked, 3)
+	burst(t, f, reg, nuvom.WorkerOptions{})
+	if j := getJob(t, f, id); j.State != nuvom.StateSucceeded {
+		t.Fatalf("after 3 failed claims: %s, want succeeded", j.State)
+	}
+}
+
+// Failing heartbeats and recoveries are logged and retried; jobs still finish once.
+func TestFailingExtendAndRecover(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	s := spec("beat", nuvom.TaskOptions{})
+	release := make(chan struct{})
+	var c runCounter
+	reg := registry(t, def(s, func(ctx context.Context, args []byte) ([]byte, error) {
+		<-release
+		return c.invoke(ctx, args)
+	}))
+	id := enqueue(t, f, s)
+	f.Fail(faulty.Extend, errLocked, 3)
+	f.Fail(faulty.RecoverExpired, errLocked, 3)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{LeaseFor: time.Hour, HeartbeatEvery: time.Millisecond, RecoverEvery: time.Millisecond})
+	stop := start(t, w)
+	defer stop()
+	waitUntil(t, "the failures to pass", func() bool {
+		return f.Failures(faulty.Extend) == 3 && f.Calls(faulty.Extend) > 3 &&
+			f.Failures(faulty.RecoverExpired) == 3 && f.Calls(faulty.RecoverExpired) > 3
+	})
+	close(release)
+	if j := waitFinal(t, f, id); j.State != nuvom.StateSucceeded || len(j.Attempts) != 1 {
+		t.Fatalf("job: %s after %d attempts, want succeeded after 1", j.State, len(j.Attempts))
+	}
+}
+
+// A burst worker does not exit while a dead worker's lease on one of its jobs
+// is about to expire: it waits, recovers the job and runs it. A job whose
+// lease keeps being extended (a live worker) is not waited for.
+func TestBurstRunsTheJobsOfDeadWorkers(t *testing.T) {
+	b := newBackend(t)
+	s := spec("orphan", nuvom.TaskOptions{})
+	var c runCounter
+	reg := registry(t, def(s, c.invoke))
+	orphan := enqueue(t, b, s)
+	live := enqueue(t, b, s)
+	ctx := context.Background()
+	now := time.Now()
+	claimed, err := b.Claim(ctx, backendClaim("dead-worker", now, 300*time.Millisecond, 1))
+	if err != nil || len(claimed) != 1 || claimed[0].ID != orphan {
+		t.Fatalf("setup: claim = %v, %v", claimed, err)
+	}
+	held, err := b.Claim(ctx, backendClaim("live-worker", now, time.Hour, 1))
+	if err != nil || len(held) != 1 || held[0].ID != live {
+		t.Fatalf("setup: claim = %v, %v", held, err)
+	}
+	// The live worker extends its lease whenever it is looked at.
+	stopBeat := make(chan struct{})
+	beatDone := make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		for {
+			select {
+			case <-stopBeat:
+				return
+			case <-time.After(time.Millisecond):
+				_, _ = b.Extend(ctx, []nuvom.Lease{held[0].Lease()}, time.Now().Add(time.Hour))
+			}
+		}
+	}()
+	burst(t, b, reg, nuvom.WorkerOptions{})
+	close(stopBeat)
+	<-beatDone
+	if j := getJob(t, b, orphan); j.State != nuvom.StateSucceeded {
+		t.Errorf("the dead worker's job: %s (attempts %v), want succeeded by the burst", j.State, outcomes(j))
+	}
+	if j := getJob(t, b, live); j.State != nuvom.StateRunning {
+		t.Errorf("the live worker's job: %s, want still running", j.State)
+	}
+}
+
+func backendClaim(worker string, now time.Time, lease time.Duration, limit int) backend.ClaimRequest {
+	return backend.ClaimRequest{Worker: worker, Now: now, LeaseFor: lease, Limit: limit}
+}

@@ -92,7 +92,7 @@ func burst(t *testing.T, b nuvom.Backend, reg *nuvom.Registry, o nuvom.WorkerOpt
 		o.PollInterval = 5 * time.Millisecond
 	}
 	w := newWorker(t, b, reg, o)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // hang guard
 	defer cancel()
 	if err := w.Run(ctx); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func start(t *testing.T, w *nuvom.Worker) (stop func()) {
 				if err != nil {
 					t.Error(err)
 				}
-			case <-time.After(20 * time.Second):
+			case <-time.After(5 * time.Minute): // hang guard
 				t.Error("worker did not stop")
 			}
 		})
@@ -428,12 +428,20 @@ func TestAbandonedTaskCannotWriteLater(t *testing.T) {
 	id := enqueue(t, b, s)
 	// Concurrency 1: the next job can only run because the abandoned runner was replaced.
 	nextID := enqueue(t, b, spec("next", nuvom.TaskOptions{}), nuvom.Priority(-1))
-	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, AbandonAfter: 10 * time.Millisecond, Middleware: []nuvom.Middleware{mw},
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{Concurrency: 1, AbandonAfter: 10 * time.Millisecond, Middleware: []nuvom.Middleware{mw},
+		PollInterval: 5 * time.Millisecond,
 		OnOutcome: func(info nuvom.JobInfo, _ nuvom.Outcome) {
 			if info.ID == id {
 				reported.Add(1)
 			}
 		}})
+	stop := start(t, w)
+	defer stop()
+	waitFinal(t, b, id)
+	waitFinal(t, b, nextID)
+	if w.Abandoned() != 1 {
+		t.Fatalf("Abandoned() = %d, want 1 while the task ignores its context", w.Abandoned())
+	}
 	j := getJob(t, b, id)
 	if j.State != nuvom.StateFailed || !slices.Equal(outcomes(j), []string{nuvom.OutcomeAbandoned}) {
 		t.Fatalf("state %s attempts %v", j.State, outcomes(j))
@@ -446,7 +454,8 @@ func TestAbandonedTaskCannotWriteLater(t *testing.T) {
 	}
 	close(release)
 	<-returned
-	time.Sleep(20 * time.Millisecond) // give a (buggy) late write the chance to happen
+	waitUntil(t, "the abandoned task's runner to finish", func() bool { return w.Abandoned() == 0 })
+	stop() // stores every outcome the worker still holds: a (buggy) late write included
 	j = getJob(t, b, id)
 	if j.State != nuvom.StateFailed || len(j.Attempts) != 1 || len(j.Result) != 0 || reported.Load() != 1 {
 		t.Fatalf("late write after abandonment: state %s attempts %v result %x reported %d", j.State, outcomes(j), j.Result, reported.Load())
@@ -563,7 +572,9 @@ func (c *countingBackend) Claim(ctx context.Context, req backend.ClaimRequest) (
 		c.overClaims = append(c.overClaims, fmt.Sprintf("limit %d with %d held", req.Limit, held))
 	}
 	c.mu.Unlock()
-	return c.Backend.Claim(ctx, req)
+	jobs, err := c.Backend.Claim(ctx, req)
+	c.running.Add(int64(len(jobs)))
+	return jobs, err
 }
 
 func (c *countingBackend) Complete(ctx context.Context, os []nuvom.Outcome) ([]error, error) {
@@ -586,12 +597,14 @@ func TestClaimsNeverExceedFreeRunnersAndCompletionsBatch(t *testing.T) {
 	if _, err := nuvom.NewClient(mb).EnqueueBatch(context.Background(), reqs); err != nil {
 		t.Fatal(err)
 	}
-	started := func(next nuvom.Handler) nuvom.Handler {
-		return func(ctx context.Context, job nuvom.JobInfo) error { return next(ctx, job) }
-	}
 	var finished atomic.Int64
-	burst(t, cb, reg, nuvom.WorkerOptions{Concurrency: 3, BatchSize: 2, Middleware: []nuvom.Middleware{started},
-		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { finished.Add(1) }})
+	burst(t, cb, reg, nuvom.WorkerOptions{Concurrency: 3, BatchSize: 2,
+		// A decided outcome frees its slot right after OnOutcome: count it free here,
+		// never later than the worker does.
+		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { finished.Add(1); held.Add(-1) }})
+	if held.Load() != 0 {
+		t.Fatalf("%d jobs claimed and never finished", held.Load())
+	}
 	if len(cb.overClaims) > 0 {
 		t.Fatalf("claims beyond free runners: %v", cb.overClaims)
 	}
@@ -664,7 +677,7 @@ func TestLostLeaseCancelsAndDiscards(t *testing.T) {
 	w := newWorker(t, b, reg, nuvom.WorkerOptions{LeaseFor: time.Second, HeartbeatEvery: 5 * time.Millisecond,
 		PollInterval: 5 * time.Millisecond, RecoverEvery: time.Hour, Middleware: []nuvom.Middleware{mw},
 		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { reported.Add(1) }})
-	start(t, w)
+	stop := start(t, w)
 	// Wait until the job runs, then let another party recover its lease as if it had expired.
 	deadline := time.Now().Add(10 * time.Second)
 	for getJob(t, b, id).State != nuvom.StateRunning {
@@ -679,7 +692,7 @@ func TestLostLeaseCancelsAndDiscards(t *testing.T) {
 	}
 	<-cancelled // the heartbeat found the lease lost and cancelled the task
 	<-returned
-	time.Sleep(20 * time.Millisecond) // give a (buggy) late write the chance to happen
+	stop() // stores every outcome the worker still holds: a (buggy) late write included
 	j := getJob(t, b, id)
 	if j.State != nuvom.StateRetrying || len(j.Result) != 0 || reported.Load() != 0 {
 		t.Fatalf("state %s result %x reported %d", j.State, j.Result, reported.Load())
@@ -777,7 +790,7 @@ func TestStopNowSkipsTheGracePeriod(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(5 * time.Minute): // hang guard
 		t.Fatal("StopNow did not stop the worker")
 	}
 	if j := getJob(t, b, id); j.State != nuvom.StateQueued || j.Attempt != 0 {

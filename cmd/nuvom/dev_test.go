@@ -217,7 +217,7 @@ func TestDev(t *testing.T) {
 	}
 	dir := devModule(t, shopModule)
 	d := startDev(t, dir, "--concurrency", "2", "--grace", "30s")
-	d.waitCount(t, reStarted, 1, 120*time.Second)
+	d.waitCount(t, reStarted, 1, 10*time.Minute) // hang guard
 
 	// A new task in a new file: the manifest gains it and the new worker runs it.
 	writeFile(t, dir, "shop/double.go", `package shop
@@ -227,7 +227,7 @@ func TestDev(t *testing.T) {
 //nuvom:task
 func Double(n int) (int, error) { return 2 * n, nil }
 `)
-	d.waitCount(t, reReloaded, 1, 120*time.Second)
+	d.waitCount(t, reReloaded, 1, 10*time.Minute) // hang guard
 	if !strings.Contains(d.out.String(), "  + shop.Double\n") {
 		t.Errorf("no task diff line for shop.Double in:\n%s", d.out)
 	}
@@ -240,7 +240,7 @@ func Double(n int) (int, error) { return 2 * n, nil }
 
 	// A compile error: printed, and the old worker keeps serving.
 	writeFile(t, dir, "shop/broken.go", "package shop\n\nfunc broken() int { return \"not an int\" }\n")
-	d.waitCount(t, reKeep, 1, 120*time.Second)
+	d.waitCount(t, reKeep, 1, 10*time.Minute) // hang guard
 	if !strings.Contains(d.err.String(), "broken.go:3") {
 		t.Errorf("the compile error does not name broken.go:3:\n%s", d.err)
 	}
@@ -249,7 +249,7 @@ func Double(n int) (int, error) { return 2 * n, nil }
 	}
 	// A diagnostic keeps it serving too.
 	writeFile(t, dir, "shop/broken.go", "package shop\n\n// Bad has a bad option.\n//\n//nuvom:task retries=lots\nfunc Bad() error { return nil }\n")
-	d.waitCount(t, reKeep, 2, 120*time.Second)
+	d.waitCount(t, reKeep, 2, 10*time.Minute) // hang guard
 	if !strings.Contains(d.err.String(), "retries") {
 		t.Errorf("the diagnostic about retries=lots is missing:\n%s", d.err)
 	}
@@ -257,7 +257,7 @@ func Double(n int) (int, error) { return 2 * n, nil }
 
 	// The fix recovers without restarting nuvom dev.
 	writeFile(t, dir, "shop/broken.go", "package shop\n\n// Fixed has good options.\n//\n//nuvom:task retries=2\nfunc Fixed() error { return nil }\n")
-	d.waitCount(t, reReloaded, 2, 120*time.Second)
+	d.waitCount(t, reReloaded, 2, 10*time.Minute) // hang guard
 	mustCLI(t, dir, "enqueue", "shop.Fixed", "[]", "--wait", "--timeout", "60s")
 
 	// A job running during a reload completes: the old worker stops fetching
@@ -272,12 +272,12 @@ func Double(n int) (int, error) { return 2 * n, nil }
 //nuvom:task
 func Double(n int) (int, error) { return n + n, nil }
 `)
-	d.waitCount(t, regexp.MustCompile(`waiting for running jobs`), 1, 120*time.Second)
+	d.waitCount(t, regexp.MustCompile(`waiting for running jobs`), 1, 10*time.Minute) // hang guard
 	queued := strings.TrimSpace(mustCLI(t, dir, "enqueue", "shop.Double", "[3]")) // enqueued while no worker fetches
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.waitCount(t, reReloaded, 3, 120*time.Second)
+	d.waitCount(t, reReloaded, 3, 10*time.Minute) // hang guard
 	waitState(t, dir, id, regexp.MustCompile(` succeeded attempt 1/`), 60*time.Second)
 	waitState(t, dir, queued, regexp.MustCompile(` succeeded attempt 1/`), 60*time.Second)
 
@@ -286,7 +286,7 @@ func Double(n int) (int, error) { return n + n, nil }
 		writeFile(t, dir, "shop/double.go", "package shop\n\n// Double doubles n.\n//\n//nuvom:task\nfunc Double(n int) (int, error) { return 2*n + "+string(rune('0'+i))+" - "+string(rune('0'+i))+", nil }\n")
 		time.Sleep(15 * time.Millisecond)
 	}
-	d.waitCount(t, reReloaded, 4, 120*time.Second)
+	d.waitCount(t, reReloaded, 4, 10*time.Minute) // hang guard
 	time.Sleep(2 * time.Second)
 	if n := d.count(reReloaded); n != 4 {
 		t.Errorf("ten saves gave %d reloads, want 1:\n%s", n-3, d.out)

@@ -37,7 +37,7 @@ func TestContentionSQLite(t *testing.T) {
 	}
 	pids := map[int]string{}
 	for _, w := range ws {
-		w.mustExitOK(time.Until(start.Add(60 * time.Second)))
+		w.mustExitOK(10 * time.Minute) // a hang guard, not a budget: a loaded machine may be slow
 		pids[w.cmd.Process.Pid] = w.name
 	}
 	elapsed := time.Since(start)

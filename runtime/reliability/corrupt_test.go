@@ -73,7 +73,7 @@ func TestCorruptSQLite(t *testing.T) {
 
 	cfg := workerConfig{Backend: "sqlite", Path: db, ExecLog: filepath.Join(dir, "executions.log"), Concurrency: 4, Burst: true}
 	w := startWorker(t, "worker", "worker", cfg)
-	w.mustExitOK(30 * time.Second)
+	w.mustExitOK(5 * time.Minute)
 	out := w.output()
 
 	for _, c := range corruptions {
@@ -152,7 +152,7 @@ func TestCorruptFile(t *testing.T) {
 
 	cfg := workerConfig{Backend: "file", Path: qdir, ExecLog: filepath.Join(dir, "executions.log"), Concurrency: 4, Burst: true}
 	w := startWorker(t, "worker", "worker", cfg)
-	w.mustExitOK(30 * time.Second)
+	w.mustExitOK(5 * time.Minute)
 	out := w.output()
 
 	// slog's text handler quotes a value only when it must.

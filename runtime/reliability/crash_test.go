@@ -58,7 +58,7 @@ func crashTest(t *testing.T, b nuvom.Backend, kind, path string, total, killAfte
 		Concurrency: 16, LeaseFor: 2 * time.Second, Poll: 100 * time.Millisecond, LogLevel: "warn", StaleLock: staleLock,
 	}
 	w1 := startWorker(t, "worker1", "worker", cfg)
-	waitFor(t, 30*time.Second, fmt.Sprintf("the first worker to log %d executions", killAfter), func() (bool, error) {
+	waitFor(t, 5*time.Minute, fmt.Sprintf("the first worker to log %d executions", killAfter), func() (bool, error) {
 		n, err := countLines(cfg.ExecLog)
 		return n >= killAfter, err
 	})
@@ -91,10 +91,10 @@ func crashTest(t *testing.T, b nuvom.Backend, kind, path string, total, killAfte
 	cfg2.LeaseFor, cfg2.RecoverEvery = 20*time.Second, 250*time.Millisecond
 	start := time.Now()
 	w2 := startWorker(t, "worker2", "worker", cfg2)
-	waitFor(t, 60*time.Second, "every job to reach a final state after the restart", allFinal(b, total))
+	waitFor(t, 5*time.Minute, "every job to reach a final state after the restart", allFinal(b, total))
 	t.Logf("the second worker finished the queue in %s", time.Since(start).Round(time.Millisecond))
 	w2.stop()
-	w2.mustExitOK(15 * time.Second)
+	w2.mustExitOK(5 * time.Minute)
 
 	jobs := listAll(t, b, total)
 	runs := runsPerJob(readExecutions(t, cfg.ExecLog))

@@ -109,10 +109,10 @@ const claimCooldown = 100 * time.Microsecond
 
 // run states.
 const (
-	runClaimed  int32 = iota // claimed, waiting for a runner
-	runStarted               // a runner is executing it
-	runFinished              // its outcome is decided (or it was released); nothing else may write
-	runAbandoned             // like runFinished, decided by the abandon timer: its runner must exit
+	runClaimed   int32 = iota // claimed, waiting for a runner
+	runStarted                // a runner is executing it
+	runFinished               // its outcome is decided (or it was released); nothing else may write
+	runAbandoned              // like runFinished, decided by the abandon timer: its runner must exit
 )
 
 // run is one claimed job while this worker holds it.

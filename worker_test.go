@@ -128,7 +128,7 @@ func start(t *testing.T, w *nuvom.Worker) (stop func()) {
 
 func waitFinal(t *testing.T, b nuvom.Backend, id string) *nuvom.Job {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	j, err := nuvom.NewClient(b).Wait(ctx, id)
 	if err != nil {
@@ -679,7 +679,7 @@ func TestLostLeaseCancelsAndDiscards(t *testing.T) {
 		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { reported.Add(1) }})
 	stop := start(t, w)
 	// Wait until the job runs, then let another party recover its lease as if it had expired.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for getJob(t, b, id).State != nuvom.StateRunning {
 		if time.Now().After(deadline) {
 			t.Fatal("job never started")

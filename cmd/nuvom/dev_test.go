@@ -273,7 +273,7 @@ func Double(n int) (int, error) { return 2 * n, nil }
 func Double(n int) (int, error) { return n + n, nil }
 `)
 	d.waitCount(t, regexp.MustCompile(`waiting for running jobs`), 1, 10*time.Minute) // hang guard
-	queued := strings.TrimSpace(mustCLI(t, dir, "enqueue", "shop.Double", "[3]")) // enqueued while no worker fetches
+	queued := strings.TrimSpace(mustCLI(t, dir, "enqueue", "shop.Double", "[3]"))     // enqueued while no worker fetches
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -234,7 +234,7 @@ func workerEnv(extra ...string) []string {
 
 // proc is a worker process started by a test.
 type proc struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -245,7 +245,7 @@ type proc struct {
 
 // startWorker starts the test binary as a worker process with role and cfg.
 // The process is killed at the end of the test if it is still running.
-func startWorker(t *testing.T, name, role string, cfg workerConfig, env ...string) *proc {
+func startWorker(t testing.TB, name, role string, cfg workerConfig, env ...string) *proc {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -339,7 +339,7 @@ func (p *proc) tail(n int) string {
 
 // waitFor polls cond every few milliseconds until it holds, failing the test
 // with what when d passes first or cond fails.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, error)) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -365,7 +365,7 @@ type execution struct {
 
 // readExecutions parses the executions log; a malformed line fails the test
 // (every line is written by one append write, so none may be torn).
-func readExecutions(t *testing.T, path string) []execution {
+func readExecutions(t testing.TB, path string) []execution {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -414,7 +414,7 @@ func runsPerJob(execs []execution) map[string]int {
 }
 
 // openSQLite opens the test's own connection to the database at path.
-func openSQLite(t *testing.T, path string) *sqlite.Backend {
+func openSQLite(t testing.TB, path string) *sqlite.Backend {
 	t.Helper()
 	b, err := sqlite.Open(path)
 	if err != nil {
@@ -426,7 +426,7 @@ func openSQLite(t *testing.T, path string) *sqlite.Backend {
 
 // enqueueWork enqueues n work jobs in one batch, job i sleeping sleepMillis(i),
 // and returns their ids in order.
-func enqueueWork(t *testing.T, b nuvom.Backend, n, retries int, sleepMillis func(i int) int) []string {
+func enqueueWork(t testing.TB, b nuvom.Backend, n, retries int, sleepMillis func(i int) int) []string {
 	t.Helper()
 	spec := workSpec(retries)
 	reqs := make([]nuvom.Request, n)
@@ -479,7 +479,7 @@ func allFinal(b nuvom.Backend, total int) func() (bool, error) {
 }
 
 // listAll returns every job's full record, by id.
-func listAll(t *testing.T, b nuvom.Backend, total int) map[string]*nuvom.Job {
+func listAll(t testing.TB, b nuvom.Backend, total int) map[string]*nuvom.Job {
 	t.Helper()
 	jobs, err := b.List(context.Background(), nuvom.ListFilter{Limit: total + 1})
 	if err != nil {

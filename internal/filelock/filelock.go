@@ -6,6 +6,11 @@
 //
 // A lock belongs to one open file, not to a process: two goroutines of one
 // process that lock the same path exclude each other like two processes do.
+// That needs a file system whose locks behave like a local one's: on Linux,
+// flock on NFS is emulated with per-process fcntl locks, under which only
+// processes exclude each other.
+// Windows releases the locks of a terminated process soon, though not
+// necessarily by the time its exit is reported.
 //
 // A lock file may be removed when its lock is released (UnlockRemove), so
 // that a folder of per-item lock files does not grow without bound. That is

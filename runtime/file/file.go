@@ -42,7 +42,7 @@
 // no job lock is needed) or while holding one job lock (Purge drops the key
 // index of the job it deletes): job lock before key lock, never the other way
 // round. The owner lock o-<owner> is held by its Backend from Open to Close
-// and is never waited for. Sweep only tries locks and never waits. So no cycle
+// and is never waited for. A sweep only tries locks and never waits. So no cycle
 // of waits, and no deadlock, is possible.
 //
 // # After a crash

@@ -325,7 +325,7 @@ func TestOneLockOwner(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	const (
-		rounds     = 60
+		rounds     = 200
 		goroutines = 3 // in this process
 		procs      = 2
 		perProc    = 2

@@ -74,7 +74,8 @@ func TryLock(path string) (*Lock, error) {
 }
 
 // Wait waits for the lock of the file at path, polling with short growing
-// sleeps, until it is free or ctx ends.
+// sleeps, until it is free or ctx ends. It tries once even when ctx has
+// already ended.
 func Wait(ctx context.Context, path string) (*Lock, error) {
 	delay := 20 * time.Microsecond
 	for {

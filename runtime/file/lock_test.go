@@ -1,15 +1,12 @@
 package file
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom/internal/filelock"
+	"github.com/nuvom/nuvom/internal/locktest"
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
@@ -29,10 +27,6 @@ const (
 	roleEnv = "NUVOM_FILE_TEST_ROLE"
 	argsEnv = "NUVOM_FILE_TEST_ARGS"
 )
-
-// hangGuard bounds every wait of these tests. It only turns a hang into a
-// failure; no test expects anything to happen within a time.
-const hangGuard = 2 * time.Minute
 
 // childArgs configures a child process.
 type childArgs struct {
@@ -51,17 +45,17 @@ type childArgs struct {
 //     on stdout as a line starting with "VIOLATION";
 //   - hold: takes the lock of Job, creates Sync/holding, then waits for the
 //     end of stdin (the parent kills it first);
-//   - write-temp: enqueues job Job up to the middle of its atomic write: the
-//     id marker is made and the temp file holds the complete job, signals Sync/<Name> with the temp path and its
-//     owner name, waits for the end of stdin, then finishes the write (renames
-//     the temp file into ready/) and closes the Backend.
+//   - write-temp: enqueues job Job up to the middle of its atomic write (the
+//     id marker is made and the temp file holds the complete job), signals
+//     Sync/<Name> with the temp path and its owner name, waits for the end of
+//     stdin, then finishes the write (renames the temp file into ready/).
 func child(role, raw string) int {
 	var a childArgs
 	if err := json.Unmarshal([]byte(raw), &a); err != nil {
 		fmt.Fprintf(os.Stderr, "bad %s: %v\n", argsEnv, err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	ctx, cancel := context.WithTimeout(context.Background(), locktest.HangGuard)
 	defer cancel()
 	b, err := Open(a.Queue, WithSync(false))
 	if err != nil {
@@ -97,7 +91,7 @@ func child(role, raw string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		if err := signal(a.Sync, "holding", "yes"); err != nil {
+		if err := locktest.Signal(a.Sync, "holding", "yes"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -132,7 +126,7 @@ func writeTemp(b *Backend, a childArgs, stdin io.Reader) error {
 	if err := errors.Join(err, f.Close()); err != nil {
 		return err
 	}
-	if err := signal(a.Sync, a.Name, f.Name()+"\n"+b.owner); err != nil {
+	if err := locktest.Signal(a.Sync, a.Name, f.Name()+"\n"+b.owner); err != nil {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, stdin)
@@ -143,32 +137,22 @@ func writeTemp(b *Backend, a childArgs, stdin io.Reader) error {
 	return rename(f.Name(), to)
 }
 
-// signal creates dir/name holding text, atomically (a poller never sees it half written).
-func signal(dir, name, text string) error {
-	tmp := filepath.Join(dir, "."+name)
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
-}
-
 // contend takes the lock of the job of each round once. Before each round it
 // waits until all contenders have reached it (a barrier of files under
 // syncDir), so that they all go for the lock at the same moment. Inside the
-// critical section it creates the round's owner marker with O_EXCL: finding
-// it there means another contender holds the lock too, which is returned as
-// a violation. Each entry into a critical section is logged in syncDir/entries.
+// critical section, locktest.Critical reports a second holder as a violation
+// and logs the entry.
 func contend(ctx context.Context, b *Backend, syncDir, name string, contenders int, ids []string) ([]string, error) {
 	var violations []string
 	for r, id := range ids {
-		if err := barrier(ctx, filepath.Join(syncDir, fmt.Sprintf("round-%03d", r)), name, contenders); err != nil {
+		if err := locktest.Barrier(ctx, filepath.Join(syncDir, fmt.Sprintf("round-%03d", r)), name, contenders); err != nil {
 			return violations, err
 		}
 		unlock, err := b.lock(ctx, jobLock(id))
 		if err != nil {
 			return violations, err
 		}
-		v, err := critical(syncDir, r, name)
+		v, err := locktest.Critical(syncDir, r, name)
 		unlock()
 		if v != "" {
 			violations = append(violations, v)
@@ -180,136 +164,14 @@ func contend(ctx context.Context, b *Backend, syncDir, name string, contenders i
 	return violations, nil
 }
 
-// critical is the critical section of round r; it returns a violation when
-// another owner's marker is present.
-func critical(syncDir string, r int, name string) (string, error) {
-	marker := filepath.Join(syncDir, fmt.Sprintf("owner-%03d", r))
-	f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Sprintf("round %d: %s holds the lock while another contender holds it", r, name), nil
-	}
-	if err != nil {
-		return "", err
-	}
-	err = f.Close()
-	// Stay a moment, so that an overlapping owner would find the marker.
-	time.Sleep(200 * time.Microsecond)
-	err = errors.Join(err, os.Remove(marker))
-	log, lerr := os.OpenFile(filepath.Join(syncDir, "entries"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if lerr != nil {
-		return "", errors.Join(err, lerr)
-	}
-	_, werr := fmt.Fprintf(log, "%d %s\n", r, name)
-	return "", errors.Join(err, werr, log.Close())
-}
-
-// barrier marks name as arrived in dir and waits until n have arrived.
-func barrier(ctx context.Context, dir, name string, n int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
-		return err
-	}
-	for {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		if len(entries) >= n {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("barrier %s: %d of %d arrived: %w", dir, len(entries), n, err)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-}
-
-// proc is a child process of a test.
-type proc struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	done   chan struct{}
-	err    error // Wait's result, set before done closes
-}
-
-// startChild runs the test binary as a child with role and args; it is
-// killed at the end of the test if it is still running.
-func startChild(t *testing.T, role string, a childArgs) *proc {
+// startChild runs the test binary as a child process with role and args.
+func startChild(t *testing.T, role string, a childArgs) *locktest.Proc {
 	t.Helper()
 	raw, err := json.Marshal(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	p.cmd.Env = append(os.Environ(), roleEnv+"="+role, argsEnv+"="+string(raw))
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-// wait waits for the child to exit (killing it after the hang guard) and
-// returns Wait's error.
-func (p *proc) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(hangGuard):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("child did not exit within the hang guard; stderr:\n%s", p.stderr.String())
-		return nil
-	}
-}
-
-// kill kills the child (SIGKILL on Unix, TerminateProcess on Windows) and
-// waits until it is gone.
-func (p *proc) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-}
-
-// waitSignal waits for the file dir/name that a child creates and returns its
-// content. It fails when the child exits first.
-func waitSignal(t *testing.T, p *proc, dir, name string) string {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err == nil {
-			return string(data)
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("child exited (%v) before signalling %s; stderr:\n%s", p.err, name, p.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no signal %s from the child within the hang guard", name)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return locktest.Start(t, roleEnv+"="+role, argsEnv+"="+string(raw))
 }
 
 // TestOneLockOwner has goroutines of this process and of two child processes
@@ -345,10 +207,10 @@ func TestOneLockOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
+	ctx, cancel := context.WithTimeout(t.Context(), locktest.HangGuard)
 	defer cancel()
 
-	var children []*proc
+	var children []*locktest.Proc
 	for i := range procs {
 		children = append(children, startChild(t, "contend", childArgs{
 			Queue: b.Dir(), Sync: syncDir, Name: fmt.Sprintf("p%d", i),
@@ -383,32 +245,20 @@ func TestOneLockOwner(t *testing.T) {
 	close(stopSweep)
 	sweeps.Wait()
 	for i, p := range children {
-		err := p.wait(t)
-		for _, line := range strings.Split(p.stdout.String(), "\n") {
+		err := p.Wait(t)
+		for _, line := range strings.Split(p.Stdout.String(), "\n") {
 			if strings.HasPrefix(line, "VIOLATION") {
 				t.Errorf("child p%d: %s", i, line)
 			}
 		}
 		if err != nil {
-			t.Errorf("child p%d: %v\n%s", i, err, p.stderr.String())
+			t.Errorf("child p%d: %v\n%s", i, err, p.Stderr.String())
 		}
 	}
 	if t.Failed() {
 		return
 	}
-	data, err := os.ReadFile(filepath.Join(syncDir, "entries"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	perRound := make([]int, rounds)
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var r int
-		var name string
-		if _, err := fmt.Sscanf(line, "%d %s", &r, &name); err != nil || r < 0 || r >= rounds {
-			t.Fatalf("bad line %q in the entries log", line)
-		}
-		perRound[r]++
-	}
+	perRound := locktest.Entries(t, syncDir, rounds)
 	for r, n := range perRound {
 		if n != contenders {
 			t.Errorf("round %d: %d entries into the critical section, want %d", r, n, contenders)
@@ -433,13 +283,13 @@ func TestKilledHolderFreesLock(t *testing.T) {
 	mustEnqueue(t, b, job)
 	syncDir := t.TempDir()
 	p := startChild(t, "hold", childArgs{Queue: b.Dir(), Sync: syncDir, Job: job.ID})
-	waitSignal(t, p, syncDir, "holding")
+	p.WaitSignal(t, syncDir, "holding")
 
 	// The child holds the lock: a claim passes the job by.
 	if got, err := b.Claim(t.Context(), claimReq("w", 1)); err != nil || len(got) != 0 {
 		t.Fatalf("Claim while the child holds the job's lock = %v, %v; want nothing", idsOf(got), err)
 	}
-	p.kill(t)
+	p.Kill(t)
 	lockFile := b.path(locksDir, jobLock(job.ID))
 	if !exists(lockFile) {
 		t.Fatalf("the killed child left no lock file %s: the test does not show what it means to", lockFile)
@@ -458,7 +308,7 @@ func TestKilledHolderFreesLock(t *testing.T) {
 	}
 	got := claim()
 	if runtime.GOOS == "windows" {
-		for deadline := time.Now().Add(hangGuard); len(got) == 0 && time.Now().Before(deadline); got = claim() {
+		for deadline := time.Now().Add(locktest.HangGuard); len(got) == 0 && time.Now().Before(deadline); got = claim() {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -485,9 +335,9 @@ func TestKilledWriterTempFilesRemoved(t *testing.T) {
 	deadID, liveID := backendtest.ID(1), backendtest.ID(2)
 	dead := startChild(t, "write-temp", childArgs{Queue: b.Dir(), Sync: syncDir, Name: "dead", Job: deadID})
 	live := startChild(t, "write-temp", childArgs{Queue: b.Dir(), Sync: syncDir, Name: "live", Job: liveID})
-	deadTemp, deadOwner, _ := strings.Cut(waitSignal(t, dead, syncDir, "dead"), "\n")
-	liveTemp, liveOwner, _ := strings.Cut(waitSignal(t, live, syncDir, "live"), "\n")
-	dead.kill(t)
+	deadTemp, deadOwner, _ := strings.Cut(dead.WaitSignal(t, syncDir, "dead"), "\n")
+	liveTemp, liveOwner, _ := strings.Cut(live.WaitSignal(t, syncDir, "live"), "\n")
+	dead.Kill(t)
 	if !exists(deadTemp) {
 		t.Fatalf("the killed writer left no temp file %s", deadTemp)
 	}
@@ -529,9 +379,9 @@ func TestKilledWriterTempFilesRemoved(t *testing.T) {
 	}
 
 	// The live writer completes its write: its job appears.
-	_ = live.stdin.Close()
-	if err := live.wait(t); err != nil {
-		t.Fatalf("live writer: %v\n%s", err, live.stderr.String())
+	_ = live.Stdin.Close()
+	if err := live.Wait(t); err != nil {
+		t.Fatalf("live writer: %v\n%s", err, live.Stderr.String())
 	}
 	if j, err := b.Get(t.Context(), liveID); err != nil || j.State != backend.StateQueued {
 		t.Fatalf("Get(%s) after the live writer finished = %+v, %v", liveID, j, err)

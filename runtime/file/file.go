@@ -86,7 +86,7 @@ const (
 var ErrCorrupt = errors.New("job file cannot be decoded")
 
 // errClosed is returned by writes through a closed Backend: its temp files
-// would have no live owner lock, so Sweep could remove them mid-write.
+// would have no live owner lock, so a sweep could remove them mid-write.
 var errClosed = errors.New("file backend is closed")
 
 // Backend is the file-per-job backend. It implements backend.Backend and is
@@ -97,7 +97,7 @@ type Backend struct {
 	poll time.Duration
 
 	// owner names this Backend's temp files; ownerLock, on locks/o-<owner>,
-	// is held from Open to Close and shows Sweep that the owner is alive.
+	// is held from Open to Close and shows a sweep that the owner is alive.
 	owner     string
 	ownerLock *filelock.Lock
 

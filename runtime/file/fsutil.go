@@ -57,8 +57,8 @@ func readFile(path string) ([]byte, error) {
 // (inside the backend folder, so the rename stays on one volume), optionally
 // fsyncs it, closes it (Windows refuses to rename an open file) and renames it
 // over path. Readers see the old content or the new, never a torn file. The
-// temp file's name starts with this Backend's owner name, whose lock tells
-// Sweep whether the writer may still be alive.
+// temp file's name starts with this Backend's owner name, whose lock tells a
+// sweep whether the writer may still be alive.
 func (b *Backend) writeAtomic(path string, data []byte) error {
 	f, err := b.tempFile()
 	if err != nil {

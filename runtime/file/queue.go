@@ -95,8 +95,9 @@ type uniqueIndex struct {
 }
 
 // enqueueUnique inserts j unless the index of its key names a job whose window
-// is still open at j.CreatedAt. The per-key lock serialises enqueuers of one key across processes; the index file itself is
-// written atomically, so an expired window can be replaced.
+// is still open at j.CreatedAt. The per-key lock serialises enqueuers of one
+// key across processes; the index file itself is written atomically, so an
+// expired window can be replaced.
 func (b *Backend) enqueueUnique(ctx context.Context, j *backend.Job) (backend.EnqueueResult, error) {
 	h := keyFile(j.UniqueKey)
 	unlock, err := b.lock(ctx, keyLock(h))

@@ -20,7 +20,7 @@ import (
 // another holder (a goroutine of this or any process) has it. Locks are
 // operating-system file locks (see package filelock): the lock of a process
 // that dies is free at once. Unlocking removes the lock file, so locks/ holds
-// only the locks in use and those a crash left, which Sweep removes.
+// only the locks in use and those a crash left, which a sweep removes.
 func (b *Backend) tryLock(name string) (unlock func(), ok bool, err error) {
 	l, err := filelock.TryLock(b.path(locksDir, name))
 	if err != nil || l == nil {

@@ -61,7 +61,7 @@ func ownerOfTemp(name string) (string, bool) {
 //
 // Failures are logged: a sweep is tidying, and the next one tries again.
 func (b *Backend) sweep() {
-	var removed, locks int
+	var temps, owners, locks int
 	names, err := allNames(b.path(locksDir))
 	if err != nil {
 		b.logger().Warn("nuvom file backend: cannot sweep lock files", "error", err)
@@ -82,10 +82,13 @@ func (b *Backend) sweep() {
 			if err != nil || l == nil {
 				continue // alive, or in the way for a moment
 			}
-			removed += b.removeTemps(owner)
+			temps += b.removeTemps(owner)
 			b.unlock(l)
-			locks++
+			owners++
 		case strings.HasPrefix(n, jobPrefix) || strings.HasPrefix(n, keyPrefix):
+			// Often a lock that a live holder is about to take: taking it
+			// first is harmless (that holder finds the file gone and starts
+			// over), so these removals are not reported as a crash's.
 			l, err := filelock.TryLock(p)
 			if err != nil || l == nil {
 				continue
@@ -94,12 +97,12 @@ func (b *Backend) sweep() {
 			locks++
 		}
 	}
-	temps, err := allNames(b.path(tmpDir))
+	names, err = allNames(b.path(tmpDir))
 	if err != nil {
 		b.logger().Warn("nuvom file backend: cannot sweep temp files", "error", err)
 	}
 	gone := map[string]bool{}
-	for _, n := range temps {
+	for _, n := range names {
 		owner, ok := ownerOfTemp(n)
 		if !ok || owner == b.owner {
 			continue
@@ -111,12 +114,15 @@ func (b *Backend) sweep() {
 			gone[owner] = dead
 		}
 		if dead && remove(b.path(tmpDir, n)) == nil {
-			removed++
+			temps++
 		}
 	}
-	if removed > 0 || locks > 0 {
-		b.logger().Warn("nuvom file backend: removed files left by processes that ended without closing",
-			"temp_files", removed, "lock_files", locks)
+	if temps > 0 || owners > 0 {
+		b.logger().Warn("nuvom file backend: removed files of processes that ended without closing the backend",
+			"owners", owners, "temp_files", temps)
+	}
+	if locks > 0 {
+		b.logger().Debug("nuvom file backend: removed unused lock files", "count", locks)
 	}
 }
 

@@ -324,7 +324,7 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.ListFilter) 
 // dropUnique removes the unique-key index of j's key if it still names j.
 func (b *Backend) dropUnique(ctx context.Context, j *backend.Job) {
 	h := keyFile(j.UniqueKey)
-	unlock, err := b.lock(ctx, "k-"+h)
+	unlock, err := b.lock(ctx, keyLock(h))
 	if err != nil {
 		return
 	}

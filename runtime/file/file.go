@@ -10,28 +10,48 @@
 //	done/<id>                              final: succeeded, failed, cancelled, quarantined
 //	corrupt/<id>.corrupt                   files that could not be decoded (quarantine)
 //	unique/<hash>                          unique-key index: job id and window end
-//	locks/j-<id>, locks/k-<hash>           per-job and per-key lock files (O_CREATE|O_EXCL)
+//	locks/j-<id>, locks/k-<hash>           per-job and per-key lock files (operating-system locks)
+//	locks/o-<owner>                        one per open Backend, locked for its lifetime
+//	tmp/<owner>-<random>                   temp files of atomic writes, named by their writer
 //	ids/<id>                               empty marker per job id (O_CREATE|O_EXCL): ids are unique
 //
 // # Rules that make it correct across processes
 //
 //   - The file's content is authoritative; its folder is an index. Every change
 //     to an existing job file, and every move of it, happens while holding the
-//     job's lock file, created with O_CREATE|O_EXCL (exactly one process
-//     succeeds) and removed afterwards. Readers (Get, List, Stats) take no lock:
-//     they read whole files that are only ever replaced by atomic renames.
+//     job's lock: an operating-system file lock (flock on Unix, LockFileEx on
+//     Windows; see internal/filelock) on locks/j-<id>, which exactly one open
+//     file holds at a time and which the kernel releases when its process
+//     dies. Readers (Get, List, Stats) take no lock: they read whole files that
+//     are only ever replaced by atomic renames.
 //   - A claim takes the lock and then renames ready/…/<name> to running/<id>; if
 //     the rename fails because the file is gone, another claimer won and this
 //     one moves on. The lease token in the file is then raised by one.
 //   - Fencing: Extend, Complete and Release read running/<id> under the lock and
 //     act only when its state is running and its token equals the caller's, so
 //     two processes can never both complete one job.
-//   - Every write is atomic: a temp file in the same folder, fsync, close,
-//     rename over the target. A crash between a content write and the move to
-//     the folder it implies leaves a file whose content and folder disagree;
-//     Claim and RecoverExpired move such files to where their content says.
-//   - A lock left behind by a crashed process is broken when older than the
-//     stale-lock age (30 s by default; operations hold locks for milliseconds).
+//   - Every write is atomic: a temp file in tmp/, fsync, close, rename over the
+//     target. A crash between a content write and the move to the folder it
+//     implies leaves a file whose content and folder disagree; Claim and
+//     RecoverExpired move such files to where their content says.
+//
+// # Lock order
+//
+// A goroutine holds at most one job lock at a time. A key lock (k-<hash>) is
+// taken either alone (Enqueue of a job with a unique key: the job is new, so
+// no job lock is needed) or while holding one job lock (Purge drops the key
+// index of the job it deletes): job lock before key lock, never the other way
+// round. The owner lock o-<owner> is held by its Backend from Open to Close
+// and is never waited for. A sweep only tries locks and never waits. So no cycle
+// of waits, and no deadlock, is possible.
+//
+// # After a crash
+//
+// Nothing waits for a crashed process: its locks are free at once. What it
+// leaves behind is removed by a sweep (run by Open and by every RecoverExpired):
+// lock files nobody holds, and the temp files of every owner whose owner lock
+// is free (its Backend is gone, so nothing can still be writing them). Temp
+// files are never read as jobs: tmp/ is not a job folder.
 package file
 
 import (
@@ -41,9 +61,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/nuvom/nuvom/internal/filelock"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -56,6 +76,7 @@ const (
 	corruptDir   = "corrupt"
 	uniqueDir    = "unique"
 	locksDir     = "locks"
+	tmpDir       = "tmp"
 	idsDir       = "ids"
 
 	corruptExt = ".corrupt"
@@ -64,21 +85,21 @@ const (
 // ErrCorrupt is wrapped by errors about job files that cannot be decoded.
 var ErrCorrupt = errors.New("job file cannot be decoded")
 
+// errClosed is returned by writes through a closed Backend: its temp files
+// would have no live owner lock, so a sweep could remove them mid-write.
+var errClosed = errors.New("file backend is closed")
+
 // Backend is the file-per-job backend. It implements backend.Backend and is
 // safe for concurrent use by goroutines and processes.
 type Backend struct {
-	dir       string
-	sync      bool
-	staleLock time.Duration
-	poll      time.Duration
+	dir  string
+	sync bool
+	poll time.Duration
 
-	// token is this Backend's file under locks/ that lock files hard-link to;
-	// noLink is set when hard links turn out to be unavailable.
-	token     string
-	tokenPath string // the token file, removed at Close
-	noLink    atomic.Bool
-	beat      chan struct{} // closed by Close to stop the token heartbeat
-	beats     sync.WaitGroup
+	// owner names this Backend's temp files; ownerLock, on locks/o-<owner>,
+	// is held from Open to Close and shows a sweep that the owner is alive.
+	owner     string
+	ownerLock *filelock.Lock
 
 	mu     sync.Mutex
 	log    *slog.Logger
@@ -101,59 +122,39 @@ func WithLogger(l *slog.Logger) Option { return func(b *Backend) { b.log = l } }
 // killed process still loses nothing.
 func WithSync(on bool) Option { return func(b *Backend) { b.sync = on } }
 
-// WithStaleLockAge sets how old a lock file must be before it is treated as
-// left behind by a crashed process and broken (default 30 s).
-func WithStaleLockAge(d time.Duration) Option { return func(b *Backend) { b.staleLock = d } }
+// WithStaleLockAge does nothing.
+//
+// Deprecated: locks are operating-system file locks that their holder's
+// process releases when it ends, however it ends; no lock ever goes stale.
+func WithStaleLockAge(time.Duration) Option { return func(*Backend) {} }
 
 // WithPollInterval sets how often the cross-process notifier polls the ready
 // folders when file-system notifications are unavailable (default 50 ms).
 func WithPollInterval(d time.Duration) Option { return func(b *Backend) { b.poll = d } }
 
-// Open opens (creating if missing) the backend folder dir, for example ".nuvom/queue".
+// Open opens (creating if missing) the backend folder dir, for example
+// ".nuvom/queue". It removes what crashed processes left behind (see sweep).
 func Open(dir string, opts ...Option) (*Backend, error) {
 	b := &Backend{
-		dir:       dir,
-		sync:      true,
-		staleLock: 30 * time.Second,
-		poll:      50 * time.Millisecond,
-		dirs:      map[string]bool{},
-		subs:      map[int]chan struct{}{},
+		dir:  dir,
+		sync: true,
+		poll: 50 * time.Millisecond,
+		dirs: map[string]bool{},
+		subs: map[int]chan struct{}{},
 	}
 	for _, o := range opts {
 		o(b)
 	}
-	for _, d := range []string{readyDir, scheduledDir, runningDir, doneDir, corruptDir, uniqueDir, locksDir, idsDir} {
+	for _, d := range []string{readyDir, scheduledDir, runningDir, doneDir, corruptDir, uniqueDir, locksDir, tmpDir, idsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("open file backend: %w", err)
 		}
 	}
-	tok, err := os.CreateTemp(b.path(locksDir), ".token-*")
-	if err != nil {
-		return nil, fmt.Errorf("open file backend: create lock token: %w", err)
+	if err := b.takeOwner(); err != nil {
+		return nil, fmt.Errorf("open file backend: %w", err)
 	}
-	_ = tok.Close()
-	b.token, b.tokenPath = tok.Name(), tok.Name()
-	b.beat = make(chan struct{})
-	b.beats.Add(1)
-	go b.heartbeat(b.token)
+	b.sweep()
 	return b, nil
-}
-
-// heartbeat touches the token file so that the locks this Backend holds never
-// look stale to other processes; it stops at Close, which removes the token.
-func (b *Backend) heartbeat(token string) {
-	defer b.beats.Done()
-	t := time.NewTicker(b.staleLock / 4)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.beat:
-			return
-		case <-t.C:
-			now := time.Now()
-			_ = os.Chtimes(token, now, now)
-		}
-	}
 }
 
 // SetLogger replaces the logger that receives quarantine and repair messages.
@@ -175,22 +176,23 @@ func (b *Backend) logger() *slog.Logger {
 	return b.log
 }
 
-// Close stops the notifier. Files need no closing: none is kept open.
+// Close stops the notifier and releases the owner lock. Writes through a
+// closed Backend fail; reads keep working.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	w := b.watch
 	b.watch = nil
 	wasClosed := b.closed
 	b.closed = true
-	token := b.tokenPath
 	b.mu.Unlock()
 	if w != nil {
 		w.stop()
 	}
-	if !wasClosed {
-		close(b.beat)
-		b.beats.Wait()
-		_ = remove(token)
+	if wasClosed {
+		return nil
+	}
+	if err := b.ownerLock.UnlockRemove(); err != nil {
+		return fmt.Errorf("close file backend: %w", err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -54,19 +53,20 @@ func readFile(path string) ([]byte, error) {
 	return data, err
 }
 
-// writeAtomic replaces path with data: it writes a temporary file in the same
-// folder (so the rename stays on one volume), optionally fsyncs it, closes it
-// (Windows refuses to rename over an open file) and renames it over path.
-// Readers see the old content or the new, never a torn file.
-func writeAtomic(path string, data []byte, sync bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
+// writeAtomic replaces path with data: it writes a temporary file in tmp/
+// (inside the backend folder, so the rename stays on one volume), optionally
+// fsyncs it, closes it (Windows refuses to rename an open file) and renames it
+// over path. Readers see the old content or the new, never a torn file. The
+// temp file's name starts with this Backend's owner name, whose lock tells a
+// sweep whether the writer may still be alive.
+func (b *Backend) writeAtomic(path string, data []byte) error {
+	f, err := b.tempFile()
 	if err != nil {
-		return fmt.Errorf("create temp file in %s: %w", dir, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil && sync {
+	if err == nil && b.sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -80,6 +80,21 @@ func writeAtomic(path string, data []byte, sync bool) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// tempFile creates a temp file in tmp/ named <owner>-<random>.
+func (b *Backend) tempFile() (*os.File, error) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
+	f, err := os.CreateTemp(b.path(tmpDir), b.owner+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("create temp file: %w", err)
+	}
+	return f, nil
 }
 
 // readNames lists the entries of dir that are not hidden (temp files start

@@ -165,7 +165,9 @@ func (b *Backend) releaseOne(ctx context.Context, l backend.Lease) (bool, error)
 // RecoverExpired records a lost attempt for every running job whose lease
 // ended before now. It also repairs files that a crash left in running/ with
 // content of another state. Jobs whose lock is held are skipped this round.
+// First it removes lock and temp files of processes that died (see sweep).
 func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+	b.sweep()
 	ids, err := readNames(b.path(runningDir))
 	if err != nil {
 		return 0, fmt.Errorf("file backend recover: %w", err)

@@ -95,12 +95,12 @@ type uniqueIndex struct {
 }
 
 // enqueueUnique inserts j unless the index of its key names a job whose window
-// is still open at j.CreatedAt. The per-key lock (an O_EXCL lock file)
-// serialises enqueuers of one key across processes; the index file itself is
-// written atomically, so an expired window can be replaced.
+// is still open at j.CreatedAt. The per-key lock serialises enqueuers of one
+// key across processes; the index file itself is written atomically, so an
+// expired window can be replaced.
 func (b *Backend) enqueueUnique(ctx context.Context, j *backend.Job) (backend.EnqueueResult, error) {
 	h := keyFile(j.UniqueKey)
-	unlock, err := b.lock(ctx, "k-"+h)
+	unlock, err := b.lock(ctx, keyLock(h))
 	if err != nil {
 		return backend.EnqueueResult{}, err
 	}
@@ -123,7 +123,7 @@ func (b *Backend) enqueueUnique(ctx context.Context, j *backend.Job) (backend.En
 	if err != nil {
 		return backend.EnqueueResult{}, fmt.Errorf("encode unique index: %w", err)
 	}
-	if err := writeAtomic(p, data, b.sync); err != nil {
+	if err := b.writeAtomic(p, data); err != nil {
 		return backend.EnqueueResult{}, err
 	}
 	return backend.EnqueueResult{ID: j.ID}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,84 +12,38 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/nuvom/nuvom/internal/filelock"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
-// tryLock takes the lock file locks/<name>; exactly one process succeeds, and
-// ok is false while another holder has it. The lock is made by hard-linking
-// this Backend's token file (cheap: no new inode, and link fails when the
-// name exists); where hard links are not supported it falls back to creating
-// the file with O_CREATE|O_EXCL. A lock whose modification time is older than
-// the stale-lock age belongs to a crashed process (a live Backend touches its
-// token file, and so every lock it holds, on a heartbeat): it is renamed away
-// (only one breaker's rename succeeds), removed, and acquiring is tried once more.
+// tryLock takes the lock locks/<name> without waiting; ok is false while
+// another holder (a goroutine of this or any process) has it. Locks are
+// operating-system file locks (see package filelock): the lock of a process
+// that dies is free at once. Unlocking removes the lock file, so locks/ holds
+// only the locks in use and those a crash left, which a sweep removes.
 func (b *Backend) tryLock(name string) (unlock func(), ok bool, err error) {
-	p := b.path(locksDir, name)
-	for attempt := 0; attempt < 2; attempt++ {
-		err := b.makeLock(p)
-		if err == nil {
-			return func() {
-				if err := remove(p); err != nil {
-					b.logger().Error("nuvom file backend: cannot remove lock file", "path", p, "error", err)
-				}
-			}, true, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			if transient(err) {
-				return nil, false, nil // Windows: the lock file is being deleted
-			}
-			return nil, false, fmt.Errorf("lock %s: %w", p, err)
-		}
-		fi, err := os.Stat(p)
-		if err != nil || attempt > 0 || time.Since(fi.ModTime()) < b.staleLock {
-			return nil, false, nil
-		}
-		stale := fmt.Sprintf("%s.%d.stale", p, time.Now().UnixNano())
-		if rename(p, stale) == nil {
-			_ = remove(stale)
-			b.logger().Warn("nuvom file backend: broke stale lock", "path", p, "age", time.Since(fi.ModTime()).Round(time.Millisecond))
-		}
+	l, err := filelock.TryLock(b.path(locksDir, name))
+	if err != nil || l == nil {
+		return nil, false, err
 	}
-	return nil, false, nil
+	return func() { b.unlock(l) }, true, nil
 }
 
-// makeLock creates the lock file p, failing with fs.ErrExist when it exists.
-func (b *Backend) makeLock(p string) error {
-	if !b.noLink.Load() {
-		err := os.Link(b.token, p)
-		if err == nil || errors.Is(err, fs.ErrExist) || transient(err) {
-			return err
-		}
-		// Hard links unsupported here (e.g. FAT or some network shares):
-		// fall back to O_EXCL files for the rest of this Backend's life.
-		b.noLink.Store(true)
+// unlock releases l and removes its lock file.
+func (b *Backend) unlock(l *filelock.Lock) {
+	if err := l.UnlockRemove(); err != nil {
+		b.logger().Error("nuvom file backend: cannot release lock", "path", l.Path(), "error", err)
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
-// lock waits for locks/<name>, with short growing sleeps, until ctx ends.
+// lock waits for locks/<name> until ctx ends.
 func (b *Backend) lock(ctx context.Context, name string) (unlock func(), err error) {
-	delay := 20 * time.Microsecond
-	for {
-		unlock, ok, err := b.tryLock(name)
-		if err != nil || ok {
-			return unlock, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("wait for lock %s: %w", name, err)
-		}
-		time.Sleep(delay)
-		if delay < 2*time.Millisecond {
-			delay *= 2
-		}
+	l, err := filelock.Wait(ctx, b.path(locksDir, name))
+	if err != nil {
+		return nil, err
 	}
+	return func() { b.unlock(l) }, nil
 }
-
-func jobLock(id string) string { return "j-" + id }
 
 // encodeJob is the file content of j.
 func encodeJob(j *backend.Job) ([]byte, error) {
@@ -152,7 +105,7 @@ func (b *Backend) save(path string, j *backend.Job) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, data, b.sync)
+	return b.writeAtomic(path, data)
 }
 
 // saveThenMove writes j's new content over from, then renames it to the folder

@@ -21,7 +21,7 @@ func TestCrashSQLite(t *testing.T) {
 	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "nuvom.db")
-	crashTest(t, openSQLite(t, db), "sqlite", db, 5000, 1000, 0)
+	crashTest(t, openSQLite(t, db), "sqlite", db, 5000, 1000)
 }
 
 // TestCrashFile is TestCrashSQLite on the file backend, with fewer jobs.
@@ -37,17 +37,16 @@ func TestCrashFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	// A lock file the killed process held is broken once this old (30 s by
-	// default); the short age keeps the test quick.
-	crashTest(t, b, "file", qdir, 1000, 250, 2*time.Second)
+	// The locks the killed process held are free at once: there is no
+	// stale-lock age to shorten.
+	crashTest(t, b, "file", qdir, 1000, 250)
 }
 
 // crashTest enqueues total jobs in b (the backend kind at path), kills a
 // worker process once killAfter executions are logged, starts another and
 // checks that every job succeeded, none was lost and only the jobs running
-// at the kill ran twice. staleLock, when not zero, is the file backend's
-// stale-lock age.
-func crashTest(t *testing.T, b nuvom.Backend, kind, path string, total, killAfter int, staleLock time.Duration) {
+// at the kill ran twice.
+func crashTest(t *testing.T, b nuvom.Backend, kind, path string, total, killAfter int) {
 	dir := t.TempDir()
 	// Retries permit a run lost at the kill to be retried (twice, so that a
 	// third run would show up as such rather than as a failed job).
@@ -55,7 +54,7 @@ func crashTest(t *testing.T, b nuvom.Backend, kind, path string, total, killAfte
 
 	cfg := workerConfig{
 		Backend: kind, Path: path, ExecLog: filepath.Join(dir, "executions.log"),
-		Concurrency: 16, LeaseFor: 2 * time.Second, Poll: 100 * time.Millisecond, LogLevel: "warn", StaleLock: staleLock,
+		Concurrency: 16, LeaseFor: 2 * time.Second, Poll: 100 * time.Millisecond, LogLevel: "warn",
 	}
 	w1 := startWorker(t, "worker1", "worker", cfg)
 	waitFor(t, 5*time.Minute, fmt.Sprintf("the first worker to log %d executions", killAfter), func() (bool, error) {

@@ -51,9 +51,7 @@ type workerConfig struct {
 	Grace        time.Duration `json:"grace"`
 	Poll         time.Duration `json:"poll"`
 	Burst        bool          `json:"burst"`
-	// StaleLock is the file backend's stale-lock age; default the backend's.
-	StaleLock time.Duration `json:"stale_lock"`
-	LogLevel  string        `json:"log_level"` // debug, info, warn or error; default info
+	LogLevel     string        `json:"log_level"` // debug, info, warn or error; default info
 }
 
 func TestMain(m *testing.M) {
@@ -99,11 +97,7 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 	case "sqlite":
 		b, err = sqlite.Open(c.Path, sqlite.WithLogger(logger))
 	case "file":
-		opts := []file.Option{file.WithLogger(logger)}
-		if c.StaleLock > 0 {
-			opts = append(opts, file.WithStaleLockAge(c.StaleLock))
-		}
-		b, err = file.Open(c.Path, opts...)
+		b, err = file.Open(c.Path, file.WithLogger(logger))
 	default:
 		err = fmt.Errorf("unknown backend %q", c.Backend)
 	}

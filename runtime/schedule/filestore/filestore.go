@@ -1,7 +1,13 @@
 // Package filestore keeps schedules in a folder: one JSON file per schedule,
-// replaced atomically (temporary file and rename), a lock folder that
+// replaced atomically (temporary file and rename), a lock file that
 // serialises changes across processes, and a lease file for the dispatcher
 // election. It works wherever the file backend does, Windows included.
+//
+// The lock is an operating-system file lock on the file "lock" (see
+// internal/filelock): the kernel releases it when its holder's process dies,
+// so nobody waits for a crashed process. It is the store's only lock. Every
+// temp file is written under it, so a temp file found by the next holder
+// belongs to a writer that died, and that holder removes it.
 package filestore
 
 import (
@@ -17,18 +23,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nuvom/nuvom/internal/filelock"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
 const (
-	lockName  = "lock.d"
+	lockName  = "lock"
 	leaseName = "lease.json"
 	prefix    = "s-"
 	suffix    = ".json"
-	// staleLock is how old a lock folder must be before another process breaks
-	// it (its holder crashed); changes take microseconds.
-	staleLock = 10 * time.Second
-	// lockWait bounds how long a change waits for the lock.
+	tmpPrefix = ".tmp-"
+	// lockWait bounds how long a change waits for a live holder of the lock
+	// (changes take microseconds; a dead holder's lock is free at once).
 	lockWait = 30 * time.Second
 )
 
@@ -92,7 +98,7 @@ func readFile(path string) ([]byte, error) {
 
 // writeAtomic replaces path with data through a temporary file and a rename.
 func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -109,32 +115,40 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
-// lock takes the store's lock folder, breaking a stale one; the returned
-// function frees it.
+// lock takes the store's lock, waiting at most lockWait for its holder, and
+// removes temp files that writers who died while holding it left behind; the
+// returned function frees it. Call writeAtomic only with the lock held.
 func (s *Store) lock(ctx context.Context) (func(), error) {
-	path := filepath.Join(s.dir, lockName)
-	deadline := time.Now().Add(lockWait)
-	for i := 0; ; i++ {
-		err := os.Mkdir(path, 0o755)
-		if err == nil {
-			return func() { _ = retry(func() error { return os.Remove(path) }) }, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > staleLock {
-			_ = os.Remove(path)
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	l, err := filelock.Wait(ctx, filepath.Join(s.dir, lockName))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.removeTemps(); err != nil {
+		_ = l.Unlock()
+		return nil, err
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// removeTemps removes the temp files in the folder. Call with the lock held:
+// every writer holds it, so none of them is being written.
+func (s *Store) removeTemps() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("look for temp files in %s: %w", s.dir, err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
 			continue
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock %s: still held after %s", path, lockWait)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
-		case <-time.After(time.Duration(min(i+1, 20)) * 100 * time.Microsecond):
+		p := filepath.Join(s.dir, e.Name())
+		if err := retry(func() error { return os.Remove(p) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove temp file left by a dead writer: %w", err)
 		}
 	}
+	return nil
 }
 
 func (s *Store) read(path string) (schedule.Schedule, error) {

@@ -157,27 +157,44 @@ func TestIntervalTicksAndMisfires(t *testing.T) {
 
 // TestDST steps a fake clock through Europe/Berlin's 2026 changes every five
 // minutes: a daily 02:30 job fires exactly once on each day, on the
-// spring-forward day at 03:30 CEST (02:30 does not exist) and on the fall-back
-// day at the first 02:30 only.
+// spring-forward day at 03:00 CEST, the first instant after the gap (02:30
+// does not exist), and on the fall-back day at the first 02:30 only.
 func TestDST(t *testing.T) {
 	cases := []struct {
 		name, spec string
 		from, to   string
 		want       string
+		zone       string // default Europe/Berlin
 	}{
 		{"spring forward daily 02:30", "30 2 * * *", "2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z",
-			"2026-03-28T01:30:00Z 2026-03-29T01:30:00Z 2026-03-30T00:30:00Z 2026-03-31T00:30:00Z"},
+			"2026-03-28T01:30:00Z 2026-03-29T01:00:00Z 2026-03-30T00:30:00Z 2026-03-31T00:30:00Z", ""},
 		{"fall back daily 02:30", "30 2 * * *", "2026-10-23T12:00:00Z", "2026-10-27T12:00:00Z",
-			"2026-10-24T00:30:00Z 2026-10-25T00:30:00Z 2026-10-26T01:30:00Z 2026-10-27T01:30:00Z"},
+			"2026-10-24T00:30:00Z 2026-10-25T00:30:00Z 2026-10-26T01:30:00Z 2026-10-27T01:30:00Z", ""},
 		{"fall back every 30 minutes fires through both hours", "*/30 * * * *", "2026-10-24T23:10:00Z", "2026-10-25T02:10:00Z",
-			"2026-10-24T23:30:00Z 2026-10-25T00:00:00Z 2026-10-25T00:30:00Z 2026-10-25T01:00:00Z 2026-10-25T01:30:00Z 2026-10-25T02:00:00Z"},
+			"2026-10-24T23:30:00Z 2026-10-25T00:00:00Z 2026-10-25T00:30:00Z 2026-10-25T01:00:00Z 2026-10-25T01:30:00Z 2026-10-25T02:00:00Z", ""},
 		{"spring forward hourly at :15", "15 * * * *", "2026-03-28T23:50:00Z", "2026-03-29T02:00:00Z",
-			"2026-03-29T00:15:00Z 2026-03-29T01:15:00Z"},
+			"2026-03-29T00:15:00Z 2026-03-29T01:15:00Z", ""},
+		// Australia/Lord_Howe shifts by 30 minutes at 02:00: on 2020-04-05
+		// back to 01:30 (+11 to +10:30), on 2020-10-04 forward to 02:30.
+		// robfig/cron skipped midnight of 2020-04-06 and fired 01:30 twice on
+		// 2020-10-04.
+		{"30-minute fall back, daily midnight", "0 0 * * *", "2020-04-03T12:00:00Z", "2020-04-07T12:00:00Z",
+			"2020-04-03T13:00:00Z 2020-04-04T13:00:00Z 2020-04-05T13:30:00Z 2020-04-06T13:30:00Z", "Australia/Lord_Howe"},
+		{"30-minute fall back, repeated 01:45", "45 1 * * *", "2020-04-03T12:00:00Z", "2020-04-06T12:00:00Z",
+			"2020-04-03T14:45:00Z 2020-04-04T14:45:00Z 2020-04-05T15:15:00Z", "Australia/Lord_Howe"},
+		{"30-minute spring forward, daily 01:30", "30 1 * * *", "2020-10-02T12:00:00Z", "2020-10-05T12:00:00Z",
+			"2020-10-02T15:00:00Z 2020-10-03T15:00:00Z 2020-10-04T14:30:00Z", "Australia/Lord_Howe"},
+		{"30-minute spring forward, skipped 02:15", "15 2 * * *", "2020-10-02T12:00:00Z", "2020-10-05T12:00:00Z",
+			"2020-10-02T15:45:00Z 2020-10-03T15:30:00Z 2020-10-04T15:15:00Z", "Australia/Lord_Howe"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, ts(c.from))
-			r.create(t, nuvom.Cron(c.spec, "Europe/Berlin"))
+			zone := c.zone
+			if zone == "" {
+				zone = "Europe/Berlin"
+			}
+			r.create(t, nuvom.Cron(c.spec, zone))
 			var all []time.Time
 			for r.clk.Now().Before(ts(c.to)) {
 				r.clk.Add(5 * time.Minute)

@@ -131,7 +131,7 @@ func (a *app) cmdScheduleAdd(args []string) int {
 		`nuvom schedule add shop.Report --cron "0 3 * * *" --tz Europe/Berlin '[{"days": 1}]'`)
 	cronSpec := fs.String("cron", "", "cron spec")
 	tz := fs.String("tz", "", "IANA time zone of --cron, e.g. Europe/Berlin (default UTC)")
-	every := fs.Duration("every", 0, "interval, e.g. 15m")
+	every := fs.Duration("every", 0, "interval, e.g. 15m (at least 100ms)")
 	start := fs.String("start", "", "with --every: first fire time, RFC 3339 (default one interval from now)")
 	at := fs.String("at", "", "one-off at this RFC 3339 time")
 	in := fs.Duration("in", 0, "one-off this long from now")

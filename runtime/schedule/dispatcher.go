@@ -147,9 +147,17 @@ func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]F
 	return fired, next, nil
 }
 
-// TickKey is the unique key of the job a schedule enqueues for fire time f.
+// TickKey is the unique key of the job a schedule enqueues for fire time f:
+// sched:<id>:<unix seconds>, with the nanoseconds after a decimal point when
+// f is not on a whole second (sched:<id>:1767225600.250000000), so that the
+// ticks of an interval under a second have distinct keys while whole-second
+// ticks keep the key earlier versions gave them.
 func TickKey(id string, f time.Time) string {
-	return "sched:" + id + ":" + strconv.FormatInt(f.Unix(), 10)
+	key := "sched:" + id + ":" + strconv.FormatInt(f.Unix(), 10)
+	if ns := f.Nanosecond(); ns != 0 {
+		key += fmt.Sprintf(".%09d", ns)
+	}
+	return key
 }
 
 // DueTimes returns the fire times of sc that are due at now (NextRun at or

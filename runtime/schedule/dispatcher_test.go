@@ -358,6 +358,8 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		{"unknown zone", nuvom.Cron("0 3 * * *", "Mars/Olympus"), `unknown time zone "Mars/Olympus"`},
 		{"zero interval", nuvom.Every(0), "interval 0s must be positive"},
 		{"negative interval", nuvom.Every(-time.Second), "interval -1s must be positive"},
+		{"1ns interval", nuvom.Every(time.Nanosecond), "interval 1ns is below the minimum of 100ms"},
+		{"99ms interval", nuvom.Every(99 * time.Millisecond), "interval 99ms is below the minimum of 100ms"},
 		{"one-off in the past", nuvom.OnceAt(now.Add(-time.Minute)), "one-off time 2025-12-31T23:59:00Z is in the past"},
 		{"one-off zero delay", nuvom.OnceIn(0), "one-off delay 0s must be positive"},
 		{"no kind", nuvom.ScheduleSpec{}, "no kind"},
@@ -428,4 +430,49 @@ func idsOf(l []schedule.Schedule) string {
 		s = append(s, sc.ID)
 	}
 	return strings.Join(s, " ")
+}
+
+// TestSubSecondInterval: a 250ms interval enqueues one job per fire time, each
+// with its own unique key (whole-second keys merged four ticks into one).
+func TestSubSecondInterval(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	sc := r.create(t, nuvom.Every(250*time.Millisecond))
+	var all []time.Time
+	for i := 0; i < 40; i++ {
+		r.clk.Add(250 * time.Millisecond)
+		all = append(all, r.tick(t)...)
+	}
+	jobs := r.jobs(t)
+	if len(all) != 40 || len(jobs) != 40 {
+		t.Fatalf("%d fire times and %d jobs over 10s, want 40 and 40", len(all), len(jobs))
+	}
+	keys := map[string]bool{}
+	for i, j := range jobs {
+		keys[j.UniqueKey] = true
+		if !j.RunAt.Equal(all[i]) || j.UniqueKey != schedule.TickKey(sc.ID, all[i]) {
+			t.Errorf("job %d: run at %s key %s, want %s %s", i, j.RunAt, j.UniqueKey, all[i], schedule.TickKey(sc.ID, all[i]))
+		}
+	}
+	if len(keys) != 40 {
+		t.Errorf("%d distinct unique keys, want 40", len(keys))
+	}
+}
+
+func TestTickKey(t *testing.T) {
+	// Whole seconds keep the key earlier versions gave (a rolling upgrade
+	// must not enqueue a tick twice); anything finer gets its nanoseconds.
+	cases := map[string]string{
+		"2026-01-01T00:00:00Z":           "sched:s1:1767225600",
+		"2026-01-01T00:00:00.25Z":        "sched:s1:1767225600.250000000",
+		"2026-01-01T00:00:00.000000001Z": "sched:s1:1767225600.000000001",
+	}
+	for in, want := range cases {
+		f, err := time.Parse(time.RFC3339Nano, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schedule.TickKey("s1", f); got != want {
+			t.Errorf("TickKey(%s) = %s, want %s", in, got, want)
+		}
+	}
 }

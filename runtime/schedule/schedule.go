@@ -4,7 +4,7 @@
 // each schedule's due ticks.
 //
 // Exactly one job per (schedule, fire time): the dispatcher enqueues each tick
-// with the unique key sched:<id>:<fire time unix>, and every backend returns the
+// with the unique key sched:<id>:<fire time> (TickKey), and every backend returns the
 // existing job for a duplicate key, so several dispatchers racing, or one
 // crashing between enqueueing a tick and recording it, never enqueue a tick
 // twice. The store's lease elects one dispatcher at a time only to save work.

@@ -75,10 +75,18 @@ func cronIn(expr string, loc *time.Location) (Timing, error) {
 	return Timing{kind: nuvom.ScheduleCron, cron: s, loc: loc}, nil
 }
 
-// IntervalTiming returns the timing of an interval schedule; d must be positive.
+// MinInterval is the shortest interval of an interval schedule: each tick is
+// a job in the queue, and shorter intervals would flood it.
+const MinInterval = 100 * time.Millisecond
+
+// IntervalTiming returns the timing of an interval schedule; d must be at
+// least MinInterval.
 func IntervalTiming(d time.Duration) (Timing, error) {
 	if d <= 0 {
 		return Timing{}, fmt.Errorf("interval %s must be positive", d)
+	}
+	if d < MinInterval {
+		return Timing{}, fmt.Errorf("interval %s is below the minimum of %s: each tick enqueues a job", d, MinInterval)
 	}
 	return Timing{kind: nuvom.ScheduleInterval, every: d}, nil
 }

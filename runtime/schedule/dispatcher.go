@@ -127,7 +127,7 @@ func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]F
 	for _, f := range due {
 		key := TickKey(sc.ID, f)
 		runAt := f.Add(jitter(key, sc.Jitter))
-		res, err := d.Client.Enqueue(ctx, sc.Task, sc.Args, nuvom.At(runAt), nuvom.Unique(key, window))
+		res, err := d.Client.Enqueue(ctx, sc.Task, argsOrEmpty(sc.Args), nuvom.At(runAt), nuvom.Unique(key, window))
 		if err != nil {
 			return fired, time.Time{}, fmt.Errorf("schedule %s: enqueue tick %s: %w", sc.ID, f.Format(time.RFC3339), err)
 		}

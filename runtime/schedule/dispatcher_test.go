@@ -1,6 +1,7 @@
 package schedule_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/memory"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
@@ -389,7 +391,7 @@ func TestSyncAnnotations(t *testing.T) {
 	}
 	tasks := []nuvom.TaskSpec{withCron("a.Nightly", "0 3 * * *"), withCron("a.Plain", ""),
 		{Name: "a.Often", Options: nuvom.TaskOptions{Every: time.Minute}}}
-	if err := schedule.SyncAnnotations(ctx, store, tasks, now); err != nil {
+	if _, err := schedule.SyncAnnotations(ctx, store, tasks, now); err != nil {
 		t.Fatal(err)
 	}
 	list, _ := store.List(ctx)
@@ -407,7 +409,7 @@ func TestSyncAnnotations(t *testing.T) {
 	}
 	later := now.Add(time.Hour)
 	tasks = []nuvom.TaskSpec{withCron("a.Nightly", "0 4 * * *"), withCron("a.Renamed", "@hourly")}
-	if err := schedule.SyncAnnotations(ctx, store, tasks, later); err != nil {
+	if _, err := schedule.SyncAnnotations(ctx, store, tasks, later); err != nil {
 		t.Fatal(err)
 	}
 	list, _ = store.List(ctx)
@@ -419,7 +421,7 @@ func TestSyncAnnotations(t *testing.T) {
 		t.Errorf("changed nightly: spec %q paused %v created %s", nightly.Spec, nightly.Paused, nightly.CreatedAt)
 	}
 	bad := []nuvom.TaskSpec{withCron("a.Bad", "nope")}
-	if err := schedule.SyncAnnotations(ctx, store, bad, later); err == nil || !strings.Contains(err.Error(), "a.Bad") {
+	if _, err := schedule.SyncAnnotations(ctx, store, bad, later); err == nil || !strings.Contains(err.Error(), "a.Bad") {
 		t.Errorf("sync of a bad spec: %v", err)
 	}
 }
@@ -475,4 +477,158 @@ func TestTickKey(t *testing.T) {
 			t.Errorf("TickKey(%s) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// TestZeroParamTaskArgs: schedules of a task without parameters store the
+// empty argument list (0x90), whether declared in an annotation or built by
+// hand with no args, and a row stored without args (by earlier versions)
+// enqueues ticks whose args decode as the empty list, not as EOF.
+func TestZeroParamTaskArgs(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	cleanup := nuvom.TaskSpec{Name: "app.Cleanup", Signature: "z", Options: nuvom.TaskOptions{Queue: "default", Cron: "0 3 * * *"}}
+	if _, err := schedule.SyncAnnotations(ctx, r.store, []nuvom.TaskSpec{cleanup}, r.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	built, err := r.svc.Create(ctx, cleanup, nil, nuvom.Every(time.Hour).WithID("by-hand"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := built
+	legacy.ID, legacy.Args = "legacy", nil
+	if err := r.store.Upsert(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{schedule.AnnotationID("app.Cleanup"), "by-hand"} {
+		sc, err := r.store.Get(ctx, id)
+		if err != nil || !bytes.Equal(sc.Args, []byte{0x90}) {
+			t.Errorf("schedule %s stores args %x (%v), want 90", id, sc.Args, err)
+		}
+	}
+	r.clk.Add(4 * time.Hour)
+	r.tick(t)
+	jobs := r.jobs(t)
+	if len(jobs) != 3 {
+		t.Fatalf("%d jobs, want 3 (annotation, by hand, legacy)", len(jobs))
+	}
+	for _, j := range jobs {
+		if err := nuvomimpl.NewArgReader(j.Task, j.Args, 0).Err(); err != nil || !bytes.Equal(j.Args, []byte{0x90}) {
+			t.Errorf("job %s (%s): args %x: %v", j.ID, j.UniqueKey, j.Args, err)
+		}
+	}
+	id, err := r.svc.RunNow(ctx, r.d.Client, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := r.be.Get(ctx, id); err != nil || !bytes.Equal(j.Args, []byte{0x90}) {
+		t.Errorf("run-now job of the legacy schedule: args %x, %v", j.Args, err)
+	}
+}
+
+// rollingStore runs hook once, right after the first List that follows a
+// RegisterAnnotationSet: between a sync's registration and its writes.
+type rollingStore struct {
+	schedule.Store
+	registered bool
+	hook       func()
+}
+
+func (s *rollingStore) RegisterAnnotationSet(ctx context.Context, fp string, now time.Time) (schedule.AnnotationSet, int64, error) {
+	s.registered = true
+	return s.Store.RegisterAnnotationSet(ctx, fp, now)
+}
+
+func (s *rollingStore) List(ctx context.Context) ([]schedule.Schedule, error) {
+	l, err := s.Store.List(ctx)
+	if s.registered && s.hook != nil {
+		h := s.hook
+		s.hook = nil
+		h()
+	}
+	return l, err
+}
+
+// TestSyncAnnotationsNewestSetWins: during a rolling deploy, workers of the
+// old and the new build sync their annotation schedules in any order; the
+// new build's set (first seen after the old one) wins: an old worker
+// restarting changes nothing, deletes nothing, and an old sync racing a new
+// one cannot overwrite what the new one wrote.
+func TestSyncAnnotationsNewestSetWins(t *testing.T) {
+	ctx := context.Background()
+	now := ts("2026-01-01T00:00:00Z")
+	spec := func(name, sig, cron string, every time.Duration) nuvom.TaskSpec {
+		return nuvom.TaskSpec{Name: name, Signature: sig, Options: nuvom.TaskOptions{Queue: "default", Cron: cron, Every: every}}
+	}
+	oldSet := []nuvom.TaskSpec{spec("a.Nightly", "s1", "0 3 * * *", 0), spec("a.Legacy", "s1", "", time.Hour), spec("a.Plain", "s1", "", 0)}
+	newSet := []nuvom.TaskSpec{spec("a.Nightly", "s2", "0 4 * * *", 0), spec("a.Fresh", "s1", "@hourly", 0), spec("a.Plain", "s1", "", 0)}
+	wantNew := func(t *testing.T, store schedule.Store) {
+		t.Helper()
+		list, _ := store.List(ctx)
+		if got := idsOf(list); got != "task:a.Fresh task:a.Nightly" {
+			t.Fatalf("annotation schedules %s, want the new set's: task:a.Fresh task:a.Nightly", got)
+		}
+		n, _ := store.Get(ctx, "task:a.Nightly")
+		if n.Spec != "0 4 * * *" || n.Task.Signature != "s2" || n.SetGeneration != 2 || n.SetFingerprint != schedule.AnnotationFingerprint(newSet) {
+			t.Errorf("nightly %q signature %s written by generation %d (%s), want the new set's", n.Spec, n.Task.Signature, n.SetGeneration, n.SetFingerprint)
+		}
+	}
+	sync := func(t *testing.T, store schedule.Store, tasks []nuvom.TaskSpec, at time.Time) schedule.SyncResult {
+		t.Helper()
+		res, err := schedule.SyncAnnotations(ctx, store, tasks, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// The old build ran first (generation 1); then the deploy interleaves.
+	for _, order := range []string{"old,new,old", "new,old", "new,old,new,old"} {
+		t.Run(order, func(t *testing.T) {
+			store := schedule.NewMemoryStore()
+			if res := sync(t, store, oldSet, now); res.Set.Generation != 1 || res.Stale {
+				t.Fatalf("first sync: %+v", res)
+			}
+			for i, who := range strings.Split(order, ",") {
+				at := now.Add(time.Duration(i+1) * time.Minute)
+				if who == "new" {
+					if res := sync(t, store, newSet, at); res.Stale || res.Set.Generation != 2 {
+						t.Fatalf("new sync %d: %+v", i, res)
+					}
+					continue
+				}
+				res := sync(t, store, oldSet, at)
+				if i > 0 || order != "old,new,old" {
+					// The new set is registered: the old one changes nothing.
+					if !res.Stale || res.Set.Generation != 1 || res.Newest != 2 || len(res.Written)+len(res.Deleted) != 0 {
+						t.Fatalf("old sync %d after the new set: %+v, want stale and no change", i, res)
+					}
+				}
+			}
+			wantNew(t, store)
+		})
+	}
+	t.Run("race", func(t *testing.T) {
+		// The old worker registers first, then the new one syncs completely
+		// before the old one writes: its writes and deletes are refused.
+		mem := schedule.NewMemoryStore()
+		sync(t, mem, oldSet, now)
+		rs := &rollingStore{Store: mem}
+		rs.hook = func() { sync(t, mem, newSet, now.Add(time.Minute)) }
+		res := sync(t, rs, oldSet, now.Add(2*time.Minute))
+		if !res.Stale || len(res.Written)+len(res.Deleted) != 0 {
+			t.Errorf("racing old sync: %+v, want stale and no change", res)
+		}
+		wantNew(t, mem)
+	})
+	t.Run("changed set is newer", func(t *testing.T) {
+		store := schedule.NewMemoryStore()
+		sync(t, store, oldSet, now)
+		sync(t, store, newSet, now)
+		third := append([]nuvom.TaskSpec{spec("a.Third", "s1", "", 2*time.Hour)}, newSet...)
+		if res := sync(t, store, third, now); res.Stale || res.Set.Generation != 3 {
+			t.Fatalf("third set: %+v", res)
+		}
+		if _, err := store.Get(ctx, "task:a.Third"); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -205,7 +205,7 @@ func (tm Timing) nextCron(t time.Time) time.Time {
 	offSec := offsetAt(tm.loc, t)
 	start, end := time.Time{}, runEnd(tm.loc, t, offSec)
 	startKnown := false // the first run's start is looked up only when needed
-	after := t // this run's instants after this one are candidates
+	after := t          // this run's instants after this one are candidates
 	for range maxZonePeriods {
 		off := time.Duration(offSec) * time.Second
 		if !frequent && !start.IsZero() && start.After(t) {

@@ -632,3 +632,43 @@ func TestSyncAnnotationsNewestSetWins(t *testing.T) {
 		}
 	})
 }
+
+// TestMisfireGrace: ticks late by no more than the dispatcher's misfire grace
+// are all enqueued, even under skip (a failover delays ticks by seconds);
+// only older ones are misfires, of which skip enqueues none when a tick
+// within the grace is due, else the latest.
+func TestMisfireGrace(t *testing.T) {
+	cases := []struct {
+		name  string
+		when  nuvom.ScheduleSpec
+		grace time.Duration
+		step  time.Duration
+		want  string
+	}{
+		{"interval late 2.5s", nuvom.Every(time.Second), 0, 3500 * time.Millisecond,
+			"2026-01-01T00:00:01Z 2026-01-01T00:00:02Z 2026-01-01T00:00:03Z"},
+		{"cron late 2.5s", nuvom.Cron("* * * * * *", "Europe/Berlin"), 0, 3500 * time.Millisecond,
+			"2026-01-01T00:00:01Z 2026-01-01T00:00:02Z 2026-01-01T00:00:03Z"},
+		{"interval down 30s keeps the last 10s", nuvom.Every(time.Second), 0, 30500 * time.Millisecond,
+			"2026-01-01T00:00:21Z 2026-01-01T00:00:22Z 2026-01-01T00:00:23Z 2026-01-01T00:00:24Z 2026-01-01T00:00:25Z " +
+				"2026-01-01T00:00:26Z 2026-01-01T00:00:27Z 2026-01-01T00:00:28Z 2026-01-01T00:00:29Z 2026-01-01T00:00:30Z"},
+		{"cron down 30s keeps the last 10s", nuvom.Cron("* * * * * *", ""), 0, 30500 * time.Millisecond,
+			"2026-01-01T00:00:21Z 2026-01-01T00:00:22Z 2026-01-01T00:00:23Z 2026-01-01T00:00:24Z 2026-01-01T00:00:25Z " +
+				"2026-01-01T00:00:26Z 2026-01-01T00:00:27Z 2026-01-01T00:00:28Z 2026-01-01T00:00:29Z 2026-01-01T00:00:30Z"},
+		{"no grace: skip enqueues the latest", nuvom.Every(time.Second), -1, 3500 * time.Millisecond, "2026-01-01T00:00:03Z"},
+		{"hourly late 2h: the latest only", nuvom.Every(time.Hour), 0, 3 * time.Hour, "2026-01-01T03:00:00Z"},
+		{"catch_up bound and grace together", nuvom.Every(time.Second).CatchUp(2), 3 * time.Second, 10500 * time.Millisecond,
+			"2026-01-01T00:00:08Z 2026-01-01T00:00:09Z 2026-01-01T00:00:10Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, ts("2026-01-01T00:00:00Z"))
+			r.d.MisfireGrace = c.grace
+			r.create(t, c.when)
+			r.clk.Add(c.step)
+			if got := fmtTimes(r.tick(t)); got != c.want {
+				t.Errorf("enqueued\n  %s\nwant\n  %s", got, c.want)
+			}
+		})
+	}
+}

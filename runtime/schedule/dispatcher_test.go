@@ -672,3 +672,28 @@ func TestMisfireGrace(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncRepairsEmptyArgs: an annotation schedule stored by an earlier
+// version without args is rewritten with the empty argument list by the next
+// sync, keeping its timing (the next run is not moved).
+func TestSyncRepairsEmptyArgs(t *testing.T) {
+	ctx := context.Background()
+	now := ts("2026-01-01T00:00:00Z")
+	store := schedule.NewMemoryStore()
+	cleanup := nuvom.TaskSpec{Name: "app.Cleanup", Signature: "z", Options: nuvom.TaskOptions{Queue: "default", Every: time.Hour}}
+	if _, err := schedule.SyncAnnotations(ctx, store, []nuvom.TaskSpec{cleanup}, now); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := store.Get(ctx, schedule.AnnotationID("app.Cleanup"))
+	old.Args, old.SetGeneration, old.SetFingerprint = nil, 0, "" // as earlier versions stored it
+	if err := store.Upsert(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schedule.SyncAnnotations(ctx, store, []nuvom.TaskSpec{cleanup}, now.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.Get(ctx, schedule.AnnotationID("app.Cleanup"))
+	if !bytes.Equal(got.Args, []byte{0x90}) || !got.NextRun.Equal(old.NextRun) || got.SetGeneration != 1 {
+		t.Errorf("after sync: args %x next run %s generation %d; want 90, %s, 1", got.Args, got.NextRun, got.SetGeneration, old.NextRun)
+	}
+}

@@ -277,19 +277,15 @@ func SyncAnnotations(ctx context.Context, store Store, tasks []nuvom.TaskSpec, n
 		}
 		sc.Source = SourceAnnotation
 		sc.SetGeneration, sc.SetFingerprint, sc.SetWrittenAt = set.Generation, set.Fingerprint, now
-		userID := false
 		act, err := store.Update(ctx, id, func(cur Schedule, found bool, newestSet int64) (Schedule, Action) {
 			if newer(cur, newestSet) {
 				return cur, Keep
 			}
-			if !found {
-				return sc, Put
+			if !found || cur.Source != SourceAnnotation {
+				return sc, Put // a user schedule with this id is replaced, as before
 			}
-			if cur.Source != SourceAnnotation {
-				userID = true
-				return cur, Keep
-			}
-			if cur.Kind == sc.Kind && cur.Spec == sc.Spec && cur.Zone == sc.Zone && sameTask(cur.Task, t) && len(cur.Args) > 0 {
+			sameTiming := cur.Kind == sc.Kind && cur.Spec == sc.Spec && cur.Zone == sc.Zone
+			if sameTiming && sameTask(cur.Task, t) && len(cur.Args) > 0 {
 				if cur.SetGeneration == set.Generation {
 					return cur, Keep // unchanged
 				}
@@ -299,13 +295,15 @@ func SyncAnnotations(ctx context.Context, store Store, tasks []nuvom.TaskSpec, n
 				return cur, Put
 			}
 			sc.CreatedAt, sc.Paused, sc.LastRun, sc.LastJobID = cur.CreatedAt, cur.Paused, cur.LastRun, cur.LastJobID
+			if sameTiming {
+				// Only the task (or a missing payload) changed: keep the timing.
+				sc.Anchor, sc.NextRun = cur.Anchor, cur.NextRun
+			}
 			return sc, Put
 		})
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("task %s: %w", t.Name, err))
-		case userID:
-			errs = append(errs, fmt.Errorf("task %s: schedule id %s is taken by a user schedule: left alone", t.Name, id))
 		case act == Put:
 			res.Written = append(res.Written, id)
 		}

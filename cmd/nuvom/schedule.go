@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
@@ -54,11 +55,15 @@ type scheduleRow struct {
 	Paused       bool      `json:"paused"`
 	Misfire      string    `json:"misfire"`
 	Source       string    `json:"source"`
+	// Warning says why the schedule's ticks will fail, e.g. its task's
+	// signature changed since it was stored.
+	Warning string `json:"warning,omitempty"`
 }
 
 func (a *app) cmdScheduleList(args []string) int {
 	fs := a.flags("schedule list", "", "Lists the stored schedules: id, task, spec, time zone, next and last run, the state of\n"+
-		"the last job, and whether it is paused.", "nuvom schedule list --json")
+		"the last job, and whether it is paused. A schedule whose task's signature in the manifest\n"+
+		"(.nuvom_tasks.json) differs from the one stored with it gets a warning: its ticks will fail.", "nuvom schedule list --json")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
@@ -79,10 +84,21 @@ func (a *app) cmdScheduleList(args []string) int {
 		if c != nil {
 			defer c.Close()
 		}
+		warnings := map[string]string{}
+		if m, err := a.loadManifest(); err == nil {
+			current := make(map[string]string, len(m.Tasks))
+			for _, t := range m.Tasks {
+				current[t.Name] = t.Signature
+			}
+			for _, w := range schedule.SignatureMismatches(list, current) {
+				warnings[w.ScheduleID] = fmt.Sprintf("task signature changed (schedule has %s, %s has %s): its ticks will fail to decode; delete it and add it again",
+					w.Stored, manifest.FileName, w.Current)
+			}
+		}
 		for _, sc := range list {
 			r := scheduleRow{ID: sc.ID, Task: sc.Task.Name, Kind: string(sc.Kind), Spec: sc.Spec, Zone: sc.Zone,
 				NextRun: sc.NextRun, LastRun: sc.LastRun, LastJobID: sc.LastJobID, Paused: sc.Paused,
-				Misfire: string(sc.Misfire), Source: sc.Source}
+				Misfire: string(sc.Misfire), Source: sc.Source, Warning: warnings[sc.ID]}
 			if c != nil && sc.LastJobID != "" {
 				if j, err := c.Inspector().Get(ctx, sc.LastJobID); err == nil {
 					r.LastJobState = string(j.State)
@@ -102,6 +118,7 @@ func (a *app) cmdScheduleList(args []string) int {
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTASK\tSPEC\tTZ\tNEXT RUN\tLAST RUN\tLAST JOB\tPAUSED")
+	var warned []scheduleRow
 	for _, r := range rows {
 		spec := r.Spec
 		if r.Kind == string(nuvom.ScheduleInterval) {
@@ -111,8 +128,15 @@ func (a *app) cmdScheduleList(args []string) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Task, spec, orDash(r.Zone),
 			fmtTime(r.NextRun), fmtTime(r.LastRun), orDash(r.LastJobState), map[bool]string{true: "yes", false: "no"}[r.Paused])
+		if r.Warning != "" {
+			warned = append(warned, r)
+		}
 	}
-	return a.flushTable(tw)
+	code := a.flushTable(tw)
+	for _, r := range warned {
+		fmt.Fprintf(a.stderr, "nuvom: warning: schedule %s (%s): %s\n", r.ID, r.Task, r.Warning)
+	}
+	return code
 }
 
 func fmtTime(t time.Time) string {
@@ -131,7 +155,7 @@ func (a *app) cmdScheduleAdd(args []string) int {
 		`nuvom schedule add shop.Report --cron "0 3 * * *" --tz Europe/Berlin '[{"days": 1}]'`)
 	cronSpec := fs.String("cron", "", "cron spec")
 	tz := fs.String("tz", "", "IANA time zone of --cron, e.g. Europe/Berlin (default UTC)")
-	every := fs.Duration("every", 0, "interval, e.g. 15m")
+	every := fs.Duration("every", 0, "interval, e.g. 15m (at least 100ms)")
 	start := fs.String("start", "", "with --every: first fire time, RFC 3339 (default one interval from now)")
 	at := fs.String("at", "", "one-off at this RFC 3339 time")
 	in := fs.Duration("in", 0, "one-off this long from now")

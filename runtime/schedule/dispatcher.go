@@ -17,8 +17,15 @@ import (
 
 // Defaults of Dispatcher.
 const (
-	DefaultLeaseFor = 15 * time.Second
+	// DefaultLeaseFor is short so that when the elected dispatcher dies (kill
+	// -9, a lost machine) another takes over within about LeaseFor plus a
+	// quarter of it; the holder renews it every quarter.
+	DefaultLeaseFor = 2 * time.Second
 	DefaultMaxSleep = time.Second
+	// DefaultMisfireGrace is how late a tick may be enqueued and still not
+	// count as missed: a failover or a busy machine delays ticks by seconds,
+	// and those are enqueued even under MisfireSkip.
+	DefaultMisfireGrace = 10 * time.Second
 	// MinUniqueWindow is the shortest unique-key window of a tick's job.
 	MinUniqueWindow = 24 * time.Hour
 	// maxCronSteps bounds the fire times a tick walks through for one schedule.
@@ -43,9 +50,15 @@ type Dispatcher struct {
 	// Owner names this dispatcher in the lease; default host-pid-random.
 	Owner string
 	// LeaseFor is how long an elected dispatcher holds the lease between ticks;
-	// default DefaultLeaseFor. Negative turns the election off: every
-	// dispatcher ticks (still one job per tick, thanks to the unique keys).
+	// default DefaultLeaseFor. Every dispatcher tries to take or renew it each
+	// LeaseFor/4 (at most every MaxSleep), so a dead leader is replaced within
+	// about 1.25 LeaseFor. Negative turns the election off: every dispatcher
+	// ticks (still one job per tick, thanks to the unique keys).
 	LeaseFor time.Duration
+	// MisfireGrace is how late a tick may be and still be enqueued under
+	// MisfireSkip (which otherwise enqueues only the latest missed tick);
+	// default DefaultMisfireGrace, negative for none.
+	MisfireGrace time.Duration
 	// MaxSleep is the longest Run waits before looking at the store again (new
 	// schedules, a lost leader); default DefaultMaxSleep.
 	MaxSleep time.Duration
@@ -58,6 +71,16 @@ func (d *Dispatcher) now() time.Time {
 		return d.Now()
 	}
 	return time.Now()
+}
+
+func (d *Dispatcher) grace() time.Duration {
+	switch {
+	case d.MisfireGrace < 0:
+		return 0
+	case d.MisfireGrace == 0:
+		return DefaultMisfireGrace
+	}
+	return d.MisfireGrace
 }
 
 func (d *Dispatcher) log() *slog.Logger {
@@ -121,13 +144,13 @@ func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]F
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	due, next := DueTimes(sc, tm, now)
+	due, next := DueTimes(sc, tm, now, d.grace())
 	window := max(MinUniqueWindow, 2*tm.Period(now))
 	var fired []Fired
 	for _, f := range due {
 		key := TickKey(sc.ID, f)
 		runAt := f.Add(jitter(key, sc.Jitter))
-		res, err := d.Client.Enqueue(ctx, sc.Task, sc.Args, nuvom.At(runAt), nuvom.Unique(key, window))
+		res, err := d.Client.Enqueue(ctx, sc.Task, argsOrEmpty(sc.Args), nuvom.At(runAt), nuvom.Unique(key, window))
 		if err != nil {
 			return fired, time.Time{}, fmt.Errorf("schedule %s: enqueue tick %s: %w", sc.ID, f.Format(time.RFC3339), err)
 		}
@@ -147,15 +170,25 @@ func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]F
 	return fired, next, nil
 }
 
-// TickKey is the unique key of the job a schedule enqueues for fire time f.
+// TickKey is the unique key of the job a schedule enqueues for fire time f:
+// sched:<id>:<unix seconds>, with the nanoseconds after a decimal point when
+// f is not on a whole second (sched:<id>:1767225600.250000000), so that the
+// ticks of an interval under a second have distinct keys while whole-second
+// ticks keep the key earlier versions gave them.
 func TickKey(id string, f time.Time) string {
-	return "sched:" + id + ":" + strconv.FormatInt(f.Unix(), 10)
+	key := "sched:" + id + ":" + strconv.FormatInt(f.Unix(), 10)
+	if ns := f.Nanosecond(); ns != 0 {
+		key += fmt.Sprintf(".%09d", ns)
+	}
+	return key
 }
 
 // DueTimes returns the fire times of sc that are due at now (NextRun at or
-// before now), oldest first: only the latest under MisfireSkip, the latest
-// CatchUpLimit under MisfireCatchUp; and the next run after them.
-func DueTimes(sc *Schedule, tm Timing, now time.Time) (due []time.Time, next time.Time) {
+// before now), oldest first, and the next run after them. Those no more than
+// grace before now are all due; of the older ones (missed ticks), only the
+// latest under MisfireSkip when no tick is within grace, the latest
+// CatchUpLimit under MisfireCatchUp.
+func DueTimes(sc *Schedule, tm Timing, now time.Time, grace time.Duration) (due []time.Time, next time.Time) {
 	if sc.NextRun.IsZero() || sc.NextRun.After(now) {
 		return nil, sc.NextRun
 	}
@@ -173,6 +206,17 @@ func DueTimes(sc *Schedule, tm Timing, now time.Time) (due []time.Time, next tim
 		every := tm.every
 		k := int64(now.Sub(sc.NextRun) / every) // ticks after NextRun that are due too
 		from := max(0, k-int64(limit)+1)
+		if grace > 0 && !sc.NextRun.Before(now.Add(-grace)) {
+			from = 0 // all within grace
+		} else if grace > 0 {
+			// The first tick at or after now-grace.
+			lag := now.Add(-grace).Sub(sc.NextRun)
+			late := int64(lag / every)
+			if lag%every != 0 {
+				late++
+			}
+			from = max(0, min(from, late))
+		}
 		for i := from; i <= k; i++ {
 			due = append(due, sc.NextRun.Add(time.Duration(i)*every).UTC())
 		}
@@ -185,7 +229,7 @@ func DueTimes(sc *Schedule, tm Timing, now time.Time) (due []time.Time, next tim
 			return due, tm.Next(sc.Anchor, now)
 		}
 		due = append(due, f)
-		if len(due) > limit {
+		for len(due) > limit && due[0].Before(now.Add(-grace)) {
 			due = due[1:]
 		}
 		f = tm.Next(sc.Anchor, f)
@@ -224,6 +268,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		maxSleep = DefaultMaxSleep
 	}
 	if leaseFor > 0 {
+		maxSleep = min(maxSleep, max(leaseFor/4, time.Millisecond))
 		defer func() {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()

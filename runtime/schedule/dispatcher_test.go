@@ -1,6 +1,7 @@
 package schedule_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/memory"
+	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
@@ -157,27 +159,44 @@ func TestIntervalTicksAndMisfires(t *testing.T) {
 
 // TestDST steps a fake clock through Europe/Berlin's 2026 changes every five
 // minutes: a daily 02:30 job fires exactly once on each day, on the
-// spring-forward day at 03:30 CEST (02:30 does not exist) and on the fall-back
-// day at the first 02:30 only.
+// spring-forward day at 03:00 CEST, the first instant after the gap (02:30
+// does not exist), and on the fall-back day at the first 02:30 only.
 func TestDST(t *testing.T) {
 	cases := []struct {
 		name, spec string
 		from, to   string
 		want       string
+		zone       string // default Europe/Berlin
 	}{
 		{"spring forward daily 02:30", "30 2 * * *", "2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z",
-			"2026-03-28T01:30:00Z 2026-03-29T01:30:00Z 2026-03-30T00:30:00Z 2026-03-31T00:30:00Z"},
+			"2026-03-28T01:30:00Z 2026-03-29T01:00:00Z 2026-03-30T00:30:00Z 2026-03-31T00:30:00Z", ""},
 		{"fall back daily 02:30", "30 2 * * *", "2026-10-23T12:00:00Z", "2026-10-27T12:00:00Z",
-			"2026-10-24T00:30:00Z 2026-10-25T00:30:00Z 2026-10-26T01:30:00Z 2026-10-27T01:30:00Z"},
+			"2026-10-24T00:30:00Z 2026-10-25T00:30:00Z 2026-10-26T01:30:00Z 2026-10-27T01:30:00Z", ""},
 		{"fall back every 30 minutes fires through both hours", "*/30 * * * *", "2026-10-24T23:10:00Z", "2026-10-25T02:10:00Z",
-			"2026-10-24T23:30:00Z 2026-10-25T00:00:00Z 2026-10-25T00:30:00Z 2026-10-25T01:00:00Z 2026-10-25T01:30:00Z 2026-10-25T02:00:00Z"},
+			"2026-10-24T23:30:00Z 2026-10-25T00:00:00Z 2026-10-25T00:30:00Z 2026-10-25T01:00:00Z 2026-10-25T01:30:00Z 2026-10-25T02:00:00Z", ""},
 		{"spring forward hourly at :15", "15 * * * *", "2026-03-28T23:50:00Z", "2026-03-29T02:00:00Z",
-			"2026-03-29T00:15:00Z 2026-03-29T01:15:00Z"},
+			"2026-03-29T00:15:00Z 2026-03-29T01:15:00Z", ""},
+		// Australia/Lord_Howe shifts by 30 minutes at 02:00: on 2020-04-05
+		// back to 01:30 (+11 to +10:30), on 2020-10-04 forward to 02:30.
+		// robfig/cron skipped midnight of 2020-04-06 and fired 01:30 twice on
+		// 2020-10-04.
+		{"30-minute fall back, daily midnight", "0 0 * * *", "2020-04-03T12:00:00Z", "2020-04-07T12:00:00Z",
+			"2020-04-03T13:00:00Z 2020-04-04T13:00:00Z 2020-04-05T13:30:00Z 2020-04-06T13:30:00Z", "Australia/Lord_Howe"},
+		{"30-minute fall back, repeated 01:45", "45 1 * * *", "2020-04-03T12:00:00Z", "2020-04-06T12:00:00Z",
+			"2020-04-03T14:45:00Z 2020-04-04T14:45:00Z 2020-04-05T15:15:00Z", "Australia/Lord_Howe"},
+		{"30-minute spring forward, daily 01:30", "30 1 * * *", "2020-10-02T12:00:00Z", "2020-10-05T12:00:00Z",
+			"2020-10-02T15:00:00Z 2020-10-03T15:00:00Z 2020-10-04T14:30:00Z", "Australia/Lord_Howe"},
+		{"30-minute spring forward, skipped 02:15", "15 2 * * *", "2020-10-02T12:00:00Z", "2020-10-05T12:00:00Z",
+			"2020-10-02T15:45:00Z 2020-10-03T15:30:00Z 2020-10-04T15:15:00Z", "Australia/Lord_Howe"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, ts(c.from))
-			r.create(t, nuvom.Cron(c.spec, "Europe/Berlin"))
+			zone := c.zone
+			if zone == "" {
+				zone = "Europe/Berlin"
+			}
+			r.create(t, nuvom.Cron(c.spec, zone))
 			var all []time.Time
 			for r.clk.Now().Before(ts(c.to)) {
 				r.clk.Add(5 * time.Minute)
@@ -341,6 +360,8 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		{"unknown zone", nuvom.Cron("0 3 * * *", "Mars/Olympus"), `unknown time zone "Mars/Olympus"`},
 		{"zero interval", nuvom.Every(0), "interval 0s must be positive"},
 		{"negative interval", nuvom.Every(-time.Second), "interval -1s must be positive"},
+		{"1ns interval", nuvom.Every(time.Nanosecond), "interval 1ns is below the minimum of 100ms"},
+		{"99ms interval", nuvom.Every(99 * time.Millisecond), "interval 99ms is below the minimum of 100ms"},
 		{"one-off in the past", nuvom.OnceAt(now.Add(-time.Minute)), "one-off time 2025-12-31T23:59:00Z is in the past"},
 		{"one-off zero delay", nuvom.OnceIn(0), "one-off delay 0s must be positive"},
 		{"no kind", nuvom.ScheduleSpec{}, "no kind"},
@@ -370,7 +391,7 @@ func TestSyncAnnotations(t *testing.T) {
 	}
 	tasks := []nuvom.TaskSpec{withCron("a.Nightly", "0 3 * * *"), withCron("a.Plain", ""),
 		{Name: "a.Often", Options: nuvom.TaskOptions{Every: time.Minute}}}
-	if err := schedule.SyncAnnotations(ctx, store, tasks, now); err != nil {
+	if _, err := schedule.SyncAnnotations(ctx, store, tasks, now); err != nil {
 		t.Fatal(err)
 	}
 	list, _ := store.List(ctx)
@@ -388,7 +409,7 @@ func TestSyncAnnotations(t *testing.T) {
 	}
 	later := now.Add(time.Hour)
 	tasks = []nuvom.TaskSpec{withCron("a.Nightly", "0 4 * * *"), withCron("a.Renamed", "@hourly")}
-	if err := schedule.SyncAnnotations(ctx, store, tasks, later); err != nil {
+	if _, err := schedule.SyncAnnotations(ctx, store, tasks, later); err != nil {
 		t.Fatal(err)
 	}
 	list, _ = store.List(ctx)
@@ -400,7 +421,7 @@ func TestSyncAnnotations(t *testing.T) {
 		t.Errorf("changed nightly: spec %q paused %v created %s", nightly.Spec, nightly.Paused, nightly.CreatedAt)
 	}
 	bad := []nuvom.TaskSpec{withCron("a.Bad", "nope")}
-	if err := schedule.SyncAnnotations(ctx, store, bad, later); err == nil || !strings.Contains(err.Error(), "a.Bad") {
+	if _, err := schedule.SyncAnnotations(ctx, store, bad, later); err == nil || !strings.Contains(err.Error(), "a.Bad") {
 		t.Errorf("sync of a bad spec: %v", err)
 	}
 }
@@ -411,4 +432,268 @@ func idsOf(l []schedule.Schedule) string {
 		s = append(s, sc.ID)
 	}
 	return strings.Join(s, " ")
+}
+
+// TestSubSecondInterval: a 250ms interval enqueues one job per fire time, each
+// with its own unique key (whole-second keys merged four ticks into one).
+func TestSubSecondInterval(t *testing.T) {
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	sc := r.create(t, nuvom.Every(250*time.Millisecond))
+	var all []time.Time
+	for i := 0; i < 40; i++ {
+		r.clk.Add(250 * time.Millisecond)
+		all = append(all, r.tick(t)...)
+	}
+	jobs := r.jobs(t)
+	if len(all) != 40 || len(jobs) != 40 {
+		t.Fatalf("%d fire times and %d jobs over 10s, want 40 and 40", len(all), len(jobs))
+	}
+	keys := map[string]bool{}
+	for i, j := range jobs {
+		keys[j.UniqueKey] = true
+		if !j.RunAt.Equal(all[i]) || j.UniqueKey != schedule.TickKey(sc.ID, all[i]) {
+			t.Errorf("job %d: run at %s key %s, want %s %s", i, j.RunAt, j.UniqueKey, all[i], schedule.TickKey(sc.ID, all[i]))
+		}
+	}
+	if len(keys) != 40 {
+		t.Errorf("%d distinct unique keys, want 40", len(keys))
+	}
+}
+
+func TestTickKey(t *testing.T) {
+	// Whole seconds keep the key earlier versions gave (a rolling upgrade
+	// must not enqueue a tick twice); anything finer gets its nanoseconds.
+	cases := map[string]string{
+		"2026-01-01T00:00:00Z":           "sched:s1:1767225600",
+		"2026-01-01T00:00:00.25Z":        "sched:s1:1767225600.250000000",
+		"2026-01-01T00:00:00.000000001Z": "sched:s1:1767225600.000000001",
+	}
+	for in, want := range cases {
+		f, err := time.Parse(time.RFC3339Nano, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schedule.TickKey("s1", f); got != want {
+			t.Errorf("TickKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestZeroParamTaskArgs: schedules of a task without parameters store the
+// empty argument list (0x90), whether declared in an annotation or built by
+// hand with no args, and a row stored without args (by earlier versions)
+// enqueues ticks whose args decode as the empty list, not as EOF.
+func TestZeroParamTaskArgs(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, ts("2026-01-01T00:00:00Z"))
+	cleanup := nuvom.TaskSpec{Name: "app.Cleanup", Signature: "z", Options: nuvom.TaskOptions{Queue: "default", Cron: "0 3 * * *"}}
+	if _, err := schedule.SyncAnnotations(ctx, r.store, []nuvom.TaskSpec{cleanup}, r.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	built, err := r.svc.Create(ctx, cleanup, nil, nuvom.Every(time.Hour).WithID("by-hand"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := built
+	legacy.ID, legacy.Args = "legacy", nil
+	if err := r.store.Upsert(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{schedule.AnnotationID("app.Cleanup"), "by-hand"} {
+		sc, err := r.store.Get(ctx, id)
+		if err != nil || !bytes.Equal(sc.Args, []byte{0x90}) {
+			t.Errorf("schedule %s stores args %x (%v), want 90", id, sc.Args, err)
+		}
+	}
+	r.clk.Add(4 * time.Hour)
+	r.tick(t)
+	jobs := r.jobs(t)
+	if len(jobs) != 3 {
+		t.Fatalf("%d jobs, want 3 (annotation, by hand, legacy)", len(jobs))
+	}
+	for _, j := range jobs {
+		if err := nuvomimpl.NewArgReader(j.Task, j.Args, 0).Err(); err != nil || !bytes.Equal(j.Args, []byte{0x90}) {
+			t.Errorf("job %s (%s): args %x: %v", j.ID, j.UniqueKey, j.Args, err)
+		}
+	}
+	id, err := r.svc.RunNow(ctx, r.d.Client, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := r.be.Get(ctx, id); err != nil || !bytes.Equal(j.Args, []byte{0x90}) {
+		t.Errorf("run-now job of the legacy schedule: args %x, %v", j.Args, err)
+	}
+}
+
+// rollingStore runs hook once, right after the first List that follows a
+// RegisterAnnotationSet: between a sync's registration and its writes.
+type rollingStore struct {
+	schedule.Store
+	registered bool
+	hook       func()
+}
+
+func (s *rollingStore) RegisterAnnotationSet(ctx context.Context, fp string, now time.Time) (schedule.AnnotationSet, int64, error) {
+	s.registered = true
+	return s.Store.RegisterAnnotationSet(ctx, fp, now)
+}
+
+func (s *rollingStore) List(ctx context.Context) ([]schedule.Schedule, error) {
+	l, err := s.Store.List(ctx)
+	if s.registered && s.hook != nil {
+		h := s.hook
+		s.hook = nil
+		h()
+	}
+	return l, err
+}
+
+// TestSyncAnnotationsNewestSetWins: during a rolling deploy, workers of the
+// old and the new build sync their annotation schedules in any order; the
+// new build's set (first seen after the old one) wins: an old worker
+// restarting changes nothing, deletes nothing, and an old sync racing a new
+// one cannot overwrite what the new one wrote.
+func TestSyncAnnotationsNewestSetWins(t *testing.T) {
+	ctx := context.Background()
+	now := ts("2026-01-01T00:00:00Z")
+	spec := func(name, sig, cron string, every time.Duration) nuvom.TaskSpec {
+		return nuvom.TaskSpec{Name: name, Signature: sig, Options: nuvom.TaskOptions{Queue: "default", Cron: cron, Every: every}}
+	}
+	oldSet := []nuvom.TaskSpec{spec("a.Nightly", "s1", "0 3 * * *", 0), spec("a.Legacy", "s1", "", time.Hour), spec("a.Plain", "s1", "", 0)}
+	newSet := []nuvom.TaskSpec{spec("a.Nightly", "s2", "0 4 * * *", 0), spec("a.Fresh", "s1", "@hourly", 0), spec("a.Plain", "s1", "", 0)}
+	wantNew := func(t *testing.T, store schedule.Store) {
+		t.Helper()
+		list, _ := store.List(ctx)
+		if got := idsOf(list); got != "task:a.Fresh task:a.Nightly" {
+			t.Fatalf("annotation schedules %s, want the new set's: task:a.Fresh task:a.Nightly", got)
+		}
+		n, _ := store.Get(ctx, "task:a.Nightly")
+		if n.Spec != "0 4 * * *" || n.Task.Signature != "s2" || n.SetGeneration != 2 || n.SetFingerprint != schedule.AnnotationFingerprint(newSet) {
+			t.Errorf("nightly %q signature %s written by generation %d (%s), want the new set's", n.Spec, n.Task.Signature, n.SetGeneration, n.SetFingerprint)
+		}
+	}
+	sync := func(t *testing.T, store schedule.Store, tasks []nuvom.TaskSpec, at time.Time) schedule.SyncResult {
+		t.Helper()
+		res, err := schedule.SyncAnnotations(ctx, store, tasks, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// The old build ran first (generation 1); then the deploy interleaves.
+	for _, order := range []string{"old,new,old", "new,old", "new,old,new,old"} {
+		t.Run(order, func(t *testing.T) {
+			store := schedule.NewMemoryStore()
+			if res := sync(t, store, oldSet, now); res.Set.Generation != 1 || res.Stale {
+				t.Fatalf("first sync: %+v", res)
+			}
+			for i, who := range strings.Split(order, ",") {
+				at := now.Add(time.Duration(i+1) * time.Minute)
+				if who == "new" {
+					if res := sync(t, store, newSet, at); res.Stale || res.Set.Generation != 2 {
+						t.Fatalf("new sync %d: %+v", i, res)
+					}
+					continue
+				}
+				res := sync(t, store, oldSet, at)
+				if i > 0 || order != "old,new,old" {
+					// The new set is registered: the old one changes nothing.
+					if !res.Stale || res.Set.Generation != 1 || res.Newest != 2 || len(res.Written)+len(res.Deleted) != 0 {
+						t.Fatalf("old sync %d after the new set: %+v, want stale and no change", i, res)
+					}
+				}
+			}
+			wantNew(t, store)
+		})
+	}
+	t.Run("race", func(t *testing.T) {
+		// The old worker registers first, then the new one syncs completely
+		// before the old one writes: its writes and deletes are refused.
+		mem := schedule.NewMemoryStore()
+		sync(t, mem, oldSet, now)
+		rs := &rollingStore{Store: mem}
+		rs.hook = func() { sync(t, mem, newSet, now.Add(time.Minute)) }
+		res := sync(t, rs, oldSet, now.Add(2*time.Minute))
+		if !res.Stale || len(res.Written)+len(res.Deleted) != 0 {
+			t.Errorf("racing old sync: %+v, want stale and no change", res)
+		}
+		wantNew(t, mem)
+	})
+	t.Run("changed set is newer", func(t *testing.T) {
+		store := schedule.NewMemoryStore()
+		sync(t, store, oldSet, now)
+		sync(t, store, newSet, now)
+		third := append([]nuvom.TaskSpec{spec("a.Third", "s1", "", 2*time.Hour)}, newSet...)
+		if res := sync(t, store, third, now); res.Stale || res.Set.Generation != 3 {
+			t.Fatalf("third set: %+v", res)
+		}
+		if _, err := store.Get(ctx, "task:a.Third"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestMisfireGrace: ticks late by no more than the dispatcher's misfire grace
+// are all enqueued, even under skip (a failover delays ticks by seconds);
+// only older ones are misfires, of which skip enqueues none when a tick
+// within the grace is due, else the latest.
+func TestMisfireGrace(t *testing.T) {
+	cases := []struct {
+		name  string
+		when  nuvom.ScheduleSpec
+		grace time.Duration
+		step  time.Duration
+		want  string
+	}{
+		{"interval late 2.5s", nuvom.Every(time.Second), 0, 3500 * time.Millisecond,
+			"2026-01-01T00:00:01Z 2026-01-01T00:00:02Z 2026-01-01T00:00:03Z"},
+		{"cron late 2.5s", nuvom.Cron("* * * * * *", "Europe/Berlin"), 0, 3500 * time.Millisecond,
+			"2026-01-01T00:00:01Z 2026-01-01T00:00:02Z 2026-01-01T00:00:03Z"},
+		{"interval down 30s keeps the last 10s", nuvom.Every(time.Second), 0, 30500 * time.Millisecond,
+			"2026-01-01T00:00:21Z 2026-01-01T00:00:22Z 2026-01-01T00:00:23Z 2026-01-01T00:00:24Z 2026-01-01T00:00:25Z " +
+				"2026-01-01T00:00:26Z 2026-01-01T00:00:27Z 2026-01-01T00:00:28Z 2026-01-01T00:00:29Z 2026-01-01T00:00:30Z"},
+		{"cron down 30s keeps the last 10s", nuvom.Cron("* * * * * *", ""), 0, 30500 * time.Millisecond,
+			"2026-01-01T00:00:21Z 2026-01-01T00:00:22Z 2026-01-01T00:00:23Z 2026-01-01T00:00:24Z 2026-01-01T00:00:25Z " +
+				"2026-01-01T00:00:26Z 2026-01-01T00:00:27Z 2026-01-01T00:00:28Z 2026-01-01T00:00:29Z 2026-01-01T00:00:30Z"},
+		{"no grace: skip enqueues the latest", nuvom.Every(time.Second), -1, 3500 * time.Millisecond, "2026-01-01T00:00:03Z"},
+		{"hourly late 2h: the latest only", nuvom.Every(time.Hour), 0, 3 * time.Hour, "2026-01-01T03:00:00Z"},
+		{"catch_up bound and grace together", nuvom.Every(time.Second).CatchUp(2), 3 * time.Second, 10500 * time.Millisecond,
+			"2026-01-01T00:00:08Z 2026-01-01T00:00:09Z 2026-01-01T00:00:10Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, ts("2026-01-01T00:00:00Z"))
+			r.d.MisfireGrace = c.grace
+			r.create(t, c.when)
+			r.clk.Add(c.step)
+			if got := fmtTimes(r.tick(t)); got != c.want {
+				t.Errorf("enqueued\n  %s\nwant\n  %s", got, c.want)
+			}
+		})
+	}
+}
+
+// TestSyncRepairsEmptyArgs: an annotation schedule stored by an earlier
+// version without args is rewritten with the empty argument list by the next
+// sync, keeping its timing (the next run is not moved).
+func TestSyncRepairsEmptyArgs(t *testing.T) {
+	ctx := context.Background()
+	now := ts("2026-01-01T00:00:00Z")
+	store := schedule.NewMemoryStore()
+	cleanup := nuvom.TaskSpec{Name: "app.Cleanup", Signature: "z", Options: nuvom.TaskOptions{Queue: "default", Every: time.Hour}}
+	if _, err := schedule.SyncAnnotations(ctx, store, []nuvom.TaskSpec{cleanup}, now); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := store.Get(ctx, schedule.AnnotationID("app.Cleanup"))
+	old.Args, old.SetGeneration, old.SetFingerprint = nil, 0, "" // as earlier versions stored it
+	if err := store.Upsert(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schedule.SyncAnnotations(ctx, store, []nuvom.TaskSpec{cleanup}, now.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.Get(ctx, schedule.AnnotationID("app.Cleanup"))
+	if !bytes.Equal(got.Args, []byte{0x90}) || !got.NextRun.Equal(old.NextRun) || got.SetGeneration != 1 {
+		t.Errorf("after sync: args %x next run %s generation %d; want 90, %s, 1", got.Args, got.NextRun, got.SetGeneration, old.NextRun)
+	}
 }

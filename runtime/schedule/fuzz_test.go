@@ -110,7 +110,7 @@ func FuzzTiming(f *testing.F) {
 			late = time.Duration(lag % int64(time.Hour)).Abs() // cron ticks are walked one by one
 		}
 		now := built.NextRun.Add(late)
-		due, next := schedule.DueTimes(&built, tm, now)
+		due, next := schedule.DueTimes(&built, tm, now, 0)
 		if len(due) == 0 || len(due) > 5 {
 			t.Fatalf("%s %q: %d ticks due at %s, want 1 to 5 (first run %s)", k, spec, len(due), now, built.NextRun)
 		}

@@ -12,12 +12,47 @@ import (
 type MemoryStore struct {
 	mu         sync.Mutex
 	scheds     map[string]Schedule
+	sets       map[string]AnnotationSet
+	newest     int64
 	leaseOwner string
 	leaseUntil time.Time
 }
 
 // NewMemoryStore returns an empty in-memory store.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{scheds: map[string]Schedule{}} }
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{scheds: map[string]Schedule{}, sets: map[string]AnnotationSet{}}
+}
+
+// Update applies fn's decision about the schedule id atomically.
+func (m *MemoryStore) Update(ctx context.Context, id string, fn UpdateFunc) (Action, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, found := m.scheds[id]
+	next, act, err := UpdateChange(id, clone(cur), found, m.newest, fn)
+	if err != nil {
+		return Keep, err
+	}
+	switch act {
+	case Put:
+		m.scheds[id] = clone(next)
+	case Remove:
+		delete(m.scheds, id)
+	}
+	return act, nil
+}
+
+// RegisterAnnotationSet records a task set and returns it and the newest generation.
+func (m *MemoryStore) RegisterAnnotationSet(ctx context.Context, fp string, now time.Time) (AnnotationSet, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	set, ok := m.sets[fp]
+	if !ok {
+		m.newest++
+		set = AnnotationSet{Fingerprint: fp, Generation: m.newest, FirstSeen: now.UTC().Round(0)}
+		m.sets[fp] = set
+	}
+	return set, m.newest, nil
+}
 
 // List returns every schedule, sorted by ID.
 func (m *MemoryStore) List(ctx context.Context) ([]Schedule, error) {

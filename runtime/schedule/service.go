@@ -2,8 +2,12 @@ package schedule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -34,13 +38,14 @@ func (s *Service) now() time.Time {
 func (s *Service) Close() error { return s.Store.Close() }
 
 // Build validates when for task and returns the schedule it describes, with
-// its first fire time computed from now; it stores nothing.
+// its first fire time computed from now; it stores nothing. Empty args become
+// the empty argument list (0x90), what a task without parameters decodes.
 func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.Time) (Schedule, error) {
 	if task.Name == "" {
 		return Schedule{}, errors.New("schedule: task name is empty")
 	}
 	sc := Schedule{
-		ID: when.ID, Task: task, Args: args, Kind: when.Kind, Zone: when.Zone,
+		ID: when.ID, Task: task, Args: argsOrEmpty(args), Kind: when.Kind, Zone: when.Zone,
 		Misfire: when.Misfire, CatchUpLimit: when.CatchUpLimit, Jitter: when.Jitter,
 		Source: SourceUser, CreatedAt: now, UpdatedAt: now,
 	}
@@ -155,7 +160,7 @@ func (s *Service) RunNow(ctx context.Context, c *nuvom.Client, id string) (strin
 	if err != nil {
 		return "", err
 	}
-	res, err := c.Enqueue(ctx, sc.Task, sc.Args)
+	res, err := c.Enqueue(ctx, sc.Task, argsOrEmpty(sc.Args))
 	if err != nil {
 		return "", fmt.Errorf("run schedule %s now: %w", id, err)
 	}
@@ -175,21 +180,80 @@ func (s *Service) RunNow(ctx context.Context, c *nuvom.Client, id string) (strin
 // AnnotationID is the id of the schedule declared in task's annotation.
 func AnnotationID(task string) string { return "task:" + task }
 
+// SyncResult is what SyncAnnotations did.
+type SyncResult struct {
+	// Set is the task set synchronised and the generation the store gave it.
+	Set AnnotationSet
+	// Newest is the newest generation the store has recorded.
+	Newest int64
+	// Stale is true when a newer task set owns the annotation schedules: this
+	// set's sync changed none of them (or only those it reached before the
+	// newer set registered, which the newer set's sync replaces).
+	Stale bool
+	// Written and Deleted are the ids of the annotation schedules stored and
+	// deleted.
+	Written, Deleted []string
+}
+
+// AnnotationFingerprint identifies the annotation schedules a task set
+// declares: a hash of every declaring task's name, signature and options.
+// Tasks without cron= or every= do not count.
+func AnnotationFingerprint(tasks []nuvom.TaskSpec) string {
+	var decl []nuvom.TaskSpec
+	for _, t := range tasks {
+		if t.Options.Cron != "" || t.Options.Every > 0 {
+			decl = append(decl, t)
+		}
+	}
+	sort.Slice(decl, func(i, j int) bool { return decl[i].Name < decl[j].Name })
+	data, _ := json.Marshal(decl) // TaskSpec is plain data: Marshal cannot fail
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
 // SyncAnnotations makes the store's annotation schedules match the tasks'
 // declared ones (TaskOptions.Cron/Zone/Every): it adds new ones, replaces
 // changed ones (keeping paused and last-run), and deletes annotation schedules
 // of tasks that no longer declare one or no longer exist. User schedules are
 // left alone. It returns a problem per task whose declaration is invalid.
-func SyncAnnotations(ctx context.Context, store Store, tasks []nuvom.TaskSpec, now time.Time) error {
+//
+// The newest task set wins, so that during a rolling deploy an old worker
+// (re)starting does not undo a new one's schedules: the store gives each
+// distinct set of declarations (AnnotationFingerprint) a generation when it
+// first sees it, one above every generation before. A set first seen later
+// is newer: the new build's workers register their set after the old build's
+// did, and an old worker restarting finds its set already recorded with a
+// lower generation. A set whose generation is not the newest changes nothing;
+// and every write and delete is conditional, applied only while the stored
+// schedule was written by a generation not newer than this set's, so an old
+// worker that registered just before a new one cannot overwrite the new
+// one's schedules either (Store.Update reads the newest generation in the
+// same atomic step as the schedule). The order is first-seen, not build time: rolling
+// back to a set seen before does not win back the annotation schedules (a
+// changed set does, as it is new).
+func SyncAnnotations(ctx context.Context, store Store, tasks []nuvom.TaskSpec, now time.Time) (SyncResult, error) {
+	var res SyncResult
+	set, newest, err := store.RegisterAnnotationSet(ctx, AnnotationFingerprint(tasks), now)
+	if err != nil {
+		return res, fmt.Errorf("sync annotation schedules: %w", err)
+	}
+	res.Set, res.Newest = set, newest
+	if set.Generation < newest {
+		res.Stale = true
+		return res, nil
+	}
 	existing, err := store.List(ctx)
 	if err != nil {
-		return fmt.Errorf("sync annotation schedules: %w", err)
+		return res, fmt.Errorf("sync annotation schedules: %w", err)
 	}
-	have := map[string]Schedule{}
-	for _, sc := range existing {
-		if sc.Source == SourceAnnotation {
-			have[sc.ID] = sc
+	// newer reports whether a newer set registered or wrote cur since: this
+	// set must not change it then.
+	newer := func(cur Schedule, newestSet int64) bool {
+		if newestSet > set.Generation || cur.SetGeneration > set.Generation {
+			res.Stale = true
+			return true
 		}
+		return false
 	}
 	want := map[string]bool{}
 	var errs []error
@@ -206,34 +270,64 @@ func SyncAnnotations(ctx context.Context, store Store, tasks []nuvom.TaskSpec, n
 		}
 		id := AnnotationID(t.Name)
 		want[id] = true
-		old, ok := have[id]
-		if ok && old.Kind == when.Kind && old.Spec == specText(when) && old.Zone == when.Zone && sameTask(old.Task, t) {
-			continue
-		}
 		sc, err := Build(t, nil, when.WithID(id), now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("task %s: %w", t.Name, err))
 			continue
 		}
 		sc.Source = SourceAnnotation
-		if ok {
-			sc.CreatedAt, sc.Paused, sc.LastRun, sc.LastJobID = old.CreatedAt, old.Paused, old.LastRun, old.LastJobID
-		}
-		if err := store.Upsert(ctx, sc); err != nil {
+		sc.SetGeneration, sc.SetFingerprint, sc.SetWrittenAt = set.Generation, set.Fingerprint, now
+		act, err := store.Update(ctx, id, func(cur Schedule, found bool, newestSet int64) (Schedule, Action) {
+			if newer(cur, newestSet) {
+				return cur, Keep
+			}
+			if !found || cur.Source != SourceAnnotation {
+				return sc, Put // a user schedule with this id is replaced, as before
+			}
+			sameTiming := cur.Kind == sc.Kind && cur.Spec == sc.Spec && cur.Zone == sc.Zone
+			if sameTiming && sameTask(cur.Task, t) && len(cur.Args) > 0 {
+				if cur.SetGeneration == set.Generation {
+					return cur, Keep // unchanged
+				}
+				// Unchanged, but claimed for this generation, so that an
+				// older set cannot replace it afterwards.
+				cur.SetGeneration, cur.SetFingerprint, cur.SetWrittenAt = set.Generation, set.Fingerprint, now
+				return cur, Put
+			}
+			sc.CreatedAt, sc.Paused, sc.LastRun, sc.LastJobID = cur.CreatedAt, cur.Paused, cur.LastRun, cur.LastJobID
+			if sameTiming {
+				// Only the task (or a missing payload) changed: keep the timing.
+				sc.Anchor, sc.NextRun = cur.Anchor, cur.NextRun
+			}
+			return sc, Put
+		})
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("task %s: %w", t.Name, err))
+		case act == Put:
+			res.Written = append(res.Written, id)
 		}
 	}
 	for _, sc := range existing {
-		if sc.Source == SourceAnnotation && !want[sc.ID] {
-			if err := store.Delete(ctx, sc.ID); err != nil && !errors.Is(err, ErrNotFound) {
-				errs = append(errs, err)
+		if sc.Source != SourceAnnotation || want[sc.ID] {
+			continue
+		}
+		act, err := store.Update(ctx, sc.ID, func(cur Schedule, found bool, newestSet int64) (Schedule, Action) {
+			if !found || cur.Source != SourceAnnotation || newer(cur, newestSet) {
+				return cur, Keep
 			}
+			return cur, Remove
+		})
+		if err != nil {
+			errs = append(errs, err)
+		} else if act == Remove {
+			res.Deleted = append(res.Deleted, sc.ID)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sync annotation schedules: %w", err)
+		return res, fmt.Errorf("sync annotation schedules: %w", err)
 	}
-	return nil
+	return res, nil
 }
 
 // specText is how Build writes a cron or interval spec.
@@ -249,4 +343,32 @@ func sameTask(a, b nuvom.TaskSpec) bool {
 	return a.Name == b.Name && a.Signature == b.Signature && ao.Queue == bo.Queue && ao.Priority == bo.Priority &&
 		ao.Retries == bo.Retries && ao.Timeout == bo.Timeout && ao.TimeoutPolicy == bo.TimeoutPolicy &&
 		ao.StoreResult == bo.StoreResult
+}
+
+// SignatureMismatch is a schedule whose stored task signature differs from
+// the signature the task has now: each tick's job carries arguments encoded
+// for the old signature, and fails to decode.
+type SignatureMismatch struct {
+	ScheduleID, Task string
+	// Stored is the signature in the schedule, Current the task's now.
+	Stored, Current string
+}
+
+// String says what is wrong and what to do.
+func (m SignatureMismatch) String() string {
+	return fmt.Sprintf("schedule %s: task %s's signature changed (schedule has %s, the task now %s): its ticks will fail to decode; delete it and add it again with the new args",
+		m.ScheduleID, m.Task, m.Stored, m.Current)
+}
+
+// SignatureMismatches returns the schedules whose task is in current (task
+// name to signature) with another signature. Tasks not in current are not
+// judged.
+func SignatureMismatches(scheds []Schedule, current map[string]string) []SignatureMismatch {
+	var out []SignatureMismatch
+	for _, sc := range scheds {
+		if sig, ok := current[sc.Task.Name]; ok && sig != sc.Task.Signature {
+			out = append(out, SignatureMismatch{ScheduleID: sc.ID, Task: sc.Task.Name, Stored: sc.Task.Signature, Current: sig})
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package schedule
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -55,6 +56,12 @@ func ParseCron(expr, zone string) (Timing, error) {
 	if err != nil {
 		return Timing{}, err
 	}
+	return cronIn(expr, loc)
+}
+
+// cronIn is ParseCron in a loaded zone.
+func cronIn(expr string, loc *time.Location) (Timing, error) {
+	e := strings.TrimSpace(expr)
 	s, err := cronParser.Parse(e)
 	if err != nil {
 		return Timing{}, fmt.Errorf("invalid cron spec %q: %v (want 5 fields, an optional seconds field first, or @hourly, @daily, @every 1h...)", expr, err)
@@ -68,10 +75,18 @@ func ParseCron(expr, zone string) (Timing, error) {
 	return Timing{kind: nuvom.ScheduleCron, cron: s, loc: loc}, nil
 }
 
-// IntervalTiming returns the timing of an interval schedule; d must be positive.
+// MinInterval is the shortest interval of an interval schedule: each tick is
+// a job in the queue, and shorter intervals would flood it.
+const MinInterval = 100 * time.Millisecond
+
+// IntervalTiming returns the timing of an interval schedule; d must be at
+// least MinInterval.
 func IntervalTiming(d time.Duration) (Timing, error) {
 	if d <= 0 {
 		return Timing{}, fmt.Errorf("interval %s must be positive", d)
+	}
+	if d < MinInterval {
+		return Timing{}, fmt.Errorf("interval %s is below the minimum of %s: each tick enqueues a job", d, MinInterval)
 	}
 	return Timing{kind: nuvom.ScheduleInterval, every: d}, nil
 }
@@ -149,49 +164,267 @@ func (tm Timing) Period(t time.Time) time.Duration {
 	return 0
 }
 
-// nextCron is robfig/cron's next time, corrected across daylight-saving
-// changes: a wall time skipped by a spring-forward fires once at the same
-// offset as before the change (02:30 becomes 03:30), and a wall time repeated
-// by a fall-back fires once, not twice (unless the hour field is "*", where
-// firing through both hours is what "every N minutes" means).
+// maxDSTGap is the longest gap whose wall times fire at its end; a longer one
+// is a zone correcting its calendar (Pacific/Apia skipped 2011-12-30), not a
+// daylight-saving change, and its wall times do not fire (as in Vixie cron,
+// whose threshold this is).
+const maxDSTGap = 3 * time.Hour
+
+// maxZonePeriods bounds the time-zone periods nextCron walks through (a spec
+// matching once in years crosses about two a year).
+const maxZonePeriods = 1000
+
+// nextCron returns the first fire time of a cron spec strictly after t. It
+// works in local wall-clock terms, one run of constant UTC offset at a time,
+// and does not use robfig/cron's own zone handling, which skips or repeats
+// days across daylight-saving changes (30-minute ones in particular).
+// Matching wall times are enumerated by wallSpec from robfig/cron's parsed
+// fields.
+//
+// Across clock changes:
+//   - A wall time that does not exist (skipped by a spring-forward) fires once,
+//     at the first instant after the gap: a daily 02:30 fires at 03:00 on the
+//     day Berlin skips 02:00-03:00. Wall times in a gap longer than
+//     maxDSTGap do not fire.
+//   - A wall time that occurs twice (a fall-back) fires once, at its first
+//     occurrence.
+//   - Except for specs whose hour field is "*" (every hour, @hourly, every N
+//     minutes or seconds): they fire on the wall times that exist, through
+//     both occurrences of a repeated hour, and skip those that do not exist,
+//     so that "every 15 minutes" keeps firing every 15 minutes of real time.
+//
+// @every descriptors are fixed delays in real time, not wall times.
 func (tm Timing) nextCron(t time.Time) time.Time {
-	n := tm.cron.Next(t)
 	ss, ok := tm.cron.(*cron.SpecSchedule)
-	if !ok || n.IsZero() {
-		return n.UTC()
+	if !ok {
+		return tm.cron.Next(t).UTC()
 	}
-	// Spring forward between t and n: a match inside the gap fires at the old offset.
-	_, offT := t.In(tm.loc).Zone()
-	_, offN := n.In(tm.loc).Zone()
-	if offN > offT {
-		fixed := *ss
-		fixed.Location = time.FixedZone("pre-dst", offT)
-		if c := fixed.Next(t); !c.IsZero() && c.Before(n) && wall(c.In(tm.loc)) != wall(c.In(fixed.Location)) {
-			return c.UTC()
+	walls := wallSpec{ss}
+	frequent := ss.Hour&starBit != 0
+	t = t.UTC()
+	offSec := offsetAt(tm.loc, t)
+	start, end := time.Time{}, runEnd(tm.loc, t, offSec)
+	startKnown := false // the first run's start is looked up only when needed
+	after := t          // this run's instants after this one are candidates
+	for range maxZonePeriods {
+		off := time.Duration(offSec) * time.Second
+		if !frequent && !start.IsZero() && start.After(t) {
+			// Wall times in the gap before this run fire at its start.
+			if prev := time.Duration(offsetAt(tm.loc, start.Add(-time.Nanosecond))) * time.Second; prev < off && off-prev <= maxDSTGap {
+				if w := walls.Next(start.Add(prev - time.Nanosecond)); !w.IsZero() && w.Before(start.Add(off)) {
+					return start
+				}
+			}
 		}
-	}
-	if ss.Hour&starBit != 0 {
-		return n.UTC()
-	}
-	// Fall back: skip a match whose wall time already occurred at the earlier offset.
-	for i := 0; i < 4 && !n.IsZero(); i++ {
-		_, offN := n.In(tm.loc).Zone()
-		_, offPrev := n.Add(-3 * time.Hour).In(tm.loc).Zone()
-		if offPrev <= offN {
-			break
+		// The wall times of this run are [start+off, end+off).
+		w := walls.Next(after.Add(off))
+		for ; !w.IsZero(); w = walls.Next(w) {
+			if !end.IsZero() && !w.Before(end.Add(off)) {
+				break // past this run
+			}
+			if frequent {
+				return w.Add(-off)
+			}
+			if !startKnown {
+				start, startKnown = runStart(tm.loc, t, offSec), true
+			}
+			if !tm.occurredBefore(w, start) {
+				return w.Add(-off)
+			}
 		}
-		twin := n.Add(-time.Duration(offPrev-offN) * time.Second)
-		if wall(twin.In(tm.loc)) != wall(n.In(tm.loc)) {
-			break
+		if w.IsZero() || end.IsZero() {
+			return time.Time{} // no match within robfig/cron's five-year horizon
 		}
-		n = tm.cron.Next(n)
+		start, startKnown, offSec = end, true, offsetAt(tm.loc, end)
+		end = runEnd(tm.loc, start, offSec)
+		after = start.Add(-time.Nanosecond)
 	}
-	return n.UTC()
+	return time.Time{}
 }
 
-// wall is a time's wall clock reading, without its offset.
-func wall(t time.Time) [6]int {
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	return [6]int{y, int(mo), d, h, mi, s}
+// occurredBefore reports whether wall time w (a wall reading held as a UTC
+// time) already occurred in one of the runs before the one starting at
+// start: w is the second occurrence of a repeated wall time.
+func (tm Timing) occurredBefore(w, start time.Time) bool {
+	for range 3 {
+		if start.IsZero() {
+			return false
+		}
+		last := start.Add(-time.Nanosecond)
+		offSec := offsetAt(tm.loc, last)
+		off := time.Duration(offSec) * time.Second
+		if !w.Before(start.Add(off)) {
+			return false // after every wall time of the runs before
+		}
+		ps := runStart(tm.loc, last, offSec)
+		if ps.IsZero() || !w.Before(ps.Add(off)) {
+			return true
+		}
+		start = ps
+	}
+	return false
+}
+
+// wallSpec enumerates the wall times a cron spec matches, held as UTC times.
+type wallSpec struct{ *cron.SpecSchedule }
+
+// fieldMask keeps a field's value bits, without robfig/cron's star marker.
+const fieldMask = 1<<62 - 1
+
+// nextBit returns the smallest value >= from whose bit is set in mask, or -1.
+func nextBit(mask uint64, from int) int {
+	if from > 61 {
+		return -1
+	}
+	m := mask & fieldMask >> uint(from) << uint(from)
+	if m == 0 {
+		return -1
+	}
+	return bits.TrailingZeros64(m)
+}
+
+// Next returns the first matching wall time after w at a whole second, or
+// the zero time when there is none within five years (as robfig/cron).
+func (ws wallSpec) Next(w time.Time) time.Time {
+	w = w.UTC().Add(time.Second - time.Duration(w.Nanosecond()))
+	y, mo, d := w.Date()
+	h, mi, s := w.Clock()
+	limit := y + 5
+	for y <= limit {
+		m := nextBit(ws.Month, int(mo))
+		if m < 0 {
+			y, mo, d, h, mi, s = y+1, 1, 1, 0, 0, 0
+			continue
+		}
+		if time.Month(m) != mo {
+			mo, d, h, mi, s = time.Month(m), 1, 0, 0, 0
+		}
+		if d > daysIn(y, mo) {
+			mo, d, h, mi, s = mo+1, 1, 0, 0, 0
+			if mo > 12 {
+				y, mo = y+1, 1
+			}
+			continue
+		}
+		if !ws.dayMatches(y, mo, d) {
+			d, h, mi, s = d+1, 0, 0, 0
+			continue
+		}
+		nh := nextBit(ws.Hour, h)
+		if nh < 0 || nh > 23 {
+			d, h, mi, s = d+1, 0, 0, 0
+			continue
+		}
+		if nh != h {
+			h, mi, s = nh, 0, 0
+		}
+		nm := nextBit(ws.Minute, mi)
+		if nm < 0 || nm > 59 {
+			h, mi, s = h+1, 0, 0
+			continue
+		}
+		if nm != mi {
+			mi, s = nm, 0
+		}
+		ns := nextBit(ws.Second, s)
+		if ns < 0 || ns > 59 {
+			mi, s = mi+1, 0
+			continue
+		}
+		return time.Date(y, mo, d, h, mi, ns, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+// dayMatches applies the day-of-month and day-of-week fields as robfig/cron
+// does: both must match when either is "*", otherwise either may.
+func (ws wallSpec) dayMatches(y int, mo time.Month, d int) bool {
+	dom := ws.Dom&(1<<uint(d)) != 0
+	dow := ws.Dow&(1<<uint(time.Date(y, mo, d, 12, 0, 0, 0, time.UTC).Weekday())) != 0
+	if ws.Dom&starBit != 0 || ws.Dow&starBit != 0 {
+		return dom && dow
+	}
+	return dom || dow
+}
+
+// daysIn is the number of days of month mo of year y.
+func daysIn(y int, mo time.Month) int {
+	return time.Date(y, mo+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// offsetAt is loc's UTC offset in seconds at instant x.
+func offsetAt(loc *time.Location, x time.Time) int {
+	_, off := x.In(loc).Zone()
+	return off
+}
+
+// runEnd returns the first instant after x whose offset is not off (x's), or
+// the zero time when the offset never changes again. time.Time.ZoneBounds
+// gives the candidates, checked: in years whose rules come from a zone's
+// POSIX TZ string it can end a span before the instant asked about (the last
+// day of a leap year), and consecutive spans can have the same offset.
+func runEnd(loc *time.Location, x time.Time, off int) time.Time {
+	y := x
+	for range maxZonePeriods {
+		_, e := y.In(loc).ZoneBounds()
+		if e.IsZero() {
+			return time.Time{}
+		}
+		e = e.UTC()
+		if !e.After(y) {
+			e = y.Add(24 * time.Hour)
+		}
+		if offsetAt(loc, e) != off {
+			if offsetAt(loc, e.Add(-time.Nanosecond)) == off {
+				return e // the usual case: e is the change
+			}
+			return firstChange(loc, y, e, off)
+		}
+		y = e
+	}
+	return time.Time{}
+}
+
+// runStart returns the first instant of the run of offset off (x's) that
+// contains x, or the zero time when it extends to the beginning of time.
+func runStart(loc *time.Location, x time.Time, off int) time.Time {
+	y := x
+	for range maxZonePeriods {
+		s, _ := y.In(loc).ZoneBounds()
+		if s.IsZero() {
+			return time.Time{}
+		}
+		s = s.UTC()
+		if s.After(y) {
+			s = y.Add(-24 * time.Hour)
+		}
+		b := s.Add(-time.Nanosecond)
+		if bo := offsetAt(loc, b); bo != off {
+			if offsetAt(loc, s) == off {
+				return s // the usual case: s is the change
+			}
+			return firstChange(loc, b, y, bo)
+		}
+		y = b
+	}
+	return time.Time{}
+}
+
+// firstChange returns the first instant in (lo, hi] whose offset is not off,
+// given that lo's offset is off and hi's is not. Zone changes fall on whole
+// seconds.
+func firstChange(loc *time.Location, lo, hi time.Time, off int) time.Time {
+	l, h := lo.Unix(), hi.Unix()
+	if !hi.Equal(time.Unix(h, 0)) {
+		h++
+	}
+	for h-l > 1 {
+		m := l + (h-l)/2
+		if offsetAt(loc, time.Unix(m, 0)) == off {
+			l = m
+		} else {
+			h = m
+		}
+	}
+	return time.Unix(h, 0).UTC()
 }

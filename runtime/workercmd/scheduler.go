@@ -30,7 +30,16 @@ func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backen
 	}
 	// The dispatcher's client shares the worker's backend; it is not closed here.
 	client := nuvom.NewClient(backend)
-	if err := schedule.SyncAnnotations(ctx, store, specs, time.Now()); err != nil {
+	res, err := schedule.SyncAnnotations(ctx, store, specs, time.Now())
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	if res.Stale {
+		logger.Warn("scheduler: a newer build's task set owns the annotation schedules; this worker left them as they are",
+			"set_generation", res.Set.Generation, "newest_generation", res.Newest)
+	}
+	if err := warnSignatures(ctx, store, specs, logger); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
@@ -56,4 +65,22 @@ func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backen
 		wg.Wait()
 		store.Close()
 	}, nil
+}
+
+// warnSignatures logs a warning for each stored schedule whose task is in
+// specs with another signature: its ticks fail to decode on this worker.
+func warnSignatures(ctx context.Context, store schedule.Store, specs []nuvom.TaskSpec, logger *slog.Logger) error {
+	list, err := store.List(ctx)
+	if err != nil {
+		return err
+	}
+	current := make(map[string]string, len(specs))
+	for _, s := range specs {
+		current[s.Name] = s.Signature
+	}
+	for _, m := range schedule.SignatureMismatches(list, current) {
+		logger.Warn("scheduler: schedule's task signature differs from this worker's: its ticks will fail to decode; delete it and add it again",
+			"schedule", m.ScheduleID, "task", m.Task, "schedule_signature", m.Stored, "task_signature", m.Current)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,4 +66,40 @@ func getenvDir(t *testing.T) string {
 		t.Fatal("NUVOM_QUEUE_DIR not set")
 	}
 	return d
+}
+
+// TestWorkerWarnsOfChangedSignatures: at start a worker logs a warning for
+// each stored schedule whose task has another signature in its registry (its
+// ticks would fail to decode), and none for the others.
+func TestWorkerWarnsOfChangedSignatures(t *testing.T) {
+	fileQueue(t)
+	ctx := context.Background()
+	store, err := filestore.Open(filepath.Join(getenvDir(t), "schedules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := nuvom.TaskSpec{Name: "app.Report", Signature: "new-sig", Options: nuvom.TaskOptions{Queue: "default"}}
+	svc := schedule.NewService(store)
+	old := report
+	old.Signature = "old-sig"
+	if _, err := svc.Create(ctx, old, []byte{0x91, 0x01}, nuvom.Every(time.Hour).WithID("stale")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(ctx, report, []byte{0x91, 0x01}, nuvom.Every(time.Hour).WithID("fine")); err != nil {
+		t.Fatal(err)
+	}
+	other := nuvom.TaskSpec{Name: "other.Task", Signature: "x", Options: nuvom.TaskOptions{Queue: "default"}}
+	if _, err := svc.Create(ctx, other, nil, nuvom.Every(time.Hour).WithID("elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	tasks := []nuvom.TaskDef{{TaskSpec: report, Invoke: func(context.Context, []byte) ([]byte, error) { return nil, nil }}}
+	var out, errOut bytes.Buffer
+	if code := run(ctx, nil, tasks, []string{"--burst"}, &out, &errOut); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	log := errOut.String()
+	if n := strings.Count(log, "task signature differs"); n != 1 ||
+		!strings.Contains(log, "schedule=stale") || !strings.Contains(log, "schedule_signature=old-sig") || !strings.Contains(log, "task_signature=new-sig") {
+		t.Errorf("want one warning, for schedule stale; log:\n%s", log)
+	}
 }

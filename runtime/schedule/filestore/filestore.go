@@ -30,6 +30,7 @@ import (
 const (
 	lockName  = "lock"
 	leaseName = "lease.json"
+	setsName  = "annotation-sets.json"
 	prefix    = "s-"
 	suffix    = ".json"
 	tmpPrefix = ".tmp-"
@@ -263,6 +264,94 @@ func (s *Store) modify(ctx context.Context, id, op string, fn func(sc *schedule.
 		return false, fmt.Errorf("%s schedule %s: %w", op, id, err)
 	}
 	return true, nil
+}
+
+// Update applies fn's decision about the schedule id under the lock.
+func (s *Store) Update(ctx context.Context, id string, fn schedule.UpdateFunc) (schedule.Action, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	defer unlock()
+	cur, err := s.read(s.fileOf(id))
+	found := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	if !found {
+		cur = schedule.Schedule{}
+	}
+	sets, err := s.readSets()
+	if err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	next, act, err := schedule.UpdateChange(id, cur, found, newestOf(sets), fn)
+	if err != nil {
+		return schedule.Keep, err
+	}
+	switch act {
+	case schedule.Put:
+		err = s.write(next)
+	case schedule.Remove:
+		err = retry(func() error { return os.Remove(s.fileOf(id)) })
+	}
+	if err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	return act, nil
+}
+
+// readSets reads the annotation sets recorded (none when the file is missing).
+func (s *Store) readSets() ([]schedule.AnnotationSet, error) {
+	path := filepath.Join(s.dir, setsName)
+	data, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sets []schedule.AnnotationSet
+	if err := json.Unmarshal(data, &sets); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return sets, nil
+}
+
+func newestOf(sets []schedule.AnnotationSet) int64 {
+	var n int64
+	for _, set := range sets {
+		n = max(n, set.Generation)
+	}
+	return n
+}
+
+// RegisterAnnotationSet records a task set and returns it and the newest generation.
+func (s *Store) RegisterAnnotationSet(ctx context.Context, fp string, now time.Time) (schedule.AnnotationSet, int64, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return schedule.AnnotationSet{}, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	defer unlock()
+	sets, err := s.readSets()
+	if err != nil {
+		return schedule.AnnotationSet{}, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	newest := newestOf(sets)
+	for _, set := range sets {
+		if set.Fingerprint == fp {
+			return set, newest, nil
+		}
+	}
+	set := schedule.AnnotationSet{Fingerprint: fp, Generation: newest + 1, FirstSeen: now.UTC().Round(0)}
+	data, err := json.MarshalIndent(append(sets, set), "", "  ")
+	if err != nil {
+		return set, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(s.dir, setsName), append(data, '\n')); err != nil {
+		return set, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	return set, set.Generation, nil
 }
 
 // Pause marks a schedule paused.

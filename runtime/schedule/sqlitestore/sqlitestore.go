@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS nuvom_schedules (
 	paused   INTEGER NOT NULL,
 	data     TEXT NOT NULL     -- the whole schedule as JSON
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nuvom_annotation_sets (
+	fingerprint TEXT PRIMARY KEY,
+	generation  INTEGER NOT NULL UNIQUE,
+	first_seen  INTEGER NOT NULL -- unix nanoseconds
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nuvom_scheduler_lease (
 	name  TEXT PRIMARY KEY,
 	owner TEXT NOT NULL,
@@ -200,6 +205,85 @@ func (s *Store) modify(ctx context.Context, id, op string, fn func(sc *schedule.
 		return false, fmt.Errorf("%s schedule %s: commit: %w", op, id, err)
 	}
 	return true, nil
+}
+
+// Update applies fn's decision about the schedule id in one immediate transaction.
+func (s *Store) Update(ctx context.Context, id string, fn schedule.UpdateFunc) (schedule.Action, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var (
+		data  string
+		cur   schedule.Schedule
+		found = true
+	)
+	err = tx.QueryRowContext(ctx, `SELECT data FROM nuvom_schedules WHERE id = ?`, id).Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		found = false
+	case err != nil:
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	default:
+		if cur, err = decode(data); err != nil {
+			return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+		}
+	}
+	var newest int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(generation), 0) FROM nuvom_annotation_sets`).Scan(&newest); err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	next, act, err := schedule.UpdateChange(id, cur, found, newest, fn)
+	if err != nil {
+		return schedule.Keep, err
+	}
+	switch act {
+	case schedule.Put:
+		err = s.put(ctx, tx, next)
+	case schedule.Remove:
+		_, err = tx.ExecContext(ctx, `DELETE FROM nuvom_schedules WHERE id = ?`, id)
+	default:
+		return act, nil
+	}
+	if err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return schedule.Keep, fmt.Errorf("update schedule %s: commit: %w", id, err)
+	}
+	return act, nil
+}
+
+// RegisterAnnotationSet records a task set and returns it and the newest generation.
+func (s *Store) RegisterAnnotationSet(ctx context.Context, fp string, now time.Time) (schedule.AnnotationSet, int64, error) {
+	set := schedule.AnnotationSet{Fingerprint: fp}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return set, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	defer tx.Rollback()
+	var newest int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(generation), 0) FROM nuvom_annotation_sets`).Scan(&newest); err != nil {
+		return set, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	var first int64
+	err = tx.QueryRowContext(ctx, `SELECT generation, first_seen FROM nuvom_annotation_sets WHERE fingerprint = ?`, fp).Scan(&set.Generation, &first)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		newest++
+		set.Generation, first = newest, now.UnixNano()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO nuvom_annotation_sets (fingerprint, generation, first_seen) VALUES (?, ?, ?)`, fp, set.Generation, first); err != nil {
+			return set, 0, fmt.Errorf("register annotation set: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return set, 0, fmt.Errorf("register annotation set: commit: %w", err)
+		}
+	case err != nil:
+		return set, 0, fmt.Errorf("register annotation set: %w", err)
+	}
+	set.FirstSeen = time.Unix(0, first).UTC()
+	return set, newest, nil
 }
 
 // Pause marks a schedule paused.

@@ -35,6 +35,9 @@ func Run(t *testing.T, newStorage func(t *testing.T) Opener) {
 		{"AdvanceCAS", testAdvanceCAS},
 		{"AdvanceRace", testAdvanceRace},
 		{"Lease", testLease},
+		{"Update", testUpdate},
+		{"UpdateRace", testUpdateRace},
+		{"AnnotationSets", testAnnotationSets},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -291,4 +294,134 @@ func testLease(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	step(a, "A", 19*time.Second, true)
+}
+
+func testUpdate(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := mustOpen(t, open)
+	calls := 0
+	put := func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+		calls++
+		if found {
+			t.Errorf("Update of a missing schedule: found = true")
+		}
+		return sample("u"), schedule.Put
+	}
+	if act, err := s.Update(ctx, "u", put); err != nil || act != schedule.Put || calls != 1 {
+		t.Fatalf("Update (insert) = %v, %v after %d calls", act, err, calls)
+	}
+	s2 := mustOpen(t, open)
+	if got, err := s2.Get(ctx, "u"); err != nil || !cmp.Equal(schedule.Normalize(sample("u")), got, cmpOpts) {
+		t.Fatalf("after Update insert: %+v, %v", got, err)
+	}
+	act, err := s2.Update(ctx, "u", func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+		if !found || cur.LastJobID != "01JOB" {
+			t.Errorf("Update read found %v last job %q", found, cur.LastJobID)
+		}
+		cur.LastJobID = "02JOB"
+		return cur, schedule.Put
+	})
+	if err != nil || act != schedule.Put {
+		t.Fatalf("Update (replace) = %v, %v", act, err)
+	}
+	if got, _ := s.Get(ctx, "u"); got.LastJobID != "02JOB" {
+		t.Errorf("after Update replace: last job %q", got.LastJobID)
+	}
+	keep := func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+		cur.Paused = true
+		return cur, schedule.Keep
+	}
+	if act, err := s.Update(ctx, "u", keep); err != nil || act != schedule.Keep {
+		t.Fatalf("Update (keep) = %v, %v", act, err)
+	}
+	if got, _ := s.Get(ctx, "u"); got.Paused {
+		t.Errorf("Update with Keep changed the schedule")
+	}
+	if _, err := s.Update(ctx, "u", func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+		cur.ID = "other"
+		return cur, schedule.Put
+	}); err == nil {
+		t.Errorf("Update that changes the id: no error")
+	}
+	remove := func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+		return cur, schedule.Remove
+	}
+	if act, err := s.Update(ctx, "u", remove); err != nil || act != schedule.Remove {
+		t.Fatalf("Update (remove) = %v, %v", act, err)
+	}
+	if _, err := s2.Get(ctx, "u"); !errors.Is(err, schedule.ErrNotFound) {
+		t.Errorf("after Update remove: %v, want ErrNotFound", err)
+	}
+	if act, err := s.Update(ctx, "u", remove); err != nil || act != schedule.Keep {
+		t.Errorf("Update removing a missing schedule = %v, %v; want Keep", act, err)
+	}
+}
+
+// testUpdateRace: concurrent read-modify-writes through Update on several
+// handles lose no update.
+func testUpdateRace(t *testing.T, open Opener) {
+	ctx := context.Background()
+	const n, rounds = 4, 5
+	stores := make([]schedule.Store, n)
+	for i := range stores {
+		stores[i] = mustOpen(t, open)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(s schedule.Store) {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				_, err := s.Update(ctx, "c", func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+					if !found {
+						cur = sample("c")
+						cur.CatchUpLimit = 0
+					}
+					cur.CatchUpLimit++
+					return cur, schedule.Put
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+				}
+			}
+		}(stores[i])
+	}
+	wg.Wait()
+	got, err := stores[0].Get(ctx, "c")
+	if err != nil || got.CatchUpLimit != n*rounds {
+		t.Fatalf("after %d racing increments: %d, %v", n*rounds, got.CatchUpLimit, err)
+	}
+}
+
+func testAnnotationSets(t *testing.T, open Opener) {
+	ctx := context.Background()
+	a, b := mustOpen(t, open), mustOpen(t, open)
+	reg := func(s schedule.Store, fp string, at time.Duration, wantGen, wantNewest int64, wantFirst time.Duration) {
+		t.Helper()
+		set, newest, err := s.RegisterAnnotationSet(ctx, fp, base.Add(at))
+		if err != nil || set.Fingerprint != fp || set.Generation != wantGen || newest != wantNewest || !set.FirstSeen.Equal(base.Add(wantFirst)) {
+			t.Fatalf("RegisterAnnotationSet(%s) = %+v, %d, %v; want generation %d, newest %d, first seen +%s", fp, set, newest, err, wantGen, wantNewest, wantFirst)
+		}
+	}
+	newestSeen := func(s schedule.Store) int64 {
+		var got int64 = -1
+		if _, err := s.Update(ctx, "x", func(cur schedule.Schedule, found bool, newest int64) (schedule.Schedule, schedule.Action) {
+			got = newest
+			return cur, schedule.Keep
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := newestSeen(a); got != 0 {
+		t.Errorf("Update sees newest generation %d before any set, want 0", got)
+	}
+	reg(a, "old", 0, 1, 1, 0)
+	reg(b, "new", time.Minute, 2, 2, time.Minute)
+	reg(a, "old", 2*time.Minute, 1, 2, 0) // known: keeps its generation
+	reg(b, "new", 3*time.Minute, 2, 2, time.Minute)
+	if got := newestSeen(a); got != 2 {
+		t.Errorf("Update sees newest generation %d, want 2", got)
+	}
+	reg(a, "newer", 4*time.Minute, 3, 3, 4*time.Minute)
 }

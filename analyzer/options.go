@@ -45,6 +45,10 @@ type parsedOptions struct {
 	schedKV *KV
 }
 
+// minEvery is the shortest every= interval; the scheduler refuses shorter
+// ones too (runtime/schedule.MinInterval).
+const minEvery = 100 * time.Millisecond
+
 // applyOptions turns pairs into options and reports every bad key or value.
 func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 	p := parsedOptions{opts: manifest.DefaultOptions(), hookKVs: map[string]KV{}}
@@ -186,6 +190,10 @@ func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 			}
 			if d <= 0 {
 				bad(kv, "every=%s: must be positive", kv.Value)
+				continue
+			}
+			if d < minEvery {
+				bad(kv, "every=%s: below the minimum of %s: each tick enqueues a job", kv.Value, minEvery)
 				continue
 			}
 			o.Every = manifest.Duration(d)

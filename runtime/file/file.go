@@ -80,6 +80,8 @@ type Backend struct {
 	beat      chan struct{} // closed by Close to stop the token heartbeat
 	beats     sync.WaitGroup
 
+	tasks taskCache // the task of ready files, for claims by task
+
 	mu     sync.Mutex
 	log    *slog.Logger
 	dirs   map[string]bool // queue folders known to exist

@@ -155,16 +155,18 @@ type staged struct {
 // error nothing of the batch is left in place, except the jobs in kept: those
 // another process claimed while a failed publish was being undone.
 func (b *Backend) stageAndPublish(ctx context.Context, batch []*backend.Job, res []backend.EnqueueResult) (dup []bool, kept map[string]bool, err error) {
-	var files []*staged
+	// Key indexes go first in publish order, so that a job file failing to
+	// move exercises the same undo as a key index.
+	var indexFiles, jobFiles []*staged
 	defer func() {
 		if err != nil {
-			kept = b.unstage(files)
+			kept = b.unstage(append(indexFiles, jobFiles...))
 		}
 	}()
 	dup = make([]bool, len(batch))
 	indexes := map[string]*uniqueIndex{}
 	previous := map[string][]byte{} // key indexes as they were
-	changed := map[string]bool{}      // key indexes this batch rewrites
+	changed := map[string]bool{}    // key indexes this batch rewrites
 	for i, j := range batch {
 		res[i] = backend.EnqueueResult{ID: j.ID}
 		if j.UniqueKey == "" {
@@ -214,7 +216,7 @@ func (b *Backend) stageAndPublish(ctx context.Context, batch []*backend.Job, res
 		if err != nil {
 			return nil, nil, err
 		}
-		files = append(files, &staged{tmp: tmp, to: to, job: j.ID})
+		jobFiles = append(jobFiles, &staged{tmp: tmp, to: to, job: j.ID})
 	}
 	for _, h := range slices.Sorted(maps.Keys(changed)) {
 		data, err := msgpack.Marshal(indexes[h])
@@ -226,14 +228,14 @@ func (b *Backend) stageAndPublish(ctx context.Context, batch []*backend.Job, res
 		if err != nil {
 			return nil, nil, err
 		}
-		files = append(files, &staged{tmp: tmp, to: to, old: previous[h]})
+		indexFiles = append(indexFiles, &staged{tmp: tmp, to: to, old: previous[h]})
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
 	// Publish. From here on ctx is not looked at: stopping halfway would
 	// leave part of the batch stored.
-	for _, f := range files {
+	for _, f := range append(indexFiles, jobFiles...) {
 		if err := rename(f.tmp, f.to); err != nil {
 			return nil, nil, fmt.Errorf("publish %s: %w", f.to, err)
 		}

@@ -27,7 +27,7 @@ var ErrClosed = errors.New("memory backend is closed")
 type Backend struct {
 	mu     sync.Mutex
 	closed bool
-	jobs map[string]*entry
+	jobs   map[string]*entry
 	// queues holds the unclaimed jobs of each queue and task.
 	queues map[queueKey]*queue
 	leases entryHeap

@@ -32,8 +32,9 @@ type Backend interface {
 	// Enqueue inserts jobs all-or-nothing: when it returns an error (an invalid
 	// job, an id that exists already or twice in the batch, a cancelled context,
 	// a storage failure) none of the jobs is stored, and the same batch may be
-	// enqueued again. Jobs arrive complete: ID, task, queue, state (queued or
-	// scheduled), run-at and created times set.
+	// enqueued again; an error caused by ctx ending wraps ctx.Err(). Jobs
+	// arrive complete: ID, task, queue, state (queued or scheduled), run-at
+	// and created times set.
 	//
 	// A job whose UniqueKey matches an earlier job of the same Task (in any
 	// state, including an earlier job of the same batch) whose UniqueUntil is

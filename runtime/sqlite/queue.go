@@ -57,7 +57,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	res := make([]backend.EnqueueResult, len(jobs))
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, b.wrap("enqueue: begin", err)
+		return nil, b.wrapCtx(ctx, "enqueue: begin", err)
 	}
 	defer tx.Rollback()
 
@@ -90,17 +90,17 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			res[i] = backend.EnqueueResult{ID: existing, Duplicate: true}
 			continue
 		case !errors.Is(err, sql.ErrNoRows):
-			return nil, b.wrap("enqueue: look up unique key "+j.UniqueKey, err)
+			return nil, b.wrapCtx(ctx, "enqueue: look up unique key "+j.UniqueKey, err)
 		}
 		if _, err := tx.StmtContext(ctx, b.stmts.insertN[1]).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
-			return nil, b.wrap("enqueue: insert "+j.ID, err)
+			return nil, b.wrapCtx(ctx, "enqueue: insert "+j.ID, err)
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, b.wrap("enqueue", err)
+		return nil, b.wrapCtx(ctx, "enqueue", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, b.wrap("enqueue: commit", err)
+		return nil, b.wrapCtx(ctx, "enqueue: commit", err)
 	}
 	b.notify.signal()
 	return res, nil

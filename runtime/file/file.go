@@ -9,7 +9,7 @@
 //	running/<id>                           leased; lease owner, token and deadline are in the file
 //	done/<id>                              final: succeeded, failed, cancelled, quarantined
 //	corrupt/<id>.corrupt                   files that could not be decoded (quarantine)
-//	unique/<hash>                          unique-key index: job id and window end
+//	unique/<hash>                          unique-key index (hash of task and key): job id and window end
 //	locks/j-<id>, locks/k-<hash>           per-job and per-key lock files (O_CREATE|O_EXCL)
 //	ids/<id>                               empty marker per job id (O_CREATE|O_EXCL): ids are unique
 //

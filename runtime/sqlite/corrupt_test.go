@@ -171,3 +171,73 @@ func TestCorruptRowDoesNotStallRecovery(t *testing.T) {
 		t.Errorf("no log line names quarantined job %s:\n%s", badID, logs.String())
 	}
 }
+
+// TestMigrateUniqueIndexByTask opens a database written at schema version 1
+// (unique keys indexed without their task, no index for claims by task):
+// Open migrates it, after which a key only matches an earlier job of the same
+// task, stored rows included, and claims by task use the new index.
+func TestMigrateUniqueIndexByTask(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	charge := backendtest.NewJob(backendtest.ID(1), "billing.Charge", t0)
+	charge.UniqueKey, charge.UniqueUntil = "order:42", t0.Add(time.Hour)
+	for _, q := range []string{
+		`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		migrations[0],
+		`INSERT INTO nuvom_migrations VALUES (1, 0)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("build a version 1 database: %v", err)
+		}
+	}
+	if _, err := raw.Exec(insertSQL(1), jobArgs(nil, charge)...); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	b, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open of a version 1 database: %v", err)
+	}
+	defer b.Close()
+	var version int
+	if err := b.read.QueryRow(`SELECT max(version) FROM nuvom_migrations`).Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version after Open = %d, %v; want %d", version, err, len(migrations))
+	}
+	var cols []string
+	rows, err := b.read.Query(`SELECT name FROM pragma_index_info('jobs_unique') ORDER BY seqno`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	rows.Close()
+	if want := []string{"task", "unique_key", "unique_until"}; !slices.Equal(cols, want) {
+		t.Fatalf("jobs_unique columns after the migration = %v, want %v", cols, want)
+	}
+	ctx := context.Background()
+	email := backendtest.NewJob(backendtest.ID(2), "email.Send", t0.Add(time.Second))
+	email.UniqueKey, email.UniqueUntil = "order:42", t0.Add(time.Hour)
+	again := backendtest.NewJob(backendtest.ID(3), "billing.Charge", t0.Add(time.Second))
+	again.UniqueKey, again.UniqueUntil = "order:42", t0.Add(time.Hour)
+	res, err := b.Enqueue(ctx, []*backend.Job{email, again})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Duplicate || !res[1].Duplicate || res[1].ID != charge.ID {
+		t.Fatalf("Enqueue after the migration = %+v, want [new %s, duplicate of %s]", res, email.ID, charge.ID)
+	}
+	cs, err := b.Claim(ctx, backend.ClaimRequest{Tasks: []string{"billing.Charge"}, Limit: 10, Worker: "w", Now: t0.Add(time.Minute), LeaseFor: time.Minute})
+	if err != nil || len(cs) != 1 || cs[0].ID != charge.ID {
+		t.Fatalf("Claim of billing.Charge after the migration = %v, %v; want %s", cs, err, charge.ID)
+	}
+}

@@ -709,8 +709,12 @@ func (w *Worker) recoverer(ctx context.Context) {
 	}
 }
 
+// maxLostInARow is how many attempts in a row a job may lose to an expired
+// lease (a crash or stall) before RecoverExpired fails it as a poison pill.
+const maxLostInARow = 5
+
 func (w *Worker) recoverOnce(ctx context.Context) {
-	n, err := w.b.RecoverExpired(ctx, w.now())
+	n, err := w.b.RecoverExpired(ctx, w.now(), maxLostInARow)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		w.log.Error("recover expired leases", "worker", w.o.ID, "err", err)

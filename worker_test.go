@@ -687,7 +687,7 @@ func TestLostLeaseCancelsAndDiscards(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	later := time.Now().Add(time.Hour)
-	if n, err := b.RecoverExpired(context.Background(), later); err != nil || n != 1 {
+	if n, err := b.RecoverExpired(context.Background(), later, 5); err != nil || n != 1 {
 		t.Fatalf("recover: %d, %v", n, err)
 	}
 	<-cancelled // the heartbeat found the lease lost and cancelled the task

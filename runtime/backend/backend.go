@@ -10,6 +10,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -28,23 +29,40 @@ var (
 // backend is shared storage, across processes. The conformance suite in
 // backend/backendtest states the contract precisely; every backend passes it.
 type Backend interface {
-	// Enqueue inserts jobs atomically (one transaction where the backend has them).
-	// Jobs arrive complete: ID, state (queued or scheduled), run-at and created times set.
-	// A job whose UniqueKey matches an earlier job (in any state) whose UniqueUntil is
-	// after the new job's CreatedAt is not inserted: its result carries the earlier
-	// job's id and Duplicate. A batch with an id that exists already, or twice in the
-	// batch, inserts nothing and fails.
+	// Enqueue inserts jobs all-or-nothing: when it returns an error (an invalid
+	// job, an id that exists already or twice in the batch, a cancelled context,
+	// a storage failure) none of the jobs is stored, and the same batch may be
+	// enqueued again; an error caused by ctx ending wraps ctx.Err(). Jobs
+	// arrive complete: ID, task, queue, state (queued or scheduled), run-at
+	// and created times set.
+	//
+	// A job whose UniqueKey matches an earlier job of the same Task (in any
+	// state, including an earlier job of the same batch) whose UniqueUntil is
+	// after the new job's CreatedAt is not inserted: its result carries the
+	// earlier job's id and Duplicate. Keys of different tasks never match.
+	//
+	// Times are stored clamped to [MinTime, MaxTime] (see ClampTime); every
+	// comparison (run-at against a claim's now, lease deadlines, unique windows)
+	// is made on the clamped times, and Get returns them.
 	Enqueue(ctx context.Context, jobs []*Job) ([]EnqueueResult, error)
 
 	// Claim leases up to req.Limit jobs that are ready (queued, scheduled or retrying,
-	// with RunAt <= req.Now) in req.Queues (all queues when empty), highest priority
-	// first, then earliest RunAt, then lowest ID. Each claimed job is returned in state
-	// running with Attempt incremented, StartedAt = req.Now, LeaseOwner = req.Worker,
-	// LeaseUntil = req.Now + req.LeaseFor and a LeaseToken greater than any earlier
-	// token of that job (the first claim's token is above 0). Jobs may come back in
-	// any order; RunAt is not changed. Two claimers never receive the same job under
-	// one lease. A job that is not running has no lease (LeaseOwner empty,
-	// LeaseUntil zero) but keeps its LeaseToken.
+	// with RunAt <= req.Now) in req.Queues (all queues when empty) and of
+	// req.Tasks (all tasks when empty), highest priority first, then earliest
+	// RunAt, then lowest ID. A Limit of 0 or less claims nothing. Each claimed job
+	// is returned in state running with Attempt incremented, StartedAt = req.Now,
+	// LeaseOwner = req.Worker, LeaseUntil = req.Now + req.LeaseFor and a LeaseToken
+	// greater than any earlier token of that job (the first claim's token is above
+	// 0). Jobs may come back in any order; RunAt is not changed. Two claimers never
+	// receive the same job under one lease. A job that is not running has no lease
+	// (LeaseOwner empty, LeaseUntil zero) but keeps its LeaseToken.
+	//
+	// A selected job whose stored record cannot be read (a damaged row or file)
+	// is not returned and does not fail the call: Claim moves it to quarantined
+	// with an Error saying what could not be read (where the record is too
+	// damaged to keep, it is set aside where List and Get still show it as
+	// quarantined), reports its id through the backend's logger, and goes on
+	// claiming other jobs up to Limit.
 	Claim(ctx context.Context, req ClaimRequest) ([]*Job, error)
 
 	// Extend moves the deadline of the given leases to until. It returns the ids of
@@ -64,16 +82,26 @@ type Backend interface {
 	// are ignored.
 	Release(ctx context.Context, leases []Lease) error
 
-	// RecoverExpired finds running jobs whose lease ended strictly before now and
-	// appends a "lost" attempt {Number, StartedAt, FinishedAt: now, Worker: the lease
-	// owner}: back to retrying (RunAt = now) when attempts remain, else failed with
-	// FinishedAt = now and an Error. It returns how many jobs it recovered.
-	RecoverExpired(ctx context.Context, now time.Time) (int, error)
+	// RecoverExpired finds running jobs whose lease ended strictly before now
+	// (the worker crashed or stalled) and appends a lost attempt {Number: Attempt,
+	// StartedAt, FinishedAt: now, Worker: the lease owner, Outcome: "lost", Error:
+	// what expired}. A lost attempt does not count against the job's attempt
+	// limit: MaxAttempts is raised by one (so attempt numbers stay unique), and
+	// the job is retrying again at once (RunAt = now) with Error saying whose
+	// lease expired; Result, ErrorChain and PanicStack are cleared. Only when the
+	// job's last maxLost attempts in a row, this one included, were all lost is
+	// it failed as a poison pill instead: FinishedAt = now and an Error that
+	// starts "lost N times in a row: ". maxLost <= 0 never fails a job for being
+	// lost. It returns how many jobs it recovered (retried or failed).
+	RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error)
 
 	// Get returns a job's full record, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Job, error)
 
-	// List returns jobs matching f, newest (highest ID) first.
+	// List returns jobs matching f, newest (highest ID) first. A job whose
+	// stored record cannot be read does not fail the call: it is listed as
+	// quarantined, with what could be read and an Error saying what could not
+	// (Get does the same).
 	List(ctx context.Context, f ListFilter) ([]*Job, error)
 
 	// Cancel moves a scheduled, queued, retrying or running job to cancelled
@@ -90,6 +118,7 @@ type Backend interface {
 	Retry(ctx context.Context, id string, now time.Time) error
 
 	// Stats counts jobs per queue and state, in any order, omitting zero counts.
+	// A job whose stored state cannot be read is counted as quarantined.
 	Stats(ctx context.Context, now time.Time) ([]QueueStat, error)
 
 	// Purge deletes jobs matching f that are not running and returns how many.
@@ -116,10 +145,18 @@ type EnqueueResult struct {
 
 // ClaimRequest asks for ready jobs.
 type ClaimRequest struct {
-	Queues   []string
-	Limit    int
-	Worker   string
-	Now      time.Time
+	// Queues, when not empty, limits the claim to jobs of these queues.
+	Queues []string
+	// Tasks, when not empty, limits the claim to jobs of these tasks (in any of
+	// Queues, or in any queue when Queues is empty).
+	Tasks []string
+	// Limit is the most jobs to claim; 0 or less claims none.
+	Limit int
+	// Worker becomes the claimed jobs' LeaseOwner.
+	Worker string
+	// Now is the claim time: jobs with RunAt <= Now are ready; it becomes StartedAt.
+	Now time.Time
+	// LeaseFor is how long the lease lasts: LeaseUntil = Now + LeaseFor.
 	LeaseFor time.Duration
 }
 
@@ -165,4 +202,22 @@ type QueueStat struct {
 	Count int    `json:"count"`
 	// OldestRunAt is the earliest RunAt among the jobs counted (ready age for queued jobs).
 	OldestRunAt time.Time `json:"oldest_run_at,omitzero"`
+}
+
+// RecoverLost is the RecoverExpired rule for one running job j whose lease
+// ended before now, shared by the backends: the lost attempt to append to
+// its history, and whether the job is failed (its last maxLost attempts, this
+// one included, were all lost) rather than retried, with the job's Error.
+func RecoverLost(j *Job, now time.Time, maxLost int) (lost Attempt, fail bool, errMsg string) {
+	msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.UTC().Format(time.RFC3339Nano))
+	lost = Attempt{Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
+		Worker: j.LeaseOwner, Outcome: OutcomeLost, Error: msg}
+	n := 1
+	for i := len(j.Attempts) - 1; i >= 0 && j.Attempts[i].Outcome == OutcomeLost; i-- {
+		n++
+	}
+	if maxLost > 0 && n >= maxLost {
+		return lost, true, fmt.Sprintf("lost %d times in a row: %s", n, msg)
+	}
+	return lost, false, msg
 }

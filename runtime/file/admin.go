@@ -137,7 +137,7 @@ func matches(j *backend.Job, f backend.ListFilter) bool {
 	return (len(f.States) == 0 || slices.Contains(f.States, j.State)) &&
 		(f.Task == "" || f.Task == j.Task) &&
 		(f.Queue == "" || f.Queue == j.Queue) &&
-		(f.Since.IsZero() || !j.CreatedAt.Before(f.Since))
+		(f.Since.IsZero() || !j.CreatedAt.Before(backend.ClampTime(f.Since)))
 }
 
 // Cancel moves a scheduled, queued, retrying or running job to cancelled; a
@@ -155,6 +155,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("file backend cancel: %w", err)
 	}
+	now = backend.ClampTime(now)
 	switch {
 	case corrupt:
 		return fmt.Errorf("file backend cancel job %s: it is quarantined: %w", id, backend.ErrWrongState)
@@ -193,6 +194,7 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("file backend retry: %w", err)
 	}
+	now = backend.ClampTime(now)
 	switch {
 	case corrupt:
 		return fmt.Errorf("file backend retry job %s: %w (%w): the payload in %s is unreadable; inspect it or purge it",
@@ -323,7 +325,7 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.ListFilter) 
 
 // dropUnique removes the unique-key index of j's key if it still names j.
 func (b *Backend) dropUnique(ctx context.Context, j *backend.Job) {
-	h := keyFile(j.UniqueKey)
+	h := keyFile(j.Task, j.UniqueKey)
 	unlock, err := b.lock(ctx, keyLock(h))
 	if err != nil {
 		return

@@ -9,7 +9,7 @@
 //	running/<id>                           leased; lease owner, token and deadline are in the file
 //	done/<id>                              final: succeeded, failed, cancelled, quarantined
 //	corrupt/<id>.corrupt                   files that could not be decoded (quarantine)
-//	unique/<hash>                          unique-key index: job id and window end
+//	unique/<hash>                          unique-key index (hash of task and key): job id and window end
 //	locks/j-<id>, locks/k-<hash>           per-job and per-key lock files (operating-system locks)
 //	locks/o-<owner>                        one per open Backend, locked for its lifetime
 //	tmp/<owner>-<random>                   temp files of atomic writes, named by their writer
@@ -100,6 +100,8 @@ type Backend struct {
 	// is held from Open to Close and shows a sweep that the owner is alive.
 	owner     string
 	ownerLock *filelock.Lock
+
+	tasks taskCache // the task of ready files, for claims by task
 
 	mu     sync.Mutex
 	log    *slog.Logger

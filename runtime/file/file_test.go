@@ -186,7 +186,7 @@ func TestCorruptRunningFileIsQuarantinedByRecover(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil { // truncated to nothing
 		t.Fatal(err)
 	}
-	n, err := b.RecoverExpired(t.Context(), epoch.Add(2*time.Hour))
+	n, err := b.RecoverExpired(t.Context(), epoch.Add(2*time.Hour), 5)
 	if err != nil || n != 1 {
 		t.Fatalf("RecoverExpired = %d, %v; want the one good expired job", n, err)
 	}
@@ -230,7 +230,7 @@ func TestCrashRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if n, err := b.RecoverExpired(t.Context(), now); err != nil || n != 0 {
+	if n, err := b.RecoverExpired(t.Context(), now, 5); err != nil || n != 0 {
 		t.Fatalf("RecoverExpired = %d, %v; repairs are not lost leases", n, err)
 	}
 	if !exists(b.path(doneDir, done.ID)) || exists(b.path(runningDir, done.ID)) {

@@ -59,7 +59,7 @@ func (b *Backend) extendOne(ctx context.Context, l backend.Lease, until time.Tim
 	if err != nil || !ok {
 		return false, err
 	}
-	j.LeaseUntil = until
+	j.LeaseUntil = backend.ClampTime(until)
 	return true, b.save(path, j)
 }
 
@@ -104,15 +104,17 @@ func (b *Backend) completeOne(ctx context.Context, o backend.Outcome) (bool, err
 		return false, err
 	}
 	j.State = o.State
-	j.FinishedAt = o.FinishedAt
+	j.FinishedAt = backend.ClampTime(o.FinishedAt)
 	if o.State == backend.StateRetrying {
-		j.RunAt = o.RunAt
+		j.RunAt = backend.ClampTime(o.RunAt)
 	}
 	j.Result = o.Result
 	j.Error = o.Error
 	j.ErrorChain = o.ErrorChain
 	j.PanicStack = o.PanicStack
-	j.Attempts = append(j.Attempts, o.Attempt)
+	a := o.Attempt
+	a.StartedAt, a.FinishedAt = backend.ClampTime(a.StartedAt), backend.ClampTime(a.FinishedAt)
+	j.Attempts = append(j.Attempts, a)
 	j.LeaseOwner = ""
 	j.LeaseUntil = time.Time{}
 	now := o.FinishedAt
@@ -163,11 +165,15 @@ func (b *Backend) releaseOne(ctx context.Context, l backend.Lease) (bool, error)
 }
 
 // RecoverExpired records a lost attempt for every running job whose lease
-// ended before now. It also repairs files that a crash left in running/ with
-// content of another state. Jobs whose lock is held are skipped this round.
-// First it removes lock and temp files of processes that died (see sweep).
-func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+// ended before now, which does not count against the job's attempt limit,
+// and makes the job retrying at now, or failed when its last maxLost
+// attempts were all lost. It also repairs files that a crash left in
+// running/ with content of another state. Jobs whose lock is held are
+// skipped this round. First it removes lock and temp files of processes that
+// died (see sweep).
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
 	b.sweep()
+	now = backend.ClampTime(now)
 	ids, err := readNames(b.path(runningDir))
 	if err != nil {
 		return 0, fmt.Errorf("file backend recover: %w", err)
@@ -177,7 +183,7 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 		if ctx.Err() != nil {
 			break
 		}
-		ok, err := b.recoverOne(id, now)
+		ok, err := b.recoverOne(id, now, maxLost)
 		if err != nil {
 			return n, fmt.Errorf("file backend recover: %w", err)
 		}
@@ -191,7 +197,7 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 	return n, nil
 }
 
-func (b *Backend) recoverOne(id string, now time.Time) (bool, error) {
+func (b *Backend) recoverOne(id string, now time.Time, maxLost int) (bool, error) {
 	if checkID(id) != nil {
 		return false, nil
 	}
@@ -219,20 +225,18 @@ func (b *Backend) recoverOne(id string, now time.Time) (bool, error) {
 	if !j.LeaseUntil.Before(now) {
 		return false, nil
 	}
-	msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.Format(time.RFC3339Nano))
-	j.Attempts = append(j.Attempts, backend.Attempt{
-		Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
-		Worker: j.LeaseOwner, Outcome: backend.OutcomeLost, Error: msg,
-	})
-	j.Error = msg
+	lost, fail, msg := backend.RecoverLost(j, now, maxLost)
+	j.Attempts = append(j.Attempts, lost)
+	j.MaxAttempts++
+	j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
 	j.LeaseOwner = ""
 	j.LeaseUntil = time.Time{}
-	if j.Attempt < j.MaxAttempts {
-		j.State = backend.StateRetrying
-		j.RunAt = now
-	} else {
+	if fail {
 		j.State = backend.StateFailed
 		j.FinishedAt = now
+	} else {
+		j.State = backend.StateRetrying
+		j.RunAt = now
 	}
 	return true, b.saveThenMove(path, j, now)
 }

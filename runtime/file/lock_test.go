@@ -355,7 +355,7 @@ func TestKilledWriterTempFilesRemoved(t *testing.T) {
 		t.Errorf("Claim = %v, %v; want no jobs", idsOf(got), err)
 	}
 
-	if n, err := b.RecoverExpired(t.Context(), epoch); err != nil || n != 0 {
+	if n, err := b.RecoverExpired(t.Context(), epoch, 0); err != nil || n != 0 {
 		t.Fatalf("RecoverExpired = %d, %v", n, err)
 	}
 	if exists(deadTemp) || exists(b.path(locksDir, ownerLock(deadOwner))) {

@@ -107,9 +107,10 @@ func safeLower(s string) bool {
 	return true
 }
 
-// keyFile is the index file name of a unique key.
-func keyFile(key string) string {
-	sum := sha256.Sum256([]byte(key))
+// keyFile is the index file name of a task's unique key (keys of different
+// tasks are independent).
+func keyFile(task, key string) string {
+	sum := sha256.Sum256([]byte(task + "\x00" + key))
 	return hex.EncodeToString(sum[:20])
 }
 

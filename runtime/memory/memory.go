@@ -1,8 +1,9 @@
 // Package memory is an in-memory Nuvom backend for tests and embedded use. It
-// keeps jobs in a map guarded by one mutex, with a ready heap per queue ordered
-// (priority desc, run-at, id), a run-at heap per queue for scheduled and
-// retrying jobs and a lease-deadline heap for running ones, so claiming k jobs
-// or recovering k expired leases costs O(k log n). Jobs are copied on the way
+// keeps jobs in a map guarded by one mutex, with a ready heap per queue and
+// task ordered (priority desc, run-at, id), a run-at heap per queue and task
+// for scheduled and retrying jobs and a lease-deadline heap for running ones,
+// so claiming k jobs or recovering k expired leases costs O(k log n) (plus
+// one look at each queue and task the claim asks for). Jobs are copied on the way
 // in and out: callers never alias stored state. Nothing survives the process.
 package memory
 
@@ -27,10 +28,11 @@ type Backend struct {
 	mu     sync.Mutex
 	closed bool
 	jobs   map[string]*entry
-	queues map[string]*queue
+	// queues holds the unclaimed jobs of each queue and task.
+	queues map[queueKey]*queue
 	leases entryHeap
-	// unique maps a unique key to the job holding it with the latest UniqueUntil.
-	unique  map[string]*entry
+	// unique maps a task's unique key to its job with the latest UniqueUntil.
+	unique  map[uniqueKey]*entry
 	subs    map[uint64]chan struct{}
 	nextSub uint64
 }
@@ -43,9 +45,9 @@ var (
 func New() *Backend {
 	return &Backend{
 		jobs:   map[string]*entry{},
-		queues: map[string]*queue{},
+		queues: map[queueKey]*queue{},
 		leases: entryHeap{kind: inLeases, less: expiresFirst},
-		unique: map[string]*entry{},
+		unique: map[uniqueKey]*entry{},
 		subs:   map[uint64]chan struct{}{},
 	}
 }
@@ -79,11 +81,21 @@ func cloneSlices(j *backend.Job) {
 	j.Attempts = slices.Clone(j.Attempts)
 }
 
-func (b *Backend) queue(name string) *queue {
-	q := b.queues[name]
+// queueKey names the heaps of one queue and task.
+type queueKey struct{ queue, task string }
+
+// uniqueKey is a unique key of one task: keys of different tasks never match.
+type uniqueKey struct{ task, key string }
+
+func keyOf(j *backend.Job) uniqueKey { return uniqueKey{j.Task, j.UniqueKey} }
+
+// queue returns the heaps of j's queue and task.
+func (b *Backend) queue(j *backend.Job) *queue {
+	k := queueKey{j.Queue, j.Task}
+	q := b.queues[k]
 	if q == nil {
 		q = newQueue()
-		b.queues[name] = q
+		b.queues[k] = q
 	}
 	return q
 }
@@ -92,9 +104,9 @@ func (b *Backend) queue(name string) *queue {
 func (b *Backend) detach(e *entry) {
 	switch e.where {
 	case inReady:
-		heap.Remove(&b.queues[e.job.Queue].ready, e.index)
+		heap.Remove(&b.queue(&e.job).ready, e.index)
 	case inWaiting:
-		heap.Remove(&b.queues[e.job.Queue].waiting, e.index)
+		heap.Remove(&b.queue(&e.job).waiting, e.index)
 	case inLeases:
 		heap.Remove(&b.leases, e.index)
 	}
@@ -110,7 +122,8 @@ func (b *Backend) notify() {
 	}
 }
 
-// Enqueue inserts jobs atomically: it checks the whole batch before storing any.
+// Enqueue inserts jobs atomically: it checks the whole batch before storing
+// any. Times are stored clamped (backend.ClampTime).
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
 	if err := b.lock(ctx, "enqueue"); err != nil {
 		return nil, err
@@ -123,6 +136,10 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			return nil, fmt.Errorf("memory: enqueue: job %d of %d is nil", i+1, len(jobs))
 		case j.ID == "":
 			return nil, fmt.Errorf("memory: enqueue: job %d of %d (task %s) has no id", i+1, len(jobs), j.Task)
+		case j.Task == "":
+			return nil, fmt.Errorf("memory: enqueue job %s: no task name", j.ID)
+		case j.Queue == "":
+			return nil, fmt.Errorf("memory: enqueue job %s: no queue", j.ID)
 		case j.State != backend.StateQueued && j.State != backend.StateScheduled:
 			return nil, fmt.Errorf("memory: enqueue job %s: state %q, want queued or scheduled", j.ID, j.State)
 		case seen[j.ID]:
@@ -136,22 +153,23 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	res := make([]backend.EnqueueResult, len(jobs))
 	added := false
 	for i, j := range jobs {
+		e := &entry{job: *j, index: -1}
+		cloneSlices(&e.job)
+		e.job.ClampTimes()
 		var holder *entry
 		if j.UniqueKey != "" {
-			holder = b.unique[j.UniqueKey]
-			if holder != nil && holder.job.UniqueUntil.After(j.CreatedAt) {
+			holder = b.unique[keyOf(j)]
+			if holder != nil && holder.job.UniqueUntil.After(e.job.CreatedAt) {
 				res[i] = backend.EnqueueResult{ID: holder.job.ID, Duplicate: true}
 				continue
 			}
 		}
-		e := &entry{job: *j, index: -1}
-		cloneSlices(&e.job)
-		e.setRunAt(j.RunAt)
-		e.setLeaseUntil(j.LeaseUntil)
+		e.setRunAt(e.job.RunAt)
+		e.setLeaseUntil(e.job.LeaseUntil)
 		b.jobs[j.ID] = e
-		b.queue(j.Queue).add(e)
-		if j.UniqueKey != "" && (holder == nil || j.UniqueUntil.After(holder.job.UniqueUntil)) {
-			b.unique[j.UniqueKey] = e
+		b.queue(&e.job).add(e)
+		if j.UniqueKey != "" && (holder == nil || e.job.UniqueUntil.After(holder.job.UniqueUntil)) {
+			b.unique[keyOf(j)] = e
 		}
 		res[i] = backend.EnqueueResult{ID: j.ID}
 		added = true
@@ -162,30 +180,26 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	return res, nil
 }
 
-// Claim leases up to req.Limit ready jobs in priority, run-at, id order.
+// Claim leases up to req.Limit ready jobs of req.Queues and req.Tasks in
+// priority, run-at, id order.
 func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if err := b.lock(ctx, "claim"); err != nil {
 		return nil, err
 	}
 	defer b.mu.Unlock()
 	if req.Limit <= 0 {
-		return nil, nil
+		return []*backend.Job{}, nil
 	}
 	var qs []*queue
-	if len(req.Queues) == 0 {
-		qs = make([]*queue, 0, len(b.queues))
-		for _, q := range b.queues {
+	for k, q := range b.queues {
+		if (len(req.Queues) == 0 || slices.Contains(req.Queues, k.queue)) &&
+			(len(req.Tasks) == 0 || slices.Contains(req.Tasks, k.task)) {
 			qs = append(qs, q)
 		}
-	} else {
-		qs = make([]*queue, 0, len(req.Queues))
-		for _, name := range req.Queues {
-			if q := b.queues[name]; q != nil && !slices.Contains(qs, q) {
-				qs = append(qs, q)
-			}
-		}
 	}
-	now := nanos(req.Now)
+	start := backend.ClampTime(req.Now)
+	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
+	now := nanos(start)
 	for _, q := range qs {
 		q.advance(now)
 	}
@@ -204,9 +218,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		j := &e.job
 		j.State = backend.StateRunning
 		j.Attempt++
-		j.StartedAt = req.Now
+		j.StartedAt = start
 		j.LeaseOwner = req.Worker
-		e.setLeaseUntil(req.Now.Add(req.LeaseFor))
+		e.setLeaseUntil(until)
 		j.LeaseToken++
 		heap.Push(&b.leases, e)
 		if out == nil {
@@ -239,7 +253,7 @@ func (b *Backend) Extend(ctx context.Context, leases []backend.Lease, until time
 			lost = append(lost, l.JobID)
 			continue
 		}
-		e.setLeaseUntil(until)
+		e.setLeaseUntil(backend.ClampTime(until))
 		heap.Fix(&b.leases, e.index)
 	}
 	return lost, nil
@@ -287,13 +301,15 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		j.Error = o.Error
 		j.ErrorChain = slices.Clone(o.ErrorChain)
 		j.PanicStack = o.PanicStack
-		j.Attempts = append(j.Attempts, o.Attempt)
+		a := o.Attempt
+		a.StartedAt, a.FinishedAt = backend.ClampTime(a.StartedAt), backend.ClampTime(a.FinishedAt)
+		j.Attempts = append(j.Attempts, a)
 		if o.State == backend.StateRetrying {
-			e.setRunAt(o.RunAt)
-			b.queue(j.Queue).add(e)
+			e.setRunAt(backend.ClampTime(o.RunAt))
+			b.queue(j).add(e)
 			retried = true
 		} else {
-			j.FinishedAt = o.FinishedAt
+			j.FinishedAt = backend.ClampTime(o.FinishedAt)
 		}
 	}
 	if retried {
@@ -317,7 +333,7 @@ func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 		b.clearLease(e)
 		e.job.State = backend.StateQueued
 		e.job.Attempt--
-		b.queue(e.job.Queue).add(e)
+		b.queue(&e.job).add(e)
 		n++
 	}
 	if n > 0 {
@@ -326,12 +342,15 @@ func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	return nil
 }
 
-// RecoverExpired records a lost attempt for each running job whose lease ended before now.
-func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+// RecoverExpired records a lost attempt for each running job whose lease
+// ended before now; the attempt does not count against the job's limit. The
+// job is retrying at now, or failed when its last maxLost attempts were lost.
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
 	if err := b.lock(ctx, "recover expired leases"); err != nil {
 		return 0, err
 	}
 	defer b.mu.Unlock()
+	now = backend.ClampTime(now)
 	n := 0
 	for {
 		e := b.leases.top()
@@ -339,21 +358,18 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error
 			break
 		}
 		j := &e.job
-		msg := fmt.Sprintf("lease of worker %q expired at %s", j.LeaseOwner, j.LeaseUntil.Format(time.RFC3339Nano))
-		j.Attempts = append(j.Attempts, backend.Attempt{
-			Number: j.Attempt, StartedAt: j.StartedAt, FinishedAt: now,
-			Worker: j.LeaseOwner, Outcome: backend.OutcomeLost, Error: msg,
-		})
+		lost, fail, msg := backend.RecoverLost(j, now, maxLost)
+		j.Attempts = append(j.Attempts, lost)
+		j.MaxAttempts++
+		j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
 		b.clearLease(e)
-		if j.Attempt < j.MaxAttempts {
-			j.State = backend.StateRetrying
-			e.setRunAt(now)
-			j.Error = msg
-			b.queue(j.Queue).add(e)
-		} else {
+		if fail {
 			j.State = backend.StateFailed
 			j.FinishedAt = now
-			j.Error = msg + fmt.Sprintf("; no attempts left (%d of %d used)", j.Attempt, j.MaxAttempts)
+		} else {
+			j.State = backend.StateRetrying
+			e.setRunAt(now)
+			b.queue(j).add(e)
 		}
 		n++
 	}
@@ -392,7 +408,7 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 		if (len(f.States) == 0 || slices.Contains(f.States, j.State)) &&
 			(f.Task == "" || j.Task == f.Task) &&
 			(f.Queue == "" || j.Queue == f.Queue) &&
-			(f.Since.IsZero() || !j.CreatedAt.Before(f.Since)) {
+			(f.Since.IsZero() || !j.CreatedAt.Before(backend.ClampTime(f.Since))) {
 			match = append(match, e)
 		}
 	}
@@ -416,6 +432,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	if e == nil {
 		return fmt.Errorf("memory: cancel job %s: %w", id, backend.ErrNotFound)
 	}
+	now = backend.ClampTime(now)
 	switch j := &e.job; j.State {
 	case backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
 	case backend.StateRunning:
@@ -444,6 +461,7 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	if e == nil {
 		return fmt.Errorf("memory: retry job %s: %w", id, backend.ErrNotFound)
 	}
+	now = backend.ClampTime(now)
 	switch e.job.State {
 	case backend.StateFailed, backend.StateCancelled, backend.StateQuarantined:
 	default:
@@ -456,7 +474,7 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	j.State = backend.StateQueued
 	e.setRunAt(now)
 	j.FinishedAt = time.Time{}
-	b.queue(j.Queue).add(e)
+	b.queue(j).add(e)
 	b.notify()
 	return nil
 }
@@ -502,7 +520,7 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 	}
 	defer b.mu.Unlock()
 	n := 0
-	var lostKeys map[string]bool
+	var lostKeys map[uniqueKey]bool
 	for id, e := range b.jobs {
 		j := &e.job
 		if j.State == backend.StateRunning ||
@@ -513,20 +531,20 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		}
 		b.detach(e)
 		delete(b.jobs, id)
-		if j.UniqueKey != "" && b.unique[j.UniqueKey] == e {
-			delete(b.unique, j.UniqueKey)
+		if k := keyOf(j); j.UniqueKey != "" && b.unique[k] == e {
+			delete(b.unique, k)
 			if lostKeys == nil {
-				lostKeys = map[string]bool{}
+				lostKeys = map[uniqueKey]bool{}
 			}
-			lostKeys[j.UniqueKey] = true
+			lostKeys[k] = true
 		}
 		n++
 	}
 	// A purged key holder may leave an older job whose window is still open.
 	if lostKeys != nil {
 		for _, e := range b.jobs {
-			k := e.job.UniqueKey
-			if lostKeys[k] {
+			k := keyOf(&e.job)
+			if e.job.UniqueKey != "" && lostKeys[k] {
 				if h := b.unique[k]; h == nil || e.job.UniqueUntil.After(h.job.UniqueUntil) {
 					b.unique[k] = e
 				}

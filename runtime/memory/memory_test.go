@@ -48,7 +48,7 @@ func TestClosedBackendRefusesCalls(t *testing.T) {
 			return err
 		},
 		"Release":        func() error { return b.Release(ctx, nil) },
-		"RecoverExpired": func() error { _, err := b.RecoverExpired(ctx, now); return err },
+		"RecoverExpired": func() error { _, err := b.RecoverExpired(ctx, now, 5); return err },
 		"Get":            func() error { _, err := b.Get(ctx, backendtest.ID(1)); return err },
 		"List":           func() error { _, err := b.List(ctx, backend.ListFilter{}); return err },
 		"Cancel":         func() error { return b.Cancel(ctx, backendtest.ID(1), now) },
@@ -141,7 +141,8 @@ func TestNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("Complete retrying", true)
-	if n, err := b.RecoverExpired(ctx, now.Add(2*time.Minute)); err != nil || n != 1 {
+	// maxLost 1: the lost lease fails job 3, so that Retry applies below.
+	if n, err := b.RecoverExpired(ctx, now.Add(2*time.Minute), 1); err != nil || n != 1 {
 		t.Fatalf("RecoverExpired = %d, %v; want 1", n, err)
 	}
 	expect("RecoverExpired", true)
@@ -242,7 +243,7 @@ func TestConcurrentMixedOps(t *testing.T) {
 						t.Error(e)
 					}
 				}
-				if _, err := b.RecoverExpired(ctx, now); err != nil {
+				if _, err := b.RecoverExpired(ctx, now, 5); err != nil {
 					t.Error(err)
 				}
 				if _, err := b.Stats(ctx, now); err != nil {

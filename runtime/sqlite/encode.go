@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -23,12 +24,14 @@ import (
 // error_chain is the same string encoding repeated: a uvarint length and the
 // bytes of each message.
 
-// nanos converts t to stored unix nanoseconds; the zero time is 0.
+// nanos converts t to stored unix nanoseconds; the zero time is 0. Times
+// outside [backend.MinTime, backend.MaxTime] are clamped to it (their Unix
+// nanoseconds would overflow int64), as the contract says.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return t.UnixNano()
+	return backend.ClampTime(t).UnixNano()
 }
 
 // fromNanos converts stored unix nanoseconds back; 0 is the zero time.
@@ -200,38 +203,90 @@ const jobColumns = `id, task, signature, args, queue, priority, state, attempt, 
 	created_at, started_at, finished_at, result, error, error_chain, panic_stack, attempts,
 	lease_owner, lease_token, lease_until`
 
+// jobColumnCount is the number of columns in jobColumns.
+const jobColumnCount = 26
+
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 
 // scanJob reads one row of jobColumns. A row whose stored contents cannot be
-// decoded gives a *corruptError naming the job.
+// decoded gives a *corruptError naming the job, with the job as far as it
+// could be read.
 func scanJob(s rowScanner) (*backend.Job, error) {
-	var (
-		j                                      backend.Job
-		state, policy                          string
-		runAt, timeout, uniqueUntil            int64
-		created, started, finished, leaseUntil int64
-		storeResult                            int64
-		chain, attempts                        []byte
-	)
-	if err := s.Scan(&j.ID, &j.Task, &j.Signature, &j.Args, &j.Queue, &j.Priority, &state, &j.Attempt,
-		&j.MaxAttempts, &runAt, &timeout, &policy, &storeResult, &j.UniqueKey, &uniqueUntil,
-		&created, &started, &finished, &j.Result, &j.Error, &chain, &j.PanicStack, &attempts,
-		&j.LeaseOwner, &j.LeaseToken, &leaseUntil); err != nil {
+	var v [jobColumnCount]any
+	dest := make([]any, jobColumnCount)
+	for i := range v {
+		dest[i] = &v[i]
+	}
+	if err := s.Scan(dest...); err != nil {
 		return nil, err
 	}
+	return decodeRow(v[:])
+}
+
+// scanWithRowid reads one row of "rowid, " + jobColumns: the rowid names the
+// row even when its id cannot be read.
+func scanWithRowid(s rowScanner) (int64, *backend.Job, error) {
+	var rowid any
+	var v [jobColumnCount]any
+	dest := make([]any, 1+jobColumnCount)
+	dest[0] = &rowid
+	for i := range v {
+		dest[1+i] = &v[i]
+	}
+	if err := s.Scan(dest...); err != nil {
+		return 0, nil, err
+	}
+	id, ok := rowid.(int64)
+	if !ok {
+		return 0, nil, fmt.Errorf("rowid is %T, not an integer", rowid)
+	}
+	j, err := decodeRow(v[:])
+	return id, j, err
+}
+
+// decodeRow converts the values of one row of jobColumns. The columns are
+// read as whatever SQLite holds, never with a conversion that can fail, so
+// that a value of the wrong type (text in an integer column, a real number
+// where an integer overflowed) is reported as the job being corrupt, naming
+// the column, instead of failing the whole query.
+func decodeRow(v []any) (*backend.Job, error) {
+	var (
+		j backend.Job
+		d rowDecoder
+	)
+	j.ID = d.text("id", v[0])
+	j.Task = d.text("task", v[1])
+	j.Signature = d.text("signature", v[2])
+	j.Args = d.blob("args", v[3])
+	j.Queue = d.text("queue", v[4])
+	j.Priority = d.int("priority", v[5])
+	state := d.text("state", v[6])
 	j.State = backend.State(state)
-	j.RunAt = fromNanos(runAt)
-	j.Timeout = time.Duration(timeout)
-	j.TimeoutPolicy = backend.TimeoutPolicy(policy)
-	j.StoreResult = storeResult != 0
-	j.UniqueUntil = fromNanos(uniqueUntil)
-	j.CreatedAt = fromNanos(created)
-	j.StartedAt = fromNanos(started)
-	j.FinishedAt = fromNanos(finished)
-	j.LeaseUntil = fromNanos(leaseUntil)
+	j.Attempt = d.int("attempt", v[7])
+	j.MaxAttempts = d.int("max_attempts", v[8])
+	j.RunAt = d.time("run_at", v[9])
+	j.Timeout = time.Duration(d.int64("timeout", v[10]))
+	j.TimeoutPolicy = backend.TimeoutPolicy(d.text("timeout_policy", v[11]))
+	j.StoreResult = d.int64("store_result", v[12]) != 0
+	j.UniqueKey = d.text("unique_key", v[13])
+	j.UniqueUntil = d.time("unique_until", v[14])
+	j.CreatedAt = d.time("created_at", v[15])
+	j.StartedAt = d.time("started_at", v[16])
+	j.FinishedAt = d.time("finished_at", v[17])
+	j.Result = d.blob("result", v[18])
+	j.Error = d.text("error", v[19])
+	chain := d.blob("error_chain", v[20])
+	j.PanicStack = d.text("panic_stack", v[21])
+	attempts := d.blob("attempts", v[22])
+	j.LeaseOwner = d.text("lease_owner", v[23])
+	j.LeaseToken = d.int64("lease_token", v[24])
+	j.LeaseUntil = d.time("lease_until", v[25])
 	if !j.State.Valid() {
-		return &j, &corruptError{id: j.ID, what: fmt.Sprintf("unknown state %q", state)}
+		d.bad = append(d.bad, fmt.Sprintf("unknown state %q", state))
+	}
+	if len(d.bad) > 0 {
+		return &j, &corruptError{id: j.ID, what: strings.Join(d.bad, "; ")}
 	}
 	var err error
 	if j.ErrorChain, err = decodeStrings(chain); err != nil {
@@ -241,6 +296,85 @@ func scanJob(s rowScanner) (*backend.Job, error) {
 		return &j, &corruptError{id: j.ID, what: "attempts", err: err}
 	}
 	return &j, nil
+}
+
+// rowDecoder converts column values, collecting what it cannot convert.
+type rowDecoder struct {
+	bad []string
+}
+
+func (d *rowDecoder) fail(col string, v any, want string) {
+	d.bad = append(d.bad, fmt.Sprintf("column %s holds %s, not %s", col, describe(v), want))
+}
+
+// describe names a stored value for an error message.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case int64:
+		return fmt.Sprintf("the integer %d", x)
+	case float64:
+		return fmt.Sprintf("the real number %g", x)
+	case string:
+		if len(x) > 40 {
+			x = x[:40] + "..."
+		}
+		return fmt.Sprintf("the text %q", x)
+	case []byte:
+		return fmt.Sprintf("a blob of %d bytes", len(x))
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func (d *rowDecoder) int64(col string, v any) int64 {
+	if x, ok := v.(int64); ok {
+		return x
+	}
+	d.fail(col, v, "an integer")
+	return 0
+}
+
+func (d *rowDecoder) int(col string, v any) int {
+	x := d.int64(col, v)
+	if int64(int(x)) != x {
+		d.fail(col, v, "an integer in the range of int")
+		return 0
+	}
+	return int(x)
+}
+
+func (d *rowDecoder) time(col string, v any) time.Time {
+	x, ok := v.(int64)
+	if !ok {
+		d.fail(col, v, "a time in unix nanoseconds")
+		return time.Time{}
+	}
+	return fromNanos(x)
+}
+
+func (d *rowDecoder) text(col string, v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	d.fail(col, v, "text")
+	return ""
+}
+
+func (d *rowDecoder) blob(col string, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return x
+	case string:
+		return []byte(x)
+	}
+	d.fail(col, v, "a blob")
+	return nil
 }
 
 // corruptError reports a row whose stored contents cannot be decoded.

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
-// maxClaimArms is the most queues a claim merges arm by arm; beyond it one
-// filtered scan of jobs_ready is sorted instead.
+// maxClaimArms is the most queues (or tasks) a claim merges arm by arm;
+// beyond it one filtered scan is sorted instead.
 const maxClaimArms = 32
 
 // jobArgs appends j's insert parameters (insertColumns order) to args.
@@ -58,7 +57,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	res := make([]backend.EnqueueResult, len(jobs))
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, b.wrap("enqueue: begin", err)
+		return nil, b.wrapCtx(ctx, "enqueue: begin", err)
 	}
 	defer tx.Rollback()
 
@@ -85,23 +84,23 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			continue
 		}
 		var existing string
-		err := tx.StmtContext(ctx, b.stmts.unique).QueryRowContext(ctx, j.UniqueKey, nanos(j.CreatedAt)).Scan(&existing)
+		err := tx.StmtContext(ctx, b.stmts.unique).QueryRowContext(ctx, j.Task, j.UniqueKey, nanos(j.CreatedAt)).Scan(&existing)
 		switch {
 		case err == nil:
 			res[i] = backend.EnqueueResult{ID: existing, Duplicate: true}
 			continue
 		case !errors.Is(err, sql.ErrNoRows):
-			return nil, b.wrap("enqueue: look up unique key "+j.UniqueKey, err)
+			return nil, b.wrapCtx(ctx, "enqueue: look up unique key "+j.UniqueKey, err)
 		}
 		if _, err := tx.StmtContext(ctx, b.stmts.insertN[1]).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
-			return nil, b.wrap("enqueue: insert "+j.ID, err)
+			return nil, b.wrapCtx(ctx, "enqueue: insert "+j.ID, err)
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, b.wrap("enqueue", err)
+		return nil, b.wrapCtx(ctx, "enqueue", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, b.wrap("enqueue: commit", err)
+		return nil, b.wrapCtx(ctx, "enqueue: commit", err)
 	}
 	b.notify.signal()
 	return res, nil
@@ -110,15 +109,20 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 // Claim promotes scheduled and retrying jobs whose time has come to queued,
 // then leases jobs with one UPDATE ... RETURNING, all in one IMMEDIATE
 // transaction. A claimed row whose stored contents cannot be decoded is
-// quarantined in the same transaction and left out of the result.
+// quarantined in the same transaction, left out of the result and logged,
+// and the claim goes on for the jobs it leaves missing.
 func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
 	}
 	now := nanos(req.Now)
-	queues := slices.Clone(req.Queues)
-	slices.Sort(queues)
-	queues = slices.Compact(queues)
+	queues := sortedSet(req.Queues)
+	tasks := sortedSet(req.Tasks)
+	var byTask *sql.Stmt
+	if len(tasks) > 0 {
+		// Prepared before the transaction: it needs the writer's one connection.
+		byTask = b.stmts.taskClaimStmt(b.write, claimShape{byTask: true, arms: len(tasks), filter: len(queues)})
+	}
 
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -128,7 +132,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if _, err := tx.StmtContext(ctx, b.stmts.promote).ExecContext(ctx, now); err != nil {
 		return nil, b.wrap("claim: promote due jobs", err)
 	}
-	if len(queues) == 0 {
+	if len(queues) == 0 && len(tasks) == 0 {
 		if queues, err = readQueues(ctx, tx); err != nil {
 			return nil, b.wrap("claim: list queues", err)
 		}
@@ -140,52 +144,68 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 	}
 	args := []any{req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit}
+	shape := claimShape{arms: len(queues)}
+	if len(tasks) > 0 {
+		shape = claimShape{byTask: true, arms: len(tasks), filter: len(queues)}
+		for _, t := range tasks {
+			args = append(args, t)
+		}
+	}
 	for _, q := range queues {
 		args = append(args, q)
 	}
-	var rows *sql.Rows
-	switch st := b.stmts.claimStmt(len(queues)); {
-	case st != nil:
-		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	case len(queues) <= maxClaimArms:
-		rows, err = tx.QueryContext(ctx, claimSQL(len(queues)), args...)
-	default:
-		rows, err = tx.QueryContext(ctx, claimManySQL(len(queues)), args...)
-	}
-	if err != nil {
-		return nil, b.wrap("claim", err)
-	}
 	jobs := make([]*backend.Job, 0, req.Limit)
 	var corrupt []*corruptError
-	for rows.Next() {
-		j, err := scanJob(rows)
-		var ce *corruptError
-		if errors.As(err, &ce) {
-			corrupt = append(corrupt, ce)
-			continue
+	for len(jobs) < req.Limit {
+		args[3] = req.Limit - len(jobs)
+		var rows *sql.Rows
+		switch st := b.stmts.claimStmt(len(queues)); {
+		case byTask != nil:
+			rows, err = tx.StmtContext(ctx, byTask).QueryContext(ctx, args...)
+		case !shape.byTask && st != nil:
+			rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		default:
+			rows, err = tx.QueryContext(ctx, claimSQL(shape), args...)
 		}
 		if err != nil {
-			rows.Close()
-			return nil, b.wrap("claim: read row", err)
+			return nil, b.wrap("claim", err)
 		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.wrap("claim: read rows", err)
-	}
-	rows.Close()
-	for _, ce := range corrupt {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
-				lease_owner = '', lease_until = 0 WHERE id = ?`, ce.Error(), now, ce.id); err != nil {
-			return nil, b.wrap("claim: quarantine "+ce.id, err)
+		var bad []int64
+		for rows.Next() {
+			rowid, j, err := scanWithRowid(rows)
+			var ce *corruptError
+			if errors.As(err, &ce) {
+				corrupt = append(corrupt, ce)
+				bad = append(bad, rowid)
+				continue
+			}
+			if err != nil {
+				rows.Close()
+				return nil, b.wrap("claim: read row", err)
+			}
+			jobs = append(jobs, j)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, b.wrap("claim: read rows", err)
+		}
+		rows.Close()
+		if len(bad) == 0 {
+			break
+		}
+		// Quarantine the undecodable rows, then claim again for the jobs
+		// they took the place of: the quarantined rows are no longer queued.
+		for i, rowid := range bad {
+			ce := corrupt[len(corrupt)-len(bad)+i]
+			if err := quarantineRow(ctx, tx, rowid, ce.Error(), now); err != nil {
+				return nil, b.wrap("claim: quarantine job "+ce.id, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("claim: commit", err)
 	}
 	for _, ce := range corrupt {
-		b.opts.logger.Warn("nuvom sqlite: quarantined a job whose stored row cannot be decoded",
-			"job", ce.id, "db", b.path, "error", ce.Error())
+		b.logCorrupt(ce)
 	}
 	slices.SortFunc(jobs, func(x, y *backend.Job) int {
 		return cmp.Or(cmp.Compare(y.Priority, x.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.ID, y.ID))
@@ -193,18 +213,25 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	return jobs, nil
 }
 
-// claimManySQL claims from more than maxClaimArms queues with one sorted scan.
-func claimManySQL(n int) string {
-	ph := make([]string, n)
-	for i := range n {
-		ph[i] = fmt.Sprintf("?%d", 5+i)
-	}
-	return `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
-			lease_owner = ?1, lease_until = ?2, started_at = ?3
-		WHERE rowid IN (SELECT rowid FROM jobs WHERE state = 'queued' AND run_at <= ?3
-			AND queue IN (` + strings.Join(ph, ",") + `)
-			ORDER BY priority DESC, run_at, id LIMIT ?4)
-		RETURNING ` + jobColumns
+// quarantineRow moves the row rowid to quarantined with reason as its error,
+// ending any lease. The row is named by rowid: its id may be what cannot be read.
+func quarantineRow(ctx context.Context, tx *sql.Tx, rowid int64, reason string, now int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
+			lease_owner = '', lease_until = 0 WHERE rowid = ?`, reason, now, rowid)
+	return err
+}
+
+// logCorrupt reports a row that was quarantined because it cannot be decoded.
+func (b *Backend) logCorrupt(ce *corruptError) {
+	b.opts.logger.Warn("nuvom sqlite: quarantined a job whose stored row cannot be decoded",
+		"job", ce.id, "db", b.path, "error", ce.Error())
+}
+
+// sortedSet returns the distinct values of names, sorted.
+func sortedSet(names []string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func readQueues(ctx context.Context, tx *sql.Tx) ([]string, error) {
@@ -386,58 +413,82 @@ func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	return nil
 }
 
+// sqlRecover ends an expired lease: ?1 the next state, ?2 run-at (0 keeps
+// it), ?3 finished-at, ?4 the error, ?5 the lost attempt's record, ?6 rowid,
+// ?7 the lease token. The lost attempt does not count: max_attempts grows by one.
+const sqlRecover = `UPDATE jobs SET state = ?1,
+		run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE run_at END, finished_at = ?3,
+		max_attempts = max_attempts + 1,
+		result = NULL, error = ?4, error_chain = NULL, panic_stack = '',
+		attempts = CAST(coalesce(attempts, x'') || ?5 AS BLOB),
+		lease_owner = '', lease_until = 0
+	WHERE rowid = ?6 AND lease_token = ?7 AND state = 'running'`
+
 // RecoverExpired records a "lost" attempt for each running job whose lease
-// ended before now and makes it retrying (run-at now) or, with no attempts
-// left, failed.
-func (b *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+// ended before now, which does not count against its attempt limit, and
+// makes it retrying (run-at now) or, when its last maxLost attempts were all
+// lost, failed. A row that cannot be decoded is quarantined and logged.
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, b.wrap("recover expired: begin", err)
 	}
 	defer tx.Rollback()
 	type expired struct {
-		id             string
-		token          int64
-		attempt, max   int
-		started, until int64
-		owner          string
+		rowid int64
+		job   *backend.Job
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, lease_token, attempt, max_attempts, started_at, lease_until, lease_owner
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, `+jobColumns+`
 		FROM jobs WHERE state = 'running' AND lease_until < ?`, nanos(now))
 	if err != nil {
 		return 0, b.wrap("recover expired: find", err)
 	}
 	var found []expired
+	var corrupt []*corruptError
+	var bad []int64
 	for rows.Next() {
-		var e expired
-		if err := rows.Scan(&e.id, &e.token, &e.attempt, &e.max, &e.started, &e.until, &e.owner); err != nil {
+		rowid, j, err := scanWithRowid(rows)
+		var ce *corruptError
+		if errors.As(err, &ce) {
+			corrupt = append(corrupt, ce)
+			bad = append(bad, rowid)
+			continue
+		}
+		if err != nil {
 			rows.Close()
 			return 0, b.wrap("recover expired: read", err)
 		}
-		found = append(found, e)
+		found = append(found, expired{rowid, j})
 	}
 	if err := rows.Err(); err != nil {
 		return 0, b.wrap("recover expired: read", err)
 	}
 	rows.Close()
+	for i, rowid := range bad {
+		if err := quarantineRow(ctx, tx, rowid, corrupt[i].Error(), nanos(now)); err != nil {
+			return 0, b.wrap("recover expired: quarantine job "+corrupt[i].id, err)
+		}
+	}
 	retrying := false
 	for _, e := range found {
-		msg := fmt.Sprintf("lease of worker %q expired at %s", e.owner, fromNanos(e.until).UTC().Format(time.RFC3339Nano))
-		rec := appendAttempt(nil, backend.Attempt{Number: e.attempt, StartedAt: fromNanos(e.started),
-			FinishedAt: now, Worker: e.owner, Outcome: backend.OutcomeLost, Error: msg})
+		j := e.job
+		lost, fail, msg := backend.RecoverLost(j, now, maxLost)
 		state, runAt, finished := backend.StateRetrying, nanos(now), int64(0)
-		if e.attempt >= e.max {
+		if fail {
 			state, runAt, finished = backend.StateFailed, 0, nanos(now)
 		} else {
 			retrying = true
 		}
-		if _, err := tx.StmtContext(ctx, b.stmts.complete).ExecContext(ctx, string(state), runAt, finished,
-			nil, msg, nil, "", rec, e.id, e.token); err != nil {
-			return 0, b.wrap("recover expired job "+e.id, err)
+		if _, err := tx.ExecContext(ctx, sqlRecover, string(state), runAt, finished, msg,
+			appendAttempt(nil, lost), e.rowid, j.LeaseToken); err != nil {
+			return 0, b.wrap("recover expired job "+j.ID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, b.wrap("recover expired: commit", err)
+	}
+	for _, ce := range corrupt {
+		b.logCorrupt(ce)
 	}
 	if retrying {
 		b.notify.signal()

@@ -10,7 +10,8 @@ import (
 // migrations are applied in order; migration i brings the schema to version i+1.
 // Never edit a released one: append a new one.
 //
-// Times are INTEGER unix nanoseconds, 0 for the zero time. attempts and
+// Times are INTEGER unix nanoseconds, 0 for the zero time, clamped to
+// [backend.MinTime, backend.MaxTime] (the int64 range). attempts and
 // error_chain are compact binary encodings (see encode.go): an attempt is
 // appended with a blob concatenation, without reading the row first.
 //
@@ -51,6 +52,14 @@ var migrations = []string{
 	CREATE INDEX jobs_due    ON jobs (run_at) WHERE state IN ('scheduled', 'retrying');
 	CREATE INDEX jobs_lease  ON jobs (lease_until) WHERE state = 'running';
 	CREATE INDEX jobs_unique ON jobs (unique_key, unique_until) WHERE unique_key IS NOT NULL;`,
+
+	// Version 2: unique keys are scoped by task, so their index leads with
+	// the task; jobs_ready_task serves claims limited to some tasks (arm by
+	// arm, like jobs_ready serves claims by queue), its trailing queue column
+	// answering a queue filter from the index.
+	`DROP INDEX jobs_unique;
+	CREATE INDEX jobs_unique ON jobs (task, unique_key, unique_until) WHERE unique_key IS NOT NULL;
+	CREATE INDEX jobs_ready_task ON jobs (task, priority DESC, run_at, id, queue) WHERE state = 'queued';`,
 }
 
 // migrate brings the database's schema to the latest version in one

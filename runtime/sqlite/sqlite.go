@@ -188,3 +188,13 @@ func (b *Backend) Close() error {
 func (b *Backend) wrap(op string, err error) error {
 	return fmt.Errorf("sqlite %s (%s): %w", op, b.path, err)
 }
+
+// wrapCtx is wrap, adding ctx's error when ctx has ended: a transaction
+// that database/sql rolled back because ctx ended may fail with an error
+// that does not say so ("statement is closed").
+func (b *Backend) wrapCtx(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("sqlite %s (%s): %w (%w)", op, b.path, err, cerr)
+	}
+	return b.wrap(op, err)
+}

@@ -160,8 +160,10 @@ func TestAttemptAppendKeepsBytes(t *testing.T) {
 	}
 }
 
-// TestCorruptRows: undecodable stored contents give errors naming the job;
-// a claim quarantines such a row and still hands out the others.
+// TestCorruptRows: a row whose stored contents cannot be decoded does not
+// fail Get, List or Stats (it shows as quarantined, with an error naming the
+// job and what cannot be read); a claim quarantines it and still hands out
+// the others.
 func TestCorruptRows(t *testing.T) {
 	b := openTest(t)
 	ctx := context.Background()
@@ -170,20 +172,29 @@ func TestCorruptRows(t *testing.T) {
 	if _, err := b.write.Exec(`UPDATE jobs SET attempts = x'05ff' WHERE id = ?`, bad); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Get(ctx, bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "attempts") {
-		t.Fatalf("Get of a corrupt row: err = %v, want one naming %s and attempts", err, bad)
+	if j, err := b.Get(ctx, bad); err != nil || j.State != backend.StateQuarantined || !strings.Contains(j.Error, bad) || !strings.Contains(j.Error, "attempts") {
+		t.Fatalf("Get of a corrupt row = %+v, %v; want it quarantined with an error naming %s and attempts", j, err, bad)
 	}
 	if _, err := b.write.Exec(`UPDATE jobs SET state = 'bogus' WHERE id = ?`, badState); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Get(ctx, badState); err == nil || !strings.Contains(err.Error(), badState) || !strings.Contains(err.Error(), `"bogus"`) {
-		t.Fatalf("Get of a bad state: err = %v, want one naming %s and the state", err, badState)
+	if j, err := b.Get(ctx, badState); err != nil || j.State != backend.StateQuarantined || !strings.Contains(j.Error, badState) || !strings.Contains(j.Error, `"bogus"`) {
+		t.Fatalf("Get of a bad state = %+v, %v; want it quarantined with an error naming %s and the state", j, err, badState)
 	}
-	if _, err := b.List(ctx, backend.ListFilter{}); err == nil || !strings.Contains(err.Error(), "is corrupt") {
-		t.Fatalf("List over corrupt rows: err = %v", err)
+	if jobs, err := b.List(ctx, backend.ListFilter{}); err != nil || len(jobs) != 4 {
+		t.Fatalf("List over corrupt rows = %d jobs, %v; want all 4", len(jobs), err)
 	}
-	if _, err := b.Stats(ctx, t0); err == nil || !strings.Contains(err.Error(), "bogus") {
-		t.Fatalf("Stats over a bad state: err = %v", err)
+	if jobs, err := b.List(ctx, backend.ListFilter{States: []backend.State{backend.StateQueued}}); err != nil || len(jobs) != 2 {
+		t.Fatalf("List of queued jobs over corrupt rows = %d jobs, %v; want the 2 good ones", len(jobs), err)
+	}
+	stats, err := b.Stats(ctx, t0)
+	if err != nil {
+		t.Fatalf("Stats over a bad state: %v", err)
+	}
+	if !slices.ContainsFunc(stats, func(s backend.QueueStat) bool {
+		return s.State == backend.StateQuarantined && s.Count == 1
+	}) {
+		t.Fatalf("Stats = %+v, want the bad state counted as quarantined", stats)
 	}
 	cs, err := b.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: t0, LeaseFor: time.Minute})
 	if err != nil {
@@ -233,10 +244,16 @@ func TestQueryPlans(t *testing.T) {
 		want      []string
 		forbidden []string
 	}{
-		{"claim one queue", claimSQL(1), []any{"w", 1, 1, 10, "q"},
+		{"claim one queue", claimSQL(claimShape{arms: 1}), []any{"w", 1, 1, 10, "q"},
 			[]string{"jobs_ready"}, []string{"SCAN jobs", "TEMP B-TREE"}},
-		{"claim three queues", claimSQL(3), []any{"w", 1, 1, 10, "a", "b", "c"},
+		{"claim three queues", claimSQL(claimShape{arms: 3}), []any{"w", 1, 1, 10, "a", "b", "c"},
 			[]string{"jobs_ready"}, []string{"SCAN jobs"}},
+		{"claim one task", claimSQL(claimShape{byTask: true, arms: 1}), []any{"w", 1, 1, 10, "t"},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs", "TEMP B-TREE"}},
+		{"claim three tasks", claimSQL(claimShape{byTask: true, arms: 3}), []any{"w", 1, 1, 10, "a", "b", "c"},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs"}},
+		{"claim two tasks of two queues", claimSQL(claimShape{byTask: true, arms: 2, filter: 2}), []any{"w", 1, 1, 10, "a", "b", "q1", "q2"},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs"}},
 		{"promote", sqlPromote, []any{1}, []string{"jobs_due"}, []string{"SCAN jobs"}},
 		{"queues", sqlQueues, nil, []string{"jobs_ready"}, []string{"SCAN jobs"}},
 		{"complete", sqlComplete, []any{"succeeded", 0, 1, nil, "", nil, "", []byte{}, "id", 1},
@@ -246,7 +263,7 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"sqlite_autoindex_jobs_1"}, []string{"SCAN jobs"}},
 		{"recover", `SELECT id FROM jobs WHERE state = 'running' AND lease_until < ?`, []any{1},
 			[]string{"jobs_lease"}, []string{"SCAN jobs"}},
-		{"unique", sqlUnique, []any{"k", 1}, []string{"jobs_unique"}, []string{"SCAN jobs"}},
+		{"unique", sqlUnique, []any{"t", "k", 1}, []string{"jobs_unique"}, []string{"SCAN jobs"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // insertColumns is the column list of an insert, matching jobArgs.
@@ -24,6 +25,9 @@ type stmts struct {
 	release   *sql.Stmt
 	claim     map[int]*sql.Stmt // by number of queues, read-only after prepare
 	completeN map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
+
+	mu         sync.Mutex
+	claimTasks map[claimShape]*sql.Stmt // claims by task, prepared at first use
 }
 
 func insertSQL(rows int) string {
@@ -40,7 +44,7 @@ func insertSQL(rows int) string {
 }
 
 const (
-	sqlUnique = `SELECT id FROM jobs WHERE unique_key = ? AND unique_until > ?
+	sqlUnique = `SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND unique_until > ?
 		ORDER BY unique_until DESC LIMIT 1`
 	sqlPromote = `UPDATE jobs SET state = 'queued'
 		WHERE state IN ('scheduled', 'retrying') AND run_at <= ?`
@@ -95,13 +99,14 @@ func (s *stmts) prepare(db *sql.DB) error {
 		s.completeN[n] = st
 	}
 	for n := 1; n <= preparedClaimArms; n++ {
-		st, err := db.Prepare(claimSQL(n))
+		st, err := db.Prepare(claimSQL(claimShape{arms: n}))
 		if err != nil {
 			s.close()
 			return fmt.Errorf("prepare claim of %d queues: %w", n, err)
 		}
 		s.claim[n] = st
 	}
+	s.claimTasks = map[claimShape]*sql.Stmt{}
 	return nil
 }
 
@@ -109,9 +114,31 @@ func (s *stmts) prepare(db *sql.DB) error {
 // claims of more queues compile their statement each time.
 const preparedClaimArms = 4
 
+// maxTaskClaimStmts bounds the claims by task kept prepared: a worker asks
+// with the same tasks and queues every time, so a few shapes cover it.
+const maxTaskClaimStmts = 32
+
 // claimStmt returns the prepared claim for n queues, or nil when none is.
 func (s *stmts) claimStmt(n int) *sql.Stmt {
 	return s.claim[n]
+}
+
+// taskClaimStmt returns the claim statement of shape (a claim by task),
+// preparing it on db at its first use while fewer than maxTaskClaimStmts are
+// kept; nil means compile it for this call. Call it outside a transaction of
+// db's single connection: preparing needs that connection.
+func (s *stmts) taskClaimStmt(db *sql.DB, shape claimShape) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.claimTasks[shape]; st != nil || s.claimTasks == nil || len(s.claimTasks) >= maxTaskClaimStmts {
+		return st
+	}
+	st, err := db.Prepare(claimSQL(shape))
+	if err != nil {
+		return nil // the claim compiles it itself and reports the error
+	}
+	s.claimTasks[shape] = st
+	return st
 }
 
 func (s *stmts) close() {
@@ -129,25 +156,63 @@ func (s *stmts) close() {
 	for _, st := range s.completeN {
 		st.Close()
 	}
+	s.mu.Lock()
+	for _, st := range s.claimTasks {
+		st.Close()
+	}
+	s.claimTasks = nil
+	s.mu.Unlock()
 }
 
-// claimSQL is the one statement that leases jobs from n queues. Parameters:
-// ?1 worker, ?2 lease until, ?3 now, ?4 limit, ?5.. the queue names. Each
-// queue's candidates are read in index order from jobs_ready (at most limit
-// entries each); with several queues they are merged by the same order.
-func claimSQL(n int) string {
-	arm := func(q int) string {
-		return fmt.Sprintf(`SELECT rowid AS r, priority AS p, run_at AS t, id AS i FROM jobs
-			WHERE state = 'queued' AND queue = ?%d AND run_at <= ?3
-			ORDER BY priority DESC, run_at, id LIMIT ?4`, q)
+// claimShape describes one claim statement: arms queues (or, with byTask,
+// arms tasks) read from the index one by one and merged, and filter queues
+// that the jobs of a claim by task must be in (0: any queue).
+type claimShape struct {
+	byTask bool
+	arms   int
+	filter int
+}
+
+// claimSQL is the one statement that leases jobs. Parameters: ?1 worker, ?2
+// lease until, ?3 now, ?4 limit, then ?5.. the queue names (or, with byTask,
+// the task names) of the arms, then the queue names of the filter. Each
+// arm's candidates are read in index order from jobs_ready (by queue) or
+// jobs_ready_task (by task), at most limit entries each; with several arms
+// they are merged by the same order. Beyond maxClaimArms arms one filtered
+// scan is sorted instead.
+func claimSQL(c claimShape) string {
+	col := "queue"
+	if c.byTask {
+		col = "task"
+	}
+	var filter string
+	if c.filter > 0 {
+		ph := make([]string, c.filter)
+		for i := range ph {
+			ph[i] = fmt.Sprintf("?%d", 5+c.arms+i)
+		}
+		filter = " AND queue IN (" + strings.Join(ph, ",") + ")"
 	}
 	var pick string
-	if n == 1 {
-		pick = `SELECT r FROM (` + arm(5) + `)`
-	} else {
-		arms := make([]string, n)
-		for i := range n {
-			arms[i] = `SELECT * FROM (` + arm(5+i) + `)`
+	switch {
+	case c.arms > maxClaimArms:
+		ph := make([]string, c.arms)
+		for i := range ph {
+			ph[i] = fmt.Sprintf("?%d", 5+i)
+		}
+		pick = `SELECT rowid FROM jobs WHERE state = 'queued' AND run_at <= ?3
+			AND ` + col + ` IN (` + strings.Join(ph, ",") + `)` + filter + `
+			ORDER BY priority DESC, run_at, id LIMIT ?4`
+	case c.arms == 1:
+		pick = fmt.Sprintf(`SELECT rowid FROM jobs
+			WHERE state = 'queued' AND %s = ?5 AND run_at <= ?3%s
+			ORDER BY priority DESC, run_at, id LIMIT ?4`, col, filter)
+	default:
+		arms := make([]string, c.arms)
+		for i := range arms {
+			arms[i] = fmt.Sprintf(`SELECT * FROM (SELECT rowid AS r, priority AS p, run_at AS t, id AS i FROM jobs
+			WHERE state = 'queued' AND %s = ?%d AND run_at <= ?3%s
+			ORDER BY priority DESC, run_at, id LIMIT ?4)`, col, 5+i, filter)
 		}
 		pick = `SELECT r FROM (` + strings.Join(arms, "\nUNION ALL\n") + `
 			ORDER BY p DESC, t, i LIMIT ?4)`
@@ -155,7 +220,7 @@ func claimSQL(n int) string {
 	return `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
 			lease_owner = ?1, lease_until = ?2, started_at = ?3
 		WHERE rowid IN (` + pick + `)
-		RETURNING ` + jobColumns
+		RETURNING rowid, ` + jobColumns
 }
 
 // sqlQueues lists the distinct queues holding queued jobs by skipping through

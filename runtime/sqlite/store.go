@@ -69,6 +69,9 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 		if err != nil {
 			return nil, b.wrap("list jobs", err)
 		}
+		if len(f.States) > 0 && !slices.Contains(f.States, j.State) {
+			continue // a damaged row shown as quarantined
+		}
 		jobs = append(jobs, j)
 	}
 	if err := rows.Err(); err != nil {
@@ -77,14 +80,19 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 	return jobs, nil
 }
 
-// scanVisible reads a row for Get and List. A quarantined row whose stored
-// history or error chain cannot be decoded (Claim quarantines such rows) is
-// returned without the undecodable part, its reason being in Error: a
-// quarantined job stays inspectable and does not break every listing.
+// scanVisible reads a row for Get and List. A row whose stored contents
+// cannot be decoded is returned as far as it could be read, as quarantined:
+// with its stored error when Claim already quarantined it, else with an
+// error saying what cannot be read. One damaged row stays inspectable and
+// does not break every listing.
 func scanVisible(s rowScanner) (*backend.Job, error) {
 	j, err := scanJob(s)
 	var ce *corruptError
-	if errors.As(err, &ce) && j != nil && j.State == backend.StateQuarantined {
+	if errors.As(err, &ce) && j != nil {
+		if j.State != backend.StateQuarantined || j.Error == "" {
+			j.State = backend.StateQuarantined
+			j.Error = ce.Error()
+		}
 		return j, nil
 	}
 	return j, err
@@ -191,30 +199,45 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 }
 
 // Stats counts jobs per queue and state, ordered by queue then life order of
-// the state.
+// the state. Rows whose state cannot be read count as quarantined.
 func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
 	rows, err := b.read.QueryContext(ctx, `SELECT queue, state, count(*), min(run_at) FROM jobs GROUP BY queue, state`)
 	if err != nil {
 		return nil, b.wrap("stats", err)
 	}
 	defer rows.Close()
-	stats := []backend.QueueStat{}
+	type key struct {
+		queue string
+		state backend.State
+	}
+	byKey := map[key]*backend.QueueStat{}
 	for rows.Next() {
-		var s backend.QueueStat
-		var state string
-		var oldest int64
-		if err := rows.Scan(&s.Queue, &state, &s.Count, &oldest); err != nil {
+		var queue, state, oldest any
+		var count int
+		if err := rows.Scan(&queue, &state, &count, &oldest); err != nil {
 			return nil, b.wrap("stats", err)
 		}
-		s.State = backend.State(state)
-		if !s.State.Valid() {
-			return nil, b.wrap("stats", fmt.Errorf("queue %q holds %d jobs in unknown state %q", s.Queue, s.Count, state))
+		var d rowDecoder
+		k := key{d.text("queue", queue), backend.State(d.text("state", state))}
+		at := d.time("run_at", oldest)
+		if !k.state.Valid() {
+			k.state = backend.StateQuarantined
 		}
-		s.OldestRunAt = fromNanos(oldest)
-		stats = append(stats, s)
+		s := byKey[k]
+		if s == nil {
+			s = &backend.QueueStat{Queue: k.queue, State: k.state, OldestRunAt: at}
+			byKey[k] = s
+		} else if s.OldestRunAt.IsZero() || (!at.IsZero() && at.Before(s.OldestRunAt)) {
+			s.OldestRunAt = at
+		}
+		s.Count += count
 	}
 	if err := rows.Err(); err != nil {
 		return nil, b.wrap("stats", err)
+	}
+	stats := make([]backend.QueueStat, 0, len(byKey))
+	for _, s := range byKey {
+		stats = append(stats, *s)
 	}
 	slices.SortFunc(stats, func(x, y backend.QueueStat) int {
 		return cmp.Or(cmp.Compare(x.Queue, y.Queue),

@@ -21,8 +21,12 @@
 //   - Every time the suite stores is truncated to the microsecond and carries a
 //     non-UTC zone, so a backend may store microseconds (e.g. Unix micros) and
 //     return any location; times are compared with time.Time.Equal.
+//   - Times outside [backend.MinTime, backend.MaxTime] (1677 to 2262) are
+//     stored clamped to that range (backend.ClampTime), and compared clamped.
 //   - Nil and empty slices are equal (Args, Result, ErrorChain, Attempts).
-//   - Enqueue fails as a whole, inserting nothing, when a job's ID already exists.
+//   - Enqueue fails as a whole, inserting nothing, when a job's ID already
+//     exists, and whenever it returns an error (a cancelled context at any
+//     point included); a failed batch can be enqueued again.
 //   - A job that is not running has no lease: LeaseOwner is empty and LeaseUntil
 //     zero. LeaseToken survives so that the next claim's token is greater.
 //   - Complete overwrites Result, Error, ErrorChain and PanicStack with the
@@ -31,14 +35,19 @@
 //     (per item or for the call) and changes nothing.
 //   - Release does not touch the attempt history. RecoverExpired appends one
 //     attempt {Number: Attempt, StartedAt, FinishedAt: now, Worker: LeaseOwner,
-//     Outcome: "lost"}; a job it fails gets FinishedAt = now and a non-empty Error.
+//     Outcome: "lost"} and raises MaxAttempts by one (a lost attempt does not
+//     count); a job it fails (its last maxLost attempts all lost) gets
+//     FinishedAt = now and an Error starting "lost N times in a row: ".
+//   - Claim with a Limit of 0 or less claims nothing; ClaimRequest.Tasks
+//     limits a claim to those tasks, across every queue when Queues is empty.
 //   - A lease ends "before now" strictly: RecoverExpired(now) leaves a job whose
 //     LeaseUntil equals now alone.
 //   - Claim's result slice may be in any order; the selection order is checked
 //     by claiming one job at a time.
 //   - Stats may list its rows in any order and may omit zero counts.
-//   - A unique key dedupes against any earlier job with that key whatever its
-//     state, while the earlier job's UniqueUntil is after the new CreatedAt.
+//   - A unique key dedupes against any earlier job of the same task with that
+//     key whatever its state, while the earlier job's UniqueUntil is after the
+//     new CreatedAt. Keys of different tasks never match.
 package backendtest
 
 import (

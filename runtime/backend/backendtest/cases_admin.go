@@ -570,3 +570,41 @@ func testNotifier(s *suite) {
 	}
 	wait("10 enqueues")
 }
+
+// testUniqueKeysPerTask: a unique key only matches an earlier job of the
+// same task.
+func testUniqueKeysPerTask(s *suite) {
+	charge := s.job("billing.Charge", unique("order:42", hour))
+	s.enqueue(charge)
+	email := s.job("email.Send", createdAt(at(sec)), unique("order:42", hour))
+	if r := s.enqueue(email); r[0].Duplicate || r[0].ID != email.ID {
+		s.t.Fatalf("email.Send with billing.Charge's key order:42 = %+v, want a new job %s", r[0], email.ID)
+	}
+	if got := s.get(email.ID); got.Task != "email.Send" {
+		s.t.Fatalf("stored job %s has task %q, want email.Send", email.ID, got.Task)
+	}
+	again := s.job("email.Send", createdAt(at(2*sec)), unique("order:42", hour))
+	if r := s.enqueue(again); !r[0].Duplicate || r[0].ID != email.ID {
+		s.t.Fatalf("second email.Send with key order:42 = %+v, want Duplicate of %s", r[0], email.ID)
+	}
+	charge2 := s.job("billing.Charge", createdAt(at(3*sec)), unique("order:42", hour))
+	if r := s.enqueue(charge2); !r[0].Duplicate || r[0].ID != charge.ID {
+		s.t.Fatalf("second billing.Charge with key order:42 = %+v, want Duplicate of %s", r[0], charge.ID)
+	}
+	// In one batch.
+	x1 := s.job("x", unique("k", hour))
+	y1 := s.job("y", unique("k", hour))
+	x2 := s.job("x", unique("k", hour))
+	res := s.enqueue(x1, y1, x2)
+	if res[0].Duplicate || res[1].Duplicate || res[1].ID != y1.ID || !res[2].Duplicate || res[2].ID != x1.ID {
+		s.t.Fatalf("batch [x k, y k, x k] = %+v, want [new %s, new %s, duplicate of %s]", res, x1.ID, y1.ID, x1.ID)
+	}
+	// Purging one task's holder leaves the other task's key alone.
+	if n, err := s.b.Purge(s.t.Context(), backend.PurgeFilter{IDs: []string{charge.ID}}); err != nil || n != 1 {
+		s.t.Fatalf("Purge of %s = %d, %v", charge.ID, n, err)
+	}
+	late := s.job("email.Send", createdAt(at(4*sec)), unique("order:42", hour))
+	if r := s.enqueue(late); !r[0].Duplicate || r[0].ID != email.ID {
+		s.t.Fatalf("email.Send with key order:42 after billing.Charge's holder was purged = %+v, want Duplicate of %s", r[0], email.ID)
+	}
+}

@@ -1,7 +1,10 @@
 package backendtest
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -13,14 +16,21 @@ func cases() []testCase {
 		{"EnqueueEmpty", testEnqueueEmpty},
 		{"EnqueueBatchAtomic", testEnqueueBatchAtomic},
 		{"EnqueueBatchKeepsIDs", testEnqueueBatchKeepsIDs},
+		{"EnqueueAllOrNothing", testEnqueueAllOrNothing},
 		{"NoAliasing", testNoAliasing},
 		{"ScheduledNotClaimableEarly", testScheduled},
 		{"ClaimOrder", testClaimOrder},
 		{"ClaimQueues", testClaimQueues},
 		{"ClaimLimit", testClaimLimit},
+		{"ClaimLimitZero", testClaimLimitZero},
+		{"ClaimTasks", testClaimTasks},
 		{"ClaimSetsLease", testClaimSetsLease},
 		{"LeaseTokenIncreases", testTokenIncreases},
 		{"RecoverExpired", testRecoverExpired},
+		{"RecoverExpiredPoisonPill", testRecoverExpiredPoisonPill},
+		{"FarFutureTimes", testFarFuture},
+		{"FarPastTimes", testFarPast},
+		{"UniqueHugeWindow", testUniqueHugeWindow},
 		{"Fencing", testFencing},
 		{"Extend", testExtend},
 		{"CompleteSucceeded", testCompleteSucceeded},
@@ -33,6 +43,7 @@ func cases() []testCase {
 		{"Release", testRelease},
 		{"UniqueKeys", testUniqueKeys},
 		{"UniqueKeyWithinBatch", testUniqueWithinBatch},
+		{"UniqueKeysPerTask", testUniqueKeysPerTask},
 		{"Cancel", testCancel},
 		{"Retry", testRetry},
 		{"GetUnknown", testGetUnknown},
@@ -326,4 +337,198 @@ func cloneJob(j *backend.Job) *backend.Job {
 	c.ErrorChain = slices.Clone(j.ErrorChain)
 	c.Attempts = slices.Clone(j.Attempts)
 	return &c
+}
+
+func testClaimLimitZero(s *suite) {
+	jobs := s.jobs(3, "t")
+	s.enqueue(jobs...)
+	for _, limit := range []int{0, -1} {
+		got, err := s.b.Claim(s.t.Context(), backend.ClaimRequest{Limit: limit, Worker: "w1", Now: at(0), LeaseFor: 30 * sec})
+		if err != nil {
+			s.t.Fatalf("Claim with Limit %d: %v", limit, err)
+		}
+		if len(got) != 0 {
+			s.t.Fatalf("Claim with Limit %d returned %v, want no job", limit, idsOf(got))
+		}
+	}
+	for _, j := range jobs {
+		s.wantState(j.ID, backend.StateQueued, "after claims with Limit 0 and -1")
+	}
+	if got := s.claimAt(at(0), 3); len(got) != 3 {
+		s.t.Fatalf("Claim with Limit 3 returned %d jobs, want 3", len(got))
+	}
+}
+
+func testClaimTasks(s *suite) {
+	type key struct{ task, queue string }
+	ids := map[key][]string{}
+	var all []*backend.Job
+	for i, task := range []string{"A", "B", "C", "A", "B", "C", "A", "B", "C"} {
+		q := []string{"q1", "q2", "q3"}[i/3]
+		j := s.job(task, onQueue(q), withPriority(i%4))
+		all = append(all, j)
+		ids[key{task, q}] = append(ids[key{task, q}], j.ID)
+	}
+	// A scheduled job of A comes in once it is due, claims by task included.
+	late := s.job("A", onQueue("q2"), scheduledAt(at(min1)))
+	all = append(all, late)
+	s.enqueue(all...)
+	byTask := func(tasks, queues []string) []string {
+		var out []string
+		for k, v := range ids {
+			if slices.Contains(tasks, k.task) && (len(queues) == 0 || slices.Contains(queues, k.queue)) {
+				out = append(out, v...)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	check := func(req backend.ClaimRequest, want []string) {
+		s.t.Helper()
+		req.Limit, req.Now = 100, at(0)
+		got := s.claim(req)
+		if !slices.Equal(idsOf(got), want) {
+			s.t.Fatalf("Claim(tasks %v, queues %v) = %v, want %v", req.Tasks, req.Queues, idsOf(got), want)
+		}
+		for _, j := range got {
+			if !slices.Contains(req.Tasks, j.Task) {
+				s.t.Fatalf("Claim(tasks %v) returned job %s of task %s", req.Tasks, j.ID, j.Task)
+			}
+		}
+	}
+	check(backend.ClaimRequest{Tasks: []string{"nope"}}, nil)
+	// Every job of A whatever its queue, none of B or C.
+	check(backend.ClaimRequest{Tasks: []string{"A"}}, byTask([]string{"A"}, nil))
+	// Tasks and queues together.
+	check(backend.ClaimRequest{Tasks: []string{"B", "C"}, Queues: []string{"q1", "q3"}}, byTask([]string{"B", "C"}, []string{"q1", "q3"}))
+	// Many tasks (more than a backend may merge one by one): B of q2 is what is left.
+	many := []string{"B"}
+	for i := range 40 {
+		many = append(many, fmt.Sprintf("task-%02d", i))
+	}
+	check(backend.ClaimRequest{Tasks: many, Queues: []string{"q2"}}, byTask([]string{"B"}, []string{"q2"}))
+	if got := s.claimAt(at(0), 100); !slices.Equal(idsOf(got), byTask([]string{"C"}, []string{"q2"})) {
+		s.t.Fatalf("Claim of every task = %v, want what is left: C of q2 %v", idsOf(got), byTask([]string{"C"}, []string{"q2"}))
+	}
+	if got := s.claim(backend.ClaimRequest{Tasks: []string{"B", "C"}, Limit: 10, Now: at(min1)}); len(got) != 0 {
+		s.t.Fatalf("Claim of B and C at +1m = %v, want none (only A's scheduled job is due)", idsOf(got))
+	}
+	if got := s.claim(backend.ClaimRequest{Tasks: []string{"A"}, Limit: 10, Now: at(min1)}); !slices.Equal(idsOf(got), []string{late.ID}) {
+		s.t.Fatalf("Claim of A at +1m = %v, want the scheduled %s", idsOf(got), late.ID)
+	}
+
+	// Across tasks and queues a claim by task keeps the claim order.
+	lo := s.job("X", onQueue("q1"), withPriority(1))
+	hi := s.job("Y", onQueue("q2"), withPriority(7))
+	mid := s.job("X", onQueue("q3"), withPriority(4))
+	early := s.job("Y", onQueue("q1"), withPriority(4), func(j *backend.Job) { j.RunAt = at(-sec) })
+	other := s.job("Z", onQueue("q1"), withPriority(9))
+	s.enqueue(lo, hi, mid, early, other)
+	var order []string
+	for range 4 {
+		got := s.claim(backend.ClaimRequest{Tasks: []string{"Y", "X"}, Limit: 1, Now: at(hour)})
+		if len(got) != 1 {
+			s.t.Fatalf("Claim of X and Y (one at a time) returned %v after %v", idsOf(got), order)
+		}
+		order = append(order, got[0].ID)
+	}
+	if want := []string{hi.ID, early.ID, mid.ID, lo.ID}; !slices.Equal(order, want) {
+		s.t.Fatalf("claim order of X and Y = %v, want %v (priority desc, then run-at, then id)", order, want)
+	}
+	s.wantState(other.ID, backend.StateQueued, "a job of a task not asked for")
+}
+
+// countdownCtx is a context that is cancelled by the n-th call of its Err or
+// Done method (0: by the first): it fails an operation at each point where
+// the backend looks at its context, one point per run.
+type countdownCtx struct {
+	context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	left   int
+}
+
+func newCountdown(parent context.Context, n int) *countdownCtx {
+	ctx, cancel := context.WithCancel(parent)
+	return &countdownCtx{Context: ctx, cancel: cancel, left: n}
+}
+
+func (c *countdownCtx) tick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left == 0 {
+		c.cancel()
+		return
+	}
+	c.left--
+}
+
+func (c *countdownCtx) Done() <-chan struct{} { c.tick(); return c.Context.Done() }
+func (c *countdownCtx) Err() error            { c.tick(); return c.Context.Err() }
+
+// testEnqueueAllOrNothing enqueues one batch (plain jobs, scheduled ones,
+// unique keys new, repeated and already taken) with a context cancelled at a
+// later point each run: every run either fails and stores none of the batch,
+// or succeeds and stores all of it; a failed batch can be enqueued again.
+func testEnqueueAllOrNothing(s *suite) {
+	holder := s.job("t", unique("taken", hour))
+	s.enqueue(holder)
+	var batch []*backend.Job
+	for i := range 12 {
+		var mods []func(*backend.Job)
+		switch i % 4 {
+		case 1:
+			mods = append(mods, scheduledAt(at(min1)), onQueue("later"))
+		case 2:
+			mods = append(mods, unique(fmt.Sprintf("k%d", i%3), hour))
+		case 3:
+			mods = append(mods, unique("taken", hour), onQueue("q2"))
+		}
+		batch = append(batch, s.job("t", mods...))
+	}
+	stored := func() []string {
+		var ids []string
+		for _, j := range batch {
+			if _, err := s.b.Get(s.t.Context(), j.ID); err == nil {
+				ids = append(ids, j.ID)
+			} else if !isErr(err, backend.ErrNotFound) {
+				s.t.Fatalf("Get(%s): %v", j.ID, err)
+			}
+		}
+		return ids
+	}
+	for n := 0; ; n++ {
+		if n > 10_000 {
+			s.t.Fatalf("Enqueue still fails after %d context checks", n)
+		}
+		res, err := s.b.Enqueue(newCountdown(s.t.Context(), n), batch)
+		if err != nil {
+			if !isErr(err, context.Canceled) {
+				s.t.Fatalf("Enqueue cancelled at context check %d failed with %v, want an error wrapping context.Canceled (a failed batch must be enqueueable again)", n, err)
+			}
+			if got := stored(); len(got) != 0 {
+				s.t.Fatalf("Enqueue cancelled at context check %d failed (%v) but stored %d of %d jobs: %v", n, err, len(got), len(batch), got)
+			}
+			continue
+		}
+		var want []string
+		for i, r := range res {
+			switch {
+			case i%4 == 3 && (!r.Duplicate || r.ID != holder.ID):
+				s.t.Fatalf("job %d with the taken key: %+v, want Duplicate of %s", i, r, holder.ID)
+			case i%4 != 3 && (r.Duplicate || r.ID != batch[i].ID):
+				s.t.Fatalf("job %d: %+v, want new job %s", i, r, batch[i].ID)
+			case !r.Duplicate:
+				want = append(want, r.ID)
+			}
+		}
+		if got := stored(); !slices.Equal(sorted(got...), sorted(want...)) {
+			s.t.Fatalf("Enqueue succeeded after %d context checks but stored %v, want %v", n, got, want)
+		}
+		s.t.Logf("Enqueue failed with nothing stored when cancelled at each of its first %d context checks", n)
+		break
+	}
+	if got := s.claim(backend.ClaimRequest{Limit: 100, Now: at(min1)}); len(got) != 1+9 {
+		s.t.Fatalf("after the batch, %d jobs are claimable, want 10 (the holder and 9 new)", len(got))
+	}
 }

@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -16,7 +17,8 @@ func (s *suite) wantNoLease(j *backend.Job, why string) {
 }
 
 func testRecoverExpired(s *suite) {
-	j := s.job("t", withAttempts(2))
+	// One attempt allowed (a task with no retries): a crash must not spend it.
+	j := s.job("t", withAttempts(1))
 	bystander := s.job("t", withPriority(-5))
 	s.enqueue(j, bystander)
 	c := s.claimOne("w1", at(0), 30*sec)
@@ -41,12 +43,16 @@ func testRecoverExpired(s *suite) {
 		s.t.Fatalf("RecoverExpired(%s) after the lease ended recovered %d jobs, want 1", now, n)
 	}
 	got := s.get(j.ID)
-	if got.State != backend.StateRetrying || !got.RunAt.Equal(now) || got.Attempt != 1 {
-		s.t.Fatalf("recovered job: state %s run-at %s attempt %d, want retrying run-at %s attempt 1", got.State, got.RunAt, got.Attempt, now)
+	if got.State != backend.StateRetrying || !got.RunAt.Equal(now) || got.Attempt != 1 || got.MaxAttempts != 2 || got.Error == "" {
+		s.t.Fatalf("recovered job: state %s run-at %s attempt %d of %d error %q, want retrying run-at %s attempt 1 of 2 (the lost attempt does not count) with an error",
+			got.State, got.RunAt, got.Attempt, got.MaxAttempts, got.Error, now)
 	}
 	wantLost := backend.Attempt{Number: 1, StartedAt: at(0), FinishedAt: now, Worker: "w1", Outcome: backend.OutcomeLost}
 	if len(got.Attempts) != 1 {
 		s.t.Fatalf("recovered job has %d attempts in its history, want 1 lost attempt", len(got.Attempts))
+	}
+	if got.Attempts[0].Error == "" {
+		s.t.Errorf("lost attempt has no error saying what happened")
 	}
 	wantLost.Error = got.Attempts[0].Error
 	if d := attemptDiff(wantLost, got.Attempts[0]); d != "" {
@@ -59,28 +65,91 @@ func testRecoverExpired(s *suite) {
 		s.t.Fatalf("second RecoverExpired recovered %d jobs again", n)
 	}
 
-	// Last attempt: the lost lease fails the job.
+	// The job is ready at once and its one real attempt runs.
 	c2 := s.claim(backend.ClaimRequest{Limit: 1, Worker: "w2", Now: now, LeaseFor: 10 * sec})
-	if len(c2) != 1 || c2[0].ID != j.ID || c2[0].Attempt != 2 {
-		s.t.Fatalf("re-claim after recovery = %v, want %s at attempt 2", idsOf(c2), j.ID)
+	if len(c2) != 1 || c2[0].ID != j.ID || c2[0].Attempt != 2 || c2[0].MaxAttempts != 2 {
+		s.t.Fatalf("re-claim after recovery = %v, want %s at attempt 2 of 2", idsOf(c2), j.ID)
 	}
-	end := now.Add(10*sec + us)
-	if n := s.recoverExpired(end); n != 1 {
-		s.t.Fatalf("RecoverExpired of the last attempt recovered %d jobs, want 1", n)
-	}
+	o := outcome(c2[0], backend.StateFailed, now.Add(sec))
+	s.completeOK(o)
 	got = s.get(j.ID)
-	if got.State != backend.StateFailed {
-		s.t.Fatalf("job whose last attempt was lost is %s, want failed", got.State)
+	if got.State != backend.StateFailed || len(got.Attempts) != 2 || got.Attempts[0].Outcome != backend.OutcomeLost || got.Attempts[1].Number != 2 {
+		s.t.Fatalf("after the real attempt failed: state %s history %+v, want failed with [lost 1, failed 2]", got.State, got.Attempts)
 	}
-	if !got.FinishedAt.Equal(end) || got.Error == "" {
-		s.t.Errorf("failed job: FinishedAt %s error %q, want %s and a message", got.FinishedAt, got.Error, end)
+}
+
+// testRecoverExpiredPoisonPill: a job whose attempts keep being lost (it
+// crashes its worker) is failed once its last maxLost attempts in a row were
+// lost, whatever its attempt limit; other outcomes break the run.
+func testRecoverExpiredPoisonPill(s *suite) {
+	j := s.job("t", withAttempts(1))
+	s.enqueue(j)
+	now := at(0)
+	// lose claims the job at now, lets its lease expire and recovers it with maxLost.
+	lose := func(maxLost int) *backend.Job {
+		s.t.Helper()
+		c := s.claimOne("w", now, 10*sec)
+		if c.ID != j.ID {
+			s.t.Fatalf("claimed %s, want %s", c.ID, j.ID)
+		}
+		now = now.Add(10*sec + us)
+		if n := s.recoverExpiredMax(now, maxLost); n != 1 {
+			s.t.Fatalf("RecoverExpired(maxLost %d) recovered %d jobs, want 1", maxLost, n)
+		}
+		return s.get(j.ID)
 	}
-	if len(got.Attempts) != 2 || got.Attempts[1].Outcome != backend.OutcomeLost || got.Attempts[1].Number != 2 || got.Attempts[1].Worker != "w2" {
-		s.t.Errorf("history after two lost attempts = %+v, want two lost attempts numbered 1, 2", got.Attempts)
+	for i := 1; i <= 2; i++ {
+		if got := lose(3); got.State != backend.StateRetrying || got.Attempt != i || got.MaxAttempts != 1+i {
+			s.t.Fatalf("after %d lost attempts (maxLost 3): state %s attempt %d of %d, want retrying, attempt %d of %d", i, got.State, got.Attempt, got.MaxAttempts, i, 1+i)
+		}
+	}
+	// A real attempt in between ends the run of lost ones.
+	c := s.claimOne("w", now, 10*sec)
+	o := outcome(c, backend.StateRetrying, now.Add(sec))
+	o.RunAt = now.Add(sec)
+	s.completeOK(o)
+	now = now.Add(sec)
+	for i := 1; i <= 2; i++ {
+		if got := lose(3); got.State != backend.StateRetrying {
+			s.t.Fatalf("lost attempt %d after a failed one (maxLost 3): state %s, want retrying", i, got.State)
+		}
+	}
+	got := lose(3)
+	if got.State != backend.StateFailed || !got.FinishedAt.Equal(now) || !strings.HasPrefix(got.Error, "lost 3 times in a row: ") {
+		s.t.Fatalf("third lost attempt in a row (maxLost 3): state %s finished %s error %q, want failed at %s with an error starting %q",
+			got.State, got.FinishedAt, got.Error, now, "lost 3 times in a row: ")
+	}
+	var outcomes []string
+	for i, a := range got.Attempts {
+		outcomes = append(outcomes, a.Outcome)
+		if a.Number != i+1 {
+			s.t.Errorf("attempt %d of the history is numbered %d", i+1, a.Number)
+		}
+	}
+	want := []string{backend.OutcomeLost, backend.OutcomeLost, backend.OutcomeFailed, backend.OutcomeLost, backend.OutcomeLost, backend.OutcomeLost}
+	if !slices.Equal(outcomes, want) {
+		s.t.Fatalf("history outcomes %v, want %v", outcomes, want)
 	}
 	s.wantNoLease(got, "after RecoverExpired failed the job")
-	if c := s.claimAt(end.Add(hour), 10); slices.Contains(idsOf(c), j.ID) {
-		s.t.Fatalf("failed job %s was claimed again", j.ID)
+	if c := s.claimAt(now.Add(hour), 10); slices.Contains(idsOf(c), j.ID) {
+		s.t.Fatalf("poison-pill job %s was claimed again", j.ID)
+	}
+
+	// maxLost 0: never failed for being lost.
+	k := s.job("t", withAttempts(1))
+	s.enqueue(k)
+	for i := 1; i <= 8; i++ {
+		c := s.claimOne("w", now, 10*sec)
+		if c.ID != k.ID {
+			s.t.Fatalf("claimed %s, want %s", c.ID, k.ID)
+		}
+		now = now.Add(10*sec + us)
+		if n := s.recoverExpiredMax(now, 0); n != 1 {
+			s.t.Fatalf("RecoverExpired(maxLost 0) recovered %d jobs, want 1", n)
+		}
+		if got := s.get(k.ID); got.State != backend.StateRetrying || got.MaxAttempts != 1+i {
+			s.t.Fatalf("after %d lost attempts with maxLost 0: state %s max attempts %d, want retrying, %d", i, got.State, got.MaxAttempts, 1+i)
+		}
 	}
 }
 

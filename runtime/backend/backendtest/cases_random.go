@@ -2,7 +2,6 @@ package backendtest
 
 import (
 	"cmp"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -13,7 +12,8 @@ import (
 
 // testRandomOps runs a seeded random sequence of every operation, with a clock
 // that mostly moves forward but sometimes back (claimers on hosts whose clocks
-// disagree), and checks each Claim and RecoverExpired against a plain scan of
+// disagree), and checks each Claim (by queue, by task, or both) and
+// RecoverExpired against a plain scan of
 // the jobs List returns, each Complete, Cancel and Retry against the job's
 // stored state, and the attempt bookkeeping of every job.
 func testRandomOps(s *suite) {
@@ -25,6 +25,7 @@ func testRandomOps(s *suite) {
 	tick := time.Second
 	now := at(0)
 	queues := []string{"q0", "q1", "q2"}
+	tasks := []string{"task0", "task1", "task2"}
 	var leases []backend.Lease
 	var ids []string
 
@@ -61,7 +62,7 @@ func testRandomOps(s *suite) {
 			n := 1 + rng.IntN(4)
 			batch := make([]*backend.Job, n)
 			for i := range batch {
-				j := s.job(fmt.Sprintf("task%d", rng.IntN(2)), createdAt(now), onQueue(queues[rng.IntN(3)]),
+				j := s.job(tasks[rng.IntN(3)], createdAt(now), onQueue(queues[rng.IntN(3)]),
 					withPriority(rng.IntN(4)), withAttempts(1+rng.IntN(3)))
 				if d := time.Duration(rng.IntN(9)-2) * tick; d > 0 {
 					j.State, j.RunAt = backend.StateScheduled, now.Add(d)
@@ -80,11 +81,20 @@ func testRandomOps(s *suite) {
 					qs = append(qs, q)
 				}
 			}
+			var ts []string
+			if rng.IntN(2) == 0 {
+				for _, t := range tasks {
+					if rng.IntN(2) == 0 {
+						ts = append(ts, t)
+					}
+				}
+			}
 			limit := 1 + rng.IntN(4)
 			var ready []*backend.Job
 			for _, j := range all() {
 				if (j.State == backend.StateQueued || j.State == backend.StateScheduled || j.State == backend.StateRetrying) &&
-					!j.RunAt.After(now) && (len(qs) == 0 || slices.Contains(qs, j.Queue)) {
+					!j.RunAt.After(now) && (len(qs) == 0 || slices.Contains(qs, j.Queue)) &&
+					(len(ts) == 0 || slices.Contains(ts, j.Task)) {
 					ready = append(ready, j)
 				}
 			}
@@ -92,9 +102,9 @@ func testRandomOps(s *suite) {
 				return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.RunAt.Compare(b.RunAt), cmp.Compare(a.ID, b.ID))
 			})
 			want := idsOf(ready[:min(limit, len(ready))])
-			got := s.claim(backend.ClaimRequest{Queues: qs, Limit: limit, Now: now, LeaseFor: time.Duration(1+rng.IntN(5)) * tick})
+			got := s.claim(backend.ClaimRequest{Queues: qs, Tasks: ts, Limit: limit, Now: now, LeaseFor: time.Duration(1+rng.IntN(5)) * tick})
 			if !slices.Equal(idsOf(got), want) {
-				s.t.Fatalf("step %d: Claim(queues %v, limit %d, now %s) = %v, want %v (from a scan of List)", step, qs, limit, now, idsOf(got), want)
+				s.t.Fatalf("step %d: Claim(queues %v, tasks %v, limit %d, now %s) = %v, want %v (from a scan of List)", step, qs, ts, limit, now, idsOf(got), want)
 			}
 			for _, j := range got {
 				leases = append(leases, j.Lease())

@@ -166,11 +166,20 @@ func (s *suite) completeOK(outs ...backend.Outcome) {
 	}
 }
 
+// defaultMaxLost is the maxLost the suite passes to RecoverExpired where a
+// test does not choose one: the worker's default.
+const defaultMaxLost = 5
+
 func (s *suite) recoverExpired(now time.Time) int {
 	s.t.Helper()
-	n, err := s.b.RecoverExpired(s.t.Context(), now)
+	return s.recoverExpiredMax(now, defaultMaxLost)
+}
+
+func (s *suite) recoverExpiredMax(now time.Time, maxLost int) int {
+	s.t.Helper()
+	n, err := s.b.RecoverExpired(s.t.Context(), now, maxLost)
 	if err != nil {
-		s.t.Fatalf("RecoverExpired(%s): %v", now, err)
+		s.t.Fatalf("RecoverExpired(%s, %d): %v", now, maxLost, err)
 	}
 	return n
 }

@@ -141,11 +141,11 @@ func (f *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 }
 
 // RecoverExpired implements backend.Backend.
-func (f *Backend) RecoverExpired(ctx context.Context, now time.Time) (int, error) {
+func (f *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
 	if err := f.check(RecoverExpired); err != nil {
 		return 0, err
 	}
-	return f.Backend.RecoverExpired(ctx, now)
+	return f.Backend.RecoverExpired(ctx, now, maxLost)
 }
 
 // Get implements backend.Backend.

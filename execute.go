@@ -30,7 +30,9 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 	if def.Signature != j.Signature {
 		msg := fmt.Sprintf("task %s: signature mismatch: the job has %s, this worker has %s; the task's parameters changed since the job was enqueued, so it is not decoded",
 			j.Task, orNone(j.Signature), orNone(def.Signature))
-		w.finishRejected(r, info, start, StateFailed, msg)
+		if !w.handBack(r, info, start, msg) {
+			w.finishRejected(r, info, start, StateFailed, msg)
+		}
 		return false
 	}
 
@@ -126,6 +128,37 @@ func (w *Worker) abandon(r *run, def TaskDef, info JobInfo, start time.Time) {
 	go w.runner()
 }
 
+// handBack leaves a job of another deploy's signature for a worker that has
+// it: retrying later, its attempt refunded, for up to HandBackFor from the
+// first hand-back (delays of 1s, 2s, 4s, ... up to a minute). It returns false
+// when the time is up and the job must fail.
+func (w *Worker) handBack(r *run, info JobInfo, start time.Time, msg string) bool {
+	if w.o.HandBackFor < 0 {
+		return false
+	}
+	first, n := start, 0
+	for _, a := range r.job.Attempts {
+		if a.Outcome == OutcomeHandedBack {
+			if n == 0 {
+				first = a.StartedAt
+			}
+			n++
+		}
+	}
+	if start.Sub(first) >= w.o.HandBackFor {
+		return false
+	}
+	delay := min(time.Second<<min(n, 6), time.Minute)
+	why := msg + "; handed back for a worker with the job's signature"
+	o := &Outcome{
+		Lease: r.job.Lease(), State: StateRetrying, RunAt: start.Add(delay), FinishedAt: start, Refund: true,
+		Error: why, ErrorChain: []string{why},
+		Attempt: w.attempt(r.job, start, start, OutcomeHandedBack, why),
+	}
+	w.finishDecided(r, info, o, 0, runFinished)
+	return true
+}
+
 // finishRejected fails a job that is not run at all.
 func (w *Worker) finishRejected(r *run, info JobInfo, start time.Time, state State, msg string) {
 	o := &Outcome{
@@ -151,6 +184,8 @@ func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration
 			w.log.Error("job panicked", append(attrs, "err", o.Error, "stack", o.PanicStack)...)
 		case o.State == StateQuarantined:
 			w.log.Error("job quarantined: its payload cannot be decoded into the task's parameters", append(attrs, "err", o.Error)...)
+		case o.Attempt.Outcome == OutcomeHandedBack:
+			w.log.Info("job of another deploy handed back: its signature differs from this worker's", append(attrs, "run_at", o.RunAt)...)
 		case o.State == StateRetrying:
 			w.log.Warn("job failed; will retry", append(attrs, "err", o.Attempt.Error, "run_at", o.RunAt)...)
 		default:

@@ -41,15 +41,16 @@ const (
 
 // Outcomes recorded in an attempt (Attempt.Outcome).
 const (
-	OutcomeSucceeded = backend.OutcomeSucceeded
-	OutcomeFailed    = backend.OutcomeFailed
-	OutcomeTimedOut  = backend.OutcomeTimedOut
-	OutcomeAbandoned = backend.OutcomeAbandoned
-	OutcomePanicked  = backend.OutcomePanicked
-	OutcomeLost      = backend.OutcomeLost
-	OutcomeReleased  = backend.OutcomeReleased
-	OutcomeRejected  = backend.OutcomeRejected
-	OutcomeCancelled = backend.OutcomeCancelled
+	OutcomeSucceeded  = backend.OutcomeSucceeded
+	OutcomeFailed     = backend.OutcomeFailed
+	OutcomeTimedOut   = backend.OutcomeTimedOut
+	OutcomeAbandoned  = backend.OutcomeAbandoned
+	OutcomePanicked   = backend.OutcomePanicked
+	OutcomeLost       = backend.OutcomeLost
+	OutcomeReleased   = backend.OutcomeReleased
+	OutcomeRejected   = backend.OutcomeRejected
+	OutcomeCancelled  = backend.OutcomeCancelled
+	OutcomeHandedBack = backend.OutcomeHandedBack
 )
 
 // Backend stores jobs; see package runtime/backend for the contract. Open one

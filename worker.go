@@ -25,7 +25,9 @@ type WorkerOptions struct {
 	Concurrency int
 	// Queues are the queues to claim from. With two or more, they are served in
 	// strict priority order (a later queue only gets the slots the earlier ones
-	// leave). Empty means every queue of the registry's tasks, served together.
+	// leave). Empty means any queue: the worker runs every job of its tasks,
+	// whatever queue it was enqueued on (nuvom.Queue moves a job to another
+	// queue, not out of reach). A worker only ever claims jobs of its own tasks.
 	Queues []string
 	// BatchSize caps the jobs claimed in one statement; default 100. The worker
 	// never claims more than it has free runners.
@@ -52,6 +54,16 @@ type WorkerOptions struct {
 	// AbandonAfter is how long a timed-out task that ignores its context may keep
 	// running before the worker abandons it; default 5s.
 	AbandonAfter time.Duration
+	// HandBackFor is how long a job whose task signature differs from this
+	// worker's (a job of another deploy's code, during a rolling deploy) is
+	// handed back, with growing delays and without spending its attempts, for
+	// a worker that has its signature; after that it fails. Default 10m;
+	// negative fails such jobs at once.
+	HandBackFor time.Duration
+	// MaxLost is how many attempts in a row a job may lose to expired leases
+	// (its worker crashed) before it is failed as a poison pill; lost attempts
+	// do not spend the task's retries. Default 5; negative means no limit.
+	MaxLost int
 	// MaxAbandoned is how many abandoned tasks (timed out, and still running
 	// because they ignore their context: Go cannot stop a goroutine) a worker
 	// tolerates; past it the worker stops claiming, drains and Run returns
@@ -88,6 +100,8 @@ const (
 	DefaultGrace        = 10 * time.Second
 	DefaultAbandonAfter = 5 * time.Second
 	DefaultMaxAbandoned = 100
+	DefaultHandBackFor  = 10 * time.Minute
+	DefaultMaxLost      = 5
 	// MaxConcurrency bounds WorkerOptions.Concurrency: each slot is a goroutine
 	// and a channel slot; more than this is almost certainly a typo.
 	MaxConcurrency = 10000
@@ -133,8 +147,9 @@ type Worker struct {
 	o        WorkerOptions
 	log      *slog.Logger
 	now      func() time.Time
-	queues   []string
-	strict   bool // claim queue by queue, in order
+	queues   []string // queues to claim from; nil: any queue
+	tasks    []string // tasks to claim jobs of: the registry's (empty only for an empty registry)
+	strict   bool     // claim queue by queue, in order
 	maxBatch int  // outcomes per Complete call
 
 	started  atomic.Bool
@@ -224,6 +239,12 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	if o.MaxAbandoned == 0 {
 		o.MaxAbandoned = DefaultMaxAbandoned
 	}
+	if o.HandBackFor == 0 {
+		o.HandBackFor = DefaultHandBackFor
+	}
+	if o.MaxLost == 0 {
+		o.MaxLost = DefaultMaxLost
+	}
 	if o.AbandonAfter == 0 {
 		o.AbandonAfter = DefaultAbandonAfter
 	}
@@ -247,30 +268,21 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		unstored:   make(map[string]Lease),
 		tooMany:    make(chan struct{}),
 	}
+	w.tasks = reg.Names()
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
 		w.strict = len(o.Queues) > 1
-	} else {
-		for _, q := range reg.Queues() {
-			if q == "" {
-				q = "default"
-			}
-			w.queues = appendUnique(w.queues, q)
-		}
-		if len(w.queues) == 0 {
-			return nil, errors.New("new worker: the registry has no tasks and no queues were given")
-		}
+	} else if len(w.tasks) == 0 {
+		return nil, errors.New("new worker: the registry has no tasks and no queues were given")
 	}
 	return w, nil
 }
 
-func appendUnique(s []string, v string) []string {
-	for _, x := range s {
-		if x == v {
-			return s
-		}
-	}
-	return append(s, v)
+// serves reports whether j is a job this worker claims: of its queues (any
+// when none were given) and of its tasks.
+func (w *Worker) serves(j *Job) bool {
+	return (w.queues == nil || slices.Contains(w.queues, j.Queue)) &&
+		(len(w.tasks) == 0 || slices.Contains(w.tasks, j.Task))
 }
 
 func defaultWorkerID() string {
@@ -310,7 +322,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelJobs()
 
 	w.recoverOnce(bctx)
-	w.log.Info("worker started", "worker", w.o.ID, "concurrency", w.o.Concurrency, "queues", w.queues, "burst", w.o.Burst)
+	queues := any("any")
+	if w.queues != nil {
+		queues = w.queues
+	}
+	w.log.Info("worker started", "worker", w.o.ID, "concurrency", w.o.Concurrency, "queues", queues, "tasks", len(w.tasks), "burst", w.o.Burst)
 	for i := 0; i < w.o.Concurrency; i++ {
 		go w.runner()
 	}
@@ -494,7 +510,7 @@ func (w *Worker) burstLeftovers(ctx context.Context, watch map[string]time.Time)
 	var earliest time.Time
 	live := 0
 	for _, j := range running {
-		if !slices.Contains(w.queues, j.Queue) || j.LeaseOwner == w.o.ID {
+		if !w.serves(j) || j.LeaseOwner == w.o.ID {
 			continue
 		}
 		seen, watched := watch[j.ID]
@@ -535,7 +551,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	var jobs []*Job
 	if w.strict {
 		for _, q := range w.queues {
-			js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: []string{q}, Limit: limit - len(jobs), Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
+			js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: []string{q}, Tasks: w.tasks, Limit: limit - len(jobs), Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
 			if err != nil {
 				return 0, fmt.Errorf("claim from queue %s: %w", q, err)
 			}
@@ -545,9 +561,9 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 			}
 		}
 	} else {
-		js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: w.queues, Limit: limit, Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
+		js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: w.queues, Tasks: w.tasks, Limit: limit, Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
 		if err != nil {
-			return 0, fmt.Errorf("claim from queues %v: %w", w.queues, err)
+			return 0, fmt.Errorf("claim jobs: %w", err)
 		}
 		jobs = js
 	}
@@ -709,12 +725,9 @@ func (w *Worker) recoverer(ctx context.Context) {
 	}
 }
 
-// maxLostInARow is how many attempts in a row a job may lose to an expired
-// lease (a crash or stall) before RecoverExpired fails it as a poison pill.
-const maxLostInARow = 5
 
 func (w *Worker) recoverOnce(ctx context.Context) {
-	n, err := w.b.RecoverExpired(ctx, w.now(), maxLostInARow)
+	n, err := w.b.RecoverExpired(ctx, w.now(), max(w.o.MaxLost, 0))
 	switch {
 	case err != nil && ctx.Err() == nil:
 		w.log.Error("recover expired leases", "worker", w.o.ID, "err", err)

@@ -193,24 +193,61 @@ func TestRejectedJobsAreNotRun(t *testing.T) {
 	stale := known
 	stale.Signature = "sig-old"
 	mismatch := enqueue(t, b, stale)
-	burst(t, b, reg, nuvom.WorkerOptions{Queues: []string{"default"}})
+	burst(t, b, reg, nuvom.WorkerOptions{HandBackFor: -1})
 
 	if ran.Load() != 0 {
 		t.Fatalf("a rejected job ran %d times", ran.Load())
 	}
-	j := getJob(t, b, unknown)
-	if j.State != nuvom.StateFailed || j.Error != "task ghost is not registered in this worker" {
-		t.Fatalf("unknown task: state %s error %q", j.State, j.Error)
+	// A job of a task this worker lacks is not claimed: it waits for a worker that has it.
+	if j := getJob(t, b, unknown); j.State != nuvom.StateQueued || len(j.Attempts) != 0 {
+		t.Fatalf("unknown task: state %s attempts %v, want queued and untouched", j.State, outcomes(j))
 	}
-	if got := outcomes(j); !slices.Equal(got, []string{nuvom.OutcomeRejected}) {
-		t.Fatalf("unknown task attempts %v", got)
-	}
-	j = getJob(t, b, mismatch)
+	j := getJob(t, b, mismatch)
 	if j.State != nuvom.StateFailed || !strings.Contains(j.Error, "sig-old") || !strings.Contains(j.Error, "sig-known") {
 		t.Fatalf("signature mismatch: state %s error %q", j.State, j.Error)
 	}
-	if j.Attempt != 1 {
-		t.Fatalf("signature mismatch retried: attempt %d", j.Attempt)
+	if got := outcomes(j); !slices.Equal(got, []string{nuvom.OutcomeRejected}) || j.Attempt != 1 {
+		t.Fatalf("signature mismatch: attempts %v at attempt %d, want one rejected", got, j.Attempt)
+	}
+}
+
+// During a rolling deploy, a job whose signature differs from this worker's
+// is handed back (its attempt refunded) for HandBackFor, so that a worker of
+// the other deploy can run it; then it fails.
+func TestSignatureMismatchIsHandedBackThenFails(t *testing.T) {
+	b := newBackend(t)
+	known := spec("known", nuvom.TaskOptions{})
+	reg := registry(t, def(known, ok))
+	stale := known
+	stale.Signature = "sig-new"
+	clock := time.Now()
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	res, err := nuvom.NewClient(b, nuvom.WithClock(now)).Enqueue(context.Background(), stale, []byte{0x90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.ID
+	opts := nuvom.WorkerOptions{Now: now, HandBackFor: time.Minute}
+	burst(t, b, reg, opts)
+	j := getJob(t, b, id)
+	if j.State != nuvom.StateRetrying || j.MaxAttempts != 2 || !slices.Equal(outcomes(j), []string{nuvom.OutcomeHandedBack}) {
+		t.Fatalf("first look: state %s max attempts %d attempts %v; want retrying, refunded, handed back", j.State, j.MaxAttempts, outcomes(j))
+	}
+	for range 4 { // 1s, 2s, 4s, 8s later: still within the minute
+		advance(j.RunAt.Sub(now()))
+		burst(t, b, reg, opts)
+		j = getJob(t, b, id)
+	}
+	if j.State != nuvom.StateRetrying || len(j.Attempts) != 5 || j.MaxAttempts != 6 {
+		t.Fatalf("within the window: state %s, %d attempts, max %d; want retrying after 5 hand-backs", j.State, len(j.Attempts), j.MaxAttempts)
+	}
+	advance(time.Minute)
+	burst(t, b, reg, opts)
+	j = getJob(t, b, id)
+	if j.State != nuvom.StateFailed || !strings.Contains(j.Error, "signature mismatch") {
+		t.Fatalf("after the window: state %s error %q, want failed with the mismatch", j.State, j.Error)
 	}
 }
 

@@ -174,6 +174,10 @@ type Outcome struct {
 	PanicStack string
 	// Attempt is appended to the job's history.
 	Attempt Attempt
+	// Refund makes the attempt not count against the job's attempt limit:
+	// MaxAttempts is raised by one (as for a lost attempt). A worker that hands
+	// back a job it cannot run yet (another deploy's signature) sets it.
+	Refund bool
 }
 
 // ListFilter selects jobs for List. Zero fields match everything.

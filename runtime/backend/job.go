@@ -50,15 +50,16 @@ const (
 
 // Outcomes recorded in an attempt.
 const (
-	OutcomeSucceeded = "succeeded"
-	OutcomeFailed    = "failed"
-	OutcomeTimedOut  = "timed_out"
-	OutcomeAbandoned = "abandoned" // timed out and did not return within the grace period
-	OutcomePanicked  = "panicked"
-	OutcomeLost      = "lost" // the worker's lease expired (crash or stall)
-	OutcomeReleased  = "released"
-	OutcomeRejected  = "rejected"  // unknown task, signature mismatch or undecodable payload
-	OutcomeCancelled = "cancelled" // the job was cancelled while it ran
+	OutcomeSucceeded  = "succeeded"
+	OutcomeFailed     = "failed"
+	OutcomeTimedOut   = "timed_out"
+	OutcomeAbandoned  = "abandoned" // timed out and did not return within the grace period
+	OutcomePanicked   = "panicked"
+	OutcomeLost       = "lost" // the worker's lease expired (crash or stall)
+	OutcomeReleased   = "released"
+	OutcomeRejected   = "rejected"    // unknown task, signature mismatch or undecodable payload
+	OutcomeCancelled  = "cancelled"   // the job was cancelled while it ran
+	OutcomeHandedBack = "handed_back" // another deploy's job (signature mismatch), left for a worker that has its signature
 )
 
 // Job is a job's full record.

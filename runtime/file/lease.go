@@ -115,6 +115,9 @@ func (b *Backend) completeOne(ctx context.Context, o backend.Outcome) (bool, err
 	a := o.Attempt
 	a.StartedAt, a.FinishedAt = backend.ClampTime(a.StartedAt), backend.ClampTime(a.FinishedAt)
 	j.Attempts = append(j.Attempts, a)
+	if o.Refund {
+		j.MaxAttempts++
+	}
 	j.LeaseOwner = ""
 	j.LeaseUntil = time.Time{}
 	now := o.FinishedAt

@@ -304,6 +304,9 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		a := o.Attempt
 		a.StartedAt, a.FinishedAt = backend.ClampTime(a.StartedAt), backend.ClampTime(a.FinishedAt)
 		j.Attempts = append(j.Attempts, a)
+		if o.Refund {
+			j.MaxAttempts++
+		}
 		if o.State == backend.StateRetrying {
 			e.setRunAt(backend.ClampTime(o.RunAt))
 			b.queue(j).add(e)

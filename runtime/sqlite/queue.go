@@ -387,7 +387,7 @@ func outcomeArgs(args []any, o *backend.Outcome) []any {
 		finished = nanos(o.FinishedAt)
 	}
 	return append(args, o.Lease.JobID, o.Lease.Token, string(o.State), runAt, finished, nullBytes(o.Result),
-		o.Error, encodeStrings(o.ErrorChain), o.PanicStack, appendAttempt(nil, o.Attempt))
+		o.Error, encodeStrings(o.ErrorChain), o.PanicStack, appendAttempt(nil, o.Attempt), boolInt(o.Refund))
 }
 
 // Release hands leased jobs back without spending an attempt; stale tokens are ignored.

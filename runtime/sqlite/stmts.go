@@ -256,7 +256,7 @@ func chunk(n int) int {
 }
 
 // completeParams is the number of parameters per outcome in completeBatchSQL.
-const completeParams = 10
+const completeParams = 11
 
 // completeBatchSQL applies n outcomes with one UPDATE ... FROM (VALUES ...):
 // each row, in parameter order: id, lease token, state, run-at (0 keeps it),
@@ -269,6 +269,7 @@ func completeBatchSQL(n int) string {
 			finished_at = v.column5, result = v.column6, error = v.column7,
 			error_chain = v.column8, panic_stack = v.column9,
 			attempts = CAST(coalesce(jobs.attempts, x'') || v.column10 AS BLOB),
+			max_attempts = jobs.max_attempts + v.column11,
 			lease_owner = '', lease_until = 0
 		FROM (VALUES `)
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", completeParams), ",") + ")"

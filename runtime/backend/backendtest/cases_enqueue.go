@@ -36,6 +36,7 @@ func cases() []testCase {
 		{"CompleteSucceeded", testCompleteSucceeded},
 		{"CompleteFailed", testCompleteFailed},
 		{"CompleteRetrying", testCompleteRetrying},
+		{"CompleteRefund", testCompleteRefund},
 		{"CompleteCancelled", testCompleteCancelled},
 		{"CompleteQuarantined", testCompleteQuarantined},
 		{"CompleteBatchMixedLeases", testCompleteBatchMixed},

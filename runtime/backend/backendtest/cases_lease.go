@@ -309,6 +309,29 @@ func testCompleteRetrying(s *suite) {
 	}
 }
 
+// A refunded attempt does not count: MaxAttempts grows by one, in a batch
+// beside an outcome that is not refunded.
+func testCompleteRefund(s *suite) {
+	a, b := s.job("t"), s.job("t")
+	s.enqueue(a, b)
+	ca := s.claimOne("w1", at(0), 30*sec)
+	cb := s.claimOne("w1", at(0), 30*sec)
+	oa := outcome(ca, backend.StateRetrying, at(sec))
+	oa.RunAt, oa.Refund = at(min1), true
+	ob := outcome(cb, backend.StateRetrying, at(sec))
+	ob.RunAt = at(min1)
+	s.completeOK(oa, ob)
+	for _, c := range []struct {
+		id   string
+		want int
+	}{{ca.ID, ca.MaxAttempts + 1}, {cb.ID, cb.MaxAttempts}} {
+		if got := s.get(c.id); got.MaxAttempts != c.want || got.State != backend.StateRetrying || len(got.Attempts) != 1 {
+			s.t.Fatalf("job %s after Complete: max attempts %d state %s history %d, want %d retrying 1",
+				c.id, got.MaxAttempts, got.State, len(got.Attempts), c.want)
+		}
+	}
+}
+
 func testCompleteCancelled(s *suite) {
 	j := s.job("t")
 	s.enqueue(j)

@@ -45,8 +45,9 @@ type WorkerOptions struct {
 	// PollInterval is how often the worker looks for ready jobs when the backend
 	// does not notify it (and for scheduled and retrying jobs); default 1s.
 	PollInterval time.Duration
-	// RecoverEvery is how often expired leases of any worker are recovered;
-	// default the shorter of LeaseFor and 1s.
+	// RecoverEvery is how often expired leases of any worker are recovered (an
+	// indexed look-up that writes only when it finds some); default the shorter
+	// of LeaseFor/4 and 250ms.
 	RecoverEvery time.Duration
 	// Grace is how long a shutdown waits for running jobs; default 10s. A
 	// negative value means no grace period: running jobs are handed back at once.
@@ -150,7 +151,7 @@ type Worker struct {
 	queues   []string // queues to claim from; nil: any queue
 	tasks    []string // tasks to claim jobs of: the registry's (empty only for an empty registry)
 	strict   bool     // claim queue by queue, in order
-	maxBatch int  // outcomes per Complete call
+	maxBatch int      // outcomes per Complete call
 
 	started  atomic.Bool
 	done     chan struct{} // closed when Run returns
@@ -228,7 +229,7 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		o.PollInterval = DefaultPollInterval
 	}
 	if o.RecoverEvery == 0 {
-		o.RecoverEvery = min(o.LeaseFor, time.Second)
+		o.RecoverEvery = min(o.LeaseFor/4, 250*time.Millisecond)
 	}
 	switch {
 	case o.Grace == 0:
@@ -724,7 +725,6 @@ func (w *Worker) recoverer(ctx context.Context) {
 		w.recoverOnce(ctx)
 	}
 }
-
 
 func (w *Worker) recoverOnce(ctx context.Context) {
 	n, err := w.b.RecoverExpired(ctx, w.now(), max(w.o.MaxLost, 0))

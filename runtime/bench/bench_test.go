@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"flag"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,7 +16,16 @@ import (
 	"github.com/nuvom/nuvom/runtime/sqlite"
 )
 
-var benchJobs = flag.Int("jobs", 100_000, "jobs per burn-down benchmark")
+// benchJobs is the burn-down size of the benchmarks: small by default, so
+// that CI runs them cheaply; -jobs or NUVOM_BENCH_JOBS asks for more.
+var benchJobs = flag.Int("jobs", envInt("NUVOM_BENCH_JOBS", 20_000), "jobs per burn-down benchmark (default $NUVOM_BENCH_JOBS or 20000)")
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 func TestRunMemory(t *testing.T) {
 	b := memory.New()
@@ -126,4 +138,87 @@ func BenchmarkPickupLatency(b *testing.B) {
 		defer be.Close()
 		run(b, Config{Backend: be, LatencySamples: 200})
 	})
+}
+
+// BenchmarkVsFloor runs the floor (RunFloor: a bare SQLite queue loop on the
+// same driver and settings) and the engine on the SQLite backend alternately,
+// each iteration one of each on fresh databases (A B A B ...), and reports the
+// medians of both and the engine's ratio to the floor: burn-down, single and
+// batched enqueue (ratios of rates; higher is better) and pickup p50 (floor
+// latency over engine latency, so higher is better here too).
+//
+//	go test ./runtime/bench -run '^$' -bench VsFloor -benchtime 3x -jobs 100000
+func BenchmarkVsFloor(b *testing.B) {
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		b.Run(mode, func(b *testing.B) {
+			var floor, engine []Report
+			for i := 0; i < b.N; i++ {
+				dir := b.TempDir()
+				fr, err := RunFloor(context.Background(), FloorConfig{Path: filepath.Join(dir, "floor.db"),
+					Synchronous: mode, Jobs: *benchJobs, LatencySamples: 100})
+				if err != nil {
+					b.Fatal(err)
+				}
+				floor = append(floor, fr)
+				be, err := sqlite.Open(filepath.Join(dir, "engine.db"), sqlite.WithSynchronous(mode))
+				if err != nil {
+					b.Fatal(err)
+				}
+				er, err := Run(context.Background(), Config{Backend: be, Jobs: *benchJobs, LatencySamples: 100})
+				be.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				engine = append(engine, er)
+				b.Logf("round %d: floor / engine\n%s\n%s", i+1, fr, er)
+			}
+			reportVsFloor(b, floor, engine)
+		})
+	}
+}
+
+// reportVsFloor reports the medians of floor and engine runs and their ratios.
+func reportVsFloor(b *testing.B, floor, engine []Report) {
+	b.Helper()
+	for _, m := range []struct {
+		name    string
+		of      func(Report) float64
+		inverse bool // a latency: the ratio is floor over engine
+	}{
+		{"burn", Report.BurnDownRate, false},
+		{"enqueueN", Report.BatchEnqueueRate, false},
+		{"enqueue1", Report.SingleEnqueueRate, false},
+		{"pickup-p50", func(r Report) float64 { return float64(r.PickupP50) / float64(time.Millisecond) }, true},
+	} {
+		f, e := median(floor, m.of), median(engine, m.of)
+		unit := "jobs/s"
+		if m.inverse {
+			unit = "ms"
+		}
+		b.ReportMetric(f, "floor-"+m.name+"-"+unit)
+		b.ReportMetric(e, m.name+"-"+unit)
+		ratio := 0.0
+		switch {
+		case m.inverse && e > 0:
+			ratio = f / e
+		case !m.inverse && f > 0:
+			ratio = e / f
+		}
+		b.ReportMetric(ratio, m.name+"-ratio")
+	}
+}
+
+func median(rs []Report, of func(Report) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = of(r)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
 }

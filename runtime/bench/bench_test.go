@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 )
@@ -221,4 +225,102 @@ func median(rs []Report, of func(Report) float64) float64 {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	return v[len(v)/2]
+}
+
+// BenchmarkBurnDownStored measures whether a database full of finished jobs
+// (results and attempt history kept) slows the burn-down: each iteration
+// burns down -jobs jobs with the engine on an empty database and on one
+// holding NUVOM_BENCH_STORED (default 50,000) succeeded jobs, alternately, and
+// reports both medians and their ratio, the peak RSS of the process and the
+// database's size per million stored jobs. The stored jobs are enqueued in
+// batches and then marked succeeded, with a result and an attempt record, by
+// one UPDATE on the database file.
+//
+//	NUVOM_BENCH_STORED=1000000 go test ./runtime/bench -run '^$' -bench BurnDownStored -benchtime 3x -jobs 100000
+func BenchmarkBurnDownStored(b *testing.B) {
+	stored := envInt("NUVOM_BENCH_STORED", 50_000)
+	ctx := context.Background()
+	var empty, full []Report
+	var dbBytes int64
+	for i := 0; i < b.N; i++ {
+		for _, m := range []int{0, stored} {
+			path := filepath.Join(b.TempDir(), "stored.db")
+			be, err := sqlite.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m > 0 {
+				if err := storeFinished(ctx, be, path, m); err != nil {
+					be.Close()
+					b.Fatal(err)
+				}
+			}
+			rep, err := Run(ctx, Config{Backend: be, Jobs: *benchJobs, LatencySamples: -1})
+			if err != nil {
+				be.Close()
+				b.Fatal(err)
+			}
+			be.Close()
+			if m == 0 {
+				empty = append(empty, rep)
+				continue
+			}
+			full = append(full, rep)
+			size := int64(0)
+			for _, f := range []string{path, path + "-wal"} {
+				if st, err := os.Stat(f); err == nil {
+					size += st.Size()
+				}
+			}
+			dbBytes = size
+		}
+	}
+	e, f := median(empty, Report.BurnDownRate), median(full, Report.BurnDownRate)
+	b.ReportMetric(e, "empty-burn-jobs/s")
+	b.ReportMetric(f, "stored-burn-jobs/s")
+	b.ReportMetric(f/e, "stored-ratio")
+	total := float64(stored + *benchJobs) // the stored jobs plus this run's
+	b.ReportMetric(float64(dbBytes)/(1<<20)/(total/1e6), "db-MB/Mjobs")
+	if rss, err := peakRSS(); err == nil {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
+	}
+}
+
+// storeFinished adds n succeeded jobs with a result and an attempt record.
+func storeFinished(ctx context.Context, be *sqlite.Backend, path string, n int) error {
+	client := nuvom.NewClient(be)
+	spec := nuvom.TaskSpec{Name: "nuvom.bench.stored", Options: nuvom.TaskOptions{Queue: "stored", StoreResult: true}}
+	reqs := make([]nuvom.Request, 0, 1000)
+	for left := n; left > 0; {
+		k := min(left, 1000)
+		reqs = reqs[:0]
+		for range k {
+			reqs = append(reqs, nuvom.Request{Spec: spec, Args: []byte{0x90}})
+		}
+		if _, err := client.EnqueueBatch(ctx, reqs); err != nil {
+			return fmt.Errorf("store finished jobs: %w", err)
+		}
+		left -= k
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return fmt.Errorf("store finished jobs: %w", err)
+	}
+	defer db.Close()
+	// An attempt record as Complete appends it: length, number 1, started and
+	// finished (zigzag varints), worker "w", outcome "succeeded", no error.
+	now := time.Now().UnixNano()
+	rec := binary.AppendUvarint(nil, 1)
+	rec = binary.AppendVarint(rec, now)
+	rec = binary.AppendVarint(rec, now)
+	rec = append(rec, 1, 'w', 9, 's', 'u', 'c', 'c', 'e', 'e', 'd', 'e', 'd', 0)
+	attempt := append(binary.AppendUvarint(nil, uint64(len(rec))), rec...)
+	if _, err := db.ExecContext(ctx, `PRAGMA busy_timeout = 10000`); err != nil {
+		return fmt.Errorf("store finished jobs: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE jobs SET state = 'succeeded', attempt = 1, started_at = ?1,
+			finished_at = ?1, result = x'c0', attempts = ?2 WHERE queue = 'stored' AND state = 'queued'`, now, attempt); err != nil {
+		return fmt.Errorf("store finished jobs: mark succeeded: %w", err)
+	}
+	return nil
 }

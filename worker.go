@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	goruntime "runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,11 @@ import (
 type WorkerOptions struct {
 	// ID names the worker in leases and attempt records; default host-pid-random.
 	ID string
-	// Concurrency is the number of jobs run at once; default runtime.NumCPU().
+	// Concurrency is the number of jobs run at once; default
+	// DefaultConcurrency (100). Each slot is a goroutine, so slots waiting on
+	// I/O cost little: size it by what the tasks wait on (the connections of
+	// the database or API they call), not by CPUs; CPU-bound tasks gain
+	// nothing above runtime.NumCPU().
 	Concurrency int
 	// Queues are the queues to claim from. With two or more, they are served in
 	// strict priority order (a later queue only gets the slots the earlier ones
@@ -95,6 +98,9 @@ type WorkerOptions struct {
 
 // Defaults of WorkerOptions.
 const (
+	// DefaultConcurrency is the jobs a worker runs at once unless told:
+	// enough for tasks that mostly wait on I/O, as most background tasks do.
+	DefaultConcurrency  = 100
 	DefaultBatchSize    = 100
 	DefaultLeaseFor     = 5 * time.Second
 	DefaultPollInterval = time.Second
@@ -211,7 +217,7 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		o.ID = defaultWorkerID()
 	}
 	if o.Concurrency == 0 {
-		o.Concurrency = goruntime.NumCPU()
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = DefaultBatchSize

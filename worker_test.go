@@ -888,3 +888,56 @@ func TestNewWorkerChecksOptions(t *testing.T) {
 		t.Error("empty registry without queues accepted")
 	}
 }
+
+// TestDefaultConcurrency: a worker without a Concurrency runs
+// DefaultConcurrency (100) jobs at once, whatever the number of CPUs: tasks
+// that wait on I/O must not crawl at two at a time on a 2-core machine. Each
+// job waits until all 100 have started, so fewer slots never get there.
+func TestDefaultConcurrency(t *testing.T) {
+	if nuvom.DefaultConcurrency != 100 {
+		t.Fatalf("DefaultConcurrency %d, want 100", nuvom.DefaultConcurrency)
+	}
+	b := newBackend(t)
+	var started atomic.Int64
+	all := make(chan struct{})
+	spec := nuvom.TaskSpec{Name: "wait.All", Options: nuvom.TaskOptions{Queue: "default"}}
+	reg, err := nuvom.NewRegistry(nuvom.TaskDef{TaskSpec: spec, Invoke: func(ctx context.Context, _ []byte) ([]byte, error) {
+		if started.Add(1) == nuvom.DefaultConcurrency {
+			close(all)
+		}
+		select {
+		case <-all:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := nuvom.NewClient(b)
+	reqs := make([]nuvom.Request, nuvom.DefaultConcurrency)
+	for i := range reqs {
+		reqs[i] = nuvom.Request{Spec: spec, Args: []byte{0x90}}
+	}
+	if _, err := client.EnqueueBatch(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	w, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-all:
+	case <-time.After(60 * time.Second): // hang guard only
+		t.Fatalf("only %d of %d jobs ran at once with the default concurrency", started.Load(), nuvom.DefaultConcurrency)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

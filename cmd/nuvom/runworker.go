@@ -39,7 +39,7 @@ func (a *app) cmdRunWorker(args []string) int {
 // workerFlags defines the flags that runworker and dev pass on to the worker
 // (which checks them again); they are declared here for --help and usage errors.
 func workerFlags(fs *pflag.FlagSet) {
-	fs.Int("concurrency", 0, "jobs run at once (default NUVOM_CONCURRENCY, else the number of CPUs)")
+	fs.Int("concurrency", 0, "jobs run at once (default NUVOM_CONCURRENCY, else 100)")
 	fs.StringSlice("queues", nil, "queues to serve, in priority order (default every queue of the tasks)")
 	fs.Bool("no-scheduler", false, "do not run the scheduler in this worker (nuvom runscheduler can run it alone)")
 	fs.Duration("grace", 0, "how long a stop or restart waits for running jobs (default NUVOM_GRACE, else 10s)")

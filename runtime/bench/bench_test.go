@@ -2,18 +2,34 @@ package bench
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 )
 
-var benchJobs = flag.Int("jobs", 100_000, "jobs per burn-down benchmark")
+// benchJobs is the burn-down size of the benchmarks: small by default, so
+// that CI runs them cheaply; -jobs or NUVOM_BENCH_JOBS asks for more.
+var benchJobs = flag.Int("jobs", envInt("NUVOM_BENCH_JOBS", 20_000), "jobs per burn-down benchmark (default $NUVOM_BENCH_JOBS or 20000)")
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 func TestRunMemory(t *testing.T) {
 	b := memory.New()
@@ -126,4 +142,185 @@ func BenchmarkPickupLatency(b *testing.B) {
 		defer be.Close()
 		run(b, Config{Backend: be, LatencySamples: 200})
 	})
+}
+
+// BenchmarkVsFloor runs the floor (RunFloor: a bare SQLite queue loop on the
+// same driver and settings) and the engine on the SQLite backend alternately,
+// each iteration one of each on fresh databases (A B A B ...), and reports the
+// medians of both and the engine's ratio to the floor: burn-down, single and
+// batched enqueue (ratios of rates; higher is better) and pickup p50 (floor
+// latency over engine latency, so higher is better here too).
+//
+//	go test ./runtime/bench -run '^$' -bench VsFloor -benchtime 3x -jobs 100000
+func BenchmarkVsFloor(b *testing.B) {
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		b.Run(mode, func(b *testing.B) {
+			var floor, engine []Report
+			for i := 0; i < b.N; i++ {
+				dir := b.TempDir()
+				fr, err := RunFloor(context.Background(), FloorConfig{Path: filepath.Join(dir, "floor.db"),
+					Synchronous: mode, Jobs: *benchJobs, LatencySamples: 100})
+				if err != nil {
+					b.Fatal(err)
+				}
+				floor = append(floor, fr)
+				be, err := sqlite.Open(filepath.Join(dir, "engine.db"), sqlite.WithSynchronous(mode))
+				if err != nil {
+					b.Fatal(err)
+				}
+				er, err := Run(context.Background(), Config{Backend: be, Jobs: *benchJobs, LatencySamples: 100})
+				be.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				engine = append(engine, er)
+				b.Logf("round %d: floor / engine\n%s\n%s", i+1, fr, er)
+			}
+			reportVsFloor(b, floor, engine)
+		})
+	}
+}
+
+// reportVsFloor reports the medians of floor and engine runs and their ratios.
+func reportVsFloor(b *testing.B, floor, engine []Report) {
+	b.Helper()
+	for _, m := range []struct {
+		name    string
+		of      func(Report) float64
+		inverse bool // a latency: the ratio is floor over engine
+	}{
+		{"burn", Report.BurnDownRate, false},
+		{"enqueueN", Report.BatchEnqueueRate, false},
+		{"enqueue1", Report.SingleEnqueueRate, false},
+		{"pickup-p50", func(r Report) float64 { return float64(r.PickupP50) / float64(time.Millisecond) }, true},
+	} {
+		f, e := median(floor, m.of), median(engine, m.of)
+		unit := "jobs/s"
+		if m.inverse {
+			unit = "ms"
+		}
+		b.ReportMetric(f, "floor-"+m.name+"-"+unit)
+		b.ReportMetric(e, m.name+"-"+unit)
+		ratio := 0.0
+		switch {
+		case m.inverse && e > 0:
+			ratio = f / e
+		case !m.inverse && f > 0:
+			ratio = e / f
+		}
+		b.ReportMetric(ratio, m.name+"-ratio")
+	}
+}
+
+func median(rs []Report, of func(Report) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = of(r)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+// BenchmarkBurnDownStored measures whether a database full of finished jobs
+// (results and attempt history kept) slows the burn-down: each iteration
+// burns down -jobs jobs with the engine on an empty database and on one
+// holding NUVOM_BENCH_STORED (default 50,000) succeeded jobs, alternately, and
+// reports both medians and their ratio, the peak RSS of the process and the
+// database's size per million stored jobs. The stored jobs are enqueued in
+// batches and then marked succeeded, with a result and an attempt record, by
+// one UPDATE on the database file.
+//
+//	NUVOM_BENCH_STORED=1000000 go test ./runtime/bench -run '^$' -bench BurnDownStored -benchtime 3x -jobs 100000
+func BenchmarkBurnDownStored(b *testing.B) {
+	stored := envInt("NUVOM_BENCH_STORED", 50_000)
+	ctx := context.Background()
+	var empty, full []Report
+	var dbBytes int64
+	for i := 0; i < b.N; i++ {
+		for _, m := range []int{0, stored} {
+			path := filepath.Join(b.TempDir(), "stored.db")
+			be, err := sqlite.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m > 0 {
+				if err := storeFinished(ctx, be, path, m); err != nil {
+					be.Close()
+					b.Fatal(err)
+				}
+			}
+			rep, err := Run(ctx, Config{Backend: be, Jobs: *benchJobs, LatencySamples: -1})
+			if err != nil {
+				be.Close()
+				b.Fatal(err)
+			}
+			be.Close()
+			if m == 0 {
+				empty = append(empty, rep)
+				continue
+			}
+			full = append(full, rep)
+			size := int64(0)
+			for _, f := range []string{path, path + "-wal"} {
+				if st, err := os.Stat(f); err == nil {
+					size += st.Size()
+				}
+			}
+			dbBytes = size
+		}
+	}
+	e, f := median(empty, Report.BurnDownRate), median(full, Report.BurnDownRate)
+	b.ReportMetric(e, "empty-burn-jobs/s")
+	b.ReportMetric(f, "stored-burn-jobs/s")
+	b.ReportMetric(f/e, "stored-ratio")
+	total := float64(stored + *benchJobs) // the stored jobs plus this run's
+	b.ReportMetric(float64(dbBytes)/(1<<20)/(total/1e6), "db-MB/Mjobs")
+	if rss, err := peakRSS(); err == nil {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
+	}
+}
+
+// storeFinished adds n succeeded jobs with a result and an attempt record.
+func storeFinished(ctx context.Context, be *sqlite.Backend, path string, n int) error {
+	client := nuvom.NewClient(be)
+	spec := nuvom.TaskSpec{Name: "nuvom.bench.stored", Options: nuvom.TaskOptions{Queue: "stored", StoreResult: true}}
+	reqs := make([]nuvom.Request, 0, 1000)
+	for left := n; left > 0; {
+		k := min(left, 1000)
+		reqs = reqs[:0]
+		for range k {
+			reqs = append(reqs, nuvom.Request{Spec: spec, Args: []byte{0x90}})
+		}
+		if _, err := client.EnqueueBatch(ctx, reqs); err != nil {
+			return fmt.Errorf("store finished jobs: %w", err)
+		}
+		left -= k
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return fmt.Errorf("store finished jobs: %w", err)
+	}
+	defer db.Close()
+	// An attempt record as Complete appends it: length, number 1, started and
+	// finished (zigzag varints), worker "w", outcome "succeeded", no error.
+	now := time.Now().UnixNano()
+	rec := binary.AppendUvarint(nil, 1)
+	rec = binary.AppendVarint(rec, now)
+	rec = binary.AppendVarint(rec, now)
+	rec = append(rec, 1, 'w', 9, 's', 'u', 'c', 'c', 'e', 'e', 'd', 'e', 'd', 0)
+	attempt := append(binary.AppendUvarint(nil, uint64(len(rec))), rec...)
+	if _, err := db.ExecContext(ctx, `PRAGMA busy_timeout = 10000`); err != nil {
+		return fmt.Errorf("store finished jobs: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE jobs SET state = 'succeeded', attempt = 1, started_at = ?1,
+			finished_at = ?1, result = x'c0', attempts = ?2 WHERE queue = 'stored' AND state = 'queued'`, now, attempt); err != nil {
+		return fmt.Errorf("store finished jobs: mark succeeded: %w", err)
+	}
+	return nil
 }

@@ -36,7 +36,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +94,7 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		DB:               Setting[string]{filepath.Join(root, ".nuvom", "nuvom.db"), SourceDefault},
 		QueueDir:         Setting[string]{filepath.Join(root, ".nuvom", "queue"), SourceDefault},
 		SQLiteSync:       Setting[string]{"NORMAL", SourceDefault},
-		Concurrency:      Setting[int]{goruntime.NumCPU(), SourceDefault},
+		Concurrency:      Setting[int]{nuvom.DefaultConcurrency, SourceDefault},
 		Queues:           Setting[[]string]{nil, SourceDefault},
 		Grace:            Setting[time.Duration]{nuvom.DefaultGrace, SourceDefault},
 		PollInterval:     Setting[time.Duration]{nuvom.DefaultPollInterval, SourceDefault},

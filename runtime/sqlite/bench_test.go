@@ -87,6 +87,10 @@ func BenchmarkBurnDown(b *testing.B) {
 }
 
 func benchBurnDown(b *testing.B, n, limit int, opts ...Option) {
+	benchBurnDownHook(b, n, limit, nil, opts...)
+}
+
+func benchBurnDownHook(b *testing.B, n, limit int, hook func(*Backend), opts ...Option) {
 	ctx := context.Background()
 	result := []byte{0xa2, 'o', 'k'}
 	var total time.Duration
@@ -95,6 +99,9 @@ func benchBurnDown(b *testing.B, n, limit int, opts ...Option) {
 		be, err := Open(filepath.Join(b.TempDir(), "burn.db"), opts...)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if hook != nil {
+			hook(be)
 		}
 		now := time.Now()
 		jobs := benchJobs(n, now)

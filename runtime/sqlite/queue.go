@@ -55,6 +55,15 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		}
 	}
 	res := make([]backend.EnqueueResult, len(jobs))
+	if len(jobs) == 1 && jobs[0].UniqueKey == "" {
+		// One statement is atomic by itself: no BEGIN and COMMIT round trips.
+		args := jobArgs(make([]any, 0, insertColumnCount), jobs[0])
+		if _, err := b.stmts.insertN[1].ExecContext(ctx, args...); err != nil {
+			return nil, b.wrapCtx(ctx, "enqueue: insert "+jobs[0].ID, err)
+		}
+		b.notify.signal()
+		return []backend.EnqueueResult{{ID: jobs[0].ID}}, nil
+	}
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrapCtx(ctx, "enqueue: begin", err)
@@ -118,11 +127,25 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	now := nanos(req.Now)
 	queues := sortedSet(req.Queues)
 	tasks := sortedSet(req.Tasks)
-	var byTask *sql.Stmt
-	if len(tasks) > 0 {
-		// Prepared before the transaction: it needs the writer's one connection.
-		byTask = b.stmts.taskClaimStmt(b.write, claimShape{byTask: true, arms: len(tasks), filter: len(queues)})
+	if len(tasks) == 0 {
+		// A claim of any task claims the tasks that have queued jobs, due
+		// ones promoted first: claims read the one ready index,
+		// jobs_ready_task, task by task. Jobs of a task first queued after
+		// this list wait for the next claim.
+		if err := b.promote(ctx, now); err != nil {
+			return nil, err
+		}
+		var err error
+		if tasks, err = readTasks(ctx, b.write); err != nil {
+			return nil, b.wrap("claim: list tasks", err)
+		}
+		if len(tasks) == 0 {
+			return []*backend.Job{}, nil
+		}
 	}
+	shape := claimShape{arms: len(tasks), filter: len(queues)}
+	// Prepared before the transaction: it needs the writer's one connection.
+	st := b.stmts.taskClaimStmt(b.write, shape)
 
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -132,24 +155,10 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if _, err := tx.StmtContext(ctx, b.stmts.promote).ExecContext(ctx, now); err != nil {
 		return nil, b.wrap("claim: promote due jobs", err)
 	}
-	if len(queues) == 0 && len(tasks) == 0 {
-		if queues, err = readQueues(ctx, tx); err != nil {
-			return nil, b.wrap("claim: list queues", err)
-		}
-		if len(queues) == 0 {
-			if err := tx.Commit(); err != nil {
-				return nil, b.wrap("claim: commit", err)
-			}
-			return []*backend.Job{}, nil
-		}
-	}
-	args := []any{req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit}
-	shape := claimShape{arms: len(queues)}
-	if len(tasks) > 0 {
-		shape = claimShape{byTask: true, arms: len(tasks), filter: len(queues)}
-		for _, t := range tasks {
-			args = append(args, t)
-		}
+	args := make([]any, 0, 4+len(tasks)+len(queues))
+	args = append(args, req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit)
+	for _, t := range tasks {
+		args = append(args, t)
 	}
 	for _, q := range queues {
 		args = append(args, q)
@@ -159,12 +168,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	for len(jobs) < req.Limit {
 		args[3] = req.Limit - len(jobs)
 		var rows *sql.Rows
-		switch st := b.stmts.claimStmt(len(queues)); {
-		case byTask != nil:
-			rows, err = tx.StmtContext(ctx, byTask).QueryContext(ctx, args...)
-		case !shape.byTask && st != nil:
+		if st != nil {
 			rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-		default:
+		} else {
 			rows, err = tx.QueryContext(ctx, claimSQL(shape), args...)
 		}
 		if err != nil {
@@ -234,8 +240,17 @@ func sortedSet(names []string) []string {
 	return slices.Compact(out)
 }
 
-func readQueues(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, sqlQueues)
+// promote makes scheduled and retrying jobs whose time has come queued.
+func (b *Backend) promote(ctx context.Context, now int64) error {
+	if _, err := b.stmts.promote.ExecContext(ctx, now); err != nil {
+		return b.wrap("claim: promote due jobs", err)
+	}
+	return nil
+}
+
+// readTasks lists the tasks that have queued jobs.
+func readTasks(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, sqlTasks)
 	if err != nil {
 		return nil, err
 	}

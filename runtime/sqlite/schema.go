@@ -17,8 +17,10 @@ import (
 //
 // Ready jobs are the 'queued' ones: Claim first promotes 'scheduled' and
 // 'retrying' jobs whose run_at has come to 'queued' (through jobs_due), so the
-// claim index holds only jobs that can run and a claim reads no more index
-// entries than it takes, however many jobs wait for a later time.
+// claim index (jobs_ready_task) holds only jobs that can run and a claim reads
+// no more index entries than it takes, however many jobs wait for a later
+// time. Each index is written on every enqueue and state change, so the
+// schema keeps as few as the claims, the recovery and unique keys need.
 var migrations = []string{
 	`CREATE TABLE jobs (
 		id             TEXT    NOT NULL UNIQUE,
@@ -60,6 +62,11 @@ var migrations = []string{
 	`DROP INDEX jobs_unique;
 	CREATE INDEX jobs_unique ON jobs (task, unique_key, unique_until) WHERE unique_key IS NOT NULL;
 	CREATE INDEX jobs_ready_task ON jobs (task, priority DESC, run_at, id, queue) WHERE state = 'queued';`,
+
+	// Version 3: every claim reads jobs_ready_task (a claim of any task
+	// lists the tasks with queued jobs first), so jobs_ready, which every
+	// enqueue and claim also had to write, goes.
+	`DROP INDEX jobs_ready;`,
 }
 
 // migrate brings the database's schema to the latest version in one

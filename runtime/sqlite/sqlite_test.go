@@ -216,7 +216,7 @@ func TestCorruptRows(t *testing.T) {
 	}
 }
 
-// TestQueryPlans checks that claiming reads jobs_ready in order (no table
+// TestQueryPlans checks that claiming reads jobs_ready_task in order (no table
 // scan, no sort for one queue) and that the other hot statements use indexes.
 func TestQueryPlans(t *testing.T) {
 	b := openTest(t)
@@ -244,22 +244,20 @@ func TestQueryPlans(t *testing.T) {
 		want      []string
 		forbidden []string
 	}{
-		{"claim one queue", claimSQL(claimShape{arms: 1}), []any{"w", 1, 1, 10, "q"},
-			[]string{"jobs_ready"}, []string{"SCAN jobs", "TEMP B-TREE"}},
-		{"claim three queues", claimSQL(claimShape{arms: 3}), []any{"w", 1, 1, 10, "a", "b", "c"},
-			[]string{"jobs_ready"}, []string{"SCAN jobs"}},
-		{"claim one task", claimSQL(claimShape{byTask: true, arms: 1}), []any{"w", 1, 1, 10, "t"},
+		{"claim one task", claimSQL(claimShape{arms: 1}), []any{"w", 1, 1, 10, "t"},
 			[]string{"jobs_ready_task"}, []string{"SCAN jobs", "TEMP B-TREE"}},
-		{"claim three tasks", claimSQL(claimShape{byTask: true, arms: 3}), []any{"w", 1, 1, 10, "a", "b", "c"},
+		{"claim one task of one queue", claimSQL(claimShape{arms: 1, filter: 1}), []any{"w", 1, 1, 10, "t", "q"},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs", "TEMP B-TREE"}},
+		{"claim three tasks", claimSQL(claimShape{arms: 3}), []any{"w", 1, 1, 10, "a", "b", "c"},
 			[]string{"jobs_ready_task"}, []string{"SCAN jobs"}},
-		{"claim two tasks of two queues", claimSQL(claimShape{byTask: true, arms: 2, filter: 2}), []any{"w", 1, 1, 10, "a", "b", "q1", "q2"},
+		{"claim two tasks of two queues", claimSQL(claimShape{arms: 2, filter: 2}), []any{"w", 1, 1, 10, "a", "b", "q1", "q2"},
 			[]string{"jobs_ready_task"}, []string{"SCAN jobs"}},
 		{"promote", sqlPromote, []any{1}, []string{"jobs_due"}, []string{"SCAN jobs"}},
-		{"queues", sqlQueues, nil, []string{"jobs_ready"}, []string{"SCAN jobs"}},
+		{"tasks", sqlTasks, nil, []string{"jobs_ready_task"}, []string{"SCAN jobs"}},
 		{"complete", sqlComplete, []any{"succeeded", 0, 1, nil, "", nil, "", []byte{}, "id", 1},
 			[]string{"sqlite_autoindex_jobs_1"}, []string{"SCAN jobs"}},
-		{"complete batch", completeBatchSQL(2), []any{"a", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{},
-			"b", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}},
+		{"complete batch", completeBatchSQL(2), []any{"a", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}, 0,
+			"b", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}, 0},
 			[]string{"sqlite_autoindex_jobs_1"}, []string{"SCAN jobs"}},
 		{"recover", `SELECT id FROM jobs WHERE state = 'running' AND lease_until < ?`, []any{1},
 			[]string{"jobs_lease"}, []string{"SCAN jobs"}},

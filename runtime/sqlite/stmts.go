@@ -23,11 +23,10 @@ type stmts struct {
 	complete  *sql.Stmt
 	extend    *sql.Stmt
 	release   *sql.Stmt
-	claim     map[int]*sql.Stmt // by number of queues, read-only after prepare
 	completeN map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
 
 	mu         sync.Mutex
-	claimTasks map[claimShape]*sql.Stmt // claims by task, prepared at first use
+	claimTasks map[claimShape]*sql.Stmt // claims, prepared at first use
 }
 
 func insertSQL(rows int) string {
@@ -62,7 +61,6 @@ const (
 )
 
 func (s *stmts) prepare(db *sql.DB) error {
-	s.claim = map[int]*sql.Stmt{}
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
@@ -98,32 +96,15 @@ func (s *stmts) prepare(db *sql.DB) error {
 		}
 		s.completeN[n] = st
 	}
-	for n := 1; n <= preparedClaimArms; n++ {
-		st, err := db.Prepare(claimSQL(claimShape{arms: n}))
-		if err != nil {
-			s.close()
-			return fmt.Errorf("prepare claim of %d queues: %w", n, err)
-		}
-		s.claim[n] = st
-	}
 	s.claimTasks = map[claimShape]*sql.Stmt{}
 	return nil
 }
 
-// preparedClaimArms is how many queues the claims prepared at Open cover;
-// claims of more queues compile their statement each time.
-const preparedClaimArms = 4
-
-// maxTaskClaimStmts bounds the claims by task kept prepared: a worker asks
-// with the same tasks and queues every time, so a few shapes cover it.
+// maxTaskClaimStmts bounds the claims kept prepared: a worker asks with the
+// same tasks and queues every time, so a few shapes cover it.
 const maxTaskClaimStmts = 32
 
-// claimStmt returns the prepared claim for n queues, or nil when none is.
-func (s *stmts) claimStmt(n int) *sql.Stmt {
-	return s.claim[n]
-}
-
-// taskClaimStmt returns the claim statement of shape (a claim by task),
+// taskClaimStmt returns the claim statement of shape,
 // preparing it on db at its first use while fewer than maxTaskClaimStmts are
 // kept; nil means compile it for this call. Call it outside a transaction of
 // db's single connection: preparing needs that connection.
@@ -150,9 +131,6 @@ func (s *stmts) close() {
 			st.Close()
 		}
 	}
-	for _, st := range s.claim {
-		st.Close()
-	}
 	for _, st := range s.completeN {
 		st.Close()
 	}
@@ -164,27 +142,22 @@ func (s *stmts) close() {
 	s.mu.Unlock()
 }
 
-// claimShape describes one claim statement: arms queues (or, with byTask,
-// arms tasks) read from the index one by one and merged, and filter queues
-// that the jobs of a claim by task must be in (0: any queue).
+// claimShape describes one claim statement: arms tasks read from the index
+// one by one and merged, and filter queues that the jobs must be in (0: any
+// queue).
 type claimShape struct {
-	byTask bool
 	arms   int
 	filter int
 }
 
 // claimSQL is the one statement that leases jobs. Parameters: ?1 worker, ?2
-// lease until, ?3 now, ?4 limit, then ?5.. the queue names (or, with byTask,
-// the task names) of the arms, then the queue names of the filter. Each
-// arm's candidates are read in index order from jobs_ready (by queue) or
-// jobs_ready_task (by task), at most limit entries each; with several arms
-// they are merged by the same order. Beyond maxClaimArms arms one filtered
-// scan is sorted instead.
+// lease until, ?3 now, ?4 limit, then ?5.. the task names of the arms, then
+// the queue names of the filter. Each arm's candidates are read in index
+// order from jobs_ready_task, at most limit entries each, the queue filter
+// answered from the index; with several arms they are merged by the same
+// order. Beyond maxClaimArms arms one filtered scan is sorted instead.
 func claimSQL(c claimShape) string {
-	col := "queue"
-	if c.byTask {
-		col = "task"
-	}
+	const col = "task"
 	var filter string
 	if c.filter > 0 {
 		ph := make([]string, c.filter)
@@ -223,12 +196,12 @@ func claimSQL(c claimShape) string {
 		RETURNING rowid, ` + jobColumns
 }
 
-// sqlQueues lists the distinct queues holding queued jobs by skipping through
-// jobs_ready: one index seek per queue, not a scan of the jobs.
-const sqlQueues = `WITH RECURSIVE q(name) AS (
-		SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued')
+// sqlTasks lists the distinct tasks holding queued jobs by skipping through
+// jobs_ready_task: one index seek per task, not a scan of the jobs.
+const sqlTasks = `WITH RECURSIVE q(name) AS (
+		SELECT (SELECT min(task) FROM jobs WHERE state = 'queued')
 		UNION ALL
-		SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued' AND queue > q.name)
+		SELECT (SELECT min(task) FROM jobs WHERE state = 'queued' AND task > q.name)
 		FROM q WHERE q.name IS NOT NULL)
 	SELECT name FROM q WHERE name IS NOT NULL`
 

@@ -82,7 +82,7 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args 
 	const prog = "worker"
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	concurrency := fs.Int("concurrency", 0, "jobs run at once (NUVOM_CONCURRENCY; default the number of CPUs)")
+	concurrency := fs.Int("concurrency", 0, "jobs run at once (NUVOM_CONCURRENCY; default 100)")
 	queues := fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default every queue of the tasks)")
 	burst := fs.Bool("burst", false, "run until no ready job remains, then exit")
 	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)")

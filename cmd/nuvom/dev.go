@@ -84,15 +84,18 @@ func (a *app) dev(workerArgs []string, stop <-chan os.Signal) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	stop = stopsignal.Coalesce(stop, &stopsignal.Filter{Window: a.signalWindow}, done)
 	var mu sync.Mutex
 	s := &devSession{
 		a: a, root: root, args: workerArgs, stop: stop,
 		out: lockedWriter{&mu, a.stdout}, err: lockedWriter{&mu, a.stderr},
 		colour: isTerminal(a.stdout), retry: map[string]bool{},
 	}
+	done := make(chan struct{})
+	defer close(done)
+	stop = stopsignal.Coalesce(stop, &stopsignal.Filter{Window: a.signalWindow}, done, func(os.Signal) {
+		fmt.Fprintln(s.err, "nuvom dev: stop signal repeated within 1s: counted as one Ctrl-C")
+	})
+	s.stop = stop
 	registry := manifest.DefaultRegistry
 	if m, err := manifest.Load(filepath.Join(root, manifest.FileName)); err == nil && m.Registry != "" {
 		registry = m.Registry

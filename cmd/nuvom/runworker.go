@@ -141,7 +141,9 @@ func (a *app) runChild(bin string, args []string) int {
 		return a.fail(err)
 	}
 	done := make(chan struct{})
-	stops := stopsignal.Coalesce(sigs, &stopsignal.Filter{Window: a.signalWindow}, done)
+	stops := stopsignal.Coalesce(sigs, &stopsignal.Filter{Window: a.signalWindow}, done, func(os.Signal) {
+		fmt.Fprintln(a.stderr, "nuvom: stop signal repeated within 1s: counted once")
+	})
 	go func() {
 		// The worker filters signals too: space them so that a second
 		// request is not taken for a repeat of the first.

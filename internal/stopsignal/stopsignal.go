@@ -43,15 +43,19 @@ func (f *Filter) Accept() bool {
 	return true
 }
 
-// Coalesce passes on the signals of in that f accepts, until done is closed.
-// The returned channel is never closed.
-func Coalesce(in <-chan os.Signal, f *Filter, done <-chan struct{}) <-chan os.Signal {
+// Coalesce passes on the signals of in that f accepts, until done is closed;
+// it calls repeated (when not nil) with each signal it drops. The returned
+// channel is never closed.
+func Coalesce(in <-chan os.Signal, f *Filter, done <-chan struct{}, repeated func(os.Signal)) <-chan os.Signal {
 	out := make(chan os.Signal, 4)
 	go func() {
 		for {
 			select {
 			case s := <-in:
 				if !f.Accept() {
+					if repeated != nil {
+						repeated(s)
+					}
 					continue
 				}
 				select {

@@ -59,7 +59,8 @@ func TestCoalesce(t *testing.T) {
 	in := make(chan os.Signal, 4)
 	done := make(chan struct{})
 	defer close(done)
-	out := Coalesce(in, f, done)
+	var dropped []os.Signal
+	out := Coalesce(in, f, done, func(s os.Signal) { dropped = append(dropped, s) })
 	in <- os.Interrupt
 	in <- os.Interrupt // the same instant: dropped
 	<-reads
@@ -70,9 +71,13 @@ func TestCoalesce(t *testing.T) {
 	mu.Lock()
 	now = now.Add(Window)
 	mu.Unlock()
+	// The marker below is read after the duplicate, so dropped is complete.
 	in <- os.Kill
 	if s := <-out; s != os.Kill {
 		t.Fatalf("got %v after the window, want the next signal (the duplicate was passed on)", s)
+	}
+	if len(dropped) != 1 || dropped[0] != os.Interrupt {
+		t.Fatalf("reported as repeated: %v", dropped)
 	}
 }
 

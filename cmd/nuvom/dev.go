@@ -241,7 +241,7 @@ func (s *devSession) reload(b *devwatch.Batch, first bool) (stopped bool) {
 	// Build, while the old worker keeps serving.
 	t := time.Now()
 	if first {
-		fmt.Fprintln(s.out, "nuvom dev: building the worker (the first build can take a minute)...")
+		fmt.Fprintln(s.err, "nuvom dev: building the worker (the first build can take a minute)...")
 	}
 	bin, err := s.a.buildWorker(false)
 	buildTime := time.Since(t)

@@ -80,6 +80,7 @@ func mainWith(tasks []nuvom.TaskDef, args []string, prog string, window time.Dur
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	parentGone := watchLifeline(os.Getenv(LifelineEnv))
+	_ = os.Unsetenv(LifelineEnv) // not for the tasks' own child processes
 	go func() {
 		// One keypress can arrive twice (the terminal's SIGINT and a copy
 		// forwarded by "go tool"): signals within the window are one request.

@@ -43,6 +43,9 @@ func (a *app) cmdDev(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
+	if err := a.checkWorkerFlags(fs); err != nil {
+		return a.usageErr("dev: %v", err)
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)

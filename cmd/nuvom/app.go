@@ -7,8 +7,11 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/nuvom/nuvom/internal/stopsignal"
 )
 
 // Exit codes.
@@ -25,6 +28,12 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 	wd     string
+	// process is set when the app is the whole process (its streams are the
+	// process's own), so runworker may hand the process over to the worker.
+	process bool
+	// signalWindow is how close together stop signals count as one (see
+	// package stopsignal); zero in tests that build an app by hand.
+	signalWindow time.Duration
 }
 
 // command is one (possibly two-word) command.
@@ -82,7 +91,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stderr, "nuvom: %v\n", err)
 		return exitFailure
 	}
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, wd: wd}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, wd: wd,
+		process:      stdin == io.Reader(os.Stdin) && stdout == io.Writer(os.Stdout) && stderr == io.Writer(os.Stderr),
+		signalWindow: stopsignal.Window}
 	return a.dispatch(args)
 }
 
@@ -162,8 +173,7 @@ func (a *app) flags(name, argsUsage, description, example string) *pflag.FlagSet
 func (a *app) parse(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) (int, bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fs.Usage()
-			return exitOK, false
+			return exitOK, false // pflag printed the usage (fs.Usage) already
 		}
 		return a.usageErr("%s: %v", strings.TrimPrefix(fs.Name(), "nuvom "), err), false
 	}

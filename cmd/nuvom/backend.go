@@ -12,15 +12,40 @@ import (
 	"github.com/nuvom/nuvom/runtime/config"
 )
 
-// config loads the effective settings for the working directory.
-func (a *app) config() (config.Config, error) {
+// loadConfig loads the effective settings for the working directory.
+func (a *app) loadConfig() (config.Config, error) {
 	return config.Load(a.wd, a.getenv)
+}
+
+// config loads the settings for a command that opens the store. Outside a Go
+// module the default store (.nuvom/ under the module root) does not exist, so
+// a default location is an error rather than an empty queue; a store named by
+// NUVOM_DB or NUVOM_QUEUE_DIR works anywhere.
+func (a *app) config() (config.Config, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return config.Config{}, err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Root, "go.mod")); err == nil {
+		return cfg, nil
+	}
+	for _, backend := range []string{cfg.Backend.Value, cfg.SchedulerBackendValue()} {
+		switch {
+		case (backend == "sqlite" || backend == "") && cfg.DB.Source == config.SourceDefault:
+			return config.Config{}, fmt.Errorf("not in a Go module (no go.mod in %s or any folder above it), so there is no "+
+				"default database (<module root>/.nuvom/nuvom.db): run nuvom inside your module, or set NUVOM_DB", a.wd)
+		case backend == "file" && cfg.QueueDir.Source == config.SourceDefault:
+			return config.Config{}, fmt.Errorf("not in a Go module (no go.mod in %s or any folder above it), so there is no "+
+				"default queue folder (<module root>/.nuvom/queue): run nuvom inside your module, or set NUVOM_QUEUE_DIR", a.wd)
+		}
+	}
+	return cfg, nil
 }
 
 // moduleRoot is the nearest folder upward holding a go.mod; it is an error to
 // run module commands outside a module.
 func (a *app) moduleRoot() (string, error) {
-	cfg, err := a.config()
+	cfg, err := a.loadConfig()
 	if err != nil {
 		return "", err
 	}
@@ -30,21 +55,39 @@ func (a *app) moduleRoot() (string, error) {
 	return cfg.Root, nil
 }
 
+// jobStore checks that the configured backend can be shared between
+// processes: memory jobs live and die with one process.
+func jobStore(cfg config.Config) error {
+	if cfg.Backend.Value == "memory" {
+		return fmt.Errorf("NUVOM_BACKEND=memory (%s) keeps jobs inside one process: a job nuvom enqueued would vanish when it "+
+			"exits, and nuvom cannot see a worker's jobs; use sqlite (the default) or file", cfg.Backend.Source)
+	}
+	return nil
+}
+
 // client opens the configured backend. The caller closes the client.
 func (a *app) client(ctx context.Context) (*nuvom.Client, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
+	if err := jobStore(cfg); err != nil {
+		return nil, err
+	}
 	return cfg.OpenClient(ctx)
 }
 
-// existingClient opens the backend only when its storage already exists, so
-// read-only commands never create an empty database as a side effect. When it
-// does not exist, the client is nil and missing names the path looked at.
+// existingClient opens the backend for reading, only when its storage already
+// exists, so read-only commands never create an empty database as a side
+// effect and work on a store they cannot write. When it does not exist, the
+// client is nil and missing names the path looked at. A zero-byte database is
+// an error: it holds no queue, and reading it as an empty one would hide that.
 func (a *app) existingClient(ctx context.Context) (c *nuvom.Client, missing string, err error) {
 	cfg, err := a.config()
 	if err != nil {
+		return nil, "", err
+	}
+	if err := jobStore(cfg); err != nil {
 		return nil, "", err
 	}
 	path := ""
@@ -55,11 +98,18 @@ func (a *app) existingClient(ctx context.Context) (c *nuvom.Client, missing stri
 		path = cfg.QueueDir.Value
 	}
 	if path != "" {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fi, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, path, nil
 		}
+		if err == nil && path == cfg.DB.Value && fi.Mode().IsRegular() && fi.Size() == 0 {
+			if wal, err := os.Stat(path + "-wal"); err != nil || wal.Size() == 0 {
+				return nil, "", fmt.Errorf("the database %s is empty (0 bytes): it holds no queue (was it truncated, or "+
+					"created by hand?); restore it, remove it to start afresh, or point NUVOM_DB at your database", path)
+			}
+		}
 	}
-	c, err = cfg.OpenClient(ctx)
+	c, err = cfg.OpenReadOnlyClient(ctx)
 	return c, "", err
 }
 

@@ -12,7 +12,7 @@ func (a *app) cmdConfig(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
-	cfg, err := a.config()
+	cfg, err := a.loadConfig()
 	if err != nil {
 		return a.fail(err)
 	}

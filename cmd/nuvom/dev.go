@@ -20,6 +20,7 @@ import (
 
 	"github.com/nuvom/nuvom/internal/devwatch"
 	"github.com/nuvom/nuvom/internal/generate"
+	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
 )
 
@@ -33,12 +34,17 @@ func (a *app) cmdDev(args []string) int {
 			"again), prints the task changes, builds the worker and restarts it gracefully: the old\n"+
 			"worker stops fetching, finishes or hands back its running jobs, then the new one starts.\n"+
 			"A diagnostic or a compile error is printed and the old worker keeps serving until a good\n"+
-			"save. The flags are the worker's (as for runworker). Ctrl-C stops the watcher and the\n"+
-			"worker gracefully; a second Ctrl-C stops the worker at once.",
+			"save. The flags are the worker's (as for runworker). The worker dies with nuvom dev.\n"+
+			"Ctrl-C stops the watcher and the worker gracefully; a second Ctrl-C stops the worker at\n"+
+			"once. Signals less than 1s apart count as one (under \"go tool nuvom\" one Ctrl-C arrives\n"+
+			"twice).",
 		"nuvom dev --concurrency 2 --queues default,images --grace 5s")
 	workerFlags(fs)
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
+	}
+	if err := a.checkWorkerFlags(fs); err != nil {
+		return a.usageErr("dev: %v", err)
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -74,7 +80,8 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// dev runs the watch-and-reload loop until a value arrives on stop.
+// dev runs the watch-and-reload loop until a value arrives on stop. Values
+// less than a.signalWindow apart count as one (one keypress can arrive twice).
 func (a *app) dev(workerArgs []string, stop <-chan os.Signal) int {
 	root, err := a.moduleRoot()
 	if err != nil {
@@ -86,6 +93,12 @@ func (a *app) dev(workerArgs []string, stop <-chan os.Signal) int {
 		out: lockedWriter{&mu, a.stdout}, err: lockedWriter{&mu, a.stderr},
 		colour: isTerminal(a.stdout), retry: map[string]bool{},
 	}
+	done := make(chan struct{})
+	defer close(done)
+	stop = stopsignal.Coalesce(stop, &stopsignal.Filter{Window: a.signalWindow}, done, func(os.Signal) {
+		fmt.Fprintln(s.err, "nuvom dev: stop signal repeated within 1s: counted as one Ctrl-C")
+	})
+	s.stop = stop
 	registry := manifest.DefaultRegistry
 	if m, err := manifest.Load(filepath.Join(root, manifest.FileName)); err == nil && m.Registry != "" {
 		registry = m.Registry
@@ -230,7 +243,10 @@ func (s *devSession) reload(b *devwatch.Batch, first bool) (stopped bool) {
 
 	// Build, while the old worker keeps serving.
 	t := time.Now()
-	bin, err := s.a.buildWorker()
+	if first {
+		fmt.Fprintln(s.err, "nuvom dev: building the worker (the first build can take a minute)...")
+	}
+	bin, err := s.a.buildWorker(false)
 	buildTime := time.Since(t)
 	s.modSums = s.moduleFileSums() // go build -mod=mod may have added go.sum lines
 	if err != nil {

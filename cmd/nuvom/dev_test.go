@@ -113,8 +113,15 @@ func goCmd(t testing.TB, dir string, args ...string) {
 // startDev runs nuvom dev in dir until the test ends.
 func startDev(t testing.TB, dir string, args ...string) *devRun {
 	t.Helper()
+	return startDevWindow(t, dir, 0, args...)
+}
+
+// startDevWindow is startDev with stop signals less than window apart
+// counted as one.
+func startDevWindow(t testing.TB, dir string, window time.Duration, args ...string) *devRun {
+	t.Helper()
 	d := &devRun{out: &syncBuffer{}, err: &syncBuffer{}, stop: make(chan os.Signal, 2), exited: make(chan struct{})}
-	a := &app{stdin: strings.NewReader(""), stdout: d.out, stderr: d.err, getenv: os.Getenv, wd: dir}
+	a := &app{stdin: strings.NewReader(""), stdout: d.out, stderr: d.err, getenv: os.Getenv, wd: dir, signalWindow: window}
 	go func() {
 		d.code = a.dev(args, d.stop)
 		close(d.exited)

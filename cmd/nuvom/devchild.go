@@ -10,15 +10,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nuvom/nuvom/internal/stopsignal"
 )
 
-// devWorker is one run of the worker binary under nuvom dev.
+// devWorker is one run of the worker binary under nuvom dev; it dies with
+// nuvom dev (see startChild).
 type devWorker struct {
 	cmd    *exec.Cmd
 	ready  chan struct{} // closed when the worker logged that it started
 	exited chan struct{} // closed when the process has exited and its output is copied
 	code   int           // exit status, valid after exited
 	err    error         // a failure to wait, valid after exited
+	spacer stopsignal.Spacer
 }
 
 // readyMark is what the worker logs once it fetches jobs (in every log format).
@@ -36,10 +40,11 @@ func startDevWorker(bin string, args []string, dir string, stdin io.Reader, stdo
 	}
 	cmd.Stderr = pw
 	devChildAttr(cmd)
-	if err := cmd.Start(); err != nil {
+	c, err := startChild(cmd)
+	if err != nil {
 		pr.Close()
 		pw.Close()
-		return nil, fmt.Errorf("start worker %s: %w", bin, err)
+		return nil, err
 	}
 	pw.Close() // the child holds its own copy
 	w := &devWorker{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
@@ -60,7 +65,7 @@ func startDevWorker(bin string, args []string, dir string, stdin io.Reader, stdo
 		_, _ = io.Copy(stderr, pr) // a line longer than the buffer: pass the rest on
 	}()
 	go func() {
-		err := cmd.Wait()
+		err := c.wait()
 		<-copied
 		var exit *exec.ExitError
 		switch {
@@ -94,15 +99,27 @@ func (w *devWorker) waitReady(d time.Duration) bool {
 // jobs finish within its grace period and hands back the rest) and waits for it
 // to exit. A value on again (a second Ctrl-C) makes it stop at once.
 func (w *devWorker) stop(again <-chan os.Signal) {
-	if err := devStopChild(w.cmd); err != nil {
-		_ = w.cmd.Process.Kill()
-	}
+	w.signal()
 	for {
 		select {
 		case <-w.exited:
 			return
 		case <-again:
-			_ = devStopChild(w.cmd) // a second stop signal means "at once"
+			w.signal() // a second stop signal means "at once"
 		}
 	}
+}
+
+// signal sends the worker a stop signal, spaced from the previous one so the
+// worker does not count both as one (see package stopsignal).
+func (w *devWorker) signal() {
+	select {
+	case <-time.After(w.spacer.Delay()):
+	case <-w.exited:
+		return
+	}
+	if err := devStopChild(w.cmd); err != nil {
+		_ = w.cmd.Process.Kill()
+	}
+	w.spacer.Sent()
 }

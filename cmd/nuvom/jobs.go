@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/internal/clip"
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/manifest/jsonargs"
 )
@@ -106,7 +107,7 @@ func (a *app) cmdEnqueue(args []string) int {
 		}
 		return a.fail(err)
 	}
-	return a.printOutcome(j)
+	return a.printOutcome(j, task)
 }
 
 // taskArgs finds a task in the manifest and encodes its args from JSON (argsJSON,
@@ -133,8 +134,9 @@ func (a *app) taskArgs(name, argsJSON string) (*manifest.Task, []byte, error) {
 	return task, payload, nil
 }
 
-// printOutcome prints a final job's result as JSON, or its error; exit 1 unless it succeeded.
-func (a *app) printOutcome(j *nuvom.Job) int {
+// printOutcome prints a final job's result as JSON (typed by task), or its
+// error; exit 1 unless it succeeded.
+func (a *app) printOutcome(j *nuvom.Job, task *manifest.Task) int {
 	if j.State != nuvom.StateSucceeded {
 		msg := fmt.Sprintf("job %s (%s) %s after %d attempt(s)", j.ID, j.Task, j.State, j.Attempt)
 		if j.Error != "" {
@@ -142,7 +144,7 @@ func (a *app) printOutcome(j *nuvom.Job) int {
 		}
 		return a.fail(errors.New(msg))
 	}
-	v, err := jsonargs.Decode(j.Result)
+	v, err := jsonargs.DecodeResult(task, j.Result)
 	if err != nil {
 		return a.fail(fmt.Errorf("job %s result: %w", j.ID, err))
 	}
@@ -154,9 +156,20 @@ func (a *app) printOutcome(j *nuvom.Job) int {
 	return exitOK
 }
 
-// job opens the backend and fetches one job.
-func (a *app) job(ctx context.Context, id string) (*nuvom.Job, *nuvom.Client, error) {
-	c, err := a.client(ctx)
+// job opens the backend and fetches one job: read-only (creating nothing)
+// unless write is set. The caller closes the client.
+func (a *app) job(ctx context.Context, id string, write bool) (*nuvom.Job, *nuvom.Client, error) {
+	var c *nuvom.Client
+	var err error
+	if write {
+		c, err = a.client(ctx)
+	} else {
+		var missing string
+		c, missing, err = a.existingClient(ctx)
+		if err == nil && c == nil {
+			return nil, nil, fmt.Errorf("no job with id %s (nothing stored yet at %s)", clip.Quote(id), missing)
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +177,7 @@ func (a *app) job(ctx context.Context, id string) (*nuvom.Job, *nuvom.Client, er
 	if err != nil {
 		c.Close()
 		if errors.Is(err, nuvom.ErrNotFound) {
-			return nil, nil, fmt.Errorf("no job with id %q", id)
+			return nil, nil, fmt.Errorf("no job with id %s", clip.Quote(id))
 		}
 		return nil, nil, err
 	}
@@ -176,7 +189,7 @@ func (a *app) cmdStatus(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	j, c, err := a.job(context.Background(), fs.Arg(0))
+	j, c, err := a.job(context.Background(), fs.Arg(0), false)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -206,44 +219,73 @@ func (a *app) cmdInspectJob(args []string) int {
 	if *format != "table" && *format != "json" && *format != "raw" {
 		return a.usageErr("inspect job: --format %q is not one of table, json, raw", *format)
 	}
-	j, c, err := a.job(context.Background(), fs.Arg(0))
+	j, c, err := a.job(context.Background(), fs.Arg(0), false)
 	if err != nil {
 		return a.fail(err)
 	}
 	defer c.Close()
 	switch *format {
 	case "raw":
-		return a.printJSON(j)
+		return a.printJSON(rawJob{Job: j, Timeout: j.Timeout.String()})
 	case "json":
-		return a.printJSON(decodedJob(j))
+		return a.printJSON(a.taskTypes()(j))
 	}
 	return a.printJobTable(j)
 }
 
-// jobView is a job with its args and result decoded for people and scripts.
+// jobView is a job with its args and result decoded for people and scripts,
+// and its timeout as a Go duration ("30s") rather than nanoseconds.
 type jobView struct {
 	*nuvom.Job
-	Args   any `json:"args"`
-	Result any `json:"result,omitempty"`
+	Timeout string `json:"timeout"`
+	Args    any    `json:"args"`
+	Result  any    `json:"result,omitempty"`
 }
 
-func decodedJob(j *nuvom.Job) jobView {
-	v := jobView{Job: j}
-	if args, err := jsonargs.Decode(j.Args); err == nil {
-		v.Args = args
-	} else {
-		v.Args = "undecodable: " + err.Error()
+// rawJob is a job as stored, with its timeout as a Go duration.
+type rawJob struct {
+	*nuvom.Job
+	Timeout string `json:"timeout"`
+}
+
+// taskTypes returns a function that decodes a job's args and result, typed by
+// its task in the manifest when the manifest has the task with the job's
+// signature (so durations print as "1m30s"), else untyped.
+func (a *app) taskTypes() func(j *nuvom.Job) jobView {
+	m, _ := a.loadManifest()
+	return func(j *nuvom.Job) jobView {
+		var task *manifest.Task
+		if m != nil {
+			if t := m.Lookup(j.Task); t != nil && t.Signature == j.Signature {
+				task = t
+			}
+		}
+		v := jobView{Job: j, Timeout: j.Timeout.String()}
+		var args, res any
+		var err error
+		if task != nil {
+			args, err = jsonargs.DecodeArgs(task, j.Args)
+		} else {
+			args, err = jsonargs.Decode(j.Args)
+		}
+		if err != nil {
+			args = "undecodable: " + err.Error()
+		}
+		if task != nil {
+			res, err = jsonargs.DecodeResult(task, j.Result)
+		} else {
+			res, err = jsonargs.Decode(j.Result)
+		}
+		if err != nil {
+			res = "undecodable: " + err.Error()
+		}
+		v.Args, v.Result = args, res
+		return v
 	}
-	if res, err := jsonargs.Decode(j.Result); err == nil {
-		v.Result = res
-	} else {
-		v.Result = "undecodable: " + err.Error()
-	}
-	return v
 }
 
 func (a *app) printJobTable(j *nuvom.Job) int {
-	v := decodedJob(j)
+	v := a.taskTypes()(j)
 	argsJSON, _ := json.Marshal(v.Args)
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, val string) { fmt.Fprintf(tw, "%s:\t%s\n", k, val) }
@@ -363,8 +405,9 @@ func (a *app) cmdHistory(args []string) int {
 	}
 	if *asJSON {
 		views := make([]jobView, len(jobs))
+		decode := a.taskTypes()
 		for i, j := range jobs {
-			views[i] = decodedJob(j)
+			views[i] = decode(j)
 		}
 		return a.printJSON(views)
 	}
@@ -418,7 +461,7 @@ func (a *app) cmdCancel(args []string) int {
 
 func (a *app) jobAction(id, done string, act func(*nuvom.Inspector, context.Context, string) error) int {
 	ctx := context.Background()
-	j, c, err := a.job(ctx, id)
+	j, c, err := a.job(ctx, id, true)
 	if err != nil {
 		return a.fail(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/nuvom/nuvom/internal/clip"
 	"github.com/nuvom/nuvom/manifest"
 )
 
@@ -38,7 +39,7 @@ func (a *app) task(m *manifest.Manifest, name string) (*manifest.Task, error) {
 			near = append(near, t.Name)
 		}
 	}
-	msg := fmt.Sprintf("unknown task %q in %s", name, manifest.FileName)
+	msg := fmt.Sprintf("unknown task %s in %s", clip.Quote(name), manifest.FileName)
 	if len(near) > 0 {
 		msg += " (did you mean " + strings.Join(near, ", ") + "?)"
 	} else {

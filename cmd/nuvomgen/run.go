@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -33,8 +35,18 @@ Examples:
 Flags:
 `
 
+// noticeAfter is how long package loading runs before nuvomgen says what it is
+// doing: on a fresh machine the first run compiles every dependency's export
+// data, which takes a minute in silence otherwise.
+const noticeAfter = 3 * time.Second
+
 // run is the whole command; main only exits with its status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWith(args, stdout, stderr, noticeAfter)
+}
+
+// runWith is run with the delay of the slow-loading notice.
+func runWith(args []string, stdout, stderr io.Writer, notice time.Duration) int {
 	fs := pflag.NewFlagSet("nuvomgen", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	checkOnly := fs.Bool("check", false, "write nothing; exit 1 when a generated file or the manifest is stale")
@@ -60,7 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	stopNotice := noticeIfSlow(stderr, notice,
+		"nuvomgen: loading packages (the first run on a machine compiles the dependencies and can take a minute)...")
 	p, err := generate.Run(context.Background(), generate.Options{Dir: wd, Patterns: fs.Args(), Tags: *tags})
+	stopNotice()
 	if !report(p, err, wd, stderr) {
 		return 1
 	}
@@ -68,6 +83,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(p, *verbose, stdout, stderr)
 	}
 	return write(p, *verbose, stdout, stderr)
+}
+
+// noticeIfSlow prints msg on w after d unless the returned stop is called first.
+func noticeIfSlow(w io.Writer, d time.Duration, msg string) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	t := time.AfterFunc(d, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			fmt.Fprintln(w, msg)
+		}
+	})
+	return func() {
+		t.Stop()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+	}
 }
 
 // goStyleFlags lets the Go-style single-dash long form (-check, -tags=x) mean

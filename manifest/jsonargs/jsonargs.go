@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/nuvom/nuvom/internal/clip"
 	"github.com/nuvom/nuvom/manifest"
 )
 
@@ -85,7 +86,7 @@ func positional(task *manifest.Task, v any) ([]any, error) {
 		}
 		sort.Strings(unknown)
 		if len(unknown) > 0 {
-			return nil, fmt.Errorf("%s has no param %s (params: %s)", task.Name, strings.Join(unknown, ", "), want)
+			return nil, fmt.Errorf("%s has no param %s (params: %s)", task.Name, clip.Text(strings.Join(unknown, ", ")), want)
 		}
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("%s: missing param %s (params: %s)", task.Name, strings.Join(missing, ", "), want)
@@ -153,7 +154,7 @@ func (c *converter) value(t *manifest.Type, v any, path string) error {
 		}
 		i, err := strconv.ParseInt(n.String(), 10, bitSize(t.Kind))
 		if err != nil {
-			return fmt.Errorf("%s: expected %s, got %s (not an integer in range)", path, t.String(), n)
+			return fmt.Errorf("%s: expected %s, got %s (not an integer in range)", path, t.String(), clip.Text(n.String()))
 		}
 		return c.enc.EncodeInt(i)
 	case manifest.KindUint, manifest.KindUint8, manifest.KindUint16, manifest.KindUint32, manifest.KindUint64:
@@ -163,7 +164,7 @@ func (c *converter) value(t *manifest.Type, v any, path string) error {
 		}
 		u, err := strconv.ParseUint(n.String(), 10, bitSize(t.Kind))
 		if err != nil {
-			return fmt.Errorf("%s: expected %s, got %s (not a non-negative integer in range)", path, t.String(), n)
+			return fmt.Errorf("%s: expected %s, got %s (not a non-negative integer in range)", path, t.String(), clip.Text(n.String()))
 		}
 		return c.enc.EncodeUint(u)
 	case manifest.KindFloat32, manifest.KindFloat64:
@@ -173,11 +174,11 @@ func (c *converter) value(t *manifest.Type, v any, path string) error {
 		}
 		f, err := strconv.ParseFloat(n.String(), 64)
 		if err != nil {
-			return fmt.Errorf("%s: expected %s, got %s", path, t.String(), n)
+			return fmt.Errorf("%s: expected %s, got %s", path, t.String(), clip.Text(n.String()))
 		}
 		if t.Kind == manifest.KindFloat32 {
 			if math.Abs(f) > math.MaxFloat32 {
-				return fmt.Errorf("%s: %s overflows float32", path, n)
+				return fmt.Errorf("%s: %s overflows float32", path, clip.Text(n.String()))
 			}
 			return c.enc.EncodeFloat32(float32(f))
 		}
@@ -208,25 +209,24 @@ func (c *converter) value(t *manifest.Type, v any, path string) error {
 		}
 		tm, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return fmt.Errorf("%s: expected time.Time as an RFC 3339 string such as \"2026-01-02T15:04:05Z\": %q", path, s)
+			return fmt.Errorf("%s: expected time.Time as an RFC 3339 string such as \"2026-01-02T15:04:05Z\", got %s", path, clip.Quote(s))
 		}
 		return c.enc.EncodeTime(tm)
 	case manifest.KindDuration:
-		switch d := v.(type) {
-		case string:
-			dur, err := time.ParseDuration(d)
-			if err != nil {
-				return fmt.Errorf("%s: expected time.Duration such as \"1m30s\": %q", path, d)
+		// A bare number has no unit: 90 would silently mean 90 nanoseconds.
+		d, ok := v.(string)
+		if !ok {
+			hint := ""
+			if n, isNum := v.(json.Number); isNum {
+				hint = fmt.Sprintf(` (a number has no unit: write "%ss", "%sms"...)`, clip.Text(n.String()), clip.Text(n.String()))
 			}
-			return c.enc.EncodeInt(int64(dur))
-		case json.Number:
-			n, err := strconv.ParseInt(d.String(), 10, 64)
-			if err != nil {
-				return fmt.Errorf("%s: expected time.Duration in nanoseconds or as a string such as \"1m30s\", got %s", path, d)
-			}
-			return c.enc.EncodeInt(n)
+			return fmt.Errorf("%s: expected time.Duration as a string such as \"1m30s\", got %s%s", path, describe(v), hint)
 		}
-		return mismatch()
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			return fmt.Errorf("%s: expected time.Duration as a string such as \"1m30s\", got %s", path, clip.Quote(d))
+		}
+		return c.enc.EncodeInt(int64(dur))
 	case manifest.KindPointer:
 		if v == nil {
 			return c.enc.EncodeNil()
@@ -265,7 +265,7 @@ func (c *converter) value(t *manifest.Type, v any, path string) error {
 			return err
 		}
 		for _, k := range keys {
-			kp := fmt.Sprintf("%s[%q]", path, k)
+			kp := fmt.Sprintf("%s[%s]", path, clip.Quote(k))
 			if err := c.mapKey(t.Key, k, kp); err != nil {
 				return err
 			}
@@ -298,7 +298,7 @@ func (c *converter) structValue(t *manifest.Type, v any, path string) error {
 	for _, k := range sortedKeys(obj) {
 		i, ok := byKey[k]
 		if !ok {
-			return fmt.Errorf("%s: %s has no field %q (fields: %s)", path, t.String(), k, strings.Join(names, ", "))
+			return fmt.Errorf("%s: %s has no field %s (fields: %s)", path, t.String(), clip.Quote(k), strings.Join(names, ", "))
 		}
 		if set[i] {
 			return fmt.Errorf("%s: field %s given twice", path, t.Fields[i].Wire)
@@ -388,12 +388,9 @@ func describe(v any) string {
 	case bool:
 		return "bool " + strconv.FormatBool(v)
 	case json.Number:
-		return "number " + v.String()
+		return "number " + clip.Text(v.String())
 	case string:
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
-		return "string " + strconv.Quote(v)
+		return "string " + clip.Quote(v)
 	case []any:
 		return fmt.Sprintf("array of %d", len(v))
 	case map[string]any:
@@ -448,4 +445,111 @@ func jsonable(v any) any {
 		}
 	}
 	return v
+}
+
+// DecodeArgs renders a stored argument list like Decode, guided by the task's
+// parameter types: a time.Duration is shown as a Go duration string ("1m30s")
+// rather than as nanoseconds. Values that do not match the types are left as
+// Decode renders them.
+func DecodeArgs(task *manifest.Task, data []byte) (any, error) {
+	v, err := Decode(data)
+	if err != nil || v == nil {
+		return v, err
+	}
+	items, ok := v.([]any)
+	if !ok || len(items) != len(task.Params) {
+		return v, nil
+	}
+	for i := range items {
+		items[i] = typed(&task.Params[i].Type, items[i], map[string]*manifest.Type{})
+	}
+	return items, nil
+}
+
+// DecodeResult renders a stored result like Decode, guided by the task's
+// result type as DecodeArgs is by its parameter types.
+func DecodeResult(task *manifest.Task, data []byte) (any, error) {
+	v, err := Decode(data)
+	if err != nil || v == nil || task.Result == nil {
+		return v, err
+	}
+	return typed(task.Result, v, map[string]*manifest.Type{}), nil
+}
+
+// typed rewrites the durations inside v, a value Decode rendered, as Go
+// duration strings, following t; named holds the named types seen on the way
+// down, for refs.
+func typed(t *manifest.Type, v any, named map[string]*manifest.Type) any {
+	if v == nil {
+		return nil
+	}
+	if t.Kind == manifest.KindRef {
+		target, ok := named[t.Name]
+		if !ok {
+			return v
+		}
+		t = target
+	} else if t.Name != "" {
+		if _, ok := named[t.Name]; !ok {
+			named[t.Name] = t
+			defer delete(named, t.Name)
+		}
+	}
+	switch t.Kind {
+	case manifest.KindDuration:
+		if n, ok := integer(v); ok {
+			return time.Duration(n).String()
+		}
+	case manifest.KindPointer:
+		return typed(t.Elem, v, named)
+	case manifest.KindSlice, manifest.KindArray:
+		if items, ok := v.([]any); ok {
+			for i := range items {
+				items[i] = typed(t.Elem, items[i], named)
+			}
+		}
+	case manifest.KindMap:
+		if m, ok := v.(map[string]any); ok {
+			for k := range m {
+				m[k] = typed(t.Elem, m[k], named)
+			}
+		}
+	case manifest.KindStruct:
+		if m, ok := v.(map[string]any); ok {
+			for i := range t.Fields {
+				f := &t.Fields[i]
+				if fv, ok := m[f.Wire]; ok {
+					m[f.Wire] = typed(&f.Type, fv, named)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// integer returns a msgpack-decoded integer as an int64.
+func integer(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case uint64:
+		if n <= math.MaxInt64 {
+			return int64(n), true
+		}
+	}
+	return 0, false
 }

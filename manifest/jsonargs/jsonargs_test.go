@@ -116,7 +116,9 @@ func TestEncodeErrors(t *testing.T) {
 		{"overflow", `[1, 300, true, 1, null, "2026-01-01T00:00:00Z", "1s", {}, {}, ["a","b"]]`, "param small: expected int8, got 300"},
 		{"base64", `[1, 1, true, 1, "!!", "2026-01-01T00:00:00Z", "1s", {}, {}, ["a","b"]]`, "param blob: expected []byte as a base64 string"},
 		{"time", `[1, 1, true, 1, null, "yesterday", "1s", {}, {}, ["a","b"]]`, "param at: expected time.Time as an RFC 3339 string"},
-		{"duration", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "soon", {}, {}, ["a","b"]]`, `param wait: expected time.Duration such as "1m30s"`},
+		{"duration", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "soon", {}, {}, ["a","b"]]`, `param wait: expected time.Duration as a string such as "1m30s", got "soon"`},
+		{"bare number duration", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", 90, {}, {}, ["a","b"]]`,
+			`param wait: expected time.Duration as a string such as "1m30s", got number 90 (a number has no unit: write "90s", "90ms"...)`},
 		{"nested field", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {"tags": ["a", 2]}, {}, ["a","b"]]`, "param item.Tags[1]: expected string, got number 2"},
 		{"unknown field", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {"color": 1}, {}, ["a","b"]]`, `has no field "color" (fields: sku, qty, tags, attrs, next)`},
 		{"ref", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {"next": {"next": {"qty": "x"}}}, {}, ["a","b"]]`, `param item.Next.Next.Qty: expected int, got string "x"`},
@@ -133,6 +135,74 @@ func TestEncodeErrors(t *testing.T) {
 				t.Fatalf("Encode error = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestErrorsClipHugeValues: a huge bad value (a tester sent 50 MB) gives a one-line error that
+// shows its start and its size, not the whole value.
+func TestErrorsClipHugeValues(t *testing.T) {
+	tk := task()
+	big := strings.Repeat("x", 1<<20)
+	digits := strings.Repeat("9", 1<<20)
+	for name, raw := range map[string]string{
+		"string for an int":   `["` + big + `", 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {}, {}, ["a","b"]]`,
+		"number out of range": `[` + digits + `, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {}, {}, ["a","b"]]`,
+		"time":                `[1, 1, true, 1, null, "` + big + `", "1s", {}, {}, ["a","b"]]`,
+		"duration":            `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "` + big + `", {}, {}, ["a","b"]]`,
+		"unknown field":       `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {"` + big + `": 1}, {}, ["a","b"]]`,
+		"map key":             `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {}, {"` + big + `": 1}, ["a","b"]]`,
+		"unknown param":       `{"` + big + `": 1}`,
+	} {
+		_, err := Encode(tk, []byte(raw))
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		msg := err.Error()
+		if len(msg) > 400 || !strings.Contains(msg, "… (1048576 bytes)") && !strings.Contains(msg, `…" (1048576 bytes)`) {
+			t.Errorf("%s: error of %d bytes does not clip the value: %.300s", name, len(msg), msg)
+		}
+	}
+}
+
+// TestDecodeArgsShowsDurations: with the task's types, stored durations render
+// as Go duration strings, at the top level and nested.
+func TestDecodeArgsShowsDurations(t *testing.T) {
+	tk := &manifest.Task{Name: "shop.Wait", Params: []manifest.Param{
+		{Name: "d", Type: ty(manifest.KindDuration)},
+		{Name: "opts", Type: manifest.Type{Kind: manifest.KindStruct, Name: "example.com/shop.Opts", Fields: []manifest.Field{
+			{Name: "Every", Wire: "every", Type: ty(manifest.KindDuration)},
+			{Name: "Steps", Wire: "steps", Type: manifest.Type{Kind: manifest.KindSlice, Elem: ptr(ty(manifest.KindDuration))}},
+			{Name: "N", Wire: "n", Type: ty(manifest.KindInt)},
+		}}},
+	}, Result: ptr(manifest.Type{Kind: manifest.KindMap, Key: ptr(ty(manifest.KindString)), Elem: ptr(ty(manifest.KindDuration))})}
+	data, err := Encode(tk, []byte(`["1m30s", {"every": "2h", "steps": ["1s", "250ms"], "n": 90}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := DecodeArgs(tk, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(v)
+	if want := `["1m30s",{"every":"2h0m0s","n":90,"steps":["1s","250ms"]}]`; string(got) != want {
+		t.Errorf("DecodeArgs = %s, want %s", got, want)
+	}
+	res, err := nuvomimpl.EncodeResult(map[string]time.Duration{"p50": 1500 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := DecodeResult(tk, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := json.Marshal(r); string(got) != `{"p50":"1.5ms"}` {
+		t.Errorf("DecodeResult = %s", got)
+	}
+	// Without the types, Decode keeps the nanoseconds.
+	plain, _ := Decode(data)
+	if got, _ := json.Marshal(plain); !strings.Contains(string(got), "90000000000") {
+		t.Errorf("Decode = %s", got)
 	}
 }
 

@@ -11,9 +11,10 @@
 //	NUVOM_DB             SQLite database path; default <root>/.nuvom/nuvom.db
 //	NUVOM_QUEUE_DIR      file backend queue directory; default <root>/.nuvom/queue
 //	NUVOM_SQLITE_SYNC    SQLite synchronous mode, NORMAL (default) or FULL
-//	NUVOM_CONCURRENCY    jobs a worker runs at once; default the number of CPUs
+//	NUVOM_CONCURRENCY    jobs a worker runs at once, 1 to MaxConcurrency; default 100
 //	NUVOM_QUEUES         comma-separated queues in priority order; default every queue of the worker's tasks
-//	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s
+//	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s; 0 means
+//	                     none: a shutdown hands running jobs back at once
 //	NUVOM_POLL_INTERVAL  fallback poll for due scheduled and retrying jobs; default 1s (new jobs
 //	                     wake workers at once: in-process directly, across processes through
 //	                     the backend's change notification: file events on SQLite's WAL)
@@ -41,6 +42,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/internal/clip"
 	"github.com/nuvom/nuvom/runtime/file"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/sqlite"
@@ -48,6 +50,15 @@ import (
 
 // SourceDefault is the source of a value nobody set.
 const SourceDefault = "default"
+
+// MaxConcurrency is the most jobs a worker may run at once: every running job
+// is a goroutine with its buffers, and a typo such as 10000000 would exhaust
+// memory instead of failing.
+const MaxConcurrency = 10000
+
+// NoGrace is the WorkerOptions.Grace that a grace period of 0 becomes: no
+// waiting for running jobs at all (a zero Grace would mean the default).
+const NoGrace time.Duration = -1
 
 // Setting is one configuration value and where it came from: "default",
 // "env NUVOM_X" or "flag --x".
@@ -133,7 +144,7 @@ func moduleRoot(dir string) string {
 // source as its origin; flags call it with sources such as "flag --queues".
 func (c *Config) Set(name, raw, source string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("config: %s (%s): bad value %q: %s", name, source, raw, why)
+		return fmt.Errorf("config: %s (%s): bad value %s: %s", name, source, clip.Quote(raw), why)
 	}
 	v := strings.TrimSpace(raw)
 	switch name {
@@ -171,7 +182,10 @@ func (c *Config) Set(name, raw, source string) error {
 	case "NUVOM_CONCURRENCY":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return bad("want a whole number of at least 1")
+			return bad(fmt.Sprintf("want a whole number from 1 to %d", MaxConcurrency))
+		}
+		if n > MaxConcurrency {
+			return bad(fmt.Sprintf("at most %d jobs may run at once in one worker; run more workers instead", MaxConcurrency))
 		}
 		c.Concurrency = Setting[int]{n, source}
 	case "NUVOM_QUEUES":
@@ -187,7 +201,10 @@ func (c *Config) Set(name, raw, source string) error {
 		c.Queues = Setting[[]string]{qs, source}
 	case "NUVOM_GRACE", "NUVOM_POLL_INTERVAL":
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || (name == "NUVOM_POLL_INTERVAL" && d == 0) {
+		switch {
+		case name == "NUVOM_GRACE" && (err != nil || d < 0):
+			return bad("want a Go duration such as 30s, or 0 for none")
+		case name == "NUVOM_POLL_INTERVAL" && (err != nil || d <= 0):
 			return bad("want a positive Go duration such as 500ms or 30s")
 		}
 		if name == "NUVOM_GRACE" {
@@ -287,13 +304,37 @@ func (c Config) OpenClient(ctx context.Context) (*nuvom.Client, error) {
 	return nuvom.NewClient(b, nuvom.WithScheduler(c.lazyScheduler()), nuvom.OwnBackend()), nil
 }
 
+// OpenReadOnlyClient opens the configured backend for commands that only read
+// jobs: the SQLite database must exist, nothing is created or migrated, writes
+// fail, and a database in a folder the process cannot write is still read.
+// (The file backend has no read-only mode; it opens as OpenClient does.)
+// Closing the client closes the backend.
+func (c Config) OpenReadOnlyClient(ctx context.Context) (*nuvom.Client, error) {
+	if c.Backend.Value != "sqlite" && c.Backend.Value != "" {
+		return c.OpenClient(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open sqlite backend: %w", err)
+	}
+	b, err := sqlite.Open(c.DB.Value, sqlite.WithReadOnly())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite backend at %s: %w", c.DB.Value, err)
+	}
+	return nuvom.NewClient(b, nuvom.OwnBackend()), nil
+}
+
 // WorkerOptions returns the worker options the configuration sets (the rest
-// keep the worker's defaults).
+// keep the worker's defaults). A grace period of 0 becomes NoGrace: the
+// worker's own zero value means its default.
 func (c Config) WorkerOptions() nuvom.WorkerOptions {
+	grace := c.Grace.Value
+	if grace == 0 {
+		grace = NoGrace
+	}
 	return nuvom.WorkerOptions{
 		Concurrency:  c.Concurrency.Value,
 		Queues:       c.Queues.Value,
-		Grace:        c.Grace.Value,
+		Grace:        grace,
 		PollInterval: c.PollInterval.Value,
 	}
 }

@@ -129,6 +129,105 @@ func TestBadValuesNameVariableAndValue(t *testing.T) {
 	}
 }
 
+// TestConcurrencyIsCapped: 10,000,000 ran a worker out of memory; values
+// above MaxConcurrency are refused with a message naming the setting, where it
+// came from and the cap.
+func TestConcurrencyIsCapped(t *testing.T) {
+	c, err := Load(t.TempDir(), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("NUVOM_CONCURRENCY", fmt.Sprint(MaxConcurrency), "flag --concurrency"); err != nil {
+		t.Fatalf("the cap itself is refused: %v", err)
+	}
+	err = c.Set("NUVOM_CONCURRENCY", "10000000", "flag --concurrency")
+	if err == nil {
+		t.Fatal("10000000 accepted")
+	}
+	for _, want := range []string{"NUVOM_CONCURRENCY", "flag --concurrency", `"10000000"`, "at most 10000"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if c.Concurrency.Value != MaxConcurrency {
+		t.Errorf("a refused value changed the setting to %d", c.Concurrency.Value)
+	}
+}
+
+// TestGraceZeroMeansNone: NUVOM_GRACE=0 (or --grace 0s) is no grace period,
+// not the worker's 10 s default: the worker options carry NoGrace.
+func TestGraceZeroMeansNone(t *testing.T) {
+	c, err := Load(t.TempDir(), env(map[string]string{"NUVOM_GRACE": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Grace.Value != 0 || c.Entries()[6].Value != "0s" {
+		t.Errorf("grace %v, entry %+v", c.Grace.Value, c.Entries()[6])
+	}
+	if g := c.WorkerOptions().Grace; g >= 0 || g != NoGrace {
+		t.Errorf("WorkerOptions().Grace = %v, want NoGrace (negative: zero would mean the default)", g)
+	}
+	if err := c.Set("NUVOM_GRACE", "1ns", "flag --grace"); err != nil || c.WorkerOptions().Grace != time.Nanosecond {
+		t.Errorf("1ns: %v %v", err, c.WorkerOptions().Grace)
+	}
+	d, err := Load(t.TempDir(), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := d.WorkerOptions().Grace; g != nuvom.DefaultGrace {
+		t.Errorf("default grace %v", g)
+	}
+	if err := d.Set("NUVOM_GRACE", "-1s", "flag --grace"); err == nil {
+		t.Error("a negative grace is accepted")
+	}
+}
+
+// TestHugeBadValueIsClipped: the error echoes the start of a bad value and its size.
+func TestHugeBadValueIsClipped(t *testing.T) {
+	raw := strings.Repeat("q", 1<<20)
+	_, err := Load(t.TempDir(), env(map[string]string{"NUVOM_LOG_FORMAT": raw}))
+	if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), "(1048576 bytes)") {
+		t.Fatalf("error of %d bytes: %.300v", len(fmt.Sprint(err)), err)
+	}
+}
+
+// TestOpenReadOnlyClient reads what a writer stored and creates nothing.
+func TestOpenReadOnlyClient(t *testing.T) {
+	ctx := context.Background()
+	_, sub := moduleDir(t)
+	c, err := Load(sub, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.OpenReadOnlyClient(ctx); err == nil {
+		t.Fatal("opened a missing database")
+	}
+	if _, err := os.Stat(filepath.Dir(c.DB.Value)); err == nil {
+		t.Fatalf("a read-only open created %s", filepath.Dir(c.DB.Value))
+	}
+	w, err := c.OpenClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := nuvom.TaskSpec{Name: "t", Signature: "s", Options: nuvom.TaskOptions{Queue: "default"}}
+	res, err := w.Enqueue(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r, err := c.OpenReadOnlyClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if j, err := r.Get(ctx, res.ID); err != nil || j.Task != "t" {
+		t.Fatalf("Get: %v %v", j, err)
+	}
+	if _, err := r.Enqueue(ctx, spec, nil); err == nil {
+		t.Fatal("a read-only client enqueued")
+	}
+}
+
 func TestOpenBackends(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range []string{"memory", "sqlite", "file"} {

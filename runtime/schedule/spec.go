@@ -71,8 +71,22 @@ func cronIn(expr string, loc *time.Location) (Timing, error) {
 	}
 	if ss, ok := s.(*cron.SpecSchedule); ok {
 		ss.Location = loc
+		if err := checkFires(ss, expr); err != nil {
+			return Timing{}, err
+		}
 	}
 	return Timing{kind: nuvom.ScheduleCron, cron: s, loc: loc}, nil
+}
+
+// checkFires refuses a cron spec that names no real date, such as "0 0 30 2 *"
+// (February 30th): it would be stored and never fire. robfig/cron looks five
+// years ahead, and every real date recurs within five years (29 February
+// every four), so no fire time in that span means none ever.
+func checkFires(ss *cron.SpecSchedule, expr string) error {
+	if ss.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return fmt.Errorf("cron spec %q never fires: no date matches its day and month fields (such as 30 February)", expr)
+	}
+	return nil
 }
 
 // MinInterval is the shortest interval of an interval schedule: each tick is

@@ -46,6 +46,7 @@ type options struct {
 	busyTimeout  time.Duration
 	pollInterval time.Duration
 	logger       *slog.Logger
+	readOnly     bool
 }
 
 // WithSynchronous sets SQLite's synchronous mode: "NORMAL" (the default; in WAL
@@ -66,6 +67,13 @@ func WithPollInterval(d time.Duration) Option { return func(o *options) { o.poll
 // WithLogger sets where the backend reports rows it quarantines because their
 // stored contents cannot be decoded. The default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithReadOnly opens an existing database for reading only (what read-only
+// commands need, also in a folder they cannot write): nothing is created or
+// migrated and every write fails. Where SQLite cannot create the WAL index
+// (a read-only folder and no other process has the database open) the file is
+// read as immutable.
+func WithReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
 // Backend is a backend.Backend on one SQLite file.
 type Backend struct {
@@ -108,6 +116,9 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open sqlite %s: path must not contain '?'", path)
 	}
+	if o.readOnly {
+		return openReadOnly(path, o)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: create directory: %w", path, err)
@@ -147,6 +158,52 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	}
 	b.notify.init(b.write, b.path, o.pollInterval)
 	return b, nil
+}
+
+// openReadOnly opens both pools of b on an existing database with mode=ro,
+// falling back to immutable=1 when the WAL index cannot be created.
+func openReadOnly(path string, o options) (*Backend, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+	}
+	var first error
+	for _, mode := range []string{"&mode=ro", "&mode=ro&immutable=1"} {
+		uri := fileURI(path)
+		b := &Backend{path: path, opts: o}
+		var err error
+		if b.write, err = sql.Open("sqlite", dsn(uri, o, false)+mode); err != nil {
+			return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+		}
+		b.write.SetMaxOpenConns(1)
+		if b.read, err = sql.Open("sqlite", dsn(uri, o, true)+mode); err != nil {
+			b.write.Close()
+			return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+		}
+		b.read.SetMaxOpenConns(4)
+		var n int
+		if err = b.read.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&n); err == nil {
+			err = b.stmts.prepare(b.write)
+		}
+		if err == nil {
+			b.notify.init(b.write, b.path, o.pollInterval)
+			return b, nil
+		}
+		b.read.Close()
+		b.write.Close()
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, fmt.Errorf("open sqlite %s read-only: %w", path, first)
+}
+
+// fileURI is path as a file: URI, the form in which SQLite reads mode=.
+func fileURI(path string) string {
+	p := filepath.ToSlash(path)
+	if filepath.VolumeName(path) != "" && !strings.HasPrefix(p, "/") {
+		p = "/" + p // file:///C:/... on Windows
+	}
+	return "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(p)
 }
 
 // dsn builds the driver's connection string. The path is passed verbatim

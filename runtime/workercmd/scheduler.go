@@ -2,8 +2,10 @@ package workercmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 )
 
 // startScheduler opens the schedule store, upserts the schedules the tasks'
-// annotations declare and, when run is true, starts a dispatcher that enqueues
+// annotations declare (logging those it cannot store) and, when run is true, starts a dispatcher that enqueues
 // due ticks into backend until ctx ends (in burst mode it ticks once instead).
 // The returned function stops the dispatcher and closes the store.
 func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backend, tasks []nuvom.TaskDef, run, burst bool, logger *slog.Logger) (func(), error) {
@@ -30,10 +32,13 @@ func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backen
 	}
 	// The dispatcher's client shares the worker's backend; it is not closed here.
 	client := nuvom.NewClient(backend)
+	// A schedule that cannot be stored (an unknown tz=, say) is that task's
+	// problem: log it and let every other task and schedule run.
 	res, err := schedule.SyncAnnotations(ctx, store, specs, time.Now())
 	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("scheduler: %w", err)
+		for _, e := range leafErrors(err) {
+			logger.Error("annotation schedule not stored; the task still runs when enqueued", "err", e)
+		}
 	}
 	if res.Stale {
 		logger.Warn("scheduler: a newer build's task set owns the annotation schedules; this worker left them as they are",
@@ -83,4 +88,23 @@ func warnSignatures(ctx context.Context, store schedule.Store, specs []nuvom.Tas
 			"schedule", m.ScheduleID, "task", m.Task, "schedule_signature", m.Stored, "task_signature", m.Current)
 	}
 	return nil
+}
+
+// leafErrors returns the errors joined inside err (errors.Join, possibly
+// wrapped once), each with the context that wrapped the join; err alone when
+// nothing is joined.
+func leafErrors(err error) []error {
+	var joined interface {
+		error
+		Unwrap() []error
+	}
+	if !errors.As(err, &joined) {
+		return []error{err}
+	}
+	prefix := strings.TrimSuffix(err.Error(), joined.Error())
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, fmt.Errorf("%s%w", prefix, e))
+	}
+	return out
 }

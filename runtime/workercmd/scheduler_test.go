@@ -32,7 +32,7 @@ func TestWorkerRunsAnnotationSchedules(t *testing.T) {
 	}
 
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), nil, tasks, []string{"--burst", "--no-scheduler"}, &out, &errOut); code != ExitOK {
+	if code := run(context.Background(), nil, nil, "worker", tasks, []string{"--burst", "--no-scheduler"}, &out, &errOut); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	if l, _ := store.List(context.Background()); len(l) != 0 {
@@ -41,7 +41,7 @@ func TestWorkerRunsAnnotationSchedules(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, tasks, []string{"--concurrency", "1"}, &out, &errOut) }()
+	go func() { done <- run(ctx, nil, nil, "worker", tasks, []string{"--concurrency", "1"}, &out, &errOut) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for runs.Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -94,7 +94,7 @@ func TestWorkerWarnsOfChangedSignatures(t *testing.T) {
 	}
 	tasks := []nuvom.TaskDef{{TaskSpec: report, Invoke: func(context.Context, []byte) ([]byte, error) { return nil, nil }}}
 	var out, errOut bytes.Buffer
-	if code := run(ctx, nil, tasks, []string{"--burst"}, &out, &errOut); code != ExitOK {
+	if code := run(ctx, nil, nil, "worker", tasks, []string{"--burst"}, &out, &errOut); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	log := errOut.String()

@@ -5,8 +5,14 @@
 //
 // Flags override NUVOM_* environment variables, which override defaults (see
 // package runtime/config). SIGINT or SIGTERM (Ctrl-C or a console close on
-// Windows) starts a graceful shutdown; a second one stops at once. The exit
-// code is 0 on a clean stop, 2 on a usage error and 1 on a failure.
+// Windows) starts a graceful shutdown; a second one stops at once. Signals
+// less than a second apart count as one: a terminal sends Ctrl-C's SIGINT to
+// the whole process group, so under "go tool" the worker receives it twice.
+// The exit code is 0 on a clean stop, 2 on a usage error and 1 on a failure
+// (start failures are one line on stderr: "<program>: <error>").
+//
+// The worker embeds the time zone database (time/tzdata), so annotation
+// schedules with tz= work in images without /usr/share/zoneinfo.
 package workercmd
 
 import (
@@ -17,15 +23,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+	_ "time/tzdata" // IANA zones for tz= without a system zoneinfo (distroless images)
 
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/runtime/config"
 )
 
@@ -36,18 +46,64 @@ const (
 	ExitUsage   = 2
 )
 
+// LifelineEnv names the environment variable through which a parent process
+// can hand the worker the read end of a pipe, as a file descriptor number,
+// and keep the write end: when the parent dies the pipe closes and the worker
+// shuts down gracefully. nuvom dev uses it where the system cannot kill a
+// child with its parent (Unix other than Linux).
+const LifelineEnv = "NUVOM_LIFELINE_FD"
+
 // Main runs a worker for tasks with the command-line arguments args (without
-// the program name), handling signals, and returns the exit code.
+// the program name), handling signals, and returns the exit code. Messages
+// name the program by the base name of os.Args[0].
 func Main(tasks []nuvom.TaskDef, args []string) int {
+	return mainWith(tasks, args, progName(os.Args[0]), stopsignal.Window)
+}
+
+// progName is the program's name for messages: the base name of argv[0].
+func progName(arg0 string) string {
+	name := strings.TrimSuffix(filepath.Base(arg0), ".exe")
+	if name == "" || name == "." || name == string(filepath.Separator) {
+		return "worker"
+	}
+	return name
+}
+
+// mainWith is Main with the program's name and the window within which stop
+// signals count as one (see package stopsignal).
+func mainWith(tasks []nuvom.TaskDef, args []string, prog string, window time.Duration) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hard := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
+	repeated := make(chan os.Signal, 4)
+	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	parentGone := watchLifeline(os.Getenv(LifelineEnv))
+	_ = os.Unsetenv(LifelineEnv) // not for the tasks' own child processes
 	go func() {
+		// One keypress can arrive twice (the terminal's SIGINT and a copy
+		// forwarded by "go tool"): signals within the window are one request.
+		f := stopsignal.Filter{Window: window}
 		n := 0
-		for range sigs {
+		for {
+			select {
+			case s := <-sigs:
+				if !f.Accept() {
+					select {
+					case repeated <- s: // for the log
+					default:
+					}
+					continue
+				}
+			case <-parentGone:
+				parentGone = nil
+				if n == 0 {
+					n++
+					cancel()
+				}
+				continue
+			}
 			n++
 			if n == 1 {
 				cancel()
@@ -57,7 +113,28 @@ func Main(tasks []nuvom.TaskDef, args []string) int {
 			return
 		}
 	}()
-	return run(ctx, hard, tasks, args, os.Stdout, os.Stderr)
+	return run(ctx, hard, repeated, prog, tasks, args, os.Stdout, os.Stderr)
+}
+
+// watchLifeline returns a channel closed when the pipe whose read end is the
+// file descriptor fd reaches its end (the parent holding the write end
+// exited); nil when fd is empty or not a descriptor.
+func watchLifeline(fd string) <-chan struct{} {
+	n, err := strconv.ParseUint(fd, 10, 32)
+	if fd == "" || err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(n), "lifeline")
+	if f == nil {
+		return nil
+	}
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		defer f.Close()
+		_, _ = io.Copy(io.Discard, f)
+	}()
+	return gone
 }
 
 const usage = `Usage: %s [flags]
@@ -69,46 +146,59 @@ NUVOM_* environment variables (NUVOM_BACKEND, NUVOM_DB, ...).
 Example:
   NUVOM_DB=/var/lib/app/nuvom.db %s --concurrency 8 --queues critical,default --grace 30s
 
+SIGINT or SIGTERM (Ctrl-C) stops it gracefully: running jobs get the grace
+period to finish, the rest go back to the queue. Signals less than 1s apart
+count as one (a Ctrl-C under "go tool" arrives twice); a later one stops at once.
+
 The worker also runs the scheduler (see nuvom schedule): on start it stores the
 schedules declared in its tasks' annotations (cron=, every=), then enqueues due
-ticks; --no-scheduler turns that off.
+ticks; --no-scheduler turns that off. A schedule that cannot be stored (an
+unknown time zone, say) is logged as an error; the other tasks still run.
 
 Flags:
 `
 
 // run is Main without the process: ctx's cancellation starts a graceful
-// shutdown and closing hard stops at once.
-func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args []string, stdout, stderr io.Writer) int {
-	const prog = "worker"
+// shutdown and closing hard stops at once; repeated carries the signals that
+// were counted as a repeat of the previous one (for the log; may be nil).
+// prog names the program in messages.
+func run(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, prog string, tasks []nuvom.TaskDef, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	concurrency := fs.Int("concurrency", 0, "jobs run at once (NUVOM_CONCURRENCY; default 100)")
+	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency))
 	queues := fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default every queue of the tasks)")
 	burst := fs.Bool("burst", false, "run until no ready job remains, then exit")
 	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)")
-	grace := fs.Duration("grace", 0, "how long a shutdown waits for running jobs (NUVOM_GRACE; default 10s)")
+	grace := fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)")
 	logFormat := fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)")
 	help := fs.BoolP("help", "h", false, "show this help")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, usage, prog, prog)
+	printUsage := func(w io.Writer) {
+		fmt.Fprintf(w, usage, prog, prog)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(stderr)
 	}
+	fs.Usage = func() { printUsage(stderr) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return ExitOK
 		}
+		fmt.Fprintf(stderr, "%s: %v\n\n", prog, err)
+		printUsage(stderr)
 		return ExitUsage
 	}
 	if *help {
-		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, usage, prog, prog)
-		fs.PrintDefaults()
+		printUsage(stdout)
 		return ExitOK
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", prog, fs.Args())
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q (run %s --help)\n", prog, fs.Args(), prog)
 		return ExitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return ExitFailure
 	}
 
 	cfg, err := config.Load(".", os.Getenv)
@@ -136,26 +226,24 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args 
 	}
 	logger := newLogger(stderr, cfg.LogFormat.Value, cfg.LogLevel.Value)
 
+	// Start errors are one line on stderr and exit status 1, like every
+	// command's; logs start once the worker runs.
 	reg, err := nuvom.NewRegistry(tasks...)
 	if err != nil {
-		logger.Error("register tasks", "err", err)
-		return ExitFailure
+		return fail(fmt.Errorf("register tasks: %w", err))
 	}
 	if len(tasks) == 0 && len(cfg.Queues.Value) == 0 {
-		logger.Error("no tasks are compiled into this worker; run go generate")
-		return ExitFailure
+		return fail(errors.New("no tasks are compiled into this worker; run go generate"))
 	}
 	backend, err := cfg.OpenBackend(ctx)
 	if err != nil {
-		logger.Error("open backend", "err", err)
-		return ExitFailure
+		return fail(err)
 	}
 	defer backend.Close()
 
 	stopScheduler, err := startScheduler(ctx, cfg, backend, tasks, !*noScheduler, *burst, logger)
 	if err != nil {
-		logger.Error("start scheduler", "err", err)
-		return ExitFailure
+		return fail(fmt.Errorf("start scheduler: %w", err))
 	}
 	defer stopScheduler()
 
@@ -164,13 +252,24 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args 
 	opts.Logger = logger
 	w, err := nuvom.NewWorker(backend, reg, opts)
 	if err != nil {
-		logger.Error("start worker", "err", err)
-		return ExitFailure
+		return fail(fmt.Errorf("start worker: %w", err))
 	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		for {
+			select {
+			case s := <-repeated:
+				logger.Info("stop signal repeated within 1s: counted once", "signal", s)
+			case <-stopped:
+				return
+			}
+		}
+	}()
 	go func() {
 		select {
 		case <-ctx.Done():
-			logger.Info("shutting down gracefully; signal again to stop at once", "grace", cfg.Grace.Value)
+			logger.Info("shutting down gracefully; a second signal (1s or more later) stops at once", "grace", cfg.Grace.Value.String())
 		case <-hard:
 		case <-w.Done():
 			return

@@ -36,9 +36,8 @@ const (
 	ExitUsage   = 2
 )
 
-// Main runs a worker for tasks with the command-line arguments args (without
-// the program name), handling signals, and returns the exit code.
-func Main(tasks []nuvom.TaskDef, args []string) int {
+// mainWith is Main with optional plugins.
+func mainWith(tasks []nuvom.TaskDef, pl *Plugins, args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hard := make(chan struct{})
@@ -57,7 +56,7 @@ func Main(tasks []nuvom.TaskDef, args []string) int {
 			return
 		}
 	}()
-	return run(ctx, hard, tasks, args, os.Stdout, os.Stderr)
+	return runWith(ctx, hard, tasks, pl, args, os.Stdout, os.Stderr)
 }
 
 const usage = `Usage: %s [flags]
@@ -76,9 +75,9 @@ ticks; --no-scheduler turns that off.
 Flags:
 `
 
-// run is Main without the process: ctx's cancellation starts a graceful
+// runWith is Main without the process: ctx's cancellation starts a graceful
 // shutdown and closing hard stops at once.
-func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args []string, stdout, stderr io.Writer) int {
+func runWith(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, pl *Plugins, args []string, stdout, stderr io.Writer) int {
 	const prog = "worker"
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -145,6 +144,11 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args 
 		logger.Error("no tasks are compiled into this worker; run go generate")
 		return ExitFailure
 	}
+	plugins, err := loadPlugins(pl)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return ExitUsage
+	}
 	backend, err := cfg.OpenBackend(ctx)
 	if err != nil {
 		logger.Error("open backend", "err", err)
@@ -162,11 +166,18 @@ func run(ctx context.Context, hard <-chan struct{}, tasks []nuvom.TaskDef, args 
 	opts := cfg.WorkerOptions()
 	opts.Burst = *burst
 	opts.Logger = logger
+	wirePlugins(plugins, &opts)
 	w, err := nuvom.NewWorker(backend, reg, opts)
 	if err != nil {
 		logger.Error("start worker", "err", err)
 		return ExitFailure
 	}
+	stopPlugins, err := startPlugins(ctx, plugins, w, nuvom.NewInspector(backend), logger, cfg.Grace.Value)
+	if err != nil {
+		logger.Error("start plugins", "err", err)
+		return ExitFailure
+	}
+	defer stopPlugins()
 	go func() {
 		select {
 		case <-ctx.Done():

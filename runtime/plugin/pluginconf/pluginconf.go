@@ -86,7 +86,8 @@ type Entry struct {
 	// Settings is the raw [plugin.settings] table (nil when absent).
 	Settings map[string]any
 
-	keys map[string]Pos // settings key -> position
+	keys   map[string]Pos // settings key -> position
+	fields map[string]Pos // [[plugin]] key (name, import) -> position
 }
 
 // File is a parsed .nuvom_plugins.toml.
@@ -128,7 +129,10 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	seen := map[string]Pos{}
 	for i, t := range tables {
-		e := Entry{Pos: idx.header(i), keys: idx.keys[i]["settings"]}
+		e := Entry{Pos: idx.header(i)}
+		if i < len(idx.keys) {
+			e.keys, e.fields = idx.keys[i]["settings"], idx.keys[i]["plugin"]
+		}
 		if e.Pos.Line == 0 {
 			e.Pos = Pos{File: name}
 		}
@@ -198,6 +202,15 @@ func validImport(p string) bool { return importRE.MatchString(p) && !strings.Con
 // header when the key's line is unknown).
 func (e *Entry) KeyPos(key string) Pos {
 	if p, ok := e.keys[key]; ok {
+		return p
+	}
+	return e.Pos
+}
+
+// FieldPos returns the position of the entry's name or import key (its
+// table's header when absent).
+func (e *Entry) FieldPos(key string) Pos {
+	if p, ok := e.fields[key]; ok {
 		return p
 	}
 	return e.Pos

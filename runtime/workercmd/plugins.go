@@ -106,4 +106,3 @@ func startPlugins(ctx context.Context, set *pluginhost.Set, w *nuvom.Worker, in 
 		}
 	}, nil
 }
-

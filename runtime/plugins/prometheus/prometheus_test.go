@@ -69,15 +69,22 @@ func TestScrapeRealWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{Burst: true, Logger: quiet, Queues: []string{"default", "mail"},
+	w, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{Logger: quiet, PollInterval: 10 * time.Millisecond, Queues: []string{"default", "mail"},
 		Middleware: set.Middleware(), OnStored: set.Publish})
 	if err != nil {
 		t.Fatal(err)
 	}
 	set.SetAbandoned(w.Abandoned)
-	if err := w.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// The worker runs until the metrics show every outcome, the retry included.
+	runCtx, stop := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- w.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-runErr; err != nil {
+			t.Error(err)
+		}
+	}()
 
 	url := "http://" + set.Addr("127.0.0.1:0") + "/metrics"
 	want := []string{

@@ -64,6 +64,10 @@ type Input struct {
 	// entry in Generate's output: a generated file left there is stale and the
 	// caller should remove it (see IsGenerated).
 	Packages []Package
+	// PluginsFile is the content of .nuvom_plugins.toml (nil when the module
+	// has none). With it, the worker main imports the manifest's plugins and
+	// passes them, with this content, to workercmd.MainWithPlugins.
+	PluginsFile []byte
 }
 
 // TaskError is a problem Generate met with one task.
@@ -164,7 +168,7 @@ func Generate(in Input) (map[string][]byte, error) {
 	src, err := registryFile(m.Module, regPath, regName, ptrs)
 	c.add(err)
 	out[path.Join(regDir, FileName)] = src
-	src, err = workerFile(m.Module, regPath, regName)
+	src, err = workerFile(m.Module, regPath, regName, m.Plugins, in.PluginsFile)
 	c.add(err)
 	out[path.Join(regDir, WorkerMain)] = src
 	if len(c.errs) > 0 {

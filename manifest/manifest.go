@@ -32,6 +32,31 @@ type Manifest struct {
 	Module   string `json:"module"`
 	Registry string `json:"registry"`
 	Tasks    []Task `json:"tasks"`
+	// Plugins are the plugins of .nuvom_plugins.toml, in the file's (start)
+	// order, with their settings schema; absent when the module has none.
+	Plugins []Plugin `json:"plugins,omitempty"`
+}
+
+// Plugin is one plugin the module's worker runs.
+type Plugin struct {
+	// Name is the plugin's name ("prometheus").
+	Name string `json:"name"`
+	// Import is the plugin package's import path.
+	Import string `json:"import"`
+	// Builtin is true for a plugin that ships with Nuvom, named by name alone.
+	Builtin bool `json:"builtin,omitempty"`
+	// Settings are the fields of the plugin's Settings type, in declaration order.
+	Settings []Setting `json:"settings"`
+}
+
+// Setting is one field of a plugin's settings.
+type Setting struct {
+	// Key is the setting's key in [plugin.settings].
+	Key string `json:"key"`
+	// Type is its kind: string, bool, int, float, duration, []string, map[string]string or other.
+	Type string `json:"type"`
+	// Doc is the first sentence of the field's doc comment.
+	Doc string `json:"doc,omitempty"`
 }
 
 // Task is one function marked //nuvom:task.
@@ -302,6 +327,11 @@ func (m *Manifest) Encode() ([]byte, error) {
 		}
 	}
 	c.Sort()
+	for i := range c.Plugins {
+		if c.Plugins[i].Settings == nil {
+			c.Plugins[i].Settings = []Setting{}
+		}
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -382,6 +412,16 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("manifest %s: duplicate task name", where)
 		}
 		seen[t.Name] = true
+	}
+	names := map[string]bool{}
+	for i, p := range m.Plugins {
+		switch {
+		case p.Name == "" || p.Import == "":
+			return fmt.Errorf("manifest plugins[%d]: name and import must be set", i)
+		case names[p.Name]:
+			return fmt.Errorf("manifest plugin %q: duplicate plugin name", p.Name)
+		}
+		names[p.Name] = true
 	}
 	return nil
 }

@@ -68,6 +68,8 @@ func commands() []command {
 		{"schedule run", "enqueue a schedule's task now", (*app).cmdScheduleRun},
 		{"schedule next", "print the next fire times of a spec", (*app).cmdScheduleNext},
 		{"runscheduler", "run the scheduler alone (workers run one too)", (*app).cmdRunScheduler},
+		{"plugins list", "list the worker's plugins and their settings from .nuvom_tasks.json", (*app).cmdPluginsList},
+		{"plugins check", "check .nuvom_plugins.toml and each plugin's settings", (*app).cmdPluginsCheck},
 		{"manifest diff", "task-level diff of two manifests", (*app).cmdManifestDiff},
 		{"config", "print the effective settings and where each came from", (*app).cmdConfig},
 		{"bench", "measure enqueue, burn-down and pickup latency", (*app).cmdBench},

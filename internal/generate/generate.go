@@ -81,6 +81,12 @@ func Run(ctx context.Context, opts Options) (*Plan, error) {
 	merged, clashes := merge(old, res)
 	p.New = merged
 	p.Diagnostics = append(p.Diagnostics, clashes...)
+	plugins, err := LoadPlugins(ctx, p.Root, opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	merged.Plugins = plugins.Plugins
+	p.Diagnostics = append(p.Diagnostics, plugins.Diagnostics...)
 	if analyzer.HasErrors(p.Diagnostics) {
 		return p, fmt.Errorf("generate: %w", ErrDiagnostics)
 	}
@@ -89,7 +95,7 @@ func Run(ctx context.Context, opts Options) (*Plan, error) {
 	for i, pk := range res.Packages {
 		pkgs[i] = codegen.Package{ImportPath: pk.ImportPath, Name: pk.Name, Dir: pk.Dir}
 	}
-	files, err := codegen.Generate(codegen.Input{Manifest: merged, Packages: pkgs})
+	files, err := codegen.Generate(codegen.Input{Manifest: merged, Packages: pkgs, PluginsFile: plugins.File})
 	if err != nil {
 		return p, fmt.Errorf("generate: %w", err)
 	}

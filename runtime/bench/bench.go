@@ -37,6 +37,10 @@ type Config struct {
 	Progress func(done int)
 	// Logger receives the worker's logs; default none.
 	Logger *slog.Logger
+	// Middleware and OnStored are passed to the burn-down worker (to measure
+	// the overhead of plugins).
+	Middleware []nuvom.Middleware
+	OnStored   func(nuvom.JobInfo, nuvom.Outcome)
 }
 
 // Report holds the figures of one Run.
@@ -176,7 +180,8 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 	w, err := nuvom.NewWorker(cfg.Backend, reg, nuvom.WorkerOptions{
 		Concurrency: cfg.Concurrency, BatchSize: cfg.BatchSize, Queues: []string{queue}, Burst: true,
 		PollInterval: 10 * time.Millisecond, Logger: cfg.Logger,
-		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { done.Add(1) },
+		OnOutcome:  func(nuvom.JobInfo, nuvom.Outcome) { done.Add(1) },
+		Middleware: cfg.Middleware, OnStored: cfg.OnStored,
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)

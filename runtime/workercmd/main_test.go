@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		os.Exit(mainWith([]nuvom.TaskDef{{TaskSpec: slowSpec, Invoke: slow}}, os.Args[1:], "worker", window))
+		os.Exit(mainWith([]nuvom.TaskDef{{TaskSpec: slowSpec, Invoke: slow}}, nil, os.Args[1:], "worker", window))
 	}
 	os.Exit(m.Run())
 }

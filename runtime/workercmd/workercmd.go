@@ -53,13 +53,6 @@ const (
 // child with its parent (Unix other than Linux).
 const LifelineEnv = "NUVOM_LIFELINE_FD"
 
-// Main runs a worker for tasks with the command-line arguments args (without
-// the program name), handling signals, and returns the exit code. Messages
-// name the program by the base name of os.Args[0].
-func Main(tasks []nuvom.TaskDef, args []string) int {
-	return mainWith(tasks, args, progName(os.Args[0]), stopsignal.Window)
-}
-
 // progName is the program's name for messages: the base name of argv[0].
 func progName(arg0 string) string {
 	name := strings.TrimSuffix(filepath.Base(arg0), ".exe")
@@ -69,9 +62,9 @@ func progName(arg0 string) string {
 	return name
 }
 
-// mainWith is Main with the program's name and the window within which stop
-// signals count as one (see package stopsignal).
-func mainWith(tasks []nuvom.TaskDef, args []string, prog string, window time.Duration) int {
+// mainWith is Main with optional plugins, the program's name and the window
+// within which stop signals count as one (see package stopsignal).
+func mainWith(tasks []nuvom.TaskDef, pl *Plugins, args []string, prog string, window time.Duration) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hard := make(chan struct{})
@@ -113,7 +106,7 @@ func mainWith(tasks []nuvom.TaskDef, args []string, prog string, window time.Dur
 			return
 		}
 	}()
-	return run(ctx, hard, repeated, prog, tasks, args, os.Stdout, os.Stderr)
+	return runWith(ctx, hard, repeated, prog, tasks, pl, args, os.Stdout, os.Stderr)
 }
 
 // watchLifeline returns a channel closed when the pipe whose read end is the
@@ -158,11 +151,11 @@ unknown time zone, say) is logged as an error; the other tasks still run.
 Flags:
 `
 
-// run is Main without the process: ctx's cancellation starts a graceful
+// runWith is Main without the process: ctx's cancellation starts a graceful
 // shutdown and closing hard stops at once; repeated carries the signals that
 // were counted as a repeat of the previous one (for the log; may be nil).
-// prog names the program in messages.
-func run(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, prog string, tasks []nuvom.TaskDef, args []string, stdout, stderr io.Writer) int {
+// prog names the program in messages; pl holds the plugins (may be nil).
+func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, prog string, tasks []nuvom.TaskDef, pl *Plugins, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency))
@@ -235,6 +228,11 @@ func run(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, p
 	if len(tasks) == 0 && len(cfg.Queues.Value) == 0 {
 		return fail(errors.New("no tasks are compiled into this worker; run go generate"))
 	}
+	plugins, err := loadPlugins(pl)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return ExitUsage
+	}
 	backend, err := cfg.OpenBackend(ctx)
 	if err != nil {
 		return fail(err)
@@ -250,6 +248,7 @@ func run(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, p
 	opts := cfg.WorkerOptions()
 	opts.Burst = *burst
 	opts.Logger = logger
+	wirePlugins(plugins, &opts)
 	w, err := nuvom.NewWorker(backend, reg, opts)
 	if err != nil {
 		return fail(fmt.Errorf("start worker: %w", err))
@@ -266,6 +265,12 @@ func run(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, p
 			}
 		}
 	}()
+	stopPlugins, err := startPlugins(ctx, plugins, w, nuvom.NewInspector(backend), logger, cfg.Grace.Value)
+	if err != nil {
+		logger.Error("start plugins", "err", err)
+		return ExitFailure
+	}
+	defer stopPlugins()
 	go func() {
 		select {
 		case <-ctx.Done():

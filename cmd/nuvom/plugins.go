@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"go/token"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nuvom/nuvom/analyzer"
+	"github.com/nuvom/nuvom/internal/generate"
+	"github.com/nuvom/nuvom/runtime/plugin/pluginconf"
+)
+
+func (a *app) cmdPluginsList(args []string) int {
+	fs := a.flags("plugins list", "", "Lists the plugins the module's worker runs, with their settings, from\n.nuvom_tasks.json alone (go generate records them from .nuvom_plugins.toml):\nit builds nothing.",
+		"nuvom plugins list --json")
+	asJSON := fs.Bool("json", false, "print the manifest's plugin entries as JSON")
+	if code, ok := a.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	m, err := a.loadManifest()
+	if err != nil {
+		return a.fail(err)
+	}
+	if *asJSON {
+		if m.Plugins == nil {
+			return a.printJSON([]any{})
+		}
+		return a.printJSON(m.Plugins)
+	}
+	if len(m.Plugins) == 0 {
+		fmt.Fprintf(a.stdout, "no plugins (list them in %s and run go generate ./...)\n", pluginconf.FileName)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tIMPORT\tSETTINGS")
+	for _, p := range m.Plugins {
+		settings := make([]string, len(p.Settings))
+		for i, s := range p.Settings {
+			settings[i] = s.Key + " " + s.Type
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Import, orDash(strings.Join(settings, ", ")))
+	}
+	return a.flushTable(tw)
+}
+
+func (a *app) cmdPluginsCheck(args []string) int {
+	fs := a.flags("plugins check", "", "Checks .nuvom_plugins.toml without running anything: its structure, that each\nplugin package exists and is a plugin, and each plugin's settings against its\nSettings type. Problems are printed as .nuvom_plugins.toml:LINE:COL and the\nexit status is 1. ${NAME} references to unset variables are warned about:\nthe worker expands them when it starts.",
+		"nuvom plugins check")
+	if code, ok := a.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	root, err := a.moduleRoot()
+	if err != nil {
+		return a.fail(err)
+	}
+	ps, err := generate.LoadPlugins(context.Background(), root, nil)
+	if err != nil {
+		return a.fail(err)
+	}
+	if ps.File == nil {
+		fmt.Fprintf(a.stdout, "no %s in %s\n", pluginconf.FileName, root)
+		return exitOK
+	}
+	for _, d := range ps.Diagnostics {
+		fmt.Fprintln(a.stderr, d.Format(a.wd))
+	}
+	if analyzer.HasErrors(ps.Diagnostics) {
+		return exitFailure
+	}
+	for _, e := range ps.Parsed.Entries {
+		for _, name := range e.EnvRefs() {
+			if _, ok := os.LookupEnv(name); !ok {
+				d := analyzer.Diagnostic{Pos: token.Position{Filename: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col}, Severity: analyzer.Warning,
+					Message: fmt.Sprintf("plugin %s: ${%s} is not set here; the worker needs it when it starts", e.Name, name)}
+				fmt.Fprintln(a.stderr, d.Format(a.wd))
+			}
+		}
+	}
+	fmt.Fprintf(a.stdout, "%s: %d plugins OK\n", pluginconf.FileName, len(ps.Plugins))
+	return exitOK
+}

@@ -1,0 +1,114 @@
+package pluginconf
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type testSettings struct {
+	Addr    string            `toml:"addr"`
+	Refresh time.Duration     `toml:"refresh"`
+	Only    bool              `toml:"only_failures"`
+	Limit   int               `toml:"limit"`
+	Tags    []string          `toml:"tags"`
+	Headers map[string]string `toml:"headers"`
+}
+
+const good = `# plugins
+[[plugin]]
+name = "prometheus"
+[plugin.settings]
+addr = "127.0.0.1:9464"
+
+[[plugin]]
+import = "github.com/acme/nuvom-slack"
+[plugin.settings]
+addr = "${HOST}:${PORT}"
+refresh = "1m"
+only_failures = true
+limit = 3
+tags = ["a", "b"]
+headers = { X = "${PORT}" }
+`
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseAndDecode(t *testing.T) {
+	f, err := Parse(FileName, []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Entries) != 2 {
+		t.Fatalf("entries = %d", len(f.Entries))
+	}
+	e0, e1 := f.Entries[0], f.Entries[1]
+	if e0.Name != "prometheus" || !e0.Builtin || e0.Import != "github.com/nuvom/nuvom/runtime/plugins/prometheus" || e0.Pos.Line != 2 {
+		t.Errorf("entry 0 = %+v", e0)
+	}
+	if e1.Name != "nuvom-slack" || e1.Builtin || e1.Pos.Line != 7 {
+		t.Errorf("entry 1 = %+v", e1)
+	}
+	if got := e1.KeyPos("limit"); got.Line != 13 || got.Col != 1 {
+		t.Errorf("limit pos = %v", got)
+	}
+	if got := strings.Join(e1.EnvRefs(), ","); got != "HOST,PORT" {
+		t.Errorf("env refs = %s", got)
+	}
+	s := &testSettings{Refresh: time.Second}
+	if err := e1.Decode("slack", s, env(map[string]string{"HOST": "h", "PORT": "1"})); err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr != "h:1" || s.Refresh != time.Minute || !s.Only || s.Limit != 3 || len(s.Tags) != 2 || s.Headers["X"] != "1" {
+		t.Errorf("decoded %+v", s)
+	}
+	// An unset variable is an error at its key, at decode (worker start) time only.
+	err = e1.Decode("slack", &testSettings{}, env(map[string]string{"HOST": "h"}))
+	if err == nil || !strings.HasPrefix(err.Error(), ".nuvom_plugins.toml:10:1: plugin slack: setting addr: environment variable PORT is not set\n") {
+		t.Errorf("unset env: %v", err)
+	}
+}
+
+func TestErrorsArePositioned(t *testing.T) {
+	for _, c := range []struct{ name, src, want string }{
+		{"syntax", "[[plugin]\nname = 1", ".nuvom_plugins.toml:2:"},
+		{"top key", "x = 1\n", `.nuvom_plugins.toml:1:1: unknown key "x"`},
+		{"plugin key", "[[plugin]]\nname = \"prometheus\"\n  nmae = \"x\"\n", `.nuvom_plugins.toml:3:3: unknown key "nmae" in [[plugin]]`},
+		{"no name", "[[plugin]]\n[plugin.settings]\na = 1\n", ".nuvom_plugins.toml:1:1: plugin needs a name"},
+		{"unknown builtin", "[[plugin]]\nname = \"prom\"\n", `.nuvom_plugins.toml:2:1: unknown built-in plugin "prom"`},
+		{"dup", "[[plugin]]\nname = \"prometheus\"\n[[plugin]]\nname = \"prometheus\"\n", `.nuvom_plugins.toml:3:1: duplicate plugin name "prometheus" (first at .nuvom_plugins.toml:1:1)`},
+		{"bad import", "[[plugin]]\nimport = \"../x\"\n", `.nuvom_plugins.toml:2:1: import "../x" is not a Go import path`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(FileName, []byte(c.src))
+			if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				t.Errorf("err = %v, want prefix %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestCheckSettings(t *testing.T) {
+	src := "[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\naddr = 9464\nrefresh = \"soon\"\nbogus = true\ntags = [1]\n"
+	f, err := Parse(FileName, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := SchemaOf(&testSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Entries[0].Check("prometheus", schema)
+	want := `.nuvom_plugins.toml:4:1: plugin prometheus: setting addr: want a string, found an integer
+.nuvom_plugins.toml:5:1: plugin prometheus: setting refresh: "soon" is not a duration such as "30s"
+.nuvom_plugins.toml:6:1: plugin prometheus: unknown setting "bogus" (known: addr, refresh, only_failures, limit, tags, headers)
+.nuvom_plugins.toml:7:1: plugin prometheus: setting tags: want an array of strings, found an element that is an integer`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	if err := f.Entries[0].Check("x", nil); err == nil || !strings.Contains(err.Error(), "it takes no settings") {
+		t.Errorf("nil schema: %v", err)
+	}
+}

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"go/token"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/nuvom/nuvom/analyzer"
 	"github.com/nuvom/nuvom/internal/generate"
+	"github.com/nuvom/nuvom/runtime/plugin"
 	"github.com/nuvom/nuvom/runtime/plugin/pluginconf"
+	"github.com/nuvom/nuvom/runtime/plugins/prometheus"
 )
 
 func (a *app) cmdPluginsList(args []string) int {
@@ -31,7 +34,8 @@ func (a *app) cmdPluginsList(args []string) int {
 		return a.printJSON(m.Plugins)
 	}
 	if len(m.Plugins) == 0 {
-		fmt.Fprintf(a.stdout, "no plugins (list them in %s and run go generate ./...)\n", pluginconf.FileName)
+		fmt.Fprintf(a.stdout, "no plugins (list them in %s and run go generate ./...); built in: %s\n",
+			pluginconf.FileName, strings.Join(builtinPluginNames(), ", "))
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -81,4 +85,21 @@ func (a *app) cmdPluginsCheck(args []string) int {
 	}
 	fmt.Fprintf(a.stdout, "%s: %d plugins OK\n", pluginconf.FileName, len(ps.Plugins))
 	return exitOK
+}
+
+// builtinPlugins are the plugins that ship with Nuvom. Referring to them here
+// also makes "go get -tool .../cmd/nuvom" record their dependencies in the
+// user's go.sum, so a worker generated with them builds with nothing more.
+func builtinPlugins() []plugin.Registration {
+	return []plugin.Registration{prometheus.Plugin}
+}
+
+// builtinPluginNames returns the built-in plugins' names, sorted.
+func builtinPluginNames() []string {
+	var names []string
+	for _, r := range builtinPlugins() {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	return names
 }

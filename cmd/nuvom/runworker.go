@@ -18,7 +18,7 @@ import (
 
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
-	"github.com/nuvom/nuvom/runtime/config"
+	"github.com/nuvom/nuvom/runtime/workercmd"
 )
 
 func (a *app) cmdRunWorker(args []string) int {
@@ -52,15 +52,9 @@ func (a *app) cmdRunWorker(args []string) int {
 }
 
 // workerFlags defines the flags that runworker and dev pass on to the worker
-// (which checks them again); they are declared here for --help and usage errors.
-func workerFlags(fs *pflag.FlagSet) {
-	fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (default NUVOM_CONCURRENCY, else 100)", config.MaxConcurrency))
-	fs.StringSlice("queues", nil, "queues to serve, in priority order (default every queue of the tasks)")
-	fs.Bool("no-scheduler", false, "do not run the scheduler in this worker (nuvom runscheduler can run it alone)")
-	fs.Duration("grace", 0, "how long a stop or restart waits for running jobs; 0s: not at all (default NUVOM_GRACE, else 10s)")
-	fs.String("log-format", "", "text or json (default NUVOM_LOG_FORMAT, else text)")
-	fs.String("log-level", "", "debug, info, warn or error")
-}
+// (which checks them again): the worker binary's own definitions, for --help
+// and usage errors.
+func workerFlags(fs *pflag.FlagSet) { workercmd.DefineFlags(fs) }
 
 // checkWorkerFlags checks the worker flags given as the worker will, before a
 // build that can take a minute.

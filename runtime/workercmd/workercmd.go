@@ -151,6 +151,30 @@ unknown time zone, say) is logged as an error; the other tasks still run.
 Flags:
 `
 
+// Flags are the worker's command-line flags, as DefineFlags declares them.
+type Flags struct {
+	Concurrency *int
+	Queues      *[]string
+	NoScheduler *bool
+	Grace       *time.Duration
+	LogFormat   *string
+	LogLevel    *string
+}
+
+// DefineFlags declares the worker's flags on fs (all but --burst): the worker
+// binary parses them, and nuvom runworker and nuvom dev declare the same ones
+// for their --help and to check them before building.
+func DefineFlags(fs *pflag.FlagSet) Flags {
+	return Flags{
+		Concurrency: fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
+		Queues:      fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
+		NoScheduler: fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
+		Grace:       fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
+		LogFormat:   fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)"),
+		LogLevel:    fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)"),
+	}
+}
+
 // runWith is Main without the process: ctx's cancellation starts a graceful
 // shutdown and closing hard stops at once; repeated carries the signals that
 // were counted as a repeat of the previous one (for the log; may be nil).
@@ -158,13 +182,9 @@ Flags:
 func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signal, prog string, tasks []nuvom.TaskDef, pl *Plugins, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency))
-	queues := fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default every queue of the tasks)")
+	f := DefineFlags(fs)
+	concurrency, queues, noScheduler, grace, logFormat, logLevel := f.Concurrency, f.Queues, f.NoScheduler, f.Grace, f.LogFormat, f.LogLevel
 	burst := fs.Bool("burst", false, "run until no ready job remains, then exit")
-	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)")
-	grace := fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)")
-	logFormat := fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	printUsage := func(w io.Writer) {
 		fmt.Fprintf(w, usage, prog, prog)

@@ -67,7 +67,14 @@ func TestShutdown(t *testing.T) {
 				t.Fatalf("send SIGTERM: %v", err)
 			}
 			if c.second {
-				time.Sleep(200 * time.Millisecond)
+				// Signals less than 1s apart count as one stop request (one
+				// keypress can arrive twice): send the second one well after the
+				// worker took the first.
+				waitFor(t, 5*time.Minute, "the worker to take the first signal", func() (bool, error) {
+					_, ok := lineWith(w.output(), "shutting down gracefully")
+					return ok, nil
+				})
+				time.Sleep(1500 * time.Millisecond)
 				if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 					t.Fatalf("send the second SIGTERM: %v", err)
 				}

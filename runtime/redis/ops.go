@@ -1091,4 +1091,3 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 	}
 	return n, nil
 }
-

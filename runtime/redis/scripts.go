@@ -114,7 +114,7 @@ end
 // enqueueScript inserts jobs, all or none. On a standalone Redis one call
 // takes the whole batch, whatever its queues, and also records the ids in
 // the location hash and the queue names (loc and queues set); on a Cluster
-// one call takes one queue's jobs (loc and queues are '', done before).
+// one call takes one queue's jobs (loc and queues are ”, done before).
 // ARGV: P, channel, loc, queues, n, then per job:
 // P ux id tk st pk ra uk uu cr q nf, nf field pairs  (ux: the unique-key index key).
 // It returns per job "" (inserted) or the id of the job holding its unique key.

@@ -177,10 +177,31 @@ func restFields(j *backend.Job) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
-	return []any{"q", j.Queue, "d", string(d), "at", j.Attempt, "ma", j.MaxAttempts,
+	all := []any{"q", j.Queue, "d", string(d), "at", j.Attempt, "ma", j.MaxAttempts,
 		"sa", optTimeKey(j.StartedAt), "fa", optTimeKey(j.FinishedAt), "lo", j.LeaseOwner,
 		"lt", j.LeaseToken, "lu", optTimeKey(j.LeaseUntil), "r", string(j.Result), "e", j.Error,
-		"ec", ec, "ps", j.PanicStack, "h", h}, nil
+		"ec", ec, "ps", j.PanicStack, "h", h}
+	// A missing field reads as empty (or 0): leave empty ones out, to save
+	// memory and work.
+	out := all[:0]
+	for i := 0; i < len(all); i += 2 {
+		switch v := all[i+1].(type) {
+		case string:
+			if v == "" {
+				continue
+			}
+		case int:
+			if v == 0 {
+				continue
+			}
+		case int64:
+			if v == 0 {
+				continue
+			}
+		}
+		out = append(out, all[i], all[i+1])
+	}
+	return out, nil
 }
 
 // mutableFields returns the fields a compare-and-set rewrite of j sets.

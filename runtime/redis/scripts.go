@@ -131,6 +131,7 @@ for x = 1, n do
   i = i + 12 + 2 * tonumber(ARGV[i + 11])
 end
 local res, added = {}, 0
+local seenTask, seenQueue = {}, {}
 for x = 1, n do
   local i = starts[x]
   P = ARGV[i]
@@ -149,11 +150,17 @@ for x = 1, n do
     redis.call(unpack(args))
     idx_add(id, st, tk, pk, ra, '', '')
     redis.call('ZADD', P .. 'all', 0, id)
-    redis.call('SADD', P .. 'tasks', tk)
+    if not seenTask[P .. tk] then
+      seenTask[P .. tk] = true
+      redis.call('SADD', P .. 'tasks', tk)
+    end
     if uk ~= '' then redis.call('ZADD', ux, 0, uu .. id) end
     if loc ~= '' then
       redis.call('HSET', loc, id, q)
-      redis.call('SADD', queues, q)
+      if not seenQueue[q] then
+        seenQueue[q] = true
+        redis.call('SADD', queues, q)
+      end
     end
     res[x] = ''
     added = added + 1

@@ -18,8 +18,8 @@ import (
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
-	"github.com/nuvom/nuvom/runtime/redis"
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
+	"github.com/nuvom/nuvom/runtime/redis"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 	"github.com/nuvom/nuvom/runtime/workercmd"
 )

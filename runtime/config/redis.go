@@ -20,6 +20,9 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 //	rediss://[user:password@]host:port[/db]       TLS
 //	redis://host:port/db?master_name=mymaster&addr=host2:port   Sentinel
 //	redis+cluster://[user:password@]host:port[?addr=host2:port] Redis Cluster
+//
+// A prefix=name query parameter puts every key under name (default nuvom):
+// several installations can share one Redis.
 
 // checkRedisURL checks the scheme of a Redis URL.
 func checkRedisURL(v string) error {
@@ -34,21 +37,39 @@ func checkRedisURL(v string) error {
 	return errors.New("want a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL")
 }
 
-// redisURL returns the URL go-redis parses and whether it names a cluster.
-func redisURL(v string) (string, bool) {
+// redisURL returns the URL go-redis parses, whether it names a cluster, and
+// the key prefix its prefix= query parameter sets ("" when none).
+func redisURL(v string) (string, bool, string) {
 	u, err := url.Parse(v)
 	if err != nil {
-		return v, false
+		return v, false, ""
 	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	cluster := false
 	switch u.Scheme {
 	case "redis+cluster":
-		u.Scheme = "redis"
-		return u.String(), true
+		u.Scheme, cluster = "redis", true
 	case "rediss+cluster":
-		u.Scheme = "rediss"
-		return u.String(), true
+		u.Scheme, cluster = "rediss", true
 	}
-	return v, false
+	return u.String(), cluster, prefix
+}
+
+// FreshRedisPrefix returns rawURL with its keys under the prefix
+// nuvom-<name> (prefix= query parameter), for runs that must not touch the
+// queue already on that Redis (nuvom bench).
+func FreshRedisPrefix(rawURL, name string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	q := u.Query()
+	q.Set("prefix", "nuvom-"+name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // redactURL hides a URL's password (for `nuvom config`).
@@ -61,8 +82,12 @@ func redactURL(v string) string {
 }
 
 func (c Config) openRedisBackend() (nuvom.Backend, error) {
-	raw, cluster := redisURL(c.RedisURL.Value)
-	b, err := redis.Open(raw, redis.WithCluster(cluster))
+	raw, cluster, prefix := redisURL(c.RedisURL.Value)
+	opts := []redis.Option{redis.WithCluster(cluster)}
+	if prefix != "" {
+		opts = append(opts, redis.WithPrefix(prefix))
+	}
+	b, err := redis.Open(raw, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open redis backend at %s: %w", redactURL(c.RedisURL.Value), err)
 	}
@@ -70,8 +95,8 @@ func (c Config) openRedisBackend() (nuvom.Backend, error) {
 }
 
 func (c Config) openRedisScheduleStore() (schedule.Store, error) {
-	raw, cluster := redisURL(c.RedisURL.Value)
-	s, err := redisstore.Open(raw, "", cluster)
+	raw, cluster, prefix := redisURL(c.RedisURL.Value)
+	s, err := redisstore.Open(raw, prefix, cluster)
 	if err != nil {
 		return nil, fmt.Errorf("open redis schedule store at %s: %w", redactURL(c.RedisURL.Value), err)
 	}

@@ -22,8 +22,8 @@ func TestRedisURLRedactedAndCluster(t *testing.T) {
 			t.Fatalf("entry %s shows the password: %s", e.Name, e.Value)
 		}
 	}
-	if u, cl := redisURL("redis+cluster://a:1?addr=b:2"); !cl || !strings.HasPrefix(u, "redis://a:1") {
-		t.Fatalf("redis+cluster URL parsed as %s cluster=%v", u, cl)
+	if u, cl, p := redisURL("redis+cluster://a:1?addr=b:2&prefix=x"); !cl || !strings.HasPrefix(u, "redis://a:1") || strings.Contains(u, "prefix") || p != "x" {
+		t.Fatalf("redis+cluster URL parsed as %s cluster=%v prefix=%q", u, cl, p)
 	}
 }
 

@@ -356,3 +356,28 @@ func strs(v any) []string {
 	}
 	return out
 }
+
+// DeleteAll deletes every key under the backend's prefix (every job, index
+// and queue of this installation), on every node of a Cluster. nuvom bench
+// calls it on the fresh prefix it measured under.
+func (b *Backend) DeleteAll(ctx context.Context) error {
+	del := func(ctx context.Context, c goredis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, b.o.prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := b.c.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return del(ctx, c) })
+	} else {
+		err = del(ctx, b.c)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: delete all keys under %s: %w", b.o.prefix, err)
+	}
+	return nil
+}

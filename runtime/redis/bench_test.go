@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,4 +202,61 @@ func BenchmarkPickupLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// usedMemory returns the Redis server's used_memory.
+func usedMemory(b *testing.B, be *Backend) int64 {
+	info, err := be.c.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// BenchmarkMemoryPerJob reports Redis memory per queued job and per
+// succeeded job with an 8-byte result and one attempt of history (20,000
+// jobs of each; every index and the location hash included).
+func BenchmarkMemoryPerJob(b *testing.B) {
+	const n = 20000
+	for b.Loop() {
+		b.StopTimer()
+		be := openBench(b)
+		ctx := context.Background()
+		now := time.Now()
+		before := usedMemory(b, be)
+		for range n / 1000 {
+			if _, err := be.Enqueue(ctx, benchJobs(1000, now)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		queued := usedMemory(b, be)
+		for {
+			jobs, err := be.Claim(ctx, backend.ClaimRequest{Limit: 500, Worker: "w", Now: now, LeaseFor: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(jobs) == 0 {
+				break
+			}
+			outs := make([]backend.Outcome, len(jobs))
+			for i, j := range jobs {
+				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now, Result: []byte("resultXX"),
+					Attempt: backend.Attempt{Number: 1, StartedAt: now, FinishedAt: now, Worker: "worker-1", Outcome: backend.OutcomeSucceeded}}
+			}
+			if _, err := be.Complete(ctx, outs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		done := usedMemory(b, be)
+		b.ReportMetric(float64(queued-before)/n, "B/queued-job")
+		b.ReportMetric(float64(done-before)/n, "B/finished-job")
+		b.StartTimer()
+	}
 }

@@ -65,6 +65,21 @@ func parseTimeKey(s string) (time.Time, error) {
 	return t, nil
 }
 
+// timeWord is t in microseconds with the sign bit flipped, 0 for the zero time.
+func timeWord(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixMicro()) ^ signBit
+}
+
+func parseTimeWord(u uint64) time.Time {
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(int64(u ^ signBit)).UTC()
+}
+
 func parseHex16(s string) (uint64, error) {
 	if len(s) != 16 {
 		return 0, errors.New("not 16 hex digits")
@@ -96,18 +111,21 @@ type static struct {
 }
 
 // wireAttempt is an attempt as stored in field h.
+// Its times are microseconds with the sign bit flipped (0: the zero time),
+// to keep the record small (Redis keeps a hash compact while every value is
+// at most hash-max-listpack-value, 64 bytes, long).
 type wireAttempt struct {
 	Number     int    `msgpack:"n"`
-	StartedAt  string `msgpack:"s"`
-	FinishedAt string `msgpack:"f"`
+	StartedAt  uint64 `msgpack:"s"`
+	FinishedAt uint64 `msgpack:"f"`
 	Worker     string `msgpack:"w"`
 	Outcome    string `msgpack:"o"`
 	Error      string `msgpack:"e"`
 }
 
 func encodeAttempt(a backend.Attempt) (string, error) {
-	b, err := msgpack.Marshal(wireAttempt{Number: a.Number, StartedAt: optTimeKey(backend.ClampTime(a.StartedAt)),
-		FinishedAt: optTimeKey(backend.ClampTime(a.FinishedAt)), Worker: a.Worker, Outcome: a.Outcome, Error: a.Error})
+	b, err := msgpack.Marshal(wireAttempt{Number: a.Number, StartedAt: timeWord(backend.ClampTime(a.StartedAt)),
+		FinishedAt: timeWord(backend.ClampTime(a.FinishedAt)), Worker: a.Worker, Outcome: a.Outcome, Error: a.Error})
 	if err != nil {
 		return "", fmt.Errorf("encode attempt %d: %w", a.Number, err)
 	}
@@ -137,15 +155,7 @@ func decodeAttempts(s string) ([]backend.Attempt, error) {
 			}
 			return nil, fmt.Errorf("attempt %d: %w", len(out)+1, err)
 		}
-		st, err := parseTimeKey(w.StartedAt)
-		if err != nil {
-			return nil, err
-		}
-		fi, err := parseTimeKey(w.FinishedAt)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, backend.Attempt{Number: w.Number, StartedAt: st, FinishedAt: fi,
+		out = append(out, backend.Attempt{Number: w.Number, StartedAt: parseTimeWord(w.StartedAt), FinishedAt: parseTimeWord(w.FinishedAt),
 			Worker: w.Worker, Outcome: w.Outcome, Error: w.Error})
 	}
 }

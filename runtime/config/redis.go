@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/redis"
@@ -21,8 +23,11 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 //	redis://host:port/db?master_name=mymaster&addr=host2:port   Sentinel
 //	redis+cluster://[user:password@]host:port[?addr=host2:port] Redis Cluster
 //
-// A prefix=name query parameter puts every key under name (default nuvom):
-// several installations can share one Redis.
+// Nuvom's own query parameters (the others are go-redis's):
+//
+//	prefix=name              every key under name (default nuvom): several installations on one Redis
+//	keep_finished=N          keep the newest N finished jobs per queue (retention; default all)
+//	keep_finished_for=720h   delete finished jobs older than that (default never)
 
 // checkRedisURL checks the scheme of a Redis URL.
 func checkRedisURL(v string) error {
@@ -32,21 +37,43 @@ func checkRedisURL(v string) error {
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
-		return nil
+		_, _, _, err := redisURL(v)
+		return err
 	}
 	return errors.New("want a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL")
 }
 
+// redisParams are the query parameters of NUVOM_REDIS_URL that are Nuvom's,
+// not go-redis's.
+type redisParams struct {
+	prefix  string
+	keep    int
+	keepFor time.Duration
+}
+
 // redisURL returns the URL go-redis parses, whether it names a cluster, and
-// the key prefix its prefix= query parameter sets ("" when none).
-func redisURL(v string) (string, bool, string) {
+// Nuvom's own parameters (prefix=, keep_finished=, keep_finished_for=), taken out of it.
+func redisURL(v string) (string, bool, redisParams, error) {
+	var p redisParams
 	u, err := url.Parse(v)
 	if err != nil {
-		return v, false, ""
+		return v, false, p, fmt.Errorf("not a URL: %w", err)
 	}
 	q := u.Query()
-	prefix := q.Get("prefix")
-	q.Del("prefix")
+	p.prefix = q.Get("prefix")
+	if s := q.Get("keep_finished"); s != "" {
+		if p.keep, err = strconv.Atoi(s); err != nil || p.keep < 0 {
+			return v, false, p, fmt.Errorf("keep_finished=%q: want a count of jobs per queue", s)
+		}
+	}
+	if s := q.Get("keep_finished_for"); s != "" {
+		if p.keepFor, err = time.ParseDuration(s); err != nil || p.keepFor < 0 {
+			return v, false, p, fmt.Errorf("keep_finished_for=%q: want a Go duration such as 720h", s)
+		}
+	}
+	for _, k := range []string{"prefix", "keep_finished", "keep_finished_for"} {
+		q.Del(k)
+	}
 	u.RawQuery = q.Encode()
 	cluster := false
 	switch u.Scheme {
@@ -55,7 +82,7 @@ func redisURL(v string) (string, bool, string) {
 	case "rediss+cluster":
 		u.Scheme, cluster = "rediss", true
 	}
-	return u.String(), cluster, prefix
+	return u.String(), cluster, p, nil
 }
 
 // FreshRedisPrefix returns rawURL with its keys under the prefix
@@ -82,10 +109,13 @@ func redactURL(v string) string {
 }
 
 func (c Config) openRedisBackend() (nuvom.Backend, error) {
-	raw, cluster, prefix := redisURL(c.RedisURL.Value)
-	opts := []redis.Option{redis.WithCluster(cluster)}
-	if prefix != "" {
-		opts = append(opts, redis.WithPrefix(prefix))
+	raw, cluster, p, err := redisURL(c.RedisURL.Value)
+	if err != nil {
+		return nil, fmt.Errorf("open redis backend: %w", err)
+	}
+	opts := []redis.Option{redis.WithCluster(cluster), redis.WithRetention(p.keep, p.keepFor)}
+	if p.prefix != "" {
+		opts = append(opts, redis.WithPrefix(p.prefix))
 	}
 	b, err := redis.Open(raw, opts...)
 	if err != nil {
@@ -95,8 +125,11 @@ func (c Config) openRedisBackend() (nuvom.Backend, error) {
 }
 
 func (c Config) openRedisScheduleStore() (schedule.Store, error) {
-	raw, cluster, prefix := redisURL(c.RedisURL.Value)
-	s, err := redisstore.Open(raw, prefix, cluster)
+	raw, cluster, p, err := redisURL(c.RedisURL.Value)
+	if err != nil {
+		return nil, fmt.Errorf("open redis schedule store: %w", err)
+	}
+	s, err := redisstore.Open(raw, p.prefix, cluster)
 	if err != nil {
 		return nil, fmt.Errorf("open redis schedule store at %s: %w", redactURL(c.RedisURL.Value), err)
 	}

@@ -22,8 +22,13 @@ func TestRedisURLRedactedAndCluster(t *testing.T) {
 			t.Fatalf("entry %s shows the password: %s", e.Name, e.Value)
 		}
 	}
-	if u, cl, p := redisURL("redis+cluster://a:1?addr=b:2&prefix=x"); !cl || !strings.HasPrefix(u, "redis://a:1") || strings.Contains(u, "prefix") || p != "x" {
-		t.Fatalf("redis+cluster URL parsed as %s cluster=%v prefix=%q", u, cl, p)
+	u, cl, p, err := redisURL("redis+cluster://a:1?addr=b:2&prefix=x&keep_finished=10&keep_finished_for=1h")
+	if err != nil || !cl || u != "redis://a:1?addr=b%3A2" || p != (redisParams{"x", 10, time.Hour}) {
+		t.Fatalf("redis+cluster URL parsed as %s cluster=%v %+v %v", u, cl, p, err)
+	}
+	if _, err := Load(t.TempDir(), env(map[string]string{"NUVOM_REDIS_URL": "redis://a:1?keep_finished=many"})); err == nil ||
+		!strings.Contains(err.Error(), "keep_finished") {
+		t.Fatalf("a bad keep_finished: %v", err)
 	}
 }
 

@@ -253,3 +253,41 @@ func TestRetentionByCount(t *testing.T) {
 		t.Fatalf("location hash holds %d ids, want 2", n)
 	}
 }
+
+// TestRetentionByAge: with WithRetention(0, 1h) and a clock at t0+2h, the
+// jobs finished before t0+1h are deleted by the next Complete and by Prune;
+// newer ones stay.
+func TestRetentionByAge(t *testing.T) {
+	srv := redistest.Start(t)
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := t0
+	b := openTest(t, srv, WithRetention(0, time.Hour), WithClock(func() time.Time { return clock }))
+	ctx := t.Context()
+	finish := func(id string, at time.Time) {
+		t.Helper()
+		if _, err := b.Enqueue(ctx, []*backend.Job{{ID: id, Task: "t", Queue: "q", State: backend.StateQueued, MaxAttempts: 1,
+			RunAt: t0, CreatedAt: t0}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Claim(ctx, backend.ClaimRequest{Limit: 1, Worker: "w", Now: at, LeaseFor: time.Minute})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim: %v %v", got, err)
+		}
+		if errs, err := b.Complete(ctx, []backend.Outcome{{Lease: got[0].Lease(), State: backend.StateSucceeded, FinishedAt: at}}); err != nil || errs[0] != nil {
+			t.Fatalf("complete: %v %v", errs, err)
+		}
+	}
+	finish("01J00000000000000000000001", t0)
+	finish("01J00000000000000000000002", t0.Add(30*time.Minute))
+	clock = t0.Add(2 * time.Hour)
+	finish("01J00000000000000000000003", t0.Add(90*time.Minute)) // its Complete prunes the two older ones
+	for id, kept := range map[string]bool{"01J00000000000000000000001": false, "01J00000000000000000000002": false, "01J00000000000000000000003": true} {
+		if _, err := b.Get(ctx, id); kept != (err == nil) {
+			t.Fatalf("job %s: Get error %v, want kept=%v", id, err, kept)
+		}
+	}
+	clock = t0.Add(3 * time.Hour)
+	if n, err := b.Prune(ctx); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want the last job deleted", n, err)
+	}
+}

@@ -177,3 +177,59 @@ func (s *Server) Restart(t testing.TB) {
 		t.Fatal(err)
 	}
 }
+
+// Cluster is a Redis Cluster of three masters on loopback ports.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// URL returns a redis:// URL naming every node (the first as host, the
+// others as addr= parameters), for a cluster client.
+func (c *Cluster) URL() string {
+	u := "redis://" + c.Nodes[0].Addr
+	for i, n := range c.Nodes[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + n.Addr
+	}
+	return u
+}
+
+// StartCluster starts three cluster-enabled redis-servers, joins them with
+// redis-cli --cluster create (no replicas) and waits (hang guard 60 s) until
+// the cluster is ok. It skips t when redis-server or redis-cli is missing.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli is not installed: skipping the Redis Cluster test")
+	}
+	c := &Cluster{}
+	for range 3 {
+		c.Nodes = append(c.Nodes, Start(t, "cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"))
+	}
+	args := []string{"--cluster", "create"}
+	for _, n := range c.Nodes {
+		args = append(args, n.Addr)
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", strings.TrimPrefix(n.Addr, "127.0.0.1:"), "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster node %s not ok within 60 s:\n%s", n.Addr, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}

@@ -350,7 +350,7 @@ func (b *Backend) planClaim(ctx context.Context, qs, tasks []string, now time.Ti
 			for _, t := range ts {
 				rs = append(rs, rng{q, true, p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(q) + "r:" + t, Start: 0, Stop: want + 15})})
 				rs = append(rs, rng{q, false, p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(q) + "w:" + t, ByLex: true,
-					Start: "-", Stop: "(" + nextKey, Count: int64(want)})})
+					Start: "-", Stop: "(" + nextKey, Count: 1000})}) // every due job (as many as a claim promotes): they sort by run-at, not priority
 			}
 		}
 	})

@@ -21,7 +21,8 @@ func (a *app) cmdBench(args []string) int {
 			"idle queue (p50/p95/p99).",
 		"nuvom bench --jobs 100000 --backend sqlite --sync FULL")
 	jobs := fs.Int("jobs", 100000, "no-op jobs to pre-insert and burn down")
-	backend := fs.String("backend", "sqlite", "sqlite, file or memory")
+	backend := fs.String("backend", "sqlite", "sqlite, file, memory or redis")
+	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0", "with --backend redis: the Redis to measure (keys under a fresh prefix, deleted afterwards)")
 	syncMode := fs.String("sync", "NORMAL", "SQLite synchronous mode: NORMAL or FULL")
 	batch := fs.Int("batch", 1000, "enqueue batch size and worker claim batch")
 	concurrency := fs.Int("concurrency", 0, "worker concurrency (default the bench's own)")
@@ -48,6 +49,7 @@ func (a *app) cmdBench(args []string) int {
 		{"NUVOM_SQLITE_SYNC", *syncMode, "flag --sync"},
 		{"NUVOM_DB", filepath.Join(dir, "bench.db"), "bench"},
 		{"NUVOM_QUEUE_DIR", filepath.Join(dir, "queue"), "bench"},
+		{"NUVOM_REDIS_URL", config.FreshRedisPrefix(*redisURL, filepath.Base(dir)), "flag --redis-url"},
 	} {
 		if err := cfg.Set(kv[0], kv[1], kv[2]); err != nil {
 			return a.usageErr("bench: %v", err)
@@ -64,6 +66,9 @@ func (a *app) cmdBench(args []string) int {
 		return a.fail(err)
 	}
 	defer b.Close()
+	if d, ok := b.(interface{ DeleteAll(context.Context) error }); ok { // the redis backend's fresh prefix
+		defer d.DeleteAll(context.WithoutCancel(ctx))
+	}
 	latency := *samples
 	if latency == 0 {
 		latency = -1

@@ -7,7 +7,8 @@
 //
 // Environment variables (flags of the worker override them):
 //
-//	NUVOM_BACKEND        sqlite (default), file or memory
+//	NUVOM_BACKEND        sqlite (default), file, memory or redis
+//	NUVOM_REDIS_URL      the Redis of the redis backend (see redis.go); default redis://127.0.0.1:6379/0
 //	NUVOM_DB             SQLite database path; default <root>/.nuvom/nuvom.db
 //	NUVOM_QUEUE_DIR      file backend queue directory; default <root>/.nuvom/queue
 //	NUVOM_SQLITE_SYNC    SQLite synchronous mode, NORMAL (default) or FULL
@@ -83,12 +84,14 @@ type Config struct {
 	LogLevel     Setting[slog.Level]
 	// SchedulerBackend is where schedules live; an empty value means the same as Backend.
 	SchedulerBackend Setting[string]
+	// RedisURL is the Redis of the redis backend and schedule store.
+	RedisURL Setting[string]
 }
 
 // varNames are the environment variables Load reads, in the order Entries shows them.
 var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
 	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
-	"NUVOM_SCHEDULER_BACKEND"}
+	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL"}
 
 // Load returns the configuration for a process started in dir, reading
 // NUVOM_* variables through getenv (os.Getenv in production). A bad value is
@@ -112,6 +115,7 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		LogFormat:        Setting[string]{"text", SourceDefault},
 		LogLevel:         Setting[slog.Level]{slog.LevelInfo, SourceDefault},
 		SchedulerBackend: Setting[string]{"", SourceDefault},
+		RedisURL:         Setting[string]{defaultRedisURL, SourceDefault},
 	}
 	for _, name := range varNames {
 		if v := getenv(name); v != "" {
@@ -150,18 +154,23 @@ func (c *Config) Set(name, raw, source string) error {
 	switch name {
 	case "NUVOM_BACKEND":
 		switch strings.ToLower(v) {
-		case "sqlite", "file", "memory":
+		case "sqlite", "file", "memory", "redis":
 			c.Backend = Setting[string]{strings.ToLower(v), source}
 		default:
-			return bad("want sqlite, file or memory")
+			return bad("want sqlite, file, memory or redis")
 		}
 	case "NUVOM_SCHEDULER_BACKEND":
 		switch strings.ToLower(v) {
-		case "sqlite", "file", "memory":
+		case "sqlite", "file", "memory", "redis":
 			c.SchedulerBackend = Setting[string]{strings.ToLower(v), source}
 		default:
-			return bad("want sqlite, file or memory")
+			return bad("want sqlite, file, memory or redis")
 		}
+	case "NUVOM_REDIS_URL":
+		if err := checkRedisURL(v); err != nil {
+			return bad(err.Error())
+		}
+		c.RedisURL = Setting[string]{v, source}
 	case "NUVOM_DB":
 		if v == "" {
 			return bad("empty path")
@@ -259,6 +268,7 @@ func (c Config) Entries() []Entry {
 		{"NUVOM_LOG_FORMAT", c.LogFormat.Value, c.LogFormat.Source},
 		{"NUVOM_LOG_LEVEL", strings.ToLower(c.LogLevel.Value.String()), c.LogLevel.Source},
 		c.schedulerEntry(),
+		{"NUVOM_REDIS_URL", redactURL(c.RedisURL.Value), c.RedisURL.Source},
 	}
 }
 
@@ -280,6 +290,8 @@ func (c Config) OpenBackend(ctx context.Context) (nuvom.Backend, error) {
 			return nil, fmt.Errorf("open file backend at %s: %w", c.QueueDir.Value, err)
 		}
 		return b, nil
+	case "redis":
+		return c.openRedisBackend()
 	case "sqlite", "":
 		if err := os.MkdirAll(filepath.Dir(c.DB.Value), 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite backend: create %s: %w", filepath.Dir(c.DB.Value), err)

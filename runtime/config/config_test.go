@@ -50,12 +50,13 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		{"NUVOM_LOG_FORMAT", "text", "default"},
 		{"NUVOM_LOG_LEVEL", "info", "default"},
 		{"NUVOM_SCHEDULER_BACKEND", "sqlite", "default (NUVOM_BACKEND)"},
+		{"NUVOM_REDIS_URL", "redis://127.0.0.1:6379/0", "default"},
 	}
 	if got := c.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("entries\n%v\nwant\n%v", got, want)
 	}
 	if !slices.Equal(VarNames(), []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
-		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND"}) {
+		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL"}) {
 		t.Fatalf("VarNames %v", VarNames())
 	}
 }
@@ -75,6 +76,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"NUVOM_BACKEND": "File", "NUVOM_DB": "data/x.db", "NUVOM_QUEUE_DIR": "/abs/q", "NUVOM_SQLITE_SYNC": "full",
 		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_GRACE": "1m", "NUVOM_POLL_INTERVAL": "50ms",
 		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug", "NUVOM_SCHEDULER_BACKEND": "Memory",
+		"NUVOM_REDIS_URL": "redis://127.0.0.1:1/0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +108,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 
 func TestBadValuesNameVariableAndValue(t *testing.T) {
 	cases := []struct{ name, value string }{
-		{"NUVOM_BACKEND", "redis"},
-		{"NUVOM_SCHEDULER_BACKEND", "redis"},
+		{"NUVOM_BACKEND", "postgres"},
+		{"NUVOM_SCHEDULER_BACKEND", "postgres"},
+		{"NUVOM_REDIS_URL", "http://127.0.0.1:6379"},
 		{"NUVOM_SQLITE_SYNC", "OFF"},
 		{"NUVOM_CONCURRENCY", "0"},
 		{"NUVOM_CONCURRENCY", "many"},

@@ -45,6 +45,8 @@ func (c Config) OpenScheduleStore(ctx context.Context) (schedule.Store, error) {
 	switch b := c.SchedulerBackendValue(); b {
 	case "memory":
 		return schedule.NewMemoryStore(), nil
+	case "redis":
+		return c.openRedisScheduleStore()
 	case "file":
 		s, err := filestore.Open(c.ScheduleDir())
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/file"
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
+	"github.com/nuvom/nuvom/runtime/redis"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 	"github.com/nuvom/nuvom/runtime/workercmd"
 )
@@ -98,6 +99,8 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 		b, err = sqlite.Open(c.Path, sqlite.WithLogger(logger))
 	case "file":
 		b, err = file.Open(c.Path, file.WithLogger(logger))
+	case "redis": // Path is the Redis URL
+		b, err = redis.Open(c.Path, redis.WithLogger(logger))
 	default:
 		err = fmt.Errorf("unknown backend %q", c.Backend)
 	}
@@ -252,6 +255,9 @@ func startWorker(t testing.TB, name, role string, cfg workerConfig, env ...strin
 	}
 	defer out.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if cfg.Backend == "redis" { // another host: its own working directory
+		cmd.Dir = t.TempDir()
+	}
 	cmd.Env = workerEnv(append([]string{roleEnv + "=" + role, configEnv + "=" + string(raw)}, env...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	stdin, err := cmd.StdinPipe()

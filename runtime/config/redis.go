@@ -1,0 +1,137 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/redis"
+	"github.com/nuvom/nuvom/runtime/schedule"
+	"github.com/nuvom/nuvom/runtime/schedule/redisstore"
+)
+
+// defaultRedisURL is NUVOM_REDIS_URL when unset.
+const defaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// The URL forms NUVOM_REDIS_URL takes (runtime/redis.ParseURL):
+//
+//	redis://[user:password@]host:port[/db]        plain TCP (ACL user and password)
+//	rediss://[user:password@]host:port[/db]       TLS
+//	redis://host:port/db?master_name=mymaster&addr=host2:port   Sentinel
+//	redis+cluster://[user:password@]host:port[?addr=host2:port] Redis Cluster
+//
+// Nuvom's own query parameters (the others are go-redis's):
+//
+//	prefix=name              every key under name (default nuvom): several installations on one Redis
+//	keep_finished=N          keep the newest N finished jobs per queue (retention; default all)
+//	keep_finished_for=720h   delete finished jobs older than that (default never)
+
+// checkRedisURL checks the scheme of a Redis URL.
+func checkRedisURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "redis+cluster", "rediss+cluster":
+		_, _, _, err := redisURL(v)
+		return err
+	}
+	return errors.New("want a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL")
+}
+
+// redisParams are the query parameters of NUVOM_REDIS_URL that are Nuvom's,
+// not go-redis's.
+type redisParams struct {
+	prefix  string
+	keep    int
+	keepFor time.Duration
+}
+
+// redisURL returns the URL go-redis parses, whether it names a cluster, and
+// Nuvom's own parameters (prefix=, keep_finished=, keep_finished_for=), taken out of it.
+func redisURL(v string) (string, bool, redisParams, error) {
+	var p redisParams
+	u, err := url.Parse(v)
+	if err != nil {
+		return v, false, p, fmt.Errorf("not a URL: %w", err)
+	}
+	q := u.Query()
+	p.prefix = q.Get("prefix")
+	if s := q.Get("keep_finished"); s != "" {
+		if p.keep, err = strconv.Atoi(s); err != nil || p.keep < 0 {
+			return v, false, p, fmt.Errorf("keep_finished=%q: want a count of jobs per queue", s)
+		}
+	}
+	if s := q.Get("keep_finished_for"); s != "" {
+		if p.keepFor, err = time.ParseDuration(s); err != nil || p.keepFor < 0 {
+			return v, false, p, fmt.Errorf("keep_finished_for=%q: want a Go duration such as 720h", s)
+		}
+	}
+	for _, k := range []string{"prefix", "keep_finished", "keep_finished_for"} {
+		q.Del(k)
+	}
+	u.RawQuery = q.Encode()
+	cluster := false
+	switch u.Scheme {
+	case "redis+cluster":
+		u.Scheme, cluster = "redis", true
+	case "rediss+cluster":
+		u.Scheme, cluster = "rediss", true
+	}
+	return u.String(), cluster, p, nil
+}
+
+// FreshRedisPrefix returns rawURL with its keys under the prefix
+// nuvom-<name> (prefix= query parameter), for runs that must not touch the
+// queue already on that Redis (nuvom bench).
+func FreshRedisPrefix(rawURL, name string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	q := u.Query()
+	q.Set("prefix", "nuvom-"+name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// redactURL hides a URL's password (for `nuvom config`).
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	return u.Redacted()
+}
+
+func (c Config) openRedisBackend() (nuvom.Backend, error) {
+	raw, cluster, p, err := redisURL(c.RedisURL.Value)
+	if err != nil {
+		return nil, fmt.Errorf("open redis backend: %w", err)
+	}
+	opts := []redis.Option{redis.WithCluster(cluster), redis.WithRetention(p.keep, p.keepFor)}
+	if p.prefix != "" {
+		opts = append(opts, redis.WithPrefix(p.prefix))
+	}
+	b, err := redis.Open(raw, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open redis backend at %s: %w", redactURL(c.RedisURL.Value), err)
+	}
+	return b, nil
+}
+
+func (c Config) openRedisScheduleStore() (schedule.Store, error) {
+	raw, cluster, p, err := redisURL(c.RedisURL.Value)
+	if err != nil {
+		return nil, fmt.Errorf("open redis schedule store: %w", err)
+	}
+	s, err := redisstore.Open(raw, p.prefix, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("open redis schedule store at %s: %w", redactURL(c.RedisURL.Value), err)
+	}
+	return s, nil
+}

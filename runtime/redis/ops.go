@@ -1,0 +1,1093 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/nuvom/nuvom/runtime/backend"
+)
+
+// evalSha runs s in pipe by its SHA (the scripts are loaded at Open).
+func evalSha(ctx context.Context, p goredis.Pipeliner, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	return s.EvalSha(ctx, p, keys, args...)
+}
+
+// isNoScript reports whether err says a script is not loaded (Redis restarted).
+func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
+
+// pipeline runs fn's commands; when Redis forgot the scripts (a restart), it
+// loads them and runs fn again.
+func (b *Backend) pipeline(ctx context.Context, fn func(p goredis.Pipeliner)) ([]goredis.Cmder, error) {
+	for try := 0; ; try++ {
+		cmds, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error { fn(p); return nil })
+		if try == 0 && isNoScript(err) {
+			for _, s := range allScripts {
+				if lerr := s.Load(ctx, b.c).Err(); lerr != nil {
+					return cmds, lerr
+				}
+			}
+			continue
+		}
+		return cmds, err
+	}
+}
+
+// run runs one script (loading it again if Redis forgot it).
+func (b *Backend) run(ctx context.Context, s *goredis.Script, keys []string, args ...any) (any, error) {
+	return s.Run(ctx, b.c, keys, args...).Result()
+}
+
+// Enqueue inserts jobs all-or-nothing: ids are reserved in the location hash
+// (failing the batch when one exists), then each queue's jobs are inserted by
+// one script; when a step fails, what was done is undone.
+func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
+	if err := b.check(ctx, "enqueue"); err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return []backend.EnqueueResult{}, nil
+	}
+	seen := make(map[string]bool, len(jobs))
+	byQueue := map[string][]int{}
+	var order []string
+	clamped := make([]*backend.Job, len(jobs))
+	for i, j := range jobs {
+		switch {
+		case j == nil:
+			return nil, fmt.Errorf("redis: enqueue: job %d of %d is nil", i+1, len(jobs))
+		case j.ID == "":
+			return nil, fmt.Errorf("redis: enqueue: job %d of %d (task %s) has no id", i+1, len(jobs), j.Task)
+		case j.Task == "":
+			return nil, fmt.Errorf("redis: enqueue job %s: no task name", j.ID)
+		case j.Queue == "":
+			return nil, fmt.Errorf("redis: enqueue job %s: no queue", j.ID)
+		case j.State != backend.StateQueued && j.State != backend.StateScheduled:
+			return nil, fmt.Errorf("redis: enqueue job %s: state %q, want queued or scheduled", j.ID, j.State)
+		case seen[j.ID]:
+			return nil, fmt.Errorf("redis: enqueue job %s: id appears twice in the batch", j.ID)
+		}
+		seen[j.ID] = true
+		c := *j
+		c.Attempts = slices.Clone(j.Attempts)
+		c.ClampTimes()
+		clamped[i] = &c
+		if _, ok := byQueue[j.Queue]; !ok {
+			order = append(order, j.Queue)
+		}
+		byQueue[j.Queue] = append(byQueue[j.Queue], i)
+	}
+	jobArgs := func(j *backend.Job) ([]any, error) {
+		rest, err := restFields(j)
+		if err != nil {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		ux := ""
+		if j.UniqueKey != "" {
+			ux = b.uniqueKey(j)
+		}
+		a := []any{b.qp(j.Queue), ux, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.UniqueKey,
+			timeKey(j.UniqueUntil), timeKey(j.CreatedAt), j.Queue, len(rest) / 2}
+		return append(a, rest...), nil
+	}
+	var (
+		cmds []goredis.Cmder
+		err  error
+	)
+	if !b.cluster() {
+		// One script: the whole batch, atomically.
+		a := make([]any, 0, 5+len(jobs)*50)
+		a = append(a, b.qp(order[0]), b.ch, b.loc, b.queues, len(jobs))
+		for _, j := range clamped {
+			ja, err := jobArgs(j)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, ja...)
+		}
+		cmds, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+			evalSha(ctx, p, enqueueScript, b.meta(order[0]), a...)
+		})
+		if err == nil {
+			err = cmds[0].Err()
+		}
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "EXISTS") {
+				return nil, fmt.Errorf("redis: enqueue: %w", err)
+			}
+			if ctx.Err() != nil {
+				// The script may have run although its reply was lost.
+				b.undoEnqueue(clamped, byQueue, order)
+			}
+			return nil, wrap(ctx, "enqueue", err)
+		}
+		res := make([]backend.EnqueueResult, len(jobs))
+		out := strs(cmds[0].(*goredis.Cmd).Val())
+		for i, j := range jobs {
+			res[i] = backend.EnqueueResult{ID: j.ID}
+			if i < len(out) && out[i] != "" {
+				res[i] = backend.EnqueueResult{ID: out[i], Duplicate: true}
+			}
+		}
+		b.notify()
+		return res, nil
+	}
+	// Cluster: ids reserved first, then one script per queue, undone on failure.
+	args := make(map[string][]any, len(order))
+	for _, q := range order {
+		idx := byQueue[q]
+		a := make([]any, 0, 5+len(idx)*50)
+		a = append(a, b.qp(q), b.ch, "", "", len(idx))
+		for _, i := range idx {
+			ja, err := jobArgs(clamped[i])
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, ja...)
+		}
+		args[q] = a
+	}
+	if err := b.reserve(ctx, clamped); err != nil {
+		return nil, err
+	}
+	cmds, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+		p.SAdd(ctx, b.queues, toAny(order)...)
+		for _, q := range order {
+			evalSha(ctx, p, enqueueScript, b.meta(q), args[q]...)
+		}
+	})
+	if err == nil {
+		for _, c := range cmds {
+			if c.Err() != nil {
+				err = c.Err()
+				break
+			}
+		}
+	}
+	if err != nil {
+		b.undoEnqueue(clamped, byQueue, order)
+		return nil, wrap(ctx, "enqueue", err)
+	}
+	res := make([]backend.EnqueueResult, len(jobs))
+	var dups []string
+	for k, q := range order {
+		out := strs(cmds[k+1].(*goredis.Cmd).Val())
+		for n, i := range byQueue[q] {
+			res[i] = backend.EnqueueResult{ID: jobs[i].ID}
+			if n < len(out) && out[n] != "" {
+				res[i] = backend.EnqueueResult{ID: out[n], Duplicate: true}
+				dups = append(dups, jobs[i].ID)
+			}
+		}
+	}
+	if len(dups) > 0 {
+		// The batch is stored; forgetting the reservations of the duplicates is cleanup.
+		b.c.HDel(context.WithoutCancel(ctx), b.loc, dups...)
+	}
+	b.notify()
+	return res, nil
+}
+
+// uniqueKey returns the name of the index of j's unique key: global on a
+// standalone Redis, the queue's on a Cluster.
+func (b *Backend) uniqueKey(j *backend.Job) string {
+	p := b.o.prefix + ":"
+	if b.cluster() {
+		p = b.qp(j.Queue)
+	}
+	return fmt.Sprintf("%su:%d:%s:%s", p, len(j.Task), j.Task, j.UniqueKey)
+}
+
+// cluster reports whether the client talks to a Redis Cluster.
+func (b *Backend) cluster() bool {
+	_, ok := b.c.(*goredis.ClusterClient)
+	return ok
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// reserve records the queues of jobs' ids in the location hash, failing when
+// one is taken by a stored job. A reservation left by an enqueue that died
+// half-way (its job is not stored) is taken over.
+func (b *Backend) reserve(ctx context.Context, jobs []*backend.Job) error {
+	args := make([]any, 0, 2*len(jobs))
+	for _, j := range jobs {
+		args = append(args, j.ID, j.Queue)
+	}
+	for range 3 {
+		v, err := b.run(ctx, reserveScript, []string{b.loc}, args...)
+		if err != nil {
+			return wrap(ctx, "enqueue: reserve ids", err)
+		}
+		taken, _ := v.(string)
+		if taken == "" {
+			return nil
+		}
+		q, err := b.c.HGet(ctx, b.loc, taken).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return wrap(ctx, "enqueue: reserve ids", err)
+		}
+		n, err := b.c.Exists(ctx, b.qp(q)+"j:"+taken).Result()
+		if err != nil {
+			return wrap(ctx, "enqueue: reserve ids", err)
+		}
+		if n == 1 {
+			return fmt.Errorf("redis: enqueue job %s: a job with this id exists", taken)
+		}
+		b.c.HDel(ctx, b.loc, taken) // an orphan reservation
+	}
+	return fmt.Errorf("redis: enqueue: ids keep being taken concurrently")
+}
+
+// undoEnqueue deletes what a failed Enqueue may have stored.
+func (b *Backend) undoEnqueue(jobs []*backend.Job, byQueue map[string][]int, order []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ids []string
+	for _, q := range order {
+		a := []any{b.qp(q), 0, len(byQueue[q])}
+		for _, i := range byQueue[q] {
+			a = append(a, jobs[i].ID)
+			ids = append(ids, jobs[i].ID)
+		}
+		b.run(ctx, purgeScript, b.meta(q), a...)
+	}
+	b.c.HDel(ctx, b.loc, ids...)
+}
+
+// Claim leases up to req.Limit ready jobs: one script per queue; with several
+// queues it first peeks at each queue's best jobs, so that the batch follows
+// the claim order across queues.
+func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
+	if err := b.check(ctx, "claim"); err != nil {
+		return nil, err
+	}
+	if req.Limit <= 0 {
+		return []*backend.Job{}, nil
+	}
+	now := backend.ClampTime(req.Now)
+	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
+	var out []*backend.Job
+	for range 100 { // a quarantined record makes room for another job
+		want := req.Limit - len(out)
+		var plan map[string]int
+		if !b.cluster() || len(req.Queues) == 1 {
+			// One script over every queue asked for (standalone Redis).
+			plan = map[string]int{"": want}
+		} else {
+			qs := req.Queues
+			if len(qs) == 0 {
+				var err error
+				if qs, err = b.allQueues(ctx); err != nil {
+					return out, wrap(ctx, "claim", err)
+				}
+			}
+			var err error
+			if plan, err = b.planClaim(ctx, qs, req.Tasks, now, want); err != nil {
+				return out, wrap(ctx, "claim", err)
+			}
+		}
+		if len(plan) == 0 {
+			break
+		}
+		got, bad, err := b.claimQueues(ctx, plan, req, now, until)
+		out = append(out, got...)
+		if err != nil {
+			return out, wrap(ctx, "claim", err)
+		}
+		if bad == 0 || len(out) >= req.Limit {
+			break
+		}
+	}
+	b.remember(out)
+	if out == nil {
+		out = []*backend.Job{}
+	}
+	return out, nil
+}
+
+// planClaim decides how many jobs to claim from each queue of a Cluster: it
+// reads up to want best ready candidates of every queue and merges them.
+func (b *Backend) planClaim(ctx context.Context, qs, tasks []string, now time.Time, want int) (map[string]int, error) {
+	nowKey := timeKey(now)
+	nextKey := timeKey(now.Add(time.Microsecond))
+	type cand struct{ key, q string }
+	taskCmds := make([]*goredis.StringSliceCmd, len(qs))
+	if len(tasks) == 0 {
+		_, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+			for i, q := range qs {
+				taskCmds[i] = p.SMembers(ctx, b.qp(q)+"tasks")
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	type rng struct {
+		q     string
+		ready bool
+		cmd   *goredis.StringSliceCmd
+	}
+	var rs []rng
+	_, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for i, q := range qs {
+			ts := tasks
+			if len(tasks) == 0 {
+				ts = taskCmds[i].Val()
+			}
+			for _, t := range ts {
+				rs = append(rs, rng{q, true, p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(q) + "r:" + t, Start: 0, Stop: want + 15})})
+				rs = append(rs, rng{q, false, p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(q) + "w:" + t, ByLex: true,
+					Start: "-", Stop: "(" + nextKey, Count: 1000})}) // every due job (as many as a claim promotes): they sort by run-at, not priority
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var cs []cand
+	for _, r := range rs {
+		for _, m := range r.cmd.Val() {
+			if len(m) < 32 {
+				continue
+			}
+			if !r.ready {
+				m = m[16:32] + m[:16] + m[32:]
+			}
+			if m[16:32] > nowKey {
+				continue
+			}
+			cs = append(cs, cand{m, r.q})
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return strings.Compare(a.key, b.key) })
+	plan := map[string]int{}
+	for _, c := range cs[:min(want, len(cs))] {
+		plan[c.q]++
+	}
+	return plan, nil
+}
+
+// claimQueues runs the claim script: for the queue "" of plan, once over
+// every queue of req; for other queues, once per queue.
+func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req backend.ClaimRequest, now, until time.Time) ([]*backend.Job, int, error) {
+	qs := make([]string, 0, len(plan))
+	for q := range plan {
+		qs = append(qs, q)
+	}
+	slices.Sort(qs)
+	cmds := make([]*goredis.Cmd, len(qs))
+	_, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for i, q := range qs {
+			queues := []string{q}
+			route := q
+			if q == "" {
+				queues = req.Queues
+				route = ""
+				if len(queues) > 0 {
+					route = queues[0]
+				}
+			}
+			a := []any{b.qp(route), timeKey(now), timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
+				timeKey(until), "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
+			a = append(a, toAny(req.Tasks)...)
+			a = append(a, len(queues))
+			a = append(a, toAny(queues)...)
+			cmds[i] = evalSha(ctx, p, claimScript, b.meta(route), a...)
+		}
+	})
+	var out []*backend.Job
+	bad := 0
+	for i, c := range cmds {
+		if c == nil || c.Err() != nil {
+			continue
+		}
+		parts, _ := c.Val().([]any)
+		if len(parts) != 2 {
+			continue
+		}
+		pairs, _ := parts[0].([]any)
+		for k := 0; k+1 < len(pairs); k += 2 {
+			id, _ := pairs[k].(string)
+			f, ferr := hashToMap(pairs[k+1])
+			if ferr != nil {
+				continue
+			}
+			j, _, derr := decodeJob(id, f)
+			if derr != nil {
+				bad++
+				b.quarantineClaimed(ctx, f["q"], j, f, now, derr)
+				continue
+			}
+			out = append(out, j)
+		}
+		for _, id := range strs(parts[1]) {
+			bad++
+			b.o.logger.Warn("nuvom/redis: quarantined a job whose record cannot be read", "job", id, "queue", qs[i])
+		}
+	}
+	if err == nil {
+		for _, c := range cmds {
+			if c.Err() != nil {
+				err = c.Err()
+				break
+			}
+		}
+	}
+	return out, bad, err
+}
+
+// quarantineClaimed moves a claimed job whose record cannot be decoded to quarantined.
+func (b *Backend) quarantineClaimed(ctx context.Context, q string, j *backend.Job, f map[string]string, now time.Time, cause error) {
+	b.o.logger.Warn("nuvom/redis: quarantined a job whose record cannot be read", "job", j.ID, "queue", q, "error", cause)
+	ctx = context.WithoutCancel(ctx)
+	b.run(ctx, casScript, b.meta(q), b.qp(q), b.ch, j.ID, f["v"], 0,
+		"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "e", j.Error)
+}
+
+// byQueue groups leases by the queue of their job; leases of unknown jobs go to missing.
+func (b *Backend) groupLeases(ctx context.Context, leases []backend.Lease) (map[string][]int, []int, error) {
+	ids := make([]string, len(leases))
+	for i, l := range leases {
+		ids[i] = l.JobID
+	}
+	qs, err := b.queuesOf(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups := map[string][]int{}
+	var missing []int
+	for i, q := range qs {
+		if q == "" {
+			missing = append(missing, i)
+			continue
+		}
+		groups[q] = append(groups[q], i)
+	}
+	return groups, missing, nil
+}
+
+// Extend moves the deadline of the leases still held to until.
+func (b *Backend) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
+	if err := b.check(ctx, "extend leases"); err != nil {
+		return nil, err
+	}
+	if len(leases) == 0 {
+		return nil, nil
+	}
+	groups, missing, err := b.groupLeases(ctx, leases)
+	if err != nil {
+		return nil, wrap(ctx, "extend leases", err)
+	}
+	var lost []string
+	for _, i := range missing {
+		lost = append(lost, leases[i].JobID)
+	}
+	lu := timeKey(backend.ClampTime(until))
+	var cmds []*goredis.Cmd
+	_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for q, idx := range groups {
+			a := []any{b.qp(q), lu, len(idx)}
+			for _, i := range idx {
+				a = append(a, leases[i].JobID, leases[i].Token)
+			}
+			cmds = append(cmds, evalSha(ctx, p, extendScript, b.meta(q), a...))
+		}
+	})
+	if err != nil {
+		return nil, wrap(ctx, "extend leases", err)
+	}
+	for _, c := range cmds {
+		lost = append(lost, strs(c.Val())...)
+	}
+	return lost, nil
+}
+
+// Complete records outcomes whose leases are still held: one script per
+// queue, all in one pipeline; the fence is checked inside the script.
+func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
+	if err := b.check(ctx, "complete"); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(outcomes))
+	var valid []backend.Lease
+	var validIdx []int
+	for i := range outcomes {
+		o := &outcomes[i]
+		switch o.State {
+		case backend.StateSucceeded, backend.StateFailed, backend.StateRetrying, backend.StateCancelled, backend.StateQuarantined:
+			valid = append(valid, o.Lease)
+			validIdx = append(validIdx, i)
+		default:
+			errs[i] = fmt.Errorf("redis: complete job %s: next state %q is not succeeded, failed, retrying, cancelled or quarantined: %w",
+				o.Lease.JobID, o.State, backend.ErrWrongState)
+		}
+	}
+	if len(valid) == 0 {
+		return errs, nil
+	}
+	groups, missing, err := b.groupLeases(ctx, valid)
+	if err != nil {
+		return nil, wrap(ctx, "complete", err)
+	}
+	for _, k := range missing {
+		i := validIdx[k]
+		errs[i] = fmt.Errorf("redis: complete job %s: %w: %w", outcomes[i].Lease.JobID, backend.ErrLeaseLost, backend.ErrNotFound)
+	}
+	keep, cutoff := b.retention()
+	type call struct {
+		q   string
+		idx []int
+		cmd *goredis.Cmd
+	}
+	var calls []*call
+	for q, ks := range groups {
+		c := &call{q: q}
+		for _, k := range ks {
+			c.idx = append(c.idx, validIdx[k])
+		}
+		calls = append(calls, c)
+	}
+	argsOf := func(c *call) ([]any, error) {
+		a := make([]any, 0, 5+11*len(c.idx))
+		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx))
+		for _, i := range c.idx {
+			o := &outcomes[i]
+			ec, err := encodeChain(o.ErrorChain)
+			if err != nil {
+				return nil, err
+			}
+			at, err := encodeAttempt(o.Attempt)
+			if err != nil {
+				return nil, err
+			}
+			refund := 0
+			if o.Refund {
+				refund = 1
+			}
+			a = append(a, o.Lease.JobID, o.Lease.Token, string(o.State), timeKey(backend.ClampTime(o.RunAt)),
+				timeKey(backend.ClampTime(o.FinishedAt)), string(o.Result), o.Error, ec, o.PanicStack, at, refund)
+		}
+		return a, nil
+	}
+	allArgs := make([][]any, len(calls))
+	for k, c := range calls {
+		if allArgs[k], err = argsOf(c); err != nil {
+			return nil, fmt.Errorf("redis: complete: %w", err)
+		}
+	}
+	_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for k, c := range calls {
+			c.cmd = evalSha(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
+		}
+	})
+	if err != nil {
+		return nil, wrap(ctx, "complete", err)
+	}
+	var done, gone []string
+	for _, c := range calls {
+		parts, _ := c.cmd.Val().([]any)
+		if len(parts) != 2 {
+			return nil, fmt.Errorf("redis: complete: unexpected reply %v", c.cmd.Val())
+		}
+		res, _ := parts[0].([]any)
+		for n, i := range c.idx {
+			r, _ := res[n].(int64)
+			id := outcomes[i].Lease.JobID
+			switch r {
+			case 1:
+				done = append(done, id)
+			case 0:
+				errs[i] = fmt.Errorf("redis: complete job %s with token %d: %w", id, outcomes[i].Lease.Token, backend.ErrLeaseLost)
+			default:
+				errs[i] = fmt.Errorf("redis: complete job %s: %w: %w", id, backend.ErrLeaseLost, backend.ErrNotFound)
+			}
+		}
+		gone = append(gone, strs(parts[1])...)
+	}
+	b.forget(done)
+	if len(gone) > 0 {
+		b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
+	}
+	return errs, nil
+}
+
+// retention returns the script arguments of the retention options.
+func (b *Backend) retention() (keep int, cutoff string) {
+	if b.o.keepFor > 0 {
+		cutoff = timeKey(backend.ClampTime(b.o.now().Add(-b.o.keepFor)))
+	}
+	return b.o.keepCount, cutoff
+}
+
+// Prune applies the retention options to every queue now and returns how
+// many finished jobs it deleted. Complete applies them too, as jobs finish.
+func (b *Backend) Prune(ctx context.Context) (int, error) {
+	if err := b.check(ctx, "prune"); err != nil {
+		return 0, err
+	}
+	qs, err := b.allQueues(ctx)
+	if err != nil {
+		return 0, wrap(ctx, "prune", err)
+	}
+	keep, cutoff := b.retention()
+	n := 0
+	for _, q := range qs {
+		for {
+			v, err := b.run(ctx, retainScript, b.meta(q), b.qp(q), keep, cutoff)
+			if err != nil {
+				return n, wrap(ctx, "prune", err)
+			}
+			gone := strs(v)
+			if len(gone) > 0 {
+				b.c.HDel(ctx, b.loc, gone...)
+			}
+			n += len(gone)
+			if len(gone) == 0 {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// Release hands held leases back without spending an attempt.
+func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
+	if err := b.check(ctx, "release leases"); err != nil {
+		return err
+	}
+	if len(leases) == 0 {
+		return nil
+	}
+	groups, _, err := b.groupLeases(ctx, leases)
+	if err != nil {
+		return wrap(ctx, "release leases", err)
+	}
+	_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for q, idx := range groups {
+			a := []any{b.qp(q), b.ch, len(idx)}
+			for _, i := range idx {
+				a = append(a, leases[i].JobID, leases[i].Token)
+			}
+			evalSha(ctx, p, releaseScript, b.meta(q), a...)
+		}
+	})
+	if err != nil {
+		return wrap(ctx, "release leases", err)
+	}
+	ids := make([]string, len(leases))
+	for i, l := range leases {
+		ids[i] = l.JobID
+	}
+	b.forget(ids)
+	b.notify()
+	return nil
+}
+
+// load reads job id of queue q: its record, version and decode error.
+func (b *Backend) load(ctx context.Context, q, id string) (*backend.Job, string, error, error) {
+	f, err := b.c.HGetAll(ctx, b.qp(q)+"j:"+id).Result()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(f) == 0 {
+		return nil, "", nil, backend.ErrNotFound
+	}
+	j, v, derr := decodeJob(id, f)
+	if j.Queue == "" {
+		j.Queue = q
+	}
+	return j, v, derr, nil
+}
+
+// locate returns the queue of job id, or ErrNotFound.
+func (b *Backend) locate(ctx context.Context, id string) (string, error) {
+	q, err := b.c.HGet(ctx, b.loc, id).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", backend.ErrNotFound
+	}
+	return q, err
+}
+
+// Get returns a job's record, or backend.ErrNotFound.
+func (b *Backend) Get(ctx context.Context, id string) (*backend.Job, error) {
+	if err := b.check(ctx, "get job "+id); err != nil {
+		return nil, err
+	}
+	q, err := b.locate(ctx, id)
+	if err != nil {
+		return nil, wrap(ctx, "get job "+id, err)
+	}
+	j, _, _, err := b.load(ctx, q, id)
+	if err != nil {
+		return nil, wrap(ctx, "get job "+id, err)
+	}
+	return j, nil
+}
+
+// cas applies change to job id (read fresh each try) with a compare-and-set
+// on the record's version; change returns the fields to write, or an error
+// that ends the call.
+func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change func(j *backend.Job) ([]any, error)) error {
+	q, err := b.locate(ctx, id)
+	if err != nil {
+		return wrap(ctx, op, err)
+	}
+	for range 50 {
+		j, v, derr, err := b.load(ctx, q, id)
+		if err != nil {
+			return wrap(ctx, op, err)
+		}
+		_ = derr // a damaged record is quarantined: change sees that state
+		fields, err := change(j)
+		if err != nil {
+			return fmt.Errorf("redis: %s: %w", op, err)
+		}
+		pub := 0
+		if publish {
+			pub = 1
+		}
+		a := append([]any{b.qp(q), b.ch, id, v, pub}, fields...)
+		r, err := b.run(ctx, casScript, b.meta(q), a...)
+		if err != nil {
+			return wrap(ctx, op, err)
+		}
+		switch r.(int64) {
+		case 1:
+			if publish {
+				b.notify()
+			}
+			return nil
+		case -1:
+			return wrap(ctx, op, backend.ErrNotFound)
+		}
+	}
+	return fmt.Errorf("redis: %s: the job keeps changing concurrently", op)
+}
+
+// Cancel moves a scheduled, queued, retrying or running job to cancelled.
+func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	if err := b.check(ctx, "cancel job "+id); err != nil {
+		return err
+	}
+	now = backend.ClampTime(now)
+	return b.cas(ctx, "cancel job "+id, id, true, func(j *backend.Job) ([]any, error) {
+		switch j.State {
+		case backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
+		case backend.StateRunning:
+			const msg = "cancelled while running"
+			j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
+				FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeCancelled, Error: msg})
+			j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
+			j.LeaseOwner, j.LeaseUntil = "", time.Time{}
+		default:
+			return nil, fmt.Errorf("job in state %s: %w", j.State, backend.ErrWrongState)
+		}
+		j.State = backend.StateCancelled
+		j.FinishedAt = now
+		return mutableFields(j)
+	})
+}
+
+// Retry queues a failed, cancelled or quarantined job again, keeping its history.
+func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
+	if err := b.check(ctx, "retry job "+id); err != nil {
+		return err
+	}
+	now = backend.ClampTime(now)
+	return b.cas(ctx, "retry job "+id, id, true, func(j *backend.Job) ([]any, error) {
+		switch j.State {
+		case backend.StateFailed, backend.StateCancelled, backend.StateQuarantined:
+		default:
+			return nil, fmt.Errorf("job in state %s: %w", j.State, backend.ErrWrongState)
+		}
+		if j.Attempt >= j.MaxAttempts {
+			j.MaxAttempts = j.Attempt + 1
+		}
+		fields := []any{"st", string(backend.StateQueued), "ra", timeKey(now), "fa", "", "ma", j.MaxAttempts}
+		return fields, nil
+	})
+}
+
+// RecoverExpired records a lost attempt for each running job whose lease
+// ended before now, queue by queue.
+func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
+	if err := b.check(ctx, "recover expired leases"); err != nil {
+		return 0, err
+	}
+	now = backend.ClampTime(now)
+	qs, err := b.allQueues(ctx)
+	if err != nil {
+		return 0, wrap(ctx, "recover expired leases", err)
+	}
+	n := 0
+	for _, q := range qs {
+		for {
+			ms, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(q) + "lease", ByLex: true,
+				Start: "-", Stop: "(" + timeKey(now), Count: 500}).Result()
+			if err != nil {
+				return n, wrap(ctx, "recover expired leases", err)
+			}
+			if len(ms) == 0 {
+				break
+			}
+			k, err := b.recoverBatch(ctx, q, ms, now, maxLost)
+			n += k
+			if err != nil {
+				return n, err
+			}
+			if len(ms) < 500 {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+func (b *Backend) recoverBatch(ctx context.Context, q string, members []string, now time.Time, maxLost int) (int, error) {
+	n := 0
+	for _, m := range members {
+		if len(m) <= 16 {
+			continue
+		}
+		id := m[16:]
+		j, v, derr, err := b.load(ctx, q, id)
+		if errors.Is(err, backend.ErrNotFound) {
+			b.c.ZRem(ctx, b.qp(q)+"lease", m)
+			continue
+		}
+		if err != nil {
+			return n, wrap(ctx, "recover expired leases", err)
+		}
+		var fields []any
+		if derr != nil {
+			fields = []any{"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "e", j.Error}
+		} else {
+			if j.State != backend.StateRunning || !j.LeaseUntil.Before(now) {
+				continue // changed since the index was read
+			}
+			lost, fail, msg := backend.RecoverLost(j, now, maxLost)
+			j.Attempts = append(j.Attempts, lost)
+			j.MaxAttempts++
+			j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
+			j.LeaseOwner, j.LeaseUntil = "", time.Time{}
+			if fail {
+				j.State = backend.StateFailed
+				j.FinishedAt = now
+			} else {
+				j.State = backend.StateRetrying
+				j.RunAt = now
+			}
+			if fields, err = mutableFields(j); err != nil {
+				return n, fmt.Errorf("redis: recover expired leases: %w", err)
+			}
+		}
+		a := append([]any{b.qp(q), b.ch, id, v, 1}, fields...)
+		r, err := b.run(ctx, casScript, b.meta(q), a...)
+		if err != nil {
+			return n, wrap(ctx, "recover expired leases", err)
+		}
+		if r.(int64) == 1 {
+			n++
+			b.forget([]string{id})
+		}
+	}
+	if n > 0 {
+		b.notify()
+	}
+	return n, nil
+}
+
+// List returns jobs matching f, newest (highest id) first: per queue it
+// walks the id index from the newest, reading records in chunks.
+func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Job, error) {
+	if err := b.check(ctx, "list jobs"); err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	qs := []string{f.Queue}
+	if f.Queue == "" {
+		var err error
+		if qs, err = b.allQueues(ctx); err != nil {
+			return nil, wrap(ctx, "list jobs", err)
+		}
+	}
+	since := backend.ClampTime(f.Since)
+	var all []*backend.Job
+	for _, q := range qs {
+		got, err := b.listQueue(ctx, q, f, since, limit)
+		if err != nil {
+			return nil, wrap(ctx, "list jobs", err)
+		}
+		all = append(all, got...)
+	}
+	slices.SortFunc(all, func(a, b *backend.Job) int { return cmp.Compare(b.ID, a.ID) })
+	if all == nil {
+		all = []*backend.Job{}
+	}
+	return all[:min(limit, len(all))], nil
+}
+
+func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter, since time.Time, limit int) ([]*backend.Job, error) {
+	p := b.qp(q)
+	chunk := max(limit, 256)
+	var out []*backend.Job
+	max := "+"
+	for len(out) < limit {
+		ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p + "all", ByLex: true, Rev: true,
+			Start: max, Stop: "-", Count: int64(chunk)}).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		cmds := make([]*goredis.MapStringStringCmd, len(ids))
+		if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
+			for i, id := range ids {
+				cmds[i] = pp.HGetAll(ctx, p+"j:"+id)
+			}
+		}); err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			m := cmds[i].Val()
+			if len(m) == 0 {
+				continue
+			}
+			j, _, _ := decodeJob(id, m)
+			if j.Queue == "" {
+				j.Queue = q
+			}
+			if (len(f.States) == 0 || slices.Contains(f.States, j.State)) &&
+				(f.Task == "" || j.Task == f.Task) &&
+				(since.IsZero() || !j.CreatedAt.Before(since)) {
+				out = append(out, j)
+				if len(out) == limit {
+					break
+				}
+			}
+		}
+		if len(ids) < chunk {
+			break
+		}
+		max = "(" + ids[len(ids)-1]
+	}
+	return out, nil
+}
+
+// Stats counts jobs per queue and state from the state indexes: two
+// commands per queue and state, whatever the number of jobs.
+func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
+	if err := b.check(ctx, "stats"); err != nil {
+		return nil, err
+	}
+	qs, err := b.allQueues(ctx)
+	if err != nil {
+		return nil, wrap(ctx, "stats", err)
+	}
+	slices.Sort(qs)
+	states := backend.AllStates()
+	type pair struct {
+		card  *goredis.IntCmd
+		first *goredis.StringSliceCmd
+	}
+	cmds := make([]pair, len(qs)*len(states))
+	if _, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for i, q := range qs {
+			for k, st := range states {
+				key := b.qp(q) + "s:" + string(st)
+				cmds[i*len(states)+k] = pair{p.ZCard(ctx, key), p.ZRange(ctx, key, 0, 0)}
+			}
+		}
+	}); err != nil {
+		return nil, wrap(ctx, "stats", err)
+	}
+	out := []backend.QueueStat{}
+	for i, q := range qs {
+		for k, st := range states {
+			c := cmds[i*len(states)+k]
+			n := c.card.Val()
+			if n == 0 {
+				continue
+			}
+			s := backend.QueueStat{Queue: q, State: st, Count: int(n)}
+			if first := c.first.Val(); len(first) == 1 && len(first[0]) >= 16 {
+				s.OldestRunAt, _ = parseTimeKey(first[0][:16])
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Purge deletes jobs matching f that are not running.
+func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
+	if err := b.check(ctx, "purge"); err != nil {
+		return 0, err
+	}
+	states := make([]any, 0, len(f.States))
+	for _, s := range f.States {
+		states = append(states, string(s))
+	}
+	groups := map[string][]string{}
+	if len(f.IDs) > 0 {
+		qs, err := b.queuesOf(ctx, f.IDs)
+		if err != nil {
+			return 0, wrap(ctx, "purge", err)
+		}
+		for i, q := range qs {
+			if q != "" && (f.Queue == "" || q == f.Queue) {
+				groups[q] = append(groups[q], f.IDs[i])
+			}
+		}
+	} else {
+		qs := []string{f.Queue}
+		if f.Queue == "" {
+			var err error
+			if qs, err = b.allQueues(ctx); err != nil {
+				return 0, wrap(ctx, "purge", err)
+			}
+		}
+		for _, q := range qs {
+			groups[q] = nil
+		}
+	}
+	n := 0
+	for q, ids := range groups {
+		for {
+			a := []any{b.qp(q), len(states)}
+			a = append(a, states...)
+			a = append(a, len(ids))
+			a = append(a, toAny(ids)...)
+			v, err := b.run(ctx, purgeScript, b.meta(q), a...)
+			if err != nil {
+				return n, wrap(ctx, "purge", err)
+			}
+			gone := strs(v)
+			if len(gone) > 0 {
+				b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
+			}
+			n += len(gone)
+			if len(ids) > 0 || len(gone) < 1000 {
+				break
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,413 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Every script is called with KEYS[1] = the queue's meta key ("<prefix>:{queue}:m")
+// so that Redis Cluster routes it to the queue's slot, and ARGV[1] = the
+// queue's key prefix ("<prefix>:{queue}:"): every key it touches carries the
+// queue's hash tag, so one script touches one slot.
+//
+// Keys of a queue (P = the prefix):
+//
+//	P j:<id>      hash: the job
+//	P r:<task>    zset (lex): queued jobs ready by priority, run-at, id  (pk..ra..id)
+//	P w:<task>    zset (lex): scheduled and retrying jobs by run-at     (ra..pk..id)
+//	P lease       zset (lex): running jobs by lease deadline            (lu..id)
+//	P done        zset (lex): finished jobs by finish time              (fa..id)
+//	P s:<state>   zset (lex): jobs of a state by run-at, for Stats      (ra..id)
+//	P all         zset (lex): every job id, for List (newest first)
+//	P tasks       set: the tasks that have had jobs on the queue
+//	P u:<n>:<task>:<key>  zset (lex): jobs holding a unique key (uu..id); on a
+//	              standalone Redis this index is global (prefix "<prefix>:"), so
+//	              that keys match across queues; on a Cluster it is the queue's.
+// A job's hash names its unique index key in field ux.
+
+// prelude is shared by the scripts: index maintenance, bytewise comparison.
+const prelude = `
+local P = ARGV[1]
+local function jk(id) return P .. 'j:' .. id end
+local PENDING = {queued = true, scheduled = true, retrying = true}
+local KNOWN = {queued = true, scheduled = true, retrying = true, running = true, succeeded = true,
+  failed = true, cancelled = true, quarantined = true}
+-- lexlt compares byte strings as Redis orders lex members (Lua's < follows the locale).
+local function lexlt(a, b)
+  if a == b then return false end
+  local n = math.min(#a, #b)
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 15, n)
+    if string.sub(a, i, j) ~= string.sub(b, i, j) then
+      for k = i, j do
+        local x, y = string.byte(a, k), string.byte(b, k)
+        if x ~= y then return x < y end
+      end
+    end
+    i = j + 1
+  end
+  return #a < #b
+end
+local function idx_remove(id, st, tk, pk, ra, lu, fa)
+  if not st then return end
+  redis.call('ZREM', P .. 's:' .. st, ra .. id)
+  if PENDING[st] then
+    redis.call('ZREM', P .. 'r:' .. tk, pk .. ra .. id)
+    redis.call('ZREM', P .. 'w:' .. tk, ra .. pk .. id)
+  elseif st == 'running' then
+    redis.call('ZREM', P .. 'lease', lu .. id)
+  else
+    redis.call('ZREM', P .. 'done', fa .. id)
+  end
+end
+local function idx_add(id, st, tk, pk, ra, lu, fa)
+  redis.call('ZADD', P .. 's:' .. st, 0, ra .. id)
+  if st == 'queued' then
+    redis.call('ZADD', P .. 'r:' .. tk, 0, pk .. ra .. id)
+  elseif PENDING[st] then
+    redis.call('ZADD', P .. 'w:' .. tk, 0, ra .. pk .. id)
+  elseif st == 'running' then
+    redis.call('ZADD', P .. 'lease', 0, lu .. id)
+  else
+    redis.call('ZADD', P .. 'done', 0, fa .. id)
+  end
+end
+-- idx_fields reads what the indexes of job id are made of ('' for missing fields).
+local function idx_fields(id)
+  local f = redis.call('HMGET', jk(id), 'st', 'tk', 'pk', 'ra', 'lu', 'fa')
+  if not f[1] then return nil end
+  for i = 2, 6 do f[i] = f[i] or '' end
+  return f
+end
+local function del_job(id)
+  local k = jk(id)
+  local f = redis.call('HMGET', k, 'st', 'tk', 'pk', 'ra', 'lu', 'fa', 'ux', 'uu')
+  for i = 2, 8 do f[i] = f[i] or '' end
+  if f[1] then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6]) end
+  if f[7] ~= '' then redis.call('ZREM', f[7], f[8] .. id) end
+  redis.call('ZREM', P .. 'all', id)
+  redis.call('DEL', k)
+end
+-- retain deletes the oldest finished jobs beyond keep (0: no limit) and
+-- those finished before cutoff ('' : none), at most 1000 a call; it returns their ids.
+local function retain(keep, cutoff)
+  local gone = {}
+  if keep > 0 then
+    local c = redis.call('ZCARD', P .. 'done')
+    if c > keep then
+      for _, m in ipairs(redis.call('ZRANGE', P .. 'done', 0, math.min(c - keep, 1000) - 1)) do
+        local id = string.sub(m, 17)
+        del_job(id)
+        gone[#gone + 1] = id
+      end
+    end
+  end
+  if cutoff ~= '' then
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. 'done', '-', '(' .. cutoff, 'LIMIT', 0, 1000)) do
+      local id = string.sub(m, 17)
+      del_job(id)
+      gone[#gone + 1] = id
+    end
+  end
+  return gone
+end
+`
+
+// enqueueScript inserts jobs, all or none. On a standalone Redis one call
+// takes the whole batch, whatever its queues, and also records the ids in
+// the location hash and the queue names (loc and queues set); on a Cluster
+// one call takes one queue's jobs (loc and queues are ”, done before).
+// ARGV: P, channel, loc, queues, n, then per job:
+// P ux id tk st pk ra uk uu cr q nf, nf field pairs  (ux: the unique-key index key).
+// It returns per job "" (inserted) or the id of the job holding its unique key.
+var enqueueScript = goredis.NewScript(prelude + `
+local loc, queues, n = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local i = 6
+local starts = {}
+for x = 1, n do
+  starts[x] = i
+  P = ARGV[i]
+  if redis.call('EXISTS', jk(ARGV[i + 2])) == 1 or (loc ~= '' and redis.call('HEXISTS', loc, ARGV[i + 2]) == 1) then
+    return redis.error_reply('EXISTS job ' .. ARGV[i + 2] .. ' exists')
+  end
+  i = i + 12 + 2 * tonumber(ARGV[i + 11])
+end
+local res, added = {}, 0
+local seenTask, seenQueue = {}, {}
+for x = 1, n do
+  local i = starts[x]
+  P = ARGV[i]
+  local ux, id, tk, st, pk, ra, uk, uu, cr, q = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9], ARGV[i+10]
+  local nf = tonumber(ARGV[i + 11])
+  local dup = nil
+  if uk ~= '' then
+    local h = redis.call('ZRANGE', ux, -1, -1)
+    if h[1] and lexlt(cr, string.sub(h[1], 1, 16)) then dup = string.sub(h[1], 17) end
+  end
+  if dup then
+    res[x] = dup
+  else
+    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'uk', uk, 'uu', uu, 'cr', cr, 'ux', ux, 'v', '1'}
+    for k = i + 12, i + 11 + 2 * nf do args[#args + 1] = ARGV[k] end
+    redis.call(unpack(args))
+    idx_add(id, st, tk, pk, ra, '', '')
+    redis.call('ZADD', P .. 'all', 0, id)
+    if not seenTask[P .. tk] then
+      seenTask[P .. tk] = true
+      redis.call('SADD', P .. 'tasks', tk)
+    end
+    if uk ~= '' then redis.call('ZADD', ux, 0, uu .. id) end
+    if loc ~= '' then
+      redis.call('HSET', loc, id, q)
+      if not seenQueue[q] then
+        seenQueue[q] = true
+        redis.call('SADD', queues, q)
+      end
+    end
+    res[x] = ''
+    added = added + 1
+  end
+end
+if added > 0 then redis.call('PUBLISH', ARGV[2], '1') end
+return res
+`)
+
+// claimScript leases up to limit ready jobs of the given queues (on a
+// Cluster: one queue a call). No queues: every queue of the queues set. No
+// tasks: every task of each queue.
+// ARGV: P, now, now+1µs, limit, worker, lease-until, quarantine error,
+// key prefix, queues set, nt, tasks..., nq, queues...
+// It returns {id1, HGETALL of id1, id2, ..., quarantined ids}.
+var claimScript = goredis.NewScript(prelude + `
+local now, nowNext, limit, worker, lu, qerr = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
+local prefix, queuesKey = ARGV[8], ARGV[9]
+local nt = tonumber(ARGV[10])
+local tasks = {}
+for k = 1, nt do tasks[k] = ARGV[10 + k] end
+local nq = tonumber(ARGV[11 + nt])
+local queues = {}
+for k = 1, nq do queues[k] = ARGV[11 + nt + k] end
+if nq == 0 then queues = redis.call('SMEMBERS', queuesKey) end
+-- one candidate list per queue and task
+local lp, lt, lists, pos = {}, {}, {}, {}
+local page = limit + 16
+for _, q in ipairs(queues) do
+  P = prefix .. ':{' .. q .. '}:'
+  local ts = tasks
+  if nt == 0 then ts = redis.call('SMEMBERS', P .. 'tasks') end
+  for _, tk in ipairs(ts) do
+    local wk, rk = P .. 'w:' .. tk, P .. 'r:' .. tk
+    local due = redis.call('ZRANGEBYLEX', wk, '-', '(' .. nowNext, 'LIMIT', 0, 1000)
+    for _, m in ipairs(due) do
+      redis.call('ZREM', wk, m)
+      redis.call('ZADD', rk, 0, string.sub(m, 17, 32) .. string.sub(m, 1, 16) .. string.sub(m, 33))
+    end
+    local l = redis.call('ZRANGE', rk, 0, page - 1)
+    if #l > 0 then
+      lp[#lp + 1], lt[#lp + 1], lists[#lp + 1], pos[#lp + 1] = P, tk, l, 1
+    end
+  end
+end
+local out, bad, taken = {}, {}, 0
+while taken < limit do
+  local best, bm = nil, nil
+  for li = 1, #lists do
+    local m = lists[li][pos[li]]
+    if not m and #lists[li] == page then
+      -- every member looked at so far left the set: read on from its head
+      P = lp[li]
+      lists[li] = redis.call('ZRANGE', P .. 'r:' .. lt[li], 0, page - 1)
+      pos[li] = 1
+      m = lists[li][1]
+    end
+    if m and (bm == nil or lexlt(m, bm)) then best, bm = li, m end
+  end
+  if not best then break end
+  pos[best] = pos[best] + 1
+  P = lp[best]
+  local tk = lt[best]
+  local pk, ra, id = string.sub(bm, 1, 16), string.sub(bm, 17, 32), string.sub(bm, 33)
+  local k = jk(id)
+  if lexlt(now, ra) then
+    -- not ready at this claimer's clock (clocks of hosts disagree): back to waiting
+    redis.call('ZREM', P .. 'r:' .. tk, bm)
+    redis.call('ZADD', P .. 'w:' .. tk, 0, ra .. pk .. id)
+  else
+    local st = redis.call('HGET', k, 'st')
+    if not st or not PENDING[st] then
+      redis.call('ZREM', P .. 'r:' .. tk, bm) -- a stale index entry
+      if st and not KNOWN[st] then
+        redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'e', qerr .. 'unknown state ' .. st)
+        redis.call('HINCRBY', k, 'v', 1)
+        redis.call('ZREM', P .. 's:' .. st, ra .. id)
+        idx_add(id, 'quarantined', tk, pk, ra, '', now)
+        bad[#bad + 1] = id
+      end
+    else
+      idx_remove(id, st, tk, pk, ra, '', '')
+      local a = redis.pcall('HINCRBY', k, 'at', 1)
+      local t = redis.pcall('HINCRBY', k, 'lt', 1)
+      if type(a) == 'table' or type(t) == 'table' then
+        redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'e', qerr .. 'attempt or lease token is not an integer')
+        redis.call('HINCRBY', k, 'v', 1)
+        idx_add(id, 'quarantined', tk, pk, ra, '', now)
+        bad[#bad + 1] = id
+      else
+        redis.call('HINCRBY', k, 'v', 1)
+        redis.call('HSET', k, 'st', 'running', 'sa', now, 'lo', worker, 'lu', lu)
+        idx_add(id, 'running', tk, pk, ra, lu, '')
+        out[#out + 1] = id
+        out[#out + 1] = redis.call('HGETALL', k)
+        taken = taken + 1
+      end
+    end
+  end
+end
+return {out, bad}
+`)
+
+// completeScript applies outcomes whose fence holds, then retention.
+// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa r e ec ps attempt refund.
+// It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted by retention}.
+var completeScript = goredis.NewScript(prelude + `
+local n = tonumber(ARGV[5])
+local res, retried = {}, false
+for x = 0, n - 1 do
+  local i = 6 + x * 11
+  local id, token, st, ra, fa = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local k = jk(id)
+  local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h')
+  if not f[1] then
+    res[x + 1] = -1
+  elseif f[1] ~= 'running' or f[2] ~= token then
+    res[x + 1] = 0
+  else
+    idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
+    local nra, nfa = f[5] or '', fa
+    if st == 'retrying' then nra, nfa = ra, '' ; retried = true end
+    redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'r', ARGV[i+5], 'e', ARGV[i+6],
+      'ec', ARGV[i+7], 'ps', ARGV[i+8], 'h', (f[7] or '') .. ARGV[i+9])
+    redis.call('HINCRBY', k, 'v', 1)
+    if ARGV[i+10] == '1' then redis.call('HINCRBY', k, 'ma', 1) end
+    idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa)
+    res[x + 1] = 1
+  end
+end
+if retried then redis.call('PUBLISH', ARGV[2], '1') end
+return {res, retain(tonumber(ARGV[3]), ARGV[4])}
+`)
+
+// extendScript moves the deadline of held leases. ARGV: P, until, n, (id token)...
+// It returns the ids whose lease is not held.
+var extendScript = goredis.NewScript(prelude + `
+local lu, n, lost = ARGV[2], tonumber(ARGV[3]), {}
+for x = 0, n - 1 do
+  local id, token = ARGV[4 + 2 * x], ARGV[5 + 2 * x]
+  local k = jk(id)
+  local f = redis.call('HMGET', k, 'st', 'lt', 'lu')
+  if f[1] ~= 'running' or f[2] ~= token then
+    lost[#lost + 1] = id
+  else
+    redis.call('ZREM', P .. 'lease', (f[3] or '') .. id)
+    redis.call('HSET', k, 'lu', lu)
+    redis.call('HINCRBY', k, 'v', 1)
+    redis.call('ZADD', P .. 'lease', 0, lu .. id)
+  end
+end
+return lost
+`)
+
+// releaseScript hands held leases back. ARGV: P, channel, n, (id token)...
+var releaseScript = goredis.NewScript(prelude + `
+local n, done = tonumber(ARGV[3]), 0
+for x = 0, n - 1 do
+  local id, token = ARGV[4 + 2 * x], ARGV[5 + 2 * x]
+  local k = jk(id)
+  local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu')
+  if f[1] == 'running' and f[2] == token then
+    idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
+    redis.call('HSET', k, 'st', 'queued', 'lo', '', 'lu', '')
+    redis.call('HINCRBY', k, 'at', -1)
+    redis.call('HINCRBY', k, 'v', 1)
+    idx_add(id, 'queued', f[3] or '', f[4] or '', f[5] or '', '', '')
+    done = done + 1
+  end
+end
+if done > 0 then redis.call('PUBLISH', ARGV[2], '1') end
+return done
+`)
+
+// casScript rewrites fields of a job if its version is still the one read.
+// ARGV: P, channel, id, version, publish (0/1), field pairs...
+// It returns 1 applied, 0 version changed, -1 not found.
+var casScript = goredis.NewScript(prelude + `
+local id = ARGV[3]
+local k = jk(id)
+if redis.call('EXISTS', k) == 0 then return -1 end
+if (redis.call('HGET', k, 'v') or '') ~= ARGV[4] then return 0 end
+local f = idx_fields(id)
+if f then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6]) end
+local args = {'HSET', k}
+for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
+redis.call(unpack(args))
+redis.call('HINCRBY', k, 'v', 1)
+local g = idx_fields(id)
+idx_add(id, g[1], g[2], g[3], g[4], g[5], g[6])
+if ARGV[5] == '1' then redis.call('PUBLISH', ARGV[2], '1') end
+return 1
+`)
+
+// purgeScript deletes jobs of one queue that are not running, at most 1000 a call.
+// ARGV: P, nstates, states..., nids, ids...  (no ids: every job of the states;
+// no states: every state but running). It returns the deleted ids.
+var purgeScript = goredis.NewScript(prelude + `
+local ns = tonumber(ARGV[2])
+local states = {}
+for k = 1, ns do states[ARGV[2 + k]] = true end
+local ni = tonumber(ARGV[3 + ns])
+local gone = {}
+if ni > 0 then
+  for k = 1, ni do
+    local id = ARGV[3 + ns + k]
+    local st = redis.call('HGET', jk(id), 'st')
+    if st and st ~= 'running' and (ns == 0 or states[st]) then
+      del_job(id)
+      gone[#gone + 1] = id
+    end
+  end
+  return gone
+end
+local list = {'scheduled', 'queued', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined'}
+for _, st in ipairs(list) do
+  if ns == 0 or states[st] then
+    for _, m in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 999 - #gone)) do
+      local id = string.sub(m, 17)
+      del_job(id)
+      gone[#gone + 1] = id
+    end
+    if #gone >= 1000 then return gone end
+  end
+end
+return gone
+`)
+
+// retainScript applies retention to one queue. ARGV: P, keep, cutoff.
+var retainScript = goredis.NewScript(prelude + `
+return retain(tonumber(ARGV[2]), ARGV[3])
+`)
+
+// reserveScript records the queue of every id of a batch in the location hash
+// KEYS[1], or none when one of the ids is there already (it returns that id).
+// ARGV: id queue pairs.
+var reserveScript = goredis.NewScript(`
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then return ARGV[i] end
+end
+for i = 1, #ARGV, 4000 do
+  local args = {'HSET', KEYS[1]}
+  for k = i, math.min(i + 3999, #ARGV) do args[#args + 1] = ARGV[k] end
+  redis.call(unpack(args))
+end
+return ''
+`)
+
+var allScripts = []*goredis.Script{enqueueScript, claimScript, completeScript, extendScript,
+	releaseScript, casScript, purgeScript, retainScript, reserveScript}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -69,10 +68,10 @@ func TestCorruptRowDoesNotStallClaims(t *testing.T) {
 		jobs[4].ID: `column run_at holds the text "soon"`,
 		jobs[6].ID: "column attempt holds the real number",
 	}
-	damage(t, raw, `UPDATE queue SET priority = 'high' WHERE job = (SELECT rowid FROM jobs WHERE id = ?)`, jobs[0].ID)
+	damage(t, raw, `UPDATE jobs SET priority = 'high' WHERE id = ?`, jobs[0].ID)
 	damage(t, raw, `UPDATE jobs SET created_at = 1e30 WHERE id = ?`, jobs[3].ID)
-	damage(t, raw, `UPDATE queue SET run_at = 'soon' WHERE job = (SELECT rowid FROM jobs WHERE id = ?)`, jobs[4].ID)
-	damage(t, raw, `UPDATE queue SET attempt = 9223372036854775807 WHERE job = (SELECT rowid FROM jobs WHERE id = ?)`, jobs[6].ID)
+	damage(t, raw, `UPDATE jobs SET run_at = 'soon' WHERE id = ?`, jobs[4].ID)
+	damage(t, raw, `UPDATE jobs SET attempt = 9223372036854775807 WHERE id = ?`, jobs[6].ID)
 	ctx := context.Background()
 
 	// One job at a time, as a worker with one free slot claims: the first
@@ -236,84 +235,5 @@ func TestMigrateUniqueIndexByTask(t *testing.T) {
 	cs, err := b.Claim(ctx, backend.ClaimRequest{Tasks: []string{"billing.Charge"}, Limit: 10, Worker: "w", Now: t0.Add(time.Minute), LeaseFor: time.Minute})
 	if err != nil || len(cs) != 1 || cs[0].ID != charge.ID {
 		t.Fatalf("Claim of billing.Charge after the migration = %v, %v; want %s", cs, err, charge.ID)
-	}
-}
-
-// TestMigrateSplitQueue opens a database written at schema version 3 (one
-// jobs table holding state and lease) with a queued, a running and a
-// succeeded job: Open moves the live jobs' state and lease to the queue
-// table, after which Get shows each as before, the running job's lease still
-// fences (a stale token is refused, the held one completes it), and the
-// queued job is claimed while the succeeded one is not.
-func TestMigrateSplitQueue(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v3.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	for _, q := range []string{
-		`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
-		migrations[0], migrations[1], migrations[2],
-		`INSERT INTO nuvom_migrations VALUES (1, 0), (2, 0), (3, 0)`,
-	} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("build a version 3 database: %v", err)
-		}
-	}
-	queued := backendtest.NewJob(backendtest.ID(1), "t", t0)
-	running := backendtest.NewJob(backendtest.ID(2), "t", t0)
-	running.State, running.Attempt, running.LeaseOwner, running.LeaseToken = backend.StateRunning, 1, "w-old", 7
-	running.StartedAt, running.LeaseUntil = t0.Add(time.Second), t0.Add(time.Hour)
-	done := backendtest.NewJob(backendtest.ID(3), "t", t0)
-	done.State, done.Attempt, done.LeaseToken, done.FinishedAt = backend.StateSucceeded, 1, 3, t0.Add(2*time.Second)
-	done.Result = []byte{0xc0}
-	for _, j := range []*backend.Job{queued, running, done} {
-		if _, err := raw.Exec(insertSQL(1), jobArgs(nil, j)...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw.Close()
-
-	b, err := Open(path)
-	if err != nil {
-		t.Fatalf("Open of a version 3 database: %v", err)
-	}
-	defer b.Close()
-	ctx := context.Background()
-	var live int
-	if err := b.read.QueryRow(`SELECT count(*) FROM queue`).Scan(&live); err != nil || live != 2 {
-		t.Fatalf("queue rows after the migration = %d, %v; want the 2 live jobs", live, err)
-	}
-	for _, want := range []*backend.Job{queued, running, done} {
-		got, err := b.Get(ctx, want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.State != want.State || got.LeaseToken != want.LeaseToken || got.LeaseOwner != want.LeaseOwner ||
-			got.Attempt != want.Attempt || !got.LeaseUntil.Equal(want.LeaseUntil) {
-			t.Errorf("job %s after the migration: %s token %d owner %q attempt %d until %v; want %s %d %q %d %v", want.ID,
-				got.State, got.LeaseToken, got.LeaseOwner, got.Attempt, got.LeaseUntil,
-				want.State, want.LeaseToken, want.LeaseOwner, want.Attempt, want.LeaseUntil)
-		}
-	}
-	outcome := func(token int64) backend.Outcome {
-		return backend.Outcome{Lease: backend.Lease{JobID: running.ID, Token: token}, State: backend.StateSucceeded,
-			FinishedAt: t0.Add(time.Minute), Attempt: backend.Attempt{Number: 1, Worker: "w-old", Outcome: backend.OutcomeSucceeded}}
-	}
-	errs, err := b.Complete(ctx, []backend.Outcome{outcome(6)})
-	if err != nil || !errors.Is(errs[0], backend.ErrLeaseLost) {
-		t.Fatalf("Complete with a stale token after the migration = %v, %v; want ErrLeaseLost", errs, err)
-	}
-	errs, err = b.Complete(ctx, []backend.Outcome{outcome(7)})
-	if err != nil || errs[0] != nil {
-		t.Fatalf("Complete with the held token after the migration = %v, %v", errs, err)
-	}
-	if got, err := b.Get(ctx, running.ID); err != nil || got.State != backend.StateSucceeded || got.LeaseToken != 7 || len(got.Attempts) != 1 {
-		t.Fatalf("running job completed after the migration: %+v, %v; want succeeded, token 7, one attempt", got, err)
-	}
-	cs, err := b.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: t0.Add(time.Minute), LeaseFor: time.Minute})
-	if err != nil || len(cs) != 1 || cs[0].ID != queued.ID || cs[0].LeaseToken != 1 {
-		t.Fatalf("Claim after the migration = %v, %v; want only %s, token 1", cs, err, queued.ID)
 	}
 }

@@ -197,20 +197,11 @@ func boolInt(v bool) int64 {
 }
 
 // jobColumns is the select list every read of a full job uses, in the order
-// scanJob expects, over jobFrom: a live job's state, ready key and lease come
-// from its queue row, the rest from jobs.
-const jobColumns = `j.id, j.task, j.signature, j.args, j.queue, coalesce(q.priority, j.priority),
-	coalesce(q.state, j.state), coalesce(q.attempt, j.attempt), j.max_attempts,
-	coalesce(q.run_at, j.run_at), j.timeout, j.timeout_policy, j.store_result, coalesce(j.unique_key, ''),
-	j.unique_until, j.created_at, coalesce(q.started_at, j.started_at), j.finished_at, j.result, j.error,
-	j.error_chain, j.panic_stack, j.attempts, coalesce(q.lease_owner, j.lease_owner),
-	coalesce(q.lease_token, j.lease_token), coalesce(q.lease_until, j.lease_until)`
-
-// jobFrom is the FROM clause of jobColumns: j the job, q its queue row if live.
-const jobFrom = `jobs j LEFT JOIN queue q ON q.job = j.rowid`
-
-// stateCol is a job's current state over jobFrom.
-const stateCol = `coalesce(q.state, j.state)`
+// scanJob expects.
+const jobColumns = `id, task, signature, args, queue, priority, state, attempt, max_attempts,
+	run_at, timeout, timeout_policy, store_result, coalesce(unique_key, ''), unique_until,
+	created_at, started_at, finished_at, result, error, error_chain, panic_stack, attempts,
+	lease_owner, lease_token, lease_until`
 
 // jobColumnCount is the number of columns in jobColumns.
 const jobColumnCount = 26

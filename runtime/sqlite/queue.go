@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -166,9 +164,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		args = append(args, q)
 	}
 	jobs := make([]*backend.Job, 0, req.Limit)
-	rowids := make([]int64, 0, req.Limit)
 	var corrupt []*corruptError
-	var ids []byte
 	for len(jobs) < req.Limit {
 		args[3] = req.Limit - len(jobs)
 		var rows *sql.Rows
@@ -179,33 +175,6 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 		if err != nil {
 			return nil, b.wrap("claim", err)
-		}
-		ids = append(ids[:0], '[')
-		n := 0
-		for rows.Next() {
-			var rowid int64
-			if err := rows.Scan(&rowid); err != nil {
-				rows.Close()
-				return nil, b.wrap("claim: read rowid", err)
-			}
-			if n > 0 {
-				ids = append(ids, ',')
-			}
-			ids = strconv.AppendInt(ids, rowid, 10)
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			return nil, b.wrap("claim: read rowids", err)
-		}
-		rows.Close()
-		if n == 0 {
-			break
-		}
-		ids = append(ids, ']')
-		// The leased jobs' rows, read by rowid in the same transaction.
-		rows, err = tx.StmtContext(ctx, b.stmts.readN).QueryContext(ctx, string(ids))
-		if err != nil {
-			return nil, b.wrap("claim: read jobs", err)
 		}
 		var bad []int64
 		for rows.Next() {
@@ -221,7 +190,6 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 				return nil, b.wrap("claim: read row", err)
 			}
 			jobs = append(jobs, j)
-			rowids = append(rowids, rowid)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, b.wrap("claim: read rows", err)
@@ -245,7 +213,6 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	for _, ce := range corrupt {
 		b.logCorrupt(ce)
 	}
-	b.leased.put(jobs, rowids)
 	slices.SortFunc(jobs, func(x, y *backend.Job) int {
 		return cmp.Or(cmp.Compare(y.Priority, x.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.ID, y.ID))
 	})
@@ -253,15 +220,10 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 }
 
 // quarantineRow moves the row rowid to quarantined with reason as its error,
-// ending any lease (the lease token is kept, so later tokens stay greater).
-// The row is named by rowid: its id may be what cannot be read.
+// ending any lease. The row is named by rowid: its id may be what cannot be read.
 func quarantineRow(ctx context.Context, tx *sql.Tx, rowid int64, reason string, now int64) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?1, finished_at = ?2,
-			lease_token = coalesce((SELECT lease_token FROM queue WHERE job = ?3), lease_token),
-			lease_owner = '', lease_until = 0 WHERE rowid = ?3`, reason, now, rowid); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE job = ?`, rowid)
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
+			lease_owner = '', lease_until = 0 WHERE rowid = ?`, reason, now, rowid)
 	return err
 }
 
@@ -343,8 +305,7 @@ var completeStates = map[backend.State]bool{
 // Complete applies the outcomes of a batch in one transaction: each updates
 // its job only while its lease token holds, appends its attempt to the history
 // and stores its result. Outcomes go through prepared batch UPDATE ... FROM
-// (VALUES ...) statements (see completeBatchSQL), then the queue rows of the
-// ended attempts are deleted, or made retrying; a batch that names a job
+// (VALUES ...) statements (see completeBatchSQL); a batch that names a job
 // twice is applied one outcome at a time, in order.
 func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
@@ -352,7 +313,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		return errs, nil
 	}
 	valid := make([]int, 0, len(outcomes)) // indexes of outcomes to apply
-	ids := make(map[string]int, len(outcomes))
+	ids := make(map[string]bool, len(outcomes))
 	dup := false
 	retrying := false
 	for i, o := range outcomes {
@@ -360,14 +321,13 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
 			continue
 		}
-		if _, ok := ids[o.Lease.JobID]; ok {
+		if ids[o.Lease.JobID] {
 			dup = true
 		}
-		ids[o.Lease.JobID] = i
+		ids[o.Lease.JobID] = true
 		retrying = retrying || o.State == backend.StateRetrying
 		valid = append(valid, i)
 	}
-	rowids := b.leased.get(outcomes, valid)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrap("complete: begin", err)
@@ -375,66 +335,40 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	defer tx.Rollback()
 	applied := make(map[string]bool, len(valid))
 	args := make([]any, 0, completeParams*chunk(len(valid)+1))
-	var ended []byte // rowids of ended attempts, a JSON array
-	var requeue []struct {
-		rowid, runAt int64
-	}
-	for rest, rest2 := valid, rowids; len(rest) > 0; {
+	for rest := valid; len(rest) > 0; {
 		n := 1
 		if !dup {
 			n = chunk(len(rest))
 		}
 		args = args[:0]
-		for k, i := range rest[:n] {
-			args = outcomeArgs(args, rest2[k], &outcomes[i])
+		for _, i := range rest[:n] {
+			args = outcomeArgs(args, &outcomes[i])
 		}
 		rows, err := tx.StmtContext(ctx, b.stmts.completeN[n]).QueryContext(ctx, args...)
 		if err != nil {
 			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
 		}
 		for rows.Next() {
-			var rowid int64
 			var id string
-			if err := rows.Scan(&rowid, &id); err != nil {
+			if err := rows.Scan(&id); err != nil {
 				rows.Close()
 				return nil, b.wrap("complete: read applied ids", err)
 			}
 			applied[id] = true
-			o := &outcomes[ids[id]]
-			if dup {
-				o = &outcomes[rest[0]]
-			}
-			if o.State == backend.StateRetrying {
-				requeue = append(requeue, struct{ rowid, runAt int64 }{rowid, retryAt(o)})
-				continue
-			}
-			if len(ended) == 0 {
-				ended = append(ended, '[')
-			} else {
-				ended = append(ended, ',')
-			}
-			ended = strconv.AppendInt(ended, rowid, 10)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
 		}
 		rows.Close()
 		if dup {
-			// One at a time: a later outcome for the same job must see this
-			// one, so its queue row is settled at once.
-			if err := b.settleQueue(ctx, tx, &ended, &requeue); err != nil {
-				return nil, err
-			}
+			// One at a time: a later outcome for the same job must see this one.
 			o := outcomes[rest[0]]
 			if !applied[o.Lease.JobID] {
 				errs[rest[0]] = leaseLost(o.Lease)
 			}
 			delete(applied, o.Lease.JobID)
 		}
-		rest, rest2 = rest[n:], rest2[n:]
-	}
-	if err := b.settleQueue(ctx, tx, &ended, &requeue); err != nil {
-		return nil, err
+		rest = rest[n:]
 	}
 	if !dup {
 		for _, i := range valid {
@@ -446,104 +380,29 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("complete: commit", err)
 	}
-	b.leased.forget(outcomes, valid)
 	if retrying {
 		b.notify.signal()
 	}
 	return errs, nil
 }
 
-// settleQueue deletes the queue rows of the ended attempts listed in ended
-// and makes those in requeue retrying, then empties both lists.
-func (b *Backend) settleQueue(ctx context.Context, tx *sql.Tx, ended *[]byte, requeue *[]struct{ rowid, runAt int64 }) error {
-	if len(*ended) > 0 {
-		*ended = append(*ended, ']')
-		if _, err := tx.StmtContext(ctx, b.stmts.dequeue).ExecContext(ctx, string(*ended)); err != nil {
-			return b.wrap("complete: end queue rows", err)
-		}
-		*ended = (*ended)[:0]
-	}
-	if len(*requeue) > 0 {
-		st := tx.StmtContext(ctx, b.stmts.requeue)
-		for _, r := range *requeue {
-			if _, err := st.ExecContext(ctx, r.runAt, r.rowid); err != nil {
-				return b.wrap("complete: requeue", err)
-			}
-		}
-		*requeue = (*requeue)[:0]
-	}
-	return nil
-}
-
 func leaseLost(l backend.Lease) error {
 	return fmt.Errorf("complete job %s with token %d: %w", l.JobID, l.Token, backend.ErrLeaseLost)
 }
 
-// retryAt is when a retrying outcome's job runs again.
-func retryAt(o *backend.Outcome) int64 {
-	runAt := nanos(o.RunAt)
-	if runAt == 0 {
-		runAt = nanos(o.FinishedAt)
-	}
-	return runAt
-}
-
-// outcomeArgs appends o's parameters in completeBatchSQL's row order; rowid
-// 0 means unknown.
-func outcomeArgs(args []any, rowid int64, o *backend.Outcome) []any {
+// outcomeArgs appends o's parameters in completeBatchSQL's row order.
+func outcomeArgs(args []any, o *backend.Outcome) []any {
 	var runAt, finished int64
 	if o.State == backend.StateRetrying {
-		runAt = retryAt(o)
+		runAt = nanos(o.RunAt)
+		if runAt == 0 {
+			runAt = nanos(o.FinishedAt)
+		}
 	} else {
 		finished = nanos(o.FinishedAt)
 	}
-	var rid any
-	if rowid != 0 {
-		rid = rowid
-	}
-	return append(args, rid, o.Lease.JobID, o.Lease.Token, string(o.State), runAt, finished, nullBytes(o.Result),
+	return append(args, o.Lease.JobID, o.Lease.Token, string(o.State), runAt, finished, nullBytes(o.Result),
 		o.Error, encodeStrings(o.ErrorChain), o.PanicStack, appendAttempt(nil, o.Attempt), boolInt(o.Refund))
-}
-
-// leaseMap remembers the rowids of the jobs this backend leased, by id, so
-// that completing them needs no lookup of the id index. It is only a hint:
-// the completion also checks the id, and looks the rowid up when it is
-// missing. Bounded: past maxLeased entries it starts over.
-type leaseMap struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
-
-const maxLeased = 1 << 18
-
-func (l *leaseMap) put(jobs []*backend.Job, rowids []int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.m == nil || len(l.m)+len(jobs) > maxLeased {
-		l.m = make(map[string]int64, len(jobs))
-	}
-	for i, j := range jobs {
-		l.m[j.ID] = rowids[i]
-	}
-}
-
-// get returns the rowids of the outcomes at the indexes valid, 0 where unknown.
-func (l *leaseMap) get(outcomes []backend.Outcome, valid []int) []int64 {
-	out := make([]int64, len(valid))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, i := range valid {
-		out[k] = l.m[outcomes[i].Lease.JobID]
-	}
-	return out
-}
-
-func (l *leaseMap) forget(outcomes []backend.Outcome, valid []int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, i := range valid {
-		delete(l.m, outcomes[i].Lease.JobID)
-	}
 }
 
 // Release hands leased jobs back without spending an attempt; stale tokens are ignored.
@@ -569,19 +428,16 @@ func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	return nil
 }
 
-// sqlRecover ends an expired lease on the job: ?1 the next state, ?2 run-at
-// (0 keeps it), ?3 finished-at, ?4 the error, ?5 the lost attempt's record,
-// ?6 rowid, ?7 the lease token. The lost attempt does not count:
-// max_attempts grows by one. The caller then deletes or requeues its queue row.
+// sqlRecover ends an expired lease: ?1 the next state, ?2 run-at (0 keeps
+// it), ?3 finished-at, ?4 the error, ?5 the lost attempt's record, ?6 rowid,
+// ?7 the lease token. The lost attempt does not count: max_attempts grows by one.
 const sqlRecover = `UPDATE jobs SET state = ?1,
-		run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE q.run_at END, finished_at = ?3,
+		run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE run_at END, finished_at = ?3,
 		max_attempts = max_attempts + 1,
 		result = NULL, error = ?4, error_chain = NULL, panic_stack = '',
 		attempts = CAST(coalesce(attempts, x'') || ?5 AS BLOB),
-		attempt = q.attempt, lease_token = q.lease_token, started_at = q.started_at,
 		lease_owner = '', lease_until = 0
-	FROM queue AS q
-	WHERE jobs.rowid = ?6 AND q.job = ?6 AND q.lease_token = ?7 AND q.state = 'running'`
+	WHERE rowid = ?6 AND lease_token = ?7 AND state = 'running'`
 
 // RecoverExpired records a "lost" attempt for each running job whose lease
 // ended before now, which does not count against its attempt limit, and
@@ -597,8 +453,8 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		rowid int64
 		job   *backend.Job
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT j.rowid, `+jobColumns+`
-		FROM queue q JOIN jobs j ON j.rowid = q.job WHERE q.state = 'running' AND q.lease_until < ?`, nanos(now))
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, `+jobColumns+`
+		FROM jobs WHERE state = 'running' AND lease_until < ?`, nanos(now))
 	if err != nil {
 		return 0, b.wrap("recover expired: find", err)
 	}
@@ -638,22 +494,8 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		} else {
 			retrying = true
 		}
-		res, err := tx.ExecContext(ctx, sqlRecover, string(state), runAt, finished, msg,
-			appendAttempt(nil, lost), e.rowid, j.LeaseToken)
-		if err != nil {
-			return 0, b.wrap("recover expired job "+j.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return 0, b.wrap("recover expired job "+j.ID, err)
-		} else if n == 0 {
-			continue
-		}
-		if fail {
-			_, err = tx.StmtContext(ctx, b.stmts.dequeue).ExecContext(ctx, "["+strconv.FormatInt(e.rowid, 10)+"]")
-		} else {
-			_, err = tx.StmtContext(ctx, b.stmts.requeue).ExecContext(ctx, runAt, e.rowid)
-		}
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, sqlRecover, string(state), runAt, finished, msg,
+			appendAttempt(nil, lost), e.rowid, j.LeaseToken); err != nil {
 			return 0, b.wrap("recover expired job "+j.ID, err)
 		}
 	}

@@ -67,51 +67,6 @@ var migrations = []string{
 	// lists the tasks with queued jobs first), so jobs_ready, which every
 	// enqueue and claim also had to write, goes.
 	`DROP INDEX jobs_ready;`,
-
-	// Version 4: the hot queue row is split from the job. queue holds one
-	// small row per live job (scheduled, queued, retrying, running), keyed by
-	// the job's rowid: its state, ready key and lease. While a job is live its
-	// row in queue is authoritative for those columns (reads overlay it, see
-	// jobFrom); when an attempt ends, its state, result and history are
-	// written to jobs with the lease's final values, and its queue row is
-	// deleted (or, retrying, updated). A claim so rewrites a row of about a
-	// tenth of the job's size and touches jobs only to read it; the claim,
-	// due and lease indexes live on queue, which holds live jobs only.
-	// Triggers keep queue in step with inserts into and deletes from jobs.
-	`CREATE TABLE queue (
-		job         INTEGER PRIMARY KEY,
-		id          TEXT    NOT NULL,
-		state       TEXT    NOT NULL,
-		task        TEXT    NOT NULL,
-		queue       TEXT    NOT NULL,
-		priority    INTEGER NOT NULL DEFAULT 0,
-		run_at      INTEGER NOT NULL,
-		attempt     INTEGER NOT NULL DEFAULT 0,
-		lease_owner TEXT    NOT NULL DEFAULT '',
-		lease_token INTEGER NOT NULL DEFAULT 0,
-		lease_until INTEGER NOT NULL DEFAULT 0,
-		started_at  INTEGER NOT NULL DEFAULT 0
-	);
-	INSERT INTO queue (job, id, state, task, queue, priority, run_at, attempt, lease_owner, lease_token, lease_until, started_at)
-		SELECT rowid, id, state, task, queue, priority, run_at, attempt, lease_owner, lease_token, lease_until, started_at
-		FROM jobs WHERE state IN ('scheduled', 'queued', 'retrying', 'running');
-	DROP INDEX jobs_ready_task;
-	DROP INDEX jobs_due;
-	DROP INDEX jobs_lease;
-	CREATE INDEX queue_ready ON queue (task, priority DESC, run_at, id, queue) WHERE state = 'queued';
-	CREATE INDEX queue_due   ON queue (run_at) WHERE state IN ('scheduled', 'retrying');
-	CREATE INDEX queue_lease ON queue (lease_until) WHERE state = 'running';
-	CREATE TRIGGER jobs_enqueued AFTER INSERT ON jobs
-		WHEN new.state IN ('scheduled', 'queued', 'retrying', 'running')
-	BEGIN
-		INSERT INTO queue (job, id, state, task, queue, priority, run_at, attempt, lease_owner, lease_token, lease_until, started_at)
-		VALUES (new.rowid, new.id, new.state, new.task, new.queue, new.priority, new.run_at, new.attempt,
-			new.lease_owner, new.lease_token, new.lease_until, new.started_at);
-	END;
-	CREATE TRIGGER jobs_deleted AFTER DELETE ON jobs
-	BEGIN
-		DELETE FROM queue WHERE job = old.rowid;
-	END;`,
 }
 
 // migrate brings the database's schema to the latest version in one

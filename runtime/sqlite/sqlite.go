@@ -74,7 +74,6 @@ type Backend struct {
 	write  *sql.DB // exactly one connection: all writes of this process
 	read   *sql.DB // read-only pool for Get, List, Stats
 	stmts  stmts
-	leased leaseMap // rowids of the jobs this backend leased, by id
 	notify notifier
 	closed sync.Once
 }

@@ -175,7 +175,7 @@ func TestCorruptRows(t *testing.T) {
 	if j, err := b.Get(ctx, bad); err != nil || j.State != backend.StateQuarantined || !strings.Contains(j.Error, bad) || !strings.Contains(j.Error, "attempts") {
 		t.Fatalf("Get of a corrupt row = %+v, %v; want it quarantined with an error naming %s and attempts", j, err, bad)
 	}
-	if _, err := b.write.Exec(`UPDATE queue SET state = 'bogus' WHERE job = (SELECT rowid FROM jobs WHERE id = ?)`, badState); err != nil {
+	if _, err := b.write.Exec(`UPDATE jobs SET state = 'bogus' WHERE id = ?`, badState); err != nil {
 		t.Fatal(err)
 	}
 	if j, err := b.Get(ctx, badState); err != nil || j.State != backend.StateQuarantined || !strings.Contains(j.Error, badState) || !strings.Contains(j.Error, `"bogus"`) {
@@ -216,7 +216,7 @@ func TestCorruptRows(t *testing.T) {
 	}
 }
 
-// TestQueryPlans checks that claiming reads queue_ready in order (no table
+// TestQueryPlans checks that claiming reads jobs_ready_task in order (no table
 // scan, no sort for one queue) and that the other hot statements use indexes.
 func TestQueryPlans(t *testing.T) {
 	b := openTest(t)
@@ -245,25 +245,22 @@ func TestQueryPlans(t *testing.T) {
 		forbidden []string
 	}{
 		{"claim one task", claimSQL(claimShape{arms: 1}), []any{"w", 1, 1, 10, "t"},
-			[]string{"queue_ready"}, []string{"SCAN queue", "TEMP B-TREE"}},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs", "TEMP B-TREE"}},
 		{"claim one task of one queue", claimSQL(claimShape{arms: 1, filter: 1}), []any{"w", 1, 1, 10, "t", "q"},
-			[]string{"queue_ready"}, []string{"SCAN queue", "TEMP B-TREE"}},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs", "TEMP B-TREE"}},
 		{"claim three tasks", claimSQL(claimShape{arms: 3}), []any{"w", 1, 1, 10, "a", "b", "c"},
-			[]string{"queue_ready"}, []string{"SCAN queue"}},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs"}},
 		{"claim two tasks of two queues", claimSQL(claimShape{arms: 2, filter: 2}), []any{"w", 1, 1, 10, "a", "b", "q1", "q2"},
-			[]string{"queue_ready"}, []string{"SCAN queue"}},
-		{"read claimed", sqlReadClaimed, []any{"[1,2]"}, []string{"SEARCH j USING INTEGER PRIMARY KEY", "SEARCH q USING INTEGER PRIMARY KEY"},
-			[]string{"SCAN j", "SCAN q"}},
-		{"promote", sqlPromote, []any{1}, []string{"queue_due"}, []string{"SCAN queue"}},
-		{"tasks", sqlTasks, nil, []string{"queue_ready"}, []string{"SCAN queue"}},
-		{"complete batch", completeBatchSQL(2), []any{1, "a", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}, 0,
-			nil, "b", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}, 0},
-			[]string{"SEARCH jobs USING INTEGER PRIMARY KEY", "SEARCH q USING INTEGER PRIMARY KEY"}, []string{"SCAN jobs", "SCAN q"}},
-		{"dequeue", sqlDequeue, []any{"[1,2]"}, []string{"SEARCH queue USING INTEGER PRIMARY KEY"}, []string{"SCAN queue"}},
-		{"recover", `SELECT j.rowid FROM queue q JOIN jobs j ON j.rowid = q.job WHERE q.state = 'running' AND q.lease_until < ?`, []any{1},
-			[]string{"queue_lease"}, []string{"SCAN j", "SCAN q"}},
-		{"get", `SELECT ` + jobColumns + ` FROM ` + jobFrom + ` WHERE j.id = ?`, []any{"a"},
-			[]string{"sqlite_autoindex_jobs_1"}, []string{"SCAN j", "SCAN q"}},
+			[]string{"jobs_ready_task"}, []string{"SCAN jobs"}},
+		{"promote", sqlPromote, []any{1}, []string{"jobs_due"}, []string{"SCAN jobs"}},
+		{"tasks", sqlTasks, nil, []string{"jobs_ready_task"}, []string{"SCAN jobs"}},
+		{"complete", sqlComplete, []any{"succeeded", 0, 1, nil, "", nil, "", []byte{}, "id", 1},
+			[]string{"sqlite_autoindex_jobs_1"}, []string{"SCAN jobs"}},
+		{"complete batch", completeBatchSQL(2), []any{"a", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}, 0,
+			"b", 1, "succeeded", 0, 1, nil, "", nil, "", []byte{}, 0},
+			[]string{"sqlite_autoindex_jobs_1"}, []string{"SCAN jobs"}},
+		{"recover", `SELECT id FROM jobs WHERE state = 'running' AND lease_until < ?`, []any{1},
+			[]string{"jobs_lease"}, []string{"SCAN jobs"}},
 		{"unique", sqlUnique, []any{"t", "k", 1}, []string{"jobs_unique"}, []string{"SCAN jobs"}},
 	}
 	for _, tc := range tests {

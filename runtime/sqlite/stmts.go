@@ -20,9 +20,7 @@ type stmts struct {
 	insertN   map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
 	unique    *sql.Stmt
 	promote   *sql.Stmt
-	readN     *sql.Stmt // the claimed jobs' rows, by rowid (sqlReadClaimed)
-	dequeue   *sql.Stmt // deletes the queue rows of ended attempts (sqlDequeue)
-	requeue   *sql.Stmt // makes a queue row retrying (sqlRequeue)
+	complete  *sql.Stmt
 	extend    *sql.Stmt
 	release   *sql.Stmt
 	completeN map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
@@ -47,21 +45,19 @@ func insertSQL(rows int) string {
 const (
 	sqlUnique = `SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND unique_until > ?
 		ORDER BY unique_until DESC LIMIT 1`
-	sqlPromote = `UPDATE queue SET state = 'queued'
+	sqlPromote = `UPDATE jobs SET state = 'queued'
 		WHERE state IN ('scheduled', 'retrying') AND run_at <= ?`
-	// sqlReadClaimed reads the jobs whose rowids ?1 lists as a JSON array.
-	sqlReadClaimed = `SELECT j.rowid, ` + jobColumns + `
-		FROM json_each(?1) e JOIN jobs j ON j.rowid = e.value LEFT JOIN queue q ON q.job = j.rowid`
-	// sqlDequeue deletes the queue rows whose job rowids ?1 lists as a JSON array.
-	sqlDequeue = `DELETE FROM queue WHERE job IN (SELECT value FROM json_each(?1))`
-	// sqlRequeue makes job ?2's queue row retrying at ?1, its lease ended.
-	sqlRequeue = `UPDATE queue SET state = 'retrying', run_at = ?1, lease_owner = '', lease_until = 0
-		WHERE job = ?2`
-	sqlExtend = `UPDATE queue SET lease_until = ?
-		WHERE job = (SELECT rowid FROM jobs WHERE id = ?) AND lease_token = ? AND state = 'running'`
-	sqlRelease = `UPDATE queue SET state = 'queued', attempt = max(attempt - 1, 0),
+	sqlComplete = `UPDATE jobs SET state = ?1,
+			run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE run_at END,
+			finished_at = ?3, result = ?4, error = ?5, error_chain = ?6, panic_stack = ?7,
+			attempts = CAST(coalesce(attempts, x'') || ?8 AS BLOB),
 			lease_owner = '', lease_until = 0
-		WHERE job = (SELECT rowid FROM jobs WHERE id = ?) AND lease_token = ? AND state = 'running'`
+		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'`
+	sqlExtend = `UPDATE jobs SET lease_until = ?
+		WHERE id = ? AND lease_token = ? AND state = 'running'`
+	sqlRelease = `UPDATE jobs SET state = 'queued', attempt = max(attempt - 1, 0),
+			lease_owner = '', lease_until = 0
+		WHERE id = ? AND lease_token = ? AND state = 'running'`
 )
 
 func (s *stmts) prepare(db *sql.DB) error {
@@ -71,9 +67,7 @@ func (s *stmts) prepare(db *sql.DB) error {
 	}{
 		{&s.unique, sqlUnique},
 		{&s.promote, sqlPromote},
-		{&s.readN, sqlReadClaimed},
-		{&s.dequeue, sqlDequeue},
-		{&s.requeue, sqlRequeue},
+		{&s.complete, sqlComplete},
 		{&s.extend, sqlExtend},
 		{&s.release, sqlRelease},
 	} {
@@ -132,7 +126,7 @@ func (s *stmts) close() {
 	for _, st := range s.insertN {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{s.unique, s.promote, s.readN, s.dequeue, s.requeue, s.extend, s.release} {
+	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.extend, s.release} {
 		if st != nil {
 			st.Close()
 		}
@@ -156,15 +150,14 @@ type claimShape struct {
 	filter int
 }
 
-// claimSQL is the statement that leases jobs, on their queue rows.
-// Parameters: ?1 worker, ?2 lease until, ?3 now, ?4 limit, then ?5.. the task
-// names of the arms, then the queue names of the filter. Each arm's
-// candidates are read in index order from queue_ready, at most limit entries
-// each, the queue filter answered from the index; with several arms they are
-// merged by the same order. Beyond maxClaimArms arms one filtered scan is
-// sorted instead. It returns the leased jobs' rowids; their rows are read
-// with sqlReadClaimed.
+// claimSQL is the one statement that leases jobs. Parameters: ?1 worker, ?2
+// lease until, ?3 now, ?4 limit, then ?5.. the task names of the arms, then
+// the queue names of the filter. Each arm's candidates are read in index
+// order from jobs_ready_task, at most limit entries each, the queue filter
+// answered from the index; with several arms they are merged by the same
+// order. Beyond maxClaimArms arms one filtered scan is sorted instead.
 func claimSQL(c claimShape) string {
+	const col = "task"
 	var filter string
 	if c.filter > 0 {
 		ph := make([]string, c.filter)
@@ -180,37 +173,37 @@ func claimSQL(c claimShape) string {
 		for i := range ph {
 			ph[i] = fmt.Sprintf("?%d", 5+i)
 		}
-		pick = `SELECT job FROM queue WHERE state = 'queued' AND run_at <= ?3
-			AND task IN (` + strings.Join(ph, ",") + `)` + filter + `
+		pick = `SELECT rowid FROM jobs WHERE state = 'queued' AND run_at <= ?3
+			AND ` + col + ` IN (` + strings.Join(ph, ",") + `)` + filter + `
 			ORDER BY priority DESC, run_at, id LIMIT ?4`
 	case c.arms == 1:
-		pick = fmt.Sprintf(`SELECT job FROM queue
-			WHERE state = 'queued' AND task = ?5 AND run_at <= ?3%s
-			ORDER BY priority DESC, run_at, id LIMIT ?4`, filter)
+		pick = fmt.Sprintf(`SELECT rowid FROM jobs
+			WHERE state = 'queued' AND %s = ?5 AND run_at <= ?3%s
+			ORDER BY priority DESC, run_at, id LIMIT ?4`, col, filter)
 	default:
 		arms := make([]string, c.arms)
 		for i := range arms {
-			arms[i] = fmt.Sprintf(`SELECT * FROM (SELECT job AS r, priority AS p, run_at AS t, id AS i FROM queue
-			WHERE state = 'queued' AND task = ?%d AND run_at <= ?3%s
-			ORDER BY priority DESC, run_at, id LIMIT ?4)`, 5+i, filter)
+			arms[i] = fmt.Sprintf(`SELECT * FROM (SELECT rowid AS r, priority AS p, run_at AS t, id AS i FROM jobs
+			WHERE state = 'queued' AND %s = ?%d AND run_at <= ?3%s
+			ORDER BY priority DESC, run_at, id LIMIT ?4)`, col, 5+i, filter)
 		}
 		pick = `SELECT r FROM (` + strings.Join(arms, "\nUNION ALL\n") + `
 			ORDER BY p DESC, t, i LIMIT ?4)`
 	}
-	return `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+	return `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
 			lease_owner = ?1, lease_until = ?2, started_at = ?3
-		WHERE job IN (` + pick + `)
-		RETURNING job`
+		WHERE rowid IN (` + pick + `)
+		RETURNING rowid, ` + jobColumns
 }
 
 // sqlTasks lists the distinct tasks holding queued jobs by skipping through
-// queue_ready: one index seek per task, not a scan of the jobs.
-const sqlTasks = `WITH RECURSIVE t(name) AS (
-		SELECT (SELECT min(task) FROM queue WHERE state = 'queued')
+// jobs_ready_task: one index seek per task, not a scan of the jobs.
+const sqlTasks = `WITH RECURSIVE q(name) AS (
+		SELECT (SELECT min(task) FROM jobs WHERE state = 'queued')
 		UNION ALL
-		SELECT (SELECT min(task) FROM queue WHERE state = 'queued' AND task > t.name)
-		FROM t WHERE t.name IS NOT NULL)
-	SELECT name FROM t WHERE name IS NOT NULL`
+		SELECT (SELECT min(task) FROM jobs WHERE state = 'queued' AND task > q.name)
+		FROM q WHERE q.name IS NOT NULL)
+	SELECT name FROM q WHERE name IS NOT NULL`
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -236,26 +229,20 @@ func chunk(n int) int {
 }
 
 // completeParams is the number of parameters per outcome in completeBatchSQL.
-const completeParams = 12
+const completeParams = 11
 
-// completeBatchSQL applies n outcomes with one UPDATE of jobs ... FROM
-// (VALUES ...), queue: each row, in parameter order: the job's rowid when
-// known (NULL: found by its id), its id, lease token, state, run-at (0 keeps
-// it), finished-at, result, error, error chain, panic stack, attempt record,
-// refund (1 gives the attempt back). Only rows whose id matches and whose
-// queue row still holds the lease match; the lease's final values are copied
-// from the queue row, and RETURNING names the rows written. The caller then
-// deletes (sqlDequeue) or requeues (sqlRequeue) their queue rows in the same
-// transaction.
+// completeBatchSQL applies n outcomes with one UPDATE ... FROM (VALUES ...):
+// each row, in parameter order: id, lease token, state, run-at (0 keeps it),
+// finished-at, result, error, error chain, panic stack, attempt record. Only
+// rows whose lease still holds match; RETURNING names them.
 func completeBatchSQL(n int) string {
 	var sb strings.Builder
-	sb.WriteString(`UPDATE jobs SET state = v.column4,
-			run_at = CASE WHEN v.column5 <> 0 THEN v.column5 ELSE q.run_at END,
-			finished_at = v.column6, result = v.column7, error = v.column8,
-			error_chain = v.column9, panic_stack = v.column10,
-			attempts = CAST(coalesce(jobs.attempts, x'') || v.column11 AS BLOB),
-			max_attempts = jobs.max_attempts + v.column12,
-			attempt = q.attempt, lease_token = q.lease_token, started_at = q.started_at,
+	sb.WriteString(`UPDATE jobs SET state = v.column3,
+			run_at = CASE WHEN v.column4 <> 0 THEN v.column4 ELSE jobs.run_at END,
+			finished_at = v.column5, result = v.column6, error = v.column7,
+			error_chain = v.column8, panic_stack = v.column9,
+			attempts = CAST(coalesce(jobs.attempts, x'') || v.column10 AS BLOB),
+			max_attempts = jobs.max_attempts + v.column11,
 			lease_owner = '', lease_until = 0
 		FROM (VALUES `)
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", completeParams), ",") + ")"
@@ -265,9 +252,8 @@ func completeBatchSQL(n int) string {
 		}
 		sb.WriteString(row)
 	}
-	sb.WriteString(`) AS v, queue AS q
-		WHERE jobs.rowid = coalesce(v.column1, (SELECT k.rowid FROM jobs AS k WHERE k.id = v.column2))
-			AND jobs.id = v.column2 AND q.job = jobs.rowid AND q.lease_token = v.column3 AND q.state = 'running'
-		RETURNING jobs.rowid, jobs.id`)
+	sb.WriteString(`) AS v
+		WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2 AND jobs.state = 'running'
+		RETURNING jobs.id`)
 	return sb.String()
 }

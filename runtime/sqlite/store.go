@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 
 // Get returns a job's full record, or backend.ErrNotFound (wrapped).
 func (b *Backend) Get(ctx context.Context, id string) (*backend.Job, error) {
-	j, err := scanVisible(b.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM `+jobFrom+` WHERE j.id = ?`, id))
+	j, err := scanVisible(b.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, b.wrap("get job "+id, backend.ErrNotFound)
 	}
@@ -32,32 +31,32 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 	var where []string
 	var args []any
 	if len(f.States) > 0 {
-		where = append(where, stateCol+" IN ("+placeholders(len(f.States))+")")
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
 		for _, s := range f.States {
 			args = append(args, string(s))
 		}
 	}
 	if f.Task != "" {
-		where = append(where, "j.task = ?")
+		where = append(where, "task = ?")
 		args = append(args, f.Task)
 	}
 	if f.Queue != "" {
-		where = append(where, "j.queue = ?")
+		where = append(where, "queue = ?")
 		args = append(args, f.Queue)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "j.created_at >= ?")
+		where = append(where, "created_at >= ?")
 		args = append(args, nanos(f.Since))
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT ` + jobColumns + ` FROM ` + jobFrom
+	q := `SELECT ` + jobColumns + ` FROM jobs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY j.id DESC LIMIT ?"
+	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit)
 	rows, err := b.read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -106,36 +105,30 @@ func placeholders(n int) string {
 // stateOf reads a job's state inside tx to explain why an update matched nothing.
 func stateOf(ctx context.Context, tx *sql.Tx, id string) (backend.State, error) {
 	var s string
-	err := tx.QueryRowContext(ctx, `SELECT `+stateCol+` FROM `+jobFrom+` WHERE j.id = ?`, id).Scan(&s)
+	err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", backend.ErrNotFound
 	}
 	return backend.State(s), err
 }
 
-// transition runs update (which names the job as its last parameter and
-// returns its rowid) in one transaction, gives the job, live again, its queue
-// row, and explains a miss as ErrNotFound or ErrWrongState.
+// transition runs update (which names the job as its last parameter) in one
+// transaction and explains a miss as ErrNotFound or ErrWrongState.
 func (b *Backend) transition(ctx context.Context, op, id, update string, args ...any) error {
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return b.wrap(op+" job "+id+": begin", err)
 	}
 	defer tx.Rollback()
-	var rowid int64
-	err = tx.QueryRowContext(ctx, update, append(args, id)...).Scan(&rowid)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	res, err := tx.ExecContext(ctx, update, append(args, id)...)
+	if err != nil {
 		return b.wrap(op+" job "+id, err)
 	}
-	if err == nil {
-		// The job is live again: it gets its queue row.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue (job, id, state, task, queue, priority, run_at, attempt,
-				lease_owner, lease_token, lease_until, started_at)
-			SELECT rowid, id, state, task, queue, priority, run_at, attempt, lease_owner, lease_token, lease_until, started_at
-			FROM jobs WHERE rowid = ?`, rowid); err != nil {
-			return b.wrap(op+" job "+id, err)
-		}
-	} else {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return b.wrap(op+" job "+id, err)
+	}
+	if n == 0 {
 		s, err := stateOf(ctx, tx, id)
 		if err != nil {
 			return b.wrap(op+" job "+id, err)
@@ -156,27 +149,19 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 		return b.wrap("cancel job "+id+": begin", err)
 	}
 	defer tx.Rollback()
-	var rowid int64
-	err = tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = ?1,
-			run_at = q.run_at, attempt = q.attempt, lease_token = q.lease_token, started_at = q.started_at,
-			lease_owner = '', lease_until = 0
-		FROM queue AS q
-		WHERE jobs.id = ?2 AND q.job = jobs.rowid AND q.state IN ('scheduled', 'queued', 'retrying')
-		RETURNING jobs.rowid`, nanos(now), id).Scan(&rowid)
-	switch {
-	case err == nil:
-		if _, err := tx.StmtContext(ctx, b.stmts.dequeue).ExecContext(ctx, "["+strconv.FormatInt(rowid, 10)+"]"); err != nil {
-			return b.wrap("cancel job "+id, err)
-		}
-	case !errors.Is(err, sql.ErrNoRows):
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = ?
+		WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')`, nanos(now), id)
+	if err != nil {
 		return b.wrap("cancel job "+id, err)
-	default:
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return b.wrap("cancel job "+id, err)
+	} else if n == 0 {
 		var state, owner string
 		var token, started int64
 		var attempt int
-		err := tx.QueryRowContext(ctx, `SELECT j.rowid, `+stateCol+`, coalesce(q.lease_owner, ''), coalesce(q.lease_token, 0),
-				coalesce(q.attempt, 0), coalesce(q.started_at, 0) FROM `+jobFrom+` WHERE j.id = ?`, id).
-			Scan(&rowid, &state, &owner, &token, &attempt, &started)
+		err := tx.QueryRowContext(ctx, `SELECT state, lease_owner, lease_token, attempt, started_at FROM jobs WHERE id = ?`, id).
+			Scan(&state, &owner, &token, &attempt, &started)
 		if errors.Is(err, sql.ErrNoRows) {
 			return b.wrap("cancel job "+id, backend.ErrNotFound)
 		}
@@ -187,13 +172,10 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 			return b.wrap("cancel job "+id, fmt.Errorf("%w: it is %s", backend.ErrWrongState, state))
 		}
 		const msg = "cancelled while running"
-		o := backend.Outcome{Lease: backend.Lease{JobID: id, Token: token}, State: backend.StateCancelled,
-			FinishedAt: now, Error: msg, Attempt: backend.Attempt{Number: attempt, StartedAt: fromNanos(started),
-				FinishedAt: now, Worker: owner, Outcome: backend.OutcomeCancelled, Error: msg}}
-		if _, err := tx.StmtContext(ctx, b.stmts.completeN[1]).ExecContext(ctx, outcomeArgs(nil, rowid, &o)...); err != nil {
-			return b.wrap("cancel running job "+id, err)
-		}
-		if _, err := tx.StmtContext(ctx, b.stmts.dequeue).ExecContext(ctx, "["+strconv.FormatInt(rowid, 10)+"]"); err != nil {
+		rec := appendAttempt(nil, backend.Attempt{Number: attempt, StartedAt: fromNanos(started),
+			FinishedAt: now, Worker: owner, Outcome: backend.OutcomeCancelled, Error: msg})
+		if _, err := tx.StmtContext(ctx, b.stmts.complete).ExecContext(ctx, string(backend.StateCancelled), 0, nanos(now),
+			nil, msg, nil, "", rec, id, token); err != nil {
 			return b.wrap("cancel running job "+id, err)
 		}
 		defer b.notify.signal() // after the commit: the worker running it looks at its leases
@@ -209,9 +191,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	err := b.transition(ctx, "retry", id, `UPDATE jobs SET state = 'queued', run_at = ?, finished_at = 0,
 			max_attempts = max(max_attempts, attempt + 1), lease_owner = '', lease_until = 0
-		WHERE id = ? AND state IN ('failed', 'cancelled', 'quarantined')
-			AND NOT EXISTS (SELECT 1 FROM queue WHERE job = jobs.rowid)
-		RETURNING rowid`, nanos(now))
+		WHERE id = ? AND state IN ('failed', 'cancelled', 'quarantined')`, nanos(now))
 	if err == nil {
 		b.notify.signal()
 	}
@@ -221,7 +201,7 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 // Stats counts jobs per queue and state, ordered by queue then life order of
 // the state. Rows whose state cannot be read count as quarantined.
 func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
-	rows, err := b.read.QueryContext(ctx, `SELECT j.queue, `+stateCol+`, count(*), min(coalesce(q.run_at, j.run_at)) FROM `+jobFrom+` GROUP BY 1, 2`)
+	rows, err := b.read.QueryContext(ctx, `SELECT queue, state, count(*), min(run_at) FROM jobs GROUP BY queue, state`)
 	if err != nil {
 		return nil, b.wrap("stats", err)
 	}
@@ -268,15 +248,14 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 
 // Purge deletes the jobs matching f that are not running and returns how many.
 func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
-	// Deleting a job deletes its queue row too (trigger jobs_deleted).
-	q := `DELETE FROM jobs WHERE rowid IN (SELECT j.rowid FROM ` + jobFrom + ` WHERE ` + stateCol + ` <> 'running'`
+	q := `DELETE FROM jobs WHERE state <> 'running'`
 	var args []any
 	if f.Queue != "" {
-		q += " AND j.queue = ?"
+		q += " AND queue = ?"
 		args = append(args, f.Queue)
 	}
 	if len(f.States) > 0 {
-		q += " AND " + stateCol + " IN (" + placeholders(len(f.States)) + ")"
+		q += " AND state IN (" + placeholders(len(f.States)) + ")"
 		for _, s := range f.States {
 			args = append(args, string(s))
 		}
@@ -287,10 +266,9 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		if err != nil {
 			return 0, b.wrap("purge", err)
 		}
-		q += " AND j.id IN (SELECT value FROM json_each(?))"
+		q += " AND id IN (SELECT value FROM json_each(?))"
 		args = append(args, string(ids))
 	}
-	q += ")"
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, b.wrap("purge: begin", err)

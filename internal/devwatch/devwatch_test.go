@@ -64,7 +64,7 @@ func TestBurstIsOneBatch(t *testing.T) {
 		write(t, root, "b/c/c.go", fmt.Sprintf("package c\n\nconst N = %d\n", i))
 		time.Sleep(20 * time.Millisecond)
 	}
-	b, ok := next(w, 3*time.Second)
+	b, ok := next(w, 2*time.Minute)
 	if !ok {
 		t.Fatal("no batch after ten saves")
 	}
@@ -80,7 +80,7 @@ func TestNewFolderIsWatched(t *testing.T) {
 	root := module(t)
 	w := start(t, Options{Root: root, Debounce: 50 * time.Millisecond})
 	write(t, root, "d/e/e.go", "package e\n")
-	b, ok := next(w, 3*time.Second)
+	b, ok := next(w, 2*time.Minute)
 	if !ok {
 		t.Fatal("no batch after creating d/e/e.go")
 	}
@@ -92,7 +92,7 @@ func TestNewFolderIsWatched(t *testing.T) {
 	}
 	// The new folder's own watch reports a later write.
 	write(t, root, "d/e/more.go", "package e\n")
-	b, ok = next(w, 3*time.Second)
+	b, ok = next(w, 2*time.Minute)
 	if !ok || !slices.Equal(b.Files, []string{"d/e/more.go"}) {
 		t.Fatalf("batch = %+v (ok %v), want d/e/more.go", b, ok)
 	}
@@ -100,7 +100,7 @@ func TestNewFolderIsWatched(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "d")); err != nil {
 		t.Fatal(err)
 	}
-	b, ok = next(w, 3*time.Second)
+	b, ok = next(w, 2*time.Minute)
 	if !ok || !slices.Contains(b.Dirs, "d") {
 		t.Fatalf("batch = %+v (ok %v), want d in Dirs", b, ok)
 	}
@@ -135,7 +135,7 @@ func TestIgnoredPathsAreSilent(t *testing.T) {
 	}
 	write(t, root, "a/a.go", "package a\n\nvar X int\n")
 	write(t, root, "go.sum", "")
-	b, ok := next(w, 3*time.Second)
+	b, ok := next(w, 2*time.Minute)
 	if !ok {
 		t.Fatal("no batch for a/a.go")
 	}
@@ -148,7 +148,7 @@ func TestIgnoreFileChangeApplies(t *testing.T) {
 	root := module(t)
 	w := start(t, Options{Root: root, Debounce: 50 * time.Millisecond})
 	write(t, root, IgnoreFile, "/a/\n")
-	b, ok := next(w, 3*time.Second)
+	b, ok := next(w, 2*time.Minute)
 	if !ok || !slices.Equal(b.Files, []string{IgnoreFile}) {
 		t.Fatalf("batch = %+v (ok %v), want %s", b, ok, IgnoreFile)
 	}
@@ -165,7 +165,7 @@ func TestBatchGrowsWhileUnread(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the first batch is ready but not read
 	write(t, root, "b/c/c.go", "package c\n\nvar Z int\n")
 	time.Sleep(300 * time.Millisecond)
-	b, ok := next(w, 3*time.Second)
+	b, ok := next(w, 2*time.Minute)
 	if want := []string{"a/a.go", "b/c/c.go"}; !ok || !slices.Equal(b.Files, want) {
 		t.Fatalf("batch = %+v (ok %v), want files %q", b, ok, want)
 	}

@@ -84,6 +84,9 @@ type Config struct {
 	LogLevel     Setting[slog.Level]
 	// SchedulerBackend is where schedules live; an empty value means the same as Backend.
 	SchedulerBackend Setting[string]
+	// Logger, when set, receives the backends' own lines (a damaged row or
+	// file quarantined, with its job id); the worker sets its logger here.
+	Logger *slog.Logger
 	// RedisURL is the Redis of the redis backend and schedule store.
 	RedisURL Setting[string]
 }
@@ -285,7 +288,11 @@ func (c Config) OpenBackend(ctx context.Context) (nuvom.Backend, error) {
 		if err := os.MkdirAll(c.QueueDir.Value, 0o755); err != nil {
 			return nil, fmt.Errorf("open file backend: create %s: %w", c.QueueDir.Value, err)
 		}
-		b, err := file.Open(c.QueueDir.Value)
+		var fopts []file.Option
+		if c.Logger != nil {
+			fopts = append(fopts, file.WithLogger(c.Logger))
+		}
+		b, err := file.Open(c.QueueDir.Value, fopts...)
 		if err != nil {
 			return nil, fmt.Errorf("open file backend at %s: %w", c.QueueDir.Value, err)
 		}
@@ -296,7 +303,11 @@ func (c Config) OpenBackend(ctx context.Context) (nuvom.Backend, error) {
 		if err := os.MkdirAll(filepath.Dir(c.DB.Value), 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite backend: create %s: %w", filepath.Dir(c.DB.Value), err)
 		}
-		b, err := sqlite.Open(c.DB.Value, sqlite.WithSynchronous(c.SQLiteSync.Value))
+		opts := []sqlite.Option{sqlite.WithSynchronous(c.SQLiteSync.Value)}
+		if c.Logger != nil {
+			opts = append(opts, sqlite.WithLogger(c.Logger))
+		}
+		b, err := sqlite.Open(c.DB.Value, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite backend at %s: %w", c.DB.Value, err)
 		}

@@ -42,7 +42,7 @@ func TestWorkerRunsAnnotationSchedules(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, nil, nil, "worker", tasks, []string{"--concurrency", "1"}, &out, &errOut) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute) // hang guard
 	for runs.Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

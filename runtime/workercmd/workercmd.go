@@ -253,6 +253,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return ExitUsage
 	}
+	cfg.Logger = logger // the backend logs the rows it quarantines
 	backend, err := cfg.OpenBackend(ctx)
 	if err != nil {
 		return fail(err)

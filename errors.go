@@ -82,6 +82,7 @@ func newJobError(j *Job) *JobError {
 	return e
 }
 
+// Error says which job ended how, with its stored error.
 func (e *JobError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("job %s (%s) %s", e.ID, e.Task, e.State)

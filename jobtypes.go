@@ -14,7 +14,7 @@ type Attempt = backend.Attempt
 // State is where a job is in its life.
 type State = backend.State
 
-// The states of a job. Succeeded, Failed and Cancelled are final.
+// The states of a job. Succeeded, Failed, Cancelled and Quarantined are final.
 const (
 	StateScheduled   = backend.StateScheduled
 	StateQueued      = backend.StateQueued

@@ -27,6 +27,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error gives the panic's value.
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // Unwrap returns the panic value when it is an error.

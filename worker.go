@@ -81,9 +81,11 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 	// Middleware wraps every attempt, outermost first.
 	Middleware []Middleware
-	// OnOutcome, when set, is called with every attempt's outcome (including
-	// rejected, timed-out and abandoned ones) as soon as it is decided, before it
-	// is stored. It must be quick; a panic in it is logged and ignored.
+	// OnOutcome, when set, is called with the outcome of every attempt the
+	// worker decides (including rejected, timed-out and abandoned ones) as soon
+	// as it is decided, before it is stored. Attempts whose lease was lost or
+	// whose job was cancelled meanwhile, and jobs handed back at shutdown, are
+	// not reported. It must be quick; a panic in it is logged and ignored.
 	OnOutcome func(job JobInfo, o Outcome)
 	// OnStored, when set, is called with every outcome after the store has
 	// committed it (outcomes whose lease was lost, and so were not stored, are
@@ -174,12 +176,13 @@ type Worker struct {
 	flushReq   chan chan struct{}
 	checkLease chan struct{} // signalled (coalescing) when the store changed: look for cancelled jobs
 
-	unstored     map[string]Lease // outcomes queued or being stored, whose leases the heartbeat keeps (under mu)
-	storeFailing atomic.Bool      // the last Complete failed: do not claim more work
-	dropped      atomic.Int64     // outcomes given up on (StopNow or shutdown while the store failed)
-	abandoned    atomic.Int64     // abandoned tasks still running
-	tooMany      chan struct{}    // closed when abandoned passes MaxAbandoned
-	tooManyOnce  sync.Once
+	unstored      map[string]Lease // outcomes queued or being stored, whose leases the heartbeat keeps (under mu)
+	storeFailing  atomic.Bool      // the last Complete failed: do not claim more work
+	dropped       atomic.Int64     // outcomes given up on (StopNow or shutdown while the store failed)
+	abandoned     atomic.Int64     // abandoned tasks still running
+	tooMany       chan struct{}    // closed when abandoned passes MaxAbandoned
+	shutdownBegun chan struct{}    // closed when Run stops claiming
+	tooManyOnce   sync.Once
 }
 
 // decided is an outcome on its way to the store, with the job it belongs to.
@@ -228,6 +231,9 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	if o.HeartbeatEvery == 0 {
 		o.HeartbeatEvery = min(o.LeaseFor/3, time.Second)
 	}
+	if o.LeaseFor < 10*time.Millisecond {
+		return nil, fmt.Errorf("new worker: LeaseFor %s is shorter than 10ms", o.LeaseFor)
+	}
 	if o.HeartbeatEvery >= o.LeaseFor {
 		return nil, fmt.Errorf("new worker: HeartbeatEvery %s must be shorter than LeaseFor %s", o.HeartbeatEvery, o.LeaseFor)
 	}
@@ -263,24 +269,26 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	}
 	w := &Worker{
 		b: b, reg: reg, o: o, log: o.Logger, now: o.Now,
-		maxBatch:   max(o.BatchSize, o.Concurrency, minCompleteBatch),
-		stopNow:    make(chan struct{}),
-		done:       make(chan struct{}),
-		runs:       make(map[string]*run),
-		slotFreed:  make(chan struct{}, 1),
-		jobs:       make(chan *run, o.Concurrency),
-		outcomes:   make(chan *decided, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
-		flushReq:   make(chan chan struct{}),
-		checkLease: make(chan struct{}, 1),
-		unstored:   make(map[string]Lease),
-		tooMany:    make(chan struct{}),
+		maxBatch:      max(o.BatchSize, o.Concurrency, minCompleteBatch),
+		stopNow:       make(chan struct{}),
+		done:          make(chan struct{}),
+		runs:          make(map[string]*run),
+		slotFreed:     make(chan struct{}, 1),
+		jobs:          make(chan *run, o.Concurrency),
+		outcomes:      make(chan *decided, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
+		flushReq:      make(chan chan struct{}),
+		checkLease:    make(chan struct{}, 1),
+		unstored:      make(map[string]Lease),
+		tooMany:       make(chan struct{}),
+		shutdownBegun: make(chan struct{}),
 	}
 	w.tasks = reg.Names()
+	if len(w.tasks) == 0 {
+		return nil, errors.New("new worker: the registry has no tasks")
+	}
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
 		w.strict = len(o.Queues) > 1
-	} else if len(w.tasks) == 0 {
-		return nil, errors.New("new worker: the registry has no tasks and no queues were given")
 	}
 	return w, nil
 }
@@ -346,12 +354,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); w.recoverer(bgCtx) }()
 
 	err := w.fetchLoop(ctx, bctx, jobBase)
+	close(w.shutdownBegun) // from now on a store that keeps failing is given up after the grace period
 
 	w.shutdown(bctx)
-	stopBg()
-	bg.Wait()
 	close(compStop)
 	<-compDone
+	// The heartbeat kept the leases of outcomes being stored until now.
+	stopBg()
+	bg.Wait()
 	if n := w.dropped.Load(); n > 0 {
 		err = errors.Join(err, fmt.Errorf("worker %s: %d job outcomes could not be stored; those jobs run again once their leases expire", w.o.ID, n))
 	}
@@ -448,7 +458,7 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 				if w.o.Burst && w.inflight.Load() == 0 {
 					if !flushed {
 						// Retries decided by the last jobs may be ready now: store them, look once more.
-						w.flushNow()
+						w.flushNow(ctx)
 						flushed, more = true, true
 						continue
 					}
@@ -560,6 +570,11 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 		for _, q := range w.queues {
 			js, err := w.b.Claim(bctx, backend.ClaimRequest{Queues: []string{q}, Tasks: w.tasks, Limit: limit - len(jobs), Worker: w.o.ID, Now: now, LeaseFor: w.o.LeaseFor})
 			if err != nil {
+				if len(jobs) > 0 {
+					// Run what earlier queues gave; the next claim retries this one.
+					w.log.Error("claim from queue", "worker", w.o.ID, "queue", q, "err", err)
+					break
+				}
 				return 0, fmt.Errorf("claim from queue %s: %w", q, err)
 			}
 			jobs = append(jobs, js...)
@@ -697,12 +712,16 @@ func (w *Worker) extendHeld(ctx context.Context) {
 		}
 		return
 	}
+	sent := make(map[string]Lease, len(leases))
+	for _, l := range leases {
+		sent[l.JobID] = l
+	}
 	for _, id := range lost {
 		w.mu.Lock()
 		r := w.runs[id]
 		w.mu.Unlock()
-		if r == nil {
-			continue // finished meanwhile
+		if r == nil || r.job.Lease() != sent[id] {
+			continue // finished meanwhile, or a newer claim of the job that this call did not extend
 		}
 		if j, err := w.b.Get(ctx, id); err == nil && j.State == StateCancelled {
 			r.cancelled.Store(true)
@@ -809,43 +828,38 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 	batch := make([]*decided, 0, w.maxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	abort := w.stopNow // when to give up storing a batch that keeps failing
+	// giveUp closes on StopNow, or once the shutdown has begun and the grace
+	// period (at least a few seconds) has passed: a store that keeps failing
+	// is retried until then.
+	giveUp := make(chan struct{})
+	quit := make(chan struct{}) // closed when the completer returns
+	defer close(quit)
+	go func() {
+		defer close(giveUp)
+		select {
+		case <-w.stopNow:
+			return
+		case <-quit:
+			return
+		case <-w.shutdownBegun:
+		}
+		t := time.NewTimer(max(w.o.Grace, 5*time.Second))
+		defer t.Stop()
+		select {
+		case <-w.stopNow:
+		case <-quit:
+		case <-t.C:
+		}
+	}()
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		timer.Stop()
-		w.store(ctx, batch, abort)
+		w.store(ctx, batch, giveUp)
 		clear(batch)
 		batch = batch[:0]
 	}
-	giveUp := make(chan struct{})
-	var giveUpTimer *time.Timer
-	shutting := false
-	shuttingDown := func() {
-		if shutting {
-			return
-		}
-		shutting = true
-		// At shutdown, a failing store is retried for the grace period (at
-		// least a few seconds), or until StopNow.
-		giveUpTimer = time.AfterFunc(max(w.o.Grace, 5*time.Second), func() { close(giveUp) })
-		go func() {
-			select {
-			case <-w.stopNow:
-				if giveUpTimer.Stop() {
-					close(giveUp)
-				}
-			case <-giveUp:
-			}
-		}()
-		abort = giveUp
-	}
-	defer func() { // end the goroutine above
-		if giveUpTimer != nil && giveUpTimer.Stop() {
-			close(giveUp)
-		}
-	}()
 	drain := func() {
 		for len(batch) < w.maxBatch {
 			select {
@@ -863,12 +877,12 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 				batch = append(batch, d)
 				timer.Reset(flushDelay)
 			case req := <-w.flushReq:
-				drain()
-				flush()
+				for drain(); len(batch) > 0; drain() {
+					flush()
+				}
 				close(req)
 				continue
 			case <-stop:
-				shuttingDown()
 				for {
 					drain()
 					if len(batch) == 0 {
@@ -889,11 +903,11 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 		case <-timer.C:
 			flush()
 		case req := <-w.flushReq:
-			drain()
-			flush()
+			for drain(); len(batch) > 0; drain() {
+				flush()
+			}
 			close(req)
 		case <-stop:
-			shuttingDown()
 			drain()
 			flush()
 		}
@@ -901,10 +915,20 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 }
 
 // flushNow asks the completer to store every outcome it holds and waits.
-func (w *Worker) flushNow() {
+func (w *Worker) flushNow(ctx context.Context) {
 	req := make(chan struct{})
-	w.flushReq <- req
-	<-req
+	select {
+	case w.flushReq <- req:
+	case <-ctx.Done():
+		return
+	case <-w.stopNow:
+		return
+	}
+	select {
+	case <-req:
+	case <-ctx.Done():
+	case <-w.stopNow:
+	}
 }
 
 // store writes one batch of outcomes, then reports the stored ones to

@@ -223,3 +223,37 @@ func TestBurstRunsTheJobsOfDeadWorkers(t *testing.T) {
 func backendClaim(worker string, now time.Time, lease time.Duration, limit int) backend.ClaimRequest {
 	return backend.ClaimRequest{Worker: worker, Now: now, LeaseFor: lease, Limit: limit}
 }
+
+// A graceful stop while the store keeps failing retries for the grace period
+// (at least a few seconds), then gives up and says so: it never hangs.
+func TestGracefulStopGivesUpOnAFailingStore(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	s := spec("stuck", nuvom.TaskOptions{})
+	var c runCounter
+	reg := registry(t, def(s, c.invoke))
+	for range 3 {
+		enqueue(t, f, s)
+	}
+	f.Fail(faulty.Complete, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Grace: -1, Concurrency: 1, BatchSize: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	waitUntil(t, "a failed store", func() bool { return f.Failures(faulty.Complete) >= 1 })
+	cancel() // no StopNow
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "could not be stored") {
+			t.Fatalf("Run = %v, want an error counting the outcomes not stored", err)
+		}
+	case <-time.After(5 * time.Minute): // hang guard
+		t.Fatal("a graceful stop hung on a failing store")
+	}
+}
+
+// A worker needs tasks: with none it would claim every job of its queues.
+func TestNewWorkerRefusesAnEmptyRegistry(t *testing.T) {
+	if _, err := nuvom.NewWorker(newBackend(t), registry(t), nuvom.WorkerOptions{Queues: []string{"default"}}); err == nil {
+		t.Fatal("a worker without tasks was accepted")
+	}
+}

@@ -1,6 +1,6 @@
 // Package backend is the storage contract of Nuvom: the job record, its states
-// and the Backend interface that every store (sqlite, file, memory, and
-// plugins' own) implements. The conformance suite in backend/backendtest
+// and the Backend interface that every store (sqlite, file, memory, redis)
+// implements. The conformance suite in backend/backendtest
 // states the contract precisely; every backend passes it.
 //
 // Backends import this package and nothing of the user API (package nuvom);

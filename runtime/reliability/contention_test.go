@@ -26,9 +26,14 @@ func TestContentionSQLite(t *testing.T) {
 	b := openSQLite(t, db)
 	ids := enqueueWork(t, b, total, 0, func(i int) int { return 1 + i%2 })
 
+	// Exactly once needs leases that outlast the longest stall of a heartbeat.
+	// Four processes taking turns at one SQLite write lock, under the race
+	// detector on a loaded 2-core machine, can starve a heartbeat past the
+	// default 5 s lease (at-least-once then runs the job again, as it should);
+	// this test is about contention, not recovery, so it holds leases longer.
 	cfg := workerConfig{
 		Backend: "sqlite", Path: db, ExecLog: filepath.Join(dir, "executions.log"),
-		Concurrency: 8, Burst: true, LogLevel: "warn",
+		Concurrency: 8, Burst: true, LogLevel: "warn", LeaseFor: time.Minute,
 	}
 	start := time.Now()
 	ws := make([]*proc, procs)

@@ -16,6 +16,10 @@
 //	NUVOM_QUEUES         comma-separated queues in priority order; default every queue of the worker's tasks
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s; 0 means
 //	                     none: a shutdown hands running jobs back at once
+//	NUVOM_LEASE          how long a worker's claim holds a job without a heartbeat (heartbeats
+//	                     every second keep live jobs however long they run); default 5s: a killed
+//	                     worker's jobs run again about that long after; raise it when heartbeats
+//	                     may be starved (many processes on one SQLite file on a loaded host)
 //	NUVOM_POLL_INTERVAL  fallback poll for due scheduled and retrying jobs; default 1s (new jobs
 //	                     wake workers at once: in-process directly, across processes through
 //	                     the backend's change notification: file events on SQLite's WAL)
@@ -79,6 +83,7 @@ type Config struct {
 	Concurrency  Setting[int]
 	Queues       Setting[[]string]
 	Grace        Setting[time.Duration]
+	Lease        Setting[time.Duration]
 	PollInterval Setting[time.Duration]
 	LogFormat    Setting[string]
 	LogLevel     Setting[slog.Level]
@@ -93,7 +98,7 @@ type Config struct {
 
 // varNames are the environment variables Load reads, in the order Entries shows them.
 var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
-	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
+	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
 	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL"}
 
 // Load returns the configuration for a process started in dir, reading
@@ -114,6 +119,7 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		Concurrency:      Setting[int]{nuvom.DefaultConcurrency, SourceDefault},
 		Queues:           Setting[[]string]{nil, SourceDefault},
 		Grace:            Setting[time.Duration]{nuvom.DefaultGrace, SourceDefault},
+		Lease:            Setting[time.Duration]{nuvom.DefaultLeaseFor, SourceDefault},
 		PollInterval:     Setting[time.Duration]{nuvom.DefaultPollInterval, SourceDefault},
 		LogFormat:        Setting[string]{"text", SourceDefault},
 		LogLevel:         Setting[slog.Level]{slog.LevelInfo, SourceDefault},
@@ -211,17 +217,22 @@ func (c *Config) Set(name, raw, source string) error {
 			return bad("want comma-separated queue names")
 		}
 		c.Queues = Setting[[]string]{qs, source}
-	case "NUVOM_GRACE", "NUVOM_POLL_INTERVAL":
+	case "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL":
 		d, err := time.ParseDuration(v)
 		switch {
 		case name == "NUVOM_GRACE" && (err != nil || d < 0):
 			return bad("want a Go duration such as 30s, or 0 for none")
 		case name == "NUVOM_POLL_INTERVAL" && (err != nil || d <= 0):
 			return bad("want a positive Go duration such as 500ms or 30s")
+		case name == "NUVOM_LEASE" && (err != nil || d < time.Second):
+			return bad("want a Go duration of at least 1s, such as 5s or 1m")
 		}
-		if name == "NUVOM_GRACE" {
+		switch name {
+		case "NUVOM_GRACE":
 			c.Grace = Setting[time.Duration]{d, source}
-		} else {
+		case "NUVOM_LEASE":
+			c.Lease = Setting[time.Duration]{d, source}
+		default:
 			c.PollInterval = Setting[time.Duration]{d, source}
 		}
 	case "NUVOM_LOG_FORMAT":
@@ -267,6 +278,7 @@ func (c Config) Entries() []Entry {
 		{"NUVOM_CONCURRENCY", strconv.Itoa(c.Concurrency.Value), c.Concurrency.Source},
 		{"NUVOM_QUEUES", strings.Join(c.Queues.Value, ","), c.Queues.Source},
 		{"NUVOM_GRACE", c.Grace.Value.String(), c.Grace.Source},
+		{"NUVOM_LEASE", c.Lease.Value.String(), c.Lease.Source},
 		{"NUVOM_POLL_INTERVAL", c.PollInterval.Value.String(), c.PollInterval.Source},
 		{"NUVOM_LOG_FORMAT", c.LogFormat.Value, c.LogFormat.Source},
 		{"NUVOM_LOG_LEVEL", strings.ToLower(c.LogLevel.Value.String()), c.LogLevel.Source},
@@ -358,6 +370,7 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 		Concurrency:  c.Concurrency.Value,
 		Queues:       c.Queues.Value,
 		Grace:        grace,
+		LeaseFor:     c.Lease.Value,
 		PollInterval: c.PollInterval.Value,
 	}
 }

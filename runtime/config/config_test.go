@@ -46,6 +46,7 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		{"NUVOM_CONCURRENCY", c.Entries()[4].Value, "default"},
 		{"NUVOM_QUEUES", "", "default"},
 		{"NUVOM_GRACE", "10s", "default"},
+		{"NUVOM_LEASE", "5s", "default"},
 		{"NUVOM_POLL_INTERVAL", "1s", "default"},
 		{"NUVOM_LOG_FORMAT", "text", "default"},
 		{"NUVOM_LOG_LEVEL", "info", "default"},
@@ -56,7 +57,7 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		t.Fatalf("entries\n%v\nwant\n%v", got, want)
 	}
 	if !slices.Equal(VarNames(), []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
-		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL"}) {
+		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL"}) {
 		t.Fatalf("VarNames %v", VarNames())
 	}
 }
@@ -74,7 +75,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	root, sub := moduleDir(t)
 	c, err := Load(sub, env(map[string]string{
 		"NUVOM_BACKEND": "File", "NUVOM_DB": "data/x.db", "NUVOM_QUEUE_DIR": "/abs/q", "NUVOM_SQLITE_SYNC": "full",
-		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_GRACE": "1m", "NUVOM_POLL_INTERVAL": "50ms",
+		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_GRACE": "1m", "NUVOM_LEASE": "30s", "NUVOM_POLL_INTERVAL": "50ms",
 		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug", "NUVOM_SCHEDULER_BACKEND": "Memory",
 		"NUVOM_REDIS_URL": "redis://127.0.0.1:1/0",
 	}))
@@ -89,6 +90,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 	if c.QueueDir.Value != filepath.Clean("/abs/q") || c.SQLiteSync.Value != "FULL" || c.Concurrency.Value != 7 ||
 		!slices.Equal(c.Queues.Value, []string{"hi", "lo"}) || c.Grace.Value != time.Minute ||
+		c.Lease.Value != 30*time.Second || c.WorkerOptions().LeaseFor != 30*time.Second ||
 		c.PollInterval.Value != 50*time.Millisecond || c.LogFormat.Value != "json" || c.LogLevel.Value != slog.LevelDebug {
 		t.Errorf("config %+v", c)
 	}
@@ -116,6 +118,7 @@ func TestBadValuesNameVariableAndValue(t *testing.T) {
 		{"NUVOM_CONCURRENCY", "many"},
 		{"NUVOM_QUEUES", " , "},
 		{"NUVOM_GRACE", "soon"},
+		{"NUVOM_LEASE", "10ms"},
 		{"NUVOM_POLL_INTERVAL", "0s"},
 		{"NUVOM_LOG_FORMAT", "xml"},
 		{"NUVOM_LOG_LEVEL", "loud"},

@@ -157,6 +157,7 @@ type Flags struct {
 	Queues      *[]string
 	NoScheduler *bool
 	Grace       *time.Duration
+	Lease       *time.Duration
 	LogFormat   *string
 	LogLevel    *string
 }
@@ -170,6 +171,7 @@ func DefineFlags(fs *pflag.FlagSet) Flags {
 		Queues:      fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
 		NoScheduler: fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
 		Grace:       fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
+		Lease:       fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
 		LogFormat:   fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)"),
 		LogLevel:    fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)"),
 	}
@@ -226,6 +228,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 		{"concurrency", "NUVOM_CONCURRENCY", func() string { return strconv.Itoa(*concurrency) }},
 		{"queues", "NUVOM_QUEUES", func() string { return strings.Join(*queues, ",") }},
 		{"grace", "NUVOM_GRACE", func() string { return grace.String() }},
+		{"lease", "NUVOM_LEASE", func() string { return f.Lease.String() }},
 		{"log-format", "NUVOM_LOG_FORMAT", func() string { return *logFormat }},
 		{"log-level", "NUVOM_LOG_LEVEL", func() string { return *logLevel }},
 	}

@@ -1,0 +1,431 @@
+// Package remote carries the storage contract (backend.Backend) over a pair
+// of byte streams, so that one process can use a backend that only another
+// process has compiled in. The nuvom CLI uses it to reach a backend that a
+// plugin provides: it runs the module's worker binary with a hidden
+// subcommand whose standard input and output carry the calls (see
+// runtime/workercmd), and every inspection command works unchanged on the
+// Client it gets.
+//
+// The protocol is newline-delimited JSON, one call at a time: the server
+// first writes a hello line ({"protocol":1}) once its backend is open, then
+// answers each request line with one response line. The client closes its
+// end of the request stream to end the session; the server then returns
+// (and its process closes the backend).
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime/backend"
+)
+
+// Protocol is the version of the protocol; a server of another version is refused.
+const Protocol = 1
+
+// hello is the first line a server writes.
+type hello struct {
+	Protocol int `json:"protocol"`
+}
+
+// request is one call.
+type request struct {
+	Method string          `json:"m"`
+	Params json.RawMessage `json:"p,omitempty"`
+}
+
+// response answers one call.
+type response struct {
+	Result json.RawMessage `json:"r,omitempty"`
+	Err    *wireError      `json:"e,omitempty"`
+	// Errs are Complete's per-outcome errors.
+	Errs []*wireError `json:"errs,omitempty"`
+}
+
+// wireError is an error with the sentinel it matches, so that errors.Is
+// works on the client's side.
+type wireError struct {
+	Kind string `json:"kind,omitempty"`
+	Msg  string `json:"msg"`
+}
+
+var kinds = []struct {
+	name string
+	err  error
+}{
+	{"not_found", backend.ErrNotFound},
+	{"lease_lost", backend.ErrLeaseLost},
+	{"wrong_state", backend.ErrWrongState},
+	{"canceled", context.Canceled},
+	{"deadline", context.DeadlineExceeded},
+}
+
+func toWire(err error) *wireError {
+	if err == nil {
+		return nil
+	}
+	w := &wireError{Msg: err.Error()}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			w.Kind = k.name
+			break
+		}
+	}
+	return w
+}
+
+// Error is an error the server's backend returned; it matches (errors.Is)
+// the same sentinel (backend.ErrNotFound, ...) as the original did.
+type Error struct {
+	Msg      string
+	sentinel error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the sentinel the original error matched, or nil.
+func (e *Error) Unwrap() error { return e.sentinel }
+
+func (w *wireError) err() error {
+	if w == nil {
+		return nil
+	}
+	e := &Error{Msg: w.Msg}
+	for _, k := range kinds {
+		if k.name == w.Kind {
+			e.sentinel = k.err
+		}
+	}
+	return e
+}
+
+// The parameters of the calls that take more than one value.
+type (
+	extendParams struct {
+		Leases []backend.Lease `json:"leases"`
+		Until  time.Time       `json:"until"`
+	}
+	recoverParams struct {
+		Now     time.Time `json:"now"`
+		MaxLost int       `json:"max_lost"`
+	}
+	idNowParams struct {
+		ID  string    `json:"id"`
+		Now time.Time `json:"now"`
+	}
+)
+
+// Serve opens the session on w with the hello line, then answers the
+// requests read from r by calling b, one at a time, until r ends: it returns
+// nil at the end of r, or the error that broke the stream. It does not close b.
+func Serve(ctx context.Context, b backend.Backend, r io.Reader, w io.Writer) error {
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(hello{Protocol: Protocol}); err != nil {
+		return fmt.Errorf("remote: write hello: %w", err)
+	}
+	dec := json.NewDecoder(r)
+	for {
+		var req request
+		if err := dec.Decode(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("remote: read request: %w", err)
+		}
+		resp := call(ctx, b, req)
+		if err := enc.Encode(resp); err != nil {
+			return fmt.Errorf("remote: write response: %w", err)
+		}
+	}
+}
+
+// call runs one request against b.
+func call(ctx context.Context, b backend.Backend, req request) response {
+	var (
+		result any
+		err    error
+		errs   []error
+	)
+	params := func(v any) error {
+		if err := json.Unmarshal(req.Params, v); err != nil {
+			return fmt.Errorf("remote: %s: bad parameters: %w", req.Method, err)
+		}
+		return nil
+	}
+	switch req.Method {
+	case "Enqueue":
+		var jobs []*backend.Job
+		if err = params(&jobs); err == nil {
+			result, err = b.Enqueue(ctx, jobs)
+		}
+	case "Claim":
+		var cr backend.ClaimRequest
+		if err = params(&cr); err == nil {
+			result, err = b.Claim(ctx, cr)
+		}
+	case "Extend":
+		var p extendParams
+		if err = params(&p); err == nil {
+			result, err = b.Extend(ctx, p.Leases, p.Until)
+		}
+	case "Complete":
+		var outcomes []backend.Outcome
+		if err = params(&outcomes); err == nil {
+			errs, err = b.Complete(ctx, outcomes)
+		}
+	case "Release":
+		var leases []backend.Lease
+		if err = params(&leases); err == nil {
+			err = b.Release(ctx, leases)
+		}
+	case "RecoverExpired":
+		var p recoverParams
+		if err = params(&p); err == nil {
+			result, err = b.RecoverExpired(ctx, p.Now, p.MaxLost)
+		}
+	case "Get":
+		var id string
+		if err = params(&id); err == nil {
+			result, err = b.Get(ctx, id)
+		}
+	case "List":
+		var f backend.ListFilter
+		if err = params(&f); err == nil {
+			result, err = b.List(ctx, f)
+		}
+	case "Cancel", "Retry":
+		var p idNowParams
+		if err = params(&p); err == nil {
+			if req.Method == "Cancel" {
+				err = b.Cancel(ctx, p.ID, p.Now)
+			} else {
+				err = b.Retry(ctx, p.ID, p.Now)
+			}
+		}
+	case "Stats":
+		var now time.Time
+		if err = params(&now); err == nil {
+			result, err = b.Stats(ctx, now)
+		}
+	case "Purge":
+		var f backend.PurgeFilter
+		if err = params(&f); err == nil {
+			result, err = b.Purge(ctx, f)
+		}
+	default:
+		err = fmt.Errorf("remote: unknown method %q", req.Method)
+	}
+	resp := response{Err: toWire(err)}
+	if errs != nil {
+		resp.Errs = make([]*wireError, len(errs))
+		for i, e := range errs {
+			resp.Errs[i] = toWire(e)
+		}
+	}
+	if err == nil && result != nil {
+		data, merr := json.Marshal(result)
+		if merr != nil {
+			resp.Err = toWire(fmt.Errorf("remote: %s: encode result: %w", req.Method, merr))
+		} else {
+			resp.Result = data
+		}
+	}
+	return resp
+}
+
+// Client is a backend.Backend served by Serve at the other end of a pair of
+// streams. Calls are made one at a time; a call checks its context before
+// it is sent, not while the server runs it. Subscribe returns a nil channel
+// (no change notification: a worker would poll). A broken stream fails every
+// later call.
+type Client struct {
+	mu     sync.Mutex
+	enc    *json.Encoder
+	dec    *json.Decoder
+	w      io.Closer
+	closer func() error
+	broken error
+	closed bool
+}
+
+var _ backend.Backend = (*Client)(nil)
+
+// NewClient reads the server's hello from r and returns the client that
+// writes its requests to w. Close closes w (ending the server's session)
+// and then calls closer (which may be nil), for example to wait for the
+// server's process. When the hello does not come, NewClient returns an
+// error and closes w (but does not call closer).
+func NewClient(r io.Reader, w io.WriteCloser, closer func() error) (*Client, error) {
+	dec := json.NewDecoder(r)
+	var h hello
+	if err := dec.Decode(&h); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("remote: no hello from the backend's server: %w", err)
+	}
+	if h.Protocol != Protocol {
+		w.Close()
+		return nil, fmt.Errorf("remote: the backend's server speaks protocol %d, this client %d: rebuild them from the same nuvom version", h.Protocol, Protocol)
+	}
+	return &Client{enc: json.NewEncoder(w), dec: dec, w: w, closer: closer}, nil
+}
+
+// do sends one call and decodes its result into out (when not nil).
+func (c *Client) do(ctx context.Context, method string, params, out any) ([]*wireError, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("remote: %s: %w", method, err)
+	}
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("remote: %s: encode parameters: %w", method, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, fmt.Errorf("remote: %s: client closed", method)
+	case c.broken != nil:
+		return nil, fmt.Errorf("remote: %s: %w", method, c.broken)
+	}
+	var resp response
+	if err := c.enc.Encode(request{Method: method, Params: p}); err != nil {
+		c.broken = fmt.Errorf("connection to the backend's server lost: %w", err)
+		return nil, fmt.Errorf("remote: %s: %w", method, c.broken)
+	}
+	if err := c.dec.Decode(&resp); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		c.broken = fmt.Errorf("connection to the backend's server lost: %w", err)
+		return nil, fmt.Errorf("remote: %s: %w", method, c.broken)
+	}
+	if resp.Err != nil {
+		return resp.Errs, resp.Err.err()
+	}
+	if out != nil && resp.Result != nil {
+		if err := json.Unmarshal(resp.Result, out); err != nil {
+			return nil, fmt.Errorf("remote: %s: decode result: %w", method, err)
+		}
+	}
+	return resp.Errs, nil
+}
+
+// Enqueue implements backend.Backend.
+func (c *Client) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
+	var out []backend.EnqueueResult
+	_, err := c.do(ctx, "Enqueue", jobs, &out)
+	return out, err
+}
+
+// Claim implements backend.Backend.
+func (c *Client) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
+	var out []*backend.Job
+	_, err := c.do(ctx, "Claim", req, &out)
+	return out, err
+}
+
+// Extend implements backend.Backend.
+func (c *Client) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
+	var out []string
+	_, err := c.do(ctx, "Extend", extendParams{Leases: leases, Until: until}, &out)
+	return out, err
+}
+
+// Complete implements backend.Backend.
+func (c *Client) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
+	werrs, err := c.do(ctx, "Complete", outcomes, nil)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	if werrs != nil {
+		errs = make([]error, len(werrs))
+		for i, w := range werrs {
+			errs[i] = w.err()
+		}
+	}
+	return errs, nil
+}
+
+// Release implements backend.Backend.
+func (c *Client) Release(ctx context.Context, leases []backend.Lease) error {
+	_, err := c.do(ctx, "Release", leases, nil)
+	return err
+}
+
+// RecoverExpired implements backend.Backend.
+func (c *Client) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
+	var n int
+	_, err := c.do(ctx, "RecoverExpired", recoverParams{Now: now, MaxLost: maxLost}, &n)
+	return n, err
+}
+
+// Get implements backend.Backend.
+func (c *Client) Get(ctx context.Context, id string) (*backend.Job, error) {
+	var j *backend.Job
+	if _, err := c.do(ctx, "Get", id, &j); err != nil {
+		return nil, err
+	}
+	if j == nil {
+		return nil, fmt.Errorf("remote: Get %s: no job in the answer", id)
+	}
+	return j, nil
+}
+
+// List implements backend.Backend.
+func (c *Client) List(ctx context.Context, f backend.ListFilter) ([]*backend.Job, error) {
+	var out []*backend.Job
+	_, err := c.do(ctx, "List", f, &out)
+	return out, err
+}
+
+// Cancel implements backend.Backend.
+func (c *Client) Cancel(ctx context.Context, id string, now time.Time) error {
+	_, err := c.do(ctx, "Cancel", idNowParams{ID: id, Now: now}, nil)
+	return err
+}
+
+// Retry implements backend.Backend.
+func (c *Client) Retry(ctx context.Context, id string, now time.Time) error {
+	_, err := c.do(ctx, "Retry", idNowParams{ID: id, Now: now}, nil)
+	return err
+}
+
+// Stats implements backend.Backend.
+func (c *Client) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
+	var out []backend.QueueStat
+	_, err := c.do(ctx, "Stats", now, &out)
+	return out, err
+}
+
+// Purge implements backend.Backend.
+func (c *Client) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
+	var n int
+	_, err := c.do(ctx, "Purge", f, &n)
+	return n, err
+}
+
+// Subscribe returns a nil channel: the client cannot tell when work is ready.
+func (c *Client) Subscribe() (<-chan struct{}, func()) { return nil, func() {} }
+
+// Close ends the session and calls the closer given to NewClient; it is safe to call twice.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	err := c.w.Close()
+	if c.closer != nil {
+		if cerr := c.closer(); cerr != nil {
+			err = cerr
+		}
+	}
+	return err
+}

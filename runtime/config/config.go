@@ -7,7 +7,8 @@
 //
 // Environment variables (flags of the worker override them):
 //
-//	NUVOM_BACKEND        sqlite (default), file, memory or redis
+//	NUVOM_BACKEND        sqlite (default), file, memory, redis, or the name of a backend that a plugin
+//	                     listed in .nuvom_plugins.toml provides (see Backends)
 //	NUVOM_REDIS_URL      the Redis of the redis backend (see redis.go); default redis://127.0.0.1:6379/0
 //	NUVOM_DB             SQLite database path; default <root>/.nuvom/nuvom.db
 //	NUVOM_QUEUE_DIR      file backend queue directory; default <root>/.nuvom/queue
@@ -25,7 +26,8 @@
 //	                     the backend's change notification: file events on SQLite's WAL)
 //	NUVOM_LOG_FORMAT     text (default) or json
 //	NUVOM_LOG_LEVEL      debug, info (default), warn or error
-//	NUVOM_SCHEDULER_BACKEND  where schedules live: sqlite, file or memory; default the same as NUVOM_BACKEND
+//	NUVOM_SCHEDULER_BACKEND  where schedules live: sqlite, file, memory or redis; default the same as
+//	                     NUVOM_BACKEND, sqlite for a backend a plugin provides
 //	                     (sqlite: tables in NUVOM_DB; file: <NUVOM_QUEUE_DIR>/schedules)
 //
 // Relative paths are taken relative to the module root. Embedding Nuvom takes
@@ -48,8 +50,6 @@ import (
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/internal/clip"
-	"github.com/nuvom/nuvom/runtime/file"
-	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 )
 
@@ -94,6 +94,9 @@ type Config struct {
 	Logger *slog.Logger
 	// RedisURL is the Redis of the redis backend and schedule store.
 	RedisURL Setting[string]
+	// Backends is where OpenBackend looks NUVOM_BACKEND up; nil means
+	// BuiltinBackends(). The worker adds the backends its plugins provide.
+	Backends *Backends
 }
 
 // varNames are the environment variables Load reads, in the order Entries shows them.
@@ -162,12 +165,12 @@ func (c *Config) Set(name, raw, source string) error {
 	v := strings.TrimSpace(raw)
 	switch name {
 	case "NUVOM_BACKEND":
-		switch strings.ToLower(v) {
-		case "sqlite", "file", "memory", "redis":
-			c.Backend = Setting[string]{strings.ToLower(v), source}
-		default:
-			return bad("want sqlite, file, memory or redis")
+		// Any backend name: plugins provide backends that only the worker
+		// binary knows; OpenBackend looks the name up.
+		if !backendNameRE.MatchString(strings.ToLower(v)) {
+			return bad("want sqlite, file, memory, redis or the name of a backend a plugin provides")
 		}
+		c.Backend = Setting[string]{strings.ToLower(v), source}
 	case "NUVOM_SCHEDULER_BACKEND":
 		switch strings.ToLower(v) {
 		case "sqlite", "file", "memory", "redis":
@@ -287,48 +290,6 @@ func (c Config) Entries() []Entry {
 	}
 }
 
-// OpenBackend opens the configured backend, creating its directory if needed.
-// The caller closes it.
-func (c Config) OpenBackend(ctx context.Context) (nuvom.Backend, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("open %s backend: %w", c.Backend.Value, err)
-	}
-	switch c.Backend.Value {
-	case "memory":
-		return memory.New(), nil
-	case "file":
-		if err := os.MkdirAll(c.QueueDir.Value, 0o755); err != nil {
-			return nil, fmt.Errorf("open file backend: create %s: %w", c.QueueDir.Value, err)
-		}
-		var fopts []file.Option
-		if c.Logger != nil {
-			fopts = append(fopts, file.WithLogger(c.Logger))
-		}
-		b, err := file.Open(c.QueueDir.Value, fopts...)
-		if err != nil {
-			return nil, fmt.Errorf("open file backend at %s: %w", c.QueueDir.Value, err)
-		}
-		return b, nil
-	case "redis":
-		return c.openRedisBackend()
-	case "sqlite", "":
-		if err := os.MkdirAll(filepath.Dir(c.DB.Value), 0o755); err != nil {
-			return nil, fmt.Errorf("open sqlite backend: create %s: %w", filepath.Dir(c.DB.Value), err)
-		}
-		opts := []sqlite.Option{sqlite.WithSynchronous(c.SQLiteSync.Value)}
-		if c.Logger != nil {
-			opts = append(opts, sqlite.WithLogger(c.Logger))
-		}
-		b, err := sqlite.Open(c.DB.Value, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite backend at %s: %w", c.DB.Value, err)
-		}
-		return b, nil
-	default:
-		return nil, fmt.Errorf("open backend: unknown backend %q (%s)", c.Backend.Value, c.Backend.Source)
-	}
-}
-
 // OpenClient opens the configured backend and returns a client over it;
 // closing the client closes the backend.
 func (c Config) OpenClient(ctx context.Context) (*nuvom.Client, error) {
@@ -336,7 +297,7 @@ func (c Config) OpenClient(ctx context.Context) (*nuvom.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nuvom.NewClient(b, nuvom.WithScheduler(c.lazyScheduler()), nuvom.OwnBackend()), nil
+	return c.ClientFor(b), nil
 }
 
 // OpenReadOnlyClient opens the configured backend for commands that only read

@@ -110,7 +110,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 
 func TestBadValuesNameVariableAndValue(t *testing.T) {
 	cases := []struct{ name, value string }{
-		{"NUVOM_BACKEND", "postgres"},
+		{"NUVOM_BACKEND", "post gres!"},
 		{"NUVOM_SCHEDULER_BACKEND", "postgres"},
 		{"NUVOM_REDIS_URL", "http://127.0.0.1:6379"},
 		{"NUVOM_SQLITE_SYNC", "OFF"},

@@ -14,12 +14,13 @@ import (
 )
 
 // SchedulerBackendValue is the effective schedule store: NUVOM_SCHEDULER_BACKEND,
-// else the queue's backend.
+// else the queue's backend when it is a built-in one, else sqlite (a backend
+// a plugin provides has no schedule store).
 func (c Config) SchedulerBackendValue() string {
 	if c.SchedulerBackend.Value != "" {
 		return c.SchedulerBackend.Value
 	}
-	if c.Backend.Value == "" {
+	if c.Backend.Value == "" || !IsBuiltinBackend(c.Backend.Value) {
 		return "sqlite"
 	}
 	return c.Backend.Value

@@ -51,14 +51,15 @@ const (
 	ProvidesObserver
 	// ProvidesHTTP: the plugin serves HTTP endpoints (Host.Handle).
 	ProvidesHTTP
-	// ProvidesBackend: the plugin provides a storage backend (not yet usable by the worker).
+	// ProvidesBackend: the plugin provides a storage backend (Registration.Backend),
+	// selected by NUVOM_BACKEND=<the plugin's name>.
 	ProvidesBackend
 	// ProvidesScheduleStore: the plugin provides a schedule store (not yet usable by the worker).
 	ProvidesScheduleStore
 )
 
 // Supported is what the current worker can use from a plugin.
-const Supported = ProvidesMiddleware | ProvidesObserver | ProvidesHTTP
+const Supported = ProvidesMiddleware | ProvidesObserver | ProvidesHTTP | ProvidesBackend
 
 var providesNames = []struct {
 	p    Provides
@@ -101,6 +102,9 @@ type Registration struct {
 	// returned, filled in; nil when NewSettings is nil). It should only check
 	// the settings; work starts in Start.
 	New func(settings any) (Plugin, error)
+	// Backend opens the storage backend of a plugin that provides
+	// ProvidesBackend (nil otherwise); see OpenBackend.
+	Backend OpenBackend
 }
 
 // Plugin is a started-and-stopped extension of the worker.

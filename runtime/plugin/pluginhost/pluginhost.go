@@ -37,6 +37,12 @@ func CheckRegistration(reg plugin.Registration) error {
 	if reg.New == nil {
 		return fmt.Errorf("plugin %s: registration has no New function", name)
 	}
+	switch provides := reg.Provides&plugin.ProvidesBackend != 0; {
+	case provides && reg.Backend == nil:
+		return fmt.Errorf("plugin %s provides a backend but its registration has no Backend function", name)
+	case !provides && reg.Backend != nil:
+		return fmt.Errorf("plugin %s has a Backend function but does not declare ProvidesBackend", name)
+	}
 	if extra := reg.Provides &^ plugin.Supported; extra != 0 {
 		return fmt.Errorf("plugin %s provides %s, which this worker cannot use (it uses %s)", name, extra, plugin.Supported)
 	}

@@ -46,9 +46,18 @@ func TestCheckRegistration(t *testing.T) {
 	if err == nil || err.Error() != "plugin old was built for plugin API version 0, but this worker speaks version 1: upgrade the plugin or nuvom so that they match" {
 		t.Errorf("version: %v", err)
 	}
-	err = CheckRegistration(reg("store", plugin.ProvidesBackend|plugin.ProvidesObserver, &fake{}))
-	if err == nil || !strings.Contains(err.Error(), "plugin store provides backend, which this worker cannot use") {
-		t.Errorf("backend: %v", err)
+	err = CheckRegistration(reg("sched", plugin.ProvidesScheduleStore|plugin.ProvidesObserver, &fake{}))
+	if err == nil || !strings.Contains(err.Error(), "plugin sched provides schedule-store, which this worker cannot use") {
+		t.Errorf("schedule store: %v", err)
+	}
+	err = CheckRegistration(reg("store", plugin.ProvidesBackend, &fake{}))
+	if err == nil || !strings.Contains(err.Error(), "plugin store provides a backend but its registration has no Backend function") {
+		t.Errorf("backend without a Backend function: %v", err)
+	}
+	r = reg("store", 0, &fake{})
+	r.Backend = func(context.Context, any, plugin.BackendEnv) (nuvom.Backend, error) { return nil, nil }
+	if err := CheckRegistration(r); err == nil || !strings.Contains(err.Error(), "does not declare ProvidesBackend") {
+		t.Errorf("Backend function without ProvidesBackend: %v", err)
 	}
 	r = reg("s", 0, &fake{})
 	r.NewSettings = func() any { return map[string]string{} }

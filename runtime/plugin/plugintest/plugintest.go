@@ -9,7 +9,9 @@
 // host as the worker with sample settings, stops it without a start and
 // twice, feeds settings errors, floods it with stored outcomes (the worker
 // must never wait), runs its middleware around failing and panicking
-// attempts, and checks that no goroutine is left behind after Stop.
+// attempts, and checks that no goroutine is left behind after Stop. A plugin
+// that provides a storage backend also has it run the backend conformance
+// suite (runtime/backend/backendtest).
 package plugintest
 
 import (
@@ -72,6 +74,9 @@ func Run(t *testing.T, reg plugin.Registration, opts ...Option) {
 	t.Run("SettingsErrors", func(t *testing.T) { testSettingsErrors(t, reg) })
 	t.Run("Flood", func(t *testing.T) { testFlood(t, reg, c) })
 	t.Run("PanicsContained", func(t *testing.T) { testPanics(t, reg, c) })
+	if reg.Provides&plugin.ProvidesBackend != 0 {
+		t.Run("Backend", func(t *testing.T) { testBackend(t, reg, c) })
+	}
 }
 
 func testRegistration(t *testing.T, reg plugin.Registration) {

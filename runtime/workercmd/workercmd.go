@@ -65,6 +65,9 @@ func progName(arg0 string) string {
 // mainWith is Main with optional plugins, the program's name and the window
 // within which stop signals count as one (see package stopsignal).
 func mainWith(tasks []nuvom.TaskDef, pl *Plugins, args []string, prog string, window time.Duration) int {
+	if len(args) > 0 && args[0] == ServeBackendArg {
+		return mainServeBackend(pl, args[1:], prog)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hard := make(chan struct{})
@@ -253,6 +256,10 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 	}
 	plugins, err := loadPlugins(pl)
 	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return ExitUsage
+	}
+	if err := registerBackends(&cfg, plugins); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return ExitUsage
 	}

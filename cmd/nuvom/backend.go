@@ -74,7 +74,11 @@ func (a *app) client(ctx context.Context) (*nuvom.Client, error) {
 	if err := jobStore(cfg); err != nil {
 		return nil, err
 	}
-	return cfg.OpenClient(ctx)
+	b, err := a.openBackend(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.ClientFor(b), nil
 }
 
 // existingClient opens the backend for reading, only when its storage already
@@ -89,6 +93,13 @@ func (a *app) existingClient(ctx context.Context) (c *nuvom.Client, missing stri
 	}
 	if err := jobStore(cfg); err != nil {
 		return nil, "", err
+	}
+	if cfg.Backend.Value != "" && !config.IsBuiltinBackend(cfg.Backend.Value) {
+		b, err := a.openBackend(ctx, cfg) // a plugin's: the worker opens it
+		if err != nil {
+			return nil, "", err
+		}
+		return cfg.ClientFor(b), "", nil
 	}
 	path := ""
 	switch cfg.Backend.Value {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -54,6 +55,10 @@ func (a *app) cmdBench(args []string) int {
 		if err := cfg.Set(kv[0], kv[1], kv[2]); err != nil {
 			return a.usageErr("bench: %v", err)
 		}
+	}
+	if !config.IsBuiltinBackend(cfg.Backend.Value) {
+		return a.usageErr("bench: --backend %q: bench measures the built-in backends (NUVOM_BACKEND %s)", cfg.Backend.Value,
+			strings.Join(config.BuiltinBackends().Names(), ", "))
 	}
 	ctx := context.Background()
 	if *duration > 0 {

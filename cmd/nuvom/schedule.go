@@ -366,7 +366,7 @@ func (a *app) cmdRunScheduler(args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	backend, err := cfg.OpenBackend(ctx)
+	backend, err := a.openBackend(ctx, cfg)
 	if err != nil {
 		return a.fail(err)
 	}

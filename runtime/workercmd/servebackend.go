@@ -78,7 +78,11 @@ func serveBackend(ctx context.Context, prog string, pl *Plugins, args []string, 
 // mainServeBackend runs serveBackend for the process. Ctrl-C reaches the
 // whole process group: the worker leaves it to the CLI, whose exit ends the
 // session (end of standard input) after the call in progress.
+// Standard output carries the protocol alone: whatever a backend prints
+// there (fmt.Println, say) goes to stderr instead.
 func mainServeBackend(pl *Plugins, args []string, prog string) int {
 	signal.Ignore(os.Interrupt)
-	return serveBackend(context.Background(), prog, pl, args, os.Stdin, os.Stdout, os.Stderr)
+	proto := os.Stdout
+	os.Stdout = os.Stderr
+	return serveBackend(context.Background(), prog, pl, args, os.Stdin, proto, os.Stderr)
 }

@@ -3,8 +3,10 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +45,9 @@ func pair(t *testing.T, b backend.Backend) *remote.Client {
 // TestConformance runs the backend conformance suite through the protocol:
 // every call, argument, result and error of the contract survives the trip.
 func TestConformance(t *testing.T) {
+	if raceEnabled {
+		t.Skip("minutes under the race detector; run without it (TestConcurrentCalls covers the locking)")
+	}
 	backendtest.Run(t, func(t *testing.T) backend.Backend {
 		b := memory.New()
 		c := pair(t, b)
@@ -95,4 +100,44 @@ func TestNoHello(t *testing.T) {
 			t.Errorf("server output %q: %v, want an error containing %q", c.out, err, c.want)
 		}
 	}
+}
+
+// TestConcurrentCalls: goroutines sharing one client each get their own
+// answers (the client makes one call at a time on the stream).
+func TestConcurrentCalls(t *testing.T) {
+	b := memory.New()
+	defer b.Close()
+	c := pair(t, b)
+	defer c.Close()
+	ctx := context.Background()
+	now := time.Now()
+	const n = 8
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("01JD3Z5K8Q9W6V2N4M7R1T0X%02d", i)
+		j := &backend.Job{ID: ids[i], Task: fmt.Sprintf("task%d", i), Queue: "q", State: backend.StateQueued,
+			MaxAttempts: 1, RunAt: now, CreatedAt: now}
+		if _, err := c.Enqueue(ctx, []*backend.Job{j}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 50; k++ {
+				j, err := c.Get(ctx, ids[i])
+				if err != nil || j.Task != fmt.Sprintf("task%d", i) {
+					t.Errorf("Get %s: %v, %v", ids[i], j, err)
+					return
+				}
+				if _, err := c.Get(ctx, "nope"); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("Get of an unknown id: %v, want ErrNotFound", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

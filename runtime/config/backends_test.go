@@ -49,6 +49,9 @@ func TestBackendRegistry(t *testing.T) {
 	if got := c.SchedulerBackendValue(); got != "sqlite" {
 		t.Errorf("a plugin backend's schedules go to %s, want sqlite", got)
 	}
+	if e := c.schedulerEntry(); e.Value != "sqlite" || !strings.Contains(e.Source, "plugin") {
+		t.Errorf("nuvom config shows the schedule store as %+v", e)
+	}
 
 	for _, name := range []string{"sqlite", "vault"} {
 		if err := reg.Register(name, func(context.Context, Config) (nuvom.Backend, error) { return nil, nil }); err == nil ||

@@ -31,7 +31,10 @@ func (c Config) ScheduleDir() string { return filepath.Join(c.QueueDir.Value, "s
 
 func (c Config) schedulerEntry() Entry {
 	src := c.SchedulerBackend.Source
-	if c.SchedulerBackend.Value == "" {
+	switch {
+	case c.SchedulerBackend.Value == "" && c.Backend.Value != "" && !IsBuiltinBackend(c.Backend.Value):
+		src = SourceDefault + " (NUVOM_BACKEND is a plugin's, which stores no schedules)"
+	case c.SchedulerBackend.Value == "":
 		src = SourceDefault + " (NUVOM_BACKEND)"
 	}
 	return Entry{"NUVOM_SCHEDULER_BACKEND", c.SchedulerBackendValue(), src}

@@ -72,6 +72,7 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	pickup     *prometheus.HistogramVec
 	inflight   *prometheus.GaugeVec
+	ticks      *prometheus.CounterVec
 	queues     *queueCollector
 
 	mu     sync.Mutex
@@ -101,6 +102,9 @@ func (m *Metrics) Start(ctx context.Context, h plugin.Host) error {
 		Help: "Time from enqueue to the start of the first attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"queue"})
 	m.inflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nuvom_inflight_jobs",
 		Help: "Attempts running on this worker."}, []string{"queue", "task"})
+	m.ticks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nuvom_scheduler_ticks_total",
+		Help: "Due schedule ticks this worker's scheduler handled, by schedule and outcome (enqueued; duplicate: another scheduler had enqueued it; failed)."},
+		[]string{"schedule", "outcome"})
 	abandoned := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nuvom_abandoned_tasks",
 		Help: "Timed-out tasks that ignore their context and still run."}, func() float64 { return float64(h.Abandoned()) })
 	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "nuvom_up", Help: "1 while the worker runs."})
@@ -120,7 +124,7 @@ func (m *Metrics) Start(ctx context.Context, h plugin.Host) error {
 		ConstLabels: prometheus.Labels{"worker": h.WorkerID(), "version": version, "go_version": goVersion}})
 	info.Set(1)
 	m.queues = &queueCollector{desc: prometheus.NewDesc("nuvom_queue_size", "Jobs per queue and state, as of the last refresh.", []string{"queue", "state"}, nil)}
-	for _, c := range []prometheus.Collector{m.jobs, m.retries, m.lost, m.quarantine, m.duration, m.pickup, m.inflight, abandoned, up, info, m.queues} {
+	for _, c := range []prometheus.Collector{m.jobs, m.retries, m.lost, m.quarantine, m.duration, m.pickup, m.inflight, m.ticks, abandoned, up, info, m.queues} {
 		if err := m.reg.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}
@@ -129,6 +133,9 @@ func (m *Metrics) Start(ctx context.Context, h plugin.Host) error {
 		return err
 	}
 	if err := h.Subscribe(0, m.observe); err != nil {
+		return err
+	}
+	if err := h.SubscribeTicks(0, m.observeTick); err != nil {
 		return err
 	}
 	if err := h.Handle(m.s.Addr, m.s.Path, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})); err != nil {
@@ -193,6 +200,14 @@ func (m *Metrics) observe(ev plugin.Event) {
 	if job.Attempt == 1 && !job.CreatedAt.IsZero() && job.StartedAt.After(job.CreatedAt) {
 		m.pickup.WithLabelValues(job.Queue).Observe(job.StartedAt.Sub(job.CreatedAt).Seconds())
 	}
+}
+
+func (m *Metrics) observeTick(t plugin.Tick) {
+	outcome := t.Outcome
+	if outcome == "" {
+		outcome = "unknown"
+	}
+	m.ticks.WithLabelValues(t.Schedule, outcome).Inc()
 }
 
 // refresh reads the queue statistics now and every Refresh until ctx ends.

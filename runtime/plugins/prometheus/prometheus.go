@@ -10,7 +10,10 @@
 // Job counters and histograms are fed by outcomes after the store committed
 // them (not by attempts), through the host's bounded buffer. Queue gauges come
 // from the inspector's Stats, refreshed in the background every refresh
-// period, so a scrape costs the same whatever the number of queued jobs.
+// period, so a scrape costs the same whatever the number of queued jobs
+// (and makes no call to the store). Where a read of the statistics is slow
+// (a count of a million jobs), the refresher waits ten times as long as the
+// read took, so it uses at most about a tenth of a core.
 package prometheus
 
 import (
@@ -210,24 +213,47 @@ func (m *Metrics) observeTick(t plugin.Tick) {
 	m.ticks.WithLabelValues(t.Schedule, outcome).Inc()
 }
 
-// refresh reads the queue statistics now and every Refresh until ctx ends.
+// refresh reads the queue statistics now and then every Refresh, or every
+// refreshFactor times as long as the last read took when that is longer,
+// until ctx ends.
 func (m *Metrics) refresh(ctx context.Context, h plugin.Host, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(m.s.Refresh)
+	t := time.NewTimer(0)
 	defer t.Stop()
+	slow := false
 	for {
-		st, err := h.Inspector().Stats(ctx)
-		if err != nil && ctx.Err() == nil {
-			h.Logger().Warn("read queue statistics", "err", err)
-		} else if err == nil {
-			m.queues.set(st)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		start := time.Now()
+		st, err := h.Inspector().Stats(ctx)
+		took := time.Since(start)
+		if err != nil && ctx.Err() == nil {
+			h.Logger().Warn("read queue statistics", "err", err)
+		} else if err == nil {
+			m.queues.set(st)
+		}
+		wait := nextRefresh(m.s.Refresh, took)
+		if wait > m.s.Refresh && !slow {
+			h.Logger().Info("queue statistics are slow to read: refreshing the queue gauges less often",
+				"took", took, "refresh", m.s.Refresh, "every", wait)
+		}
+		slow = wait > m.s.Refresh
+		t.Reset(wait)
 	}
+}
+
+// refreshFactor bounds the share of time the refresher spends reading the
+// queue statistics (a full count of the jobs: seconds with a million rows in
+// SQLite) to about 1/refreshFactor of one core.
+const refreshFactor = 10
+
+// nextRefresh is the wait before the next read of the queue statistics:
+// period, or refreshFactor times what the last read took when longer.
+func nextRefresh(period, took time.Duration) time.Duration {
+	return max(period, refreshFactor*took)
 }
 
 // queueCollector serves the last queue statistics read: a scrape never

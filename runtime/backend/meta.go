@@ -28,11 +28,11 @@ const MaxMetaBytes = 16 << 10
 // than MaxMetaBytes of keys and values.
 func CheckMeta(meta map[string]string) error {
 	n := 0
-	for _, k := range slices.Sorted(maps.Keys(meta)) {
+	for k, v := range meta {
 		if k == "" {
-			return fmt.Errorf("metadata key is empty (value %q)", meta[k])
+			return fmt.Errorf("metadata key is empty (value %q)", v)
 		}
-		n += len(k) + len(meta[k])
+		n += len(k) + len(v)
 	}
 	if n > MaxMetaBytes {
 		return fmt.Errorf("metadata is %d bytes, more than the %d allowed (keys: %s)", n, MaxMetaBytes, strings.Join(slices.Sorted(maps.Keys(meta)), ", "))

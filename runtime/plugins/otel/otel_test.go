@@ -30,6 +30,10 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	plugintest.Run(t, otel.Plugin)
+}
+
+func TestConformanceWithSettings(t *testing.T) {
 	plugintest.Run(t, otel.Plugin, plugintest.Sample(`parent = "link"`+"\n"+`attributes = { "deployment.environment" = "test" }`))
 }
 

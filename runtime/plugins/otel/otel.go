@@ -30,14 +30,17 @@
 // Spans go to the global TracerProvider (go.opentelemetry.io/otel's
 // SetTracerProvider), which the worker process must set, for example in an
 // init function of the tasks package, which the generated worker main
-// imports; until one is set, spans are dropped. A program that builds its
-// worker itself can pass a TracerProvider with PluginFor.
+// imports; until one is set, spans are dropped. When the worker stops, the
+// plugin flushes the provider (ForceFlush) so that a batching exporter
+// loses nothing. A program that builds its worker itself can pass a
+// TracerProvider with PluginFor.
 package otel
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	gotel "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -98,6 +101,9 @@ type Tracing struct {
 	tp     trace.TracerProvider
 	tracer trace.Tracer
 	attrs  []attribute.KeyValue
+
+	mu      sync.Mutex
+	started trace.TracerProvider // the provider in use since Start; nil before and after Stop
 }
 
 // New checks s and returns the plugin, sending spans to tp (nil: the global
@@ -130,12 +136,31 @@ func (t *Tracing) Start(_ context.Context, h plugin.Host) error {
 		tp = gotel.GetTracerProvider()
 	}
 	t.tracer = tp.Tracer(t.s.Tracer)
+	t.mu.Lock()
+	t.started = tp
+	t.mu.Unlock()
 	return h.Use(t.middleware)
 }
 
-// Stop does nothing: the TracerProvider, and flushing it, belong to the
-// program that set it. It is safe without Start and twice.
-func (t *Tracing) Stop(context.Context) error { return nil }
+// Stop flushes the spans the TracerProvider still buffers (when it can, as
+// the SDK's can: ForceFlush), within ctx, so that the last attempts' spans
+// are exported before the worker exits; it does not shut the provider down,
+// which belongs to the program that set it. It is safe without Start and
+// twice.
+func (t *Tracing) Stop(ctx context.Context) error {
+	t.mu.Lock()
+	tp := t.started
+	t.started = nil
+	t.mu.Unlock()
+	f, ok := tp.(interface{ ForceFlush(context.Context) error })
+	if !ok {
+		return nil
+	}
+	if err := f.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("flush spans: %w", err)
+	}
+	return nil
+}
 
 // Propagator is how the trace context travels in a job's metadata: the W3C
 // trace context ("traceparent", "tracestate") and baggage ("baggage").

@@ -410,3 +410,34 @@ func TestSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestStopFlushes: spans a batching provider still holds are exported when
+// the plugin stops (the worker is exiting), not lost.
+func TestStopFlushes(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Hour)))
+	defer tp.Shutdown(context.Background())
+	set, err := pluginhost.New([]plugin.Registration{otel.PluginFor(tp)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := set.Start(context.Background(), pluginhost.Options{Logger: quiet, WorkerID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	job := nuvom.JobInfo{ID: "j1", Task: "t", Attempt: 1}
+	if err := set.Middleware()[0](func(context.Context, nuvom.JobInfo) error { return nil })(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Fatalf("%d spans exported before Stop by a batcher with a 1h timeout; the test needs them held", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := set.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if spans := exp.GetSpans(); len(spans) != 1 || attrs(spans[0])["nuvom.job.id"].AsString() != "j1" {
+		t.Fatalf("after Stop, exported %v; want the attempt's span", spans)
+	}
+}

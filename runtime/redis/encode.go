@@ -177,7 +177,7 @@ func encodeChain(c []string) (string, error) {
 // without the ones the enqueue script sets itself (tk st pk ra uk uu cr v).
 func restFields(j *backend.Job) ([]any, error) {
 	d, err := msgpack.Marshal(static{Signature: j.Signature, Args: j.Args, Timeout: j.Timeout,
-		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Meta: backend.CloneMeta(j.Meta)})
+		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Meta: j.Meta})
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}

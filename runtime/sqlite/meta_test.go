@@ -124,3 +124,26 @@ func TestMetaCorrupt(t *testing.T) {
 		t.Fatalf("Claim of the damaged job = %v, %v; want none and no error", cs, err)
 	}
 }
+
+// FuzzDecodeMeta: any stored blob decodes without panicking, and what
+// decodes encodes back to a blob that decodes to the same metadata.
+func FuzzDecodeMeta(f *testing.F) {
+	f.Add(encodeMeta(map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}).([]byte))
+	f.Add(encodeMeta(map[string]string{"a": "", "b": "x\x00y"}).([]byte))
+	f.Add([]byte{0x05, 'a', 'b', 'c'})
+	f.Add([]byte{0x01, 'k'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMeta(b)
+		if err != nil {
+			return
+		}
+		again, ok := encodeMeta(m).([]byte)
+		if !ok && len(m) > 0 {
+			t.Fatalf("encodeMeta of %v gave no blob", m)
+		}
+		m2, err := decodeMeta(again)
+		if err != nil || !maps.Equal(m, m2) {
+			t.Fatalf("round trip of %v: %v, %v", m, m2, err)
+		}
+	})
+}

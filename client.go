@@ -21,6 +21,7 @@ type Client struct {
 	now       func() time.Time
 	scheduler Scheduler // see WithScheduler; may be nil
 	owns      bool      // Close closes backend and scheduler
+	hooks     []EnqueueHook
 }
 
 // ClientOption configures a Client.
@@ -77,6 +78,7 @@ type enqueueSettings struct {
 	timeoutPolicy TimeoutPolicy
 	uniqueKey     string
 	uniqueFor     time.Duration
+	meta          map[string]string
 }
 
 // In delays the job by d.
@@ -203,6 +205,7 @@ func newJob(spec TaskSpec, args []byte, now time.Time, opts ...EnqueueOption) (*
 		j.UniqueKey = s.uniqueKey
 		j.UniqueUntil = now.Add(s.uniqueFor)
 	}
+	j.Meta = s.meta
 	return j, nil
 }
 
@@ -229,6 +232,12 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) ([]EnqueueRes
 		}
 		j, err := newJob(r.Spec, r.Args, now, r.Options...)
 		if err != nil {
+			if len(reqs) > 1 {
+				return nil, fmt.Errorf("request %d: %w", i, err)
+			}
+			return nil, err
+		}
+		if err := c.runHooks(ctx, j); err != nil {
 			if len(reqs) > 1 {
 				return nil, fmt.Errorf("request %d: %w", i, err)
 			}

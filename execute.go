@@ -16,7 +16,7 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 	j := r.job
 	start := w.now()
 	info := JobInfo{ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Attempt: j.Attempt,
-		MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, Worker: w.o.ID}
+		MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, Worker: w.o.ID, Meta: j.Meta}
 	if info.StartedAt.IsZero() {
 		info.StartedAt = start
 	}

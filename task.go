@@ -78,6 +78,10 @@ type JobInfo struct {
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	Worker      string
+	// Meta is the job's metadata, set at enqueue (see Meta and EnqueueHook):
+	// for example the trace context of the code that enqueued it. It is the
+	// job's own map: read it, do not change it.
+	Meta map[string]string
 }
 
 type jobInfoKey struct{}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -304,6 +306,9 @@ func (a *app) printJobTable(j *nuvom.Job) int {
 	row("finished", timeText(j.FinishedAt))
 	if j.UniqueKey != "" {
 		row("unique key", j.UniqueKey+" until "+timeText(j.UniqueUntil))
+	}
+	for _, k := range slices.Sorted(maps.Keys(j.Meta)) {
+		row("meta "+k, j.Meta[k])
 	}
 	if j.State == nuvom.StateRunning {
 		row("lease", fmt.Sprintf("%s until %s (token %d)", j.LeaseOwner, timeText(j.LeaseUntil), j.LeaseToken))

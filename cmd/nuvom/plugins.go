@@ -13,6 +13,7 @@ import (
 	"github.com/nuvom/nuvom/internal/generate"
 	"github.com/nuvom/nuvom/runtime/plugin"
 	"github.com/nuvom/nuvom/runtime/plugin/pluginconf"
+	otelplugin "github.com/nuvom/nuvom/runtime/plugins/otel"
 	"github.com/nuvom/nuvom/runtime/plugins/prometheus"
 )
 
@@ -91,7 +92,7 @@ func (a *app) cmdPluginsCheck(args []string) int {
 // also makes "go get -tool .../cmd/nuvom" record their dependencies in the
 // user's go.sum, so a worker generated with them builds with nothing more.
 func builtinPlugins() []plugin.Registration {
-	return []plugin.Registration{prometheus.Plugin}
+	return []plugin.Registration{prometheus.Plugin, otelplugin.Plugin}
 }
 
 // builtinPluginNames returns the built-in plugins' names, sorted.

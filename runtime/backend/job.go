@@ -82,6 +82,10 @@ type Job struct {
 	// UniqueKey, when set, makes a second enqueue with the same key before UniqueUntil return this job.
 	UniqueKey   string    `json:"unique_key,omitempty" msgpack:"unique_key"`
 	UniqueUntil time.Time `json:"unique_until,omitzero" msgpack:"unique_until"`
+	// Meta is the job's metadata: string pairs set at enqueue (by enqueue
+	// options and hooks, for example a trace context) and never changed
+	// after; see meta.go. Nil and empty are the same.
+	Meta map[string]string `json:"meta,omitempty" msgpack:"meta,omitempty"`
 
 	CreatedAt  time.Time `json:"created_at" msgpack:"created_at"`
 	StartedAt  time.Time `json:"started_at,omitzero" msgpack:"started_at"`

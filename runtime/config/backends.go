@@ -151,6 +151,6 @@ func openSQLite(_ context.Context, c Config) (nuvom.Backend, error) {
 // ClientFor returns a client over b, an open backend of this configuration
 // (one a plugin provides, say), that schedules through the configured
 // schedule store as OpenClient's does; closing the client closes b.
-func (c Config) ClientFor(b nuvom.Backend) *nuvom.Client {
-	return nuvom.NewClient(b, nuvom.WithScheduler(c.lazyScheduler()), nuvom.OwnBackend())
+func (c Config) ClientFor(b nuvom.Backend, opts ...nuvom.ClientOption) *nuvom.Client {
+	return nuvom.NewClient(b, append([]nuvom.ClientOption{nuvom.WithScheduler(c.lazyScheduler()), nuvom.OwnBackend()}, opts...)...)
 }

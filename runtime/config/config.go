@@ -290,14 +290,15 @@ func (c Config) Entries() []Entry {
 	}
 }
 
-// OpenClient opens the configured backend and returns a client over it;
-// closing the client closes the backend.
-func (c Config) OpenClient(ctx context.Context) (*nuvom.Client, error) {
+// OpenClient opens the configured backend and returns a client over it,
+// made with opts too (for example a plugin's ClientOption); closing the
+// client closes the backend.
+func (c Config) OpenClient(ctx context.Context, opts ...nuvom.ClientOption) (*nuvom.Client, error) {
 	b, err := c.OpenBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return c.ClientFor(b), nil
+	return c.ClientFor(b, opts...), nil
 }
 
 // OpenReadOnlyClient opens the configured backend for commands that only read

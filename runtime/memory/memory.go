@@ -79,6 +79,7 @@ func cloneSlices(j *backend.Job) {
 	j.Result = slices.Clone(j.Result)
 	j.ErrorChain = slices.Clone(j.ErrorChain)
 	j.Attempts = slices.Clone(j.Attempts)
+	j.Meta = backend.CloneMeta(j.Meta)
 }
 
 // queueKey names the heaps of one queue and task.

@@ -148,6 +148,12 @@ type Host interface {
 	// for a plugin. A panic in fn is logged and the next event delivered.
 	// Needs ProvidesObserver.
 	Subscribe(size int, fn func(Event)) error
+	// SubscribeTicks delivers the ticks of the worker's scheduler (each due
+	// tick it enqueued, found enqueued already, or failed to enqueue) to fn,
+	// like Subscribe: on a goroutine of its own, through a buffer of size
+	// ticks, dropping when full. A worker run without its scheduler sends
+	// none. Needs ProvidesObserver.
+	SubscribeTicks(size int, fn func(Tick)) error
 	// Handle serves h at pattern (an http.ServeMux pattern) on the HTTP
 	// listener at addr ("127.0.0.1:9464"), which plugins naming the same
 	// address share. Needs ProvidesHTTP.

@@ -108,6 +108,8 @@ type static struct {
 	Timeout       time.Duration         `msgpack:"t"`
 	TimeoutPolicy backend.TimeoutPolicy `msgpack:"p"`
 	StoreResult   bool                  `msgpack:"r"`
+	// Meta is the job's metadata (backend.Job.Meta), omitted when empty.
+	Meta map[string]string `msgpack:"m,omitempty"`
 }
 
 // wireAttempt is an attempt as stored in field h.
@@ -175,7 +177,7 @@ func encodeChain(c []string) (string, error) {
 // without the ones the enqueue script sets itself (tk st pk ra uk uu cr v).
 func restFields(j *backend.Job) ([]any, error) {
 	d, err := msgpack.Marshal(static{Signature: j.Signature, Args: j.Args, Timeout: j.Timeout,
-		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult})
+		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Meta: j.Meta})
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
@@ -280,6 +282,7 @@ func decodeJob(id string, f map[string]string) (*backend.Job, string, error) {
 		errs = append(errs, fmt.Errorf("field d: %w", err))
 	} else {
 		j.Signature, j.Args, j.Timeout, j.TimeoutPolicy, j.StoreResult = st.Signature, st.Args, st.Timeout, st.TimeoutPolicy, st.StoreResult
+		j.Meta = st.Meta
 	}
 	j.UniqueKey = f["uk"]
 	j.LeaseOwner = f["lo"]

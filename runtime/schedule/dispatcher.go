@@ -64,6 +64,10 @@ type Dispatcher struct {
 	MaxSleep time.Duration
 	// Logger receives one line per enqueued tick (debug) and per problem; default slog.Default().
 	Logger *slog.Logger
+	// OnTick, when set, is called with every due tick the dispatcher handles
+	// (enqueued, duplicate or failed), on the dispatcher's goroutine: it must
+	// not block (the worker hands the events to its plugins' buffers).
+	OnTick func(TickEvent)
 }
 
 func (d *Dispatcher) now() time.Time {
@@ -142,6 +146,7 @@ func (d *Dispatcher) tick(ctx context.Context) ([]Fired, time.Time, error) {
 func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]Fired, time.Time, error) {
 	tm, err := TimingOf(sc)
 	if err != nil {
+		d.onTick(TickEvent{ScheduleID: sc.ID, Task: sc.Task.Name, FireTime: sc.NextRun, Outcome: TickFailed, Err: err})
 		return nil, time.Time{}, err
 	}
 	due, next := DueTimes(sc, tm, now, d.grace())
@@ -152,9 +157,16 @@ func (d *Dispatcher) fire(ctx context.Context, sc *Schedule, now time.Time) ([]F
 		runAt := f.Add(jitter(key, sc.Jitter))
 		res, err := d.Client.Enqueue(ctx, sc.Task, argsOrEmpty(sc.Args), nuvom.At(runAt), nuvom.Unique(key, window))
 		if err != nil {
-			return fired, time.Time{}, fmt.Errorf("schedule %s: enqueue tick %s: %w", sc.ID, f.Format(time.RFC3339), err)
+			err = fmt.Errorf("schedule %s: enqueue tick %s: %w", sc.ID, f.Format(time.RFC3339), err)
+			d.onTick(TickEvent{ScheduleID: sc.ID, Task: sc.Task.Name, FireTime: f, Outcome: TickFailed, Err: err})
+			return fired, time.Time{}, err
 		}
 		fired = append(fired, Fired{ScheduleID: sc.ID, FireTime: f, JobID: res.ID, Duplicate: res.Duplicate})
+		outcome := TickEnqueued
+		if res.Duplicate {
+			outcome = TickDuplicate
+		}
+		d.onTick(TickEvent{ScheduleID: sc.ID, Task: sc.Task.Name, FireTime: f, JobID: res.ID, Outcome: outcome})
 		d.log().Debug("schedule tick", "schedule", sc.ID, "task", sc.Task.Name, "fire_time", f, "job", res.ID, "duplicate", res.Duplicate)
 	}
 	a := Advance{From: sc.NextRun, NextRun: next, Now: now}

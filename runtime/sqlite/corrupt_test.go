@@ -190,7 +190,7 @@ func TestMigrateUniqueIndexByTask(t *testing.T) {
 			t.Fatalf("build a version 1 database: %v", err)
 		}
 	}
-	if _, err := raw.Exec(insertSQL(1), jobArgs(nil, charge)...); err != nil {
+	if _, err := raw.Exec(preMetaInsert(), jobArgs(nil, charge)[:preMetaColumns]...); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

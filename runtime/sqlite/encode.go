@@ -201,10 +201,10 @@ func boolInt(v bool) int64 {
 const jobColumns = `id, task, signature, args, queue, priority, state, attempt, max_attempts,
 	run_at, timeout, timeout_policy, store_result, coalesce(unique_key, ''), unique_until,
 	created_at, started_at, finished_at, result, error, error_chain, panic_stack, attempts,
-	lease_owner, lease_token, lease_until`
+	lease_owner, lease_token, lease_until, meta`
 
 // jobColumnCount is the number of columns in jobColumns.
-const jobColumnCount = 26
+const jobColumnCount = 27
 
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
@@ -282,6 +282,7 @@ func decodeRow(v []any) (*backend.Job, error) {
 	j.LeaseOwner = d.text("lease_owner", v[23])
 	j.LeaseToken = d.int64("lease_token", v[24])
 	j.LeaseUntil = d.time("lease_until", v[25])
+	meta := d.blob("meta", v[26])
 	if !j.State.Valid() {
 		d.bad = append(d.bad, fmt.Sprintf("unknown state %q", state))
 	}
@@ -294,6 +295,9 @@ func decodeRow(v []any) (*backend.Job, error) {
 	}
 	if j.Attempts, err = decodeAttempts(attempts); err != nil {
 		return &j, &corruptError{id: j.ID, what: "attempts", err: err}
+	}
+	if j.Meta, err = decodeMeta(meta); err != nil {
+		return &j, &corruptError{id: j.ID, what: "meta", err: err}
 	}
 	return &j, nil
 }

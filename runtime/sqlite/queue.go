@@ -22,7 +22,8 @@ func jobArgs(args []any, j *backend.Job) []any {
 		j.Attempt, j.MaxAttempts, nanos(j.RunAt), int64(j.Timeout), string(j.TimeoutPolicy),
 		boolInt(j.StoreResult), nullString(j.UniqueKey), nanos(j.UniqueUntil), nanos(j.CreatedAt),
 		nanos(j.StartedAt), nanos(j.FinishedAt), nullBytes(j.Result), j.Error, encodeStrings(j.ErrorChain),
-		j.PanicStack, encodeAttempts(j.Attempts), j.LeaseOwner, j.LeaseToken, nanos(j.LeaseUntil))
+		j.PanicStack, encodeAttempts(j.Attempts), j.LeaseOwner, j.LeaseToken, nanos(j.LeaseUntil),
+		encodeMeta(j.Meta))
 }
 
 func checkNew(j *backend.Job) error {

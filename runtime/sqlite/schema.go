@@ -67,6 +67,10 @@ var migrations = []string{
 	// lists the tasks with queued jobs first), so jobs_ready, which every
 	// enqueue and claim also had to write, goes.
 	`DROP INDEX jobs_ready;`,
+
+	// Version 4: per-job metadata (backend.Job.Meta, see meta.go), NULL
+	// when the job has none, so that jobs without it cost nothing more.
+	`ALTER TABLE jobs ADD COLUMN meta BLOB;`,
 }
 
 // migrate brings the database's schema to the latest version in one

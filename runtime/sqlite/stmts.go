@@ -11,9 +11,9 @@ import (
 const insertColumns = `id, task, signature, args, queue, priority, state, attempt, max_attempts,
 	run_at, timeout, timeout_policy, store_result, unique_key, unique_until, created_at,
 	started_at, finished_at, result, error, error_chain, panic_stack, attempts,
-	lease_owner, lease_token, lease_until`
+	lease_owner, lease_token, lease_until, meta`
 
-const insertColumnCount = 26
+const insertColumnCount = 27
 
 // stmts are the writer connection's prepared statements.
 type stmts struct {
@@ -215,7 +215,7 @@ func firstLine(s string) string {
 // batchSizes are the row counts of the prepared multi-row inserts and batch
 // completions, largest first: a batch is applied as a sum of them (1,000 jobs
 // as 3×256 + 3×64 + 2×16 + 2×4), so no statement is compiled per call. 256
-// rows of 26 parameters stay well under SQLite's 32,766-parameter limit.
+// rows of 27 parameters stay well under SQLite's 32,766-parameter limit.
 var batchSizes = []int{256, 64, 16, 4, 1}
 
 // chunk returns the largest of batchSizes that is at most n (n > 0).

@@ -13,6 +13,7 @@ import (
 	"github.com/nuvom/nuvom/runtime/plugin"
 	"github.com/nuvom/nuvom/runtime/plugin/pluginconf"
 	"github.com/nuvom/nuvom/runtime/plugin/pluginhost"
+	"github.com/nuvom/nuvom/runtime/schedule"
 )
 
 // Plugins are the plugins compiled into a worker: the content of
@@ -83,6 +84,21 @@ func wirePlugins(set *pluginhost.Set, opts *nuvom.WorkerOptions) {
 		}
 	} else {
 		opts.OnStored = set.Publish
+	}
+}
+
+// tickPublisher returns the scheduler's OnTick that hands each tick to the
+// plugins, or nil without plugins.
+func tickPublisher(set *pluginhost.Set) func(schedule.TickEvent) {
+	if set == nil {
+		return nil
+	}
+	return func(e schedule.TickEvent) {
+		t := plugin.Tick{Schedule: e.ScheduleID, Task: e.Task, FireTime: e.FireTime, JobID: e.JobID, Outcome: e.Outcome}
+		if e.Err != nil {
+			t.Error = e.Err.Error()
+		}
+		set.PublishTick(t)
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 // annotations declare (logging those it cannot store) and, when run is true, starts a dispatcher that enqueues
 // due ticks into backend until ctx ends (in burst mode it ticks once instead).
 // The returned function stops the dispatcher and closes the store.
-func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backend, tasks []nuvom.TaskDef, run, burst bool, logger *slog.Logger) (func(), error) {
+// onTick, when not nil, receives every due tick the dispatcher handles.
+func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backend, tasks []nuvom.TaskDef, run, burst bool, logger *slog.Logger, onTick func(schedule.TickEvent)) (func(), error) {
 	if !run {
 		return func() {}, nil
 	}
@@ -48,7 +49,7 @@ func startScheduler(ctx context.Context, cfg config.Config, backend nuvom.Backen
 		store.Close()
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	d := &schedule.Dispatcher{Store: store, Client: client, Logger: logger}
+	d := &schedule.Dispatcher{Store: store, Client: client, Logger: logger, OnTick: onTick}
 	if burst {
 		if _, err := d.Tick(ctx); err != nil {
 			logger.Warn("scheduler tick", "err", err)

@@ -270,12 +270,6 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 	}
 	defer backend.Close()
 
-	stopScheduler, err := startScheduler(ctx, cfg, backend, tasks, !*noScheduler, *burst, logger)
-	if err != nil {
-		return fail(fmt.Errorf("start scheduler: %w", err))
-	}
-	defer stopScheduler()
-
 	opts := cfg.WorkerOptions()
 	opts.Burst = *burst
 	opts.Logger = logger
@@ -302,6 +296,12 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 		return ExitFailure
 	}
 	defer stopPlugins()
+	// The scheduler starts after the plugins, so that they see its ticks.
+	stopScheduler, err := startScheduler(ctx, cfg, backend, tasks, !*noScheduler, *burst, logger, tickPublisher(plugins))
+	if err != nil {
+		return fail(fmt.Errorf("start scheduler: %w", err))
+	}
+	defer stopScheduler()
 	go func() {
 		select {
 		case <-ctx.Done():

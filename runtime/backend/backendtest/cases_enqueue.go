@@ -3,6 +3,7 @@ package backendtest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 func cases() []testCase {
-	return []testCase{
+	return append([]testCase{
 		{"EnqueueGetRoundTrip", testEnqueueGetRoundTrip},
 		{"EnqueueEmpty", testEnqueueEmpty},
 		{"EnqueueBatchAtomic", testEnqueueBatchAtomic},
@@ -56,7 +57,7 @@ func cases() []testCase {
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},
 		{"Notifier", testNotifier},
-	}
+	}, metaCases()...)
 }
 
 func testEnqueueGetRoundTrip(s *suite) {
@@ -337,6 +338,7 @@ func cloneJob(j *backend.Job) *backend.Job {
 	c.Result = slices.Clone(j.Result)
 	c.ErrorChain = slices.Clone(j.ErrorChain)
 	c.Attempts = slices.Clone(j.Attempts)
+	c.Meta = maps.Clone(j.Meta)
 	return &c
 }
 

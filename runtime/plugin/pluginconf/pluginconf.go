@@ -31,6 +31,7 @@ const FileName = ".nuvom_plugins.toml"
 // builtins maps the names of the plugins that ship with Nuvom to their packages.
 var builtins = map[string]string{
 	"prometheus": "github.com/nuvom/nuvom/runtime/plugins/prometheus",
+	"otel":       "github.com/nuvom/nuvom/runtime/plugins/otel",
 }
 
 // Builtin returns the import path of the built-in plugin called name.

@@ -70,11 +70,12 @@ type Set struct {
 	id      string
 
 	mw        []nuvom.Middleware
-	subs      []*sub
+	subs      []*sub[plugin.Event]
 	abandoned atomic.Pointer[func() int]
 
 	mu        sync.Mutex
 	listeners map[string]*listener // requested addr -> listener
+	tickSubs  []*sub[plugin.Tick]  // guarded by mu: the scheduler may tick while plugins start
 	stopped   bool
 }
 
@@ -228,12 +229,29 @@ func (s *Set) Publish(job nuvom.JobInfo, o nuvom.Outcome) {
 	}
 }
 
-// Dropped returns how many events were dropped because a buffer was full, over every subscription.
+// PublishTick hands a scheduler tick to every tick subscription without
+// waiting, like Publish. It suits schedule.Dispatcher.OnTick (converted).
+func (s *Set) PublishTick(t plugin.Tick) {
+	s.mu.Lock()
+	subs := s.tickSubs
+	s.mu.Unlock()
+	for _, sb := range subs {
+		sb.publish(t)
+	}
+}
+
+// Dropped returns how many events (outcomes and ticks) were dropped because
+// a buffer was full, over every subscription.
 func (s *Set) Dropped() uint64 {
 	var n uint64
 	for _, sb := range s.subs {
 		n += sb.dropped.Load()
 	}
+	s.mu.Lock()
+	for _, sb := range s.tickSubs {
+		n += sb.dropped.Load()
+	}
+	s.mu.Unlock()
 	return n
 }
 
@@ -264,6 +282,15 @@ func (s *Set) Stop(ctx context.Context) error {
 		sb.close(ctx)
 		if n := sb.dropped.Load(); n > 0 {
 			s.log.Warn("plugin events dropped (its buffer was full)", "plugin", sb.name, "dropped", n)
+		}
+	}
+	s.mu.Lock()
+	ticks := s.tickSubs
+	s.mu.Unlock()
+	for _, sb := range ticks {
+		sb.close(ctx)
+		if n := sb.dropped.Load(); n > 0 {
+			s.log.Warn("plugin scheduler ticks dropped (its buffer was full)", "plugin", sb.name, "dropped", n)
 		}
 	}
 	for i := len(s.members) - 1; i >= 0; i-- {
@@ -352,12 +379,22 @@ func (h *host) Subscribe(size int, fn func(plugin.Event)) error {
 	if fn == nil {
 		return fmt.Errorf("plugin %s: Subscribe with a nil function", h.m.reg.Name)
 	}
-	if size <= 0 {
-		size = plugin.DefaultBuffer
-	}
-	sb := &sub{name: h.m.reg.Name, log: h.log, fn: fn, ch: make(chan plugin.Event, size), done: make(chan struct{})}
-	go sb.loop()
+	sb := newSub(h.m.reg.Name, h.log, size, fn, func(ev plugin.Event) string { return ev.Job.ID })
 	h.set.subs = append(h.set.subs, sb)
+	return nil
+}
+
+func (h *host) SubscribeTicks(size int, fn func(plugin.Tick)) error {
+	if err := h.check(plugin.ProvidesObserver, "SubscribeTicks"); err != nil {
+		return err
+	}
+	if fn == nil {
+		return fmt.Errorf("plugin %s: SubscribeTicks with a nil function", h.m.reg.Name)
+	}
+	sb := newSub(h.m.reg.Name, h.log, size, fn, func(t plugin.Tick) string { return t.Schedule })
+	h.set.mu.Lock()
+	h.set.tickSubs = append(h.set.tickSubs, sb)
+	h.set.mu.Unlock()
 	return nil
 }
 
@@ -401,11 +438,12 @@ type listener struct {
 }
 
 // sub is one subscription: a bounded buffer and the goroutine that drains it.
-type sub struct {
+type sub[T any] struct {
 	name     string
 	log      *slog.Logger
-	fn       func(plugin.Event)
-	ch       chan plugin.Event
+	fn       func(T)
+	id       func(T) string // names an event in a log line
+	ch       chan T
 	done     chan struct{}
 	mu       sync.RWMutex // publish holds it shared; close exclusively
 	closed   bool
@@ -413,7 +451,17 @@ type sub struct {
 	lastWarn atomic.Int64 // unix nanos of the last overflow log line
 }
 
-func (sb *sub) publish(ev plugin.Event) {
+// newSub starts a subscription of size events (0: plugin.DefaultBuffer).
+func newSub[T any](name string, log *slog.Logger, size int, fn func(T), id func(T) string) *sub[T] {
+	if size <= 0 {
+		size = plugin.DefaultBuffer
+	}
+	sb := &sub[T]{name: name, log: log, fn: fn, id: id, ch: make(chan T, size), done: make(chan struct{})}
+	go sb.loop()
+	return sb
+}
+
+func (sb *sub[T]) publish(ev T) {
 	sb.mu.RLock()
 	defer sb.mu.RUnlock()
 	if sb.closed {
@@ -431,24 +479,24 @@ func (sb *sub) publish(ev plugin.Event) {
 	}
 }
 
-func (sb *sub) loop() {
+func (sb *sub[T]) loop() {
 	defer close(sb.done)
 	for ev := range sb.ch {
 		sb.deliver(ev)
 	}
 }
 
-func (sb *sub) deliver(ev plugin.Event) {
+func (sb *sub[T]) deliver(ev T) {
 	defer func() {
 		if v := recover(); v != nil {
-			sb.log.Error("plugin panicked on an event; continuing", "panic", v, "job", ev.Job.ID)
+			sb.log.Error("plugin panicked on an event; continuing", "panic", v, "event", sb.id(ev))
 		}
 	}()
 	sb.fn(ev)
 }
 
 // close stops accepting events and waits, within ctx, for the buffered ones.
-func (sb *sub) close(ctx context.Context) {
+func (sb *sub[T]) close(ctx context.Context) {
 	sb.mu.Lock()
 	if sb.closed {
 		sb.mu.Unlock()

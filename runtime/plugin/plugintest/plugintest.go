@@ -7,11 +7,11 @@
 //
 // It checks the registration, starts and stops the plugin through the same
 // host as the worker with sample settings, stops it without a start and
-// twice, feeds settings errors, floods it with stored outcomes (the worker
-// must never wait), runs its middleware around failing and panicking
-// attempts, and checks that no goroutine is left behind after Stop. A plugin
-// that provides a storage backend also has it run the backend conformance
-// suite (runtime/backend/backendtest).
+// twice, feeds settings errors, floods it with stored outcomes and scheduler
+// ticks (the worker must never wait), runs its middleware around failing and
+// panicking attempts, and checks that no goroutine is left behind after Stop.
+// A plugin that provides a storage backend also has it run the backend
+// conformance suite (runtime/backend/backendtest).
 package plugintest
 
 import (
@@ -261,6 +261,20 @@ func events(i int) (nuvom.JobInfo, nuvom.Outcome) {
 	return job, o
 }
 
+// tick returns a varied scheduler tick, zero values included.
+func tick(i int) plugin.Tick {
+	outcomes := []string{"enqueued", "duplicate", "failed", ""}
+	if i%9 == 8 {
+		return plugin.Tick{}
+	}
+	t := plugin.Tick{Schedule: fmt.Sprintf("sched-%d", i%4), Task: fmt.Sprintf("task%d", i%3), FireTime: time.Now(),
+		JobID: fmt.Sprintf("job-%d", i), Outcome: outcomes[i%len(outcomes)]}
+	if t.Outcome == "failed" {
+		t.JobID, t.Error = "", "enqueue refused"
+	}
+	return t
+}
+
 func testFlood(t *testing.T, reg plugin.Registration, c *config) {
 	before := runtime.NumGoroutine()
 	s := load(t, reg, c)
@@ -275,6 +289,9 @@ func testFlood(t *testing.T, reg plugin.Registration, c *config) {
 			for i := p; i < c.events; i += publishers {
 				job, o := events(i)
 				s.Publish(job, o)
+				if i%10 == 0 {
+					s.PublishTick(tick(i))
+				}
 			}
 		}()
 	}
@@ -316,6 +333,7 @@ func testPanics(t *testing.T, reg plugin.Registration, c *config) {
 	}
 	for i := 0; i < 100; i++ {
 		s.Publish(events(i))
+		s.PublishTick(tick(i))
 	}
 	stop(t, s)
 	noLeak(t, before)

@@ -10,7 +10,10 @@
 // Job counters and histograms are fed by outcomes after the store committed
 // them (not by attempts), through the host's bounded buffer. Queue gauges come
 // from the inspector's Stats, refreshed in the background every refresh
-// period, so a scrape costs the same whatever the number of queued jobs.
+// period, so a scrape costs the same whatever the number of queued jobs
+// (and makes no call to the store). Where a read of the statistics is slow
+// (a count of a million jobs), the refresher waits ten times as long as the
+// read took, so it uses at most about a tenth of a core.
 package prometheus
 
 import (
@@ -72,6 +75,7 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	pickup     *prometheus.HistogramVec
 	inflight   *prometheus.GaugeVec
+	ticks      *prometheus.CounterVec
 	queues     *queueCollector
 
 	mu     sync.Mutex
@@ -101,6 +105,9 @@ func (m *Metrics) Start(ctx context.Context, h plugin.Host) error {
 		Help: "Time from enqueue to the start of the first attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"queue"})
 	m.inflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nuvom_inflight_jobs",
 		Help: "Attempts running on this worker."}, []string{"queue", "task"})
+	m.ticks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nuvom_scheduler_ticks_total",
+		Help: "Due schedule ticks this worker's scheduler handled, by schedule and outcome (enqueued; duplicate: another scheduler had enqueued it; failed)."},
+		[]string{"schedule", "outcome"})
 	abandoned := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nuvom_abandoned_tasks",
 		Help: "Timed-out tasks that ignore their context and still run."}, func() float64 { return float64(h.Abandoned()) })
 	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "nuvom_up", Help: "1 while the worker runs."})
@@ -120,7 +127,7 @@ func (m *Metrics) Start(ctx context.Context, h plugin.Host) error {
 		ConstLabels: prometheus.Labels{"worker": h.WorkerID(), "version": version, "go_version": goVersion}})
 	info.Set(1)
 	m.queues = &queueCollector{desc: prometheus.NewDesc("nuvom_queue_size", "Jobs per queue and state, as of the last refresh.", []string{"queue", "state"}, nil)}
-	for _, c := range []prometheus.Collector{m.jobs, m.retries, m.lost, m.quarantine, m.duration, m.pickup, m.inflight, abandoned, up, info, m.queues} {
+	for _, c := range []prometheus.Collector{m.jobs, m.retries, m.lost, m.quarantine, m.duration, m.pickup, m.inflight, m.ticks, abandoned, up, info, m.queues} {
 		if err := m.reg.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}
@@ -129,6 +136,9 @@ func (m *Metrics) Start(ctx context.Context, h plugin.Host) error {
 		return err
 	}
 	if err := h.Subscribe(0, m.observe); err != nil {
+		return err
+	}
+	if err := h.SubscribeTicks(0, m.observeTick); err != nil {
 		return err
 	}
 	if err := h.Handle(m.s.Addr, m.s.Path, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})); err != nil {
@@ -195,24 +205,55 @@ func (m *Metrics) observe(ev plugin.Event) {
 	}
 }
 
-// refresh reads the queue statistics now and every Refresh until ctx ends.
+func (m *Metrics) observeTick(t plugin.Tick) {
+	outcome := t.Outcome
+	if outcome == "" {
+		outcome = "unknown"
+	}
+	m.ticks.WithLabelValues(t.Schedule, outcome).Inc()
+}
+
+// refresh reads the queue statistics now and then every Refresh, or every
+// refreshFactor times as long as the last read took when that is longer,
+// until ctx ends.
 func (m *Metrics) refresh(ctx context.Context, h plugin.Host, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(m.s.Refresh)
+	t := time.NewTimer(0)
 	defer t.Stop()
+	slow := false
 	for {
-		st, err := h.Inspector().Stats(ctx)
-		if err != nil && ctx.Err() == nil {
-			h.Logger().Warn("read queue statistics", "err", err)
-		} else if err == nil {
-			m.queues.set(st)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		start := time.Now()
+		st, err := h.Inspector().Stats(ctx)
+		took := time.Since(start)
+		if err != nil && ctx.Err() == nil {
+			h.Logger().Warn("read queue statistics", "err", err)
+		} else if err == nil {
+			m.queues.set(st)
+		}
+		wait := nextRefresh(m.s.Refresh, took)
+		if wait > m.s.Refresh && !slow {
+			h.Logger().Info("queue statistics are slow to read: refreshing the queue gauges less often",
+				"took", took, "refresh", m.s.Refresh, "every", wait)
+		}
+		slow = wait > m.s.Refresh
+		t.Reset(wait)
 	}
+}
+
+// refreshFactor bounds the share of time the refresher spends reading the
+// queue statistics (a full count of the jobs: seconds with a million rows in
+// SQLite) to about 1/refreshFactor of one core.
+const refreshFactor = 10
+
+// nextRefresh is the wait before the next read of the queue statistics:
+// period, or refreshFactor times what the last read took when longer.
+func nextRefresh(period, took time.Duration) time.Duration {
+	return max(period, refreshFactor*took)
 }
 
 // queueCollector serves the last queue statistics read: a scrape never

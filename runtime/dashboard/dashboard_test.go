@@ -166,11 +166,11 @@ func TestEveryPageRendersAndEscapesJobValues(t *testing.T) {
 	esc := "&lt;script&gt;alert(1)&lt;/script&gt;"
 	for _, want := range []string{
 		"msg", "string", // the parameter's name and type from the manifest
-		`boom ` + esc,               // the error
-		`cause ` + esc,              // the chain
-		`goroutine 1 ` + esc,        // the stack
-		`w-` + esc,                  // the worker
-		`&#34;` + esc + `&#34;`,     // the argument, as JSON text
+		`boom ` + esc,           // the error
+		`cause ` + esc,          // the chain
+		`goroutine 1 ` + esc,    // the stack
+		`w-` + esc,              // the worker
+		`&#34;` + esc + `&#34;`, // the argument, as JSON text
 		`action="jobs/` + f.failed + `/retry"`,
 	} {
 		if !strings.Contains(body, want) {

@@ -18,15 +18,15 @@ import (
 
 // queueRow is one queue's line on the Overview and Queues pages.
 type queueRow struct {
-	Name    string
-	Counts  map[backend.State]int
-	Total   int
-	Ready   int
+	Name   string
+	Counts map[backend.State]int
+	Total  int
+	Ready  int
 	// Running and FailedNow count the queue's running and failed jobs.
 	Running, FailedNow int
-	Oldest  time.Time // run-at of the oldest ready job
-	Latency time.Duration
-	Paused  bool
+	Oldest             time.Time // run-at of the oldest ready job
+	Latency            time.Duration
+	Paused             bool
 	// Processed and Failed in the last hour (from the aggregates).
 	Processed, Failed int
 }

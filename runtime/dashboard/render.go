@@ -53,7 +53,7 @@ var funcs = template.FuncMap{
 			{"tasks", "Tasks", "tasks"}, {"schedules", "Schedules", "schedules"}, {"workers", "Workers", "workers"},
 			{"quarantine", "Quarantine", "quarantine"}}
 	},
-	"add":  func(a, b int) int { return a + b },
+	"add": func(a, b int) int { return a + b },
 	"query": func(kv ...string) string {
 		q := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {

@@ -35,14 +35,19 @@ type Admin interface {
 	Paused(ctx context.Context) ([]string, error)
 
 	// Minutes returns the per-minute aggregates of attempts finished through
-	// Complete with FinishedAt in [since, until), optionally of one queue
-	// and/or task, in minute, queue, task order. Aggregates are kept when the
-	// jobs are purged, for MinutesRetention.
+	// Complete with FinishedAt in [Since, Until), optionally of one queue
+	// and/or task, in minute, queue, task order; with f.Step and f.Group the
+	// rows are summed per Step-wide bucket (aligned on multiples of Step
+	// since the Unix epoch) and per group. Aggregates are kept when the jobs
+	// are purged, for MinutesRetention.
 	Minutes(ctx context.Context, f MinuteFilter) ([]MinuteStat, error)
 
-	// Search lists jobs matching q, newest (highest ID) first, at most q.Limit
-	// (default 50), starting after q.After (an ID from an earlier page).
-	Search(ctx context.Context, q JobQuery) ([]*Job, error)
+	// Search returns a page of the jobs matching q, newest (highest ID)
+	// first: at most q.Limit (default 50) jobs with an ID below q.After, and
+	// the cursor of the next page. A search by Text that is not an ID or a
+	// unique key reads at most TextScanLimit jobs per page, so a page may
+	// hold fewer matches than Limit and still have a Next.
+	Search(ctx context.Context, q JobQuery) (JobPage, error)
 
 	// Bulk applies one action (retry, cancel or delete) to the jobs selected
 	// by sel at now, each job as Retry, Cancel or Purge would, skipping jobs
@@ -218,6 +223,58 @@ func MinuteOf(queue, task string, o *Outcome) MinuteStat {
 type MinuteFilter struct {
 	Since, Until time.Time
 	Queue, Task  string
+	// Step, when above a minute, sums the rows of each Step-wide bucket
+	// (Minute is the bucket's start).
+	Step time.Duration
+	// Group says which rows are summed together: GroupNone keeps queue and
+	// task apart, GroupQueue sums the tasks of each queue (Task is ""),
+	// GroupTask the queues of each task (Queue is ""), GroupAll everything.
+	Group Grouping
+}
+
+// Grouping is how Minutes sums rows (see MinuteFilter.Group).
+type Grouping int
+
+// The groupings of MinuteFilter.
+const (
+	GroupNone Grouping = iota
+	GroupQueue
+	GroupTask
+	GroupAll
+)
+
+// Bucket returns the start of the bucket of minute m under f.Step.
+func (f MinuteFilter) Bucket(m time.Time) time.Time {
+	if f.Step <= time.Minute {
+		return m
+	}
+	return time.Unix(0, m.UnixNano()-m.UnixNano()%int64(f.Step)).UTC()
+}
+
+// Keys returns the queue and task a row is summed under with f.Group.
+func (f MinuteFilter) Keys(queue, task string) (string, string) {
+	switch f.Group {
+	case GroupQueue:
+		return queue, ""
+	case GroupTask:
+		return "", task
+	case GroupAll:
+		return "", ""
+	}
+	return queue, task
+}
+
+// TextScanLimit is the most jobs a Search by argument text reads per page.
+const TextScanLimit = 25000
+
+// JobPage is one page of Search.
+type JobPage struct {
+	Jobs []*Job
+	// Next is the After of the next page; empty on the last page.
+	Next string
+	// Scanned is set when a text search read TextScanLimit jobs before
+	// filling the page: Next continues where it stopped.
+	Scanned bool
 }
 
 // JobQuery selects a page of jobs for Search. Zero fields match everything.

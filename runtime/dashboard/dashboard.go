@@ -85,6 +85,8 @@ type Handler struct {
 	tmpl   map[string]*template.Template
 	mux    *http.ServeMux
 	live   *hub
+
+	statsCache statsCache
 }
 
 // New returns the dashboard for o.

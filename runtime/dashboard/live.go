@@ -21,14 +21,15 @@ type Snapshot struct {
 	// per-minute aggregates); absent on the first poll.
 	Processed float64 `json:"processed_per_sec"`
 	Failed    float64 `json:"failed_per_sec"`
-	// Totals by state and Workers (live) are refreshed every statsEvery polls:
-	// counting every job is not a light query on a big store.
-	Totals  map[backend.State]int `json:"totals,omitempty"`
-	Workers int                   `json:"workers"`
-	Err     string                `json:"error,omitempty"`
+	// Totals by state come from the shared counts (see statsCache),
+	// taken at CountedAt; Workers (live) is refreshed every statsEvery polls.
+	Totals    map[backend.State]int `json:"totals,omitempty"`
+	CountedAt time.Time             `json:"counted_at,omitzero"`
+	Workers   int                   `json:"workers"`
+	Err       string                `json:"error,omitempty"`
 }
 
-// statsEvery is how many polls share one count of the jobs by state.
+// statsEvery is how many polls share one look at the worker registry.
 const statsEvery = 10
 
 // hub polls the store once per PollEvery while anyone listens, and fans
@@ -155,16 +156,17 @@ func (b *hub) poll() Snapshot {
 			b.prev, b.prevAt = cur, now
 		}
 	}
-	if (b.polls-1)%statsEvery == 0 {
-		stats, err := b.h.o.Backend.Stats(ctx, now)
-		if err != nil {
-			s.Err = err.Error()
-		} else {
-			s.Totals = map[backend.State]int{}
-			for _, st := range stats {
-				s.Totals[st.State] += st.Count
-			}
+	stats, at, err := b.h.stats(ctx)
+	s.CountedAt = at
+	if err != nil {
+		s.Err = err.Error()
+	} else {
+		s.Totals = map[backend.State]int{}
+		for _, st := range stats {
+			s.Totals[st.State] += st.Count
 		}
+	}
+	if (b.polls-1)%statsEvery == 0 {
 		if a := b.h.admin; a != nil {
 			if ws, err := a.Workers(ctx, now); err == nil {
 				s.Workers = 0

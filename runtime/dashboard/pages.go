@@ -35,7 +35,7 @@ type queueRow struct {
 func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*queueRow, map[backend.State]int, error) {
 	ctx, cancel := reqCtx(r)
 	defer cancel()
-	stats, err := h.o.Backend.Stats(ctx, now)
+	stats, _, err := h.stats(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,7 +80,7 @@ func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*q
 			row(q).Paused = true
 		}
 		if withHour {
-			ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-time.Hour)})
+			ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-time.Hour), Step: time.Hour, Group: backend.GroupQueue})
 			if err != nil {
 				return nil, nil, err
 			}
@@ -162,17 +162,19 @@ func (h *Handler) overview(r *http.Request) (string, any, error) {
 	if h.admin != nil {
 		ctx, cancel := reqCtx(r)
 		defer cancel()
-		week := now.Add(-7 * 24 * time.Hour).Truncate(time.Hour)
-		ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: week})
-		if err != nil {
-			return "", nil, err
-		}
-		hour := now.Truncate(time.Minute).Add(-59 * time.Minute)
-		day := now.Truncate(time.Hour).Add(-23 * time.Hour)
-		d.History = []series{
-			buildSeries("Last hour (per minute)", ms, hour, time.Minute, 60),
-			buildSeries("Last day (per hour)", ms, day, time.Hour, 24),
-			buildSeries("Last week (per 6 hours)", ms, week.Truncate(6*time.Hour), 6*time.Hour, 29),
+		for _, c := range []struct {
+			title string
+			step  time.Duration
+			n     int
+		}{{"Last hour (per minute)", time.Minute, 60}, {"Last day (per hour)", time.Hour, 24}, {"Last week (per 6 hours)", 6 * time.Hour, 28}} {
+			f := backend.MinuteFilter{Step: c.step, Group: backend.GroupAll}
+			since := f.Bucket(now.UTC().Truncate(time.Minute)).Add(-time.Duration(c.n-1) * c.step)
+			f.Since = since
+			ms, err := h.admin.Minutes(ctx, f)
+			if err != nil {
+				return "", nil, err
+			}
+			d.History = append(d.History, buildSeries(c.title, ms, since, c.step, c.n))
 		}
 		if d.Workers, err = h.admin.Workers(ctx, now); err != nil {
 			return "", nil, err
@@ -243,6 +245,8 @@ type jobsData struct {
 	Tasks   []string
 	Queues  []string
 	Limited bool // the store has no Admin: List without search or pages
+	Scanned bool // a text search stopped after backend.TextScanLimit jobs
+	ScanMax int
 }
 
 func (h *Handler) jobs(r *http.Request) (string, any, error) {
@@ -260,27 +264,24 @@ func (h *Handler) jobs(r *http.Request) (string, any, error) {
 func (h *Handler) jobList(r *http.Request, jq backend.JobQuery) (*jobsData, error) {
 	ctx, cancel := reqCtx(r)
 	defer cancel()
-	d := &jobsData{Query: jq, States: backend.AllStates(), Since: r.URL.Query().Get("since"), Until: r.URL.Query().Get("until")}
+	d := &jobsData{Query: jq, States: backend.AllStates(), ScanMax: backend.TextScanLimit, Since: r.URL.Query().Get("since"), Until: r.URL.Query().Get("until")}
 	if len(jq.States) == 1 {
 		d.State = string(jq.States[0])
 	}
 	limit := jq.PageLimit()
-	var err error
 	if h.admin != nil {
-		jq.Limit = limit + 1
-		d.Jobs, err = h.admin.Search(ctx, jq)
+		p, err := h.admin.Search(ctx, jq)
+		if err != nil {
+			return nil, err
+		}
+		d.Jobs, d.Next, d.Scanned = p.Jobs, p.Next, p.Scanned
 	} else {
 		d.Limited = true
-		d.Jobs, err = h.o.Backend.List(ctx, backend.ListFilter{States: jq.States, Task: jq.Task, Queue: jq.Queue, Since: jq.Since, Limit: limit + 1})
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(d.Jobs) > limit {
-		d.Jobs = d.Jobs[:limit]
-		if !d.Limited {
-			d.Next = d.Jobs[limit-1].ID
+		jobs, err := h.o.Backend.List(ctx, backend.ListFilter{States: jq.States, Task: jq.Task, Queue: jq.Queue, Since: jq.Since, Limit: limit})
+		if err != nil {
+			return nil, err
 		}
+		d.Jobs = jobs
 	}
 	if h.o.Manifest != nil {
 		for _, t := range h.o.Manifest.Tasks {
@@ -426,7 +427,7 @@ func (h *Handler) tasks(r *http.Request) (string, any, error) {
 	if h.admin != nil {
 		ctx, cancel := reqCtx(r)
 		defer cancel()
-		ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-24 * time.Hour)})
+		ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-24 * time.Hour), Step: 48 * time.Hour, Group: backend.GroupTask})
 		if err != nil {
 			return "", nil, err
 		}

@@ -134,12 +134,24 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 	}
 	defer b.mu.Unlock()
 	since := f.Since.Truncate(time.Minute)
-	out := []backend.MinuteStat{}
+	sums := map[minuteKey]*backend.MinuteStat{}
 	for _, m := range b.admin.minutes {
 		if m.Minute.Before(since) || (!f.Until.IsZero() && !m.Minute.Before(f.Until)) ||
 			(f.Queue != "" && m.Queue != f.Queue) || (f.Task != "" && m.Task != f.Task) {
 			continue
 		}
+		g := *m
+		g.Minute = f.Bucket(m.Minute)
+		g.Queue, g.Task = f.Keys(m.Queue, m.Task)
+		k := minuteKey{g.Minute.UnixNano(), g.Queue, g.Task}
+		if cur := sums[k]; cur != nil {
+			cur.Add(g)
+		} else {
+			sums[k] = &g
+		}
+	}
+	out := make([]backend.MinuteStat, 0, len(sums))
+	for _, m := range sums {
 		out = append(out, *m)
 	}
 	slices.SortFunc(out, func(x, y backend.MinuteStat) int {
@@ -149,9 +161,9 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 }
 
 // Search lists a page of jobs matching q, newest first.
-func (b *Backend) Search(ctx context.Context, q backend.JobQuery) ([]*backend.Job, error) {
+func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPage, error) {
 	if err := b.lock(ctx, "search jobs"); err != nil {
-		return nil, err
+		return backend.JobPage{}, err
 	}
 	defer b.mu.Unlock()
 	var match []*entry
@@ -167,12 +179,16 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) ([]*backend.Jo
 		}
 	}
 	slices.SortFunc(match, func(a, b *entry) int { return cmp.Compare(b.job.ID, a.job.ID) })
-	match = match[:min(q.PageLimit(), len(match))]
-	out := make([]*backend.Job, len(match))
-	for i, e := range match {
-		out[i] = cloneJob(&e.job)
+	var p backend.JobPage
+	if limit := q.PageLimit(); len(match) > limit {
+		match = match[:limit]
+		p.Next = match[limit-1].job.ID
 	}
-	return out, nil
+	p.Jobs = make([]*backend.Job, len(match))
+	for i, e := range match {
+		p.Jobs[i] = cloneJob(&e.job)
+	}
+	return p, nil
 }
 
 // Bulk applies action to the selected jobs.

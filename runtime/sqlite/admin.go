@@ -228,10 +228,29 @@ func (b *Backend) Paused(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Minutes returns the per-minute aggregates selected by f.
+// Minutes returns the per-minute aggregates selected by f, summed per
+// f.Step bucket and f.Group in SQL (a week of minutes comes back as a few
+// hundred rows).
 func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backend.MinuteStat, error) {
-	q := `SELECT minute, queue, task, succeeded, failed, retried, other, duration, ` + strings.Join(histColumns, ", ") +
-		` FROM nuvom_minutes WHERE minute >= ? AND minute < ?`
+	step := int64(time.Minute)
+	if f.Step > time.Minute {
+		step = int64(f.Step)
+	}
+	qcol, tcol := "queue", "task"
+	switch f.Group {
+	case backend.GroupQueue:
+		tcol = "''"
+	case backend.GroupTask:
+		qcol = "''"
+	case backend.GroupAll:
+		qcol, tcol = "''", "''"
+	}
+	sums := []string{"sum(succeeded)", "sum(failed)", "sum(retried)", "sum(other)", "sum(duration)"}
+	for _, h := range histColumns {
+		sums = append(sums, "sum("+h+")")
+	}
+	q := fmt.Sprintf(`SELECT minute - minute %% %d AS bucket, %s AS q, %s AS t, %s
+		FROM nuvom_minutes WHERE minute >= ? AND minute < ?`, step, qcol, tcol, strings.Join(sums, ", "))
 	until := backend.MaxTime()
 	if !f.Until.IsZero() {
 		until = f.Until
@@ -245,7 +264,7 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 		q += " AND task = ?"
 		args = append(args, f.Task)
 	}
-	q += " ORDER BY minute, queue, task"
+	q += " GROUP BY bucket, q, t ORDER BY bucket, q, t"
 	rows, err := b.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, b.wrap("aggregates", err)
@@ -272,16 +291,31 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 	return out, nil
 }
 
-// Search lists a page of jobs matching q, newest first. Pages are read by
+// sqlUniqueTasks lists the tasks that have jobs with unique keys by
+// skipping through jobs_unique: one index seek per task.
+const sqlUniqueTasks = `WITH RECURSIVE ut(name) AS (
+		SELECT (SELECT min(task) FROM jobs WHERE unique_key IS NOT NULL)
+		UNION ALL
+		SELECT (SELECT min(task) FROM jobs WHERE unique_key IS NOT NULL AND task > ut.name)
+		FROM ut WHERE ut.name IS NOT NULL)`
+
+// Search returns a page of jobs matching q, newest first. Pages are read by
 // keyset (id below the cursor), so a page costs the same at any depth.
-func (b *Backend) Search(ctx context.Context, q backend.JobQuery) ([]*backend.Job, error) {
+// State filters are written into the statement as literals (they are
+// checked against the known states), so that the planner can use the
+// partial indexes of those states.
+func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPage, error) {
 	var where []string
 	var args []any
 	if len(q.States) > 0 {
-		where = append(where, "state IN ("+placeholders(len(q.States))+")")
-		for _, s := range q.States {
-			args = append(args, string(s))
+		lits := make([]string, len(q.States))
+		for i, s := range q.States {
+			if !s.Valid() {
+				return backend.JobPage{}, fmt.Errorf("sqlite search jobs: unknown state %q", s)
+			}
+			lits[i] = "'" + string(s) + "'"
 		}
+		where = append(where, "state IN ("+strings.Join(lits, ", ")+")")
 	}
 	if q.Task != "" {
 		where = append(where, "task = ?")
@@ -303,22 +337,69 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) ([]*backend.Jo
 		where = append(where, "id < ?")
 		args = append(args, q.After)
 	}
-	if q.Text != "" {
-		// An exact id is one index look-up; otherwise unique keys and the
-		// args' bytes are scanned, newest first, until the page is full.
-		if j, err := b.Get(ctx, q.Text); err == nil && matches(j, q) {
-			return []*backend.Job{j}, nil
+	limit := q.PageLimit()
+	cond := func(extra ...string) string {
+		all := append(slices.Clone(where), extra...)
+		if len(all) == 0 {
+			return ""
 		}
-		where = append(where, "(unique_key = ? OR instr(args, ?) > 0)")
-		args = append(args, q.Text, []byte(q.Text))
+		return " WHERE " + strings.Join(all, " AND ")
 	}
-	sqlq := `SELECT ` + jobColumns + ` FROM jobs`
-	if len(where) > 0 {
-		sqlq += " WHERE " + strings.Join(where, " AND ")
+	if q.Text == "" {
+		jobs, err := b.searchRows(ctx, `SELECT `+jobColumns+` FROM jobs`+cond()+` ORDER BY id DESC LIMIT ?`, append(args, limit+1), q)
+		if err != nil {
+			return backend.JobPage{}, err
+		}
+		return pageOf(jobs, limit), nil
 	}
-	sqlq += " ORDER BY id DESC LIMIT ?"
-	args = append(args, q.PageLimit())
-	rows, err := b.read.QueryContext(ctx, sqlq, args...)
+	// An exact id is one look-up; a unique key one look-up per task that
+	// has unique keys; otherwise the args of at most TextScanLimit jobs are
+	// read, newest first.
+	if q.After == "" {
+		if j, err := b.Get(ctx, q.Text); err == nil && matches(j, q) {
+			return backend.JobPage{Jobs: []*backend.Job{j}}, nil
+		}
+		jobs, err := b.searchRows(ctx, sqlUniqueTasks+` SELECT `+jobColumns+` FROM jobs`+
+			cond("task IN (SELECT name FROM ut WHERE name IS NOT NULL)", "unique_key = ?")+` ORDER BY id DESC LIMIT ?`,
+			append(slices.Clone(args), q.Text, limit), q)
+		if err != nil {
+			return backend.JobPage{}, err
+		}
+		if len(jobs) > 0 {
+			return backend.JobPage{Jobs: jobs}, nil
+		}
+	}
+	scan := `SELECT rowid AS r, id AS i FROM jobs` + cond() + ` ORDER BY id DESC LIMIT ` + fmt.Sprint(backend.TextScanLimit)
+	jobs, err := b.searchRows(ctx, `SELECT `+jobColumns+` FROM jobs WHERE rowid IN (SELECT r FROM (`+scan+`))
+		AND instr(args, ?) > 0 ORDER BY id DESC LIMIT ?`, append(slices.Clone(args), []byte(q.Text), limit+1), q)
+	if err != nil {
+		return backend.JobPage{}, err
+	}
+	if len(jobs) > limit {
+		return pageOf(jobs, limit), nil
+	}
+	var last sql.NullString
+	var n int
+	if err := b.read.QueryRowContext(ctx, `SELECT min(i), count(*) FROM (`+scan+`)`, args...).Scan(&last, &n); err != nil {
+		return backend.JobPage{}, b.wrap("search jobs", err)
+	}
+	p := backend.JobPage{Jobs: jobs}
+	if n >= backend.TextScanLimit && last.Valid {
+		p.Next, p.Scanned = last.String, true
+	}
+	return p, nil
+}
+
+// pageOf cuts jobs (read with one more than limit) to a page.
+func pageOf(jobs []*backend.Job, limit int) backend.JobPage {
+	if len(jobs) > limit {
+		return backend.JobPage{Jobs: jobs[:limit], Next: jobs[limit-1].ID}
+	}
+	return backend.JobPage{Jobs: jobs}
+}
+
+func (b *Backend) searchRows(ctx context.Context, query string, args []any, q backend.JobQuery) ([]*backend.Job, error) {
+	rows, err := b.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, b.wrap("search jobs", err)
 	}

@@ -184,6 +184,31 @@ func testMinuteAggregates(s *suite) {
 	if got, _ := a.Minutes(ctx, backend.MinuteFilter{Since: at(-hour), Until: minute.Add(min1), Task: "t"}); len(got) != 1 {
 		s.t.Fatalf("Minutes until the second minute of task t = %+v, want the first row only", got)
 	}
+	// Summed per hour over everything: one row of 5 attempts.
+	f := backend.MinuteFilter{Since: at(-hour), Step: hour, Group: backend.GroupAll}
+	sum, err := a.Minutes(ctx, f)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(sum) != 1 || sum[0].Processed() != 5 || sum[0].Queue != "" || sum[0].Task != "" ||
+		!sum[0].Minute.Equal(f.Bucket(minute)) || sum[0].Duration != 83*time.Millisecond+time.Millisecond+2*sec {
+		s.t.Fatalf("Minutes per hour of everything = %+v, want 5 attempts in the hour of %s", sum, f.Bucket(minute))
+	}
+	byTask, err := a.Minutes(ctx, backend.MinuteFilter{Since: at(-hour), Step: 24 * hour, Group: backend.GroupTask})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(byTask) != 2 || byTask[0].Task != "t" || byTask[0].Processed() != 4 || byTask[0].Queue != "" ||
+		byTask[1].Task != "u" || byTask[1].Processed() != 1 {
+		s.t.Fatalf("Minutes per day by task = %+v, want t: 4, u: 1", byTask)
+	}
+	byQueue, err := a.Minutes(ctx, backend.MinuteFilter{Since: at(-hour), Group: backend.GroupQueue})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(byQueue) != 3 || byQueue[0].Queue != "default" || byQueue[0].Task != "" || byQueue[1].Queue != "q" || byQueue[1].Processed() != 3 {
+		s.t.Fatalf("Minutes per minute by queue = %+v", byQueue)
+	}
 }
 
 func testSearchPages(s *suite) {
@@ -208,11 +233,14 @@ func testSearchPages(s *suite) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if len(page) == 0 {
+		got = append(got, idsOfOrdered(page.Jobs)...)
+		if page.Next == "" {
 			break
 		}
-		got = append(got, idsOfOrdered(page)...)
-		after = page[len(page)-1].ID
+		if page.Next != page.Jobs[len(page.Jobs)-1].ID {
+			s.t.Fatalf("page %v has Next %s, want its last id", idsOfOrdered(page.Jobs), page.Next)
+		}
+		after = page.Next
 	}
 	var want []string
 	for i := len(all) - 1; i >= 0; i-- {
@@ -227,7 +255,7 @@ func testSearchPages(s *suite) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if g := idsOfOrdered(page); !slices.Equal(g, want) && !(len(g) == 0 && len(want) == 0) {
+		if g := idsOfOrdered(page.Jobs); !slices.Equal(g, want) && !(len(g) == 0 && len(want) == 0) {
 			s.t.Fatalf("Search(%+v) = %v, want %v", q, g, want)
 		}
 	}

@@ -230,6 +230,9 @@ type MinuteFilter struct {
 	// task apart, GroupQueue sums the tasks of each queue (Task is ""),
 	// GroupTask the queues of each task (Queue is ""), GroupAll everything.
 	Group Grouping
+	// CountsOnly leaves Duration and Buckets zero, which lets a store read
+	// less (a chart of counts needs no histogram).
+	CountsOnly bool
 }
 
 // Grouping is how Minutes sums rows (see MinuteFilter.Group).

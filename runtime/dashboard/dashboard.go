@@ -87,6 +87,7 @@ type Handler struct {
 	live   *hub
 
 	statsCache statsCache
+	history    historyCache
 }
 
 // New returns the dashboard for o.

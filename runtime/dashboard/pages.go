@@ -80,7 +80,7 @@ func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*q
 			row(q).Paused = true
 		}
 		if withHour {
-			ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-time.Hour), Step: time.Hour, Group: backend.GroupQueue})
+			ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-time.Hour), Step: 2 * time.Hour, Group: backend.GroupQueue, CountsOnly: true})
 			if err != nil {
 				return nil, nil, err
 			}
@@ -167,10 +167,10 @@ func (h *Handler) overview(r *http.Request) (string, any, error) {
 			step  time.Duration
 			n     int
 		}{{"Last hour (per minute)", time.Minute, 60}, {"Last day (per hour)", time.Hour, 24}, {"Last week (per 6 hours)", 6 * time.Hour, 28}} {
-			f := backend.MinuteFilter{Step: c.step, Group: backend.GroupAll}
+			f := backend.MinuteFilter{Step: c.step, Group: backend.GroupAll, CountsOnly: true}
 			since := f.Bucket(now.UTC().Truncate(time.Minute)).Add(-time.Duration(c.n-1) * c.step)
 			f.Since = since
-			ms, err := h.admin.Minutes(ctx, f)
+			ms, err := h.minutes(ctx, f, now)
 			if err != nil {
 				return "", nil, err
 			}
@@ -427,7 +427,9 @@ func (h *Handler) tasks(r *http.Request) (string, any, error) {
 	if h.admin != nil {
 		ctx, cancel := reqCtx(r)
 		defer cancel()
-		ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-24 * time.Hour), Step: 48 * time.Hour, Group: backend.GroupTask})
+		// The last 24 hours, by hour buckets (closed ones cached), summed by task.
+		f := backend.MinuteFilter{Since: now.Add(-23 * time.Hour), Step: time.Hour, Group: backend.GroupTask}
+		ms, err := h.minutes(ctx, f, now)
 		if err != nil {
 			return "", nil, err
 		}

@@ -141,6 +141,9 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 			continue
 		}
 		g := *m
+		if f.CountsOnly {
+			g.Duration, g.Buckets = 0, [backend.NumBuckets]int64{}
+		}
 		g.Minute = f.Bucket(m.Minute)
 		g.Queue, g.Task = f.Keys(m.Queue, m.Task)
 		k := minuteKey{g.Minute.UnixNano(), g.Queue, g.Task}

@@ -249,6 +249,11 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 	for _, h := range histColumns {
 		sums = append(sums, "sum("+h+")")
 	}
+	if f.CountsOnly {
+		for i := 4; i < len(sums); i++ {
+			sums[i] = "0"
+		}
+	}
 	q := fmt.Sprintf(`SELECT minute - minute %% %d AS bucket, %s AS q, %s AS t, %s
 		FROM nuvom_minutes WHERE minute >= ? AND minute < ?`, step, qcol, tcol, strings.Join(sums, ", "))
 	until := backend.MaxTime()
@@ -307,7 +312,19 @@ const sqlUniqueTasks = `WITH RECURSIVE ut(name) AS (
 func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPage, error) {
 	var where []string
 	var args []any
+	from := " FROM jobs"
 	if len(q.States) > 0 {
+		bad := true
+		for _, st := range q.States {
+			bad = bad && (st == backend.StateFailed || st == backend.StateCancelled || st == backend.StateQuarantined)
+		}
+		if bad {
+			// Without statistics the planner would walk the id index and
+			// filter, reading every job when those states are rare.
+			// The partial index serves a query that repeats its WHERE term.
+			from = " FROM jobs INDEXED BY jobs_bad"
+			where = append(where, "state IN ('failed', 'cancelled', 'quarantined')")
+		}
 		lits := make([]string, len(q.States))
 		for i, s := range q.States {
 			if !s.Valid() {
@@ -346,7 +363,7 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 		return " WHERE " + strings.Join(all, " AND ")
 	}
 	if q.Text == "" {
-		jobs, err := b.searchRows(ctx, `SELECT `+jobColumns+` FROM jobs`+cond()+` ORDER BY id DESC LIMIT ?`, append(args, limit+1), q)
+		jobs, err := b.searchRows(ctx, `SELECT `+jobColumns+from+cond()+` ORDER BY id DESC LIMIT ?`, append(args, limit+1), q)
 		if err != nil {
 			return backend.JobPage{}, err
 		}
@@ -369,7 +386,7 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 			return backend.JobPage{Jobs: jobs}, nil
 		}
 	}
-	scan := `SELECT rowid AS r, id AS i FROM jobs` + cond() + ` ORDER BY id DESC LIMIT ` + fmt.Sprint(backend.TextScanLimit)
+	scan := `SELECT rowid AS r, id AS i` + from + cond() + ` ORDER BY id DESC LIMIT ` + fmt.Sprint(backend.TextScanLimit)
 	jobs, err := b.searchRows(ctx, `SELECT `+jobColumns+` FROM jobs WHERE rowid IN (SELECT r FROM (`+scan+`))
 		AND instr(args, ?) > 0 ORDER BY id DESC LIMIT ?`, append(slices.Clone(args), []byte(q.Text), limit+1), q)
 	if err != nil {

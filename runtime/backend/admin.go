@@ -293,6 +293,10 @@ type JobQuery struct {
 	// After, when set, keeps jobs with an ID below it (the last ID of the
 	// previous page).
 	After string
+	// MinID, when set, keeps jobs with an ID at or above it. With After it
+	// bounds a time range by IDs: Nuvom's IDs are ULIDs of the enqueue time,
+	// so a range of IDs is a range of creation times read from the ID index.
+	MinID string
 	// Limit caps the page; 0 means 50, at most 1000.
 	Limit int
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/manifest/jsonargs"
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -209,19 +211,37 @@ func jobsQuery(r *http.Request) (backend.JobQuery, error) {
 		}
 		jq.States = []backend.State{backend.State(s)}
 	}
-	for _, f := range []struct {
-		key string
-		dst *time.Time
-	}{{"since", &jq.Since}, {"until", &jq.Until}} {
-		if v := q.Get(f.key); v != "" {
-			t, err := parseTimeInput(v)
-			if err != nil {
-				return jq, statusError{http.StatusBadRequest, fmt.Sprintf("%s: %v", f.key, err)}
-			}
-			*f.dst = t
+	// A time range is read as a range of ids (ULIDs carry their creation
+	// time), which the id index serves at any depth.
+	for _, key := range []string{"since", "until"} {
+		v := q.Get(key)
+		if v == "" {
+			continue
+		}
+		t, err := parseTimeInput(v)
+		if err != nil {
+			return jq, statusError{http.StatusBadRequest, fmt.Sprintf("%s: %v", key, err)}
+		}
+		id := idAt(t)
+		if key == "since" {
+			jq.MinID = id
+		} else if jq.After == "" || id < jq.After {
+			jq.After = id
 		}
 	}
 	return jq, nil
+}
+
+// idAt is the smallest ULID of time t: ids at or above it were made at t or later.
+func idAt(t time.Time) string {
+	var u ulid.ULID
+	if t.Before(time.UnixMilli(0)) {
+		t = time.UnixMilli(0)
+	}
+	if err := u.SetTime(ulid.Timestamp(t)); err != nil {
+		return strings.Repeat("7", 1) + strings.Repeat("Z", 25) // past the ULID range: above every id
+	}
+	return u.String()
 }
 
 // parseTimeInput reads an RFC 3339 time or a datetime-local input (UTC).

@@ -313,7 +313,7 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 	limit := q.PageLimit()
 	var p backend.JobPage
 	for _, s := range all {
-		if q.After != "" && s.id >= q.After {
+		if (q.After != "" && s.id >= q.After) || (q.MinID != "" && s.id < q.MinID) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

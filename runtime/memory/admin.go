@@ -176,7 +176,7 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 			(q.Task == "" || j.Task == q.Task) && (q.Queue == "" || j.Queue == q.Queue) &&
 			(q.Since.IsZero() || !j.CreatedAt.Before(backend.ClampTime(q.Since))) &&
 			(q.Until.IsZero() || j.CreatedAt.Before(backend.ClampTime(q.Until))) &&
-			(q.After == "" || j.ID < q.After) &&
+			(q.After == "" || j.ID < q.After) && (q.MinID == "" || j.ID >= q.MinID) &&
 			(q.Text == "" || j.ID == q.Text || j.UniqueKey == q.Text || bytes.Contains(j.Args, []byte(q.Text))) {
 			match = append(match, e)
 		}

@@ -354,6 +354,10 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 		where = append(where, "id < ?")
 		args = append(args, q.After)
 	}
+	if q.MinID != "" {
+		where = append(where, "id >= ?")
+		args = append(args, q.MinID)
+	}
 	limit := q.PageLimit()
 	cond := func(extra ...string) string {
 		all := append(slices.Clone(where), extra...)
@@ -443,7 +447,7 @@ func matches(j *backend.Job, q backend.JobQuery) bool {
 	return (len(q.States) == 0 || slices.Contains(q.States, j.State)) &&
 		(q.Task == "" || j.Task == q.Task) && (q.Queue == "" || j.Queue == q.Queue) &&
 		(q.Since.IsZero() || !j.CreatedAt.Before(q.Since)) && (q.Until.IsZero() || j.CreatedAt.Before(q.Until)) &&
-		(q.After == "" || j.ID < q.After)
+		(q.After == "" || j.ID < q.After) && (q.MinID == "" || j.ID >= q.MinID)
 }
 
 // Bulk applies action to the selected jobs.

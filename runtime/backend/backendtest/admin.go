@@ -262,6 +262,7 @@ func testSearchPages(s *suite) {
 	check(backend.JobQuery{Queue: "q2"}, all[5].ID, all[3].ID, all[1].ID)
 	check(backend.JobQuery{Queue: "q2", After: all[3].ID}, all[1].ID)
 	check(backend.JobQuery{Since: at(2 * sec), Until: at(4 * sec)}, all[3].ID, all[2].ID)
+	check(backend.JobQuery{MinID: all[2].ID, After: all[5].ID}, all[4].ID, all[3].ID, all[2].ID)
 	check(backend.JobQuery{Text: "needle"}, all[3].ID)
 	check(backend.JobQuery{Text: "order-42"}, all[5].ID)
 	check(backend.JobQuery{Text: all[4].ID}, all[4].ID)

@@ -88,6 +88,10 @@ type Handler struct {
 
 	statsCache statsCache
 	history    historyCache
+
+	// bg bounds the background work (counts, warm-up); Close cancels it.
+	bg     context.Context
+	stopBg context.CancelFunc
 }
 
 // New returns the dashboard for o.
@@ -116,11 +120,28 @@ func New(o Options) (*Handler, error) {
 	}
 	h.live = newHub(h)
 	h.routes()
+	h.bg, h.stopBg = context.WithCancel(context.Background())
+	go h.warm()
 	return h, nil
 }
 
-// Close stops the live poller. It does not close the backend.
+// warm counts the jobs and reads the history's closed buckets once in the
+// background, so that the first page a user opens finds them ready.
+func (h *Handler) warm() {
+	_, _, _ = h.stats(h.bg)
+	if h.admin != nil {
+		now := h.o.Now()
+		for _, f := range historyFilters(now) {
+			_, _ = h.minutes(h.bg, f, now)
+		}
+		_, _ = h.minutes(h.bg, tasksFilter(now), now)
+	}
+}
+
+// Close stops the live poller and the background work. It does not close
+// the backend.
 func (h *Handler) Close() error {
+	h.stopBg()
 	h.live.close()
 	return nil
 }

@@ -26,7 +26,8 @@ type historyKey struct {
 }
 
 // minutes is Admin.Minutes for [f.Since, now] through the cache of closed
-// buckets: steps under an hour are read from the store every time.
+// buckets: steps under an hour are read from the store every time. f.Since
+// must be the start of a bucket (whole buckets are cached).
 func (h *Handler) minutes(ctx context.Context, f backend.MinuteFilter, now time.Time) ([]backend.MinuteStat, error) {
 	if f.Step < time.Hour {
 		return h.admin.Minutes(ctx, f)

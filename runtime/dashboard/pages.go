@@ -146,6 +146,30 @@ func buildSeries(title string, ms []backend.MinuteStat, since time.Time, step ti
 	return s
 }
 
+// historyCharts are the Overview's charts: title, bucket and bucket count.
+var historyCharts = [...]struct {
+	title string
+	step  time.Duration
+	n     int
+}{{"Last hour (per minute)", time.Minute, 60}, {"Last day (per hour)", time.Hour, 24}, {"Last week (per 6 hours)", 6 * time.Hour, 28}}
+
+// historyFilters are the aggregate reads of the Overview's charts at now.
+func historyFilters(now time.Time) []backend.MinuteFilter {
+	out := make([]backend.MinuteFilter, len(historyCharts))
+	for i, c := range historyCharts {
+		f := backend.MinuteFilter{Step: c.step, Group: backend.GroupAll, CountsOnly: true}
+		f.Since = f.Bucket(now.UTC().Truncate(time.Minute)).Add(-time.Duration(c.n-1) * c.step)
+		out[i] = f
+	}
+	return out
+}
+
+// tasksFilter reads the current hour and the 23 before it by hour (closed
+// hours cached), summed by task.
+func tasksFilter(now time.Time) backend.MinuteFilter {
+	return backend.MinuteFilter{Since: now.UTC().Truncate(time.Hour).Add(-23 * time.Hour), Step: time.Hour, Group: backend.GroupTask}
+}
+
 func (h *Handler) overview(r *http.Request) (string, any, error) {
 	now := h.o.Now()
 	rows, totals, err := h.queueRows(r, now, false)
@@ -164,19 +188,12 @@ func (h *Handler) overview(r *http.Request) (string, any, error) {
 	if h.admin != nil {
 		ctx, cancel := reqCtx(r)
 		defer cancel()
-		for _, c := range []struct {
-			title string
-			step  time.Duration
-			n     int
-		}{{"Last hour (per minute)", time.Minute, 60}, {"Last day (per hour)", time.Hour, 24}, {"Last week (per 6 hours)", 6 * time.Hour, 28}} {
-			f := backend.MinuteFilter{Step: c.step, Group: backend.GroupAll, CountsOnly: true}
-			since := f.Bucket(now.UTC().Truncate(time.Minute)).Add(-time.Duration(c.n-1) * c.step)
-			f.Since = since
+		for i, f := range historyFilters(now) {
 			ms, err := h.minutes(ctx, f, now)
 			if err != nil {
 				return "", nil, err
 			}
-			d.History = append(d.History, buildSeries(c.title, ms, since, c.step, c.n))
+			d.History = append(d.History, buildSeries(historyCharts[i].title, ms, f.Since, f.Step, historyCharts[i].n))
 		}
 		if d.Workers, err = h.admin.Workers(ctx, now); err != nil {
 			return "", nil, err
@@ -447,9 +464,7 @@ func (h *Handler) tasks(r *http.Request) (string, any, error) {
 	if h.admin != nil {
 		ctx, cancel := reqCtx(r)
 		defer cancel()
-		// The last 24 hours, by hour buckets (closed ones cached), summed by task.
-		f := backend.MinuteFilter{Since: now.Add(-23 * time.Hour), Step: time.Hour, Group: backend.GroupTask}
-		ms, err := h.minutes(ctx, f, now)
+		ms, err := h.minutes(ctx, tasksFilter(now), now)
 		if err != nil {
 			return "", nil, err
 		}

@@ -19,45 +19,61 @@ const minStatsAge = 2 * time.Second
 // after the first, and the store spends at most a twentieth of a reader's
 // time counting, however many pages are open.
 type statsCache struct {
-	mu         sync.Mutex
-	stats      []backend.QueueStat
-	at         time.Time // when the counts were taken
-	took       time.Duration
-	refreshing bool
-	err        error
+	mu    sync.Mutex
+	stats []backend.QueueStat
+	at    time.Time // when the counts were taken
+	took  time.Duration
+	// done is open while a count runs; it is closed when the count ends.
+	done chan struct{}
+	err  error
 }
 
-// stats returns the counts and when they were taken.
+// stats returns the counts and when they were taken. Only the first call
+// (before any count finished) waits, for the one count in flight.
 func (h *Handler) stats(ctx context.Context) ([]backend.QueueStat, time.Time, error) {
 	c := &h.statsCache
 	c.mu.Lock()
 	if !c.at.IsZero() {
 		stats, at := c.stats, c.at
-		if time.Since(at) > max(minStatsAge, 20*c.took) && !c.refreshing {
-			c.refreshing = true
-			go h.refreshStats(context.WithoutCancel(ctx))
+		if time.Since(at) > max(minStatsAge, 20*c.took) && c.done == nil {
+			h.startCount()
 		}
 		c.mu.Unlock()
 		return stats, at, nil
 	}
+	if c.done == nil {
+		h.startCount()
+	}
+	done := c.done
 	c.mu.Unlock()
-	return h.refreshStats(ctx)
-}
-
-// refreshStats counts the jobs and stores the counts.
-func (h *Handler) refreshStats(ctx context.Context) ([]backend.QueueStat, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	start := time.Now()
-	stats, err := h.o.Backend.Stats(ctx, h.o.Now())
-	c := &h.statsCache
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.refreshing = false
-	if err != nil {
-		c.err = err
-		return c.stats, c.at, err
-	}
-	c.stats, c.at, c.took, c.err = stats, time.Now(), time.Since(start), nil
-	return stats, c.at, nil
+	return c.stats, c.at, c.err
+}
+
+// startCount starts one count in the background (c.mu held).
+func (h *Handler) startCount() {
+	c := &h.statsCache
+	done := make(chan struct{})
+	c.done = done
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(h.bg, time.Minute)
+		defer cancel()
+		start := time.Now()
+		stats, err := h.o.Backend.Stats(ctx, h.o.Now())
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.done = nil
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.stats, c.at, c.took, c.err = stats, time.Now(), time.Since(start), nil
+	}()
 }

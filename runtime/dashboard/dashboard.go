@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -191,6 +192,7 @@ const (
 	tokenCookie = "nuvom_token"
 	csrfCookie  = "nuvom_csrf"
 	csrfField   = "csrf"
+	flashCookie = "nuvom_flash"
 )
 
 // authenticate checks the token or basic credentials when they are set.
@@ -302,15 +304,15 @@ func (h *Handler) action(fn func(r *http.Request) (string, error)) http.HandlerF
 		if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
 			back = "/"
 		}
-		sep := "?"
-		if strings.Contains(back, "?") {
-			sep = "&"
-		}
-		http.Redirect(w, r, h.prefix(r)+back+sep+"flash="+urlQueryEscape(msg), http.StatusSeeOther)
+		// The message rides in a short-lived cookie, not in the URL, so that
+		// a link cannot make the dashboard show a text of someone's choosing.
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: h.prefix(r) + "/",
+			MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		http.Redirect(w, r, h.prefix(r)+back, http.StatusSeeOther)
 	}
 }
 
-// ctx bounds the store calls of one request.
+// reqCtx bounds the store calls of one request.
 func reqCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 30*time.Second)
 }

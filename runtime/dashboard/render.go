@@ -132,13 +132,15 @@ func (h *Handler) page(name string, load func(r *http.Request) (string, any, err
 		}
 		self := r.URL.Path
 		if q := r.URL.Query(); len(q) > 0 {
-			q.Del("flash")
-			if enc := q.Encode(); enc != "" {
-				self += "?" + enc
-			}
+			self += "?" + q.Encode()
+		}
+		flash := ""
+		if c, err := r.Cookie(flashCookie); err == nil {
+			flash, _ = url.QueryUnescape(c.Value)
+			http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: h.prefix(r) + "/", MaxAge: -1})
 		}
 		v := view{Page: name, Title: title, Base: h.prefix(r) + "/", Self: self, CSRF: h.csrfToken(w, r),
-			ReadOnly: h.o.ReadOnly, Flash: r.URL.Query().Get("flash"), Now: h.o.Now(), Admin: h.admin != nil, Data: data}
+			ReadOnly: h.o.ReadOnly, Flash: flash, Now: h.o.Now(), Admin: h.admin != nil, Data: data}
 		var buf bytes.Buffer
 		if err := h.tmpl[name].Execute(&buf, v); err != nil {
 			h.o.Logger.Error("dashboard render", "page", name, "err", err)
@@ -158,5 +160,3 @@ type statusError struct {
 }
 
 func (e statusError) Error() string { return e.msg }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -40,11 +40,11 @@ func loadManifest(root string) (*manifest.Manifest, string) {
 }
 
 // startDashboard serves the dashboard on addr for the worker's store until
-// the returned stop is called.
-func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m *manifest.Manifest, addr string, logger *slog.Logger) (stop func(), err error) {
+// the returned stop is called; url is where it listens.
+func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m *manifest.Manifest, addr string, logger *slog.Logger) (url string, stop func(), err error) {
 	o := dashboard.Options{Backend: b, Manifest: m, Token: os.Getenv(DashboardTokenEnv), Logger: logger}
 	if err := dashboard.CheckBind(addr, o); err != nil {
-		return nil, fmt.Errorf("%w (set %s)", err, DashboardTokenEnv)
+		return "", nil, fmt.Errorf("%w (set %s)", err, DashboardTokenEnv)
 	}
 	st, err := cfg.OpenScheduleStore(ctx)
 	if err == nil {
@@ -54,7 +54,7 @@ func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m
 	}
 	h, err := dashboard.New(o)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -62,7 +62,7 @@ func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m
 		if st != nil {
 			st.Close()
 		}
-		return nil, fmt.Errorf("dashboard: %w", err)
+		return "", nil, fmt.Errorf("dashboard: %w", err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
@@ -72,8 +72,9 @@ func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m
 			logger.Error("dashboard", "err", err)
 		}
 	}()
-	logger.Info("dashboard serving", "url", "http://"+ln.Addr().String()+"/")
-	return func() {
+	url = "http://" + ln.Addr().String() + "/"
+	logger.Info("dashboard serving", "url", url)
+	return url, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)

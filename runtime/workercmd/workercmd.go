@@ -276,7 +276,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 
 	m, manifestHash := loadManifest(cfg.Root)
 	if *f.Dashboard {
-		stopDashboard, err := startDashboard(ctx, cfg, backend, m, *f.DashboardAddr, logger)
+		_, stopDashboard, err := startDashboard(ctx, cfg, backend, m, *f.DashboardAddr, logger)
 		if err != nil {
 			return fail(err)
 		}

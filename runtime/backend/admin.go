@@ -377,26 +377,47 @@ func BulkEach(ctx context.Context, b Backend, action BulkAction, sel Selection, 
 	if sel.State == "" {
 		return 0, nil
 	}
+	// Page through the selection by id (keyset: each page starts below the
+	// last), with Search where the store has it, so that every page is read
+	// through the store's indexes whatever the action did to the last one.
+	a, hasSearch := AdminOf(b)
 	seen := map[string]bool{}
+	after := ""
 	for {
-		page, err := b.List(ctx, ListFilter{States: []State{sel.State}, Task: sel.Task, Queue: sel.Queue, Limit: 500})
-		if err != nil {
-			return done, fmt.Errorf("bulk %s: list: %w", action, err)
-		}
 		var ids []string
-		for _, j := range page {
-			if !seen[j.ID] {
-				seen[j.ID] = true
+		next := ""
+		if hasSearch {
+			p, err := a.Search(ctx, JobQuery{States: []State{sel.State}, Task: sel.Task, Queue: sel.Queue, After: after, Limit: 500})
+			if err != nil {
+				return done, fmt.Errorf("bulk %s: list: %w", action, err)
+			}
+			for _, j := range p.Jobs {
 				ids = append(ids, j.ID)
 			}
-		}
-		if len(ids) == 0 {
-			return done, nil
+			next = p.Next
+		} else {
+			page, err := b.List(ctx, ListFilter{States: []State{sel.State}, Task: sel.Task, Queue: sel.Queue, Limit: 500})
+			if err != nil {
+				return done, fmt.Errorf("bulk %s: list: %w", action, err)
+			}
+			for _, j := range page {
+				if !seen[j.ID] {
+					seen[j.ID] = true
+					ids = append(ids, j.ID)
+				}
+			}
+			if len(ids) > 0 {
+				next = "more"
+			}
 		}
 		n, err := each(ids)
 		done += n
 		if err != nil {
 			return done, err
 		}
+		if next == "" {
+			return done, nil
+		}
+		after = next
 	}
 }

@@ -163,7 +163,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/live", h.apiLive)
 	m.HandleFunc("POST /jobs/{id}/{action}", h.action(h.jobAction))
 	m.HandleFunc("POST /bulk", h.action(h.bulk))
-	m.HandleFunc("POST /queues/{queue}/{action}", h.action(h.queueAction))
+	m.HandleFunc("POST /queues/{action}", h.action(h.queueAction)) // the queue is a form field: any name fits
 	m.HandleFunc("POST /schedules/{id}/{action}", h.action(h.scheduleAction))
 	h.mux = m
 }

@@ -151,7 +151,17 @@ func (b *browser) csrf(page string) string {
 
 func TestEveryPageRendersAndEscapesJobValues(t *testing.T) {
 	f := newFixture(t)
+	// A queue whose name needs escaping in text and in links.
+	j := &backend.Job{ID: "01JODDQUEUE00000000000000C", Task: "shop.Echo", Queue: `q"<x>&y`, State: backend.StateQueued,
+		MaxAttempts: 1, RunAt: time.Now(), CreatedAt: time.Now(), TimeoutPolicy: backend.TimeoutFail}
+	if _, err := f.b.Enqueue(context.Background(), []*backend.Job{j}); err != nil {
+		t.Fatal(err)
+	}
 	b := newBrowser(t, f.handler(t, nil))
+	if _, body := b.get("/queues"); strings.Contains(body, "<x>") ||
+		!strings.Contains(body, `href="jobs?queue=q%22%3Cx%3E%26y&amp;state=queued"`) || !strings.Contains(body, `q&#34;&lt;x&gt;&amp;y`) {
+		t.Fatalf("queue name not escaped in the queues page")
+	}
 	for _, p := range []string{"/", "/queues", "/jobs", "/jobs?state=failed", "/jobs/" + f.failed, "/tasks", "/schedules",
 		"/workers", "/quarantine", "/static/style.css", "/static/app.js", "/api/live"} {
 		code, body := b.get(p)
@@ -238,14 +248,14 @@ func TestActionsNeedTheCSRFToken(t *testing.T) {
 		t.Fatalf("cancel: job is %s", j.State)
 	}
 	// Pause and resume a queue; bulk delete of every cancelled job.
-	if code, _ := b.post("/queues/default/pause", url.Values{"csrf": {tok}}); code != http.StatusSeeOther {
+	if code, _ := b.post("/queues/pause", url.Values{"csrf": {tok}, "queue": {"default"}}); code != http.StatusSeeOther {
 		t.Fatalf("pause = %d", code)
 	}
 	if p, _ := f.b.Paused(context.Background()); len(p) != 1 || p[0] != "default" {
 		t.Fatalf("paused = %v", p)
 	}
 	_, body := b.get("/queues")
-	if !strings.Contains(body, `action="queues/default/resume"`) {
+	if !strings.Contains(body, `action="queues/resume" data-queue="default"`) {
 		t.Fatalf("queues page of a paused queue offers no resume")
 	}
 	code, loc = b.post("/bulk", url.Values{"csrf": {tok}, "action": {"delete"}, "all": {"1"}, "state": {"cancelled"}, "back": {"/jobs"}})
@@ -449,5 +459,49 @@ func TestLivePagesShareOnePoll(t *testing.T) {
 	}
 	if maxSeq >= pages*events {
 		t.Fatalf("%d polls for %d pages × %d events", maxSeq, pages, events)
+	}
+}
+
+// slowStats is a store whose count of jobs by state waits for release.
+type slowStats struct {
+	*sqlite.Backend
+	release chan struct{}
+}
+
+func (s *slowStats) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Backend.Stats(ctx, now)
+}
+
+// While the first count of the jobs runs, pages show without counts and
+// reload; once it is done they show the counts.
+func TestPagesDoNotWaitForTheFirstCount(t *testing.T) {
+	f := newFixture(t)
+	slow := &slowStats{Backend: f.b, release: make(chan struct{})}
+	b := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Backend = slow }))
+	for _, p := range []string{"/", "/queues"} {
+		code, body := b.get(p)
+		if code != http.StatusOK || !strings.Contains(body, "Counting the jobs") || !strings.Contains(body, `http-equiv="refresh"`) {
+			t.Fatalf("GET %s during the first count = %d, no counting note:\n%s", p, code, body)
+		}
+	}
+	close(slow.release)
+	deadline := time.Now().Add(2 * time.Minute) // hang guard
+	for {
+		_, body := b.get("/queues")
+		if !strings.Contains(body, "Counting the jobs") {
+			if strings.Contains(body, `http-equiv="refresh"`) || !strings.Contains(body, `href="jobs?queue=default&amp;state=failed">1</a>`) {
+				t.Fatalf("queues page after the count:\n%s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the count never finished")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

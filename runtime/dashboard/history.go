@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,15 +27,23 @@ type historyKey struct {
 	bucket      int64
 }
 
+// closeGrace is how long after its end a bucket is taken as closed: an
+// outcome is stored a moment after it finished (workers batch their
+// writes), so the last minute may still be counted into.
+const closeGrace = time.Minute
+
 // minutes is Admin.Minutes for [f.Since, now] through the cache of closed
-// buckets: steps under an hour are read from the store every time. f.Since
-// must be the start of a bucket (whole buckets are cached).
+// buckets (Step of a minute or more). f.Since must be the start of a bucket
+// (whole buckets are cached). Buckets still open are read from the store;
+// those of a Step of several hours are made of hour buckets (cached once
+// closed too), so no read covers more than an hour or two of minutes.
 func (h *Handler) minutes(ctx context.Context, f backend.MinuteFilter, now time.Time) ([]backend.MinuteStat, error) {
-	if f.Step < time.Hour {
-		return h.admin.Minutes(ctx, f)
+	if f.Step < time.Minute {
+		f.Step = time.Minute
 	}
 	c := &h.history
-	open := f.Bucket(now.UTC().Truncate(time.Minute)) // the current bucket
+	// The first bucket not closed yet.
+	open := f.Bucket(now.UTC().Add(-closeGrace).Truncate(time.Minute))
 	key := func(b time.Time) historyKey {
 		return historyKey{f.Step, f.Group, f.Queue, f.Task, f.CountsOnly, b.UnixNano()}
 	}
@@ -80,8 +90,16 @@ func (h *Handler) minutes(ctx context.Context, f backend.MinuteFilter, now time.
 	}
 	g := f
 	g.Since, g.Until = open, time.Time{}
-	cur, err := h.admin.Minutes(ctx, g)
-	if err != nil {
+	var cur []backend.MinuteStat
+	var err error
+	if f.Step > time.Hour && f.Step%time.Hour == 0 {
+		g.Step = time.Hour
+		hours, err := h.minutes(ctx, g, now)
+		if err != nil {
+			return nil, err
+		}
+		cur = rebucket(f, hours)
+	} else if cur, err = h.admin.Minutes(ctx, g); err != nil {
 		return nil, err
 	}
 	var out []backend.MinuteStat
@@ -91,4 +109,24 @@ func (h *Handler) minutes(ctx context.Context, f backend.MinuteFilter, now time.
 	}
 	c.mu.Unlock()
 	return append(out, cur...), nil
+}
+
+// rebucket sums rows (of f's grouping) into f.Step buckets, in order.
+func rebucket(f backend.MinuteFilter, rows []backend.MinuteStat) []backend.MinuteStat {
+	var out []backend.MinuteStat
+	for _, r := range rows {
+		r.Minute = f.Bucket(r.Minute)
+		i := slices.IndexFunc(out, func(o backend.MinuteStat) bool {
+			return o.Minute.Equal(r.Minute) && o.Queue == r.Queue && o.Task == r.Task
+		})
+		if i >= 0 {
+			out[i].Add(r)
+		} else {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(x, y backend.MinuteStat) int {
+		return cmp.Or(x.Minute.Compare(y.Minute), cmp.Compare(x.Queue, y.Queue), cmp.Compare(x.Task, y.Task))
+	})
+	return out
 }

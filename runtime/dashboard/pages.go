@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"cmp"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,12 +35,20 @@ type queueRow struct {
 }
 
 // queueRows groups Stats by queue, with the paused flags and last hour's throughput.
-func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*queueRow, map[backend.State]int, error) {
+func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) (rows []*queueRow, totals map[backend.State]int, counting bool, err error) {
 	ctx, cancel := reqCtx(r)
 	defer cancel()
-	stats, _, err := h.stats(ctx)
+	// The first count after the dashboard started may take seconds on a
+	// big store: a page waits for it a moment, then shows without counts
+	// (Counting) and reloads.
+	wctx, wcancel := context.WithTimeout(ctx, firstCountWait)
+	stats, _, err := h.stats(wctx)
+	wcancel()
 	if err != nil {
-		return nil, nil, err
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, false, err
+		}
+		counting, stats = true, nil
 	}
 	byQ := map[string]*queueRow{}
 	row := func(q string) *queueRow {
@@ -48,7 +57,7 @@ func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*q
 		}
 		return byQ[q]
 	}
-	totals := map[backend.State]int{}
+	totals = map[backend.State]int{}
 	for _, s := range stats {
 		qr := row(s.Queue)
 		qr.Counts[s.State] += s.Count
@@ -76,15 +85,15 @@ func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*q
 	if h.admin != nil {
 		paused, err := h.admin.Paused(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		for _, q := range paused {
 			row(q).Paused = true
 		}
 		if withHour {
-			ms, err := h.admin.Minutes(ctx, backend.MinuteFilter{Since: now.Add(-time.Hour), Step: 2 * time.Hour, Group: backend.GroupQueue, CountsOnly: true})
+			ms, err := h.minutes(ctx, lastHourByQueue(now), now)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, false, err
 			}
 			for _, m := range ms {
 				qr := row(m.Queue)
@@ -93,7 +102,7 @@ func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*q
 			}
 		}
 	}
-	rows := make([]*queueRow, 0, len(byQ))
+	rows = make([]*queueRow, 0, len(byQ))
 	for _, qr := range byQ {
 		if !qr.Oldest.IsZero() && qr.Oldest.Before(now) {
 			qr.Latency = now.Sub(qr.Oldest)
@@ -101,7 +110,7 @@ func (h *Handler) queueRows(r *http.Request, now time.Time, withHour bool) ([]*q
 		rows = append(rows, qr)
 	}
 	slices.SortFunc(rows, func(a, b *queueRow) int { return cmp.Compare(a.Name, b.Name) })
-	return rows, totals, nil
+	return rows, totals, counting, nil
 }
 
 // series is one bar chart: a count per bucket.
@@ -164,6 +173,16 @@ func historyFilters(now time.Time) []backend.MinuteFilter {
 	return out
 }
 
+// lastHourByQueue reads the last 60 minutes by minute (closed minutes
+// cached), summed by queue.
+func lastHourByQueue(now time.Time) backend.MinuteFilter {
+	return backend.MinuteFilter{Since: now.UTC().Truncate(time.Minute).Add(-59 * time.Minute), Step: time.Minute,
+		Group: backend.GroupQueue, CountsOnly: true}
+}
+
+// firstCountWait is how long a page waits for the first count of the jobs.
+const firstCountWait = 300 * time.Millisecond
+
 // tasksFilter reads the current hour and the 23 before it by hour (closed
 // hours cached), summed by task.
 func tasksFilter(now time.Time) backend.MinuteFilter {
@@ -172,19 +191,20 @@ func tasksFilter(now time.Time) backend.MinuteFilter {
 
 func (h *Handler) overview(r *http.Request) (string, any, error) {
 	now := h.o.Now()
-	rows, totals, err := h.queueRows(r, now, false)
+	rows, totals, counting, err := h.queueRows(r, now, false)
 	if err != nil {
 		return "", nil, err
 	}
 	type data struct {
-		Queues  []*queueRow
-		Totals  map[backend.State]int
-		States  []backend.State
-		History []series
-		Workers []backend.WorkerInfo
-		Live    int
+		Counting bool
+		Queues   []*queueRow
+		Totals   map[backend.State]int
+		States   []backend.State
+		History  []series
+		Workers  []backend.WorkerInfo
+		Live     int
 	}
-	d := data{Queues: rows, Totals: totals, States: backend.AllStates()}
+	d := data{Counting: counting, Queues: rows, Totals: totals, States: backend.AllStates()}
 	if h.admin != nil {
 		ctx, cancel := reqCtx(r)
 		defer cancel()
@@ -208,14 +228,15 @@ func (h *Handler) overview(r *http.Request) (string, any, error) {
 }
 
 func (h *Handler) queues(r *http.Request) (string, any, error) {
-	rows, _, err := h.queueRows(r, h.o.Now(), h.admin != nil)
+	rows, _, counting, err := h.queueRows(r, h.o.Now(), h.admin != nil)
 	if err != nil {
 		return "", nil, err
 	}
 	return "Queues", struct {
-		Queues []*queueRow
-		States []backend.State
-	}{rows, backend.AllStates()}, nil
+		Counting bool
+		Queues   []*queueRow
+		States   []backend.State
+	}{counting, rows, backend.AllStates()}, nil
 }
 
 // jobsQuery reads the Jobs page's filters.
@@ -662,7 +683,10 @@ func (h *Handler) queueAction(r *http.Request) (string, error) {
 	}
 	ctx, cancel := reqCtx(r)
 	defer cancel()
-	q := r.PathValue("queue")
+	q := r.PostFormValue("queue")
+	if q == "" {
+		return "", errors.New("no queue given")
+	}
 	switch r.PathValue("action") {
 	case "pause":
 		if err := h.admin.SetPaused(ctx, q, true); err != nil {

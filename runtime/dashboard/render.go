@@ -54,14 +54,17 @@ var funcs = template.FuncMap{
 			{"quarantine", "Quarantine", "quarantine"}}
 	},
 	"add": func(a, b int) int { return a + b },
-	"query": func(kv ...string) string {
+	// query builds a query string from key, value pairs (empty values
+	// left out). Its result is already encoded: it is marked as a URL part
+	// so that html/template does not encode its = and & again.
+	"query": func(kv ...string) template.URL {
 		q := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] != "" {
 				q.Set(kv[i], kv[i+1])
 			}
 		}
-		return q.Encode()
+		return template.URL(q.Encode()) //nolint:gosec // url.Values.Encode escapes every key and value
 	},
 	"final": func(s backend.State) bool { return s.Final() },
 	"cancellable": func(s backend.State) bool {

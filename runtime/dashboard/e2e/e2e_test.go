@@ -321,8 +321,8 @@ func TestDashboardInChromium(t *testing.T) {
 		held := e.enqueue("shop.Echo", "slowq", `["later"]`)
 		e.waitState(held, backend.StateSucceeded) // the queue exists now
 		e.open("/queues")
-		e.run(chromedp.Click(chromedp.CSS(`form[action="queues/slowq/pause"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(`form[action="queues/slowq/resume"]`)))
+		e.run(chromedp.Click(chromedp.CSS(`form[action="queues/pause"][data-queue="slowq"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="queues/resume"][data-queue="slowq"]`)))
 		e.shot("queues")
 		// The paused queue's job has the higher priority: the worker running
 		// the other one skipped it.
@@ -335,8 +335,8 @@ func TestDashboardInChromium(t *testing.T) {
 		if j, _ := e.b.Get(context.Background(), res.ID); j.State != backend.StateQueued {
 			t.Fatalf("job of the paused queue is %s", j.State)
 		}
-		e.run(chromedp.Click(chromedp.CSS(`form[action="queues/slowq/resume"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(`form[action="queues/slowq/pause"]`)))
+		e.run(chromedp.Click(chromedp.CSS(`form[action="queues/resume"][data-queue="slowq"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="queues/pause"][data-queue="slowq"]`)))
 		e.waitState(res.ID, backend.StateSucceeded)
 	})
 

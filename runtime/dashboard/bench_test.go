@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,22 @@ func BenchmarkPages(b *testing.B) {
 		{"api-live", "/api/live"},
 	}
 	first := map[string]time.Duration{}
+	// The first view of the Overview: it shows "Counting the jobs" while
+	// the first count (started with the dashboard) runs. Steady state is
+	// measured once it is done.
+	for i := 0; ; i++ {
+		req := httptest.NewRequest("GET", "/", nil)
+		rec := httptest.NewRecorder()
+		t0 := time.Now()
+		h.ServeHTTP(rec, req)
+		if i == 0 {
+			first["overview"] = time.Since(t0)
+		}
+		if !strings.Contains(rec.Body.String(), "Counting the jobs") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
 			// The first view of each page, once per process (the counts by

@@ -9,15 +9,20 @@ import (
 )
 
 // minStatsAge is the least time counts by state are reused for.
-const minStatsAge = 2 * time.Second
+const minStatsAge = time.Second
+
+// quickCount is the duration under which a stale count is redone while
+// the page waits (a small store), rather than in the background.
+const quickCount = 50 * time.Millisecond
 
 // statsCache shares the counts of jobs by queue and state between pages and
 // the live poll. Counting every job is the one query whose cost grows with
 // the store (a scan of the jobs), so the counts are reused for
-// max(minStatsAge, 20 × the last count's duration) and, once stale,
-// served while one refresh runs in the background: pages never wait for it
-// after the first, and the store spends at most a twentieth of a reader's
-// time counting, however many pages are open.
+// max(minStatsAge, 20 × the last count's duration). Once stale, a quick
+// count (a small store) is redone while the page waits; a slow one is
+// served while one refresh runs in the background, so pages of a big store
+// never wait for it after the first, and the store spends at most a
+// twentieth of a reader's time counting, however many pages are open.
 type statsCache struct {
 	mu    sync.Mutex
 	stats []backend.QueueStat
@@ -35,11 +40,14 @@ func (h *Handler) stats(ctx context.Context) ([]backend.QueueStat, time.Time, er
 	c.mu.Lock()
 	if !c.at.IsZero() {
 		stats, at := c.stats, c.at
-		if time.Since(at) > max(minStatsAge, 20*c.took) && c.done == nil {
-			h.startCount()
+		stale := time.Since(at) > max(minStatsAge, 20*c.took)
+		if !stale || c.took >= quickCount {
+			if stale && c.done == nil {
+				h.startCount()
+			}
+			c.mu.Unlock()
+			return stats, at, nil
 		}
-		c.mu.Unlock()
-		return stats, at, nil
 	}
 	if c.done == nil {
 		h.startCount()

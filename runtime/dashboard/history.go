@@ -17,6 +17,9 @@ import (
 type historyCache struct {
 	mu   sync.Mutex
 	rows map[historyKey][]backend.MinuteStat
+	// filling holds a channel per series (a key without its bucket) whose
+	// closed buckets one caller is reading; others wait for it.
+	filling map[historyKey]chan struct{}
 }
 
 type historyKey struct {
@@ -48,18 +51,43 @@ func (h *Handler) minutes(ctx context.Context, f backend.MinuteFilter, now time.
 		return historyKey{f.Step, f.Group, f.Queue, f.Task, f.CountsOnly, b.UnixNano()}
 	}
 	start := f.Bucket(f.Since.UTC().Truncate(time.Minute))
-	c.mu.Lock()
-	if c.rows == nil {
-		c.rows = map[historyKey][]backend.MinuteStat{}
-	}
-	missing := time.Time{} // the first closed bucket not cached
-	for b := start; b.Before(open); b = b.Add(f.Step) {
-		if _, ok := c.rows[key(b)]; !ok {
-			missing = b
+	series := key(time.Time{})
+	var missing time.Time // the first closed bucket not cached
+	for {
+		c.mu.Lock()
+		if c.rows == nil {
+			c.rows = map[historyKey][]backend.MinuteStat{}
+			c.filling = map[historyKey]chan struct{}{}
+		}
+		missing = time.Time{}
+		for b := start; b.Before(open); b = b.Add(f.Step) {
+			if _, ok := c.rows[key(b)]; !ok {
+				missing = b
+				break
+			}
+		}
+		wait, busy := c.filling[series]
+		if missing.IsZero() || !busy {
+			if !missing.IsZero() {
+				done := make(chan struct{})
+				c.filling[series] = done
+				defer func() {
+					c.mu.Lock()
+					delete(c.filling, series)
+					c.mu.Unlock()
+					close(done)
+				}()
+			}
+			c.mu.Unlock()
 			break
 		}
+		c.mu.Unlock()
+		select { // another page (or the warm-up) is reading these buckets
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	c.mu.Unlock()
 	if !missing.IsZero() {
 		g := f
 		g.Since, g.Until = missing, open

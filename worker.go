@@ -96,6 +96,10 @@ type WorkerOptions struct {
 	// Now is the clock used to stamp jobs; default time.Now. It is meant for
 	// tests, which use a fake one.
 	Now func() time.Time
+	// Version and ManifestHash are shown in the worker registry (nuvom
+	// workers, the dashboard); Version defaults to the main module's version.
+	Version      string
+	ManifestHash string
 }
 
 // Defaults of WorkerOptions.
@@ -349,8 +353,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	go w.completer(bctx, compStop, compDone)
 	bgCtx, stopBg := context.WithCancel(bctx)
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); w.heartbeat(bgCtx) }()
+	go func() { defer bg.Done(); w.registry(bgCtx) }()
 	go func() { defer bg.Done(); w.recoverer(bgCtx) }()
 
 	err := w.fetchLoop(ctx, bctx, jobBase)

@@ -23,18 +23,23 @@ func (a *app) cmdQueueStats(args []string) int {
 		return a.fail(err)
 	}
 	var stats []nuvom.QueueStat
+	var paused []string
 	now := time.Now()
 	if c != nil {
 		defer c.Close()
 		if stats, err = c.Inspector().Stats(ctx); err != nil {
 			return a.fail(err)
 		}
+		paused = pausedQueues(ctx, c.Backend())
 	}
 	if *asJSON {
 		if stats == nil {
 			stats = []nuvom.QueueStat{}
 		}
 		return a.printJSON(stats)
+	}
+	if len(paused) > 0 {
+		defer fmt.Fprintf(a.stdout, "paused: %s\n", strings.Join(paused, ", "))
 	}
 	if len(stats) == 0 {
 		a.noJobs(missing)

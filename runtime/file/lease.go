@@ -67,6 +67,8 @@ func (b *Backend) extendOne(ctx context.Context, l backend.Lease, until time.Tim
 func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
 	wake := false
+	var minutes minuteBatch
+	defer func() { b.addMinutes(ctx, minutes) }()
 	for i, o := range outcomes {
 		switch o.State {
 		case backend.StateSucceeded, backend.StateFailed, backend.StateRetrying,
@@ -75,7 +77,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			errs[i] = fmt.Errorf("complete job %s with state %q: %w", o.Lease.JobID, o.State, backend.ErrWrongState)
 			continue
 		}
-		ok, err := b.completeOne(ctx, o)
+		ok, err := b.completeOne(ctx, o, &minutes)
 		if err != nil {
 			return errs, fmt.Errorf("file backend complete: %w", err)
 		}
@@ -90,7 +92,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	return errs, nil
 }
 
-func (b *Backend) completeOne(ctx context.Context, o backend.Outcome) (bool, error) {
+func (b *Backend) completeOne(ctx context.Context, o backend.Outcome, minutes *minuteBatch) (bool, error) {
 	if checkID(o.Lease.JobID) != nil {
 		return false, nil
 	}
@@ -126,7 +128,11 @@ func (b *Backend) completeOne(ctx context.Context, o backend.Outcome) (bool, err
 	}
 	// Content first: a crash before the move leaves a finished job in
 	// running/, which RecoverExpired moves on without recording a lost attempt.
-	return true, b.saveThenMove(path, j, now)
+	if err := b.saveThenMove(path, j, now); err != nil {
+		return true, err
+	}
+	minutes.add(backend.MinuteOf(j.Queue, j.Task, &o))
+	return true, nil
 }
 
 // Release hands leased jobs back without spending an attempt.

@@ -382,6 +382,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if err != nil {
 		return nil, fmt.Errorf("file backend claim: %w", err)
 	}
+	if dirs, err = b.unpaused(dirs); err != nil {
+		return nil, fmt.Errorf("file backend claim: %w", err)
+	}
 	cands, err := b.entries(readyDir, dirs)
 	if err != nil {
 		return nil, fmt.Errorf("file backend claim: %w", err)

@@ -35,6 +35,7 @@ type Backend struct {
 	unique  map[uniqueKey]*entry
 	subs    map[uint64]chan struct{}
 	nextSub uint64
+	admin   adminState
 }
 
 var (
@@ -194,7 +195,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	var qs []*queue
 	for k, q := range b.queues {
 		if (len(req.Queues) == 0 || slices.Contains(req.Queues, k.queue)) &&
-			(len(req.Tasks) == 0 || slices.Contains(req.Tasks, k.task)) {
+			(len(req.Tasks) == 0 || slices.Contains(req.Tasks, k.task)) && !b.admin.paused[k.queue] {
 			qs = append(qs, q)
 		}
 	}
@@ -297,6 +298,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		}
 		b.clearLease(e)
 		j := &e.job
+		b.admin.addMinute(backend.MinuteOf(j.Queue, j.Task, o))
 		j.State = o.State
 		j.Result = slices.Clone(o.Result)
 		j.Error = o.Error

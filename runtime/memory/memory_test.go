@@ -278,3 +278,11 @@ func TestConcurrentMixedOps(t *testing.T) {
 		t.Fatalf("List succeeded = %d jobs, %v; want %d", len(list), err, total)
 	}
 }
+
+func TestAdminConformance(t *testing.T) {
+	backendtest.RunAdmin(t, func(t *testing.T) backend.Backend {
+		b := memory.New()
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}

@@ -42,3 +42,8 @@ func TestOpenBadURL(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+func TestAdminConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	backendtest.RunAdmin(t, func(t *testing.T) backend.Backend { return openTest(t, srv) })
+}

@@ -295,6 +295,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 				}
 			}
 			var err error
+			if qs, err = b.unpausedQueues(ctx, qs); err != nil {
+				return out, wrap(ctx, "claim", err)
+			}
 			if plan, err = b.planClaim(ctx, qs, req.Tasks, now, want); err != nil {
 				return out, wrap(ctx, "claim", err)
 			}
@@ -312,6 +315,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 	}
 	b.remember(out)
+	b.tasks.remember(out)
 	if out == nil {
 		out = []*backend.Job{}
 	}
@@ -597,6 +601,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		return nil, wrap(ctx, "complete", err)
 	}
 	var done, gone []string
+	var applied []appliedOutcome
 	for _, c := range calls {
 		parts, _ := c.cmd.Val().([]any)
 		if len(parts) != 2 {
@@ -609,6 +614,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			switch r {
 			case 1:
 				done = append(done, id)
+				applied = append(applied, appliedOutcome{i, c.q})
 			case 0:
 				errs[i] = fmt.Errorf("redis: complete job %s with token %d: %w", id, outcomes[i].Lease.Token, backend.ErrLeaseLost)
 			default:
@@ -617,6 +623,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		}
 		gone = append(gone, strs(parts[1])...)
 	}
+	b.addMinutes(ctx, outcomes, applied)
 	b.forget(done)
 	if len(gone) > 0 {
 		b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)

@@ -91,6 +91,8 @@ type Backend struct {
 	// Complete, Extend and Release need not look it up.
 	leasedMu sync.Mutex
 	leased   map[string]string
+
+	tasks claimedTasks // for the aggregates (admin.go)
 }
 
 var _ backend.Backend = (*Backend)(nil)

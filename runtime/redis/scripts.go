@@ -192,7 +192,8 @@ local page = limit + 16
 for _, q in ipairs(queues) do
   P = prefix .. ':{' .. q .. '}:'
   local ts = tasks
-  if nt == 0 then ts = redis.call('SMEMBERS', P .. 'tasks') end
+  if redis.call('EXISTS', P .. 'paused') == 1 then ts = {} -- a paused queue (admin.go)
+  elseif nt == 0 then ts = redis.call('SMEMBERS', P .. 'tasks') end
   for _, tk in ipairs(ts) do
     local wk, rk = P .. 'w:' .. tk, P .. 'r:' .. tk
     local due = redis.call('ZRANGEBYLEX', wk, '-', '(' .. nowNext, 'LIMIT', 0, 1000)

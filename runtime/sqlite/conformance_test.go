@@ -26,3 +26,7 @@ func openTest(t testing.TB, opts ...Option) *Backend {
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backend.Backend { return openTest(t) })
 }
+
+func TestAdminConformance(t *testing.T) {
+	backendtest.RunAdmin(t, func(t *testing.T) backend.Backend { return openTest(t) })
+}

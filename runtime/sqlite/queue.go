@@ -329,12 +329,14 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		retrying = retrying || o.State == backend.StateRetrying
 		valid = append(valid, i)
 	}
+	minuteSt := b.minuteStmt()
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrap("complete: begin", err)
 	}
 	defer tx.Rollback()
 	applied := make(map[string]bool, len(valid))
+	where := make(map[string][2]string, len(valid)) // queue and task of applied jobs
 	args := make([]any, 0, completeParams*chunk(len(valid)+1))
 	for rest := valid; len(rest) > 0; {
 		n := 1
@@ -350,12 +352,13 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
 		}
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var id, queue, task string
+			if err := rows.Scan(&id, &queue, &task); err != nil {
 				rows.Close()
 				return nil, b.wrap("complete: read applied ids", err)
 			}
 			applied[id] = true
+			where[id] = [2]string{queue, task}
 		}
 		if err := rows.Err(); err != nil {
 			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
@@ -377,6 +380,9 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 				errs[i] = leaseLost(outcomes[i].Lease)
 			}
 		}
+	}
+	if err := b.addMinutes(ctx, tx, minuteSt, collectMinutes(outcomes, errs, valid, where)); err != nil {
+		return nil, b.wrap("complete", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("complete: commit", err)

@@ -71,6 +71,50 @@ var migrations = []string{
 	// Version 4: per-job metadata (backend.Job.Meta, see meta.go), NULL
 	// when the job has none, so that jobs without it cost nothing more.
 	`ALTER TABLE jobs ADD COLUMN meta BLOB;`,
+
+	// Admin (see admin.go): the worker registry, paused queues, per-minute
+	// aggregates of finished attempts (kept when jobs are purged), and an
+	// index for listing the jobs an operator looks at most (failed,
+	// cancelled, quarantined) newest first. It is written only when a job
+	// enters or leaves those states, never by a claim or a success.
+	`CREATE TABLE nuvom_workers (
+		id             TEXT PRIMARY KEY,
+		info           TEXT NOT NULL,
+		last_heartbeat INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE nuvom_paused (
+		queue     TEXT PRIMARY KEY,
+		paused_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE nuvom_minutes (
+		minute    INTEGER NOT NULL,
+		queue     TEXT    NOT NULL,
+		task      TEXT    NOT NULL,
+		succeeded INTEGER NOT NULL DEFAULT 0,
+		failed    INTEGER NOT NULL DEFAULT 0,
+		retried   INTEGER NOT NULL DEFAULT 0,
+		other     INTEGER NOT NULL DEFAULT 0,
+		duration  INTEGER NOT NULL DEFAULT 0,
+		-- h0..h15: the duration histogram (backend.DurationBuckets)
+		h0 INTEGER NOT NULL DEFAULT 0,
+		h1 INTEGER NOT NULL DEFAULT 0,
+		h2 INTEGER NOT NULL DEFAULT 0,
+		h3 INTEGER NOT NULL DEFAULT 0,
+		h4 INTEGER NOT NULL DEFAULT 0,
+		h5 INTEGER NOT NULL DEFAULT 0,
+		h6 INTEGER NOT NULL DEFAULT 0,
+		h7 INTEGER NOT NULL DEFAULT 0,
+		h8 INTEGER NOT NULL DEFAULT 0,
+		h9 INTEGER NOT NULL DEFAULT 0,
+		h10 INTEGER NOT NULL DEFAULT 0,
+		h11 INTEGER NOT NULL DEFAULT 0,
+		h12 INTEGER NOT NULL DEFAULT 0,
+		h13 INTEGER NOT NULL DEFAULT 0,
+		h14 INTEGER NOT NULL DEFAULT 0,
+		h15 INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (minute, queue, task)
+	) WITHOUT ROWID;
+	CREATE INDEX jobs_bad ON jobs (state, id) WHERE state IN ('failed', 'cancelled', 'quarantined');`,
 }
 
 // migrate brings the database's schema to the latest version in one

@@ -83,6 +83,7 @@ type Backend struct {
 	read   *sql.DB // read-only pool for Get, List, Stats
 	stmts  stmts
 	notify notifier
+	admin  adminState
 	closed sync.Once
 }
 

@@ -158,13 +158,14 @@ type claimShape struct {
 // order. Beyond maxClaimArms arms one filtered scan is sorted instead.
 func claimSQL(c claimShape) string {
 	const col = "task"
-	var filter string
+	// Jobs of paused queues (see admin.go) are never claimed.
+	filter := " AND queue NOT IN (SELECT queue FROM nuvom_paused)"
 	if c.filter > 0 {
 		ph := make([]string, c.filter)
 		for i := range ph {
 			ph[i] = fmt.Sprintf("?%d", 5+c.arms+i)
 		}
-		filter = " AND queue IN (" + strings.Join(ph, ",") + ")"
+		filter += " AND queue IN (" + strings.Join(ph, ",") + ")"
 	}
 	var pick string
 	switch {
@@ -254,6 +255,6 @@ func completeBatchSQL(n int) string {
 	}
 	sb.WriteString(`) AS v
 		WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2 AND jobs.state = 'running'
-		RETURNING jobs.id`)
+		RETURNING jobs.id, jobs.queue, jobs.task`)
 	return sb.String()
 }

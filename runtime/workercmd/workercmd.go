@@ -163,6 +163,9 @@ type Flags struct {
 	Lease       *time.Duration
 	LogFormat   *string
 	LogLevel    *string
+	// Dashboard serves the web dashboard at DashboardAddr while the worker runs.
+	Dashboard     *bool
+	DashboardAddr *string
 }
 
 // DefineFlags declares the worker's flags on fs (all but --burst): the worker
@@ -170,13 +173,15 @@ type Flags struct {
 // for their --help and to check them before building.
 func DefineFlags(fs *pflag.FlagSet) Flags {
 	return Flags{
-		Concurrency: fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
-		Queues:      fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
-		NoScheduler: fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
-		Grace:       fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
-		Lease:       fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
-		LogFormat:   fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)"),
-		LogLevel:    fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)"),
+		Concurrency:   fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
+		Queues:        fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
+		NoScheduler:   fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
+		Grace:         fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
+		Lease:         fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
+		LogFormat:     fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)"),
+		LogLevel:      fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)"),
+		Dashboard:     fs.Bool("dashboard", false, "serve the web dashboard while the worker runs (see --dashboard-addr; a non-loopback address needs "+DashboardTokenEnv+")"),
+		DashboardAddr: fs.String("dashboard-addr", "127.0.0.1:8181", "the dashboard's listen address"),
 	}
 }
 
@@ -270,7 +275,17 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 	}
 	defer backend.Close()
 
+	m, manifestHash := loadManifest(cfg.Root)
+	if *f.Dashboard {
+		_, stopDashboard, err := startDashboard(ctx, cfg, backend, m, *f.DashboardAddr, logger)
+		if err != nil {
+			return fail(err)
+		}
+		defer stopDashboard()
+	}
+
 	opts := cfg.WorkerOptions()
+	opts.ManifestHash = manifestHash
 	opts.Burst = *burst
 	opts.Logger = logger
 	wirePlugins(plugins, &opts)

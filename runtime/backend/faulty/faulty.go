@@ -171,3 +171,7 @@ func (f *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	return f.Backend.Cancel(ctx, id, now)
 }
+
+// Unwrap returns the wrapped backend, so that backend.AdminOf finds its
+// Admin methods (which never fail on demand).
+func (f *Backend) Unwrap() backend.Backend { return f.Backend }

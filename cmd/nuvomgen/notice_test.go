@@ -49,3 +49,23 @@ func TestNoticeIfSlow(t *testing.T) {
 		t.Errorf("a fast load printed %q", fast.String())
 	}
 }
+
+// TestNoNoticeOffTerminal: where stderr is not a terminal (CI logs, scripts,
+// pipes) nuvomgen's stderr holds diagnostics only, however slow the load:
+// a script asserting an empty stderr on a loaded machine used to see the
+// notice.
+func TestNoNoticeOffTerminal(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-h"}, &out, &errOut); code != 0 {
+		t.Fatalf("nuvomgen -h: exit %d", code)
+	}
+	if isTerminal(&errOut) {
+		t.Fatal("a buffer is not a terminal")
+	}
+	var never lockedBuffer
+	noticeIfSlow(&never, -1, "nuvomgen: loading packages...")
+	time.Sleep(10 * time.Millisecond) // a negative delay must never fire; nothing to wait for
+	if never.String() != "" {
+		t.Errorf("a disabled notice printed %q", never.String())
+	}
+}

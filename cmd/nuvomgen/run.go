@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
 	"github.com/nuvom/nuvom/internal/generate"
@@ -40,12 +41,25 @@ Flags:
 // data, which takes a minute in silence otherwise.
 const noticeAfter = 3 * time.Second
 
-// run is the whole command; main only exits with its status.
+// run is the whole command; main only exits with its status. The
+// slow-loading notice is progress for a person watching, so it goes only to a
+// terminal: in CI logs and scripts stderr carries diagnostics alone, whatever
+// the machine's speed.
 func run(args []string, stdout, stderr io.Writer) int {
-	return runWith(args, stdout, stderr, noticeAfter)
+	notice := time.Duration(-1)
+	if isTerminal(stderr) {
+		notice = noticeAfter
+	}
+	return runWith(args, stdout, stderr, notice)
 }
 
-// runWith is run with the delay of the slow-loading notice.
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// runWith is run with the delay of the slow-loading notice (negative: none).
 func runWith(args []string, stdout, stderr io.Writer, notice time.Duration) int {
 	fs := pflag.NewFlagSet("nuvomgen", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,8 +99,12 @@ func runWith(args []string, stdout, stderr io.Writer, notice time.Duration) int 
 	return write(p, *verbose, stdout, stderr)
 }
 
-// noticeIfSlow prints msg on w after d unless the returned stop is called first.
+// noticeIfSlow prints msg on w after d unless the returned stop is called
+// first; a negative d prints nothing.
 func noticeIfSlow(w io.Writer, d time.Duration, msg string) (stop func()) {
+	if d < 0 {
+		return func() {}
+	}
 	var mu sync.Mutex
 	stopped := false
 	t := time.AfterFunc(d, func() {

@@ -943,27 +943,24 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 	return all[:min(limit, len(all))], nil
 }
 
+// listByStateMax bounds the jobs of the asked states that List reads from
+// the state indexes (ids only) rather than walking every job of the queue.
+const listByStateMax = 200000
+
 func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter, since time.Time, limit int) ([]*backend.Job, error) {
 	p := b.qp(q)
 	chunk := max(limit, 256)
 	var out []*backend.Job
-	max := "+"
-	for len(out) < limit {
-		ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p + "all", ByLex: true, Rev: true,
-			Start: max, Stop: "-", Count: int64(chunk)}).Result()
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			break
-		}
+	// keep decodes the records of ids and keeps those f matches; it reports
+	// whether out is full.
+	keep := func(ids []string) (bool, error) {
 		cmds := make([]*goredis.MapStringStringCmd, len(ids))
 		if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
 			for i, id := range ids {
 				cmds[i] = pp.HGetAll(ctx, p+"j:"+id)
 			}
 		}); err != nil {
-			return nil, err
+			return false, err
 		}
 		for i, id := range ids {
 			m := cmds[i].Val()
@@ -979,16 +976,95 @@ func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter,
 				(since.IsZero() || !j.CreatedAt.Before(since)) {
 				out = append(out, j)
 				if len(out) == limit {
-					break
+					return true, nil
 				}
 			}
 		}
-		if len(ids) < chunk {
+		return false, nil
+	}
+	if len(f.States) > 0 {
+		// Few jobs in the asked states (running jobs at the end of a burst):
+		// read their ids from the state indexes instead of every record.
+		ids, ok, err := b.idsInStates(ctx, p, f.States)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			for k := 0; k < len(ids); k += chunk {
+				full, err := keep(ids[k:min(k+chunk, len(ids))])
+				if err != nil || full {
+					return out, err
+				}
+			}
+			return out, nil
+		}
+	}
+	max := "+"
+	for len(out) < limit {
+		ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p + "all", ByLex: true, Rev: true,
+			Start: max, Stop: "-", Count: int64(chunk)}).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		full, err := keep(ids)
+		if err != nil {
+			return nil, err
+		}
+		if full || len(ids) < chunk {
 			break
 		}
 		max = "(" + ids[len(ids)-1]
 	}
 	return out, nil
+}
+
+// idsInStates returns the ids of the jobs of queue prefix p in the given
+// states, newest (highest id) first, read from the state indexes; ok is
+// false (and nothing read) when they hold more than listByStateMax jobs or
+// more than a quarter of the queue's jobs: walking every job then finds the
+// newest matches sooner.
+func (b *Backend) idsInStates(ctx context.Context, p string, states []backend.State) (ids []string, ok bool, err error) {
+	var all *goredis.IntCmd
+	cards := make([]*goredis.IntCmd, len(states))
+	if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
+		all = pp.ZCard(ctx, p+"all")
+		for i, st := range states {
+			cards[i] = pp.ZCard(ctx, p+"s:"+string(st))
+		}
+	}); err != nil {
+		return nil, false, err
+	}
+	var n int64
+	for _, c := range cards {
+		n += c.Val()
+	}
+	if n > listByStateMax || n*4 > all.Val() && n > 1000 {
+		return nil, false, nil
+	}
+	members := make([]*goredis.StringSliceCmd, len(states))
+	if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
+		for i, st := range slices.Compact(slices.Sorted(slices.Values(states))) {
+			members[i] = pp.ZRange(ctx, p+"s:"+string(st), 0, -1)
+		}
+	}); err != nil {
+		return nil, false, err
+	}
+	for _, m := range members {
+		if m == nil {
+			continue
+		}
+		for _, v := range m.Val() {
+			if len(v) > 16 {
+				ids = append(ids, v[16:])
+			}
+		}
+	}
+	slices.Sort(ids)
+	slices.Reverse(ids)
+	return slices.Compact(ids), true, nil
 }
 
 // Stats counts jobs per queue and state from the state indexes: two

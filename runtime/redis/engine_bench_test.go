@@ -41,7 +41,7 @@ func BenchmarkEngine(b *testing.B) {
 		b.ReportMetric(rep.BurnDownRate(), "burn-jobs/s")
 		b.ReportMetric(float64(rep.PickupP50.Microseconds())/1000, "pickup-p50-ms")
 		b.ReportMetric(float64(rep.PickupP99.Microseconds())/1000, "pickup-p99-ms")
-		b.ReportMetric((cpu1-cpu0).Seconds(), "redis-cpu-s")
+		b.ReportMetric((cpu1 - cpu0).Seconds(), "redis-cpu-s")
 		if os.Getenv("NUVOM_BENCH_REDIS_STATS") != "" {
 			info, _ := be.Client().Info(ctx, "commandstats").Result()
 			b.Log("INFO commandstats:\n" + strings.ReplaceAll(info, "\r", ""))

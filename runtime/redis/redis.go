@@ -103,16 +103,23 @@ var _ backend.Backend = (*Backend)(nil)
 //	with WithCluster(true): redis://[user:password@]node:port[?addr=node2:port]          Cluster
 //
 // Query options are go-redis's (dial_timeout, read_timeout, pool_size, ...).
+// The protocol is RESP2 unless the URL asks for protocol=3: the backend uses
+// nothing of RESP3, and RESP3 makes the client look for push notifications
+// around every command (a system call each).
 func ParseURL(rawURL string, cluster bool) (goredis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse URL: %w", err)
 	}
+	resp2 := !u.Query().Has("protocol")
 	switch {
 	case cluster:
 		o, err := goredis.ParseClusterURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis: parse cluster URL: %w", err)
+		}
+		if resp2 {
+			o.Protocol = 2
 		}
 		return goredis.NewClusterClient(o), nil
 	case u.Query().Has("master_name"):
@@ -120,11 +127,17 @@ func ParseURL(rawURL string, cluster bool) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: parse Sentinel URL: %w", err)
 		}
+		if resp2 {
+			o.Protocol = 2
+		}
 		return goredis.NewFailoverClient(o), nil
 	}
 	o, err := goredis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse URL: %w", err)
+	}
+	if resp2 {
+		o.Protocol = 2
 	}
 	if o.TLSConfig != nil && o.TLSConfig.MinVersion == 0 {
 		o.TLSConfig.MinVersion = tls.VersionTLS12

@@ -428,7 +428,7 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 			j, _, derr := decodeJob(id, f)
 			if derr != nil {
 				bad++
-				b.quarantineClaimed(ctx, f["q"], j, f, now, derr)
+				b.quarantineClaimed(ctx, j.Queue, j, f, now, derr)
 				continue
 			}
 			out = append(out, j)
@@ -451,10 +451,14 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 
 // quarantineClaimed moves a claimed job whose record cannot be decoded to quarantined.
 func (b *Backend) quarantineClaimed(ctx context.Context, q string, j *backend.Job, f map[string]string, now time.Time, cause error) {
-	b.o.logger.Warn("nuvom/redis: quarantined a job whose record cannot be read", "job", j.ID, "queue", q, "error", cause)
 	ctx = context.WithoutCancel(ctx)
+	if q == "" { // the queue was in the part that cannot be read
+		q, _ = b.locate(ctx, j.ID)
+	}
+	b.o.logger.Warn("nuvom/redis: quarantined a job whose record cannot be read", "job", j.ID, "queue", q, "error", cause)
+	o, _ := encodeOutcome(nil, j.Error, nil, "")
 	b.run(ctx, casScript, b.meta(q), b.qp(q), b.ch, j.ID, f["v"], 0,
-		"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "e", j.Error)
+		"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "o", o)
 }
 
 // byQueue groups leases by the queue of their job; leases of unknown jobs go to missing.
@@ -561,11 +565,11 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		calls = append(calls, c)
 	}
 	argsOf := func(c *call) ([]any, error) {
-		a := make([]any, 0, 5+11*len(c.idx))
+		a := make([]any, 0, 5+8*len(c.idx))
 		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx))
 		for _, i := range c.idx {
 			o := &outcomes[i]
-			ec, err := encodeChain(o.ErrorChain)
+			out, err := encodeOutcome(o.Result, o.Error, o.ErrorChain, o.PanicStack)
 			if err != nil {
 				return nil, err
 			}
@@ -578,7 +582,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 				refund = 1
 			}
 			a = append(a, o.Lease.JobID, o.Lease.Token, string(o.State), timeKey(backend.ClampTime(o.RunAt)),
-				timeKey(backend.ClampTime(o.FinishedAt)), string(o.Result), o.Error, ec, o.PanicStack, at, refund)
+				timeKey(backend.ClampTime(o.FinishedAt)), out, at, refund)
 		}
 		return a, nil
 	}
@@ -873,7 +877,11 @@ func (b *Backend) recoverBatch(ctx context.Context, q string, members []string, 
 		}
 		var fields []any
 		if derr != nil {
-			fields = []any{"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "e", j.Error}
+			o, err := encodeOutcome(nil, j.Error, nil, "")
+			if err != nil {
+				return n, fmt.Errorf("redis: recover expired leases: %w", err)
+			}
+			fields = []any{"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "o", o}
 		} else {
 			if j.State != backend.StateRunning || !j.LeaseUntil.Before(now) {
 				continue // changed since the index was read

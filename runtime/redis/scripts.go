@@ -198,9 +198,9 @@ for x = 1, n do
   if dup then
     res[x] = dup
   else
-    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'cr', cr, 'v', '1'}
+    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'v', '1'}
     if uk ~= '' then
-      args[15], args[16], args[17], args[18], args[19], args[20] = 'uk', uk, 'uu', uu, 'ux', ux
+      args[13], args[14], args[15], args[16], args[17], args[18] = 'uk', uk, 'uu', uu, 'ux', ux
     end
     for k = i + 12, i + 11 + 2 * nf do args[#args + 1] = ARGV[k] end
     redis.call(unpack(args))
@@ -292,7 +292,7 @@ local function consume(li)
   end
 end
 local function quarantine(k, h, fi, id, st, tk, pk, ra, msg)
-  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'e', qerr .. msg, 'v', nextv(fi.v and h[fi.v]))
+  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(fi.v and h[fi.v]))
   idx_add(id, 'quarantined', tk, pk, ra, '', now)
 end
 DEFER = true
@@ -367,7 +367,7 @@ return {out, bad}
 `)
 
 // completeScript applies outcomes whose fence holds, then retention.
-// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa r e ec ps attempt refund.
+// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa outcome attempt refund.
 // It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted by retention}.
 // Per outcome it runs HMGET and HSET; the indexes are written once per batch.
 var completeScript = goredis.NewScript(prelude + `
@@ -375,7 +375,7 @@ local n = tonumber(ARGV[5])
 local res, retried = {}, false
 DEFER = true
 for x = 0, n - 1 do
-  local i = 6 + x * 11
+  local i = 6 + x * 8
   local id, token, st, ra, fa = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
   local k = jk(id)
   local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h', 'v', 'ma')
@@ -387,9 +387,9 @@ for x = 0, n - 1 do
     idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
     local nra, nfa = f[5] or '', fa
     if st == 'retrying' then nra, nfa = ra, '' ; retried = true end
-    local args = {'HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'r', ARGV[i+5], 'e', ARGV[i+6],
-      'ec', ARGV[i+7], 'ps', ARGV[i+8], 'h', (f[7] or '') .. ARGV[i+9], 'v', nextv(f[8])}
-    if ARGV[i+10] == '1' then
+    local args = {'HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
+      'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8])}
+    if ARGV[i+7] == '1' then
       args[#args + 1] = 'ma'
       args[#args + 1] = string.format('%d', (int(f[9]) or 0) + 1)
     end

@@ -108,8 +108,11 @@ func parsePrioKey(s string) (int, error) {
 	return int(int64(^u ^ signBit)), nil
 }
 
-// static is the part of a job the scripts never look at.
+// static is the part of a job the scripts never look at. It is a msgpack
+// array, not a map, to stay short: Redis keeps a hash compact (listpack)
+// only while every value is at most hash-max-listpack-value (64) bytes.
 type static struct {
+	_msgpack struct{} `msgpack:",as_array"` //nolint:unused // msgpack option
 	Signature     string                `msgpack:"s"`
 	Args          []byte                `msgpack:"a"`
 	Timeout       time.Duration         `msgpack:"t"`
@@ -144,6 +147,7 @@ func encodeOutcome(result []byte, errMsg string, chain []string, stack string) (
 // to keep the record small (Redis keeps a hash compact while every value is
 // at most hash-max-listpack-value, 64 bytes, long).
 type wireAttempt struct {
+	_msgpack struct{} `msgpack:",as_array"` //nolint:unused // msgpack option
 	Number     int    `msgpack:"n"`
 	StartedAt  uint64 `msgpack:"s"`
 	FinishedAt uint64 `msgpack:"f"`

@@ -65,3 +65,32 @@ func TestListStatesFromIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleDuplicateLeavesNoLocation: a one-job enqueue records the job's
+// location before its unique key is checked; a duplicate must take that
+// record back, or its id could never be enqueued again (and Get would look
+// for it).
+func TestSingleDuplicateLeavesNoLocation(t *testing.T) {
+	srv := redistest.Start(t)
+	b := openTest(t, srv)
+	ctx := context.Background()
+	now := time.Now()
+	first, second := benchJobs(1, now)[0], benchJobs(1, now)[0]
+	for _, j := range []*backend.Job{first, second} {
+		j.UniqueKey, j.UniqueUntil = "k", now.Add(time.Hour)
+	}
+	if _, err := b.Enqueue(ctx, []*backend.Job{first}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Enqueue(ctx, []*backend.Job{second})
+	if err != nil || !res[0].Duplicate || res[0].ID != first.ID {
+		t.Fatalf("second enqueue: %+v, %v; want a duplicate of %s", res, err, first.ID)
+	}
+	if n, err := b.c.HExists(ctx, b.loc, second.ID).Result(); err != nil || n {
+		t.Fatalf("location of the duplicate %s recorded: %v, %v", second.ID, n, err)
+	}
+	second.UniqueKey, second.UniqueUntil = "", time.Time{}
+	if res, err := b.Enqueue(ctx, []*backend.Job{second}); err != nil || res[0].Duplicate {
+		t.Fatalf("enqueue %s again without a key: %+v, %v", second.ID, res, err)
+	}
+}

@@ -39,6 +39,22 @@ func (b *Backend) pipeline(ctx context.Context, fn func(p goredis.Pipeliner)) ([
 	}
 }
 
+// eval runs one script by its SHA, outside a pipeline (a pipeline of one
+// command costs more); when Redis forgot the scripts (a restart), it loads
+// them and runs it again.
+func (b *Backend) eval(ctx context.Context, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	cmd := s.EvalSha(ctx, b.c, keys, args...)
+	if isNoScript(cmd.Err()) {
+		for _, s := range allScripts {
+			if err := s.Load(ctx, b.c).Err(); err != nil {
+				return cmd
+			}
+		}
+		cmd = s.EvalSha(ctx, b.c, keys, args...)
+	}
+	return cmd
+}
+
 // run runs one script (loading it again if Redis forgot it).
 func (b *Backend) run(ctx context.Context, s *goredis.Script, keys []string, args ...any) (any, error) {
 	return s.Run(ctx, b.c, keys, args...).Result()
@@ -111,13 +127,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			}
 			a = append(a, ja...)
 		}
-		cmds, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
-			evalSha(ctx, p, enqueueScript, b.meta(order[0]), a...)
-		})
-		if err == nil {
-			err = cmds[0].Err()
-		}
-		if err != nil {
+		cmd := b.eval(ctx, enqueueScript, b.meta(order[0]), a...)
+		if err = cmd.Err(); err != nil {
 			if strings.HasPrefix(err.Error(), "EXISTS") {
 				return nil, fmt.Errorf("redis: enqueue: %w", err)
 			}
@@ -128,7 +139,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			return nil, wrap(ctx, "enqueue", err)
 		}
 		res := make([]backend.EnqueueResult, len(jobs))
-		out := strs(cmds[0].(*goredis.Cmd).Val())
+		out := strs(cmd.Val())
 		for i, j := range jobs {
 			res[i] = backend.EnqueueResult{ID: j.ID}
 			if i < len(out) && out[i] != "" {
@@ -389,7 +400,8 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 	}
 	slices.Sort(qs)
 	cmds := make([]*goredis.Cmd, len(qs))
-	_, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+	var err error
+	run := func(p goredis.Scripter) {
 		for i, q := range qs {
 			queues := []string{q}
 			route := q
@@ -405,9 +417,18 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 			a = append(a, toAny(req.Tasks)...)
 			a = append(a, len(queues))
 			a = append(a, toAny(queues)...)
-			cmds[i] = evalSha(ctx, p, claimScript, b.meta(route), a...)
+			if p == nil {
+				cmds[i] = b.eval(ctx, claimScript, b.meta(route), a...)
+			} else {
+				cmds[i] = claimScript.EvalSha(ctx, p, b.meta(route), a...)
+			}
 		}
-	})
+	}
+	if len(qs) == 1 {
+		run(nil)
+	} else {
+		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) { run(p) })
+	}
 	var out []*backend.Job
 	bad := 0
 	for i, c := range cmds {
@@ -592,11 +613,16 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			return nil, fmt.Errorf("redis: complete: %w", err)
 		}
 	}
-	_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
-		for k, c := range calls {
-			c.cmd = evalSha(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
-		}
-	})
+	if len(calls) == 1 {
+		calls[0].cmd = b.eval(ctx, completeScript, b.meta(calls[0].q), allArgs[0]...)
+		err = calls[0].cmd.Err()
+	} else {
+		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+			for k, c := range calls {
+				c.cmd = evalSha(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
+			}
+		})
+	}
 	if err != nil {
 		return nil, wrap(ctx, "complete", err)
 	}

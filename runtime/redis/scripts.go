@@ -167,7 +167,13 @@ for x = 1, n do
   ids[x] = ARGV[i + 2]
   i = i + 12 + 2 * tonumber(ARGV[i + 11])
 end
-if loc ~= '' then
+local locSet = false -- one job: its location was recorded by the check
+if loc ~= '' and n == 1 then
+  if redis.call('HSETNX', loc, ids[1], ARGV[starts[1] + 10]) == 0 then
+    return redis.error_reply('EXISTS job ' .. ids[1] .. ' exists')
+  end
+  locSet = true
+elseif loc ~= '' then
   for c = 1, n, 4000 do
     local got = redis.call('HMGET', loc, unpack(ids, c, math.min(c + 3999, n)))
     for x = 1, #got do
@@ -197,6 +203,7 @@ for x = 1, n do
   end
   if dup then
     res[x] = dup
+    if locSet then redis.call('HDEL', loc, id) end
   else
     local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'v', '1'}
     if uk ~= '' then
@@ -212,8 +219,10 @@ for x = 1, n do
     end
     if uk ~= '' then redis.call('ZADD', ux, 0, uu .. id) end
     if loc ~= '' then
-      locArgs[#locArgs + 1] = id
-      locArgs[#locArgs + 1] = q
+      if not locSet then
+        locArgs[#locArgs + 1] = id
+        locArgs[#locArgs + 1] = q
+      end
       if not seenQueue[q] then
         seenQueue[q] = true
         newQueues[#newQueues + 1] = q
@@ -224,10 +233,8 @@ for x = 1, n do
   end
 end
 flush()
-if #locArgs > 0 then
-  bulk('HSET', loc, locArgs)
-  bulk('SADD', queues, newQueues)
-end
+bulk('HSET', loc, locArgs)
+bulk('SADD', queues, newQueues)
 if added > 0 then redis.call('PUBLISH', ARGV[2], '1') end
 return res
 `)

@@ -112,7 +112,7 @@ func parsePrioKey(s string) (int, error) {
 // array, not a map, to stay short: Redis keeps a hash compact (listpack)
 // only while every value is at most hash-max-listpack-value (64) bytes.
 type static struct {
-	_msgpack struct{} `msgpack:",as_array"` //nolint:unused // msgpack option
+	_msgpack      struct{}              `msgpack:",as_array"` //nolint:unused // msgpack option
 	Signature     string                `msgpack:"s"`
 	Args          []byte                `msgpack:"a"`
 	Timeout       time.Duration         `msgpack:"t"`
@@ -147,13 +147,13 @@ func encodeOutcome(result []byte, errMsg string, chain []string, stack string) (
 // to keep the record small (Redis keeps a hash compact while every value is
 // at most hash-max-listpack-value, 64 bytes, long).
 type wireAttempt struct {
-	_msgpack struct{} `msgpack:",as_array"` //nolint:unused // msgpack option
-	Number     int    `msgpack:"n"`
-	StartedAt  uint64 `msgpack:"s"`
-	FinishedAt uint64 `msgpack:"f"`
-	Worker     string `msgpack:"w"`
-	Outcome    string `msgpack:"o"`
-	Error      string `msgpack:"e"`
+	_msgpack   struct{} `msgpack:",as_array"` //nolint:unused // msgpack option
+	Number     int      `msgpack:"n"`
+	StartedAt  uint64   `msgpack:"s"`
+	FinishedAt uint64   `msgpack:"f"`
+	Worker     string   `msgpack:"w"`
+	Outcome    string   `msgpack:"o"`
+	Error      string   `msgpack:"e"`
 }
 
 func encodeAttempt(a backend.Attempt) (string, error) {

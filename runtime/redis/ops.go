@@ -104,12 +104,14 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		if err != nil {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
 		}
-		ux := ""
+		a := make([]any, 0, 12+len(rest))
+		a = append(a, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.Queue)
 		if j.UniqueKey != "" {
-			ux = b.uniqueKey(j)
+			a = append(a, 1, j.UniqueKey, timeKey(j.UniqueUntil), b.uniqueKey(j), timeKey(j.CreatedAt))
+		} else {
+			a = append(a, 0)
 		}
-		a := []any{b.qp(j.Queue), ux, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.UniqueKey,
-			timeKey(j.UniqueUntil), timeKey(j.CreatedAt), j.Queue, len(rest) / 2}
+		a = append(a, len(rest)/2)
 		return append(a, rest...), nil
 	}
 	var (
@@ -118,8 +120,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	)
 	if !b.cluster() {
 		// One script: the whole batch, atomically.
-		a := make([]any, 0, 5+len(jobs)*50)
-		a = append(a, b.qp(order[0]), b.ch, b.loc, b.queues, len(jobs))
+		a := make([]any, 0, 7+len(jobs)*16)
+		reg := b.registered(clamped)
+		a = append(a, b.qp(order[0]), b.ch, b.loc, b.queues, reg, b.o.prefix, len(jobs))
 		for _, j := range clamped {
 			ja, err := jobArgs(j)
 			if err != nil {
@@ -139,6 +142,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			return nil, wrap(ctx, "enqueue", err)
 		}
 		res := make([]backend.EnqueueResult, len(jobs))
+		if reg == 1 {
+			b.register(clamped)
+		}
 		out := strs(cmd.Val())
 		for i, j := range jobs {
 			res[i] = backend.EnqueueResult{ID: j.ID}
@@ -153,8 +159,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	args := make(map[string][]any, len(order))
 	for _, q := range order {
 		idx := byQueue[q]
-		a := make([]any, 0, 5+len(idx)*50)
-		a = append(a, b.qp(q), b.ch, "", "", len(idx))
+		a := make([]any, 0, 7+len(idx)*16)
+		a = append(a, b.qp(q), b.ch, "", "", 1, b.o.prefix, len(idx))
 		for _, i := range idx {
 			ja, err := jobArgs(clamped[i])
 			if err != nil {
@@ -260,6 +266,38 @@ func (b *Backend) reserve(ctx context.Context, jobs []*backend.Job) error {
 		b.c.HDel(ctx, b.loc, taken) // an orphan reservation
 	}
 	return fmt.Errorf("redis: enqueue: ids keep being taken concurrently")
+}
+
+// registerFor is how long the backend trusts that a queue and task it added
+// to the queues and tasks sets are still there (only DeleteAll removes them).
+const registerFor = time.Minute
+
+// registered returns 0 when every queue and task of jobs was added to the
+// queues and tasks sets by this backend less than registerFor ago (the
+// enqueue script need not add them again), else 1.
+func (b *Backend) registered(jobs []*backend.Job) int {
+	now := time.Now()
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	for _, j := range jobs {
+		if t, ok := b.reg[j.Queue+"\x00"+j.Task]; !ok || now.Sub(t) > registerFor {
+			return 1
+		}
+	}
+	return 0
+}
+
+// register records that the queues and tasks of jobs are in the sets now.
+func (b *Backend) register(jobs []*backend.Job) {
+	now := time.Now()
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	if len(b.reg) > 10000 {
+		clear(b.reg)
+	}
+	for _, j := range jobs {
+		b.reg[j.Queue+"\x00"+j.Task] = now
+	}
 }
 
 // undoEnqueue deletes what a failed Enqueue may have stored.

@@ -91,6 +91,11 @@ type Backend struct {
 	// Complete, Extend and Release need not look it up.
 	leasedMu sync.Mutex
 	leased   map[string]string
+
+	// reg remembers when this backend added a queue and task ("queue\x00task")
+	// to the queues and tasks sets (see registered).
+	regMu sync.Mutex
+	reg   map[string]time.Time
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -174,7 +179,7 @@ func New(c goredis.UniversalClient, opts ...Option) (*Backend, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Backend{c: c, o: o, loc: o.prefix + ":loc", queues: o.prefix + ":queues", ch: o.prefix + ":wake",
-		subs: map[uint64]chan struct{}{}, leased: map[string]string{}}
+		subs: map[uint64]chan struct{}{}, leased: map[string]string{}, reg: map[string]time.Time{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
@@ -389,6 +394,9 @@ func (b *Backend) DeleteAll(ctx context.Context) error {
 	} else {
 		err = del(ctx, b.c)
 	}
+	b.regMu.Lock()
+	clear(b.reg)
+	b.regMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("redis: delete all keys under %s: %w", b.o.prefix, err)
 	}

@@ -153,23 +153,31 @@ end
 // takes the whole batch, whatever its queues, and also records the ids in
 // the location hash and the queue names (loc and queues set); on a Cluster
 // one call takes one queue's jobs (loc and queues are empty, done before).
-// ARGV: P, channel, loc, queues, n, then per job:
-// P ux id tk st pk ra uk uu cr q nf, nf field pairs  (ux: the unique-key index key).
+// ARGV: P, channel, loc, queues, reg, key prefix, n, then per job:
+// id tk st pk ra q un [uk uu ux cr] nf, nf field pairs: un is '1' when the job
+// has a unique key, followed by the key, its end, its index key and the
+// creation time (a job without one sends 8 arguments and its fields).
+// The job's key prefix is the key prefix and the queue's hash tag.
 // It returns per job "" (inserted) or the id of the job holding its unique key.
 // Per job it runs one HSET (and two commands for a unique key); the indexes,
-// the location hash and the queues set are written once per batch.
+// the location hash and the queues set are written once per batch. reg '0':
+// the client knows every queue and task of the batch to be in the queues and
+// tasks sets already (it added them a moment ago): they are not added again.
 var enqueueScript = goredis.NewScript(prelude + `
-local loc, queues, n = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local i = 6
+local loc, queues, reg, prefix, n = ARGV[3], ARGV[4], ARGV[5] ~= '0', ARGV[6], tonumber(ARGV[7])
+local i = 8
 local starts, ids = {}, {}
 for x = 1, n do
   starts[x] = i
-  ids[x] = ARGV[i + 2]
-  i = i + 12 + 2 * tonumber(ARGV[i + 11])
+  ids[x] = ARGV[i]
+  local k = i + 7
+  if ARGV[i + 6] == '1' then k = k + 4 end
+  i = k + 1 + 2 * tonumber(ARGV[k])
 end
+local function qprefix(q) return prefix .. ':{' .. q .. '}:' end
 local locSet = false -- one job: its location was recorded by the check
 if loc ~= '' and n == 1 then
-  if redis.call('HSETNX', loc, ids[1], ARGV[starts[1] + 10]) == 0 then
+  if redis.call('HSETNX', loc, ids[1], ARGV[starts[1] + 5]) == 0 then
     return redis.error_reply('EXISTS job ' .. ids[1] .. ' exists')
   end
   locSet = true
@@ -182,7 +190,7 @@ elseif loc ~= '' then
   end
 else
   for x = 1, n do
-    P = ARGV[starts[x]]
+    P = qprefix(ARGV[starts[x] + 5])
     if redis.call('EXISTS', jk(ids[x])) == 1 then
       return redis.error_reply('EXISTS job ' .. ids[x] .. ' exists')
     end
@@ -193,9 +201,15 @@ local res, added = {}, 0
 local seenTask, seenQueue, locArgs, newQueues = {}, {}, {}, {}
 for x = 1, n do
   local i = starts[x]
-  P = ARGV[i]
-  local ux, id, tk, st, pk, ra, uk, uu, cr, q = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9], ARGV[i+10]
-  local nf = tonumber(ARGV[i + 11])
+  local id, tk, st, pk, ra, q = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  local uk, uu, ux, cr = '', '', '', ''
+  local k = i + 7
+  if ARGV[i + 6] == '1' then
+    uk, uu, ux, cr = ARGV[k], ARGV[k+1], ARGV[k+2], ARGV[k+3]
+    k = k + 4
+  end
+  local nf = tonumber(ARGV[k])
+  P = qprefix(q)
   local dup = nil
   if uk ~= '' then
     local h = redis.call('ZRANGE', ux, -1, -1)
@@ -209,11 +223,11 @@ for x = 1, n do
     if uk ~= '' then
       args[13], args[14], args[15], args[16], args[17], args[18] = 'uk', uk, 'uu', uu, 'ux', ux
     end
-    for k = i + 12, i + 11 + 2 * nf do args[#args + 1] = ARGV[k] end
+    for a = k + 1, k + 2 * nf do args[#args + 1] = ARGV[a] end
     redis.call(unpack(args))
     idx_add(id, st, tk, pk, ra, '', '')
     zadd(P .. 'all', id)
-    if not seenTask[P .. tk] then
+    if reg and not seenTask[P .. tk] then
       seenTask[P .. tk] = true
       redis.call('SADD', P .. 'tasks', tk)
     end
@@ -223,7 +237,7 @@ for x = 1, n do
         locArgs[#locArgs + 1] = id
         locArgs[#locArgs + 1] = q
       end
-      if not seenQueue[q] then
+      if reg and not seenQueue[q] then
         seenQueue[q] = true
         newQueues[#newQueues + 1] = q
       end

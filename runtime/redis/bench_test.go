@@ -220,9 +220,21 @@ func usedMemory(b *testing.B, be *Backend) int64 {
 	return 0
 }
 
+// keyMemory returns MEMORY USAGE of key (the job record alone, without its
+// index entries).
+func keyMemory(b *testing.B, be *Backend, key string) int64 {
+	n, err := be.c.MemoryUsage(context.Background(), key, 0).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
 // BenchmarkMemoryPerJob reports Redis memory per queued job and per
 // succeeded job with an 8-byte result and one attempt of history (20,000
-// jobs of each; every index and the location hash included).
+// jobs of each; every index and the location hash included: INFO memory's
+// used_memory before and after, divided by the jobs), and MEMORY USAGE of
+// one job's record (its hash alone) when queued and when finished.
 func BenchmarkMemoryPerJob(b *testing.B) {
 	const n = 20000
 	for b.Loop() {
@@ -231,12 +243,16 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 		ctx := context.Background()
 		now := time.Now()
 		before := usedMemory(b, be)
+		var sample string
 		for range n / 1000 {
-			if _, err := be.Enqueue(ctx, benchJobs(1000, now)); err != nil {
+			jobs := benchJobs(1000, now)
+			sample = jobs[0].ID
+			if _, err := be.Enqueue(ctx, jobs); err != nil {
 				b.Fatal(err)
 			}
 		}
 		queued := usedMemory(b, be)
+		hashQueued := keyMemory(b, be, be.qp("default")+"j:"+sample)
 		for {
 			jobs, err := be.Claim(ctx, backend.ClaimRequest{Limit: 500, Worker: "w", Now: now, LeaseFor: time.Minute})
 			if err != nil {
@@ -257,6 +273,8 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 		done := usedMemory(b, be)
 		b.ReportMetric(float64(queued-before)/n, "B/queued-job")
 		b.ReportMetric(float64(done-before)/n, "B/finished-job")
+		b.ReportMetric(float64(hashQueued), "B/queued-record")
+		b.ReportMetric(float64(keyMemory(b, be, be.qp("default")+"j:"+sample)), "B/finished-record")
 		b.StartTimer()
 	}
 }

@@ -19,14 +19,21 @@ import (
 // flipped; priorities also inverted, so that higher sorts first), so that the
 // Lua scripts compare and index them as strings, exactly, without the
 // float64 numbers of Lua (which cannot hold a microsecond timestamp of the
-// year 2262). Hash fields:
+// year 2262). Hash fields (the scripts read and write the state fields; what
+// only the client reads is packed into the two msgpack fields d and o, so
+// that a record has few fields: every field costs Redis time on each read
+// and write):
 //
-//	q   queue          tk  task          d   msgpack of the static part
-//	pk  priority key   st  state         at  attempt       ma  max attempts
-//	ra  run-at         cr  created       uk  unique key    uu  unique until
-//	sa  started        fa  finished      lo  lease owner   lt  lease token
-//	lu  lease until    r   result        e   error         ec  error chain (msgpack)
-//	ps  panic stack    h   attempts (concatenated msgpack)  v  version (every write)
+//	tk  task          st  state         pk  priority key  ra  run-at
+//	at  attempt       ma  max attempts  v   version (every write)
+//	sa  started       fa  finished      lo  lease owner   lt  lease token
+//	lu  lease until   h   attempts (concatenated msgpack)
+//	uk  unique key    uu  unique until  ux  unique-key index key (unique jobs only)
+//	d   msgpack of the static part (signature, args, timeout, queue, created, ...)
+//	o   msgpack of the outcome (result, error, error chain, panic stack); absent or empty: none
+//
+// Records written before d held the queue and creation time have fields q
+// and cr instead; they are still read.
 
 const signBit = uint64(1) << 63
 
@@ -101,15 +108,41 @@ func parsePrioKey(s string) (int, error) {
 	return int(int64(^u ^ signBit)), nil
 }
 
-// static is the part of a job the scripts never look at.
+// static is the part of a job the scripts never look at. It is a msgpack
+// array, not a map, to stay short: Redis keeps a hash compact (listpack)
+// only while every value is at most hash-max-listpack-value (64) bytes.
 type static struct {
+	_msgpack      struct{}              `msgpack:",as_array"` //nolint:unused // msgpack option
 	Signature     string                `msgpack:"s"`
 	Args          []byte                `msgpack:"a"`
 	Timeout       time.Duration         `msgpack:"t"`
 	TimeoutPolicy backend.TimeoutPolicy `msgpack:"p"`
 	StoreResult   bool                  `msgpack:"r"`
-	// Meta is the job's metadata (backend.Job.Meta), omitted when empty.
+	Queue         string                `msgpack:"q,omitempty"`
+	Created       uint64                `msgpack:"c,omitempty"` // timeWord
+	// Meta is the job's metadata (backend.Job.Meta), nil when empty; last,
+	// so that records written before it decode.
 	Meta map[string]string `msgpack:"m,omitempty"`
+}
+
+// outcome is what a finished attempt left, as stored in field o.
+type outcome struct {
+	Result     []byte   `msgpack:"r,omitempty"`
+	Error      string   `msgpack:"e,omitempty"`
+	ErrorChain []string `msgpack:"c,omitempty"`
+	PanicStack string   `msgpack:"p,omitempty"`
+}
+
+// encodeOutcome returns field o: "" when there is nothing to keep.
+func encodeOutcome(result []byte, errMsg string, chain []string, stack string) (string, error) {
+	if len(result) == 0 && errMsg == "" && len(chain) == 0 && stack == "" {
+		return "", nil
+	}
+	b, err := msgpack.Marshal(outcome{Result: result, Error: errMsg, ErrorChain: chain, PanicStack: stack})
+	if err != nil {
+		return "", fmt.Errorf("encode outcome: %w", err)
+	}
+	return string(b), nil
 }
 
 // wireAttempt is an attempt as stored in field h.
@@ -117,12 +150,13 @@ type static struct {
 // to keep the record small (Redis keeps a hash compact while every value is
 // at most hash-max-listpack-value, 64 bytes, long).
 type wireAttempt struct {
-	Number     int    `msgpack:"n"`
-	StartedAt  uint64 `msgpack:"s"`
-	FinishedAt uint64 `msgpack:"f"`
-	Worker     string `msgpack:"w"`
-	Outcome    string `msgpack:"o"`
-	Error      string `msgpack:"e"`
+	_msgpack   struct{} `msgpack:",as_array"` //nolint:unused // msgpack option
+	Number     int      `msgpack:"n"`
+	StartedAt  uint64   `msgpack:"s"`
+	FinishedAt uint64   `msgpack:"f"`
+	Worker     string   `msgpack:"w"`
+	Outcome    string   `msgpack:"o"`
+	Error      string   `msgpack:"e"`
 }
 
 func encodeAttempt(a backend.Attempt) (string, error) {
@@ -162,22 +196,11 @@ func decodeAttempts(s string) ([]backend.Attempt, error) {
 	}
 }
 
-func encodeChain(c []string) (string, error) {
-	if len(c) == 0 {
-		return "", nil
-	}
-	b, err := msgpack.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode error chain: %w", err)
-	}
-	return string(b), nil
-}
-
-// fields returns every hash field of j (clamped already) as name, value pairs,
-// without the ones the enqueue script sets itself (tk st pk ra uk uu cr v).
+// restFields returns every hash field of j (clamped already) as name, value
+// pairs, without the ones the enqueue script sets itself (tk st pk ra uk uu ux v).
 func restFields(j *backend.Job) ([]any, error) {
 	d, err := msgpack.Marshal(static{Signature: j.Signature, Args: j.Args, Timeout: j.Timeout,
-		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Meta: j.Meta})
+		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Queue: j.Queue, Created: timeWord(j.CreatedAt), Meta: j.Meta})
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
@@ -185,14 +208,13 @@ func restFields(j *backend.Job) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
-	ec, err := encodeChain(j.ErrorChain)
+	o, err := encodeOutcome(j.Result, j.Error, j.ErrorChain, j.PanicStack)
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
-	all := []any{"q", j.Queue, "d", string(d), "at", j.Attempt, "ma", j.MaxAttempts,
+	all := []any{"d", string(d), "at", j.Attempt, "ma", j.MaxAttempts,
 		"sa", optTimeKey(j.StartedAt), "fa", optTimeKey(j.FinishedAt), "lo", j.LeaseOwner,
-		"lt", j.LeaseToken, "lu", optTimeKey(j.LeaseUntil), "r", string(j.Result), "e", j.Error,
-		"ec", ec, "ps", j.PanicStack, "h", h}
+		"lt", j.LeaseToken, "lu", optTimeKey(j.LeaseUntil), "o", o, "h", h}
 	// A missing field reads as empty (or 0): leave empty ones out, to save
 	// memory and work.
 	out := all[:0]
@@ -222,14 +244,13 @@ func mutableFields(j *backend.Job) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
-	ec, err := encodeChain(j.ErrorChain)
+	o, err := encodeOutcome(j.Result, j.Error, j.ErrorChain, j.PanicStack)
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
 	return []any{"st", string(j.State), "at", j.Attempt, "ma", j.MaxAttempts, "ra", timeKey(j.RunAt),
 		"sa", optTimeKey(j.StartedAt), "fa", optTimeKey(j.FinishedAt), "lo", j.LeaseOwner,
-		"lt", j.LeaseToken, "lu", optTimeKey(j.LeaseUntil), "r", string(j.Result), "e", j.Error,
-		"ec", ec, "ps", j.PanicStack, "h", h}, nil
+		"lt", j.LeaseToken, "lu", optTimeKey(j.LeaseUntil), "o", o, "h", h}, nil
 }
 
 // decodeJob builds a job from its hash fields. On error it returns what could
@@ -283,17 +304,21 @@ func decodeJob(id string, f map[string]string) (*backend.Job, string, error) {
 	} else {
 		j.Signature, j.Args, j.Timeout, j.TimeoutPolicy, j.StoreResult = st.Signature, st.Args, st.Timeout, st.TimeoutPolicy, st.StoreResult
 		j.Meta = st.Meta
+		if j.Queue == "" {
+			j.Queue = st.Queue
+		}
+		if _, ok := f["cr"]; !ok {
+			j.CreatedAt = parseTimeWord(st.Created)
+		}
 	}
 	j.UniqueKey = f["uk"]
 	j.LeaseOwner = f["lo"]
-	if r := f["r"]; r != "" {
-		j.Result = []byte(r)
-	}
-	j.Error = f["e"]
-	j.PanicStack = f["ps"]
-	if ec := f["ec"]; ec != "" {
-		if err := msgpack.Unmarshal([]byte(ec), &j.ErrorChain); err != nil {
-			errs = append(errs, fmt.Errorf("field ec: %w", err))
+	if o := f["o"]; o != "" {
+		var out outcome
+		if err := msgpack.Unmarshal([]byte(o), &out); err != nil {
+			errs = append(errs, fmt.Errorf("field o: %w", err))
+		} else {
+			j.Result, j.Error, j.ErrorChain, j.PanicStack = out.Result, out.Error, out.ErrorChain, out.PanicStack
 		}
 	}
 	if as, err := decodeAttempts(f["h"]); err != nil {

@@ -39,6 +39,22 @@ func (b *Backend) pipeline(ctx context.Context, fn func(p goredis.Pipeliner)) ([
 	}
 }
 
+// eval runs one script by its SHA, outside a pipeline (a pipeline of one
+// command costs more); when Redis forgot the scripts (a restart), it loads
+// them and runs it again.
+func (b *Backend) eval(ctx context.Context, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	cmd := s.EvalSha(ctx, b.c, keys, args...)
+	if isNoScript(cmd.Err()) {
+		for _, s := range allScripts {
+			if err := s.Load(ctx, b.c).Err(); err != nil {
+				return cmd
+			}
+		}
+		cmd = s.EvalSha(ctx, b.c, keys, args...)
+	}
+	return cmd
+}
+
 // run runs one script (loading it again if Redis forgot it).
 func (b *Backend) run(ctx context.Context, s *goredis.Script, keys []string, args ...any) (any, error) {
 	return s.Run(ctx, b.c, keys, args...).Result()
@@ -88,12 +104,14 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		if err != nil {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
 		}
-		ux := ""
+		a := make([]any, 0, 12+len(rest))
+		a = append(a, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.Queue)
 		if j.UniqueKey != "" {
-			ux = b.uniqueKey(j)
+			a = append(a, 1, j.UniqueKey, timeKey(j.UniqueUntil), b.uniqueKey(j), timeKey(j.CreatedAt))
+		} else {
+			a = append(a, 0)
 		}
-		a := []any{b.qp(j.Queue), ux, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.UniqueKey,
-			timeKey(j.UniqueUntil), timeKey(j.CreatedAt), j.Queue, len(rest) / 2}
+		a = append(a, len(rest)/2)
 		return append(a, rest...), nil
 	}
 	var (
@@ -102,8 +120,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	)
 	if !b.cluster() {
 		// One script: the whole batch, atomically.
-		a := make([]any, 0, 5+len(jobs)*50)
-		a = append(a, b.qp(order[0]), b.ch, b.loc, b.queues, len(jobs))
+		a := make([]any, 0, 7+len(jobs)*16)
+		reg := b.registered(clamped)
+		a = append(a, b.qp(order[0]), b.ch, b.loc, b.queues, reg, b.o.prefix, len(jobs))
 		for _, j := range clamped {
 			ja, err := jobArgs(j)
 			if err != nil {
@@ -111,13 +130,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			}
 			a = append(a, ja...)
 		}
-		cmds, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
-			evalSha(ctx, p, enqueueScript, b.meta(order[0]), a...)
-		})
-		if err == nil {
-			err = cmds[0].Err()
-		}
-		if err != nil {
+		cmd := b.eval(ctx, enqueueScript, b.meta(order[0]), a...)
+		if err = cmd.Err(); err != nil {
 			if strings.HasPrefix(err.Error(), "EXISTS") {
 				return nil, fmt.Errorf("redis: enqueue: %w", err)
 			}
@@ -128,7 +142,10 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			return nil, wrap(ctx, "enqueue", err)
 		}
 		res := make([]backend.EnqueueResult, len(jobs))
-		out := strs(cmds[0].(*goredis.Cmd).Val())
+		if reg == 1 {
+			b.register(clamped)
+		}
+		out := strs(cmd.Val())
 		for i, j := range jobs {
 			res[i] = backend.EnqueueResult{ID: j.ID}
 			if i < len(out) && out[i] != "" {
@@ -142,8 +159,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	args := make(map[string][]any, len(order))
 	for _, q := range order {
 		idx := byQueue[q]
-		a := make([]any, 0, 5+len(idx)*50)
-		a = append(a, b.qp(q), b.ch, "", "", len(idx))
+		a := make([]any, 0, 7+len(idx)*16)
+		a = append(a, b.qp(q), b.ch, "", "", 1, b.o.prefix, len(idx))
 		for _, i := range idx {
 			ja, err := jobArgs(clamped[i])
 			if err != nil {
@@ -249,6 +266,38 @@ func (b *Backend) reserve(ctx context.Context, jobs []*backend.Job) error {
 		b.c.HDel(ctx, b.loc, taken) // an orphan reservation
 	}
 	return fmt.Errorf("redis: enqueue: ids keep being taken concurrently")
+}
+
+// registerFor is how long the backend trusts that a queue and task it added
+// to the queues and tasks sets are still there (only DeleteAll removes them).
+const registerFor = time.Minute
+
+// registered returns 0 when every queue and task of jobs was added to the
+// queues and tasks sets by this backend less than registerFor ago (the
+// enqueue script need not add them again), else 1.
+func (b *Backend) registered(jobs []*backend.Job) int {
+	now := time.Now()
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	for _, j := range jobs {
+		if t, ok := b.reg[j.Queue+"\x00"+j.Task]; !ok || now.Sub(t) > registerFor {
+			return 1
+		}
+	}
+	return 0
+}
+
+// register records that the queues and tasks of jobs are in the sets now.
+func (b *Backend) register(jobs []*backend.Job) {
+	now := time.Now()
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	if len(b.reg) > 10000 {
+		clear(b.reg)
+	}
+	for _, j := range jobs {
+		b.reg[j.Queue+"\x00"+j.Task] = now
+	}
 }
 
 // undoEnqueue deletes what a failed Enqueue may have stored.
@@ -393,7 +442,8 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 	}
 	slices.Sort(qs)
 	cmds := make([]*goredis.Cmd, len(qs))
-	_, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+	var err error
+	run := func(p goredis.Scripter) {
 		for i, q := range qs {
 			queues := []string{q}
 			route := q
@@ -409,9 +459,18 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 			a = append(a, toAny(req.Tasks)...)
 			a = append(a, len(queues))
 			a = append(a, toAny(queues)...)
-			cmds[i] = evalSha(ctx, p, claimScript, b.meta(route), a...)
+			if p == nil {
+				cmds[i] = b.eval(ctx, claimScript, b.meta(route), a...)
+			} else {
+				cmds[i] = claimScript.EvalSha(ctx, p, b.meta(route), a...)
+			}
 		}
-	})
+	}
+	if len(qs) == 1 {
+		run(nil)
+	} else {
+		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) { run(p) })
+	}
 	var out []*backend.Job
 	bad := 0
 	for i, c := range cmds {
@@ -432,7 +491,7 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 			j, _, derr := decodeJob(id, f)
 			if derr != nil {
 				bad++
-				b.quarantineClaimed(ctx, f["q"], j, f, now, derr)
+				b.quarantineClaimed(ctx, j.Queue, j, f, now, derr)
 				continue
 			}
 			out = append(out, j)
@@ -455,10 +514,14 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 
 // quarantineClaimed moves a claimed job whose record cannot be decoded to quarantined.
 func (b *Backend) quarantineClaimed(ctx context.Context, q string, j *backend.Job, f map[string]string, now time.Time, cause error) {
-	b.o.logger.Warn("nuvom/redis: quarantined a job whose record cannot be read", "job", j.ID, "queue", q, "error", cause)
 	ctx = context.WithoutCancel(ctx)
+	if q == "" { // the queue was in the part that cannot be read
+		q, _ = b.locate(ctx, j.ID)
+	}
+	b.o.logger.Warn("nuvom/redis: quarantined a job whose record cannot be read", "job", j.ID, "queue", q, "error", cause)
+	o, _ := encodeOutcome(nil, j.Error, nil, "")
 	b.run(ctx, casScript, b.meta(q), b.qp(q), b.ch, j.ID, f["v"], 0,
-		"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "e", j.Error)
+		"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "o", o)
 }
 
 // byQueue groups leases by the queue of their job; leases of unknown jobs go to missing.
@@ -565,11 +628,11 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		calls = append(calls, c)
 	}
 	argsOf := func(c *call) ([]any, error) {
-		a := make([]any, 0, 5+11*len(c.idx))
+		a := make([]any, 0, 5+8*len(c.idx))
 		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx))
 		for _, i := range c.idx {
 			o := &outcomes[i]
-			ec, err := encodeChain(o.ErrorChain)
+			out, err := encodeOutcome(o.Result, o.Error, o.ErrorChain, o.PanicStack)
 			if err != nil {
 				return nil, err
 			}
@@ -582,7 +645,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 				refund = 1
 			}
 			a = append(a, o.Lease.JobID, o.Lease.Token, string(o.State), timeKey(backend.ClampTime(o.RunAt)),
-				timeKey(backend.ClampTime(o.FinishedAt)), string(o.Result), o.Error, ec, o.PanicStack, at, refund)
+				timeKey(backend.ClampTime(o.FinishedAt)), out, at, refund)
 		}
 		return a, nil
 	}
@@ -592,11 +655,16 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			return nil, fmt.Errorf("redis: complete: %w", err)
 		}
 	}
-	_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
-		for k, c := range calls {
-			c.cmd = evalSha(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
-		}
-	})
+	if len(calls) == 1 {
+		calls[0].cmd = b.eval(ctx, completeScript, b.meta(calls[0].q), allArgs[0]...)
+		err = calls[0].cmd.Err()
+	} else {
+		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+			for k, c := range calls {
+				c.cmd = evalSha(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
+			}
+		})
+	}
 	if err != nil {
 		return nil, wrap(ctx, "complete", err)
 	}
@@ -880,7 +948,11 @@ func (b *Backend) recoverBatch(ctx context.Context, q string, members []string, 
 		}
 		var fields []any
 		if derr != nil {
-			fields = []any{"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "e", j.Error}
+			o, err := encodeOutcome(nil, j.Error, nil, "")
+			if err != nil {
+				return n, fmt.Errorf("redis: recover expired leases: %w", err)
+			}
+			fields = []any{"st", string(backend.StateQuarantined), "fa", timeKey(now), "lo", "", "lu", "", "o", o}
 		} else {
 			if j.State != backend.StateRunning || !j.LeaseUntil.Before(now) {
 				continue // changed since the index was read
@@ -950,27 +1022,24 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 	return all[:min(limit, len(all))], nil
 }
 
+// listByStateMax bounds the jobs of the asked states that List reads from
+// the state indexes (ids only) rather than walking every job of the queue.
+const listByStateMax = 200000
+
 func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter, since time.Time, limit int) ([]*backend.Job, error) {
 	p := b.qp(q)
 	chunk := max(limit, 256)
 	var out []*backend.Job
-	max := "+"
-	for len(out) < limit {
-		ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p + "all", ByLex: true, Rev: true,
-			Start: max, Stop: "-", Count: int64(chunk)}).Result()
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			break
-		}
+	// keep decodes the records of ids and keeps those f matches; it reports
+	// whether out is full.
+	keep := func(ids []string) (bool, error) {
 		cmds := make([]*goredis.MapStringStringCmd, len(ids))
 		if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
 			for i, id := range ids {
 				cmds[i] = pp.HGetAll(ctx, p+"j:"+id)
 			}
 		}); err != nil {
-			return nil, err
+			return false, err
 		}
 		for i, id := range ids {
 			m := cmds[i].Val()
@@ -986,16 +1055,95 @@ func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter,
 				(since.IsZero() || !j.CreatedAt.Before(since)) {
 				out = append(out, j)
 				if len(out) == limit {
-					break
+					return true, nil
 				}
 			}
 		}
-		if len(ids) < chunk {
+		return false, nil
+	}
+	if len(f.States) > 0 {
+		// Few jobs in the asked states (running jobs at the end of a burst):
+		// read their ids from the state indexes instead of every record.
+		ids, ok, err := b.idsInStates(ctx, p, f.States)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			for k := 0; k < len(ids); k += chunk {
+				full, err := keep(ids[k:min(k+chunk, len(ids))])
+				if err != nil || full {
+					return out, err
+				}
+			}
+			return out, nil
+		}
+	}
+	max := "+"
+	for len(out) < limit {
+		ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p + "all", ByLex: true, Rev: true,
+			Start: max, Stop: "-", Count: int64(chunk)}).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		full, err := keep(ids)
+		if err != nil {
+			return nil, err
+		}
+		if full || len(ids) < chunk {
 			break
 		}
 		max = "(" + ids[len(ids)-1]
 	}
 	return out, nil
+}
+
+// idsInStates returns the ids of the jobs of queue prefix p in the given
+// states, newest (highest id) first, read from the state indexes; ok is
+// false (and nothing read) when they hold more than listByStateMax jobs or
+// more than a quarter of the queue's jobs: walking every job then finds the
+// newest matches sooner.
+func (b *Backend) idsInStates(ctx context.Context, p string, states []backend.State) (ids []string, ok bool, err error) {
+	var all *goredis.IntCmd
+	cards := make([]*goredis.IntCmd, len(states))
+	if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
+		all = pp.ZCard(ctx, p+"all")
+		for i, st := range states {
+			cards[i] = pp.ZCard(ctx, p+"s:"+string(st))
+		}
+	}); err != nil {
+		return nil, false, err
+	}
+	var n int64
+	for _, c := range cards {
+		n += c.Val()
+	}
+	if n > listByStateMax || n*4 > all.Val() && n > 1000 {
+		return nil, false, nil
+	}
+	members := make([]*goredis.StringSliceCmd, len(states))
+	if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
+		for i, st := range slices.Compact(slices.Sorted(slices.Values(states))) {
+			members[i] = pp.ZRange(ctx, p+"s:"+string(st), 0, -1)
+		}
+	}); err != nil {
+		return nil, false, err
+	}
+	for _, m := range members {
+		if m == nil {
+			continue
+		}
+		for _, v := range m.Val() {
+			if len(v) > 16 {
+				ids = append(ids, v[16:])
+			}
+		}
+	}
+	slices.Sort(ids)
+	slices.Reverse(ids)
+	return slices.Compact(ids), true, nil
 }
 
 // Stats counts jobs per queue and state from the state indexes: two

@@ -93,6 +93,11 @@ type Backend struct {
 	leased   map[string]string
 
 	tasks claimedTasks // for the aggregates (admin.go)
+
+	// reg remembers when this backend added a queue and task ("queue\x00task")
+	// to the queues and tasks sets (see registered).
+	regMu sync.Mutex
+	reg   map[string]time.Time
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -105,16 +110,23 @@ var _ backend.Backend = (*Backend)(nil)
 //	with WithCluster(true): redis://[user:password@]node:port[?addr=node2:port]          Cluster
 //
 // Query options are go-redis's (dial_timeout, read_timeout, pool_size, ...).
+// The protocol is RESP2 unless the URL asks for protocol=3: the backend uses
+// nothing of RESP3, and RESP3 makes the client look for push notifications
+// around every command (a system call each).
 func ParseURL(rawURL string, cluster bool) (goredis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse URL: %w", err)
 	}
+	resp2 := !u.Query().Has("protocol")
 	switch {
 	case cluster:
 		o, err := goredis.ParseClusterURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis: parse cluster URL: %w", err)
+		}
+		if resp2 {
+			o.Protocol = 2
 		}
 		return goredis.NewClusterClient(o), nil
 	case u.Query().Has("master_name"):
@@ -122,11 +134,17 @@ func ParseURL(rawURL string, cluster bool) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: parse Sentinel URL: %w", err)
 		}
+		if resp2 {
+			o.Protocol = 2
+		}
 		return goredis.NewFailoverClient(o), nil
 	}
 	o, err := goredis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse URL: %w", err)
+	}
+	if resp2 {
+		o.Protocol = 2
 	}
 	if o.TLSConfig != nil && o.TLSConfig.MinVersion == 0 {
 		o.TLSConfig.MinVersion = tls.VersionTLS12
@@ -163,7 +181,7 @@ func New(c goredis.UniversalClient, opts ...Option) (*Backend, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Backend{c: c, o: o, loc: o.prefix + ":loc", queues: o.prefix + ":queues", ch: o.prefix + ":wake",
-		subs: map[uint64]chan struct{}{}, leased: map[string]string{}}
+		subs: map[uint64]chan struct{}{}, leased: map[string]string{}, reg: map[string]time.Time{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
@@ -378,6 +396,9 @@ func (b *Backend) DeleteAll(ctx context.Context) error {
 	} else {
 		err = del(ctx, b.c)
 	}
+	b.regMu.Lock()
+	clear(b.reg)
+	b.regMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("redis: delete all keys under %s: %w", b.o.prefix, err)
 	}

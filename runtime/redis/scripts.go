@@ -46,28 +46,66 @@ local function lexlt(a, b)
   end
   return #a < #b
 end
+-- Index writes go through zadd and zrem: while DEFER is set (the batch
+-- scripts), they are collected per key and written by flush, one variadic
+-- command per key instead of one command per job. A batch never adds and
+-- removes the same member of the same key, so the order does not matter.
+local DEFER = false
+local ZA, ZR = {}, {}
+local function zadd(key, m)
+  if not DEFER then redis.call('ZADD', key, 0, m) return end
+  local t = ZA[key]
+  if not t then t = {} ; ZA[key] = t end
+  t[#t + 1] = 0
+  t[#t + 1] = m
+end
+local function zrem(key, m)
+  if not DEFER then redis.call('ZREM', key, m) return end
+  local t = ZR[key]
+  if not t then t = {} ; ZR[key] = t end
+  t[#t + 1] = m
+end
+-- bulk runs cmd key items... in chunks (Lua's unpack has a limit); chunks are even-sized.
+local function bulk(cmd, key, items)
+  for i = 1, #items, 4000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 3999, #items)))
+  end
+end
+local function flush()
+  for k, t in pairs(ZR) do bulk('ZREM', k, t) end
+  for k, t in pairs(ZA) do bulk('ZADD', k, t) end
+  ZA, ZR = {}, {}
+end
+-- int reads an integer field: a missing one is 0; nil when not an integer.
+local function int(s)
+  if s == nil or s == false then return 0 end
+  if #s < 16 and string.match(s, '^%-?%d+$') then return tonumber(s) end
+  return nil
+end
+-- nextv is the version after v (a damaged version restarts at 1).
+local function nextv(v) return string.format('%d', (int(v) or 0) + 1) end
 local function idx_remove(id, st, tk, pk, ra, lu, fa)
   if not st then return end
-  redis.call('ZREM', P .. 's:' .. st, ra .. id)
+  zrem(P .. 's:' .. st, ra .. id)
   if PENDING[st] then
-    redis.call('ZREM', P .. 'r:' .. tk, pk .. ra .. id)
-    redis.call('ZREM', P .. 'w:' .. tk, ra .. pk .. id)
+    zrem(P .. 'r:' .. tk, pk .. ra .. id)
+    zrem(P .. 'w:' .. tk, ra .. pk .. id)
   elseif st == 'running' then
-    redis.call('ZREM', P .. 'lease', lu .. id)
+    zrem(P .. 'lease', lu .. id)
   else
-    redis.call('ZREM', P .. 'done', fa .. id)
+    zrem(P .. 'done', fa .. id)
   end
 end
 local function idx_add(id, st, tk, pk, ra, lu, fa)
-  redis.call('ZADD', P .. 's:' .. st, 0, ra .. id)
+  zadd(P .. 's:' .. st, ra .. id)
   if st == 'queued' then
-    redis.call('ZADD', P .. 'r:' .. tk, 0, pk .. ra .. id)
+    zadd(P .. 'r:' .. tk, pk .. ra .. id)
   elseif PENDING[st] then
-    redis.call('ZADD', P .. 'w:' .. tk, 0, ra .. pk .. id)
+    zadd(P .. 'w:' .. tk, ra .. pk .. id)
   elseif st == 'running' then
-    redis.call('ZADD', P .. 'lease', 0, lu .. id)
+    zadd(P .. 'lease', lu .. id)
   else
-    redis.call('ZADD', P .. 'done', 0, fa .. id)
+    zadd(P .. 'done', fa .. id)
   end
 end
 -- idx_fields reads what the indexes of job id are made of ('' for missing fields).
@@ -114,29 +152,64 @@ end
 // enqueueScript inserts jobs, all or none. On a standalone Redis one call
 // takes the whole batch, whatever its queues, and also records the ids in
 // the location hash and the queue names (loc and queues set); on a Cluster
-// one call takes one queue's jobs (loc and queues are ”, done before).
-// ARGV: P, channel, loc, queues, n, then per job:
-// P ux id tk st pk ra uk uu cr q nf, nf field pairs  (ux: the unique-key index key).
+// one call takes one queue's jobs (loc and queues are empty, done before).
+// ARGV: P, channel, loc, queues, reg, key prefix, n, then per job:
+// id tk st pk ra q un [uk uu ux cr] nf, nf field pairs: un is '1' when the job
+// has a unique key, followed by the key, its end, its index key and the
+// creation time (a job without one sends 8 arguments and its fields).
+// The job's key prefix is the key prefix and the queue's hash tag.
 // It returns per job "" (inserted) or the id of the job holding its unique key.
+// Per job it runs one HSET (and two commands for a unique key); the indexes,
+// the location hash and the queues set are written once per batch. reg '0':
+// the client knows every queue and task of the batch to be in the queues and
+// tasks sets already (it added them a moment ago): they are not added again.
 var enqueueScript = goredis.NewScript(prelude + `
-local loc, queues, n = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local i = 6
-local starts = {}
+local loc, queues, reg, prefix, n = ARGV[3], ARGV[4], ARGV[5] ~= '0', ARGV[6], tonumber(ARGV[7])
+local i = 8
+local starts, ids = {}, {}
 for x = 1, n do
   starts[x] = i
-  P = ARGV[i]
-  if redis.call('EXISTS', jk(ARGV[i + 2])) == 1 or (loc ~= '' and redis.call('HEXISTS', loc, ARGV[i + 2]) == 1) then
-    return redis.error_reply('EXISTS job ' .. ARGV[i + 2] .. ' exists')
-  end
-  i = i + 12 + 2 * tonumber(ARGV[i + 11])
+  ids[x] = ARGV[i]
+  local k = i + 7
+  if ARGV[i + 6] == '1' then k = k + 4 end
+  i = k + 1 + 2 * tonumber(ARGV[k])
 end
+local function qprefix(q) return prefix .. ':{' .. q .. '}:' end
+local locSet = false -- one job: its location was recorded by the check
+if loc ~= '' and n == 1 then
+  if redis.call('HSETNX', loc, ids[1], ARGV[starts[1] + 5]) == 0 then
+    return redis.error_reply('EXISTS job ' .. ids[1] .. ' exists')
+  end
+  locSet = true
+elseif loc ~= '' then
+  for c = 1, n, 4000 do
+    local got = redis.call('HMGET', loc, unpack(ids, c, math.min(c + 3999, n)))
+    for x = 1, #got do
+      if got[x] then return redis.error_reply('EXISTS job ' .. ids[c + x - 1] .. ' exists') end
+    end
+  end
+else
+  for x = 1, n do
+    P = qprefix(ARGV[starts[x] + 5])
+    if redis.call('EXISTS', jk(ids[x])) == 1 then
+      return redis.error_reply('EXISTS job ' .. ids[x] .. ' exists')
+    end
+  end
+end
+DEFER = true
 local res, added = {}, 0
-local seenTask, seenQueue = {}, {}
+local seenTask, seenQueue, locArgs, newQueues = {}, {}, {}, {}
 for x = 1, n do
   local i = starts[x]
-  P = ARGV[i]
-  local ux, id, tk, st, pk, ra, uk, uu, cr, q = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9], ARGV[i+10]
-  local nf = tonumber(ARGV[i + 11])
+  local id, tk, st, pk, ra, q = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  local uk, uu, ux, cr = '', '', '', ''
+  local k = i + 7
+  if ARGV[i + 6] == '1' then
+    uk, uu, ux, cr = ARGV[k], ARGV[k+1], ARGV[k+2], ARGV[k+3]
+    k = k + 4
+  end
+  local nf = tonumber(ARGV[k])
+  P = qprefix(q)
   local dup = nil
   if uk ~= '' then
     local h = redis.call('ZRANGE', ux, -1, -1)
@@ -144,28 +217,38 @@ for x = 1, n do
   end
   if dup then
     res[x] = dup
+    if locSet then redis.call('HDEL', loc, id) end
   else
-    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'uk', uk, 'uu', uu, 'cr', cr, 'ux', ux, 'v', '1'}
-    for k = i + 12, i + 11 + 2 * nf do args[#args + 1] = ARGV[k] end
+    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'v', '1'}
+    if uk ~= '' then
+      args[13], args[14], args[15], args[16], args[17], args[18] = 'uk', uk, 'uu', uu, 'ux', ux
+    end
+    for a = k + 1, k + 2 * nf do args[#args + 1] = ARGV[a] end
     redis.call(unpack(args))
     idx_add(id, st, tk, pk, ra, '', '')
-    redis.call('ZADD', P .. 'all', 0, id)
-    if not seenTask[P .. tk] then
+    zadd(P .. 'all', id)
+    if reg and not seenTask[P .. tk] then
       seenTask[P .. tk] = true
       redis.call('SADD', P .. 'tasks', tk)
     end
     if uk ~= '' then redis.call('ZADD', ux, 0, uu .. id) end
     if loc ~= '' then
-      redis.call('HSET', loc, id, q)
-      if not seenQueue[q] then
+      if not locSet then
+        locArgs[#locArgs + 1] = id
+        locArgs[#locArgs + 1] = q
+      end
+      if reg and not seenQueue[q] then
         seenQueue[q] = true
-        redis.call('SADD', queues, q)
+        newQueues[#newQueues + 1] = q
       end
     end
     res[x] = ''
     added = added + 1
   end
 end
+flush()
+bulk('HSET', loc, locArgs)
+bulk('SADD', queues, newQueues)
 if added > 0 then redis.call('PUBLISH', ARGV[2], '1') end
 return res
 `)
@@ -175,16 +258,25 @@ return res
 // tasks: every task of each queue.
 // ARGV: P, now, now+1µs, limit, worker, lease-until, quarantine error,
 // key prefix, queues set, nt, tasks..., nq, queues...
-// It returns {id1, HGETALL of id1, id2, ..., quarantined ids}.
+// It returns {{id1, fields of id1 (as HGETALL, after the claim), id2, ...}, quarantined ids}.
+// Per job it runs HGETALL and HSET; the ready sets lose the members looked
+// at by one ZREMRANGEBYRANK each, the other indexes are written once per batch.
 var claimScript = goredis.NewScript(prelude + `
 local now, nowNext, limit, worker, lu, qerr = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
 local prefix, queuesKey = ARGV[8], ARGV[9]
 local nt = tonumber(ARGV[10])
-local tasks = {}
-for k = 1, nt do tasks[k] = ARGV[10 + k] end
+local tasks, seen = {}, {}
+for k = 1, nt do
+  local t = ARGV[10 + k]
+  if not seen[t] then seen[t] = true ; tasks[#tasks + 1] = t end
+end
 local nq = tonumber(ARGV[11 + nt])
 local queues = {}
-for k = 1, nq do queues[k] = ARGV[11 + nt + k] end
+seen = {}
+for k = 1, nq do
+  local q = ARGV[11 + nt + k]
+  if not seen[q] then seen[q] = true ; queues[#queues + 1] = q end
+end
 if nq == 0 then queues = redis.call('SMEMBERS', queuesKey) end
 -- one candidate list per queue and task
 local lp, lt, lists, pos = {}, {}, {}, {}
@@ -197,16 +289,35 @@ for _, q in ipairs(queues) do
   for _, tk in ipairs(ts) do
     local wk, rk = P .. 'w:' .. tk, P .. 'r:' .. tk
     local due = redis.call('ZRANGEBYLEX', wk, '-', '(' .. nowNext, 'LIMIT', 0, 1000)
-    for _, m in ipairs(due) do
-      redis.call('ZREM', wk, m)
-      redis.call('ZADD', rk, 0, string.sub(m, 17, 32) .. string.sub(m, 1, 16) .. string.sub(m, 33))
+    if #due > 0 then
+      local add = {}
+      for _, m in ipairs(due) do
+        add[#add + 1] = 0
+        add[#add + 1] = string.sub(m, 17, 32) .. string.sub(m, 1, 16) .. string.sub(m, 33)
+      end
+      bulk('ZREM', wk, due)
+      bulk('ZADD', rk, add)
     end
     local l = redis.call('ZRANGE', rk, 0, page - 1)
     if #l > 0 then
-      lp[#lp + 1], lt[#lp + 1], lists[#lp + 1], pos[#lp + 1] = P, tk, l, 1
+      local n = #lists + 1
+      lp[n], lt[n], lists[n], pos[n] = P, tk, l, 1
     end
   end
 end
+-- consume removes from list li's ready set the members looked at so far
+-- (taken, stale, or moved back to waiting): they are its first pos-1.
+local function consume(li)
+  if pos[li] > 1 then
+    redis.call('ZREMRANGEBYRANK', lp[li] .. 'r:' .. lt[li], 0, pos[li] - 2)
+    pos[li] = 1
+  end
+end
+local function quarantine(k, h, fi, id, st, tk, pk, ra, msg)
+  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(fi.v and h[fi.v]))
+  idx_add(id, 'quarantined', tk, pk, ra, '', now)
+end
+DEFER = true
 local out, bad, taken = {}, {}, 0
 while taken < limit do
   local best, bm = nil, nil
@@ -214,9 +325,8 @@ while taken < limit do
     local m = lists[li][pos[li]]
     if not m and #lists[li] == page then
       -- every member looked at so far left the set: read on from its head
-      P = lp[li]
-      lists[li] = redis.call('ZRANGE', P .. 'r:' .. lt[li], 0, page - 1)
-      pos[li] = 1
+      consume(li)
+      lists[li] = redis.call('ZRANGE', lp[li] .. 'r:' .. lt[li], 0, page - 1)
       m = lists[li][1]
     end
     if m and (bm == nil or lexlt(m, bm)) then best, bm = li, m end
@@ -229,53 +339,68 @@ while taken < limit do
   local k = jk(id)
   if lexlt(now, ra) then
     -- not ready at this claimer's clock (clocks of hosts disagree): back to waiting
-    redis.call('ZREM', P .. 'r:' .. tk, bm)
-    redis.call('ZADD', P .. 'w:' .. tk, 0, ra .. pk .. id)
+    zadd(P .. 'w:' .. tk, ra .. pk .. id)
   else
-    local st = redis.call('HGET', k, 'st')
+    local h = redis.call('HGETALL', k)
+    local fi = {}
+    for x = 1, #h, 2 do fi[h[x]] = x + 1 end
+    local st = fi.st and h[fi.st]
     if not st or not PENDING[st] then
-      redis.call('ZREM', P .. 'r:' .. tk, bm) -- a stale index entry
+      -- a stale index entry (already consumed)
       if st and not KNOWN[st] then
-        redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'e', qerr .. 'unknown state ' .. st)
-        redis.call('HINCRBY', k, 'v', 1)
-        redis.call('ZREM', P .. 's:' .. st, ra .. id)
-        idx_add(id, 'quarantined', tk, pk, ra, '', now)
+        zrem(P .. 's:' .. st, ra .. id)
+        quarantine(k, h, fi, id, st, tk, pk, ra, 'unknown state ' .. st)
         bad[#bad + 1] = id
       end
     else
-      idx_remove(id, st, tk, pk, ra, '', '')
-      local a = redis.pcall('HINCRBY', k, 'at', 1)
-      local t = redis.pcall('HINCRBY', k, 'lt', 1)
-      if type(a) == 'table' or type(t) == 'table' then
-        redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'e', qerr .. 'attempt or lease token is not an integer')
-        redis.call('HINCRBY', k, 'v', 1)
-        idx_add(id, 'quarantined', tk, pk, ra, '', now)
+      zrem(P .. 's:' .. st, ra .. id)
+      if st ~= 'queued' then zrem(P .. 'w:' .. tk, ra .. pk .. id) end
+      local a, t = int(fi.at and h[fi.at]), int(fi.lt and h[fi.lt])
+      if not a or not t then
+        quarantine(k, h, fi, id, st, tk, pk, ra, 'attempt or lease token is not an integer')
         bad[#bad + 1] = id
       else
-        redis.call('HINCRBY', k, 'v', 1)
-        redis.call('HSET', k, 'st', 'running', 'sa', now, 'lo', worker, 'lu', lu)
-        idx_add(id, 'running', tk, pk, ra, lu, '')
+        local set = {st = 'running', sa = now, lo = worker, lu = lu, at = string.format('%d', a + 1),
+          lt = string.format('%d', t + 1), v = nextv(fi.v and h[fi.v])}
+        local args = {'HSET', k}
+        for name, val in pairs(set) do
+          args[#args + 1] = name
+          args[#args + 1] = val
+          if fi[name] then
+            h[fi[name]] = val
+          else
+            h[#h + 1] = name
+            h[#h + 1] = val
+          end
+        end
+        redis.call(unpack(args))
+        zadd(P .. 's:running', ra .. id)
+        zadd(P .. 'lease', lu .. id)
         out[#out + 1] = id
-        out[#out + 1] = redis.call('HGETALL', k)
+        out[#out + 1] = h
         taken = taken + 1
       end
     end
   end
 end
+for li = 1, #lists do consume(li) end
+flush()
 return {out, bad}
 `)
 
 // completeScript applies outcomes whose fence holds, then retention.
-// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa r e ec ps attempt refund.
+// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa outcome attempt refund.
 // It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted by retention}.
+// Per outcome it runs HMGET and HSET; the indexes are written once per batch.
 var completeScript = goredis.NewScript(prelude + `
 local n = tonumber(ARGV[5])
 local res, retried = {}, false
+DEFER = true
 for x = 0, n - 1 do
-  local i = 6 + x * 11
+  local i = 6 + x * 8
   local id, token, st, ra, fa = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
   local k = jk(id)
-  local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h')
+  local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h', 'v', 'ma')
   if not f[1] then
     res[x + 1] = -1
   elseif f[1] ~= 'running' or f[2] ~= token then
@@ -284,14 +409,19 @@ for x = 0, n - 1 do
     idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
     local nra, nfa = f[5] or '', fa
     if st == 'retrying' then nra, nfa = ra, '' ; retried = true end
-    redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'r', ARGV[i+5], 'e', ARGV[i+6],
-      'ec', ARGV[i+7], 'ps', ARGV[i+8], 'h', (f[7] or '') .. ARGV[i+9])
-    redis.call('HINCRBY', k, 'v', 1)
-    if ARGV[i+10] == '1' then redis.call('HINCRBY', k, 'ma', 1) end
+    local args = {'HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
+      'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8])}
+    if ARGV[i+7] == '1' then
+      args[#args + 1] = 'ma'
+      args[#args + 1] = string.format('%d', (int(f[9]) or 0) + 1)
+    end
+    redis.call(unpack(args))
     idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa)
     res[x + 1] = 1
   end
 end
+flush()
+DEFER = false
 if retried then redis.call('PUBLISH', ARGV[2], '1') end
 return {res, retain(tonumber(ARGV[3]), ARGV[4])}
 `)

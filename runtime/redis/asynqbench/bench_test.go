@@ -3,11 +3,14 @@ package asynqbench
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/bench"
@@ -33,7 +36,9 @@ func BenchmarkSideBySide(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu0 := serverCPU(b, srv.Addr)
 		rep, err := bench.Run(ctx, bench.Config{Backend: be, Jobs: jobs, Concurrency: 64})
+		nuvomCPU := serverCPU(b, srv.Addr) - cpu0
 		be.Close()
 		if err != nil {
 			b.Fatal(err)
@@ -44,12 +49,39 @@ func BenchmarkSideBySide(b *testing.B) {
 		b.ReportMetric(float64(rep.PickupP50.Microseconds())/1000, "nuvom-pickup-p50-ms")
 		b.ReportMetric(float64(rep.PickupP99.Microseconds())/1000, "nuvom-pickup-p99-ms")
 
+		cpu0 = serverCPU(b, srv.Addr)
 		single, burn := asynqRun(b, srv.Addr)
+		asynqCPU := serverCPU(b, srv.Addr) - cpu0
 		b.ReportMetric(single, "asynq-single-jobs/s")
 		b.ReportMetric(burn, "asynq-burn-jobs/s")
+		// Redis's own CPU time per job over each engine's whole run (enqueue,
+		// burn-down; Nuvom's also its 200 pickup samples).
+		b.ReportMetric(nuvomCPU.Seconds()*1e6/jobs, "nuvom-redis-cpu-us/job")
+		b.ReportMetric(asynqCPU.Seconds()*1e6/jobs, "asynq-redis-cpu-us/job")
 		srv.Stop()
 		b.StartTimer()
 	}
+}
+
+// serverCPU returns the CPU time the Redis at addr has used (user and
+// system, from INFO cpu).
+func serverCPU(b *testing.B, addr string) time.Duration {
+	c := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s float64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				s += f
+			}
+		}
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // asynqRun measures asynq on the Redis at addr (database 1).

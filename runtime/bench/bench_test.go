@@ -148,8 +148,10 @@ func BenchmarkPickupLatency(b *testing.B) {
 // same driver and settings) and the engine on the SQLite backend alternately,
 // each iteration one of each on fresh databases (A B A B ...), and reports the
 // medians of both and the engine's ratio to the floor: burn-down, single and
-// batched enqueue (ratios of rates; higher is better) and pickup p50 (floor
-// latency over engine latency, so higher is better here too).
+// batched enqueue (ratios of rates; higher is better), the burn-down's CPU
+// time per job (process CPU, all cores; floor over engine, so higher is better
+// too: it moves far less than rates with other load on a shared machine) and
+// pickup p50 (floor latency over engine latency).
 //
 //	go test ./runtime/bench -run '^$' -bench VsFloor -benchtime 3x -jobs 100000
 func BenchmarkVsFloor(b *testing.B) {
@@ -187,16 +189,20 @@ func reportVsFloor(b *testing.B, floor, engine []Report) {
 	for _, m := range []struct {
 		name    string
 		of      func(Report) float64
-		inverse bool // a latency: the ratio is floor over engine
+		inverse bool // a cost (latency, CPU per job): the ratio is floor over engine
 	}{
 		{"burn", Report.BurnDownRate, false},
+		{"burn-cpu", func(r Report) float64 { return float64(r.BurnDownCPUPerJob()) / float64(time.Microsecond) }, true},
 		{"enqueueN", Report.BatchEnqueueRate, false},
 		{"enqueue1", Report.SingleEnqueueRate, false},
 		{"pickup-p50", func(r Report) float64 { return float64(r.PickupP50) / float64(time.Millisecond) }, true},
 	} {
 		f, e := median(floor, m.of), median(engine, m.of)
 		unit := "jobs/s"
-		if m.inverse {
+		switch {
+		case m.name == "burn-cpu":
+			unit = "µs/job"
+		case m.inverse:
 			unit = "ms"
 		}
 		b.ReportMetric(f, "floor-"+m.name+"-"+unit)

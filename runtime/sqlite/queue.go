@@ -117,7 +117,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 
 // Claim promotes scheduled and retrying jobs whose time has come to queued,
 // then leases jobs with one UPDATE ... RETURNING, all in one IMMEDIATE
-// transaction. A claimed row whose stored contents cannot be decoded is
+// transaction. It returns what a worker runs a job with (claimColumns), not
+// the job's result, errors or history. A claimed row whose stored contents cannot be decoded is
 // quarantined in the same transaction, left out of the result and logged,
 // and the claim goes on for the jobs it leaves missing.
 func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
@@ -165,6 +166,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	}
 	jobs := make([]*backend.Job, 0, req.Limit)
 	var corrupt []*corruptError
+	sc := newClaimScanner()
 	for len(jobs) < req.Limit {
 		args[3] = req.Limit - len(jobs)
 		var rows *sql.Rows
@@ -178,7 +180,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 		var bad []int64
 		for rows.Next() {
-			rowid, j, err := scanWithRowid(rows)
+			rowid, j, err := sc.scan(rows, &req)
 			var ce *corruptError
 			if errors.As(err, &ce) {
 				corrupt = append(corrupt, ce)

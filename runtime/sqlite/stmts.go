@@ -193,7 +193,7 @@ func claimSQL(c claimShape) string {
 	return `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
 			lease_owner = ?1, lease_until = ?2, started_at = ?3
 		WHERE rowid IN (` + pick + `)
-		RETURNING rowid, ` + jobColumns
+		RETURNING rowid, ` + claimColumns
 }
 
 // sqlTasks lists the distinct tasks holding queued jobs by skipping through

@@ -79,18 +79,20 @@ func TestRunRefusesBadConfig(t *testing.T) {
 
 func reportBurnDown(b *testing.B, cfg Config) {
 	b.Helper()
-	var burn, single, batch float64
+	var burn, single, batch, cpu float64
 	for i := 0; i < b.N; i++ {
 		rep, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
 		burn += rep.BurnDownRate()
+		cpu += float64(rep.BurnDownCPUPerJob()) / float64(time.Microsecond)
 		single += rep.SingleEnqueueRate()
 		batch += rep.BatchEnqueueRate()
 		b.Logf("\n%s", rep)
 	}
 	b.ReportMetric(burn/float64(b.N), "burn-jobs/s")
+	b.ReportMetric(cpu/float64(b.N), "burn-cpu-µs/job")
 	b.ReportMetric(single/float64(b.N), "enqueue1-jobs/s")
 	b.ReportMetric(batch/float64(b.N), "enqueueN-jobs/s")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/sqlite"
 )
@@ -104,7 +105,9 @@ func BenchmarkBurnDownMemory(b *testing.B) {
 	reportBurnDown(b, Config{Backend: be, Jobs: *benchJobs, LatencySamples: -1})
 }
 
-// BenchmarkBurnDownSQLite burns down -jobs no-op jobs on a fresh database, per synchronous mode.
+// BenchmarkBurnDownSQLite burns down -jobs no-op jobs on a fresh database,
+// per synchronous mode, and reports the jobs per Claim and per Complete call
+// the engine reached (each is one transaction).
 func BenchmarkBurnDownSQLite(b *testing.B) {
 	for _, mode := range []string{"NORMAL", "FULL"} {
 		b.Run(mode, func(b *testing.B) {
@@ -113,7 +116,9 @@ func BenchmarkBurnDownSQLite(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer be.Close()
-			reportBurnDown(b, Config{Backend: be, Jobs: *benchJobs, LatencySamples: -1})
+			cb := &countingBackend{Backend: be}
+			reportBurnDown(b, Config{Backend: cb, Jobs: *benchJobs, LatencySamples: -1})
+			cb.report(b)
 		})
 	}
 }
@@ -331,4 +336,33 @@ func storeFinished(ctx context.Context, be *sqlite.Backend, path string, n int) 
 		return fmt.Errorf("store finished jobs: mark succeeded: %w", err)
 	}
 	return nil
+}
+
+// countingBackend counts the calls and jobs of Claim and Complete, to report
+// the batch sizes the engine reaches (each call is a transaction).
+type countingBackend struct {
+	nuvom.Backend
+	claims, claimed, completes, completed atomic.Int64
+}
+
+func (c *countingBackend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
+	jobs, err := c.Backend.Claim(ctx, req)
+	c.claims.Add(1)
+	c.claimed.Add(int64(len(jobs)))
+	return jobs, err
+}
+
+func (c *countingBackend) Complete(ctx context.Context, outs []backend.Outcome) ([]error, error) {
+	c.completes.Add(1)
+	c.completed.Add(int64(len(outs)))
+	return c.Backend.Complete(ctx, outs)
+}
+
+func (c *countingBackend) report(b *testing.B) {
+	if n := c.claims.Load(); n > 0 {
+		b.ReportMetric(float64(c.claimed.Load())/float64(n), "jobs/claim")
+	}
+	if n := c.completes.Load(); n > 0 {
+		b.ReportMetric(float64(c.completed.Load())/float64(n), "jobs/complete")
+	}
 }

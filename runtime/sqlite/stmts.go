@@ -17,13 +17,12 @@ const insertColumnCount = 26
 
 // stmts are the writer connection's prepared statements.
 type stmts struct {
-	insertN   map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
-	unique    *sql.Stmt
-	promote   *sql.Stmt
-	complete  *sql.Stmt
-	extend    *sql.Stmt
-	release   *sql.Stmt
-	completeN map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
+	insertN  map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
+	unique   *sql.Stmt
+	promote  *sql.Stmt
+	complete *sql.Stmt
+	extend   *sql.Stmt
+	release  *sql.Stmt
 
 	mu         sync.Mutex
 	claimTasks map[claimShape]*sql.Stmt // claims, prepared at first use
@@ -47,10 +46,16 @@ const (
 		ORDER BY unique_until DESC LIMIT 1`
 	sqlPromote = `UPDATE jobs SET state = 'queued'
 		WHERE state IN ('scheduled', 'retrying') AND run_at <= ?`
+	// sqlComplete applies one outcome (see outcomeArgs): ?1 state, ?2 run-at
+	// (0 keeps it), ?3 finished-at, ?4 result, ?5 error, ?6 error chain, ?7
+	// panic stack, ?8 the attempt record appended to the history, ?9 id, ?10
+	// lease token, ?11 1 to refund the attempt. It matches only while the
+	// lease holds.
 	sqlComplete = `UPDATE jobs SET state = ?1,
 			run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE run_at END,
 			finished_at = ?3, result = ?4, error = ?5, error_chain = ?6, panic_stack = ?7,
 			attempts = CAST(coalesce(attempts, x'') || ?8 AS BLOB),
+			max_attempts = max_attempts + ?11,
 			lease_owner = '', lease_until = 0
 		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'`
 	sqlExtend = `UPDATE jobs SET lease_until = ?
@@ -87,15 +92,6 @@ func (s *stmts) prepare(db *sql.DB) error {
 		}
 		s.insertN[n] = st
 	}
-	s.completeN = map[int]*sql.Stmt{}
-	for _, n := range batchSizes {
-		st, err := db.Prepare(completeBatchSQL(n))
-		if err != nil {
-			s.close()
-			return fmt.Errorf("prepare complete of %d jobs: %w", n, err)
-		}
-		s.completeN[n] = st
-	}
 	s.claimTasks = map[claimShape]*sql.Stmt{}
 	return nil
 }
@@ -130,9 +126,6 @@ func (s *stmts) close() {
 		if st != nil {
 			st.Close()
 		}
-	}
-	for _, st := range s.completeN {
-		st.Close()
 	}
 	s.mu.Lock()
 	for _, st := range s.claimTasks {
@@ -212,8 +205,8 @@ func firstLine(s string) string {
 	return s
 }
 
-// batchSizes are the row counts of the prepared multi-row inserts and batch
-// completions, largest first: a batch is applied as a sum of them (1,000 jobs
+// batchSizes are the row counts of the prepared multi-row inserts, largest
+// first: a batch is applied as a sum of them (1,000 jobs
 // as 3×256 + 3×64 + 2×16 + 2×4), so no statement is compiled per call. 256
 // rows of 26 parameters stay well under SQLite's 32,766-parameter limit.
 var batchSizes = []int{256, 64, 16, 4, 1}
@@ -226,34 +219,4 @@ func chunk(n int) int {
 		}
 	}
 	return 1
-}
-
-// completeParams is the number of parameters per outcome in completeBatchSQL.
-const completeParams = 11
-
-// completeBatchSQL applies n outcomes with one UPDATE ... FROM (VALUES ...):
-// each row, in parameter order: id, lease token, state, run-at (0 keeps it),
-// finished-at, result, error, error chain, panic stack, attempt record. Only
-// rows whose lease still holds match; RETURNING names them.
-func completeBatchSQL(n int) string {
-	var sb strings.Builder
-	sb.WriteString(`UPDATE jobs SET state = v.column3,
-			run_at = CASE WHEN v.column4 <> 0 THEN v.column4 ELSE jobs.run_at END,
-			finished_at = v.column5, result = v.column6, error = v.column7,
-			error_chain = v.column8, panic_stack = v.column9,
-			attempts = CAST(coalesce(jobs.attempts, x'') || v.column10 AS BLOB),
-			max_attempts = jobs.max_attempts + v.column11,
-			lease_owner = '', lease_until = 0
-		FROM (VALUES `)
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", completeParams), ",") + ")"
-	for i := range n {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(row)
-	}
-	sb.WriteString(`) AS v
-		WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2 AND jobs.state = 'running'
-		RETURNING jobs.id`)
-	return sb.String()
 }

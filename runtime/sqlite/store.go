@@ -175,7 +175,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 		rec := appendAttempt(nil, backend.Attempt{Number: attempt, StartedAt: fromNanos(started),
 			FinishedAt: now, Worker: owner, Outcome: backend.OutcomeCancelled, Error: msg})
 		if _, err := tx.StmtContext(ctx, b.stmts.complete).ExecContext(ctx, string(backend.StateCancelled), 0, nanos(now),
-			nil, msg, nil, "", rec, id, token); err != nil {
+			nil, msg, nil, "", rec, id, token, 0); err != nil {
 			return b.wrap("cancel running job "+id, err)
 		}
 		defer b.notify.signal() // after the commit: the worker running it looks at its leases

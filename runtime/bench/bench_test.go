@@ -25,6 +25,12 @@ import (
 // that CI runs them cheaply; -jobs or NUVOM_BENCH_JOBS asks for more.
 var benchJobs = flag.Int("jobs", envInt("NUVOM_BENCH_JOBS", 20_000), "jobs per burn-down benchmark (default $NUVOM_BENCH_JOBS or 20000)")
 
+// engineConcurrency is the engine's worker concurrency in BenchmarkVsFloor
+// (0: Run's default, 256). The engine claims at most as many jobs as it has
+// free runners, so its claims stay under it; the floor claims up to 500 jobs
+// whatever its 16 handlers hold. -concurrency 500 compares claims of the same size.
+var engineConcurrency = flag.Int("concurrency", 0, "the engine's worker concurrency in BenchmarkVsFloor (0: Run's default)")
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -177,7 +183,7 @@ func BenchmarkVsFloor(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				er, err := Run(context.Background(), Config{Backend: be, Jobs: *benchJobs, LatencySamples: 100})
+				er, err := Run(context.Background(), Config{Backend: be, Jobs: *benchJobs, LatencySamples: 100, Concurrency: *engineConcurrency})
 				be.Close()
 				if err != nil {
 					b.Fatal(err)

@@ -44,7 +44,8 @@ func checkNew(j *backend.Job) error {
 }
 
 // Enqueue inserts jobs in one transaction: jobs without a unique key through
-// prepared multi-row inserts, each job with one after looking its key up.
+// prepared multi-row inserts (insertJobs), each job with one after looking its
+// key up.
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
 	if len(jobs) == 0 {
 		return []backend.EnqueueResult{}, nil
@@ -57,9 +58,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	res := make([]backend.EnqueueResult, len(jobs))
 	if len(jobs) == 1 && jobs[0].UniqueKey == "" {
 		// One statement is atomic by itself: no BEGIN and COMMIT round trips.
-		args := jobArgs(make([]any, 0, insertColumnCount), jobs[0])
-		if _, err := b.stmts.insertN[1].ExecContext(ctx, args...); err != nil {
-			return nil, b.wrapCtx(ctx, "enqueue: insert "+jobs[0].ID, err)
+		if err := b.insertJobs(ctx, nil, jobs); err != nil {
+			return nil, b.wrapCtx(ctx, "enqueue", err)
 		}
 		b.notify.signal()
 		return []backend.EnqueueResult{{ID: jobs[0].ID}}, nil
@@ -71,20 +71,10 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	defer tx.Rollback()
 
 	var plain []*backend.Job
-	args := make([]any, 0, insertColumnCount*chunk(len(jobs)))
 	flush := func() error {
-		for len(plain) > 0 {
-			n := chunk(len(plain))
-			args = args[:0]
-			for _, j := range plain[:n] {
-				args = jobArgs(args, j)
-			}
-			if _, err := tx.StmtContext(ctx, b.stmts.insertN[n]).ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("insert %d jobs from %s: %w", n, plain[0].ID, err)
-			}
-			plain = plain[n:]
-		}
-		return nil
+		err := b.insertJobs(ctx, tx, plain)
+		plain = plain[:0]
+		return err
 	}
 	for i, j := range jobs {
 		res[i].ID = j.ID
@@ -101,8 +91,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, b.wrapCtx(ctx, "enqueue: look up unique key "+j.UniqueKey, err)
 		}
-		if _, err := tx.StmtContext(ctx, b.stmts.insertN[1]).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
-			return nil, b.wrapCtx(ctx, "enqueue: insert "+j.ID, err)
+		if err := b.insertJobs(ctx, tx, jobs[i:i+1]); err != nil {
+			return nil, b.wrapCtx(ctx, "enqueue", err)
 		}
 	}
 	if err := flush(); err != nil {

@@ -17,12 +17,14 @@ const insertColumnCount = 26
 
 // stmts are the writer connection's prepared statements.
 type stmts struct {
-	insertN  map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
-	unique   *sql.Stmt
-	promote  *sql.Stmt
-	complete *sql.Stmt
-	extend   *sql.Stmt
-	release  *sql.Stmt
+	insertN map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
+	// insertFreshN are the multi-row inserts of fresh jobs (see insert.go).
+	insertFreshN map[int]*sql.Stmt
+	unique       *sql.Stmt
+	promote      *sql.Stmt
+	complete     *sql.Stmt
+	extend       *sql.Stmt
+	release      *sql.Stmt
 
 	mu         sync.Mutex
 	claimTasks map[claimShape]*sql.Stmt // claims, prepared at first use
@@ -92,6 +94,10 @@ func (s *stmts) prepare(db *sql.DB) error {
 		}
 		s.insertN[n] = st
 	}
+	if err := s.prepareFresh(db); err != nil {
+		s.close()
+		return err
+	}
 	s.claimTasks = map[claimShape]*sql.Stmt{}
 	return nil
 }
@@ -120,6 +126,9 @@ func (s *stmts) taskClaimStmt(db *sql.DB, shape claimShape) *sql.Stmt {
 
 func (s *stmts) close() {
 	for _, st := range s.insertN {
+		st.Close()
+	}
+	for _, st := range s.insertFreshN {
 		st.Close()
 	}
 	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.extend, s.release} {

@@ -297,7 +297,7 @@ var completeStates = map[backend.State]bool{
 // Complete applies the outcomes of a batch in one transaction, in order: each
 // updates its job only while its lease token holds, appends its attempt to
 // the history and stores its result, through one prepared UPDATE per outcome
-// (sqlComplete). One UPDATE per job costs SQLite less than one
+// (sqlCompleteOK for a plain success, else sqlComplete). One UPDATE per job costs SQLite less than one
 // UPDATE ... FROM (VALUES ...) per batch, which materialises the join before
 // it writes.
 func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
@@ -311,6 +311,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	}
 	defer tx.Rollback()
 	st := tx.StmtContext(ctx, b.stmts.complete)
+	var stOK *sql.Stmt // prepared in the transaction at its first use
 	args := make([]any, 0, completeParams)
 	retrying := false
 	for i := range outcomes {
@@ -319,7 +320,16 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
 			continue
 		}
-		res, err := st.ExecContext(ctx, outcomeArgs(args[:0], o)...)
+		var res sql.Result
+		if plainSuccess(o) {
+			if stOK == nil {
+				stOK = tx.StmtContext(ctx, b.stmts.completeOK)
+			}
+			res, err = stOK.ExecContext(ctx, nanos(o.FinishedAt), nullBytes(o.Result),
+				appendAttempt(nil, o.Attempt), o.Lease.JobID, o.Lease.Token)
+		} else {
+			res, err = st.ExecContext(ctx, outcomeArgs(args[:0], o)...)
+		}
 		if err != nil {
 			return nil, b.wrap("complete job "+o.Lease.JobID, err)
 		}
@@ -344,6 +354,13 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 
 func leaseLost(l backend.Lease) error {
 	return fmt.Errorf("complete job %s with token %d: %w", l.JobID, l.Token, backend.ErrLeaseLost)
+}
+
+// plainSuccess reports whether o is a success without error or refund,
+// which sqlCompleteOK applies.
+func plainSuccess(o *backend.Outcome) bool {
+	return o.State == backend.StateSucceeded && o.Error == "" && len(o.ErrorChain) == 0 &&
+		o.PanicStack == "" && !o.Refund
 }
 
 // completeParams is the number of parameters of sqlComplete.

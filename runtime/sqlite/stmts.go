@@ -23,6 +23,7 @@ type stmts struct {
 	unique       *sql.Stmt
 	promote      *sql.Stmt
 	complete     *sql.Stmt
+	completeOK   *sql.Stmt // sqlCompleteOK (see Complete)
 	extend       *sql.Stmt
 	release      *sql.Stmt
 
@@ -60,6 +61,14 @@ const (
 			max_attempts = max_attempts + ?11,
 			lease_owner = '', lease_until = 0
 		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'`
+	// sqlCompleteOK is sqlComplete for the common outcome, a success
+	// without error or refund, binding 5 values instead of 11: ?1
+	// finished-at, ?2 result, ?3 the attempt record, ?4 id, ?5 lease token.
+	sqlCompleteOK = `UPDATE jobs SET state = 'succeeded', finished_at = ?1, result = ?2,
+			error = '', error_chain = NULL, panic_stack = '',
+			attempts = CAST(coalesce(attempts, x'') || ?3 AS BLOB),
+			lease_owner = '', lease_until = 0
+		WHERE id = ?4 AND lease_token = ?5 AND state = 'running'`
 	sqlExtend = `UPDATE jobs SET lease_until = ?
 		WHERE id = ? AND lease_token = ? AND state = 'running'`
 	sqlRelease = `UPDATE jobs SET state = 'queued', attempt = max(attempt - 1, 0),
@@ -75,6 +84,7 @@ func (s *stmts) prepare(db *sql.DB) error {
 		{&s.unique, sqlUnique},
 		{&s.promote, sqlPromote},
 		{&s.complete, sqlComplete},
+		{&s.completeOK, sqlCompleteOK},
 		{&s.extend, sqlExtend},
 		{&s.release, sqlRelease},
 	} {
@@ -131,7 +141,7 @@ func (s *stmts) close() {
 	for _, st := range s.insertFreshN {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.extend, s.release} {
+	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.completeOK, s.extend, s.release} {
 		if st != nil {
 			st.Close()
 		}

@@ -250,8 +250,9 @@ func median(rs []Report, of func(Report) float64) float64 {
 // (results and attempt history kept) slows the burn-down: each iteration
 // burns down -jobs jobs with the engine on an empty database and on one
 // holding NUVOM_BENCH_STORED (default 50,000) succeeded jobs, alternately, and
-// reports both medians and their ratio, the peak RSS of the process and the
-// database's size per million stored jobs. The stored jobs are enqueued in
+// reports both medians and their ratio (of rates, and of CPU time per job:
+// empty over stored), the peak RSS of the process and the database's size
+// per million stored jobs. The stored jobs are enqueued in
 // batches and then marked succeeded, with a result and an attempt record, by
 // one UPDATE on the database file.
 //
@@ -298,6 +299,13 @@ func BenchmarkBurnDownStored(b *testing.B) {
 	b.ReportMetric(e, "empty-burn-jobs/s")
 	b.ReportMetric(f, "stored-burn-jobs/s")
 	b.ReportMetric(f/e, "stored-ratio")
+	// CPU per job moves far less than rates with other load on the machine.
+	cpu := func(r Report) float64 { return float64(r.BurnDownCPUPerJob()) / float64(time.Microsecond) }
+	if ec, fc := median(empty, cpu), median(full, cpu); ec > 0 && fc > 0 {
+		b.ReportMetric(ec, "empty-burn-cpu-µs/job")
+		b.ReportMetric(fc, "stored-burn-cpu-µs/job")
+		b.ReportMetric(ec/fc, "stored-cpu-ratio")
+	}
 	total := float64(stored + *benchJobs) // the stored jobs plus this run's
 	b.ReportMetric(float64(dbBytes)/(1<<20)/(total/1e6), "db-MB/Mjobs")
 	if rss, err := peakRSS(); err == nil {

@@ -107,10 +107,11 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 
 // Claim promotes scheduled and retrying jobs whose time has come to queued,
 // then leases jobs with one UPDATE ... RETURNING, all in one IMMEDIATE
-// transaction. It returns what a worker runs a job with (claimColumns), not
-// the job's result, errors or history. A claimed row whose stored contents cannot be decoded is
-// quarantined in the same transaction, left out of the result and logged,
-// and the claim goes on for the jobs it leaves missing.
+// transaction. It returns what a worker runs a job with and its history
+// (claimColumns), not the job's result, error or panic stack. A claimed row
+// whose stored contents cannot be decoded is quarantined in the same
+// transaction, left out of the result and logged, and the claim goes on for
+// the jobs it leaves missing.
 func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
@@ -297,9 +298,9 @@ var completeStates = map[backend.State]bool{
 // Complete applies the outcomes of a batch in one transaction, in order: each
 // updates its job only while its lease token holds, appends its attempt to
 // the history and stores its result, through one prepared UPDATE per outcome
-// (sqlCompleteOK for a plain success, else sqlComplete). One UPDATE per job costs SQLite less than one
-// UPDATE ... FROM (VALUES ...) per batch, which materialises the join before
-// it writes.
+// (sqlCompleteOK for a plain success, else sqlComplete). One UPDATE per job
+// costs SQLite less than one UPDATE ... FROM (VALUES ...) per batch, which
+// materialises the join before it writes.
 func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
 	if len(outcomes) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
@@ -43,7 +44,9 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 		attemptCtx, cancel = context.WithTimeout(ctx, j.Timeout)
 		abandonTimer = time.AfterFunc(j.Timeout+w.o.AbandonAfter, func() { w.abandon(r, def, info, start) })
 	}
-	w.log.Debug("job started", "worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "queue", j.Queue)
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		w.log.Debug("job started", "worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "queue", j.Queue)
+	}
 
 	var result []byte
 	core := func(ctx context.Context, info JobInfo) error {
@@ -176,27 +179,40 @@ func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration
 	}
 	j := r.job
 	if !r.lost.Load() {
-		attrs := []any{"worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "duration", d, "outcome", o.Attempt.Outcome, "state", o.State}
-		switch {
-		case o.State == StateSucceeded && o.Attempt.Error == "":
-			w.log.Info("job finished", attrs...)
-		case o.Attempt.Outcome == OutcomePanicked:
-			w.log.Error("job panicked", append(attrs, "err", o.Error, "stack", o.PanicStack)...)
-		case o.State == StateQuarantined:
-			w.log.Error("job quarantined: its payload cannot be decoded into the task's parameters", append(attrs, "err", o.Error)...)
-		case o.Attempt.Outcome == OutcomeHandedBack:
-			w.log.Info("job of another deploy handed back: its signature differs from this worker's", append(attrs, "run_at", o.RunAt)...)
-		case o.State == StateRetrying:
-			w.log.Warn("job failed; will retry", append(attrs, "err", o.Attempt.Error, "run_at", o.RunAt)...)
-		default:
-			w.log.Error("job failed", append(attrs, "err", o.Attempt.Error)...)
-		}
+		w.logOutcome(j, o, d)
 		if w.o.OnOutcome != nil {
 			w.callHook("OnOutcome", func() { w.o.OnOutcome(info, *o) })
 		}
 	}
 	w.settle(r, o)
 	return true
+}
+
+// logOutcome logs how an attempt ended, building the line only when the
+// logger takes its level (a no-op job costs about as much as its log line).
+func (w *Worker) logOutcome(j *Job, o *Outcome, d time.Duration) {
+	level, msg := slog.LevelError, "job failed"
+	var extra []any
+	switch {
+	case o.State == StateSucceeded && o.Attempt.Error == "":
+		level, msg = slog.LevelInfo, "job finished"
+	case o.Attempt.Outcome == OutcomePanicked:
+		msg, extra = "job panicked", []any{"err", o.Error, "stack", o.PanicStack}
+	case o.State == StateQuarantined:
+		msg, extra = "job quarantined: its payload cannot be decoded into the task's parameters", []any{"err", o.Error}
+	case o.Attempt.Outcome == OutcomeHandedBack:
+		level, msg, extra = slog.LevelInfo, "job of another deploy handed back: its signature differs from this worker's", []any{"run_at", o.RunAt}
+	case o.State == StateRetrying:
+		level, msg, extra = slog.LevelWarn, "job failed; will retry", []any{"err", o.Attempt.Error, "run_at", o.RunAt}
+	default:
+		extra = []any{"err", o.Attempt.Error}
+	}
+	ctx := context.Background()
+	if !w.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []any{"worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "duration", d, "outcome", o.Attempt.Outcome, "state", o.State}
+	w.log.Log(ctx, level, msg, append(attrs, extra...)...)
 }
 
 func (w *Worker) attempt(j *Job, start, end time.Time, outcome, errMsg string) Attempt {

@@ -130,9 +130,12 @@ const (
 	flushDelay       = time.Millisecond
 )
 
-// claimCooldown is how long the fetch loop waits for more runners to free up
-// before claiming for just a few.
-const claimCooldown = 100 * time.Microsecond
+// claimCooldown is how long the fetch loop waits, while runners are busy, for
+// a full batch of them to free up before claiming for fewer: each claim is a
+// transaction whose cost is mostly per call, so claims of a full batch cost
+// far less per job (the burn-down claimed 90 jobs per call with claims at
+// half a batch after 100µs, 190 with full batches after 1ms).
+const claimCooldown = time.Millisecond
 
 // run states.
 const (
@@ -389,9 +392,9 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 	defer unsubscribe()
 	poll := time.NewTicker(w.o.PollInterval)
 	defer poll.Stop()
-	// Claim at once when at least lowWater runners are free or none is busy;
+	// Claim at once when a full batch of runners is free or none is busy;
 	// otherwise wait up to claimCooldown for more to free up.
-	lowWater := max(1, min(w.o.BatchSize, w.o.Concurrency)/2)
+	lowWater := max(1, min(w.o.BatchSize, w.o.Concurrency))
 	coolTimer := time.NewTimer(time.Hour)
 	coolTimer.Stop()
 	defer coolTimer.Stop()

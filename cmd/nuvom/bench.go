@@ -114,7 +114,8 @@ func benchJSON(r bench.Report, backend, syncMode string) map[string]any {
 		"backend": backend, "sync": syncMode, "jobs": r.Jobs, "batch_size": r.BatchSize, "concurrency": r.Concurrency,
 		"single_enqueue_jobs_per_s": r.SingleEnqueueRate(), "batch_enqueue_jobs_per_s": r.BatchEnqueueRate(),
 		"burn_down_jobs_per_s": r.BurnDownRate(), "pickup_samples": r.PickupSamples,
-		"pickup_p50_ms": ms(r.PickupP50), "pickup_p95_ms": ms(r.PickupP95), "pickup_p99_ms": ms(r.PickupP99),
+		"burn_down_cpu_us_per_job": float64(r.BurnDownCPUPerJob()) / float64(time.Microsecond), "pickup_p50_ms": ms(r.PickupP50),
+		"pickup_p95_ms": ms(r.PickupP95), "pickup_p99_ms": ms(r.PickupP99),
 		"pickup_max_ms": ms(r.PickupMax),
 	}
 }

@@ -54,7 +54,10 @@ type Backend interface {
 	// LeaseOwner = req.Worker, LeaseUntil = req.Now + req.LeaseFor and a LeaseToken
 	// greater than any earlier token of that job (the first claim's token is above
 	// 0). Jobs may come back in any order; RunAt is not changed. Two claimers never
-	// receive the same job under one lease. A job that is not running has no lease
+	// receive the same job under one lease. A claimed job carries what a worker
+	// runs it with and its Attempts; its Result, Error, ErrorChain, PanicStack,
+	// UniqueKey and UniqueUntil may be left empty (Get returns them), so that a
+	// claim need not read them. A job that is not running has no lease
 	// (LeaseOwner empty, LeaseUntil zero) but keeps its LeaseToken.
 	//
 	// A selected job whose stored record cannot be read (a damaged row or file)

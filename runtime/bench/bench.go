@@ -54,11 +54,23 @@ type Report struct {
 	BatchEnqueue  time.Duration
 	// BurnDown is the time from starting a burst worker to all Jobs succeeded.
 	BurnDown time.Duration
+	// BurnDownCPU is the CPU time (user + system) the whole process used
+	// during the burn-down, 0 where it cannot be read. On a shared machine it
+	// moves far less with other load than BurnDown does.
+	BurnDownCPU time.Duration
 	// Pickup latency (enqueue call to task start) on an idle queue.
 	PickupSamples          int
 	PickupP50, PickupP95   time.Duration
 	PickupP99, PickupMax   time.Duration
 	Concurrency, BatchSize int
+}
+
+// BurnDownCPUPerJob is the process's CPU time per job burned down, 0 when unknown.
+func (r Report) BurnDownCPUPerJob() time.Duration {
+	if r.Jobs == 0 {
+		return 0
+	}
+	return r.BurnDownCPU / time.Duration(r.Jobs)
 }
 
 // SingleEnqueueRate is jobs/s enqueued one per call.
@@ -85,6 +97,9 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "enqueue single:  %.0f jobs/s (%d jobs in %s)\n", r.SingleEnqueueRate(), r.SingleEnqueued, r.SingleEnqueue.Round(time.Millisecond))
 		fmt.Fprintf(&b, "enqueue batch:   %.0f jobs/s (%d jobs in %s)\n", r.BatchEnqueueRate(), r.BatchEnqueued, r.BatchEnqueue.Round(time.Millisecond))
 		fmt.Fprintf(&b, "burn-down:       %.0f jobs/s (%d jobs in %s)\n", r.BurnDownRate(), r.Jobs, r.BurnDown.Round(time.Millisecond))
+		if r.BurnDownCPU > 0 {
+			fmt.Fprintf(&b, "burn-down CPU:   %s per job (process CPU, all cores)\n", r.BurnDownCPUPerJob().Round(10*time.Nanosecond))
+		}
 	}
 	if r.PickupSamples > 0 {
 		fmt.Fprintf(&b, "pickup latency:  p50 %s  p95 %s  p99 %s  max %s (%d samples)\n",
@@ -206,8 +221,12 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 		}
 	}()
 	start = time.Now()
+	cpu0 := processCPU()
 	err = w.Run(ctx)
 	rep.BurnDown = time.Since(start)
+	if cpu0 > 0 {
+		rep.BurnDownCPU = processCPU() - cpu0
+	}
 	close(stopProgress)
 	<-progressDone
 	if err != nil {

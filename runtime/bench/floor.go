@@ -109,8 +109,12 @@ func RunFloor(ctx context.Context, cfg FloorConfig) (Report, error) {
 			return rep, err
 		}
 		start := time.Now()
+		cpu0 := processCPU()
 		n, err := f.burnDown(ctx, "bench", nil)
 		rep.BurnDown = time.Since(start)
+		if cpu0 > 0 {
+			rep.BurnDownCPU = processCPU() - cpu0
+		}
 		if err != nil {
 			return rep, err
 		}

@@ -45,7 +45,8 @@ func checkNew(j *backend.Job) error {
 }
 
 // Enqueue inserts jobs in one transaction: jobs without a unique key through
-// prepared multi-row inserts, each job with one after looking its key up.
+// prepared multi-row inserts (insertJobs), each job with one after looking its
+// key up.
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
 	if len(jobs) == 0 {
 		return []backend.EnqueueResult{}, nil
@@ -58,9 +59,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	res := make([]backend.EnqueueResult, len(jobs))
 	if len(jobs) == 1 && jobs[0].UniqueKey == "" {
 		// One statement is atomic by itself: no BEGIN and COMMIT round trips.
-		args := jobArgs(make([]any, 0, insertColumnCount), jobs[0])
-		if _, err := b.stmts.insertN[1].ExecContext(ctx, args...); err != nil {
-			return nil, b.wrapCtx(ctx, "enqueue: insert "+jobs[0].ID, err)
+		if err := b.insertJobs(ctx, nil, jobs); err != nil {
+			return nil, b.wrapCtx(ctx, "enqueue", err)
 		}
 		b.notify.signal()
 		return []backend.EnqueueResult{{ID: jobs[0].ID}}, nil
@@ -72,20 +72,10 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	defer tx.Rollback()
 
 	var plain []*backend.Job
-	args := make([]any, 0, insertColumnCount*chunk(len(jobs)))
 	flush := func() error {
-		for len(plain) > 0 {
-			n := chunk(len(plain))
-			args = args[:0]
-			for _, j := range plain[:n] {
-				args = jobArgs(args, j)
-			}
-			if _, err := tx.StmtContext(ctx, b.stmts.insertN[n]).ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("insert %d jobs from %s: %w", n, plain[0].ID, err)
-			}
-			plain = plain[n:]
-		}
-		return nil
+		err := b.insertJobs(ctx, tx, plain)
+		plain = plain[:0]
+		return err
 	}
 	for i, j := range jobs {
 		res[i].ID = j.ID
@@ -102,8 +92,8 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, b.wrapCtx(ctx, "enqueue: look up unique key "+j.UniqueKey, err)
 		}
-		if _, err := tx.StmtContext(ctx, b.stmts.insertN[1]).ExecContext(ctx, jobArgs(args[:0], j)...); err != nil {
-			return nil, b.wrapCtx(ctx, "enqueue: insert "+j.ID, err)
+		if err := b.insertJobs(ctx, tx, jobs[i:i+1]); err != nil {
+			return nil, b.wrapCtx(ctx, "enqueue", err)
 		}
 	}
 	if err := flush(); err != nil {
@@ -118,9 +108,11 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 
 // Claim promotes scheduled and retrying jobs whose time has come to queued,
 // then leases jobs with one UPDATE ... RETURNING, all in one IMMEDIATE
-// transaction. A claimed row whose stored contents cannot be decoded is
-// quarantined in the same transaction, left out of the result and logged,
-// and the claim goes on for the jobs it leaves missing.
+// transaction. It returns what a worker runs a job with and its history
+// (claimColumns), not the job's result, error or panic stack. A claimed row
+// whose stored contents cannot be decoded is quarantined in the same
+// transaction, left out of the result and logged, and the claim goes on for
+// the jobs it leaves missing.
 func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
@@ -166,6 +158,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	}
 	jobs := make([]*backend.Job, 0, req.Limit)
 	var corrupt []*corruptError
+	sc := newClaimScanner()
 	for len(jobs) < req.Limit {
 		args[3] = req.Limit - len(jobs)
 		var rows *sql.Rows
@@ -179,7 +172,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 		var bad []int64
 		for rows.Next() {
-			rowid, j, err := scanWithRowid(rows)
+			rowid, j, err := sc.scan(rows, &req)
 			var ce *corruptError
 			if errors.As(err, &ce) {
 				corrupt = append(corrupt, ce)
@@ -303,31 +296,16 @@ var completeStates = map[backend.State]bool{
 	backend.StateCancelled: true, backend.StateQuarantined: true,
 }
 
-// Complete applies the outcomes of a batch in one transaction: each updates
-// its job only while its lease token holds, appends its attempt to the history
-// and stores its result. Outcomes go through prepared batch UPDATE ... FROM
-// (VALUES ...) statements (see completeBatchSQL); a batch that names a job
-// twice is applied one outcome at a time, in order.
+// Complete applies the outcomes of a batch in one transaction, in order: each
+// updates its job only while its lease token holds, appends its attempt to
+// the history and stores its result, through one prepared UPDATE per outcome
+// (sqlCompleteOK for a plain success, else sqlComplete). One UPDATE per job
+// costs SQLite less than one UPDATE ... FROM (VALUES ...) per batch, which
+// materialises the join before it writes.
 func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
 	errs := make([]error, len(outcomes))
 	if len(outcomes) == 0 {
 		return errs, nil
-	}
-	valid := make([]int, 0, len(outcomes)) // indexes of outcomes to apply
-	ids := make(map[string]bool, len(outcomes))
-	dup := false
-	retrying := false
-	for i, o := range outcomes {
-		if !completeStates[o.State] {
-			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
-			continue
-		}
-		if ids[o.Lease.JobID] {
-			dup = true
-		}
-		ids[o.Lease.JobID] = true
-		retrying = retrying || o.State == backend.StateRetrying
-		valid = append(valid, i)
 	}
 	minuteSt := b.minuteStmt()
 	tx, err := b.write.BeginTx(ctx, nil)
@@ -335,51 +313,39 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		return nil, b.wrap("complete: begin", err)
 	}
 	defer tx.Rollback()
-	applied := make(map[string]bool, len(valid))
-	where := make(map[string][2]string, len(valid)) // queue and task of applied jobs
-	args := make([]any, 0, completeParams*chunk(len(valid)+1))
-	for rest := valid; len(rest) > 0; {
-		n := 1
-		if !dup {
-			n = chunk(len(rest))
+	st := tx.StmtContext(ctx, b.stmts.complete)
+	var stOK *sql.Stmt // prepared in the transaction at its first use
+	args := make([]any, 0, completeParams)
+	retrying := false
+	valid := make([]int, 0, len(outcomes))             // indexes of applied outcomes
+	where := make(map[string][2]string, len(outcomes)) // queue and task of applied jobs
+	for i := range outcomes {
+		o := &outcomes[i]
+		if !completeStates[o.State] {
+			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
+			continue
 		}
-		args = args[:0]
-		for _, i := range rest[:n] {
-			args = outcomeArgs(args, &outcomes[i])
-		}
-		rows, err := tx.StmtContext(ctx, b.stmts.completeN[n]).QueryContext(ctx, args...)
-		if err != nil {
-			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
-		}
-		for rows.Next() {
-			var id, queue, task string
-			if err := rows.Scan(&id, &queue, &task); err != nil {
-				rows.Close()
-				return nil, b.wrap("complete: read applied ids", err)
+		var row *sql.Row
+		if plainSuccess(o) {
+			if stOK == nil {
+				stOK = tx.StmtContext(ctx, b.stmts.completeOK)
 			}
-			applied[id] = true
-			where[id] = [2]string{queue, task}
+			row = stOK.QueryRowContext(ctx, nanos(o.FinishedAt), nullBytes(o.Result),
+				appendAttempt(nil, o.Attempt), o.Lease.JobID, o.Lease.Token)
+		} else {
+			row = st.QueryRowContext(ctx, outcomeArgs(args[:0], o)...)
 		}
-		if err := rows.Err(); err != nil {
-			return nil, b.wrap(fmt.Sprintf("complete %d jobs from %s", n, outcomes[rest[0]].Lease.JobID), err)
-		}
-		rows.Close()
-		if dup {
-			// One at a time: a later outcome for the same job must see this one.
-			o := outcomes[rest[0]]
-			if !applied[o.Lease.JobID] {
-				errs[rest[0]] = leaseLost(o.Lease)
+		var queue, task string
+		if err := row.Scan(&queue, &task); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				errs[i] = leaseLost(o.Lease)
+				continue
 			}
-			delete(applied, o.Lease.JobID)
+			return nil, b.wrap("complete job "+o.Lease.JobID, err)
 		}
-		rest = rest[n:]
-	}
-	if !dup {
-		for _, i := range valid {
-			if !applied[outcomes[i].Lease.JobID] {
-				errs[i] = leaseLost(outcomes[i].Lease)
-			}
-		}
+		valid = append(valid, i)
+		where[o.Lease.JobID] = [2]string{queue, task}
+		retrying = retrying || o.State == backend.StateRetrying
 	}
 	if err := b.addMinutes(ctx, tx, minuteSt, collectMinutes(outcomes, errs, valid, where)); err != nil {
 		return nil, b.wrap("complete", err)
@@ -397,7 +363,17 @@ func leaseLost(l backend.Lease) error {
 	return fmt.Errorf("complete job %s with token %d: %w", l.JobID, l.Token, backend.ErrLeaseLost)
 }
 
-// outcomeArgs appends o's parameters in completeBatchSQL's row order.
+// plainSuccess reports whether o is a success without error or refund,
+// which sqlCompleteOK applies.
+func plainSuccess(o *backend.Outcome) bool {
+	return o.State == backend.StateSucceeded && o.Error == "" && len(o.ErrorChain) == 0 &&
+		o.PanicStack == "" && !o.Refund
+}
+
+// completeParams is the number of parameters of sqlComplete.
+const completeParams = 11
+
+// outcomeArgs appends o's parameters in sqlComplete's order.
 func outcomeArgs(args []any, o *backend.Outcome) []any {
 	var runAt, finished int64
 	if o.State == backend.StateRetrying {
@@ -408,8 +384,9 @@ func outcomeArgs(args []any, o *backend.Outcome) []any {
 	} else {
 		finished = nanos(o.FinishedAt)
 	}
-	return append(args, o.Lease.JobID, o.Lease.Token, string(o.State), runAt, finished, nullBytes(o.Result),
-		o.Error, encodeStrings(o.ErrorChain), o.PanicStack, appendAttempt(nil, o.Attempt), boolInt(o.Refund))
+	return append(args, string(o.State), runAt, finished, nullBytes(o.Result), o.Error,
+		encodeStrings(o.ErrorChain), o.PanicStack, appendAttempt(nil, o.Attempt),
+		o.Lease.JobID, o.Lease.Token, boolInt(o.Refund))
 }
 
 // Release hands leased jobs back without spending an attempt; stale tokens are ignored.

@@ -17,13 +17,15 @@ const insertColumnCount = 27
 
 // stmts are the writer connection's prepared statements.
 type stmts struct {
-	insertN   map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
-	unique    *sql.Stmt
-	promote   *sql.Stmt
-	complete  *sql.Stmt
-	extend    *sql.Stmt
-	release   *sql.Stmt
-	completeN map[int]*sql.Stmt // by batch size (completeSizes), read-only after prepare
+	insertN map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
+	// insertFreshN are the multi-row inserts of fresh jobs (see insert.go).
+	insertFreshN map[int]*sql.Stmt
+	unique       *sql.Stmt
+	promote      *sql.Stmt
+	complete     *sql.Stmt
+	completeOK   *sql.Stmt // sqlCompleteOK (see Complete)
+	extend       *sql.Stmt
+	release      *sql.Stmt
 
 	mu         sync.Mutex
 	claimTasks map[claimShape]*sql.Stmt // claims, prepared at first use
@@ -47,12 +49,28 @@ const (
 		ORDER BY unique_until DESC LIMIT 1`
 	sqlPromote = `UPDATE jobs SET state = 'queued'
 		WHERE state IN ('scheduled', 'retrying') AND run_at <= ?`
+	// sqlComplete applies one outcome (see outcomeArgs): ?1 state, ?2 run-at
+	// (0 keeps it), ?3 finished-at, ?4 result, ?5 error, ?6 error chain, ?7
+	// panic stack, ?8 the attempt record appended to the history, ?9 id, ?10
+	// lease token, ?11 1 to refund the attempt. It matches only while the
+	// lease holds, and returns the job's queue and task (for the aggregates).
 	sqlComplete = `UPDATE jobs SET state = ?1,
 			run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE run_at END,
 			finished_at = ?3, result = ?4, error = ?5, error_chain = ?6, panic_stack = ?7,
 			attempts = CAST(coalesce(attempts, x'') || ?8 AS BLOB),
+			max_attempts = max_attempts + ?11,
 			lease_owner = '', lease_until = 0
-		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'`
+		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'
+		RETURNING queue, task`
+	// sqlCompleteOK is sqlComplete for the common outcome, a success
+	// without error or refund, binding 5 values instead of 11: ?1
+	// finished-at, ?2 result, ?3 the attempt record, ?4 id, ?5 lease token.
+	sqlCompleteOK = `UPDATE jobs SET state = 'succeeded', finished_at = ?1, result = ?2,
+			error = '', error_chain = NULL, panic_stack = '',
+			attempts = CAST(coalesce(attempts, x'') || ?3 AS BLOB),
+			lease_owner = '', lease_until = 0
+		WHERE id = ?4 AND lease_token = ?5 AND state = 'running'
+		RETURNING queue, task`
 	sqlExtend = `UPDATE jobs SET lease_until = ?
 		WHERE id = ? AND lease_token = ? AND state = 'running'`
 	sqlRelease = `UPDATE jobs SET state = 'queued', attempt = max(attempt - 1, 0),
@@ -68,6 +86,7 @@ func (s *stmts) prepare(db *sql.DB) error {
 		{&s.unique, sqlUnique},
 		{&s.promote, sqlPromote},
 		{&s.complete, sqlComplete},
+		{&s.completeOK, sqlCompleteOK},
 		{&s.extend, sqlExtend},
 		{&s.release, sqlRelease},
 	} {
@@ -87,14 +106,9 @@ func (s *stmts) prepare(db *sql.DB) error {
 		}
 		s.insertN[n] = st
 	}
-	s.completeN = map[int]*sql.Stmt{}
-	for _, n := range batchSizes {
-		st, err := db.Prepare(completeBatchSQL(n))
-		if err != nil {
-			s.close()
-			return fmt.Errorf("prepare complete of %d jobs: %w", n, err)
-		}
-		s.completeN[n] = st
+	if err := s.prepareFresh(db); err != nil {
+		s.close()
+		return err
 	}
 	s.claimTasks = map[claimShape]*sql.Stmt{}
 	return nil
@@ -126,13 +140,13 @@ func (s *stmts) close() {
 	for _, st := range s.insertN {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.extend, s.release} {
+	for _, st := range s.insertFreshN {
+		st.Close()
+	}
+	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.completeOK, s.extend, s.release} {
 		if st != nil {
 			st.Close()
 		}
-	}
-	for _, st := range s.completeN {
-		st.Close()
 	}
 	s.mu.Lock()
 	for _, st := range s.claimTasks {
@@ -194,7 +208,7 @@ func claimSQL(c claimShape) string {
 	return `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
 			lease_owner = ?1, lease_until = ?2, started_at = ?3
 		WHERE rowid IN (` + pick + `)
-		RETURNING rowid, ` + jobColumns
+		RETURNING rowid, ` + claimColumns
 }
 
 // sqlTasks lists the distinct tasks holding queued jobs by skipping through
@@ -213,8 +227,8 @@ func firstLine(s string) string {
 	return s
 }
 
-// batchSizes are the row counts of the prepared multi-row inserts and batch
-// completions, largest first: a batch is applied as a sum of them (1,000 jobs
+// batchSizes are the row counts of the prepared multi-row inserts, largest
+// first: a batch is applied as a sum of them (1,000 jobs
 // as 3×256 + 3×64 + 2×16 + 2×4), so no statement is compiled per call. 256
 // rows of 27 parameters stay well under SQLite's 32,766-parameter limit.
 var batchSizes = []int{256, 64, 16, 4, 1}
@@ -227,34 +241,4 @@ func chunk(n int) int {
 		}
 	}
 	return 1
-}
-
-// completeParams is the number of parameters per outcome in completeBatchSQL.
-const completeParams = 11
-
-// completeBatchSQL applies n outcomes with one UPDATE ... FROM (VALUES ...):
-// each row, in parameter order: id, lease token, state, run-at (0 keeps it),
-// finished-at, result, error, error chain, panic stack, attempt record. Only
-// rows whose lease still holds match; RETURNING names them.
-func completeBatchSQL(n int) string {
-	var sb strings.Builder
-	sb.WriteString(`UPDATE jobs SET state = v.column3,
-			run_at = CASE WHEN v.column4 <> 0 THEN v.column4 ELSE jobs.run_at END,
-			finished_at = v.column5, result = v.column6, error = v.column7,
-			error_chain = v.column8, panic_stack = v.column9,
-			attempts = CAST(coalesce(jobs.attempts, x'') || v.column10 AS BLOB),
-			max_attempts = jobs.max_attempts + v.column11,
-			lease_owner = '', lease_until = 0
-		FROM (VALUES `)
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", completeParams), ",") + ")"
-	for i := range n {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(row)
-	}
-	sb.WriteString(`) AS v
-		WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2 AND jobs.state = 'running'
-		RETURNING jobs.id, jobs.queue, jobs.task`)
-	return sb.String()
 }

@@ -26,6 +26,7 @@ func cases() []testCase {
 		{"ClaimLimitZero", testClaimLimitZero},
 		{"ClaimTasks", testClaimTasks},
 		{"ClaimSetsLease", testClaimSetsLease},
+		{"ClaimAfterRetry", testClaimAfterRetry},
 		{"LeaseTokenIncreases", testTokenIncreases},
 		{"RecoverExpired", testRecoverExpired},
 		{"RecoverExpiredPoisonPill", testRecoverExpiredPoisonPill},
@@ -299,12 +300,62 @@ func testClaimSetsLease(s *suite) {
 	if c.LeaseToken <= 0 {
 		s.t.Errorf("claimed job's LeaseToken = %d, want > 0 (greater than the enqueued job's 0)", c.LeaseToken)
 	}
-	if d := jobDiff(want, c); d != "" {
+	if d := claimedDiff(want, c); d != "" {
 		s.t.Errorf("job returned by Claim (-want +got):\n%s", d)
 	}
 	if d := jobDiff(want, s.get(j.ID)); d != "" {
 		s.t.Errorf("Get after Claim (-want +got):\n%s", d)
 	}
+}
+
+// testClaimAfterRetry claims a job again after an attempt that left a result,
+// an error chain, a panic stack and history, with a unique key: the claimed
+// job carries its history, and every other field either as stored or (those
+// a claim may leave out) empty.
+func testClaimAfterRetry(s *suite) {
+	j := s.job("t", withAttempts(3))
+	j.UniqueKey, j.UniqueUntil = "k", at(hour)
+	s.enqueue(j)
+	c := s.claimOne("w1", at(0), 30*sec)
+	o := outcome(c, backend.StateRetrying, at(sec))
+	o.RunAt = at(2 * sec)
+	o.Result = []byte{0xa1, 'x'}
+	o.PanicStack = "goroutine 1 [running]:"
+	s.completeOK(o)
+	c2 := s.claimOne("w2", at(3*sec), 30*sec)
+	want := s.get(j.ID)
+	if want.State != backend.StateRunning || len(want.Attempts) != 1 || want.Error == "" || len(want.Result) == 0 {
+		s.t.Fatalf("stored job after the second claim: %+v, want running with the first attempt's history, error and result", want)
+	}
+	if len(c2.Attempts) != 1 {
+		s.t.Errorf("claimed job has %d attempts in its history, want the 1 stored", len(c2.Attempts))
+	}
+	if d := claimedDiff(want, c2); d != "" {
+		s.t.Errorf("job returned by the second Claim (-want +got):\n%s", d)
+	}
+}
+
+// claimedDiff compares a job returned by Claim with the stored record: the
+// fields a claim may leave out (Result, Error, ErrorChain, PanicStack,
+// UniqueKey, UniqueUntil) must be empty or as stored.
+func claimedDiff(want, got *backend.Job) string {
+	w := cloneJob(want)
+	if len(got.Result) == 0 {
+		w.Result = nil
+	}
+	if got.Error == "" {
+		w.Error = ""
+	}
+	if len(got.ErrorChain) == 0 {
+		w.ErrorChain = nil
+	}
+	if got.PanicStack == "" {
+		w.PanicStack = ""
+	}
+	if got.UniqueKey == "" && got.UniqueUntil.IsZero() {
+		w.UniqueKey, w.UniqueUntil = "", time.Time{}
+	}
+	return jobDiff(w, got)
 }
 
 func testTokenIncreases(s *suite) {

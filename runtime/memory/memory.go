@@ -35,6 +35,7 @@ type Backend struct {
 	unique  map[uniqueKey]*entry
 	subs    map[uint64]chan struct{}
 	nextSub uint64
+	flow    flowState // workflow.go
 }
 
 var (
@@ -313,6 +314,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			retried = true
 		} else {
 			j.FinishedAt = backend.ClampTime(o.FinishedAt)
+			retried = b.settle(j.ID, j.State, j.FinishedAt) || retried
 		}
 	}
 	if retried {
@@ -369,6 +371,7 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		if fail {
 			j.State = backend.StateFailed
 			j.FinishedAt = now
+			b.settle(j.ID, j.State, now)
 		} else {
 			j.State = backend.StateRetrying
 			e.setRunAt(now)
@@ -437,7 +440,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	now = backend.ClampTime(now)
 	switch j := &e.job; j.State {
-	case backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
+	case backend.StatePending, backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
 	case backend.StateRunning:
 		const msg = "cancelled while running"
 		j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
@@ -451,6 +454,9 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	b.detach(e)
 	e.job.State = backend.StateCancelled
 	e.job.FinishedAt = now
+	if b.settle(id, backend.StateCancelled, now) {
+		b.notify()
+	}
 	return nil
 }
 

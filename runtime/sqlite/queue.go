@@ -377,6 +377,11 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			}
 		}
 	}
+	released, err := b.settle(ctx, tx, endedOutcomes(outcomes, errs))
+	if err != nil {
+		return nil, b.wrap("complete", err)
+	}
+	retrying = retrying || released
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("complete: commit", err)
 	}
@@ -485,12 +490,14 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		}
 	}
 	retrying := false
+	var failed []ended
 	for _, e := range found {
 		j := e.job
 		lost, fail, msg := backend.RecoverLost(j, now, maxLost)
 		state, runAt, finished := backend.StateRetrying, nanos(now), int64(0)
 		if fail {
 			state, runAt, finished = backend.StateFailed, 0, nanos(now)
+			failed = append(failed, ended{j.ID, state, finished})
 		} else {
 			retrying = true
 		}
@@ -498,6 +505,11 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 			appendAttempt(nil, lost), e.rowid, j.LeaseToken); err != nil {
 			return 0, b.wrap("recover expired job "+j.ID, err)
 		}
+	}
+	if released, err := b.settle(ctx, tx, failed); err != nil {
+		return 0, b.wrap("recover expired", err)
+	} else if released {
+		retrying = true
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, b.wrap("recover expired: commit", err)

@@ -67,6 +67,34 @@ var migrations = []string{
 	// lists the tasks with queued jobs first), so jobs_ready, which every
 	// enqueue and claim also had to write, goes.
 	`DROP INDEX jobs_ready;`,
+
+	// Workflows (see workflow.go): steps waiting for their parents are jobs
+	// in state 'pending', which no claim index holds. workflow_edges_open
+	// holds the edges whose parent has not ended, so the release check a
+	// completion makes is one probe of an empty index without workflows.
+	`CREATE TABLE workflows (
+		id         TEXT    NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE workflow_steps (
+		job_id      TEXT    NOT NULL PRIMARY KEY,
+		workflow_id TEXT    NOT NULL,
+		seq         INTEGER NOT NULL,
+		input       INTEGER NOT NULL,
+		waiting     INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX workflow_steps_wf ON workflow_steps (workflow_id, seq);
+	CREATE TABLE workflow_edges (
+		parent         TEXT    NOT NULL,
+		child          TEXT    NOT NULL,
+		pos            INTEGER NOT NULL,
+		ignore_failure INTEGER NOT NULL,
+		done           INTEGER NOT NULL,
+		PRIMARY KEY (parent, child)
+	) WITHOUT ROWID;
+	CREATE INDEX workflow_edges_child ON workflow_edges (child, pos);
+	CREATE INDEX workflow_edges_open ON workflow_edges (parent) WHERE done = 0;`,
 }
 
 // migrate brings the database's schema to the latest version in one

@@ -11,7 +11,7 @@ import (
 )
 
 func cases() []testCase {
-	return []testCase{
+	return append([]testCase{
 		{"EnqueueGetRoundTrip", testEnqueueGetRoundTrip},
 		{"EnqueueEmpty", testEnqueueEmpty},
 		{"EnqueueBatchAtomic", testEnqueueBatchAtomic},
@@ -56,7 +56,7 @@ func cases() []testCase {
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},
 		{"Notifier", testNotifier},
-	}
+	}, workflowCases()...)
 }
 
 func testEnqueueGetRoundTrip(s *suite) {

@@ -23,11 +23,13 @@ type Input int
 const (
 	// InputNone: the step's Args are complete; parents only order it.
 	InputNone Input = iota
-	// InputResult: the one parent's stored result is spliced in as the first
-	// argument (a msgpack nil when the parent stored none).
+	// InputResult: the stored result of the one parent whose edge is not
+	// OrderOnly is spliced in as the first argument (a msgpack nil when the
+	// parent stored none).
 	InputResult
-	// InputResults: a msgpack array of every parent's stored result, in the
-	// order of Parents, is spliced in as the first argument.
+	// InputResults: a msgpack array of the stored results of the parents
+	// whose edges are not OrderOnly, in the order of Parents, is spliced in
+	// as the first argument.
 	InputResults
 )
 
@@ -38,6 +40,9 @@ type Edge struct {
 	// IgnoreFailure lets the step run when this parent ends failed, cancelled
 	// or quarantined; by default the step is cancelled then.
 	IgnoreFailure bool `json:"ignore_failure,omitempty"`
+	// OrderOnly: the child only runs after the parent; the parent's result
+	// is not part of the child's input.
+	OrderOnly bool `json:"order_only,omitempty"`
 }
 
 // Step is one job of a workflow with the parents it waits for.
@@ -189,8 +194,14 @@ func CheckWorkflow(wf *Workflow) error {
 		} else if j.State != StatePending {
 			return fmt.Errorf("workflow %s: step %s has parents: state %q, want pending", wf.ID, j.ID, j.State)
 		}
-		if s.Input == InputResult && len(s.Parents) != 1 {
-			return fmt.Errorf("workflow %s: step %s takes one parent's result but has %d parents", wf.ID, j.ID, len(s.Parents))
+		feeding := 0
+		for _, e := range s.Parents {
+			if !e.OrderOnly {
+				feeding++
+			}
+		}
+		if s.Input == InputResult && feeding != 1 {
+			return fmt.Errorf("workflow %s: step %s takes one parent's result but %d parents feed it", wf.ID, j.ID, feeding)
 		}
 		if s.Input < InputNone || s.Input > InputResults {
 			return fmt.Errorf("workflow %s: step %s: unknown input %d", wf.ID, j.ID, s.Input)
@@ -275,8 +286,9 @@ func ResultList(results [][]byte) []byte {
 	return out
 }
 
-// StepInput computes a released step's Args from its stored Args and its
-// parents' results (in the order of its Parents).
+// StepInput computes a released step's Args from its stored Args and the
+// results of its parents whose edges are not OrderOnly (in the order of its
+// Parents).
 func StepInput(input Input, args []byte, results [][]byte) ([]byte, error) {
 	switch input {
 	case InputResult:

@@ -126,6 +126,9 @@ func (b *Backend) settle(id string, state backend.State, at time.Time) bool {
 			var results [][]byte
 			if st.input != backend.InputNone {
 				for _, e := range st.parents {
+					if e.OrderOnly {
+						continue
+					}
 					var r []byte
 					if pe := b.jobs[e.Parent]; pe != nil {
 						r = pe.job.Result

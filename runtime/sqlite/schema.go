@@ -90,6 +90,7 @@ var migrations = []string{
 		child          TEXT    NOT NULL,
 		pos            INTEGER NOT NULL,
 		ignore_failure INTEGER NOT NULL,
+		order_only     INTEGER NOT NULL,
 		done           INTEGER NOT NULL,
 		PRIMARY KEY (parent, child)
 	) WITHOUT ROWID;

@@ -34,7 +34,7 @@ const (
 	sqlStepArrived = `UPDATE workflow_steps SET waiting = waiting - 1 WHERE job_id = ?1 RETURNING waiting, input`
 	sqlPendingArgs = `SELECT args FROM jobs WHERE id = ?1 AND state = 'pending'`
 	sqlParentsOut  = `SELECT j.result FROM workflow_edges e LEFT JOIN jobs j ON j.id = e.parent
-		WHERE e.child = ?1 ORDER BY e.pos`
+		WHERE e.child = ?1 AND e.order_only = 0 ORDER BY e.pos`
 	sqlReleaseStep = `UPDATE jobs SET args = ?1,
 			state = CASE WHEN run_at > ?2 THEN 'scheduled' ELSE 'queued' END, run_at = max(run_at, ?2)
 		WHERE id = ?3 AND state = 'pending'`
@@ -223,8 +223,8 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		return b.wrapCtx(ctx, "enqueue workflow "+wf.ID, err)
 	}
 	defer step.Close()
-	edge, err := tx.PrepareContext(ctx, `INSERT INTO workflow_edges (parent, child, pos, ignore_failure, done)
-		VALUES (?, ?, ?, ?, 0)`)
+	edge, err := tx.PrepareContext(ctx, `INSERT INTO workflow_edges (parent, child, pos, ignore_failure, order_only, done)
+		VALUES (?, ?, ?, ?, ?, 0)`)
 	if err != nil {
 		return b.wrapCtx(ctx, "enqueue workflow "+wf.ID, err)
 	}
@@ -238,7 +238,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 			return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": step "+s.Job.ID, err)
 		}
 		for pos, e := range s.Parents {
-			if _, err := edge.ExecContext(ctx, e.Parent, s.Job.ID, pos, boolInt(e.IgnoreFailure)); err != nil {
+			if _, err := edge.ExecContext(ctx, e.Parent, s.Job.ID, pos, boolInt(e.IgnoreFailure), boolInt(e.OrderOnly)); err != nil {
 				return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": edge to "+s.Job.ID, err)
 			}
 		}
@@ -293,7 +293,7 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 	if err := rows.Close(); err != nil {
 		return nil, b.wrap("get workflow "+id, err)
 	}
-	erows, err := b.read.QueryContext(ctx, `SELECT e.parent, e.child, e.ignore_failure FROM workflow_steps s
+	erows, err := b.read.QueryContext(ctx, `SELECT e.parent, e.child, e.ignore_failure, e.order_only FROM workflow_steps s
 		JOIN workflow_edges e ON e.child = s.job_id WHERE s.workflow_id = ? ORDER BY e.child, e.pos`, id)
 	if err != nil {
 		return nil, b.wrap("get workflow "+id+": edges", err)
@@ -301,12 +301,12 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 	defer erows.Close()
 	for erows.Next() {
 		var parent, child string
-		var ignore bool
-		if err := erows.Scan(&parent, &child, &ignore); err != nil {
+		var ignore, orderOnly bool
+		if err := erows.Scan(&parent, &child, &ignore, &orderOnly); err != nil {
 			return nil, b.wrap("get workflow "+id+": edges", err)
 		}
 		if i, ok := index[child]; ok {
-			info.Steps[i].Parents = append(info.Steps[i].Parents, backend.Edge{Parent: parent, IgnoreFailure: ignore})
+			info.Steps[i].Parents = append(info.Steps[i].Parents, backend.Edge{Parent: parent, IgnoreFailure: ignore, OrderOnly: orderOnly})
 		}
 	}
 	if err := erows.Err(); err != nil {

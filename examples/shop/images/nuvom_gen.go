@@ -88,6 +88,21 @@ func (h ResizeTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, wh
 	return client.Schedule(ctx, h.Spec(), args, when)
 }
 
+// Step returns a workflow step of images.Resize with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h ResizeTaskHandle) Step(src string, width int, opts ...nuvom.EnqueueOption) nuvom.Step[Thumb] {
+	args, err := encodeResizeArgs(src, width)
+	return nuvom.NewStep[Thumb](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of images.Resize whose first argument, src, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when src is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h ResizeTaskHandle) From(parent nuvom.Source[string], width int, opts ...nuvom.EnqueueOption) nuvom.Step[Thumb] {
+	args, err := encodeResizeRest(width)
+	return nuvom.StepFrom[Thumb, string](parent, h.Spec(), args, err, opts)
+}
+
 // Definition returns the task's registration for a worker.
 func (h ResizeTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{
@@ -100,6 +115,14 @@ func (h ResizeTaskHandle) Definition() nuvom.TaskDef {
 func encodeResizeArgs(src string, width int) ([]byte, error) {
 	w := nuvomimpl.NewArgWriter(2)
 	w.String(src)
+	w.Int(int64(width))
+	return w.Finish()
+}
+
+// encodeResizeRest encodes the arguments of task "images.Resize" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeResizeRest(width int) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(1)
 	w.Int(int64(width))
 	return w.Finish()
 }

@@ -88,6 +88,21 @@ func (h BuildTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, whe
 	return client.Schedule(ctx, h.Spec(), args, when)
 }
 
+// Step returns a workflow step of reports.Build with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h BuildTaskHandle) Step(req Request, opts ...nuvom.EnqueueOption) nuvom.Step[Summary] {
+	args, err := encodeBuildArgs(req)
+	return nuvom.NewStep[Summary](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of reports.Build whose first argument, req, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when req is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h BuildTaskHandle) From(parent nuvom.Source[Request], opts ...nuvom.EnqueueOption) nuvom.Step[Summary] {
+	args, err := encodeBuildRest()
+	return nuvom.StepFrom[Summary, Request](parent, h.Spec(), args, err, opts)
+}
+
 // Definition returns the task's registration for a worker.
 func (h BuildTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{
@@ -100,6 +115,13 @@ func (h BuildTaskHandle) Definition() nuvom.TaskDef {
 func encodeBuildArgs(req Request) ([]byte, error) {
 	w := nuvomimpl.NewArgWriter(1)
 	w.Value(req)
+	return w.Finish()
+}
+
+// encodeBuildRest encodes the arguments of task "reports.Build" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeBuildRest() ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(0)
 	return w.Finish()
 }
 

@@ -152,6 +152,9 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 			return nil, fmt.Errorf("open file backend: %w", err)
 		}
 	}
+	if err := b.makeFlowDirs(); err != nil {
+		return nil, fmt.Errorf("open file backend: %w", err)
+	}
 	if err := b.takeOwner(); err != nil {
 		return nil, fmt.Errorf("open file backend: %w", err)
 	}
@@ -238,6 +241,8 @@ func (b *Backend) home(j *backend.Job, now time.Time) (string, error) {
 		return b.path(runningDir, j.ID), nil
 	case j.State.Final():
 		return b.path(doneDir, j.ID), nil
+	case j.State == backend.StatePending:
+		return b.path(pendingDir, j.ID), nil
 	case j.State == backend.StateQueued || !j.RunAt.After(now):
 		d, err := b.queueFolder(readyDir, j.Queue)
 		if err != nil {

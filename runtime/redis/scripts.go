@@ -28,7 +28,7 @@ local P = ARGV[1]
 local function jk(id) return P .. 'j:' .. id end
 local PENDING = {queued = true, scheduled = true, retrying = true}
 local KNOWN = {queued = true, scheduled = true, retrying = true, running = true, succeeded = true,
-  failed = true, cancelled = true, quarantined = true}
+  failed = true, cancelled = true, quarantined = true, pending = true}
 -- lexlt compares byte strings as Redis orders lex members (Lua's < follows the locale).
 local function lexlt(a, b)
   if a == b then return false end
@@ -54,7 +54,7 @@ local function idx_remove(id, st, tk, pk, ra, lu, fa)
     redis.call('ZREM', P .. 'w:' .. tk, ra .. pk .. id)
   elseif st == 'running' then
     redis.call('ZREM', P .. 'lease', lu .. id)
-  else
+  elseif st ~= 'pending' then
     redis.call('ZREM', P .. 'done', fa .. id)
   end
 end
@@ -66,7 +66,7 @@ local function idx_add(id, st, tk, pk, ra, lu, fa)
     redis.call('ZADD', P .. 'w:' .. tk, 0, ra .. pk .. id)
   elseif st == 'running' then
     redis.call('ZADD', P .. 'lease', 0, lu .. id)
-  else
+  elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
     redis.call('ZADD', P .. 'done', 0, fa .. id)
   end
 end

@@ -25,14 +25,12 @@ func workflowCases() []testCase {
 	}
 }
 
-// flows returns the backend's Workflows. A backend without them skips the
-// workflow cases, saying so (every backend is meant to have them: see the
-// list in the report of issue 15 for the ones still missing).
+// flows returns the backend's Workflows: every backend has them.
 func (s *suite) flows() backend.Workflows {
 	s.t.Helper()
 	w, ok := s.b.(backend.Workflows)
 	if !ok {
-		s.t.Skipf("backend %T does not implement backend.Workflows yet", s.b)
+		s.t.Fatalf("backend %T does not implement backend.Workflows", s.b)
 	}
 	return w
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -207,4 +209,70 @@ func (a *app) cmdWorkflowCancel(args []string) int {
 	}
 	fmt.Fprintf(a.stdout, "workflow %s: cancelled %d steps\n", fs.Arg(0), n)
 	return exitOK
+}
+
+// sameType reports whether two manifest types are the same Go type: named
+// types by name, others by structure.
+func sameType(x, y *manifest.Type) bool {
+	if x == nil || y == nil {
+		return x == y
+	}
+	if x.Name != "" || y.Name != "" {
+		return x.Name == y.Name
+	}
+	a, err1 := json.Marshal(x)
+	b, err2 := json.Marshal(y)
+	return err1 == nil && err2 == nil && string(a) == string(b)
+}
+
+// typeText names a task's result type for messages ("no result" when none).
+func typeText(t *manifest.Type) string {
+	if t == nil {
+		return "no result"
+	}
+	return t.String()
+}
+
+// enqueueChain enqueues root (with its encoded args) followed by the tasks
+// named in then, each taking the previous one's result as its only argument
+// (or, for a task without parameters, only running after it): the chain is
+// checked against the manifest's types first. It returns the workflow id,
+// and the last step's job id and task.
+func (a *app) enqueueChain(ctx context.Context, c *nuvom.Client, root *manifest.Task, payload []byte,
+	opts []nuvom.EnqueueOption, then []string) (string, string, *manifest.Task, error) {
+	m, err := a.loadManifest()
+	if err != nil {
+		return "", "", nil, err
+	}
+	byName := map[string]*manifest.Task{}
+	for i := range m.Tasks {
+		byName[m.Tasks[i].Name] = &m.Tasks[i]
+	}
+	prev := nuvom.NewStep[struct{}](specOf(root), payload, nil, opts)
+	prevTask := root
+	for _, name := range then {
+		t := byName[name]
+		if t == nil {
+			return "", "", nil, fmt.Errorf("--then %s: no such task in %s", name, manifest.FileName)
+		}
+		switch len(t.Params) {
+		case 0:
+			prev = nuvom.NewStep[struct{}](specOf(t), []byte{0x90}, nil, nil).After(prev)
+		case 1:
+			if !sameType(&t.Params[0].Type, prevTask.Result) {
+				return "", "", nil, fmt.Errorf("--then %s: its parameter %s is %s but %s returns %s",
+					name, t.Params[0].Name, t.Params[0].Type.String(), prevTask.Name, typeText(prevTask.Result))
+			}
+			prev = nuvom.StepFrom[struct{}, struct{}](prev, specOf(t), []byte{0x90}, nil, nil)
+		default:
+			return "", "", nil, fmt.Errorf("--then %s: it takes %d parameters; a chain from the CLI passes only the previous result (write the workflow in Go)",
+				name, len(t.Params))
+		}
+		prevTask = t
+	}
+	id, err := nuvom.Workflow(root.Name+" then "+strings.Join(then, " then "), prev).Enqueue(ctx, c)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return id, prev.ID(), prevTask, nil
 }

@@ -124,6 +124,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
 	}
+	if jobs, handled, err := b.limitedClaim(ctx, req); handled { // limits.go
+		return jobs, err
+	}
 	now := nanos(req.Now)
 	queues := sortedSet(req.Queues)
 	tasks := sortedSet(req.Tasks)

@@ -96,6 +96,24 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	CREATE INDEX workflow_edges_child ON workflow_edges (child, pos);
 	CREATE INDEX workflow_edges_open ON workflow_edges (parent) WHERE done = 0;`,
+
+	// Flow control (see limits.go): per-task limits and the recent starts of
+	// rate-limited tasks.
+	`CREATE TABLE task_limits (
+		task          TEXT    NOT NULL PRIMARY KEY,
+		declared_conc INTEGER NOT NULL DEFAULT 0,
+		declared_rate INTEGER NOT NULL DEFAULT 0,
+		declared_per  INTEGER NOT NULL DEFAULT 0,
+		has_override  INTEGER NOT NULL DEFAULT 0,
+		override_conc INTEGER NOT NULL DEFAULT 0,
+		override_rate INTEGER NOT NULL DEFAULT 0,
+		override_per  INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE TABLE task_starts (
+		task TEXT    NOT NULL,
+		at   INTEGER NOT NULL
+	);
+	CREATE INDEX task_starts_task ON task_starts (task, at);`,
 }
 
 // migrate brings the database's schema to the latest version in one

@@ -467,6 +467,14 @@ func (p *plan) options() []jen.Code {
 	if o.Every > 0 {
 		fields = append(fields, field("Every", durationCode(o.Every.Std())))
 	}
+	// Flow control, only when declared (older output stays identical).
+	if o.MaxConcurrency > 0 {
+		fields = append(fields, field("MaxConcurrency", jen.Lit(o.MaxConcurrency)))
+	}
+	if n, per, err := manifest.ParseRate(o.Rate); o.Rate != "" && err == nil {
+		fields = append(fields, field("Rate", jen.Qual(RuntimePath, "Rate").Values(
+			field("N", jen.Lit(n)), field("Per", durationCode(per)))))
+	}
 	return fields
 }
 

@@ -42,6 +42,7 @@ func (a *app) cmdEnqueue(args []string) int {
 	wait := fs.Bool("wait", false, "wait for the job to finish; print its result, exit 1 if it failed")
 	timeout := fs.Duration("timeout", 0, "with --wait: give up waiting after this long (0: wait forever)")
 	then := fs.StringArray("then", nil, "a task to run after this one with its result as its argument (repeat for a chain); prints the workflow id")
+	conc, rate := limitFlags(fs)
 	if code, ok := a.parse(fs, args, 1, 2); !ok {
 		return code
 	}
@@ -87,6 +88,14 @@ func (a *app) cmdEnqueue(args []string) int {
 		return a.fail(err)
 	}
 	defer c.Close()
+	if l, ok, err := limitOf(fs, *conc, *rate); err != nil {
+		return a.usageErr("enqueue: %v", err)
+	} else if ok {
+		// The task's limit, for every worker: set before the job can be claimed.
+		if err := c.SetTaskLimit(ctx, task.Name, l); err != nil {
+			return a.fail(err)
+		}
+	}
 	var res nuvom.EnqueueResult
 	if len(*then) > 0 {
 		wf, last, lastTask, err := a.enqueueChain(ctx, c, task, payload, opts, *then)

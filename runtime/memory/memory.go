@@ -35,7 +35,8 @@ type Backend struct {
 	unique  map[uniqueKey]*entry
 	subs    map[uint64]chan struct{}
 	nextSub uint64
-	flow    flowState // workflow.go
+	flow    flowState  // workflow.go
+	lim     limitState // limits.go
 }
 
 var (
@@ -192,13 +193,16 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		return []*backend.Job{}, nil
 	}
 	var qs []*queue
+	var qtask []string
 	for k, q := range b.queues {
 		if (len(req.Queues) == 0 || slices.Contains(req.Queues, k.queue)) &&
 			(len(req.Tasks) == 0 || slices.Contains(req.Tasks, k.task)) {
 			qs = append(qs, q)
+			qtask = append(qtask, k.task)
 		}
 	}
 	start := backend.ClampTime(req.Now)
+	allow := b.allowances(start) // limits.go; nil without limited tasks
 	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
 	now := nanos(start)
 	for _, q := range qs {
@@ -207,13 +211,21 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	var out []*backend.Job
 	for len(out) < req.Limit {
 		var best *queue
-		for _, q := range qs {
+		bestTask := ""
+		for i, q := range qs {
+			if n, limited := allow[qtask[i]]; limited && n <= 0 {
+				continue
+			}
 			if t := q.ready.top(); t != nil && (best == nil || readyFirst(t, best.ready.top())) {
-				best = q
+				best, bestTask = q, qtask[i]
 			}
 		}
 		if best == nil {
 			break
+		}
+		if _, limited := allow[bestTask]; limited {
+			allow[bestTask]--
+			b.started(bestTask, start)
 		}
 		e := heap.Pop(&best.ready).(*entry)
 		j := &e.job

@@ -56,7 +56,7 @@ func cases() []testCase {
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},
 		{"Notifier", testNotifier},
-	}, workflowCases()...)
+	}, append(workflowCases(), limitCases()...)...)
 }
 
 func testEnqueueGetRoundTrip(s *suite) {

@@ -39,7 +39,8 @@ func (c *Client) limits(op string) (backend.Limits, error) {
 
 // SetTaskLimit overrides the declared flow control of task for every worker
 // on the store, until ClearTaskLimit (a zero Limit lifts the task's limits).
-// Claims enforce it from their next call.
+// Claims through this client's backend enforce it from their next call,
+// other processes' within a second (SQLite keeps the limits it read for a second).
 func (c *Client) SetTaskLimit(ctx context.Context, task string, l Limit) error {
 	b, err := c.limits("set limit of " + task)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -16,7 +17,7 @@ import (
 // override limits; task_starts the start times of recent claims of
 // rate-limited tasks. A claim reads task_limits from the read pool first;
 // when no task it may claim is limited it takes the usual path, untouched.
-// Otherwise claimLimited claims, in one IMMEDIATE transaction (so claims of
+// The limits read are kept for limitsTTL. Otherwise claimLimited claims, in one IMMEDIATE transaction (so claims of
 // every process are ordered), the unlimited tasks as usual and each limited
 // task up to what its limits allow: running jobs of the task are counted
 // (through jobs_lease, which holds only running jobs), and its starts in
@@ -59,6 +60,7 @@ func (b *Backend) DeclareLimits(ctx context.Context, declared map[string]backend
 	if err := tx.Commit(); err != nil {
 		return b.wrap("declare limits: commit", err)
 	}
+	b.limits.invalidate()
 	return nil
 }
 
@@ -80,6 +82,7 @@ func (b *Backend) OverrideLimit(ctx context.Context, task string, l backend.Limi
 	if err != nil {
 		return b.wrap("override limit of "+task, err)
 	}
+	b.limits.invalidate()
 	return nil
 }
 
@@ -113,12 +116,50 @@ func readLimits(ctx context.Context, db *sql.DB) ([]backend.TaskLimit, error) {
 	return out, rows.Err()
 }
 
+// limitsTTL is how long a claim reuses the limits it read: a limit declared
+// or overridden by another process applies to this one's claims within it
+// (this process's own DeclareLimits and OverrideLimit apply at once).
+const limitsTTL = time.Second
+
+// limitCache keeps the stored limits between claims, so that a claim of a
+// store without limits reads nothing more.
+type limitCache struct {
+	mu   sync.Mutex
+	at   time.Time // when list was read; zero: read again
+	list []backend.TaskLimit
+}
+
+func (c *limitCache) invalidate() {
+	c.mu.Lock()
+	c.at = time.Time{}
+	c.mu.Unlock()
+}
+
+// cachedLimits returns the stored limits, read at most limitsTTL ago.
+func (b *Backend) cachedLimits(ctx context.Context) ([]backend.TaskLimit, error) {
+	c := &b.limits
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < limitsTTL {
+		return c.list, nil
+	}
+	list, err := readLimits(ctx, b.read)
+	if err != nil {
+		return nil, err
+	}
+	c.list, c.at = list, time.Now()
+	return list, nil
+}
+
 // limitedClaim claims under flow control when a task the claim may take is
 // limited; handled is false when none is, and the claim takes the usual path.
 func (b *Backend) limitedClaim(ctx context.Context, req backend.ClaimRequest) (jobs []*backend.Job, handled bool, err error) {
-	all, err := readLimits(ctx, b.read)
+	all, err := b.cachedLimits(ctx)
 	if err != nil {
 		return nil, true, b.wrap("claim: read task limits", err)
+	}
+	if len(all) == 0 {
+		return nil, false, nil
 	}
 	limits := map[string]backend.Limit{}
 	for _, t := range all {

@@ -82,7 +82,8 @@ type Backend struct {
 	write  *sql.DB // exactly one connection: all writes of this process
 	read   *sql.DB // read-only pool for Get, List, Stats
 	stmts  stmts
-	flow   flowStmts // workflow.go
+	flow   flowStmts  // workflow.go
+	limits limitCache // limits.go
 	notify notifier
 	closed sync.Once
 }

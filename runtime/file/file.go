@@ -101,7 +101,8 @@ type Backend struct {
 	owner     string
 	ownerLock *filelock.Lock
 
-	tasks taskCache // the task of ready files, for claims by task
+	tasks  taskCache      // the task of ready files, for claims by task
+	limits fileLimitCache // the task limits claims enforce (limits.go)
 
 	mu     sync.Mutex
 	log    *slog.Logger

@@ -77,7 +77,7 @@ func (g *graph) children(id string) []string {
 }
 
 func (b *Backend) makeFlowDirs() error {
-	for _, d := range []string{pendingDir, flowsDir, stepsDir} {
+	for _, d := range []string{pendingDir, flowsDir, stepsDir, limitsDir} {
 		if err := os.MkdirAll(b.path(d), 0o755); err != nil {
 			return err
 		}

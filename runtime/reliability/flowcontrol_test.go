@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/file"
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
 
@@ -95,7 +96,25 @@ func TestFlowControlSQLite(t *testing.T) {
 	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "nuvom.db")
-	b := openSQLite(t, db)
+	flowControlTest(t, dir, "sqlite", db, openSQLite(t, db))
+}
+
+// TestFlowControlFile is TestFlowControlSQLite on the file backend.
+func TestFlowControlFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns worker processes")
+	}
+	dir := t.TempDir()
+	q := filepath.Join(dir, "queue")
+	b, err := file.Open(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	flowControlTest(t, dir, "file", q, b)
+}
+
+func flowControlTest(t *testing.T, dir, kind, path string, b nuvom.Backend) {
 	const nConc, nRate = 80, 35
 	var reqs []nuvom.Request
 	for range nConc {
@@ -108,7 +127,7 @@ func TestFlowControlSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := workerConfig{Backend: "sqlite", Path: db, ExecLog: filepath.Join(dir, "exec.log"), Concurrency: 8,
+	cfg := workerConfig{Backend: kind, Path: path, ExecLog: filepath.Join(dir, "exec.log"), Concurrency: 8,
 		LeaseFor: time.Minute, Poll: 5 * time.Millisecond}
 	var procs []*proc
 	for i := range 3 {

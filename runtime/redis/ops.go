@@ -282,6 +282,14 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
 	}
+	if jobs, handled, err := b.limitedClaim(ctx, req); handled { // limits.go
+		return jobs, err
+	}
+	return b.claim(ctx, req)
+}
+
+// claim is Claim without flow control.
+func (b *Backend) claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	now := backend.ClampTime(req.Now)
 	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
 	var out []*backend.Job

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/file"
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 )
@@ -205,4 +206,14 @@ func flowControlTest(t *testing.T, dir, kind, path string, b nuvom.Backend) {
 	if worst > 10 {
 		t.Errorf("%s started %d jobs within one second, above its rate=10/s", rateTask, worst)
 	}
+}
+
+// TestFlowControlRedis is TestFlowControlSQLite on Redis: three worker
+// processes, each in its own working directory as on its own host.
+func TestFlowControlRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns worker processes")
+	}
+	srv := redistest.Start(t)
+	flowControlTest(t, t.TempDir(), "redis", srv.URL(0), openRedis(t, srv.URL(0)))
 }

@@ -6,8 +6,7 @@ import (
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
-// limitCases state the backend.Limits contract. A backend that does not
-// enforce limits skips them, saying so.
+// limitCases state the backend.Limits contract, which every backend implements.
 func limitCases() []testCase {
 	return []testCase{
 		{"LimitMaxConcurrency", testLimitMaxConcurrency},
@@ -20,7 +19,7 @@ func (s *suite) limits() backend.Limits {
 	s.t.Helper()
 	l, ok := s.b.(backend.Limits)
 	if !ok {
-		s.t.Skipf("backend %T does not enforce task limits (backend.Limits)", s.b)
+		s.t.Fatalf("backend %T does not enforce task limits (backend.Limits)", s.b)
 	}
 	return l
 }

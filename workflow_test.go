@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/memory"
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
 	"github.com/nuvom/nuvom/runtime/sqlite"
@@ -228,5 +229,51 @@ func BenchmarkWorkflowHandOff(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// BenchmarkWorkflowHandOffStore measures a chain's hand-off on SQLite
+// without a worker: one claim of the released step, one completion that
+// releases the next (2,000 steps), reporting the time of each.
+func BenchmarkWorkflowHandOffStore(b *testing.B) {
+	const n = 2000
+	for b.Loop() {
+		b.StopTimer()
+		be, err := sqlite.Open(filepath.Join(b.TempDir(), "n.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := nuvom.NewClient(be)
+		last := root(b, 0)
+		for range n - 1 {
+			last = next(last)
+		}
+		if _, err := nuvom.Workflow("chain", last).Enqueue(b.Context(), c); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		var claimT, completeT time.Duration
+		start := time.Now()
+		for range n {
+			t0 := time.Now()
+			js, err := be.Claim(b.Context(), backend.ClaimRequest{Limit: 8, Worker: "w", Now: time.Now(), LeaseFor: time.Minute})
+			if err != nil || len(js) != 1 {
+				b.Fatalf("claim: %d jobs, %v; want the one released step", len(js), err)
+			}
+			t1 := time.Now()
+			if _, err := be.Complete(b.Context(), []backend.Outcome{{Lease: js[0].Lease(), State: backend.StateSucceeded,
+				FinishedAt: time.Now(), Result: []byte{0x01}}}); err != nil {
+				b.Fatal(err)
+			}
+			claimT += t1.Sub(t0)
+			completeT += time.Since(t1)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(n/elapsed.Seconds(), "jobs/s")
+		b.ReportMetric(float64(claimT.Microseconds())/n, "claim-µs")
+		b.ReportMetric(float64(completeT.Microseconds())/n, "complete+release-µs")
+		be.Close()
+		b.StartTimer()
 	}
 }

@@ -22,6 +22,7 @@ func workflowCases() []testCase {
 		{"WorkflowCancelWhole", testWorkflowCancelWhole},
 		{"WorkflowEnqueueAllOrNothing", testWorkflowAllOrNothing},
 		{"WorkflowList", testWorkflowList},
+		{"WorkflowOrderOnlyEdge", testWorkflowOrderOnly},
 	}
 }
 
@@ -325,3 +326,15 @@ func testWorkflowList(s *suite) {
 
 // secs is n seconds.
 func secs(n int) time.Duration { return time.Duration(n) * sec }
+
+func testWorkflowOrderOnly(s *suite) {
+	feed := s.step("feed", backend.InputNone)
+	after := s.step("after", backend.InputNone)
+	c := s.step("c", backend.InputResult, backend.Edge{Parent: feed.Job.ID}, backend.Edge{Parent: after.Job.ID, OrderOnly: true})
+	s.enqueueFlow(feed, after, c)
+	s.finish(feed.Job.ID, 1, backend.StateSucceeded, []byte{0x05})
+	s.wantState(c.Job.ID, backend.StatePending, "step whose order-only parent has not ended")
+	s.finish(after.Job.ID, 2, backend.StateSucceeded, []byte{0x06})
+	s.wantState(c.Job.ID, backend.StateQueued, "step after both parents")
+	s.wantArgs(c.Job.ID, []byte{0x92, 0x05, 0x07}, "only the feeding parent's result is the input")
+}

@@ -34,6 +34,10 @@ type TaskOptions struct {
 	Cron  string
 	Zone  string
 	Every time.Duration
+	// MaxConcurrency and Rate are the task's flow control (max_concurrency=,
+	// rate=), enforced by the claims of every worker on the store; zero: none.
+	MaxConcurrency int
+	Rate           Rate
 }
 
 // TaskSpec is what enqueueing needs to know of a task: its name, its signature

@@ -344,6 +344,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelJobs()
 
 	w.recoverOnce(bctx)
+	w.declareLimits(bctx) // flow.go
 	queues := any("any")
 	if w.queues != nil {
 		queues = w.queues

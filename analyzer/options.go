@@ -16,7 +16,7 @@ import (
 var optionKeys = []string{
 	"name", "retries", "retry_delay", "backoff", "max_retry_delay", "timeout", "timeout_policy",
 	"queue", "priority", "tags", "store_result", "version", "before", "after", "on_error",
-	"cron", "tz", "every",
+	"cron", "tz", "every", "max_concurrency", "rate",
 }
 
 // Keys returns the valid annotation keys.
@@ -199,6 +199,20 @@ func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 			o.Every = manifest.Duration(d)
 			k := kv
 			p.schedKV = &k
+		case "max_concurrency":
+			if n, ok := integer(kv); ok {
+				if n < 1 {
+					bad(kv, "max_concurrency=%d: must be 1 or more (leave it out for no limit)", n)
+				} else {
+					o.MaxConcurrency = n
+				}
+			}
+		case "rate":
+			if _, _, err := manifest.ParseRate(kv.Value); err != nil {
+				bad(kv, "rate=%s: %v", kv.Value, err)
+				continue
+			}
+			o.Rate = kv.Value
 		default:
 			bad(kv, "unknown key %q; valid keys are %s", kv.Key, strings.Join(optionKeys, ", "))
 		}

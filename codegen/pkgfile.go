@@ -19,7 +19,7 @@ type param struct {
 // idents are the generated code's own identifiers for one task, chosen so
 // that none shadows a parameter or anything the generated bodies refer to.
 type idents struct {
-	ctx, client, opts, h, w, r, args, res, err, when string
+	ctx, client, opts, h, w, r, args, res, err, when, parent string
 }
 
 // plan is everything needed to render one task's code.
@@ -28,6 +28,7 @@ type plan struct {
 	handleVar  string // ResizeTask
 	handleType string // ResizeTaskHandle
 	encode     string // encodeResizeArgs
+	encodeRest string // encodeResizeRest: every argument but the first (a workflow child's own)
 	invoke     string // invokeResize
 	params     []param
 	id         idents
@@ -43,6 +44,7 @@ func newPlan(t *manifest.Task) *plan {
 		handleVar:  handleVar(t.Func),
 		handleType: handleVar(t.Func) + "Handle",
 		encode:     "encode" + upperFirst(t.Func) + "Args",
+		encodeRest: "encode" + upperFirst(t.Func) + "Rest",
 		invoke:     "invoke" + upperFirst(t.Func),
 	}
 }
@@ -105,6 +107,9 @@ func newPkgFile(pkg Package, tasks []*manifest.Task) (*pkgFile, error) {
 		claim(p.handleVar, p.t.Name, "generated handle variable")
 		claim(p.handleType, p.t.Name, "generated handle type")
 		claim(p.encode, p.t.Name, "generated encoder")
+		if len(p.t.Params) > 0 {
+			claim(p.encodeRest, p.t.Name, "generated encoder")
+		}
 		claim(p.invoke, p.t.Name, "generated invoker")
 	}
 	return &pkgFile{pkg: pkg, plans: plans, owner: owner}, c.err()
@@ -201,7 +206,7 @@ func localTypeNames(t *manifest.Type, local string, out []string) []string {
 
 // name picks the parameter names and the generated code's own identifiers.
 func (p *plan) name(local string, aliases map[string]string) {
-	reserved := map[string]bool{"nil": true, p.t.Func: true, p.encode: true, p.invoke: true}
+	reserved := map[string]bool{"nil": true, p.t.Func: true, p.encode: true, p.encodeRest: true, p.invoke: true}
 	for _, a := range aliases {
 		reserved[a] = true
 	}
@@ -238,7 +243,8 @@ func (p *plan) name(local string, aliases map[string]string) {
 		return n
 	}
 	p.id = idents{ctx: pick("ctx"), client: pick("client"), opts: pick("opts"), h: pick("h"),
-		w: pick("w"), r: pick("r"), args: pick("args"), res: pick("res"), err: pick("err"), when: pick("when")}
+		w: pick("w"), r: pick("r"), args: pick("args"), res: pick("res"), err: pick("err"), when: pick("when"),
+		parent: pick("parent")}
 }
 
 // funcType is the task function's type, for the compile-time guard.
@@ -352,6 +358,8 @@ func (p *plan) render(f *jen.File) {
 		jen.Return(jen.Id(id.client).Dot("Schedule").Call(jen.Id(id.ctx), jen.Id(id.h).Dot("Spec").Call(), jen.Id(id.args), jen.Id(id.when))),
 	)
 
+	p.renderSteps(f, reqParams, callArgs)
+
 	// Definition.
 	def := []jen.Code{
 		field("TaskSpec", jen.Id(id.h).Dot("Spec").Call()),
@@ -366,20 +374,14 @@ func (p *plan) render(f *jen.File) {
 	f.Func().Params(jen.Id(id.h).Id(p.handleType)).Id("Definition").Params().Qual(RuntimePath, "TaskDef").Block(
 		jen.Return(jen.Qual(RuntimePath, "TaskDef").Custom(multiline, def...)))
 
-	// Encoder.
-	encParams := make([]jen.Code, len(p.params))
-	encBody := []jen.Code{jen.Id(id.w).Op(":=").Qual(ImplPath, "NewArgWriter").Call(jen.Lit(len(p.params)))}
-	for i, pa := range p.params {
-		encParams[i] = jen.Id(pa.name).Add(goType(pa.typ))
-		var v jen.Code = jen.Id(pa.name)
-		if pa.c.convert {
-			v = jen.Add(pa.c.wire).Call(jen.Id(pa.name))
-		}
-		encBody = append(encBody, jen.Id(id.w).Dot(pa.c.method).Call(v))
-	}
-	encBody = append(encBody, jen.Return(jen.Id(id.w).Dot("Finish").Call()))
+	// Encoders.
 	f.Commentf("%s encodes the arguments of task %s in wire order.", p.encode, name)
-	f.Func().Id(p.encode).Params(encParams...).Params(jen.Index().Byte(), jen.Error()).Block(encBody...)
+	p.renderEncoder(f, p.encode, p.params)
+	if len(p.params) > 0 {
+		f.Commentf("%s encodes the arguments of task %s but the first, which a workflow step", p.encodeRest, name)
+		f.Comment("receives from its parents, in wire order.")
+		p.renderEncoder(f, p.encodeRest, p.params[1:])
+	}
 
 	// Invoker.
 	ctxName := id.ctx
@@ -465,5 +467,59 @@ func (p *plan) options() []jen.Code {
 	if o.Every > 0 {
 		fields = append(fields, field("Every", durationCode(o.Every.Std())))
 	}
+	// Flow control, only when declared (older output stays identical).
+	if o.MaxConcurrency > 0 {
+		fields = append(fields, field("MaxConcurrency", jen.Lit(o.MaxConcurrency)))
+	}
+	if n, per, err := manifest.ParseRate(o.Rate); o.Rate != "" && err == nil {
+		fields = append(fields, field("Rate", jen.Qual(RuntimePath, "Rate").Values(
+			field("N", jen.Lit(n)), field("Per", durationCode(per)))))
+	}
 	return fields
+}
+
+// renderEncoder renders the function fn encoding params as an argument list.
+func (p *plan) renderEncoder(f *jen.File, fn string, params []param) {
+	id := p.id
+	encParams := make([]jen.Code, len(params))
+	encBody := []jen.Code{jen.Id(id.w).Op(":=").Qual(ImplPath, "NewArgWriter").Call(jen.Lit(len(params)))}
+	for i, pa := range params {
+		encParams[i] = jen.Id(pa.name).Add(goType(pa.typ))
+		var v jen.Code = jen.Id(pa.name)
+		if pa.c.convert {
+			v = jen.Add(pa.c.wire).Call(jen.Id(pa.name))
+		}
+		encBody = append(encBody, jen.Id(id.w).Dot(pa.c.method).Call(v))
+	}
+	encBody = append(encBody, jen.Return(jen.Id(id.w).Dot("Finish").Call()))
+	f.Func().Id(fn).Params(encParams...).Params(jen.Index().Byte(), jen.Error()).Block(encBody...)
+}
+
+// renderSteps adds the workflow methods: Step (all arguments given) and,
+// for a task with parameters, From (the first argument comes from a parent
+// step, or a group of them, whose result type the compiler checks).
+func (p *plan) renderSteps(f *jen.File, params, callArgs []jen.Code) {
+	t, id := p.t, p.id
+	step := jen.Qual(RuntimePath, "Step").Types(p.resultType())
+	f.Commentf("Step returns a workflow step of %s with typed arguments (see nuvom.Workflow); it", t.Name)
+	f.Comment("runs first unless ordered with After.")
+	f.Func().Params(jen.Id(id.h).Id(p.handleType)).Id("Step").Params(params...).Add(step).Block(
+		jen.List(jen.Id(id.args), jen.Id(id.err)).Op(":=").Id(p.encode).Call(callArgs...),
+		jen.Return(jen.Qual(RuntimePath, "NewStep").Types(p.resultType()).Call(
+			jen.Id(id.h).Dot("Spec").Call(), jen.Id(id.args), jen.Id(id.err), jen.Id(id.opts))),
+	)
+	if len(p.params) == 0 {
+		return
+	}
+	first := p.params[0]
+	fromParams := []jen.Code{jen.Id(id.parent).Qual(RuntimePath, "Source").Types(goType(first.typ))}
+	fromParams = append(fromParams, params[1:]...)
+	f.Commentf("From returns a workflow step of %s whose first argument, %s, is the result of", t.Name, first.name)
+	f.Commentf("%s (a nuvom.Step, or a nuvom.Group when %s is a slice): it runs when %s has", id.parent, first.name, id.parent)
+	f.Comment("succeeded. A parent of another result type does not compile.")
+	f.Func().Params(jen.Id(id.h).Id(p.handleType)).Id("From").Params(fromParams...).Add(step).Block(
+		jen.List(jen.Id(id.args), jen.Id(id.err)).Op(":=").Id(p.encodeRest).Call(callArgs[1:]...),
+		jen.Return(jen.Qual(RuntimePath, "StepFrom").Types(p.resultType(), goType(first.typ)).Call(
+			jen.Id(id.parent), jen.Id(id.h).Dot("Spec").Call(), jen.Id(id.args), jen.Id(id.err), jen.Id(id.opts))),
+	)
 }

@@ -246,6 +246,11 @@ type Options struct {
 	TZ string `json:"tz,omitempty"`
 	// Every is the interval schedule the annotation declares with every=.
 	Every Duration `json:"every,omitempty"`
+	// MaxConcurrency is the most jobs of the task running at once across
+	// every worker (max_concurrency=); 0 means no limit.
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
+	// Rate is the most starts per period (rate=10/s, rate=600/m); empty means no limit.
+	Rate string `json:"rate,omitempty"`
 }
 
 // DefaultOptions are the options of a task whose annotation names none.
@@ -459,6 +464,9 @@ func (t *Task) validate() error {
 	}
 	if o.Queue == "" {
 		return fmt.Errorf("options.queue is empty")
+	}
+	if err := o.checkLimits(); err != nil {
+		return err
 	}
 	if t.Signature != "" && t.Signature != t.ComputeSignature() {
 		return fmt.Errorf("signature %s does not match the params and result (%s): regenerate with nuvomgen", t.Signature, t.ComputeSignature())

@@ -43,8 +43,13 @@ func (a *app) cmdEnqueue(args []string) int {
 	uniqueFor := fs.Duration("unique-for", time.Hour, "window of --unique")
 	wait := fs.Bool("wait", false, "wait for the job to finish; print its result, exit 1 if it failed")
 	timeout := fs.Duration("timeout", 0, "with --wait: give up waiting after this long (0: wait forever)")
+	then := fs.StringArray("then", nil, "a task to run after this one with its result as its argument (repeat for a chain); prints the workflow id")
+	conc, rate := limitFlags(fs)
 	if code, ok := a.parse(fs, args, 1, 2); !ok {
 		return code
+	}
+	if len(*then) > 0 && *unique != "" {
+		return a.usageErr("enqueue: --unique does not go with --then")
 	}
 	if fs.Changed("in") && fs.Changed("at") {
 		return a.usageErr("enqueue: give --in or --at, not both")
@@ -85,11 +90,27 @@ func (a *app) cmdEnqueue(args []string) int {
 		return a.fail(err)
 	}
 	defer c.Close()
-	res, err := c.Enqueue(ctx, specOf(task), payload, opts...)
-	if err != nil {
-		return a.fail(err)
+	if l, ok, err := limitOf(fs, *conc, *rate); err != nil {
+		return a.usageErr("enqueue: %v", err)
+	} else if ok {
+		// The task's limit, for every worker: set before the job can be claimed.
+		if err := c.SetTaskLimit(ctx, task.Name, l); err != nil {
+			return a.fail(err)
+		}
 	}
-	fmt.Fprintln(a.stdout, res.ID)
+	var res nuvom.EnqueueResult
+	if len(*then) > 0 {
+		wf, last, lastTask, err := a.enqueueChain(ctx, c, task, payload, opts, *then)
+		if err != nil {
+			return a.fail(err)
+		}
+		fmt.Fprintln(a.stdout, wf)
+		res, task = nuvom.EnqueueResult{ID: last}, lastTask
+	} else if res, err = c.Enqueue(ctx, specOf(task), payload, opts...); err != nil {
+		return a.fail(err)
+	} else {
+		fmt.Fprintln(a.stdout, res.ID)
+	}
 	if res.Duplicate {
 		fmt.Fprintf(a.stderr, "nuvom: unique key %q matched existing job %s\n", *unique, res.ID)
 	}

@@ -107,7 +107,7 @@ type Backend interface {
 	// (Get does the same).
 	List(ctx context.Context, f ListFilter) ([]*Job, error)
 
-	// Cancel moves a scheduled, queued, retrying or running job to cancelled
+	// Cancel moves a pending (see Workflows), scheduled, queued, retrying or running job to cancelled
 	// with FinishedAt = now (ErrWrongState otherwise, ErrNotFound for an unknown
 	// id). A running job's lease ends at once (owner and deadline cleared, token
 	// kept, so its holder can no longer extend or complete it) and an attempt

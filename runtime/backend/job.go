@@ -19,7 +19,7 @@ const (
 
 // AllStates returns every state, in life order.
 func AllStates() []State {
-	return []State{StateScheduled, StateQueued, StateRunning, StateRetrying,
+	return []State{StatePending, StateScheduled, StateQueued, StateRunning, StateRetrying,
 		StateSucceeded, StateFailed, StateCancelled, StateQuarantined}
 }
 

@@ -69,7 +69,7 @@ func (b *Backend) walk() ([]stored, error) {
 			}
 		}
 	}
-	for _, top := range []string{runningDir, doneDir, corruptDir} {
+	for _, top := range []string{runningDir, doneDir, corruptDir, pendingDir} {
 		names, err := readNames(b.path(top))
 		if err != nil {
 			return nil, err
@@ -140,9 +140,21 @@ func matches(j *backend.Job, f backend.ListFilter) bool {
 		(f.Since.IsZero() || !j.CreatedAt.Before(backend.ClampTime(f.Since)))
 }
 
-// Cancel moves a scheduled, queued, retrying or running job to cancelled; a
-// running job's lease ends and its attempt is recorded as cancelled.
+// Cancel moves a pending, scheduled, queued, retrying or running job to
+// cancelled; a running job's lease ends and its attempt is recorded as
+// cancelled. The children of a workflow step are settled after.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	if err := b.cancel(ctx, id, now, "cancelled while running"); err != nil {
+		return err
+	}
+	if err := b.settleChildren(ctx, id, backend.ClampTime(now)); err != nil {
+		return fmt.Errorf("file backend cancel: %w", err)
+	}
+	return nil
+}
+
+// cancel is Cancel without the settling; msg is a running job's error.
+func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg string) error {
 	if checkID(id) != nil {
 		return fmt.Errorf("file backend cancel job %q: %w", id, backend.ErrNotFound)
 	}
@@ -160,13 +172,13 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	case corrupt:
 		return fmt.Errorf("file backend cancel job %s: it is quarantined: %w", id, backend.ErrWrongState)
 	case j.State == backend.StateRunning:
-		const msg = "cancelled while running"
 		j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
 			FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeCancelled, Error: msg})
 		j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
 		j.LeaseOwner, j.LeaseUntil = "", time.Time{}
 		defer b.signal() // the worker running it looks at its leases
-	case j.State != backend.StateScheduled && j.State != backend.StateQueued && j.State != backend.StateRetrying:
+	case j.State != backend.StateScheduled && j.State != backend.StateQueued && j.State != backend.StateRetrying &&
+		j.State != backend.StatePending:
 		return fmt.Errorf("file backend cancel job %s in state %s: %w", id, j.State, backend.ErrWrongState)
 	}
 	j.State = backend.StateCancelled

@@ -101,7 +101,8 @@ type Backend struct {
 	owner     string
 	ownerLock *filelock.Lock
 
-	tasks taskCache // the task of ready files, for claims by task
+	tasks  taskCache      // the task of ready files, for claims by task
+	limits fileLimitCache // the task limits claims enforce (limits.go)
 
 	mu     sync.Mutex
 	log    *slog.Logger
@@ -151,6 +152,9 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("open file backend: %w", err)
 		}
+	}
+	if err := b.makeFlowDirs(); err != nil {
+		return nil, fmt.Errorf("open file backend: %w", err)
 	}
 	if err := b.takeOwner(); err != nil {
 		return nil, fmt.Errorf("open file backend: %w", err)
@@ -238,6 +242,8 @@ func (b *Backend) home(j *backend.Job, now time.Time) (string, error) {
 		return b.path(runningDir, j.ID), nil
 	case j.State.Final():
 		return b.path(doneDir, j.ID), nil
+	case j.State == backend.StatePending:
+		return b.path(pendingDir, j.ID), nil
 	case j.State == backend.StateQueued || !j.RunAt.After(now):
 		d, err := b.queueFolder(readyDir, j.Queue)
 		if err != nil {

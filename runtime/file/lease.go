@@ -83,6 +83,10 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		}
 		if !ok {
 			errs[i] = fmt.Errorf("complete job %s with token %d: %w", o.Lease.JobID, o.Lease.Token, backend.ErrLeaseLost)
+		} else if o.State.Final() {
+			if err := b.settleChildren(ctx, o.Lease.JobID, backend.ClampTime(o.FinishedAt)); err != nil {
+				return errs, fmt.Errorf("file backend complete: %w", err)
+			}
 		}
 		wake = wake || o.State == backend.StateRetrying
 	}
@@ -202,6 +206,9 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 	}
 	if n > 0 {
 		b.signal()
+	}
+	if err := b.settleAllPending(ctx, now); err != nil {
+		return n, fmt.Errorf("file backend recover: %w", err)
 	}
 	return n, nil
 }

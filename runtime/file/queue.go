@@ -373,6 +373,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if req.Limit <= 0 {
 		return out, nil
 	}
+	if jobs, handled, err := b.limitedClaim(ctx, req); handled { // limits.go
+		return jobs, err
+	}
 	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
 	req.Now = backend.ClampTime(req.Now)
 	if err := b.promote(ctx, req.Queues, req.Now); err != nil {

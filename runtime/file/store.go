@@ -176,7 +176,7 @@ func (b *Backend) readOrQuarantine(path, origin, id string) (j *backend.Job, ok 
 // copy of an undecodable file, or ErrNotFound. The answer is stable only while
 // the caller holds the job's lock.
 func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
-	for _, p := range []string{b.path(runningDir, id), b.path(doneDir, id)} {
+	for _, p := range []string{b.path(runningDir, id), b.path(doneDir, id), b.path(pendingDir, id)} {
 		if exists(p) {
 			return p, false, nil
 		}

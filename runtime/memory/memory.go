@@ -36,6 +36,8 @@ type Backend struct {
 	subs    map[uint64]chan struct{}
 	nextSub uint64
 	admin   adminState
+	flow    flowState  // workflow.go
+	lim     limitState // limits.go
 }
 
 var (
@@ -193,13 +195,16 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		return []*backend.Job{}, nil
 	}
 	var qs []*queue
+	var qtask []string
 	for k, q := range b.queues {
 		if (len(req.Queues) == 0 || slices.Contains(req.Queues, k.queue)) &&
 			(len(req.Tasks) == 0 || slices.Contains(req.Tasks, k.task)) && !b.admin.paused[k.queue] {
 			qs = append(qs, q)
+			qtask = append(qtask, k.task)
 		}
 	}
 	start := backend.ClampTime(req.Now)
+	allow := b.allowances(start) // limits.go; nil without limited tasks
 	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
 	now := nanos(start)
 	for _, q := range qs {
@@ -208,13 +213,21 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	var out []*backend.Job
 	for len(out) < req.Limit {
 		var best *queue
-		for _, q := range qs {
+		bestTask := ""
+		for i, q := range qs {
+			if n, limited := allow[qtask[i]]; limited && n <= 0 {
+				continue
+			}
 			if t := q.ready.top(); t != nil && (best == nil || readyFirst(t, best.ready.top())) {
-				best = q
+				best, bestTask = q, qtask[i]
 			}
 		}
 		if best == nil {
 			break
+		}
+		if _, limited := allow[bestTask]; limited {
+			allow[bestTask]--
+			b.started(bestTask, start)
 		}
 		e := heap.Pop(&best.ready).(*entry)
 		j := &e.job
@@ -316,6 +329,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			retried = true
 		} else {
 			j.FinishedAt = backend.ClampTime(o.FinishedAt)
+			retried = b.settle(j.ID, j.State, j.FinishedAt) || retried
 		}
 	}
 	if retried {
@@ -372,6 +386,7 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		if fail {
 			j.State = backend.StateFailed
 			j.FinishedAt = now
+			b.settle(j.ID, j.State, now)
 		} else {
 			j.State = backend.StateRetrying
 			e.setRunAt(now)
@@ -440,7 +455,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	now = backend.ClampTime(now)
 	switch j := &e.job; j.State {
-	case backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
+	case backend.StatePending, backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
 	case backend.StateRunning:
 		const msg = "cancelled while running"
 		j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
@@ -454,6 +469,9 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	b.detach(e)
 	e.job.State = backend.StateCancelled
 	e.job.FinishedAt = now
+	if b.settle(id, backend.StateCancelled, now) {
+		b.notify()
+	}
 	return nil
 }
 

@@ -64,6 +64,11 @@ func (b *Backend) run(ctx context.Context, s *goredis.Script, keys []string, arg
 // (failing the batch when one exists), then each queue's jobs are inserted by
 // one script; when a step fails, what was done is undone.
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
+	return b.enqueue(ctx, jobs, false)
+}
+
+// enqueue is Enqueue; pending allows the pending steps of a workflow.
+func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool) ([]backend.EnqueueResult, error) {
 	if err := b.check(ctx, "enqueue"); err != nil {
 		return nil, err
 	}
@@ -84,7 +89,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			return nil, fmt.Errorf("redis: enqueue job %s: no task name", j.ID)
 		case j.Queue == "":
 			return nil, fmt.Errorf("redis: enqueue job %s: no queue", j.ID)
-		case j.State != backend.StateQueued && j.State != backend.StateScheduled:
+		case j.State != backend.StateQueued && j.State != backend.StateScheduled && (!pending || j.State != backend.StatePending):
 			return nil, fmt.Errorf("redis: enqueue job %s: state %q, want queued or scheduled", j.ID, j.State)
 		case seen[j.ID]:
 			return nil, fmt.Errorf("redis: enqueue job %s: id appears twice in the batch", j.ID)
@@ -326,6 +331,14 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
 	}
+	if jobs, handled, err := b.limitedClaim(ctx, req); handled { // limits.go
+		return jobs, err
+	}
+	return b.claim(ctx, req)
+}
+
+// claim is Claim without flow control.
+func (b *Backend) claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	now := backend.ClampTime(req.Now)
 	until := backend.ClampTime(req.Now.Add(req.LeaseFor))
 	var out []*backend.Job
@@ -696,6 +709,17 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	if len(gone) > 0 {
 		b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
 	}
+	var ended []string
+	at := time.Time{}
+	for i, o := range outcomes {
+		if errs[i] == nil && o.State.Final() {
+			ended = append(ended, o.Lease.JobID)
+			at = backend.ClampTime(o.FinishedAt)
+		}
+	}
+	if err := b.settleChildren(ctx, ended, at); err != nil {
+		return errs, wrap(ctx, "complete: release workflow steps", err)
+	}
 	return errs, nil
 }
 
@@ -852,17 +876,28 @@ func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change f
 	return fmt.Errorf("redis: %s: the job keeps changing concurrently", op)
 }
 
-// Cancel moves a scheduled, queued, retrying or running job to cancelled.
+// Cancel moves a pending, scheduled, queued, retrying or running job to
+// cancelled, then settles its children when it is a workflow step.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	now = backend.ClampTime(now)
+	if err := b.cancel(ctx, id, now, "cancelled while running"); err != nil {
+		return err
+	}
+	if err := b.settleChildren(ctx, []string{id}, now); err != nil {
+		return wrap(ctx, "cancel job "+id+": settle workflow steps", err)
+	}
+	return nil
+}
+
+// cancel is Cancel without the settling; msg is a running job's error.
+func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg string) error {
 	if err := b.check(ctx, "cancel job "+id); err != nil {
 		return err
 	}
-	now = backend.ClampTime(now)
 	return b.cas(ctx, "cancel job "+id, id, true, func(j *backend.Job) ([]any, error) {
 		switch j.State {
-		case backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
+		case backend.StatePending, backend.StateScheduled, backend.StateQueued, backend.StateRetrying:
 		case backend.StateRunning:
-			const msg = "cancelled while running"
 			j.Attempts = append(j.Attempts, backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
 				FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeCancelled, Error: msg})
 			j.Error, j.ErrorChain, j.PanicStack, j.Result = msg, nil, "", nil
@@ -927,6 +962,9 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 				break
 			}
 		}
+	}
+	if err := b.settleAllPending(ctx, now); err != nil {
+		return n, wrap(ctx, "recover expired leases: settle workflow steps", err)
 	}
 	return n, nil
 }

@@ -80,6 +80,8 @@ type Backend struct {
 	queues string // set of queue names
 	ch     string // pub/sub channel of new work
 
+	limits limitCache // the task limits claims enforce (limits.go)
+
 	mu     sync.Mutex
 	closed bool
 	subs   map[uint64]chan struct{}

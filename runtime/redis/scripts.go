@@ -28,7 +28,7 @@ local P = ARGV[1]
 local function jk(id) return P .. 'j:' .. id end
 local PENDING = {queued = true, scheduled = true, retrying = true}
 local KNOWN = {queued = true, scheduled = true, retrying = true, running = true, succeeded = true,
-  failed = true, cancelled = true, quarantined = true}
+  failed = true, cancelled = true, quarantined = true, pending = true}
 -- lexlt compares byte strings as Redis orders lex members (Lua's < follows the locale).
 local function lexlt(a, b)
   if a == b then return false end
@@ -92,7 +92,7 @@ local function idx_remove(id, st, tk, pk, ra, lu, fa)
     zrem(P .. 'w:' .. tk, ra .. pk .. id)
   elseif st == 'running' then
     zrem(P .. 'lease', lu .. id)
-  else
+  elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
     zrem(P .. 'done', fa .. id)
   end
 end
@@ -104,7 +104,7 @@ local function idx_add(id, st, tk, pk, ra, lu, fa)
     zadd(P .. 'w:' .. tk, ra .. pk .. id)
   elseif st == 'running' then
     zadd(P .. 'lease', lu .. id)
-  else
+  elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
     zadd(P .. 'done', fa .. id)
   end
 end

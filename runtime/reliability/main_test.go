@@ -109,7 +109,7 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 		return 1
 	}
 	defer b.Close()
-	reg, err := nuvom.NewRegistry(taskDefs(execLog)...)
+	reg, err := nuvom.NewRegistry(append(append(taskDefs(execLog), flowDefs(c.ExecLog)...), workflowDefs(c.ExecLog)...)...)
 	if err != nil {
 		logger.Error("register tasks", "err", err)
 		return 1

@@ -117,6 +117,9 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
 	}
+	if jobs, handled, err := b.limitedClaim(ctx, req); handled { // limits.go
+		return jobs, err
+	}
 	now := nanos(req.Now)
 	queues := sortedSet(req.Queues)
 	tasks := sortedSet(req.Tasks)
@@ -350,6 +353,11 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	if err := b.addMinutes(ctx, tx, minuteSt, collectMinutes(outcomes, errs, valid, where)); err != nil {
 		return nil, b.wrap("complete", err)
 	}
+	released, err := b.settle(ctx, tx, endedOutcomes(outcomes, errs))
+	if err != nil {
+		return nil, b.wrap("complete", err)
+	}
+	retrying = retrying || released
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("complete: commit", err)
 	}
@@ -469,12 +477,14 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		}
 	}
 	retrying := false
+	var failed []ended
 	for _, e := range found {
 		j := e.job
 		lost, fail, msg := backend.RecoverLost(j, now, maxLost)
 		state, runAt, finished := backend.StateRetrying, nanos(now), int64(0)
 		if fail {
 			state, runAt, finished = backend.StateFailed, 0, nanos(now)
+			failed = append(failed, ended{j.ID, state, finished})
 		} else {
 			retrying = true
 		}
@@ -482,6 +492,11 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 			appendAttempt(nil, lost), e.rowid, j.LeaseToken); err != nil {
 			return 0, b.wrap("recover expired job "+j.ID, err)
 		}
+	}
+	if released, err := b.settle(ctx, tx, failed); err != nil {
+		return 0, b.wrap("recover expired", err)
+	} else if released {
+		retrying = true
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, b.wrap("recover expired: commit", err)

@@ -115,6 +115,53 @@ var migrations = []string{
 		PRIMARY KEY (minute, queue, task)
 	) WITHOUT ROWID;
 	CREATE INDEX jobs_bad ON jobs (state, id) WHERE state IN ('failed', 'cancelled', 'quarantined');`,
+
+	// Workflows (see workflow.go): steps waiting for their parents are jobs
+	// in state 'pending', which no claim index holds. workflow_edges_open
+	// holds the edges whose parent has not ended, so the release check a
+	// completion makes is one probe of an empty index without workflows.
+	`CREATE TABLE workflows (
+		id         TEXT    NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE workflow_steps (
+		job_id      TEXT    NOT NULL PRIMARY KEY,
+		workflow_id TEXT    NOT NULL,
+		seq         INTEGER NOT NULL,
+		input       INTEGER NOT NULL,
+		waiting     INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX workflow_steps_wf ON workflow_steps (workflow_id, seq);
+	CREATE TABLE workflow_edges (
+		parent         TEXT    NOT NULL,
+		child          TEXT    NOT NULL,
+		pos            INTEGER NOT NULL,
+		ignore_failure INTEGER NOT NULL,
+		order_only     INTEGER NOT NULL,
+		done           INTEGER NOT NULL,
+		PRIMARY KEY (parent, child)
+	) WITHOUT ROWID;
+	CREATE INDEX workflow_edges_child ON workflow_edges (child, pos);
+	CREATE INDEX workflow_edges_open ON workflow_edges (parent) WHERE done = 0;`,
+
+	// Flow control (see limits.go): per-task limits and the recent starts of
+	// rate-limited tasks.
+	`CREATE TABLE task_limits (
+		task          TEXT    NOT NULL PRIMARY KEY,
+		declared_conc INTEGER NOT NULL DEFAULT 0,
+		declared_rate INTEGER NOT NULL DEFAULT 0,
+		declared_per  INTEGER NOT NULL DEFAULT 0,
+		has_override  INTEGER NOT NULL DEFAULT 0,
+		override_conc INTEGER NOT NULL DEFAULT 0,
+		override_rate INTEGER NOT NULL DEFAULT 0,
+		override_per  INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE TABLE task_starts (
+		task TEXT    NOT NULL,
+		at   INTEGER NOT NULL
+	);
+	CREATE INDEX task_starts_task ON task_starts (task, at);`,
 }
 
 // migrate brings the database's schema to the latest version in one

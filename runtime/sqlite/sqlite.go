@@ -82,6 +82,8 @@ type Backend struct {
 	write  *sql.DB // exactly one connection: all writes of this process
 	read   *sql.DB // read-only pool for Get, List, Stats
 	stmts  stmts
+	flow   flowStmts  // workflow.go
+	limits limitCache // limits.go
 	notify notifier
 	admin  adminState
 	closed sync.Once
@@ -153,6 +155,12 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	b.read.SetMaxOpenConns(4)
 	b.read.SetMaxIdleConns(4)
 	if err := b.stmts.prepare(b.write); err != nil {
+		b.read.Close()
+		b.write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := b.flow.prepare(b.write); err != nil {
+		b.stmts.close()
 		b.read.Close()
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -234,6 +242,7 @@ func (b *Backend) Close() error {
 	b.closed.Do(func() {
 		b.notify.close()
 		b.stmts.close()
+		b.flow.close()
 		err = errors.Join(b.read.Close(), b.write.Close())
 		if err != nil {
 			err = fmt.Errorf("close sqlite %s: %w", b.path, err)

@@ -162,7 +162,7 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = ?
-		WHERE id = ? AND state IN ('scheduled', 'queued', 'retrying')`, nanos(now), id)
+		WHERE id = ? AND state IN ('pending', 'scheduled', 'queued', 'retrying')`, nanos(now), id)
 	if err != nil {
 		return b.wrap("cancel job "+id, err)
 	}
@@ -191,6 +191,11 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 			return b.wrap("cancel running job "+id, err)
 		}
 		defer b.notify.signal() // after the commit: the worker running it looks at its leases
+	}
+	if released, err := b.settle(ctx, tx, []ended{{id, backend.StateCancelled, nanos(now)}}); err != nil {
+		return b.wrap("cancel job "+id, err)
+	} else if released {
+		defer b.notify.signal()
 	}
 	if err := tx.Commit(); err != nil {
 		return b.wrap("cancel job "+id+": commit", err)

@@ -88,6 +88,21 @@ func (h TotalTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, whe
 	return client.Schedule(ctx, h.Spec(), args, when)
 }
 
+// Step returns a workflow step of billing.Total with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h TotalTaskHandle) Step(items []LineItem, due time.Duration, opts ...nuvom.EnqueueOption) nuvom.Step[Cents] {
+	args, err := encodeTotalArgs(items, due)
+	return nuvom.NewStep[Cents](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of billing.Total whose first argument, items, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when items is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h TotalTaskHandle) From(parent nuvom.Source[[]LineItem], due time.Duration, opts ...nuvom.EnqueueOption) nuvom.Step[Cents] {
+	args, err := encodeTotalRest(due)
+	return nuvom.StepFrom[Cents, []LineItem](parent, h.Spec(), args, err, opts)
+}
+
 // Definition returns the task's registration for a worker.
 func (h TotalTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{
@@ -100,6 +115,14 @@ func (h TotalTaskHandle) Definition() nuvom.TaskDef {
 func encodeTotalArgs(items []LineItem, due time.Duration) ([]byte, error) {
 	w := nuvomimpl.NewArgWriter(2)
 	w.Value(items)
+	w.Duration(due)
+	return w.Finish()
+}
+
+// encodeTotalRest encodes the arguments of task "billing.Total" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeTotalRest(due time.Duration) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(1)
 	w.Duration(due)
 	return w.Finish()
 }

@@ -88,6 +88,21 @@ func (h SendTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when
 	return client.Schedule(ctx, h.Spec(), args, when)
 }
 
+// Step returns a workflow step of email.send with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h SendTaskHandle) Step(msg Message, opts ...nuvom.EnqueueOption) nuvom.Step[struct{}] {
+	args, err := encodeSendArgs(msg)
+	return nuvom.NewStep[struct{}](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of email.send whose first argument, msg, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when msg is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h SendTaskHandle) From(parent nuvom.Source[Message], opts ...nuvom.EnqueueOption) nuvom.Step[struct{}] {
+	args, err := encodeSendRest()
+	return nuvom.StepFrom[struct{}, Message](parent, h.Spec(), args, err, opts)
+}
+
 // Definition returns the task's registration for a worker.
 func (h SendTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{
@@ -101,6 +116,13 @@ func (h SendTaskHandle) Definition() nuvom.TaskDef {
 func encodeSendArgs(msg Message) ([]byte, error) {
 	w := nuvomimpl.NewArgWriter(1)
 	w.Value(msg)
+	return w.Finish()
+}
+
+// encodeSendRest encodes the arguments of task "email.send" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeSendRest() ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(0)
 	return w.Finish()
 }
 

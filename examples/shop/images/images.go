@@ -27,3 +27,15 @@ func Resize(ctx context.Context, src string, width int) (Thumb, error) {
 	name := strings.TrimSuffix(src, ".png")
 	return Thumb{Path: fmt.Sprintf("%s_%d.png", name, width), Width: width, Height: width * 3 / 4}, nil
 }
+
+// Publish uploads a thumbnail to bucket and returns its URL. In a workflow it
+// follows Resize: images.PublishTask.From(resize, "bucket") takes Resize's
+// Thumb as its first argument.
+//
+//nuvom:task retries=3 queue=images
+func Publish(ctx context.Context, t Thumb, bucket string) (string, error) {
+	if t.Path == "" {
+		return "", fmt.Errorf("publish to %s: the thumbnail has no path", bucket)
+	}
+	return "https://" + bucket + ".example.com/" + t.Path, nil
+}

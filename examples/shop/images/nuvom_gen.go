@@ -18,8 +18,131 @@ const _ = nuvomimpl.SupportPackageIsVersion1
 // Compile-time guards: these break the build when a task function's signature
 // drifts from the generated code. Run go generate to update.
 var (
-	_ func(context.Context, string, int) (Thumb, error) = Resize
+	_ func(context.Context, Thumb, string) (string, error) = Publish
+	_ func(context.Context, string, int) (Thumb, error)    = Resize
 )
+
+// PublishTask is the typed handle of task "images.Publish".
+var PublishTask PublishTaskHandle
+
+// PublishTaskHandle enqueues task "images.Publish": Publish uploads a thumbnail to bucket and returns its URL.
+type PublishTaskHandle struct{}
+
+// Name returns the task's name, "images.Publish".
+func (PublishTaskHandle) Name() string {
+	return "images.Publish"
+}
+
+// Spec returns the task's name, signature hash and default options.
+func (PublishTaskHandle) Spec() nuvom.TaskSpec {
+	return nuvom.TaskSpec{
+		Name:      "images.Publish",
+		Signature: "b38385577d15e324",
+		Options: nuvom.TaskOptions{
+			Retries:       3,
+			RetryDelay:    time.Second,
+			Backoff:       nuvom.BackoffExponential,
+			MaxRetryDelay: time.Hour,
+			Timeout:       0,
+			TimeoutPolicy: nuvom.TimeoutFail,
+			Queue:         "images",
+			Priority:      0,
+			Tags:          nil,
+			StoreResult:   true,
+			Version:       1,
+		},
+	}
+}
+
+// Delay enqueues images.Publish with typed arguments; Wait on the returned handle gives its result.
+func (h PublishTaskHandle) Delay(ctx context.Context, client *nuvom.Client, t Thumb, bucket string, opts ...nuvom.EnqueueOption) (*nuvom.Pending[string], error) {
+	args, err := encodePublishArgs(t, bucket)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.Enqueue(ctx, h.Spec(), args, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return nuvom.PendingOf[string](client, res), nil
+}
+
+// Request returns a job of images.Publish with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h PublishTaskHandle) Request(t Thumb, bucket string, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodePublishArgs(t, bucket)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
+}
+
+// Schedule stores a schedule that enqueues images.Publish with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h PublishTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, t Thumb, bucket string) (string, error) {
+	args, err := encodePublishArgs(t, bucket)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
+// Step returns a workflow step of images.Publish with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h PublishTaskHandle) Step(t Thumb, bucket string, opts ...nuvom.EnqueueOption) nuvom.Step[string] {
+	args, err := encodePublishArgs(t, bucket)
+	return nuvom.NewStep[string](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of images.Publish whose first argument, t, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when t is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h PublishTaskHandle) From(parent nuvom.Source[Thumb], bucket string, opts ...nuvom.EnqueueOption) nuvom.Step[string] {
+	args, err := encodePublishRest(bucket)
+	return nuvom.StepFrom[string, Thumb](parent, h.Spec(), args, err, opts)
+}
+
+// Definition returns the task's registration for a worker.
+func (h PublishTaskHandle) Definition() nuvom.TaskDef {
+	return nuvom.TaskDef{
+		TaskSpec: h.Spec(),
+		Invoke:   invokePublish,
+	}
+}
+
+// encodePublishArgs encodes the arguments of task "images.Publish" in wire order.
+func encodePublishArgs(t Thumb, bucket string) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(2)
+	w.Value(t)
+	w.String(bucket)
+	return w.Finish()
+}
+
+// encodePublishRest encodes the arguments of task "images.Publish" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodePublishRest(bucket string) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(1)
+	w.String(bucket)
+	return w.Finish()
+}
+
+// invokePublish decodes the arguments of task "images.Publish", calls Publish and encodes its result.
+func invokePublish(ctx context.Context, args []byte) ([]byte, error) {
+	r := nuvomimpl.NewArgReader("images.Publish", args, 2)
+	var t Thumb
+	r.Value(&t)
+	bucket := r.String()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	res, err := Publish(ctx, t, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return nuvomimpl.EncodeResult(res)
+}
 
 // ResizeTask is the typed handle of task "images.Resize".
 var ResizeTask ResizeTaskHandle
@@ -88,6 +211,21 @@ func (h ResizeTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, wh
 	return client.Schedule(ctx, h.Spec(), args, when)
 }
 
+// Step returns a workflow step of images.Resize with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h ResizeTaskHandle) Step(src string, width int, opts ...nuvom.EnqueueOption) nuvom.Step[Thumb] {
+	args, err := encodeResizeArgs(src, width)
+	return nuvom.NewStep[Thumb](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of images.Resize whose first argument, src, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when src is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h ResizeTaskHandle) From(parent nuvom.Source[string], width int, opts ...nuvom.EnqueueOption) nuvom.Step[Thumb] {
+	args, err := encodeResizeRest(width)
+	return nuvom.StepFrom[Thumb, string](parent, h.Spec(), args, err, opts)
+}
+
 // Definition returns the task's registration for a worker.
 func (h ResizeTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{
@@ -100,6 +238,14 @@ func (h ResizeTaskHandle) Definition() nuvom.TaskDef {
 func encodeResizeArgs(src string, width int) ([]byte, error) {
 	w := nuvomimpl.NewArgWriter(2)
 	w.String(src)
+	w.Int(int64(width))
+	return w.Finish()
+}
+
+// encodeResizeRest encodes the arguments of task "images.Resize" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeResizeRest(width int) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(1)
 	w.Int(int64(width))
 	return w.Finish()
 }

@@ -16,8 +16,11 @@ func Tasks() []nuvom.TaskDef {
 	return []nuvom.TaskDef{
 		billing.TotalTask.Definition(),
 		email.SendTask.Definition(),
+		images.PublishTask.Definition(),
 		images.ResizeTask.Definition(),
 		reports.BuildTask.Definition(),
+		reports.CombineTask.Definition(),
+		reports.RegionTask.Definition(),
 	}
 }
 

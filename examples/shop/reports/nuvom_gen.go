@@ -18,7 +18,9 @@ const _ = nuvomimpl.SupportPackageIsVersion1
 // Compile-time guards: these break the build when a task function's signature
 // drifts from the generated code. Run go generate to update.
 var (
-	_ func(context.Context, Request) (Summary, error) = Build
+	_ func(context.Context, Request) (Summary, error)       = Build
+	_ func(context.Context, []RegionSales) (Summary, error) = Combine
+	_ func(context.Context, string) (RegionSales, error)    = Region
 )
 
 // BuildTask is the typed handle of task "reports.Build".
@@ -88,6 +90,21 @@ func (h BuildTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, whe
 	return client.Schedule(ctx, h.Spec(), args, when)
 }
 
+// Step returns a workflow step of reports.Build with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h BuildTaskHandle) Step(req Request, opts ...nuvom.EnqueueOption) nuvom.Step[Summary] {
+	args, err := encodeBuildArgs(req)
+	return nuvom.NewStep[Summary](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of reports.Build whose first argument, req, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when req is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h BuildTaskHandle) From(parent nuvom.Source[Request], opts ...nuvom.EnqueueOption) nuvom.Step[Summary] {
+	args, err := encodeBuildRest()
+	return nuvom.StepFrom[Summary, Request](parent, h.Spec(), args, err, opts)
+}
+
 // Definition returns the task's registration for a worker.
 func (h BuildTaskHandle) Definition() nuvom.TaskDef {
 	return nuvom.TaskDef{
@@ -103,6 +120,13 @@ func encodeBuildArgs(req Request) ([]byte, error) {
 	return w.Finish()
 }
 
+// encodeBuildRest encodes the arguments of task "reports.Build" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeBuildRest() ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(0)
+	return w.Finish()
+}
+
 // invokeBuild decodes the arguments of task "reports.Build", calls Build and encodes its result.
 func invokeBuild(ctx context.Context, args []byte) ([]byte, error) {
 	r := nuvomimpl.NewArgReader("reports.Build", args, 1)
@@ -112,6 +136,243 @@ func invokeBuild(ctx context.Context, args []byte) ([]byte, error) {
 		return nil, err
 	}
 	res, err := Build(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return nuvomimpl.EncodeResult(res)
+}
+
+// CombineTask is the typed handle of task "reports.Combine".
+var CombineTask CombineTaskHandle
+
+// CombineTaskHandle enqueues task "reports.Combine": Combine merges the regions' sales, in the order of the workflow's group: the fan-in step (reports.CombineTask.From(nuvom.Group(...))).
+type CombineTaskHandle struct{}
+
+// Name returns the task's name, "reports.Combine".
+func (CombineTaskHandle) Name() string {
+	return "reports.Combine"
+}
+
+// Spec returns the task's name, signature hash and default options.
+func (CombineTaskHandle) Spec() nuvom.TaskSpec {
+	return nuvom.TaskSpec{
+		Name:      "reports.Combine",
+		Signature: "9b0c15d6fefc72f3",
+		Options: nuvom.TaskOptions{
+			Retries:       0,
+			RetryDelay:    time.Second,
+			Backoff:       nuvom.BackoffExponential,
+			MaxRetryDelay: time.Hour,
+			Timeout:       0,
+			TimeoutPolicy: nuvom.TimeoutFail,
+			Queue:         "reports",
+			Priority:      0,
+			Tags:          nil,
+			StoreResult:   true,
+			Version:       1,
+		},
+	}
+}
+
+// Delay enqueues reports.Combine with typed arguments; Wait on the returned handle gives its result.
+func (h CombineTaskHandle) Delay(ctx context.Context, client *nuvom.Client, parts []RegionSales, opts ...nuvom.EnqueueOption) (*nuvom.Pending[Summary], error) {
+	args, err := encodeCombineArgs(parts)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.Enqueue(ctx, h.Spec(), args, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return nuvom.PendingOf[Summary](client, res), nil
+}
+
+// Request returns a job of reports.Combine with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h CombineTaskHandle) Request(parts []RegionSales, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodeCombineArgs(parts)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
+}
+
+// Schedule stores a schedule that enqueues reports.Combine with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h CombineTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, parts []RegionSales) (string, error) {
+	args, err := encodeCombineArgs(parts)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
+// Step returns a workflow step of reports.Combine with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h CombineTaskHandle) Step(parts []RegionSales, opts ...nuvom.EnqueueOption) nuvom.Step[Summary] {
+	args, err := encodeCombineArgs(parts)
+	return nuvom.NewStep[Summary](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of reports.Combine whose first argument, parts, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when parts is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h CombineTaskHandle) From(parent nuvom.Source[[]RegionSales], opts ...nuvom.EnqueueOption) nuvom.Step[Summary] {
+	args, err := encodeCombineRest()
+	return nuvom.StepFrom[Summary, []RegionSales](parent, h.Spec(), args, err, opts)
+}
+
+// Definition returns the task's registration for a worker.
+func (h CombineTaskHandle) Definition() nuvom.TaskDef {
+	return nuvom.TaskDef{
+		TaskSpec: h.Spec(),
+		Invoke:   invokeCombine,
+	}
+}
+
+// encodeCombineArgs encodes the arguments of task "reports.Combine" in wire order.
+func encodeCombineArgs(parts []RegionSales) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(1)
+	w.Value(parts)
+	return w.Finish()
+}
+
+// encodeCombineRest encodes the arguments of task "reports.Combine" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeCombineRest() ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(0)
+	return w.Finish()
+}
+
+// invokeCombine decodes the arguments of task "reports.Combine", calls Combine and encodes its result.
+func invokeCombine(ctx context.Context, args []byte) ([]byte, error) {
+	r := nuvomimpl.NewArgReader("reports.Combine", args, 1)
+	var parts []RegionSales
+	r.Value(&parts)
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	res, err := Combine(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	return nuvomimpl.EncodeResult(res)
+}
+
+// RegionTask is the typed handle of task "reports.Region".
+var RegionTask RegionTaskHandle
+
+// RegionTaskHandle enqueues task "reports.Region": Region computes one region's sales: the fan-out step of a report workflow.
+type RegionTaskHandle struct{}
+
+// Name returns the task's name, "reports.Region".
+func (RegionTaskHandle) Name() string {
+	return "reports.Region"
+}
+
+// Spec returns the task's name, signature hash and default options.
+func (RegionTaskHandle) Spec() nuvom.TaskSpec {
+	return nuvom.TaskSpec{
+		Name:      "reports.Region",
+		Signature: "16b9924081aea13d",
+		Options: nuvom.TaskOptions{
+			Retries:       0,
+			RetryDelay:    time.Second,
+			Backoff:       nuvom.BackoffExponential,
+			MaxRetryDelay: time.Hour,
+			Timeout:       0,
+			TimeoutPolicy: nuvom.TimeoutFail,
+			Queue:         "reports",
+			Priority:      0,
+			Tags:          nil,
+			StoreResult:   true,
+			Version:       1,
+		},
+	}
+}
+
+// Delay enqueues reports.Region with typed arguments; Wait on the returned handle gives its result.
+func (h RegionTaskHandle) Delay(ctx context.Context, client *nuvom.Client, region string, opts ...nuvom.EnqueueOption) (*nuvom.Pending[RegionSales], error) {
+	args, err := encodeRegionArgs(region)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.Enqueue(ctx, h.Spec(), args, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return nuvom.PendingOf[RegionSales](client, res), nil
+}
+
+// Request returns a job of reports.Region with typed arguments, for client.EnqueueBatch:
+// many jobs in one call and one transaction. Wait on one with nuvom.PendingOf.
+func (h RegionTaskHandle) Request(region string, opts ...nuvom.EnqueueOption) nuvom.Request {
+	args, err := encodeRegionArgs(region)
+	return nuvom.Request{
+		Spec:    h.Spec(),
+		Args:    args,
+		Options: opts,
+		Err:     err,
+	}
+}
+
+// Schedule stores a schedule that enqueues reports.Region with these arguments at each fire time of when
+// (nuvom.Cron, nuvom.Every, nuvom.OnceAt, nuvom.OnceIn); it returns the schedule's id.
+func (h RegionTaskHandle) Schedule(ctx context.Context, client *nuvom.Client, when nuvom.ScheduleSpec, region string) (string, error) {
+	args, err := encodeRegionArgs(region)
+	if err != nil {
+		return "", err
+	}
+	return client.Schedule(ctx, h.Spec(), args, when)
+}
+
+// Step returns a workflow step of reports.Region with typed arguments (see nuvom.Workflow); it
+// runs first unless ordered with After.
+func (h RegionTaskHandle) Step(region string, opts ...nuvom.EnqueueOption) nuvom.Step[RegionSales] {
+	args, err := encodeRegionArgs(region)
+	return nuvom.NewStep[RegionSales](h.Spec(), args, err, opts)
+}
+
+// From returns a workflow step of reports.Region whose first argument, region, is the result of
+// parent (a nuvom.Step, or a nuvom.Group when region is a slice): it runs when parent has
+// succeeded. A parent of another result type does not compile.
+func (h RegionTaskHandle) From(parent nuvom.Source[string], opts ...nuvom.EnqueueOption) nuvom.Step[RegionSales] {
+	args, err := encodeRegionRest()
+	return nuvom.StepFrom[RegionSales, string](parent, h.Spec(), args, err, opts)
+}
+
+// Definition returns the task's registration for a worker.
+func (h RegionTaskHandle) Definition() nuvom.TaskDef {
+	return nuvom.TaskDef{
+		TaskSpec: h.Spec(),
+		Invoke:   invokeRegion,
+	}
+}
+
+// encodeRegionArgs encodes the arguments of task "reports.Region" in wire order.
+func encodeRegionArgs(region string) ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(1)
+	w.String(region)
+	return w.Finish()
+}
+
+// encodeRegionRest encodes the arguments of task "reports.Region" but the first, which a workflow step
+// receives from its parents, in wire order.
+func encodeRegionRest() ([]byte, error) {
+	w := nuvomimpl.NewArgWriter(0)
+	return w.Finish()
+}
+
+// invokeRegion decodes the arguments of task "reports.Region", calls Region and encodes its result.
+func invokeRegion(ctx context.Context, args []byte) ([]byte, error) {
+	r := nuvomimpl.NewArgReader("reports.Region", args, 1)
+	region := r.String()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	res, err := Region(ctx, region)
 	if err != nil {
 		return nil, err
 	}

@@ -43,3 +43,33 @@ func Build(ctx context.Context, req Request) (Summary, error) {
 	}
 	return s, ctx.Err()
 }
+
+// RegionSales is one region's part of a report.
+type RegionSales struct {
+	Region string `msgpack:"region"`
+	Total  int    `msgpack:"total"`
+}
+
+// Region computes one region's sales: the fan-out step of a report workflow.
+//
+//nuvom:task queue=reports
+func Region(ctx context.Context, region string) (RegionSales, error) {
+	total := 0
+	for _, c := range region {
+		total += int(c)
+	}
+	return RegionSales{Region: region, Total: total}, ctx.Err()
+}
+
+// Combine merges the regions' sales, in the order of the workflow's group:
+// the fan-in step (reports.CombineTask.From(nuvom.Group(...))).
+//
+//nuvom:task queue=reports
+func Combine(ctx context.Context, parts []RegionSales) (Summary, error) {
+	s := Summary{Totals: map[string]int{}, Days: 1}
+	for _, p := range parts {
+		s.Regions = append(s.Regions, p.Region)
+		s.Totals[p.Region] = p.Total
+	}
+	return s, ctx.Err()
+}

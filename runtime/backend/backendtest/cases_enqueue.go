@@ -58,7 +58,7 @@ func cases() []testCase {
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},
 		{"Notifier", testNotifier},
-	}, metaCases()...)
+	}, append(append(metaCases(), workflowCases()...), limitCases()...)...)
 }
 
 func testEnqueueGetRoundTrip(s *suite) {

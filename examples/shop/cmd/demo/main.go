@@ -68,6 +68,22 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 
+	// A workflow: resize, then publish the thumbnail (Publish's first
+	// parameter is a Thumb, Resize's result: a mismatch would not compile),
+	// then e-mail once it is published.
+	resized := images.ResizeTask.Step("dog.png", 64)
+	published := images.PublishTask.From(resized, "cdn")
+	notified := email.SendTask.Step(email.Message{To: []string{"ada@example.com"}, Subject: "Thumbnail ready"}).After(published)
+	if _, err := nuvom.Workflow("thumbnail", notified).Enqueue(ctx, client); err != nil {
+		return err
+	}
+	// Fan-out and fan-in: one step per region, combined in the group's order.
+	parts := nuvom.Group(reports.RegionTask.Step("eu"), reports.RegionTask.Step("us"), reports.RegionTask.Step("apac"))
+	combined := reports.CombineTask.From(parts)
+	if _, err := nuvom.Workflow("regions", combined).Enqueue(ctx, client); err != nil {
+		return err
+	}
+
 	// Run every ready job in this process, then stop (the CLI's runworker
 	// --burst does the same in its own process).
 	reg, err := nuvomtasks.Registry()
@@ -109,5 +125,15 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "billing.Total  -> %d cents\n", sum)
+	url, err := published.Pending(client).Wait(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "workflow       -> resized, published at %s, e-mailed\n", url)
+	c, err := combined.Pending(client).Wait(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "workflow       -> %d regions combined: %v\n", len(c.Regions), c.Regions)
 	return nil
 }

@@ -1,0 +1,396 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nuvom/nuvom/runtime/backend"
+)
+
+// Workflows on Redis. Keys (outside the queues' hash tags: a workflow spans
+// queues):
+//
+//	<prefix>:wf:<id>   string: msgpack of the graph (steps, parents, inputs); never changes
+//	<prefix>:wfstep    hash: job id -> workflow id, for the steps of every workflow
+//	<prefix>:wfs       zset (lex): workflow ids, for ListWorkflows
+//
+// A step waiting for its parents is a job in state pending: only its state
+// index (s:pending) holds it, never a ready or waiting set, so no claim sees
+// it. A step is released or cancelled by a compare-and-set on its record
+// (casScript) made only while it is pending, so at most once; its parents'
+// records decide. Complete, Cancel and RecoverExpired settle the children of
+// the jobs they end; RecoverExpired also settles every pending step, which
+// repairs a release that a crash between a parent's end and the release left
+// undone. (The release is therefore not inside the parent's completion
+// script: on a Cluster the child's keys are in another slot.)
+
+var _ backend.Workflows = (*Backend)(nil)
+
+type graph struct {
+	ID        string      `msgpack:"id"`
+	Name      string      `msgpack:"name"`
+	CreatedAt time.Time   `msgpack:"created_at"`
+	Steps     []graphStep `msgpack:"steps"`
+}
+
+type graphStep struct {
+	ID      string         `msgpack:"id"`
+	Parents []backend.Edge `msgpack:"parents"`
+	Input   backend.Input  `msgpack:"input"`
+}
+
+func (g *graph) step(id string) *graphStep {
+	for i := range g.Steps {
+		if g.Steps[i].ID == id {
+			return &g.Steps[i]
+		}
+	}
+	return nil
+}
+
+func (g *graph) children(id string) []string {
+	var out []string
+	for _, s := range g.Steps {
+		for _, e := range s.Parents {
+			if e.Parent == id {
+				out = append(out, s.ID)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (b *Backend) wfKey(id string) string { return b.o.prefix + ":wf:" + id }
+func (b *Backend) wfStepKey() string      { return b.o.prefix + ":wfstep" }
+func (b *Backend) wfListKey() string      { return b.o.prefix + ":wfs" }
+
+// errUnchanged ends a compare-and-set that has nothing to write.
+var errUnchanged = errors.New("unchanged")
+
+// EnqueueWorkflow stores the graph, then every job (pending steps included)
+// through Enqueue's path: on a standalone Redis one script, atomically.
+func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) error {
+	if err := b.check(ctx, "enqueue workflow"); err != nil {
+		return err
+	}
+	if err := backend.CheckWorkflow(wf); err != nil {
+		return fmt.Errorf("redis: enqueue workflow: %w", err)
+	}
+	g := graph{ID: wf.ID, Name: wf.Name, CreatedAt: backend.ClampTime(wf.CreatedAt)}
+	jobs := make([]*backend.Job, len(wf.Steps))
+	steps := make([]any, 0, 2*len(wf.Steps))
+	for i, s := range wf.Steps {
+		jobs[i] = s.Job
+		g.Steps = append(g.Steps, graphStep{ID: s.Job.ID, Parents: slices.Clone(s.Parents), Input: s.Input})
+		steps = append(steps, s.Job.ID, wf.ID)
+	}
+	data, err := msgpack.Marshal(&g)
+	if err != nil {
+		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
+	}
+	ok, err := b.c.SetNX(ctx, b.wfKey(wf.ID), data, 0).Result()
+	if err != nil {
+		return wrap(ctx, "enqueue workflow "+wf.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("redis: enqueue workflow %s: a workflow with this id exists", wf.ID)
+	}
+	undo := func() {
+		c := context.WithoutCancel(ctx)
+		b.c.Del(c, b.wfKey(wf.ID))
+		for i := 0; i < len(steps); i += 2 {
+			b.c.HDel(c, b.wfStepKey(), steps[i].(string))
+		}
+	}
+	if err := b.c.HSet(ctx, b.wfStepKey(), steps...).Err(); err != nil {
+		undo()
+		return wrap(ctx, "enqueue workflow "+wf.ID, err)
+	}
+	if _, err := b.enqueue(ctx, jobs, true); err != nil {
+		undo()
+		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
+	}
+	if err := b.c.ZAdd(ctx, b.wfListKey(), goredis.Z{Member: wf.ID}).Err(); err != nil {
+		return wrap(ctx, "enqueue workflow "+wf.ID, err)
+	}
+	return nil
+}
+
+func (b *Backend) readGraph(ctx context.Context, id string) (*graph, error) {
+	data, err := b.c.Get(ctx, b.wfKey(id)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("workflow %s: %w", id, backend.ErrWorkflowNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var g graph
+	if err := msgpack.Unmarshal(data, &g); err != nil {
+		return nil, fmt.Errorf("workflow %s: decode graph: %w", id, err)
+	}
+	return &g, nil
+}
+
+// settleChildren settles the children of the jobs in ids, which have just
+// ended, and theirs in turn when they end.
+func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	wfs, err := b.c.HMGet(ctx, b.wfStepKey(), ids...).Result()
+	if err != nil {
+		return err
+	}
+	cache := map[string]*graph{}
+	type item struct{ id, wf string }
+	var work []item
+	for i, w := range wfs {
+		if s, ok := w.(string); ok && s != "" {
+			work = append(work, item{ids[i], s})
+		}
+	}
+	released := false
+	for len(work) > 0 {
+		it := work[0]
+		work = work[1:]
+		g := cache[it.wf]
+		if g == nil {
+			if g, err = b.readGraph(ctx, it.wf); err != nil {
+				if errors.Is(err, backend.ErrWorkflowNotFound) {
+					continue
+				}
+				return err
+			}
+			cache[it.wf] = g
+		}
+		for _, c := range g.children(it.id) {
+			state, err := b.settleStep(ctx, g, c, now)
+			if err != nil {
+				return err
+			}
+			switch {
+			case state.Final():
+				work = append(work, item{c, it.wf})
+			case state != "":
+				released = true
+			}
+		}
+	}
+	if released {
+		b.notify()
+	}
+	return nil
+}
+
+// settleStep releases or cancels the pending step id as its parents' records
+// say; it returns its new state, or "" when it did not change.
+func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.Time) (backend.State, error) {
+	st := g.step(id)
+	if st == nil {
+		return "", nil
+	}
+	var next backend.State
+	err := b.cas(ctx, "settle workflow step "+id, id, true, func(j *backend.Job) ([]any, error) {
+		next = ""
+		if j.State != backend.StatePending {
+			return nil, errUnchanged
+		}
+		var results [][]byte
+		waiting := false
+		for _, e := range st.Parents {
+			pj, err := b.Get(ctx, e.Parent)
+			state := backend.StateCancelled // a purged parent counts as cancelled
+			if err == nil {
+				state = pj.State
+			} else if !errors.Is(err, backend.ErrNotFound) {
+				return nil, err
+			}
+			if state.Final() && state != backend.StateSucceeded && !e.IgnoreFailure {
+				next = backend.StateCancelled
+				return []any{"st", string(next), "fa", timeKey(now), "e", backend.ParentFailed(e.Parent, state)}, nil
+			}
+			if !state.Final() {
+				waiting = true
+				continue
+			}
+			if !e.OrderOnly {
+				var r []byte
+				if pj != nil && state == backend.StateSucceeded {
+					r = pj.Result
+				}
+				results = append(results, r)
+			}
+		}
+		if waiting {
+			return nil, errUnchanged
+		}
+		args, err := backend.StepInput(st.Input, j.Args, results)
+		if err != nil {
+			next = backend.StateQuarantined
+			return []any{"st", string(next), "fa", timeKey(now), "e", err.Error()}, nil
+		}
+		j.Args = args
+		next = backend.StateQueued
+		runAt := j.RunAt
+		if runAt.After(now) {
+			next = backend.StateScheduled
+		} else {
+			runAt = now
+		}
+		d, err := msgpack.Marshal(static{Signature: j.Signature, Args: j.Args, Timeout: j.Timeout,
+			TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult})
+		if err != nil {
+			return nil, err
+		}
+		return []any{"st", string(next), "ra", timeKey(runAt), "d", string(d)}, nil
+	})
+	if errors.Is(err, errUnchanged) || errors.Is(err, backend.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return next, nil
+}
+
+// settleAllPending settles every pending step of every queue (see RecoverExpired).
+func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
+	qs, err := b.allQueues(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		ms, err := b.c.ZRange(ctx, b.qp(q)+"s:"+string(backend.StatePending), 0, 9999).Result()
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		ids := make([]string, 0, len(ms))
+		for _, m := range ms {
+			if len(m) > 16 {
+				ids = append(ids, m[16:])
+			}
+		}
+		wfs, err := b.c.HMGet(ctx, b.wfStepKey(), ids...).Result()
+		if err != nil {
+			return err
+		}
+		cache := map[string]*graph{}
+		var ended []string
+		for i, w := range wfs {
+			wf, ok := w.(string)
+			if !ok || wf == "" {
+				continue
+			}
+			g := cache[wf]
+			if g == nil {
+				if g, err = b.readGraph(ctx, wf); err != nil {
+					continue
+				}
+				cache[wf] = g
+			}
+			state, err := b.settleStep(ctx, g, ids[i], now)
+			if err != nil {
+				return err
+			}
+			if state.Final() {
+				ended = append(ended, ids[i])
+			} else if state != "" {
+				b.notify()
+			}
+		}
+		if err := b.settleChildren(ctx, ended, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetWorkflow reads the graph and its steps' records.
+func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.WorkflowInfo, error) {
+	if err := b.check(ctx, "get workflow "+id); err != nil {
+		return nil, err
+	}
+	g, err := b.readGraph(ctx, id)
+	if err != nil {
+		return nil, wrap(ctx, "get workflow", err)
+	}
+	info := &backend.WorkflowInfo{ID: g.ID, Name: g.Name, CreatedAt: g.CreatedAt}
+	for _, s := range g.Steps {
+		j, err := b.Get(ctx, s.ID)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
+	}
+	info.Summarize()
+	return info, nil
+}
+
+// ListWorkflows reads the newest workflows.
+func (b *Backend) ListWorkflows(ctx context.Context, limit int) ([]backend.WorkflowSummary, error) {
+	if err := b.check(ctx, "list workflows"); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	ids, err := b.c.ZRevRangeByLex(ctx, b.wfListKey(), &goredis.ZRangeBy{Min: "-", Max: "+", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, wrap(ctx, "list workflows", err)
+	}
+	out := []backend.WorkflowSummary{}
+	for _, id := range ids {
+		info, err := b.GetWorkflow(ctx, id)
+		if errors.Is(err, backend.ErrWorkflowNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, backend.WorkflowSummary{ID: info.ID, Name: info.Name, CreatedAt: info.CreatedAt,
+			Steps: len(info.Steps), Counts: info.Counts, State: info.State})
+	}
+	return out, nil
+}
+
+// CancelWorkflow cancels every step that has not ended, one by one.
+func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) (int, error) {
+	if err := b.check(ctx, "cancel workflow "+id); err != nil {
+		return 0, err
+	}
+	g, err := b.readGraph(ctx, id)
+	if err != nil {
+		return 0, wrap(ctx, "cancel workflow", err)
+	}
+	now = backend.ClampTime(now)
+	n := 0
+	var ended []string
+	for _, s := range g.Steps {
+		err := b.cancel(ctx, s.ID, now, backend.WorkflowCancelled)
+		switch {
+		case err == nil:
+			n++
+			ended = append(ended, s.ID)
+		case errors.Is(err, backend.ErrWrongState) || errors.Is(err, backend.ErrNotFound):
+		default:
+			return n, err
+		}
+	}
+	if err := b.settleChildren(ctx, ended, now); err != nil {
+		return n, wrap(ctx, "cancel workflow "+id, err)
+	}
+	return n, nil
+}

@@ -298,6 +298,7 @@ func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks
 	}
 	var jobs []*backend.Job
 	var corrupt []*corruptError
+	sc := newClaimScanner()
 	for len(jobs) < limit {
 		args[3] = limit - len(jobs)
 		rows, err := tx.QueryContext(ctx, claimSQL(shape), args...)
@@ -307,7 +308,7 @@ func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks
 		var bad []int64
 		var badErr []*corruptError
 		for rows.Next() {
-			rowid, j, err := scanWithRowid(rows)
+			rowid, j, err := sc.scan(rows, &req)
 			var ce *corruptError
 			if errors.As(err, &ce) {
 				bad, badErr = append(bad, rowid), append(badErr, ce)

@@ -397,7 +397,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 			rec := appendAttempt(nil, backend.Attempt{Number: l.attempt, StartedAt: fromNanos(l.started),
 				FinishedAt: now, Worker: l.owner, Outcome: backend.OutcomeCancelled, Error: backend.WorkflowCancelled})
 			if _, err := tx.StmtContext(ctx, b.stmts.complete).ExecContext(ctx, string(backend.StateCancelled), 0, at,
-				nil, backend.WorkflowCancelled, nil, "", rec, l.id, l.token); err != nil {
+				nil, backend.WorkflowCancelled, nil, "", rec, l.id, l.token, 0); err != nil {
 				return 0, b.wrap("cancel workflow "+id+": running step "+l.id, err)
 			}
 			running = true

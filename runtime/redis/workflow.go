@@ -214,7 +214,7 @@ func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.
 			}
 			if state.Final() && state != backend.StateSucceeded && !e.IgnoreFailure {
 				next = backend.StateCancelled
-				return []any{"st", string(next), "fa", timeKey(now), "e", backend.ParentFailed(e.Parent, state)}, nil
+				return endFields(next, now, backend.ParentFailed(e.Parent, state))
 			}
 			if !state.Final() {
 				waiting = true
@@ -234,7 +234,7 @@ func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.
 		args, err := backend.StepInput(st.Input, j.Args, results)
 		if err != nil {
 			next = backend.StateQuarantined
-			return []any{"st", string(next), "fa", timeKey(now), "e", err.Error()}, nil
+			return endFields(next, now, err.Error())
 		}
 		j.Args = args
 		next = backend.StateQueued
@@ -245,7 +245,8 @@ func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.
 			runAt = now
 		}
 		d, err := msgpack.Marshal(static{Signature: j.Signature, Args: j.Args, Timeout: j.Timeout,
-			TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult})
+			TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Queue: j.Queue,
+			Created: timeWord(j.CreatedAt), Meta: j.Meta})
 		if err != nil {
 			return nil, err
 		}
@@ -258,6 +259,16 @@ func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.
 		return "", err
 	}
 	return next, nil
+}
+
+// endFields are the record fields of a pending step that ends without
+// running: its state, when, and why (in the outcome field o).
+func endFields(state backend.State, now time.Time, why string) ([]any, error) {
+	o, err := encodeOutcome(nil, why, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return []any{"st", string(state), "fa", timeKey(now), "o", o}, nil
 }
 
 // settleAllPending settles every pending step of every queue (see RecoverExpired).

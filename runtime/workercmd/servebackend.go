@@ -68,7 +68,7 @@ func serveBackend(ctx context.Context, prog string, pl *Plugins, args []string, 
 		return ExitFailure
 	}
 	defer b.Close()
-	if err := remote.Serve(ctx, b, stdin, stdout); err != nil {
+	if err := remote.Serve(ctx, b, stdin, stdout, remote.Named(cfg.Backend.Value)); err != nil {
 		fmt.Fprintf(stderr, "%s: serve backend: %v\n", prog, err)
 		return ExitFailure
 	}

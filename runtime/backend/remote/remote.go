@@ -61,6 +61,8 @@ var kinds = []struct {
 	{"not_found", backend.ErrNotFound},
 	{"lease_lost", backend.ErrLeaseLost},
 	{"wrong_state", backend.ErrWrongState},
+	{"workflow_not_found", backend.ErrWorkflowNotFound},
+	{"unsupported", errors.ErrUnsupported},
 	{"canceled", context.Canceled},
 	{"deadline", context.DeadlineExceeded},
 }
@@ -120,10 +122,34 @@ type (
 	}
 )
 
+// ServeOption configures Serve.
+type ServeOption func(*server)
+
+// Named gives the served backend the name (its NUVOM_BACKEND) that errors
+// show, for example when the backend lacks an optional part of the contract.
+func Named(name string) ServeOption {
+	return func(s *server) { s.name = name }
+}
+
+// server is one session's backend and how errors name it.
+type server struct {
+	b    backend.Backend
+	name string
+}
+
 // Serve opens the session on w with the hello line, then answers the
 // requests read from r by calling b, one at a time, until r ends: it returns
 // nil at the end of r, or the error that broke the stream. It does not close b.
-func Serve(ctx context.Context, b backend.Backend, r io.Reader, w io.Writer) error {
+//
+// Calls of the optional parts of the contract (backend.Admin, found with
+// backend.AdminOf; backend.Workflows and backend.Limits, on b or a backend
+// it wraps through Unwrap) that b lacks fail with an error that names the
+// backend and the capability, and matches errors.ErrUnsupported.
+func Serve(ctx context.Context, b backend.Backend, r io.Reader, w io.Writer, opts ...ServeOption) error {
+	s := &server{b: b, name: fmt.Sprintf("%T", b)}
+	for _, o := range opts {
+		o(s)
+	}
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(hello{Protocol: Protocol}); err != nil {
 		return fmt.Errorf("remote: write hello: %w", err)
@@ -137,15 +163,16 @@ func Serve(ctx context.Context, b backend.Backend, r io.Reader, w io.Writer) err
 			}
 			return fmt.Errorf("remote: read request: %w", err)
 		}
-		resp := call(ctx, b, req)
+		resp := s.call(ctx, req)
 		if err := enc.Encode(resp); err != nil {
 			return fmt.Errorf("remote: write response: %w", err)
 		}
 	}
 }
 
-// call runs one request against b.
-func call(ctx context.Context, b backend.Backend, req request) response {
+// call runs one request against the served backend.
+func (s *server) call(ctx context.Context, req request) response {
+	b := s.b
 	var (
 		result any
 		err    error
@@ -218,7 +245,10 @@ func call(ctx context.Context, b backend.Backend, req request) response {
 			result, err = b.Purge(ctx, f)
 		}
 	default:
-		err = fmt.Errorf("remote: unknown method %q", req.Method)
+		var handled bool
+		if result, handled, err = s.callExtension(ctx, req, params); !handled {
+			err = fmt.Errorf("remote: unknown method %q", req.Method)
+		}
 	}
 	resp := response{Err: toWire(err)}
 	if errs != nil {

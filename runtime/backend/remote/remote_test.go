@@ -18,13 +18,13 @@ import (
 
 // pair serves b over in-memory pipes and returns the client; closing the
 // client waits for Serve to return and checks that it ended cleanly.
-func pair(t *testing.T, b backend.Backend) *remote.Client {
+func pair(t *testing.T, b backend.Backend, opts ...remote.ServeOption) *remote.Client {
 	t.Helper()
 	reqR, reqW := io.Pipe()
 	respR, respW := io.Pipe()
 	served := make(chan error, 1)
 	go func() {
-		err := remote.Serve(context.Background(), b, reqR, respW)
+		err := remote.Serve(context.Background(), b, reqR, respW, opts...)
 		respW.Close()
 		served <- err
 	}()
@@ -42,23 +42,89 @@ func pair(t *testing.T, b backend.Backend) *remote.Client {
 	return c
 }
 
+// openRemote serves a fresh memory backend and returns its client.
+func openRemote(t *testing.T) backend.Backend {
+	b := memory.New()
+	c := pair(t, b)
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		b.Close()
+	})
+	return c
+}
+
 // TestConformance runs the backend conformance suite through the protocol:
-// every call, argument, result and error of the contract survives the trip.
+// every call, argument, result and error of the contract, workflows and
+// task limits included, survives the trip.
 func TestConformance(t *testing.T) {
 	if raceEnabled {
 		t.Skip("minutes under the race detector; run without it (TestConcurrentCalls covers the locking)")
 	}
-	backendtest.Run(t, func(t *testing.T) backend.Backend {
-		b := memory.New()
-		c := pair(t, b)
-		t.Cleanup(func() {
-			if err := c.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-			b.Close()
-		})
-		return c
-	})
+	backendtest.Run(t, openRemote)
+}
+
+// TestConformanceAdmin runs the operator (backend.Admin) conformance cases
+// through the protocol.
+func TestConformanceAdmin(t *testing.T) {
+	if raceEnabled {
+		t.Skip("minutes under the race detector; run without it")
+	}
+	backendtest.RunAdmin(t, openRemote)
+}
+
+// coreOnly hides every optional part of the contract of the backend it
+// embeds: only backend.Backend's methods are promoted.
+type coreOnly struct{ backend.Backend }
+
+// TestMissingCapability: a served backend that lacks an optional part of the
+// contract fails those calls with an error naming the backend and what it
+// lacks (matching errors.ErrUnsupported), and the core calls still work.
+func TestMissingCapability(t *testing.T) {
+	b := memory.New()
+	defer b.Close()
+	c := pair(t, coreOnly{b}, remote.Named("vault"))
+	defer c.Close()
+	ctx := context.Background()
+	now := time.Now()
+	for _, tc := range []struct {
+		call func() error
+		want string
+	}{
+		{func() error { _, err := c.ListWorkflows(ctx, 10); return err }, `backend "vault" lacks workflows`},
+		{func() error { _, err := c.GetWorkflow(ctx, "wf"); return err }, `backend "vault" lacks workflows`},
+		{func() error { _, err := c.CancelWorkflow(ctx, "wf", now); return err }, `backend "vault" lacks workflows`},
+		{func() error {
+			return c.EnqueueWorkflow(ctx, &backend.Workflow{ID: "wf", CreatedAt: now})
+		}, `backend "vault" lacks workflows`},
+		{func() error { _, err := c.TaskLimits(ctx); return err }, `backend "vault" lacks task limits`},
+		{func() error { return c.OverrideLimit(ctx, "t", backend.Limit{MaxConcurrency: 1}, true) }, `backend "vault" lacks task limits`},
+		{func() error { _, err := c.Workers(ctx, now); return err }, `backend "vault" lacks operator tools`},
+		{func() error { return c.SetPaused(ctx, "q", true) }, `backend "vault" lacks operator tools`},
+	} {
+		err := tc.call()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want one containing %q", err, tc.want)
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("error %v does not match errors.ErrUnsupported", err)
+		}
+	}
+	if _, err := c.Stats(ctx, now); err != nil {
+		t.Fatalf("Stats after the unsupported calls: %v", err)
+	}
+}
+
+// TestWorkflowNotFound: the workflow sentinel survives the trip.
+func TestWorkflowNotFound(t *testing.T) {
+	b := memory.New()
+	defer b.Close()
+	c := pair(t, b)
+	defer c.Close()
+	if _, err := c.GetWorkflow(context.Background(), "nope"); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		t.Fatalf("GetWorkflow of an unknown id: %v, want ErrWorkflowNotFound", err)
+	}
 }
 
 // TestBrokenServer: a server that goes away fails the call in progress and

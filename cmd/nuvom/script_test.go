@@ -5,9 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,10 +46,12 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"status":  cmdExitStatus,
-			"json":    cmdJSON,
-			"capture": cmdCapture,
-			"sleep":   cmdSleep,
+			"status":   cmdExitStatus,
+			"json":     cmdJSON,
+			"capture":  cmdCapture,
+			"sleep":    cmdSleep,
+			"freeport": cmdFreePort,
+			"get":      cmdGet,
 		},
 	})
 }
@@ -155,4 +161,60 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("sleep: %v", err)
 	}
 	time.Sleep(d)
+}
+
+// freeport NAME: set $NAME to a TCP port of 127.0.0.1 that is free now (for
+// a server the script starts in the background).
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ts.Fatalf("freeport: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// get URL [REGEXP]: GET URL once a server answers there (it may still be
+// starting: refused connections are retried), require status 200 and write
+// the body to stdout. With REGEXP, the GET is repeated until the body matches
+// it (the page shows something another process does meanwhile). Retries stop
+// after three minutes, a hang guard.
+func cmdGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: get URL [REGEXP]")
+	}
+	var want *regexp.Regexp
+	if len(args) == 2 {
+		want = regexp.MustCompile(args[1])
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		resp, err := http.Get(args[0])
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				ts.Fatalf("get %s: read: %v", args[0], err)
+			}
+			if resp.StatusCode != http.StatusOK {
+				ts.Fatalf("get %s: %s\n%s", args[0], resp.Status, body)
+			}
+			if want == nil || want.Match(body) {
+				_, _ = ts.Stdout().Write(body)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				ts.Fatalf("get %s: no answer: %v", args[0], err)
+			}
+			ts.Fatalf("get %s: the page never matched %q; last:\n%s", args[0], args[1], body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

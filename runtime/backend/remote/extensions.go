@@ -223,69 +223,80 @@ func (s *server) callExtension(ctx context.Context, req request, params func(any
 	return result, handled, err
 }
 
+// doExt is do for a call of an optional part of the contract: a server
+// from before they were carried is told apart from one whose backend lacks them.
+func (c *Client) doExt(ctx context.Context, method string, params, out any) ([]*wireError, error) {
+	if !c.extended {
+		return nil, fmt.Errorf("remote: %s: the backend's server (the module's worker) is built with an older nuvom "+
+			"that carries no operator, workflow or task limit calls; update github.com/nuvom/nuvom in the module: %w",
+			method, errors.ErrUnsupported)
+	}
+	return c.do(ctx, method, params, out)
+}
+
 // Heartbeat implements backend.Admin.
 func (c *Client) Heartbeat(ctx context.Context, w backend.WorkerInfo) error {
-	_, err := c.do(ctx, "Heartbeat", w, nil)
+	_, err := c.doExt(ctx, "Heartbeat", w, nil)
 	return err
 }
 
 // RemoveWorker implements backend.Admin.
 func (c *Client) RemoveWorker(ctx context.Context, id string) error {
-	_, err := c.do(ctx, "RemoveWorker", id, nil)
+	_, err := c.doExt(ctx, "RemoveWorker", id, nil)
 	return err
 }
 
 // Workers implements backend.Admin.
 func (c *Client) Workers(ctx context.Context, now time.Time) ([]backend.WorkerInfo, error) {
 	var out []backend.WorkerInfo
-	_, err := c.do(ctx, "Workers", workersParams{Now: now}, &out)
+	_, err := c.doExt(ctx, "Workers", workersParams{Now: now}, &out)
 	return out, err
 }
 
 // SetPaused implements backend.Admin.
 func (c *Client) SetPaused(ctx context.Context, queue string, paused bool) error {
-	_, err := c.do(ctx, "SetPaused", pausedParams{Queue: queue, Paused: paused}, nil)
+	_, err := c.doExt(ctx, "SetPaused", pausedParams{Queue: queue, Paused: paused}, nil)
 	return err
 }
 
 // Paused implements backend.Admin.
 func (c *Client) Paused(ctx context.Context) ([]string, error) {
 	var out []string
-	_, err := c.do(ctx, "Paused", nil, &out)
+	_, err := c.doExt(ctx, "Paused", nil, &out)
 	return out, err
 }
 
 // Minutes implements backend.Admin.
 func (c *Client) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backend.MinuteStat, error) {
 	var out []backend.MinuteStat
-	_, err := c.do(ctx, "Minutes", f, &out)
+	_, err := c.doExt(ctx, "Minutes", f, &out)
 	return out, err
 }
 
 // Search implements backend.Admin.
 func (c *Client) Search(ctx context.Context, q backend.JobQuery) (backend.JobPage, error) {
 	var out backend.JobPage
-	_, err := c.do(ctx, "Search", q, &out)
+	_, err := c.doExt(ctx, "Search", q, &out)
 	return out, err
 }
 
 // Bulk implements backend.Admin.
 func (c *Client) Bulk(ctx context.Context, action backend.BulkAction, sel backend.Selection, now time.Time) (int, error) {
 	var n int
-	_, err := c.do(ctx, "Bulk", bulkParams{Action: action, Sel: sel, Now: now}, &n)
+	_, err := c.doExt(ctx, "Bulk", bulkParams{Action: action, Sel: sel, Now: now}, &n)
 	return n, err
 }
 
 // EnqueueWorkflow implements backend.Workflows.
 func (c *Client) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) error {
-	_, err := c.do(ctx, "EnqueueWorkflow", wf, nil)
+	_, err := c.doExt(ctx, "EnqueueWorkflow", wf, nil)
 	return err
 }
 
 // GetWorkflow implements backend.Workflows.
 func (c *Client) GetWorkflow(ctx context.Context, id string) (*backend.WorkflowInfo, error) {
 	var info *backend.WorkflowInfo
-	if _, err := c.do(ctx, "GetWorkflow", id, &info); err != nil {
+	if _, err := c.doExt(ctx, "GetWorkflow", id, &info); err != nil {
 		return nil, err
 	}
 	if info == nil {
@@ -297,32 +308,32 @@ func (c *Client) GetWorkflow(ctx context.Context, id string) (*backend.WorkflowI
 // ListWorkflows implements backend.Workflows.
 func (c *Client) ListWorkflows(ctx context.Context, limit int) ([]backend.WorkflowSummary, error) {
 	var out []backend.WorkflowSummary
-	_, err := c.do(ctx, "ListWorkflows", limit, &out)
+	_, err := c.doExt(ctx, "ListWorkflows", limit, &out)
 	return out, err
 }
 
 // CancelWorkflow implements backend.Workflows.
 func (c *Client) CancelWorkflow(ctx context.Context, id string, now time.Time) (int, error) {
 	var n int
-	_, err := c.do(ctx, "CancelWorkflow", cancelWorkflowParams{ID: id, Now: now}, &n)
+	_, err := c.doExt(ctx, "CancelWorkflow", cancelWorkflowParams{ID: id, Now: now}, &n)
 	return n, err
 }
 
 // DeclareLimits implements backend.Limits.
 func (c *Client) DeclareLimits(ctx context.Context, declared map[string]backend.Limit) error {
-	_, err := c.do(ctx, "DeclareLimits", declared, nil)
+	_, err := c.doExt(ctx, "DeclareLimits", declared, nil)
 	return err
 }
 
 // OverrideLimit implements backend.Limits.
 func (c *Client) OverrideLimit(ctx context.Context, task string, l backend.Limit, set bool) error {
-	_, err := c.do(ctx, "OverrideLimit", overrideParams{Task: task, Limit: l, Set: set}, nil)
+	_, err := c.doExt(ctx, "OverrideLimit", overrideParams{Task: task, Limit: l, Set: set}, nil)
 	return err
 }
 
 // TaskLimits implements backend.Limits.
 func (c *Client) TaskLimits(ctx context.Context) ([]backend.TaskLimit, error) {
 	var out []backend.TaskLimit
-	_, err := c.do(ctx, "TaskLimits", nil, &out)
+	_, err := c.doExt(ctx, "TaskLimits", nil, &out)
 	return out, err
 }

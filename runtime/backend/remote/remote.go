@@ -7,7 +7,9 @@
 // Client it gets.
 //
 // The protocol is newline-delimited JSON, one call at a time: the server
-// first writes a hello line ({"protocol":1}) once its backend is open, then
+// first writes a hello line ({"protocol":1,"ext":true}) once its backend is
+// open ("ext": it carries the optional parts of the contract, which servers
+// before them did not; a client tells the user so), then
 // answers each request line with one response line. The client closes its
 // end of the request stream to end the session; the server then returns
 // (and its process closes the backend).
@@ -31,6 +33,9 @@ const Protocol = 1
 // hello is the first line a server writes.
 type hello struct {
 	Protocol int `json:"protocol"`
+	// Extended is set by servers that carry backend.Admin, backend.Workflows
+	// and backend.Limits (whether or not their backend has them).
+	Extended bool `json:"ext,omitempty"`
 }
 
 // request is one call.
@@ -151,7 +156,7 @@ func Serve(ctx context.Context, b backend.Backend, r io.Reader, w io.Writer, opt
 		o(s)
 	}
 	enc := json.NewEncoder(w)
-	if err := enc.Encode(hello{Protocol: Protocol}); err != nil {
+	if err := enc.Encode(hello{Protocol: Protocol, Extended: true}); err != nil {
 		return fmt.Errorf("remote: write hello: %w", err)
 	}
 	dec := json.NewDecoder(r)
@@ -281,6 +286,8 @@ type Client struct {
 	closer func() error
 	broken error
 	closed bool
+	// extended: the server carries the optional parts of the contract.
+	extended bool
 }
 
 var _ backend.Backend = (*Client)(nil)
@@ -301,7 +308,7 @@ func NewClient(r io.Reader, w io.WriteCloser, closer func() error) (*Client, err
 		w.Close()
 		return nil, fmt.Errorf("remote: the backend's server speaks protocol %d, this client %d: rebuild them from the same nuvom version", h.Protocol, Protocol)
 	}
-	return &Client{enc: json.NewEncoder(w), dec: dec, w: w, closer: closer}, nil
+	return &Client{enc: json.NewEncoder(w), dec: dec, w: w, closer: closer, extended: h.Extended}, nil
 }
 
 // do sends one call and decodes its result into out (when not nil).

@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -206,4 +207,50 @@ func TestConcurrentCalls(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestOldServer: a server from before the optional parts were carried (its
+// hello has no "ext") gets no such call; the error says to update nuvom in
+// the module, and the core calls still work.
+func TestOldServer(t *testing.T) {
+	reqR, reqW := io.Pipe()
+	respR, respW := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(respW, `{"protocol":1}`+"\n")
+		dec := json.NewDecoder(reqR)
+		for {
+			var req struct {
+				M string `json:"m"`
+			}
+			if err := dec.Decode(&req); err != nil {
+				respW.Close()
+				return
+			}
+			if req.M != "Paused" && req.M != "Stats" {
+				_, _ = io.WriteString(respW, `{"e":{"msg":"unexpected call `+req.M+`"}}`+"\n")
+				continue
+			}
+			// What an old server answers to any call it does not know.
+			answer := `{"e":{"msg":"remote: unknown method \"Paused\""}}`
+			if req.M == "Stats" {
+				answer = `{"r":[]}`
+			}
+			_, _ = io.WriteString(respW, answer+"\n")
+		}
+	}()
+	c, err := remote.NewClient(respR, reqW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Paused(ctx); err == nil || !strings.Contains(err.Error(), "older nuvom") || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Paused through an old server: %v, want an error about an older nuvom", err)
+	}
+	if _, err := c.ListWorkflows(ctx, 1); err == nil || !strings.Contains(err.Error(), "older nuvom") {
+		t.Errorf("ListWorkflows through an old server: %v, want an error about an older nuvom", err)
+	}
+	if _, err := c.Stats(ctx, time.Now()); err != nil {
+		t.Errorf("Stats through an old server: %v", err)
+	}
 }

@@ -505,3 +505,35 @@ func TestPagesDoNotWaitForTheFirstCount(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// formFields returns the hidden fields of the page's form posting to action,
+// in document order, as a browser submits them.
+func formFields(t *testing.T, page, action string) url.Values {
+	t.Helper()
+	i := strings.Index(page, `action="`+action+`"`)
+	if i < 0 {
+		t.Fatalf("no form posting to %s", action)
+	}
+	form := page[i:]
+	form = form[:strings.Index(form, "</form>")]
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(form, -1) {
+		v.Add(m[1], m[2])
+	}
+	return v
+}
+
+// Deleting a job from its own page goes back to the jobs, not to the page of
+// the job that no longer exists.
+func TestDeleteFromJobPageGoesBackToJobs(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.handler(t, nil))
+	_, page := b.get("/jobs/" + f.failed)
+	code, loc := b.post("/jobs/"+f.failed+"/delete", formFields(t, page, "jobs/"+f.failed+"/delete"))
+	if code != http.StatusSeeOther || loc != "/jobs" {
+		t.Fatalf("delete from the job's page = %d, redirect %q, want 303 to /jobs", code, loc)
+	}
+	if _, err := f.b.Get(context.Background(), f.failed); err == nil {
+		t.Fatal("deleted job still there")
+	}
+}

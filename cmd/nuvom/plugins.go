@@ -78,7 +78,8 @@ func (a *app) cmdPluginsCheck(args []string) int {
 	for _, e := range ps.Parsed.Entries {
 		for _, name := range e.EnvRefs() {
 			if _, ok := os.LookupEnv(name); !ok {
-				d := analyzer.Diagnostic{Pos: token.Position{Filename: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col}, Severity: analyzer.Warning,
+				p := e.EnvRefPos(name)
+				d := analyzer.Diagnostic{Pos: token.Position{Filename: p.File, Line: p.Line, Column: p.Col}, Severity: analyzer.Warning,
 					Message: fmt.Sprintf("plugin %s: ${%s} is not set here; the worker needs it when it starts", e.Name, name)}
 				fmt.Fprintln(a.stderr, d.Format(a.wd))
 			}

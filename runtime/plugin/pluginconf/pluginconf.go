@@ -17,6 +17,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -204,6 +205,20 @@ func (e *Entry) KeyPos(key string) Pos {
 	if p, ok := e.keys[key]; ok {
 		return p
 	}
+	if p, ok := e.fields["settings"]; ok {
+		return p // settings = { ... }: the line of the inline table
+	}
+	return e.Pos
+}
+
+// EnvRefPos returns the position of the first setting whose value refers to
+// ${name} (the table's header when none does).
+func (e *Entry) EnvRefPos(name string) Pos {
+	for _, k := range sortedKeys(e.Settings) {
+		if slices.Contains((&Entry{Settings: map[string]any{k: e.Settings[k]}}).EnvRefs(), name) {
+			return e.KeyPos(k)
+		}
+	}
 	return e.Pos
 }
 
@@ -262,6 +277,8 @@ func (x *index) pos(i int, section, key string) Pos {
 var (
 	headerRE = regexp.MustCompile(`^\s*(\[\[?)\s*([^\]]*?)\s*\]\]?`)
 	keyRE    = regexp.MustCompile(`^(\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
+	// inlineKeyRE finds the keys of an inline table: settings = { a = 1, b = 2 }.
+	inlineKeyRE = regexp.MustCompile(`[{,]\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
 )
 
 // scan finds [[plugin]] headers and the keys of each table, by line.
@@ -300,9 +317,30 @@ func scan(file string, data []byte) *index {
 				x.keys[cur][section] = map[string]Pos{}
 			}
 			x.keys[cur][section][key] = p
+			if section == "plugin" && key == "settings" {
+				x.inline(cur, file, n+1, line, len(m[0]))
+			}
 		}
 	}
 	return x
+}
+
+// inline records the keys of the inline settings table on line (from byte
+// from on), each at its first occurrence.
+func (x *index) inline(cur int, file string, lineNo int, line string, from int) {
+	rest := line[from:]
+	if !strings.HasPrefix(strings.TrimSpace(rest), "{") {
+		return
+	}
+	if x.keys[cur]["settings"] == nil {
+		x.keys[cur]["settings"] = map[string]Pos{}
+	}
+	for _, m := range inlineKeyRE.FindAllStringSubmatchIndex(rest, -1) {
+		key := strings.Trim(rest[m[2]:m[3]], `"'`)
+		if _, ok := x.keys[cur]["settings"][key]; !ok {
+			x.keys[cur]["settings"][key] = Pos{file, lineNo, utf8.RuneCountInString(line[:from+m[2]]) + 1}
+		}
+	}
 }
 
 // Kind is the type of a setting, as the file spells its value.

@@ -112,3 +112,29 @@ func TestCheckSettings(t *testing.T) {
 		t.Errorf("nil schema: %v", err)
 	}
 }
+
+// Settings written as an inline table are positioned at their keys, and a
+// ${NAME} reference at the key that holds it.
+func TestInlineSettingsArePositioned(t *testing.T) {
+	src := "[[plugin]]\nname = \"prometheus\"\nsettings = { addr = 9464, refresh = \"soon\" }\n\n[[plugin]]\nname = \"otel\"\n[plugin.settings]\ntracer = \"t\"\nparent = \"${PARENT}\"\n"
+	f, err := Parse(FileName, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := SchemaOf(&testSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Entries[0].Check("prometheus", schema)
+	want := `.nuvom_plugins.toml:3:14: plugin prometheus: setting addr: want a string, found an integer
+.nuvom_plugins.toml:3:27: plugin prometheus: setting refresh: "soon" is not a duration such as "30s"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	if got := f.Entries[0].KeyPos("nokey"); got.Line != 3 {
+		t.Errorf("position of a key not found in an inline table = %v, want line 3 (the settings key)", got)
+	}
+	if got := f.Entries[1].EnvRefPos("PARENT"); got.Line != 9 || got.Col != 1 {
+		t.Errorf("position of ${PARENT} = %v, want 9:1", got)
+	}
+}

@@ -85,8 +85,52 @@ func (a *app) cmdPluginsCheck(args []string) int {
 			}
 		}
 	}
+	// The built-in plugins are compiled into nuvom: their constructors check
+	// the values (a negative refresh, an unknown parent) as the worker would.
+	failed := false
+	for _, e := range ps.Parsed.Entries {
+		if err := checkBuiltinValues(e); err != nil {
+			fmt.Fprintln(a.stderr, analyzer.Diagnostic{Pos: token.Position{Filename: err.Pos.File, Line: err.Pos.Line, Column: err.Pos.Col},
+				Severity: analyzer.Error, Message: err.Msg}.Format(a.wd))
+			failed = true
+		}
+	}
+	if failed {
+		return exitFailure
+	}
 	fmt.Fprintf(a.stdout, "%s: %d plugins OK\n", pluginconf.FileName, len(ps.Plugins))
 	return exitOK
+}
+
+// checkBuiltinValues decodes the settings of a built-in plugin's entry and
+// runs the plugin's constructor on them, without starting it. Entries of
+// other plugins, and entries referring to unset variables (warned about
+// already), are not checked.
+func checkBuiltinValues(e pluginconf.Entry) *pluginconf.Error {
+	if !e.Builtin {
+		return nil
+	}
+	for _, name := range e.EnvRefs() {
+		if _, ok := os.LookupEnv(name); !ok {
+			return nil
+		}
+	}
+	for _, reg := range builtinPlugins() {
+		if reg.Name != e.Name || reg.NewSettings == nil {
+			continue
+		}
+		st := reg.NewSettings()
+		if err := e.Decode(reg.Name, st, os.LookupEnv); err != nil {
+			return &pluginconf.Error{Pos: e.Pos, Msg: err.Error()}
+		}
+		p, err := reg.New(st)
+		if err != nil {
+			msg := fmt.Sprintf("plugin %s: %v", reg.Name, err)
+			return &pluginconf.Error{Pos: e.BlamePos(msg), Msg: msg}
+		}
+		_ = p.Stop(context.Background()) // safe without Start, by the contract
+	}
+	return nil
 }
 
 // builtinPlugins are the plugins that ship with Nuvom. Referring to them here

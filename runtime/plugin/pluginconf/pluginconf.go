@@ -211,6 +211,19 @@ func (e *Entry) KeyPos(key string) Pos {
 	return e.Pos
 }
 
+// BlamePos returns the position of the setting that msg, an error of the
+// plugin's constructor, starts with ("refresh -5s must be positive": the
+// refresh key; a "plugin NAME: " prefix is skipped), else the table's header.
+func (e *Entry) BlamePos(msg string) Pos {
+	msg = strings.TrimPrefix(msg, "plugin "+e.Name+": ")
+	if f := strings.Fields(msg); len(f) > 0 {
+		if k := strings.TrimRight(f[0], ":,"); e.Settings[k] != nil {
+			return e.KeyPos(k)
+		}
+	}
+	return e.Pos
+}
+
 // EnvRefPos returns the position of the first setting whose value refers to
 // ${name} (the table's header when none does).
 func (e *Entry) EnvRefPos(name string) Pos {

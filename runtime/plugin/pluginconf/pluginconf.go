@@ -212,10 +212,11 @@ func (e *Entry) KeyPos(key string) Pos {
 }
 
 // BlamePos returns the position of the setting that msg, an error of the
-// plugin's constructor, starts with ("refresh -5s must be positive": the
-// refresh key; a "plugin NAME: " prefix is skipped), else the table's header.
+// plugin's constructor, starts with ("refresh -5s must be positive" or
+// "setting refresh: ...": the refresh key; a "plugin NAME: " prefix is
+// skipped), else the table's header.
 func (e *Entry) BlamePos(msg string) Pos {
-	msg = strings.TrimPrefix(msg, "plugin "+e.Name+": ")
+	msg = strings.TrimPrefix(strings.TrimPrefix(msg, "plugin "+e.Name+": "), "setting ")
 	if f := strings.Fields(msg); len(f) > 0 {
 		if k := strings.TrimRight(f[0], ":,"); e.Settings[k] != nil {
 			return e.KeyPos(k)

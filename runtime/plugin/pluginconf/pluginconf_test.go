@@ -138,3 +138,23 @@ func TestInlineSettingsArePositioned(t *testing.T) {
 		t.Errorf("position of ${PARENT} = %v, want 9:1", got)
 	}
 }
+
+// A constructor's error is positioned at the setting it starts with.
+func TestBlamePos(t *testing.T) {
+	f, err := Parse(FileName, []byte("[[plugin]]\nimport = \"example.com/hook\"\n[plugin.settings]\nurl = \"ftp://x\"\n  timeout = \"-1s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.Entries[0]
+	for msg, want := range map[string]string{
+		`plugin hook: setting url "ftp://x": want an http:// or https:// URL`: ".nuvom_plugins.toml:4:1",
+		`setting timeout -1s: want a positive duration`:                       ".nuvom_plugins.toml:5:3",
+		`timeout: bad`:    ".nuvom_plugins.toml:5:3",
+		`started twice`:   ".nuvom_plugins.toml:1:1",
+		`retries is high`: ".nuvom_plugins.toml:1:1", // not a key of the file
+	} {
+		if got := e.BlamePos(msg).String(); got != want {
+			t.Errorf("BlamePos(%q) = %s, want %s", msg, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -535,5 +536,38 @@ func TestDeleteFromJobPageGoesBackToJobs(t *testing.T) {
 	}
 	if _, err := f.b.Get(context.Background(), f.failed); err == nil {
 		t.Fatal("deleted job still there")
+	}
+}
+
+// The live count of workers follows the registry in wall time: a worker that
+// died shows as gone within statsEvery poll intervals, however few polls
+// (open pages) there were in between.
+func TestLiveWorkersFollowTheRegistry(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx := context.Background()
+	if err := f.b.Heartbeat(ctx, backend.WorkerInfo{ID: "w1", Host: "h", PID: 1, Concurrency: 1, StartedAt: now, LastHeartbeat: now}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Now = clock }))
+	live := func() int {
+		t.Helper()
+		_, body := b.get("/api/live")
+		var s struct{ Workers int }
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatalf("api/live: %v: %s", err, body)
+		}
+		return s.Workers
+	}
+	if n := live(); n != 1 {
+		t.Fatalf("live workers = %d, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour) // the worker stopped beating long ago
+	mu.Unlock()
+	if n := live(); n != 0 {
+		t.Fatalf("live workers an hour after the last heartbeat = %d, want 0", n)
 	}
 }

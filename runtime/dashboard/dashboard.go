@@ -330,8 +330,12 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// CheckBind refuses to serve a non-loopback address without credentials.
+// CheckBind refuses an address that is not host:port, and a non-loopback
+// address without credentials.
 func CheckBind(addr string, o Options) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("dashboard: address %q is not host:port (such as 127.0.0.1:8181): %w", addr, err)
+	}
 	if IsLoopback(addr) || o.Token != "" || o.BasicAuth != "" {
 		return nil
 	}

@@ -571,3 +571,21 @@ func TestLiveWorkersFollowTheRegistry(t *testing.T) {
 		t.Fatalf("live workers an hour after the last heartbeat = %d, want 0", n)
 	}
 }
+
+// An address that is not host:port is named as such, with or without
+// credentials, rather than refused as "without credentials".
+func TestCheckBindNamesAMalformedAddress(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		o    dashboard.Options
+	}{
+		{"nonsense", dashboard.Options{}},
+		{"8181", dashboard.Options{Token: "t"}},
+		{"localhost", dashboard.Options{}},
+	} {
+		err := dashboard.CheckBind(c.addr, c.o)
+		if err == nil || !strings.Contains(err.Error(), `address "`+c.addr+`" is not host:port`) {
+			t.Errorf("CheckBind(%q) = %v, want it named as not host:port", c.addr, err)
+		}
+	}
+}

@@ -589,3 +589,29 @@ func TestCheckBindNamesAMalformedAddress(t *testing.T) {
 		}
 	}
 }
+
+// A browser still holding the cookie of a previous run's token (the README
+// suggests a fresh random token per start) gets in by opening ?token= with
+// the new one, as the 401 page tells it to.
+func TestNewTokenLinkReplacesAStaleCookie(t *testing.T) {
+	f := newFixture(t)
+	old := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Token = "old-token" }))
+	if code, _ := old.get("/?token=old-token"); code != http.StatusSeeOther {
+		t.Fatalf("?token = %d, want 303", code)
+	}
+	// The dashboard restarts with a new token, the browser keeps its cookies.
+	b := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Token = "new-token" }))
+	b.c.Jar = old.c.Jar
+	u, _ := url.Parse(old.srv.URL)
+	nu, _ := url.Parse(b.srv.URL)
+	b.c.Jar.SetCookies(nu, old.c.Jar.Cookies(u))
+	if code, _ := b.get("/jobs"); code != http.StatusUnauthorized {
+		t.Fatalf("stale cookie = %d, want 401", code)
+	}
+	if code, _ := b.get("/jobs?token=new-token"); code != http.StatusSeeOther {
+		t.Fatalf("?token with the new token and a stale cookie = %d, want 303", code)
+	}
+	if code, _ := b.get("/jobs"); code != http.StatusOK {
+		t.Fatalf("after ?token with the new token = %d, want 200", code)
+	}
+}

@@ -615,3 +615,15 @@ func TestNewTokenLinkReplacesAStaleCookie(t *testing.T) {
 		t.Fatalf("after ?token with the new token = %d, want 200", code)
 	}
 }
+
+// A bulk action on every job of an unknown state names the state.
+func TestBulkNamesAnUnknownState(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.handler(t, nil))
+	_, page := b.get("/jobs")
+	tok := csrfRE.FindStringSubmatch(page)[1]
+	b.post("/bulk", url.Values{"csrf": {tok}, "action": {"retry"}, "all": {"1"}, "state": {"faild"}, "back": {"/jobs"}})
+	if _, body := b.get("/jobs"); !strings.Contains(body, "unknown state &#34;faild&#34;") {
+		t.Fatalf("the message does not name the state:\n%s", body)
+	}
+}

@@ -108,7 +108,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{Pos{name, pe.Position.Line, max(pe.Position.Col, 1)}, pe.Message}
+			return nil, &Error{syntaxPos(name, data, pe.Position), pe.Message}
 		}
 		return nil, &Error{Pos{File: name}, err.Error()}
 	}
@@ -193,6 +193,19 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, errors.Join(errs...)
 	}
 	return f, nil
+}
+
+// syntaxPos is the position of a TOML syntax error, from its byte offset:
+// the decoder's line is one too far when the error is at the end of a line
+// (a "[[plugin]" header, an unclosed "[plugin.settings").
+func syntaxPos(name string, data []byte, p toml.Position) Pos {
+	if p.Start < 0 || p.Start > len(data) {
+		return Pos{name, p.Line, max(p.Col, 1)}
+	}
+	before := data[:p.Start]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+	return Pos{name, line, col}
 }
 
 var importRE = regexp.MustCompile(`^[A-Za-z0-9_.~+-]+(/[A-Za-z0-9_.~+-]+)*$`)

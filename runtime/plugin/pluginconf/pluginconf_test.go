@@ -73,7 +73,10 @@ func TestParseAndDecode(t *testing.T) {
 
 func TestErrorsArePositioned(t *testing.T) {
 	for _, c := range []struct{ name, src, want string }{
-		{"syntax", "[[plugin]\nname = 1", ".nuvom_plugins.toml:2:"},
+		{"syntax", "[[plugin]\nname = 1", ".nuvom_plugins.toml:1:9: expected end of table array name delimiter"},
+		{"unclosed table", "[[plugin]]\nname = \"prometheus\"\n[plugin.settings\naddr = \"x\"\n", ".nuvom_plugins.toml:3:17: "},
+		{"duplicate key", "[[plugin]]\nname = \"prometheus\"\n  name = \"otel\"\n", ".nuvom_plugins.toml:3:3: Key 'plugin.name' has already been defined"},
+		{"bad value", "[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\naddr = \n", ".nuvom_plugins.toml:4:8: expected value"},
 		{"top key", "x = 1\n", `.nuvom_plugins.toml:1:1: unknown key "x"`},
 		{"plugin key", "[[plugin]]\nname = \"prometheus\"\n  nmae = \"x\"\n", `.nuvom_plugins.toml:3:3: unknown key "nmae" in [[plugin]]`},
 		{"no name", "[[plugin]]\n[plugin.settings]\na = 1\n", ".nuvom_plugins.toml:1:1: plugin needs a name"},

@@ -52,7 +52,7 @@ func (a *app) cmdPluginsList(args []string) int {
 }
 
 func (a *app) cmdPluginsCheck(args []string) int {
-	fs := a.flags("plugins check", "", "Checks .nuvom_plugins.toml without running anything: its structure, that each\nplugin package exists and is a plugin, and each plugin's settings against its\nSettings type. Problems are printed as .nuvom_plugins.toml:LINE:COL and the\nexit status is 1. ${NAME} references to unset variables are warned about:\nthe worker expands them when it starts.",
+	fs := a.flags("plugins check", "", "Checks .nuvom_plugins.toml without running anything: its structure, that each\nplugin package exists and is a plugin, and each plugin's settings against its\nSettings type (a built-in plugin's values too, as its worker would). Problems are printed as .nuvom_plugins.toml:LINE:COL and the\nexit status is 1. ${NAME} references to unset variables are warned about:\nthe worker expands them when it starts.",
 		"nuvom plugins check")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code

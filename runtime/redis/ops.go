@@ -118,6 +118,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		cmds []goredis.Cmder
 		err  error
 	)
+	if len(clamped) == 1 && clamped[0].UniqueKey == "" && !b.cluster() && b.registered(clamped) == 0 {
+		return b.enqueueOne(ctx, jobs[0], clamped[0])
+	}
 	if !b.cluster() {
 		// One script: the whole batch, atomically.
 		a := make([]any, 0, 7+len(jobs)*16)
@@ -209,6 +212,40 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	}
 	b.notify()
 	return res, nil
+}
+
+// enqueueOne inserts j (c: j clamped), a single job without a unique key
+// whose queue and task are registered, on a standalone Redis: one lean script.
+func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.EnqueueResult, error) {
+	rest, err := restFields(c)
+	if err != nil {
+		return nil, fmt.Errorf("redis: enqueue: %w", err)
+	}
+	p := b.qp(c.Queue)
+	pk, ra := prioKey(c.Priority), timeKey(c.RunAt)
+	wait := p + "w:" + c.Task
+	member := ra + pk + c.ID
+	if c.State == backend.StateQueued {
+		wait, member = p+"r:"+c.Task, pk+ra+c.ID
+	}
+	keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, p + "all", b.loc}
+	a := make([]any, 0, 15+len(rest))
+	a = append(a, c.ID, c.Queue, b.ch, ra+c.ID, member,
+		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra, "v", "1")
+	a = append(a, rest...)
+	cmd := b.eval(ctx, enqueueOneScript, keys, a...)
+	if err := cmd.Err(); err != nil {
+		if strings.HasPrefix(err.Error(), "EXISTS") {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		if ctx.Err() != nil {
+			// The script may have run although its reply was lost.
+			b.undoEnqueue([]*backend.Job{c}, map[string][]int{c.Queue: {0}}, []string{c.Queue})
+		}
+		return nil, wrap(ctx, "enqueue", err)
+	}
+	b.notify()
+	return []backend.EnqueueResult{{ID: j.ID}}, nil
 }
 
 // uniqueKey returns the name of the index of j's unique key: global on a

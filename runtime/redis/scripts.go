@@ -253,6 +253,28 @@ if added > 0 then redis.call('PUBLISH', ARGV[2], '1') end
 return res
 `)
 
+// enqueueOneScript inserts one job without a unique key on a standalone
+// Redis whose queue and task this backend registered a moment ago: the
+// common single enqueue. It does what enqueueScript does for such a job, with
+// no prelude and no tables: per call, Lua's setup and its table work cost
+// Redis more than the commands themselves.
+// KEYS: the queue's meta key (routing), the job's key, its state index, its
+// claim (r:) or waiting (w:) index, the queue's all index, the location hash.
+// ARGV: id, queue, channel, state-index member, claim/waiting member, then the
+// job's field pairs (tk, st, pk, ra, v and the rest).
+// It returns "" (inserted).
+var enqueueOneScript = goredis.NewScript(`
+if redis.call('HSETNX', KEYS[6], ARGV[1], ARGV[2]) == 0 then
+  return redis.error_reply('EXISTS job ' .. ARGV[1] .. ' exists')
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+redis.call('ZADD', KEYS[4], 0, ARGV[5])
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
+redis.call('PUBLISH', ARGV[3], '1')
+return ''
+`)
+
 // claimScript leases up to limit ready jobs of the given queues (on a
 // Cluster: one queue a call). No queues: every queue of the queues set. No
 // tasks: every task of each queue.
@@ -540,5 +562,5 @@ end
 return ''
 `)
 
-var allScripts = []*goredis.Script{enqueueScript, claimScript, completeScript, extendScript,
+var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, claimScript, completeScript, extendScript,
 	releaseScript, casScript, purgeScript, retainScript, reserveScript}

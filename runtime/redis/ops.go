@@ -121,6 +121,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 	if len(clamped) == 1 && clamped[0].UniqueKey == "" && !b.cluster() && b.registered(clamped) == 0 {
 		return b.enqueueOne(ctx, jobs[0], clamped[0])
 	}
+	if len(clamped) > 1 && !b.cluster() && noUniqueKeys(clamped) && b.registered(clamped) == 0 {
+		return b.enqueueMany(ctx, clamped, byQueue, order)
+	}
 	if !b.cluster() {
 		// One script: the whole batch, atomically.
 		a := make([]any, 0, 7+len(jobs)*16)
@@ -246,6 +249,78 @@ func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.
 	}
 	b.notify()
 	return []backend.EnqueueResult{{ID: j.ID}}, nil
+}
+
+// noUniqueKeys reports whether no job of jobs has a unique key.
+func noUniqueKeys(jobs []*backend.Job) bool {
+	for _, j := range jobs {
+		if j.UniqueKey != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// enqueueMany inserts jobs (clamped, none with a unique key, their queues
+// and tasks registered) on a standalone Redis: one lean script whose
+// arguments are laid out as the commands it runs.
+func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue map[string][]int, order []string) ([]backend.EnqueueResult, error) {
+	n := len(jobs)
+	a := make([]any, 0, 2+3*n+20*n)
+	a = append(a, b.ch, n)
+	for _, j := range jobs {
+		a = append(a, j.ID)
+	}
+	for _, j := range jobs {
+		a = append(a, j.ID, j.Queue)
+	}
+	idx := map[string][]any{}
+	var keys []string
+	zadd := func(k, m string) {
+		l, ok := idx[k]
+		if !ok {
+			keys = append(keys, k)
+		}
+		idx[k] = append(l, 0, m)
+	}
+	for _, j := range jobs {
+		rest, err := restFields(j)
+		if err != nil {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		p := b.qp(j.Queue)
+		pk, ra := prioKey(j.Priority), timeKey(j.RunAt)
+		a = append(a, p+"j:"+j.ID, 10+len(rest), "tk", j.Task, "st", string(j.State), "pk", pk, "ra", ra, "v", "1")
+		a = append(a, rest...)
+		zadd(p+"s:"+string(j.State), ra+j.ID)
+		if j.State == backend.StateQueued {
+			zadd(p+"r:"+j.Task, pk+ra+j.ID)
+		} else {
+			zadd(p+"w:"+j.Task, ra+pk+j.ID)
+		}
+		zadd(p+"all", j.ID)
+	}
+	for _, k := range keys {
+		a = append(a, k, len(idx[k]))
+		a = append(a, idx[k]...)
+	}
+	cmd := b.eval(ctx, enqueueManyScript, []string{b.qp(order[0]) + "m", b.loc}, a...)
+	if err := cmd.Err(); err != nil {
+		if strings.HasPrefix(err.Error(), "EXISTS") {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		if ctx.Err() != nil {
+			// The script may have run although its reply was lost.
+			b.undoEnqueue(jobs, byQueue, order)
+		}
+		return nil, wrap(ctx, "enqueue", err)
+	}
+	res := make([]backend.EnqueueResult, n)
+	for i, j := range jobs {
+		res[i] = backend.EnqueueResult{ID: j.ID}
+	}
+	b.notify()
+	return res, nil
 }
 
 // uniqueKey returns the name of the index of j's unique key: global on a

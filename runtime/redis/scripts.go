@@ -275,6 +275,46 @@ redis.call('PUBLISH', ARGV[3], '1')
 return ''
 `)
 
+// enqueueManyScript inserts a batch of jobs without unique keys on a
+// standalone Redis whose queues and tasks this backend registered a moment
+// ago: the common batched enqueue. The client lays out every command's
+// arguments, so that the script runs them straight from ARGV (unpack of a
+// slice) instead of building a Lua table per job and per index.
+// KEYS: the first queue's meta key (routing), the location hash.
+// ARGV: channel, n, then n ids, then n (id, queue) pairs, then per job its key,
+// 2×(number of fields) and the field pairs, then per index key: the key, 2×m
+// and m (0, member) pairs; the section of the indexes ends the arguments.
+// It returns "" (all inserted) or fails with EXISTS when an id is taken.
+var enqueueManyScript = goredis.NewScript(`
+local n = tonumber(ARGV[2])
+local i = 3
+for c = i, i + n - 1, 4000 do
+  local got = redis.call('HMGET', KEYS[2], unpack(ARGV, c, math.min(c + 3999, i + n - 1)))
+  for x = 1, #got do
+    if got[x] then return redis.error_reply('EXISTS job ' .. ARGV[c + x - 1] .. ' exists') end
+  end
+end
+i = i + n
+for c = i, i + 2 * n - 1, 4000 do
+  redis.call('HSET', KEYS[2], unpack(ARGV, c, math.min(c + 3999, i + 2 * n - 1)))
+end
+i = i + 2 * n
+for x = 1, n do
+  local m = tonumber(ARGV[i + 1])
+  redis.call('HSET', ARGV[i], unpack(ARGV, i + 2, i + 1 + m))
+  i = i + 2 + m
+end
+while i <= #ARGV do
+  local k, m = ARGV[i], tonumber(ARGV[i + 1])
+  for c = i + 2, i + 1 + m, 4000 do
+    redis.call('ZADD', k, unpack(ARGV, c, math.min(c + 3999, i + 1 + m)))
+  end
+  i = i + 2 + m
+end
+redis.call('PUBLISH', ARGV[1], '1')
+return ''
+`)
+
 // claimScript leases up to limit ready jobs of the given queues (on a
 // Cluster: one queue a call). No queues: every queue of the queues set. No
 // tasks: every task of each queue.
@@ -562,5 +602,5 @@ end
 return ''
 `)
 
-var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, claimScript, completeScript, extendScript,
+var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, enqueueManyScript, claimScript, completeScript, extendScript,
 	releaseScript, casScript, purgeScript, retainScript, reserveScript}

@@ -555,6 +555,7 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 	slices.Sort(qs)
 	cmds := make([]*goredis.Cmd, len(qs))
 	var err error
+	nowKey, untilKey := timeKey(now), timeKey(until)
 	run := func(p goredis.Scripter) {
 		for i, q := range qs {
 			queues := []string{q}
@@ -566,8 +567,8 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 					route = queues[0]
 				}
 			}
-			a := []any{b.qp(route), timeKey(now), timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
-				timeKey(until), "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
+			a := []any{b.qp(route), nowKey, timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
+				untilKey, "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
 			a = append(a, toAny(req.Tasks)...)
 			a = append(a, len(queues))
 			a = append(a, toAny(queues)...)
@@ -594,12 +595,17 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 			continue
 		}
 		pairs, _ := parts[0].([]any)
-		for k := 0; k+1 < len(pairs); k += 2 {
+		for k := 0; k+4 < len(pairs); k += 5 {
 			id, _ := pairs[k].(string)
 			f, ferr := hashToMap(pairs[k+1])
 			if ferr != nil {
 				continue
 			}
+			// The claim's fields: the script returns the record as it was read.
+			f["st"], f["sa"], f["lo"], f["lu"] = string(backend.StateRunning), nowKey, req.Worker, untilKey
+			f["at"], _ = pairs[k+2].(string)
+			f["lt"], _ = pairs[k+3].(string)
+			f["v"], _ = pairs[k+4].(string)
 			j, _, derr := decodeJob(id, f)
 			if derr != nil {
 				bad++

@@ -320,7 +320,10 @@ return ''
 // tasks: every task of each queue.
 // ARGV: P, now, now+1µs, limit, worker, lease-until, quarantine error,
 // key prefix, queues set, nt, tasks..., nq, queues...
-// It returns {{id1, fields of id1 (as HGETALL, after the claim), id2, ...}, quarantined ids}.
+// It returns {{id1, fields of id1 (as HGETALL, before the claim), its new
+// attempt, lease token and version, id2, ...}, quarantined ids}: the other
+// claim fields (st running, sa now, lo worker, lu lease-until) are the
+// caller's own arguments, so they are not copied into the reply.
 // Per job it runs HGETALL and HSET; the ready sets lose the members looked
 // at by one ZREMRANGEBYRANK each, the other indexes are written once per batch.
 var claimScript = goredis.NewScript(prelude + `
@@ -375,9 +378,20 @@ local function consume(li)
     pos[li] = 1
   end
 end
-local function quarantine(k, h, fi, id, st, tk, pk, ra, msg)
-  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(fi.v and h[fi.v]))
+local function quarantine(k, v, id, st, tk, pk, ra, msg)
+  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(v))
   idx_add(id, 'quarantined', tk, pk, ra, '', now)
+end
+-- hexlt compares two 16-digit lowercase hex keys as lexlt does, with two
+-- number comparisons (lexlt when one is not such a key).
+local function hexlt(a, b)
+  if a == b then return false end
+  local x, y = tonumber(string.sub(a, 1, 8), 16), tonumber(string.sub(b, 1, 8), 16)
+  if #a ~= 16 or #b ~= 16 or not x or not y then return lexlt(a, b) end
+  if x ~= y then return x < y end
+  x, y = tonumber(string.sub(a, 9), 16), tonumber(string.sub(b, 9), 16)
+  if not x or not y then return lexlt(a, b) end
+  return x < y
 end
 DEFER = true
 local out, bad, taken = {}, {}, 0
@@ -399,47 +413,43 @@ while taken < limit do
   local tk = lt[best]
   local pk, ra, id = string.sub(bm, 1, 16), string.sub(bm, 17, 32), string.sub(bm, 33)
   local k = jk(id)
-  if lexlt(now, ra) then
+  if hexlt(now, ra) then
     -- not ready at this claimer's clock (clocks of hosts disagree): back to waiting
     zadd(P .. 'w:' .. tk, ra .. pk .. id)
   else
     local h = redis.call('HGETALL', k)
-    local fi = {}
-    for x = 1, #h, 2 do fi[h[x]] = x + 1 end
-    local st = fi.st and h[fi.st]
+    local st, at, lt, v
+    for x = 1, #h, 2 do
+      local name = h[x]
+      if name == 'st' then st = h[x + 1]
+      elseif name == 'at' then at = h[x + 1]
+      elseif name == 'lt' then lt = h[x + 1]
+      elseif name == 'v' then v = h[x + 1] end
+    end
     if not st or not PENDING[st] then
       -- a stale index entry (already consumed)
       if st and not KNOWN[st] then
         zrem(P .. 's:' .. st, ra .. id)
-        quarantine(k, h, fi, id, st, tk, pk, ra, 'unknown state ' .. st)
+        quarantine(k, v, id, st, tk, pk, ra, 'unknown state ' .. st)
         bad[#bad + 1] = id
       end
     else
       zrem(P .. 's:' .. st, ra .. id)
       if st ~= 'queued' then zrem(P .. 'w:' .. tk, ra .. pk .. id) end
-      local a, t = int(fi.at and h[fi.at]), int(fi.lt and h[fi.lt])
+      local a, t = int(at), int(lt)
       if not a or not t then
-        quarantine(k, h, fi, id, st, tk, pk, ra, 'attempt or lease token is not an integer')
+        quarantine(k, v, id, st, tk, pk, ra, 'attempt or lease token is not an integer')
         bad[#bad + 1] = id
       else
-        local set = {st = 'running', sa = now, lo = worker, lu = lu, at = string.format('%d', a + 1),
-          lt = string.format('%d', t + 1), v = nextv(fi.v and h[fi.v])}
-        local args = {'HSET', k}
-        for name, val in pairs(set) do
-          args[#args + 1] = name
-          args[#args + 1] = val
-          if fi[name] then
-            h[fi[name]] = val
-          else
-            h[#h + 1] = name
-            h[#h + 1] = val
-          end
-        end
-        redis.call(unpack(args))
+        a, t, v = string.format('%d', a + 1), string.format('%d', t + 1), nextv(v)
+        redis.call('HSET', k, 'st', 'running', 'sa', now, 'lo', worker, 'lu', lu, 'at', a, 'lt', t, 'v', v)
         zadd(P .. 's:running', ra .. id)
         zadd(P .. 'lease', lu .. id)
         out[#out + 1] = id
         out[#out + 1] = h
+        out[#out + 1] = a
+        out[#out + 1] = t
+        out[#out + 1] = v
         taken = taken + 1
       end
     end
@@ -471,13 +481,13 @@ for x = 0, n - 1 do
     idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
     local nra, nfa = f[5] or '', fa
     if st == 'retrying' then nra, nfa = ra, '' ; retried = true end
-    local args = {'HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
-      'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8])}
     if ARGV[i+7] == '1' then
-      args[#args + 1] = 'ma'
-      args[#args + 1] = string.format('%d', (int(f[9]) or 0) + 1)
+      redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
+        'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8]), 'ma', string.format('%d', (int(f[9]) or 0) + 1))
+    else
+      redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
+        'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8]))
     end
-    redis.call(unpack(args))
     idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa)
     res[x + 1] = 1
   end

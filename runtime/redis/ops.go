@@ -476,7 +476,6 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 	}
 	b.remember(out)
-	b.tasks.remember(out)
 	if out == nil {
 		out = []*backend.Job{}
 	}
@@ -746,8 +745,8 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		calls = append(calls, c)
 	}
 	argsOf := func(c *call) ([]any, error) {
-		a := make([]any, 0, 5+8*len(c.idx))
-		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx))
+		a := make([]any, 0, 7+17*len(c.idx))
+		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx), int64(aggTTL/time.Second), int64(aggTTL/time.Hour))
 		for _, i := range c.idx {
 			o := &outcomes[i]
 			out, err := encodeOutcome(o.Result, o.Error, o.ErrorChain, o.PanicStack)
@@ -764,6 +763,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			}
 			a = append(a, o.Lease.JobID, o.Lease.Token, string(o.State), timeKey(backend.ClampTime(o.RunAt)),
 				timeKey(backend.ClampTime(o.FinishedAt)), out, at, refund)
+			a = appendAggregates(a, o)
 		}
 		return a, nil
 	}
@@ -787,7 +787,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		return nil, wrap(ctx, "complete", err)
 	}
 	var done, gone []string
-	var applied []appliedOutcome
 	for _, c := range calls {
 		parts, _ := c.cmd.Val().([]any)
 		if len(parts) != 2 {
@@ -800,7 +799,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			switch r {
 			case 1:
 				done = append(done, id)
-				applied = append(applied, appliedOutcome{i, c.q})
 			case 0:
 				errs[i] = fmt.Errorf("redis: complete job %s with token %d: %w", id, outcomes[i].Lease.Token, backend.ErrLeaseLost)
 			default:
@@ -809,7 +807,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		}
 		gone = append(gone, strs(parts[1])...)
 	}
-	b.addMinutes(ctx, outcomes, applied)
 	b.forget(done)
 	if len(gone) > 0 {
 		b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)

@@ -460,23 +460,30 @@ flush()
 return {out, bad}
 `)
 
-// completeScript applies outcomes whose fence holds, then retention.
-// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa outcome attempt refund.
+// completeScript applies outcomes whose fence holds, counts them in the
+// queue's hourly aggregates (admin.go), then applies retention.
+// ARGV: P, channel, keep, cutoff, n, aggregate TTL (seconds), aggregate
+// hours kept, then per outcome: id token st ra fa outcome attempt refund
+// minute hour np, then np (field, increment) pairs: the outcome's counts,
+// added to field "<minute>|<task>|<field>" of hash P agg:<hour>.
 // It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted by retention}.
-// Per outcome it runs HMGET and HSET; the indexes are written once per batch.
+// Per outcome it runs HMGET and HSET; the indexes are written once per
+// batch, the aggregates once per distinct field.
 var completeScript = goredis.NewScript(prelude + `
-local n = tonumber(ARGV[5])
+local n, ttl, keepHours = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local res, retried = {}, false
+local agg, hours = {}, {}
 DEFER = true
-for x = 0, n - 1 do
-  local i = 6 + x * 8
+local i = 8
+for x = 1, n do
   local id, token, st, ra, fa = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local minute, hour, np = ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
   local k = jk(id)
   local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h', 'v', 'ma')
   if not f[1] then
-    res[x + 1] = -1
+    res[x] = -1
   elseif f[1] ~= 'running' or f[2] ~= token then
-    res[x + 1] = 0
+    res[x] = 0
   else
     idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
     local nra, nfa = f[5] or '', fa
@@ -489,11 +496,28 @@ for x = 0, n - 1 do
         'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8]))
     end
     idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa)
-    res[x + 1] = 1
+    res[x] = 1
+    if np > 0 then
+      local t = agg[hour]
+      if not t then t = {} ; agg[hour] = t ; hours[#hours + 1] = hour end
+      local pre = minute .. '|' .. (f[3] or '') .. '|'
+      for p = i + 11, i + 9 + 2 * np, 2 do
+        local name = pre .. ARGV[p]
+        t[name] = (t[name] or 0) + tonumber(ARGV[p + 1])
+      end
+    end
   end
+  i = i + 11 + 2 * np
 end
 flush()
 DEFER = false
+for _, hour in ipairs(hours) do
+  local ak = P .. 'agg:' .. hour
+  for name, v in pairs(agg[hour]) do redis.call('HINCRBY', ak, name, string.format('%d', v)) end
+  redis.call('EXPIRE', ak, ttl)
+  redis.call('ZADD', P .. 'aggh', hour, hour)
+  redis.call('ZREMRANGEBYSCORE', P .. 'aggh', '-inf', '(' .. string.format('%d', tonumber(hour) - keepHours))
+end
 if retried then redis.call('PUBLISH', ARGV[2], '1') end
 return {res, retain(tonumber(ARGV[3]), ARGV[4])}
 `)

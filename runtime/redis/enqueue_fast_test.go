@@ -136,3 +136,66 @@ func dumpKeys(t *testing.T, b *Backend) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestEnqueueManyLargeBatch: the lean batch script splits its commands in
+// chunks of 4,000 arguments (Lua's unpack has a limit); a batch of 9,000
+// jobs crosses several chunk boundaries of every section and must store
+// every job, in its indexes, claimable in order.
+func TestEnqueueManyLargeBatch(t *testing.T) {
+	srv := redistest.Start(t)
+	b := openTest(t, srv)
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := b.Enqueue(ctx, benchJobs(1, now)); err != nil {
+		t.Fatal(err)
+	}
+	jobs := benchJobs(9000, now)
+	if b.registered(jobs) != 0 || !noUniqueKeys(jobs) {
+		t.Fatal("the batch would not take the lean script")
+	}
+	if _, err := b.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := b.Stats(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range stats {
+		if s.State == backend.StateQueued {
+			n += s.Count
+		}
+	}
+	if n != 9001 {
+		t.Fatalf("Stats counts %d queued jobs, want 9001", n)
+	}
+	for _, j := range []*backend.Job{jobs[0], jobs[4321], jobs[8999]} {
+		got, err := b.Get(ctx, j.ID)
+		if err != nil || got.State != backend.StateQueued || got.Task != j.Task {
+			t.Fatalf("Get(%s) = %+v, %v", j.ID, got, err)
+		}
+	}
+	claimed := 0
+	for claimed < 9001 {
+		js, err := b.Claim(ctx, backend.ClaimRequest{Limit: 1000, Worker: "w", Now: now.Add(time.Second), LeaseFor: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(js) == 0 {
+			break
+		}
+		claimed += len(js)
+	}
+	if claimed != 9001 {
+		t.Fatalf("claimed %d jobs, want 9001", claimed)
+	}
+	// A second batch holding one stored id is refused whole.
+	again := benchJobs(5000, now)
+	again[4999] = jobs[8999]
+	if _, err := b.Enqueue(ctx, again); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("batch with a stored id: err %v, want one saying it exists", err)
+	}
+	if _, err := b.Get(ctx, again[0].ID); err == nil {
+		t.Fatal("a refused batch stored one of its jobs")
+	}
+}

@@ -137,6 +137,10 @@ func (a *app) dispatch(args []string) int {
 		}
 	}
 	if len(group) > 0 {
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+			a.printGroupUsage(args[0])
+			return exitOK
+		}
 		sub := "no subcommand"
 		if len(args) > 1 {
 			sub = fmt.Sprintf("unknown subcommand %q", args[1])
@@ -152,6 +156,18 @@ func (a *app) printUsage(w io.Writer) {
 		fmt.Fprintf(&b, "  %-20s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, mainUsage, b.String())
+}
+
+// printGroupUsage lists the commands of a group ("queue": queue stats, ...)
+// on stdout, for "nuvom queue --help".
+func (a *app) printGroupUsage(group string) {
+	fmt.Fprintf(a.stdout, "Usage: nuvom %s <command> [flags] [args]\n\nCommands:\n", group)
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(a.stdout, "  %-20s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintf(a.stdout, "\nRun \"nuvom %s <command> --help\" for a command's flags and an example.\n", group)
 }
 
 // usageErr reports a usage error on one line and returns exit status 2.

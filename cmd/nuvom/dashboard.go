@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -195,6 +196,9 @@ func dash(s string) string {
 func (a *app) cmdQueuePause(args []string) int  { return a.queuePause(args, true) }
 func (a *app) cmdQueueResume(args []string) int { return a.queuePause(args, false) }
 
+// queueNameRE is what the task directive's queue= option accepts.
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
 func (a *app) queuePause(args []string, pause bool) int {
 	name, desc := "queue resume", "Lets workers claim from a paused queue again."
 	if pause {
@@ -204,6 +208,9 @@ func (a *app) queuePause(args []string, pause bool) int {
 	fs := a.flags(name, "QUEUE", desc, "nuvom "+name+" emails")
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
+	}
+	if q := fs.Arg(0); !queueNameRE.MatchString(q) {
+		return a.usageErr("%s: queue name %q: a queue name is non-empty and holds only letters, digits, '_', '.' and '-'", name, q)
 	}
 	ctx := context.Background()
 	ad, closeFn, _, err := a.admin(ctx, true)

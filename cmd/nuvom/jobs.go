@@ -57,6 +57,9 @@ func (a *app) cmdEnqueue(args []string) int {
 	if fs.Changed("timeout") && !*wait {
 		return a.usageErr("enqueue: --timeout goes with --wait")
 	}
+	if fs.Changed("queue") && !queueNameRE.MatchString(*queue) {
+		return a.usageErr("enqueue: --queue %q: a queue name is non-empty and holds only letters, digits, '_', '.' and '-'", *queue)
+	}
 	task, payload, err := a.taskArgs(fs.Arg(0), fs.Arg(1))
 	if err != nil {
 		return a.fail(err)

@@ -52,7 +52,7 @@ func (a *app) cmdPluginsList(args []string) int {
 }
 
 func (a *app) cmdPluginsCheck(args []string) int {
-	fs := a.flags("plugins check", "", "Checks .nuvom_plugins.toml without running anything: its structure, that each\nplugin package exists and is a plugin, and each plugin's settings against its\nSettings type. Problems are printed as .nuvom_plugins.toml:LINE:COL and the\nexit status is 1. ${NAME} references to unset variables are warned about:\nthe worker expands them when it starts.",
+	fs := a.flags("plugins check", "", "Checks .nuvom_plugins.toml without running anything: its structure, that each\nplugin package exists and is a plugin, and each plugin's settings against its\nSettings type (a built-in plugin's values too, as its worker would). Problems are printed as .nuvom_plugins.toml:LINE:COL and the\nexit status is 1. ${NAME} references to unset variables are warned about:\nthe worker expands them when it starts.",
 		"nuvom plugins check")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
@@ -78,14 +78,59 @@ func (a *app) cmdPluginsCheck(args []string) int {
 	for _, e := range ps.Parsed.Entries {
 		for _, name := range e.EnvRefs() {
 			if _, ok := os.LookupEnv(name); !ok {
-				d := analyzer.Diagnostic{Pos: token.Position{Filename: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col}, Severity: analyzer.Warning,
+				p := e.EnvRefPos(name)
+				d := analyzer.Diagnostic{Pos: token.Position{Filename: p.File, Line: p.Line, Column: p.Col}, Severity: analyzer.Warning,
 					Message: fmt.Sprintf("plugin %s: ${%s} is not set here; the worker needs it when it starts", e.Name, name)}
 				fmt.Fprintln(a.stderr, d.Format(a.wd))
 			}
 		}
 	}
+	// The built-in plugins are compiled into nuvom: their constructors check
+	// the values (a negative refresh, an unknown parent) as the worker would.
+	failed := false
+	for _, e := range ps.Parsed.Entries {
+		if err := checkBuiltinValues(e); err != nil {
+			fmt.Fprintln(a.stderr, analyzer.Diagnostic{Pos: token.Position{Filename: err.Pos.File, Line: err.Pos.Line, Column: err.Pos.Col},
+				Severity: analyzer.Error, Message: err.Msg}.Format(a.wd))
+			failed = true
+		}
+	}
+	if failed {
+		return exitFailure
+	}
 	fmt.Fprintf(a.stdout, "%s: %d plugins OK\n", pluginconf.FileName, len(ps.Plugins))
 	return exitOK
+}
+
+// checkBuiltinValues decodes the settings of a built-in plugin's entry and
+// runs the plugin's constructor on them, without starting it. Entries of
+// other plugins, and entries referring to unset variables (warned about
+// already), are not checked.
+func checkBuiltinValues(e pluginconf.Entry) *pluginconf.Error {
+	if !e.Builtin {
+		return nil
+	}
+	for _, name := range e.EnvRefs() {
+		if _, ok := os.LookupEnv(name); !ok {
+			return nil
+		}
+	}
+	for _, reg := range builtinPlugins() {
+		if reg.Name != e.Name || reg.NewSettings == nil {
+			continue
+		}
+		st := reg.NewSettings()
+		if err := e.Decode(reg.Name, st, os.LookupEnv); err != nil {
+			return &pluginconf.Error{Pos: e.Pos, Msg: err.Error()}
+		}
+		p, err := reg.New(st)
+		if err != nil {
+			msg := fmt.Sprintf("plugin %s: %v", reg.Name, err)
+			return &pluginconf.Error{Pos: e.BlamePos(msg), Msg: msg}
+		}
+		_ = p.Stop(context.Background()) // safe without Start, by the contract
+	}
+	return nil
 }
 
 // builtinPlugins are the plugins that ship with Nuvom. Referring to them here

@@ -198,22 +198,22 @@ const (
 // authenticate checks the token or basic credentials when they are set.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	if h.o.Token != "" {
+		// ?token= first: it replaces the cookie of an earlier token.
+		if t := r.URL.Query().Get("token"); t != "" && r.Method == http.MethodGet && equal(t, h.o.Token) {
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: h.prefix(r) + "/",
+				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			q := r.URL.Query()
+			q.Del("token")
+			u := *r.URL
+			u.RawQuery = q.Encode()
+			http.Redirect(w, r, h.prefix(r)+u.RequestURI(), http.StatusSeeOther)
+			return false
+		}
 		given := ""
 		if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
 			given = strings.TrimPrefix(a, "Bearer ")
 		} else if c, err := r.Cookie(tokenCookie); err == nil {
 			given = c.Value
-		} else if t := r.URL.Query().Get("token"); t != "" && r.Method == http.MethodGet {
-			if equal(t, h.o.Token) {
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: h.prefix(r) + "/",
-					HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-				q := r.URL.Query()
-				q.Del("token")
-				u := *r.URL
-				u.RawQuery = q.Encode()
-				http.Redirect(w, r, h.prefix(r)+u.RequestURI(), http.StatusSeeOther)
-				return false
-			}
 		}
 		if !equal(given, h.o.Token) {
 			http.Error(w, "401 unauthorized: this dashboard needs its token (open it once with ?token=... or send Authorization: Bearer ...)", http.StatusUnauthorized)
@@ -330,8 +330,12 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// CheckBind refuses to serve a non-loopback address without credentials.
+// CheckBind refuses an address that is not host:port, and a non-loopback
+// address without credentials.
 func CheckBind(addr string, o Options) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("dashboard: address %q is not host:port (such as 127.0.0.1:8181): %w", addr, err)
+	}
 	if IsLoopback(addr) || o.Token != "" || o.BasicAuth != "" {
 		return nil
 	}

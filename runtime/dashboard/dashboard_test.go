@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -503,5 +504,126 @@ func TestPagesDoNotWaitForTheFirstCount(t *testing.T) {
 			t.Fatal("the count never finished")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// formFields returns the hidden fields of the page's form posting to action,
+// in document order, as a browser submits them.
+func formFields(t *testing.T, page, action string) url.Values {
+	t.Helper()
+	i := strings.Index(page, `action="`+action+`"`)
+	if i < 0 {
+		t.Fatalf("no form posting to %s", action)
+	}
+	form := page[i:]
+	form = form[:strings.Index(form, "</form>")]
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(form, -1) {
+		v.Add(m[1], m[2])
+	}
+	return v
+}
+
+// Deleting a job from its own page goes back to the jobs, not to the page of
+// the job that no longer exists.
+func TestDeleteFromJobPageGoesBackToJobs(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.handler(t, nil))
+	_, page := b.get("/jobs/" + f.failed)
+	code, loc := b.post("/jobs/"+f.failed+"/delete", formFields(t, page, "jobs/"+f.failed+"/delete"))
+	if code != http.StatusSeeOther || loc != "/jobs" {
+		t.Fatalf("delete from the job's page = %d, redirect %q, want 303 to /jobs", code, loc)
+	}
+	if _, err := f.b.Get(context.Background(), f.failed); err == nil {
+		t.Fatal("deleted job still there")
+	}
+}
+
+// The live count of workers follows the registry in wall time: a worker that
+// died shows as gone within statsEvery poll intervals, however few polls
+// (open pages) there were in between.
+func TestLiveWorkersFollowTheRegistry(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx := context.Background()
+	if err := f.b.Heartbeat(ctx, backend.WorkerInfo{ID: "w1", Host: "h", PID: 1, Concurrency: 1, StartedAt: now, LastHeartbeat: now}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Now = clock }))
+	live := func() int {
+		t.Helper()
+		_, body := b.get("/api/live")
+		var s struct{ Workers int }
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatalf("api/live: %v: %s", err, body)
+		}
+		return s.Workers
+	}
+	if n := live(); n != 1 {
+		t.Fatalf("live workers = %d, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour) // the worker stopped beating long ago
+	mu.Unlock()
+	if n := live(); n != 0 {
+		t.Fatalf("live workers an hour after the last heartbeat = %d, want 0", n)
+	}
+}
+
+// An address that is not host:port is named as such, with or without
+// credentials, rather than refused as "without credentials".
+func TestCheckBindNamesAMalformedAddress(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		o    dashboard.Options
+	}{
+		{"nonsense", dashboard.Options{}},
+		{"8181", dashboard.Options{Token: "t"}},
+		{"localhost", dashboard.Options{}},
+	} {
+		err := dashboard.CheckBind(c.addr, c.o)
+		if err == nil || !strings.Contains(err.Error(), `address "`+c.addr+`" is not host:port`) {
+			t.Errorf("CheckBind(%q) = %v, want it named as not host:port", c.addr, err)
+		}
+	}
+}
+
+// A browser still holding the cookie of a previous run's token (the README
+// suggests a fresh random token per start) gets in by opening ?token= with
+// the new one, as the 401 page tells it to.
+func TestNewTokenLinkReplacesAStaleCookie(t *testing.T) {
+	f := newFixture(t)
+	old := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Token = "old-token" }))
+	if code, _ := old.get("/?token=old-token"); code != http.StatusSeeOther {
+		t.Fatalf("?token = %d, want 303", code)
+	}
+	// The dashboard restarts with a new token, the browser keeps its cookies.
+	b := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Token = "new-token" }))
+	b.c.Jar = old.c.Jar
+	u, _ := url.Parse(old.srv.URL)
+	nu, _ := url.Parse(b.srv.URL)
+	b.c.Jar.SetCookies(nu, old.c.Jar.Cookies(u))
+	if code, _ := b.get("/jobs"); code != http.StatusUnauthorized {
+		t.Fatalf("stale cookie = %d, want 401", code)
+	}
+	if code, _ := b.get("/jobs?token=new-token"); code != http.StatusSeeOther {
+		t.Fatalf("?token with the new token and a stale cookie = %d, want 303", code)
+	}
+	if code, _ := b.get("/jobs"); code != http.StatusOK {
+		t.Fatalf("after ?token with the new token = %d, want 200", code)
+	}
+}
+
+// A bulk action on every job of an unknown state names the state.
+func TestBulkNamesAnUnknownState(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.handler(t, nil))
+	_, page := b.get("/jobs")
+	tok := csrfRE.FindStringSubmatch(page)[1]
+	b.post("/bulk", url.Values{"csrf": {tok}, "action": {"retry"}, "all": {"1"}, "state": {"faild"}, "back": {"/jobs"}})
+	if _, body := b.get("/jobs"); !strings.Contains(body, "unknown state &#34;faild&#34;") {
+		t.Fatalf("the message does not name the state:\n%s", body)
 	}
 }

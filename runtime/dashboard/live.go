@@ -22,14 +22,16 @@ type Snapshot struct {
 	Processed float64 `json:"processed_per_sec"`
 	Failed    float64 `json:"failed_per_sec"`
 	// Totals by state come from the shared counts (see statsCache),
-	// taken at CountedAt; Workers (live) is refreshed every statsEvery polls.
+	// taken at CountedAt; Workers (live) is refreshed every statsEvery poll
+	// intervals.
 	Totals    map[backend.State]int `json:"totals,omitempty"`
 	CountedAt time.Time             `json:"counted_at,omitzero"`
 	Workers   int                   `json:"workers"`
 	Err       string                `json:"error,omitempty"`
 }
 
-// statsEvery is how many polls share one look at the worker registry.
+// statsEvery is how many poll intervals (PollEvery) share one look at the
+// worker registry.
 const statsEvery = 10
 
 // hub polls the store once per PollEvery while anyone listens, and fans
@@ -47,6 +49,8 @@ type hub struct {
 	prev    map[minuteKey]backend.MinuteStat
 	prevAt  time.Time
 	polls   int64
+	// workersAt is when the worker registry was last read.
+	workersAt time.Time
 }
 
 type minuteKey struct {
@@ -125,7 +129,8 @@ func (b *hub) current() Snapshot {
 }
 
 // poll reads the store once: the aggregates of the last two minutes (an
-// index range), and every statsEvery polls the counts by state and workers.
+// index range), the counts by state, and every statsEvery poll intervals
+// the workers.
 func (b *hub) poll() Snapshot {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -166,9 +171,12 @@ func (b *hub) poll() Snapshot {
 			s.Totals[st.State] += st.Count
 		}
 	}
-	if (b.polls-1)%statsEvery == 0 {
+	// By the clock, not by the poll count: polls happen only while a page is
+	// open, so counting them could keep a gone worker "live" for hours.
+	if b.workersAt.IsZero() || now.Sub(b.workersAt) >= statsEvery*b.h.o.PollEvery || now.Before(b.workersAt) {
 		if a := b.h.admin; a != nil {
 			if ws, err := a.Workers(ctx, now); err == nil {
+				b.workersAt = now
 				s.Workers = 0
 				for _, w := range ws {
 					if !w.Gone {

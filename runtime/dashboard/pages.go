@@ -661,6 +661,9 @@ func (h *Handler) bulk(r *http.Request) (string, error) {
 	var sel backend.Selection
 	if r.PostFormValue("all") == "1" {
 		sel = backend.Selection{State: backend.State(r.PostFormValue("state")), Task: r.PostFormValue("task"), Queue: r.PostFormValue("queue")}
+		if st := r.PostFormValue("state"); st != "" && !sel.State.Valid() {
+			return "", fmt.Errorf("unknown state %q", st)
+		}
 		if !sel.State.Valid() {
 			return "", errors.New("a bulk action on every matching job needs a state filter")
 		}

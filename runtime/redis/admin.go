@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -27,43 +26,9 @@ import (
 //	                          expiring after backend.MinutesRetention
 //	P aggh                    zset: the hours that have aggregates (score: unix hour)
 //
-// Aggregates are added right after Complete's script, from this process:
-// a crash between the two loses the counts (never the outcomes).
+// Aggregates are added by Complete's script itself, with the outcomes, for
+// the outcomes it applies.
 var _ backend.Admin = (*Backend)(nil)
-
-// claimedTasks remembers the task of the jobs this process claimed, for
-// the aggregates of their outcomes.
-type claimedTasks struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (c *claimedTasks) remember(jobs []*backend.Job) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]string{}
-	}
-	for _, j := range jobs {
-		if len(c.m) < 1<<16 {
-			c.m[j.ID] = j.Task
-		}
-	}
-}
-
-func (c *claimedTasks) take(id string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.m[id]
-	delete(c.m, id)
-	return t, ok
-}
-
-// appliedOutcome is an outcome Complete applied, and its queue.
-type appliedOutcome struct {
-	i int
-	q string
-}
 
 var aggFields = func() []string {
 	f := []string{"s", "f", "r", "o", "d"}
@@ -77,69 +42,34 @@ func (b *Backend) aggKey(q string, hour int64) string {
 	return b.qp(q) + "agg:" + strconv.FormatInt(hour, 10)
 }
 
-// addMinutes counts applied outcomes in their hours' hashes. Failures are
-// logged: the outcomes are stored already.
-func (b *Backend) addMinutes(ctx context.Context, outcomes []backend.Outcome, applied []appliedOutcome) {
-	if len(applied) == 0 {
-		return
+// aggTTL is how long an hour's aggregates hash lives.
+const aggTTL = backend.MinutesRetention + 2*time.Hour
+
+// appendAggregates appends to a, the complete script's arguments, what
+// outcome o adds to its hour's aggregates (the script adds it when it
+// applies o, under the task it reads from the job): its minute, its hour,
+// the number of (field, increment) pairs and the pairs.
+func appendAggregates(a []any, o *backend.Outcome) []any {
+	m := backend.MinuteOf("", "", o)
+	minute := m.Minute.Unix()
+	a = append(a, minute, minute/3600)
+	vals := []int64{int64(m.Succeeded), int64(m.Failed), int64(m.Retried), int64(m.Other), int64(m.Duration)}
+	for _, n := range m.Buckets {
+		vals = append(vals, n)
 	}
-	ctx = context.WithoutCancel(ctx)
-	tasks := make([]string, len(applied))
-	var missing []int
-	for k, a := range applied {
-		t, ok := b.tasks.take(outcomes[a.i].Lease.JobID)
-		if !ok {
-			missing = append(missing, k)
-		}
-		tasks[k] = t
-	}
-	if len(missing) > 0 {
-		cmds := make([]*goredis.StringCmd, len(missing))
-		_, _ = b.pipeline(ctx, func(p goredis.Pipeliner) {
-			for n, k := range missing {
-				cmds[n] = p.HGet(ctx, b.qp(applied[k].q)+"j:"+outcomes[applied[k].i].Lease.JobID, "tk")
-			}
-		})
-		for n, k := range missing {
-			tasks[k] = cmds[n].Val()
+	np := 0
+	for _, v := range vals {
+		if v != 0 {
+			np++
 		}
 	}
-	type key struct {
-		q    string
-		hour int64
-	}
-	incr := map[key]map[string]int64{}
-	for k, a := range applied {
-		m := backend.MinuteOf(a.q, tasks[k], &outcomes[a.i])
-		kk := key{a.q, m.Minute.Unix() / 3600}
-		if incr[kk] == nil {
-			incr[kk] = map[string]int64{}
-		}
-		pre := strconv.FormatInt(m.Minute.Unix(), 10) + "|" + m.Task + "|"
-		vals := []int64{int64(m.Succeeded), int64(m.Failed), int64(m.Retried), int64(m.Other), int64(m.Duration)}
-		for _, n := range m.Buckets {
-			vals = append(vals, n)
-		}
-		for i, v := range vals {
-			if v != 0 {
-				incr[kk][pre+aggFields[i]] += v
-			}
+	a = append(a, np)
+	for i, v := range vals {
+		if v != 0 {
+			a = append(a, aggFields[i], v)
 		}
 	}
-	ttl := backend.MinutesRetention + 2*time.Hour
-	if _, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
-		for kk, fields := range incr {
-			k := b.aggKey(kk.q, kk.hour)
-			for f, v := range fields {
-				p.HIncrBy(ctx, k, f, v)
-			}
-			p.Expire(ctx, k, ttl)
-			p.ZAdd(ctx, b.qp(kk.q)+"aggh", goredis.Z{Score: float64(kk.hour), Member: strconv.FormatInt(kk.hour, 10)})
-			p.ZRemRangeByScore(ctx, b.qp(kk.q)+"aggh", "-inf", "("+strconv.FormatInt(kk.hour-int64(ttl/time.Hour), 10))
-		}
-	}); err != nil {
-		b.o.logger.Warn("nuvom/redis: cannot record aggregates", "error", err)
-	}
+	return a
 }
 
 // Heartbeat stores w's registry row and forgets long-gone workers.

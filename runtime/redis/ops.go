@@ -123,6 +123,12 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 		cmds []goredis.Cmder
 		err  error
 	)
+	if len(clamped) == 1 && clamped[0].UniqueKey == "" && !b.cluster() && b.registered(clamped) == 0 {
+		return b.enqueueOne(ctx, jobs[0], clamped[0])
+	}
+	if len(clamped) > 1 && !b.cluster() && noUniqueKeys(clamped) && b.registered(clamped) == 0 {
+		return b.enqueueMany(ctx, clamped, byQueue, order)
+	}
 	if !b.cluster() {
 		// One script: the whole batch, atomically.
 		a := make([]any, 0, 7+len(jobs)*16)
@@ -211,6 +217,112 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 	if len(dups) > 0 {
 		// The batch is stored; forgetting the reservations of the duplicates is cleanup.
 		b.c.HDel(context.WithoutCancel(ctx), b.loc, dups...)
+	}
+	b.notify()
+	return res, nil
+}
+
+// enqueueOne inserts j (c: j clamped), a single job without a unique key
+// whose queue and task are registered, on a standalone Redis: one lean script.
+func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.EnqueueResult, error) {
+	rest, err := restFields(c)
+	if err != nil {
+		return nil, fmt.Errorf("redis: enqueue: %w", err)
+	}
+	p := b.qp(c.Queue)
+	pk, ra := prioKey(c.Priority), timeKey(c.RunAt)
+	wait := p + "w:" + c.Task
+	member := ra + pk + c.ID
+	if c.State == backend.StateQueued {
+		wait, member = p+"r:"+c.Task, pk+ra+c.ID
+	}
+	keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, p + "all", b.loc}
+	a := make([]any, 0, 15+len(rest))
+	a = append(a, c.ID, c.Queue, b.ch, ra+c.ID, member,
+		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra, "v", "1")
+	a = append(a, rest...)
+	cmd := b.eval(ctx, enqueueOneScript, keys, a...)
+	if err := cmd.Err(); err != nil {
+		if strings.HasPrefix(err.Error(), "EXISTS") {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		if ctx.Err() != nil {
+			// The script may have run although its reply was lost.
+			b.undoEnqueue([]*backend.Job{c}, map[string][]int{c.Queue: {0}}, []string{c.Queue})
+		}
+		return nil, wrap(ctx, "enqueue", err)
+	}
+	b.notify()
+	return []backend.EnqueueResult{{ID: j.ID}}, nil
+}
+
+// noUniqueKeys reports whether no job of jobs has a unique key.
+func noUniqueKeys(jobs []*backend.Job) bool {
+	for _, j := range jobs {
+		if j.UniqueKey != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// enqueueMany inserts jobs (clamped, none with a unique key, their queues
+// and tasks registered) on a standalone Redis: one lean script whose
+// arguments are laid out as the commands it runs.
+func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue map[string][]int, order []string) ([]backend.EnqueueResult, error) {
+	n := len(jobs)
+	a := make([]any, 0, 2+3*n+20*n)
+	a = append(a, b.ch, n)
+	for _, j := range jobs {
+		a = append(a, j.ID)
+	}
+	for _, j := range jobs {
+		a = append(a, j.ID, j.Queue)
+	}
+	idx := map[string][]any{}
+	var keys []string
+	zadd := func(k, m string) {
+		l, ok := idx[k]
+		if !ok {
+			keys = append(keys, k)
+		}
+		idx[k] = append(l, 0, m)
+	}
+	for _, j := range jobs {
+		rest, err := restFields(j)
+		if err != nil {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		p := b.qp(j.Queue)
+		pk, ra := prioKey(j.Priority), timeKey(j.RunAt)
+		a = append(a, p+"j:"+j.ID, 10+len(rest), "tk", j.Task, "st", string(j.State), "pk", pk, "ra", ra, "v", "1")
+		a = append(a, rest...)
+		zadd(p+"s:"+string(j.State), ra+j.ID)
+		if j.State == backend.StateQueued {
+			zadd(p+"r:"+j.Task, pk+ra+j.ID)
+		} else {
+			zadd(p+"w:"+j.Task, ra+pk+j.ID)
+		}
+		zadd(p+"all", j.ID)
+	}
+	for _, k := range keys {
+		a = append(a, k, len(idx[k]))
+		a = append(a, idx[k]...)
+	}
+	cmd := b.eval(ctx, enqueueManyScript, []string{b.qp(order[0]) + "m", b.loc}, a...)
+	if err := cmd.Err(); err != nil {
+		if strings.HasPrefix(err.Error(), "EXISTS") {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		if ctx.Err() != nil {
+			// The script may have run although its reply was lost.
+			b.undoEnqueue(jobs, byQueue, order)
+		}
+		return nil, wrap(ctx, "enqueue", err)
+	}
+	res := make([]backend.EnqueueResult, n)
+	for i, j := range jobs {
+		res[i] = backend.EnqueueResult{ID: j.ID}
 	}
 	b.notify()
 	return res, nil
@@ -377,7 +489,6 @@ func (b *Backend) claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		}
 	}
 	b.remember(out)
-	b.tasks.remember(out)
 	if out == nil {
 		out = []*backend.Job{}
 	}
@@ -456,6 +567,7 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 	slices.Sort(qs)
 	cmds := make([]*goredis.Cmd, len(qs))
 	var err error
+	nowKey, untilKey := timeKey(now), timeKey(until)
 	run := func(p goredis.Scripter) {
 		for i, q := range qs {
 			queues := []string{q}
@@ -467,8 +579,8 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 					route = queues[0]
 				}
 			}
-			a := []any{b.qp(route), timeKey(now), timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
-				timeKey(until), "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
+			a := []any{b.qp(route), nowKey, timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
+				untilKey, "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
 			a = append(a, toAny(req.Tasks)...)
 			a = append(a, len(queues))
 			a = append(a, toAny(queues)...)
@@ -495,12 +607,17 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 			continue
 		}
 		pairs, _ := parts[0].([]any)
-		for k := 0; k+1 < len(pairs); k += 2 {
+		for k := 0; k+4 < len(pairs); k += 5 {
 			id, _ := pairs[k].(string)
 			f, ferr := hashToMap(pairs[k+1])
 			if ferr != nil {
 				continue
 			}
+			// The claim's fields: the script returns the record as it was read.
+			f["st"], f["sa"], f["lo"], f["lu"] = string(backend.StateRunning), nowKey, req.Worker, untilKey
+			f["at"], _ = pairs[k+2].(string)
+			f["lt"], _ = pairs[k+3].(string)
+			f["v"], _ = pairs[k+4].(string)
 			j, _, derr := decodeJob(id, f)
 			if derr != nil {
 				bad++
@@ -641,8 +758,8 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		calls = append(calls, c)
 	}
 	argsOf := func(c *call) ([]any, error) {
-		a := make([]any, 0, 5+8*len(c.idx))
-		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx))
+		a := make([]any, 0, 7+17*len(c.idx))
+		a = append(a, b.qp(c.q), b.ch, keep, cutoff, len(c.idx), int64(aggTTL/time.Second), int64(aggTTL/time.Hour))
 		for _, i := range c.idx {
 			o := &outcomes[i]
 			out, err := encodeOutcome(o.Result, o.Error, o.ErrorChain, o.PanicStack)
@@ -659,6 +776,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			}
 			a = append(a, o.Lease.JobID, o.Lease.Token, string(o.State), timeKey(backend.ClampTime(o.RunAt)),
 				timeKey(backend.ClampTime(o.FinishedAt)), out, at, refund)
+			a = appendAggregates(a, o)
 		}
 		return a, nil
 	}
@@ -682,7 +800,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		return nil, wrap(ctx, "complete", err)
 	}
 	var done, gone []string
-	var applied []appliedOutcome
 	for _, c := range calls {
 		parts, _ := c.cmd.Val().([]any)
 		if len(parts) != 2 {
@@ -695,7 +812,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			switch r {
 			case 1:
 				done = append(done, id)
-				applied = append(applied, appliedOutcome{i, c.q})
 			case 0:
 				errs[i] = fmt.Errorf("redis: complete job %s with token %d: %w", id, outcomes[i].Lease.Token, backend.ErrLeaseLost)
 			default:
@@ -704,7 +820,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		}
 		gone = append(gone, strs(parts[1])...)
 	}
-	b.addMinutes(ctx, outcomes, applied)
 	b.forget(done)
 	if len(gone) > 0 {
 		b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)

@@ -94,8 +94,6 @@ type Backend struct {
 	leasedMu sync.Mutex
 	leased   map[string]string
 
-	tasks claimedTasks // for the aggregates (admin.go)
-
 	// reg remembers when this backend added a queue and task ("queue\x00task")
 	// to the queues and tasks sets (see registered).
 	regMu sync.Mutex

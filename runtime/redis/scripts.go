@@ -253,12 +253,77 @@ if added > 0 then redis.call('PUBLISH', ARGV[2], '1') end
 return res
 `)
 
+// enqueueOneScript inserts one job without a unique key on a standalone
+// Redis whose queue and task this backend registered a moment ago: the
+// common single enqueue. It does what enqueueScript does for such a job, with
+// no prelude and no tables: per call, Lua's setup and its table work cost
+// Redis more than the commands themselves.
+// KEYS: the queue's meta key (routing), the job's key, its state index, its
+// claim (r:) or waiting (w:) index, the queue's all index, the location hash.
+// ARGV: id, queue, channel, state-index member, claim/waiting member, then the
+// job's field pairs (tk, st, pk, ra, v and the rest).
+// It returns "" (inserted).
+var enqueueOneScript = goredis.NewScript(`
+if redis.call('HSETNX', KEYS[6], ARGV[1], ARGV[2]) == 0 then
+  return redis.error_reply('EXISTS job ' .. ARGV[1] .. ' exists')
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+redis.call('ZADD', KEYS[4], 0, ARGV[5])
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
+redis.call('PUBLISH', ARGV[3], '1')
+return ''
+`)
+
+// enqueueManyScript inserts a batch of jobs without unique keys on a
+// standalone Redis whose queues and tasks this backend registered a moment
+// ago: the common batched enqueue. The client lays out every command's
+// arguments, so that the script runs them straight from ARGV (unpack of a
+// slice) instead of building a Lua table per job and per index.
+// KEYS: the first queue's meta key (routing), the location hash.
+// ARGV: channel, n, then n ids, then n (id, queue) pairs, then per job its key,
+// 2×(number of fields) and the field pairs, then per index key: the key, 2×m
+// and m (0, member) pairs; the section of the indexes ends the arguments.
+// It returns "" (all inserted) or fails with EXISTS when an id is taken.
+var enqueueManyScript = goredis.NewScript(`
+local n = tonumber(ARGV[2])
+local i = 3
+for c = i, i + n - 1, 4000 do
+  local got = redis.call('HMGET', KEYS[2], unpack(ARGV, c, math.min(c + 3999, i + n - 1)))
+  for x = 1, #got do
+    if got[x] then return redis.error_reply('EXISTS job ' .. ARGV[c + x - 1] .. ' exists') end
+  end
+end
+i = i + n
+for c = i, i + 2 * n - 1, 4000 do
+  redis.call('HSET', KEYS[2], unpack(ARGV, c, math.min(c + 3999, i + 2 * n - 1)))
+end
+i = i + 2 * n
+for x = 1, n do
+  local m = tonumber(ARGV[i + 1])
+  redis.call('HSET', ARGV[i], unpack(ARGV, i + 2, i + 1 + m))
+  i = i + 2 + m
+end
+while i <= #ARGV do
+  local k, m = ARGV[i], tonumber(ARGV[i + 1])
+  for c = i + 2, i + 1 + m, 4000 do
+    redis.call('ZADD', k, unpack(ARGV, c, math.min(c + 3999, i + 1 + m)))
+  end
+  i = i + 2 + m
+end
+redis.call('PUBLISH', ARGV[1], '1')
+return ''
+`)
+
 // claimScript leases up to limit ready jobs of the given queues (on a
 // Cluster: one queue a call). No queues: every queue of the queues set. No
 // tasks: every task of each queue.
 // ARGV: P, now, now+1µs, limit, worker, lease-until, quarantine error,
 // key prefix, queues set, nt, tasks..., nq, queues...
-// It returns {{id1, fields of id1 (as HGETALL, after the claim), id2, ...}, quarantined ids}.
+// It returns {{id1, fields of id1 (as HGETALL, before the claim), its new
+// attempt, lease token and version, id2, ...}, quarantined ids}: the other
+// claim fields (st running, sa now, lo worker, lu lease-until) are the
+// caller's own arguments, so they are not copied into the reply.
 // Per job it runs HGETALL and HSET; the ready sets lose the members looked
 // at by one ZREMRANGEBYRANK each, the other indexes are written once per batch.
 var claimScript = goredis.NewScript(prelude + `
@@ -313,9 +378,20 @@ local function consume(li)
     pos[li] = 1
   end
 end
-local function quarantine(k, h, fi, id, st, tk, pk, ra, msg)
-  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(fi.v and h[fi.v]))
+local function quarantine(k, v, id, st, tk, pk, ra, msg)
+  redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(v))
   idx_add(id, 'quarantined', tk, pk, ra, '', now)
+end
+-- hexlt compares two 16-digit lowercase hex keys as lexlt does, with two
+-- number comparisons (lexlt when one is not such a key).
+local function hexlt(a, b)
+  if a == b then return false end
+  local x, y = tonumber(string.sub(a, 1, 8), 16), tonumber(string.sub(b, 1, 8), 16)
+  if #a ~= 16 or #b ~= 16 or not x or not y then return lexlt(a, b) end
+  if x ~= y then return x < y end
+  x, y = tonumber(string.sub(a, 9), 16), tonumber(string.sub(b, 9), 16)
+  if not x or not y then return lexlt(a, b) end
+  return x < y
 end
 DEFER = true
 local out, bad, taken = {}, {}, 0
@@ -337,47 +413,43 @@ while taken < limit do
   local tk = lt[best]
   local pk, ra, id = string.sub(bm, 1, 16), string.sub(bm, 17, 32), string.sub(bm, 33)
   local k = jk(id)
-  if lexlt(now, ra) then
+  if hexlt(now, ra) then
     -- not ready at this claimer's clock (clocks of hosts disagree): back to waiting
     zadd(P .. 'w:' .. tk, ra .. pk .. id)
   else
     local h = redis.call('HGETALL', k)
-    local fi = {}
-    for x = 1, #h, 2 do fi[h[x]] = x + 1 end
-    local st = fi.st and h[fi.st]
+    local st, at, lt, v
+    for x = 1, #h, 2 do
+      local name = h[x]
+      if name == 'st' then st = h[x + 1]
+      elseif name == 'at' then at = h[x + 1]
+      elseif name == 'lt' then lt = h[x + 1]
+      elseif name == 'v' then v = h[x + 1] end
+    end
     if not st or not PENDING[st] then
       -- a stale index entry (already consumed)
       if st and not KNOWN[st] then
         zrem(P .. 's:' .. st, ra .. id)
-        quarantine(k, h, fi, id, st, tk, pk, ra, 'unknown state ' .. st)
+        quarantine(k, v, id, st, tk, pk, ra, 'unknown state ' .. st)
         bad[#bad + 1] = id
       end
     else
       zrem(P .. 's:' .. st, ra .. id)
       if st ~= 'queued' then zrem(P .. 'w:' .. tk, ra .. pk .. id) end
-      local a, t = int(fi.at and h[fi.at]), int(fi.lt and h[fi.lt])
+      local a, t = int(at), int(lt)
       if not a or not t then
-        quarantine(k, h, fi, id, st, tk, pk, ra, 'attempt or lease token is not an integer')
+        quarantine(k, v, id, st, tk, pk, ra, 'attempt or lease token is not an integer')
         bad[#bad + 1] = id
       else
-        local set = {st = 'running', sa = now, lo = worker, lu = lu, at = string.format('%d', a + 1),
-          lt = string.format('%d', t + 1), v = nextv(fi.v and h[fi.v])}
-        local args = {'HSET', k}
-        for name, val in pairs(set) do
-          args[#args + 1] = name
-          args[#args + 1] = val
-          if fi[name] then
-            h[fi[name]] = val
-          else
-            h[#h + 1] = name
-            h[#h + 1] = val
-          end
-        end
-        redis.call(unpack(args))
+        a, t, v = string.format('%d', a + 1), string.format('%d', t + 1), nextv(v)
+        redis.call('HSET', k, 'st', 'running', 'sa', now, 'lo', worker, 'lu', lu, 'at', a, 'lt', t, 'v', v)
         zadd(P .. 's:running', ra .. id)
         zadd(P .. 'lease', lu .. id)
         out[#out + 1] = id
         out[#out + 1] = h
+        out[#out + 1] = a
+        out[#out + 1] = t
+        out[#out + 1] = v
         taken = taken + 1
       end
     end
@@ -388,40 +460,64 @@ flush()
 return {out, bad}
 `)
 
-// completeScript applies outcomes whose fence holds, then retention.
-// ARGV: P, channel, keep, cutoff, n, then per outcome: id token st ra fa outcome attempt refund.
+// completeScript applies outcomes whose fence holds, counts them in the
+// queue's hourly aggregates (admin.go), then applies retention.
+// ARGV: P, channel, keep, cutoff, n, aggregate TTL (seconds), aggregate
+// hours kept, then per outcome: id token st ra fa outcome attempt refund
+// minute hour np, then np (field, increment) pairs: the outcome's counts,
+// added to field "<minute>|<task>|<field>" of hash P agg:<hour>.
 // It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted by retention}.
-// Per outcome it runs HMGET and HSET; the indexes are written once per batch.
+// Per outcome it runs HMGET and HSET; the indexes are written once per
+// batch, the aggregates once per distinct field.
 var completeScript = goredis.NewScript(prelude + `
-local n = tonumber(ARGV[5])
+local n, ttl, keepHours = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local res, retried = {}, false
+local agg, hours = {}, {}
 DEFER = true
-for x = 0, n - 1 do
-  local i = 6 + x * 8
+local i = 8
+for x = 1, n do
   local id, token, st, ra, fa = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local minute, hour, np = ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
   local k = jk(id)
   local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h', 'v', 'ma')
   if not f[1] then
-    res[x + 1] = -1
+    res[x] = -1
   elseif f[1] ~= 'running' or f[2] ~= token then
-    res[x + 1] = 0
+    res[x] = 0
   else
     idx_remove(id, 'running', f[3] or '', f[4] or '', f[5] or '', f[6] or '', '')
     local nra, nfa = f[5] or '', fa
     if st == 'retrying' then nra, nfa = ra, '' ; retried = true end
-    local args = {'HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
-      'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8])}
     if ARGV[i+7] == '1' then
-      args[#args + 1] = 'ma'
-      args[#args + 1] = string.format('%d', (int(f[9]) or 0) + 1)
+      redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
+        'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8]), 'ma', string.format('%d', (int(f[9]) or 0) + 1))
+    else
+      redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
+        'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8]))
     end
-    redis.call(unpack(args))
     idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa)
-    res[x + 1] = 1
+    res[x] = 1
+    if np > 0 then
+      local t = agg[hour]
+      if not t then t = {} ; agg[hour] = t ; hours[#hours + 1] = hour end
+      local pre = minute .. '|' .. (f[3] or '') .. '|'
+      for p = i + 11, i + 9 + 2 * np, 2 do
+        local name = pre .. ARGV[p]
+        t[name] = (t[name] or 0) + tonumber(ARGV[p + 1])
+      end
+    end
   end
+  i = i + 11 + 2 * np
 end
 flush()
 DEFER = false
+for _, hour in ipairs(hours) do
+  local ak = P .. 'agg:' .. hour
+  for name, v in pairs(agg[hour]) do redis.call('HINCRBY', ak, name, string.format('%d', v)) end
+  redis.call('EXPIRE', ak, ttl)
+  redis.call('ZADD', P .. 'aggh', hour, hour)
+  redis.call('ZREMRANGEBYSCORE', P .. 'aggh', '-inf', '(' .. string.format('%d', tonumber(hour) - keepHours))
+end
 if retried then redis.call('PUBLISH', ARGV[2], '1') end
 return {res, retain(tonumber(ARGV[3]), ARGV[4])}
 `)
@@ -540,5 +636,5 @@ end
 return ''
 `)
 
-var allScripts = []*goredis.Script{enqueueScript, claimScript, completeScript, extendScript,
+var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, enqueueManyScript, claimScript, completeScript, extendScript,
 	releaseScript, casScript, purgeScript, retainScript, reserveScript}

@@ -44,6 +44,9 @@ func loadManifest(root string) (*manifest.Manifest, string) {
 func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m *manifest.Manifest, addr string, logger *slog.Logger) (url string, stop func(), err error) {
 	o := dashboard.Options{Backend: b, Manifest: m, Token: os.Getenv(DashboardTokenEnv), Logger: logger}
 	if err := dashboard.CheckBind(addr, o); err != nil {
+		if _, _, perr := net.SplitHostPort(addr); perr != nil {
+			return "", nil, fmt.Errorf("--dashboard-addr: %w", err)
+		}
 		return "", nil, fmt.Errorf("%w (set %s)", err, DashboardTokenEnv)
 	}
 	st, err := cfg.OpenScheduleStore(ctx)

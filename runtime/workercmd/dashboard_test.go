@@ -35,6 +35,11 @@ func TestWorkerServesTheDashboard(t *testing.T) {
 		!strings.Contains(err.Error(), DashboardTokenEnv) {
 		t.Fatalf("open address without a token: %v, want a refusal naming %s", err, DashboardTokenEnv)
 	}
+	// A malformed address is named as such, without the token hint.
+	if _, _, err := startDashboard(context.Background(), cfg, b, nil, "8181", logger); err == nil ||
+		!strings.Contains(err.Error(), `address "8181" is not host:port`) || strings.Contains(err.Error(), DashboardTokenEnv) {
+		t.Fatalf("--dashboard-addr 8181: %v, want it named as not host:port, with no token hint", err)
+	}
 	url, stop, err := startDashboard(context.Background(), cfg, b, nil, "127.0.0.1:0", logger)
 	if err != nil {
 		t.Fatal(err)

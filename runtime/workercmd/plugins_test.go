@@ -104,7 +104,7 @@ func TestPluginSettingsErrors(t *testing.T) {
 	for _, c := range []struct{ file, want string }{
 		{"[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\nadr = \"x\"\n", `worker: .nuvom_plugins.toml:4:1: plugin prometheus: unknown setting "adr" (known: addr, path, refresh)`},
 		{"[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\naddr = \"${NUVOM_TEST_UNSET_VAR}\"\n", `worker: .nuvom_plugins.toml:4:1: plugin prometheus: setting addr: environment variable NUVOM_TEST_UNSET_VAR is not set`},
-		{"[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\nrefresh = \"0s\"\n", `worker: .nuvom_plugins.toml:1:1: plugin prometheus: refresh 0s must be positive`},
+		{"[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\nrefresh = \"0s\"\n", `worker: .nuvom_plugins.toml:4:1: plugin prometheus: refresh 0s must be positive`},
 	} {
 		var out, errOut bytes.Buffer
 		pl := &Plugins{File: c.file, Registrations: []plugin.Registration{prometheus.Plugin}}

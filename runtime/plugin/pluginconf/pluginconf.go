@@ -17,6 +17,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -107,7 +108,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{Pos{name, pe.Position.Line, max(pe.Position.Col, 1)}, pe.Message}
+			return nil, &Error{syntaxPos(name, data, pe.Position), pe.Message}
 		}
 		return nil, &Error{Pos{File: name}, err.Error()}
 	}
@@ -194,6 +195,19 @@ func Parse(name string, data []byte) (*File, error) {
 	return f, nil
 }
 
+// syntaxPos is the position of a TOML syntax error, from its byte offset:
+// the decoder's line is one too far when the error is at the end of a line
+// (a "[[plugin]" header, an unclosed "[plugin.settings").
+func syntaxPos(name string, data []byte, p toml.Position) Pos {
+	if p.Start < 0 || p.Start > len(data) {
+		return Pos{name, p.Line, max(p.Col, 1)}
+	}
+	before := data[:p.Start]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+	return Pos{name, line, col}
+}
+
 var importRE = regexp.MustCompile(`^[A-Za-z0-9_.~+-]+(/[A-Za-z0-9_.~+-]+)*$`)
 
 func validImport(p string) bool { return importRE.MatchString(p) && !strings.Contains(p, "..") }
@@ -203,6 +217,34 @@ func validImport(p string) bool { return importRE.MatchString(p) && !strings.Con
 func (e *Entry) KeyPos(key string) Pos {
 	if p, ok := e.keys[key]; ok {
 		return p
+	}
+	if p, ok := e.fields["settings"]; ok {
+		return p // settings = { ... }: the line of the inline table
+	}
+	return e.Pos
+}
+
+// BlamePos returns the position of the setting that msg, an error of the
+// plugin's constructor, starts with ("refresh -5s must be positive" or
+// "setting refresh: ...": the refresh key; a "plugin NAME: " prefix is
+// skipped), else the table's header.
+func (e *Entry) BlamePos(msg string) Pos {
+	msg = strings.TrimPrefix(strings.TrimPrefix(msg, "plugin "+e.Name+": "), "setting ")
+	if f := strings.Fields(msg); len(f) > 0 {
+		if k := strings.TrimRight(f[0], ":,"); e.Settings[k] != nil {
+			return e.KeyPos(k)
+		}
+	}
+	return e.Pos
+}
+
+// EnvRefPos returns the position of the first setting whose value refers to
+// ${name} (the table's header when none does).
+func (e *Entry) EnvRefPos(name string) Pos {
+	for _, k := range sortedKeys(e.Settings) {
+		if slices.Contains((&Entry{Settings: map[string]any{k: e.Settings[k]}}).EnvRefs(), name) {
+			return e.KeyPos(k)
+		}
 	}
 	return e.Pos
 }
@@ -262,6 +304,8 @@ func (x *index) pos(i int, section, key string) Pos {
 var (
 	headerRE = regexp.MustCompile(`^\s*(\[\[?)\s*([^\]]*?)\s*\]\]?`)
 	keyRE    = regexp.MustCompile(`^(\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
+	// inlineKeyRE finds the keys of an inline table: settings = { a = 1, b = 2 }.
+	inlineKeyRE = regexp.MustCompile(`[{,]\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
 )
 
 // scan finds [[plugin]] headers and the keys of each table, by line.
@@ -300,9 +344,30 @@ func scan(file string, data []byte) *index {
 				x.keys[cur][section] = map[string]Pos{}
 			}
 			x.keys[cur][section][key] = p
+			if section == "plugin" && key == "settings" {
+				x.inline(cur, file, n+1, line, len(m[0]))
+			}
 		}
 	}
 	return x
+}
+
+// inline records the keys of the inline settings table on line (from byte
+// from on), each at its first occurrence.
+func (x *index) inline(cur int, file string, lineNo int, line string, from int) {
+	rest := line[from:]
+	if !strings.HasPrefix(strings.TrimSpace(rest), "{") {
+		return
+	}
+	if x.keys[cur]["settings"] == nil {
+		x.keys[cur]["settings"] = map[string]Pos{}
+	}
+	for _, m := range inlineKeyRE.FindAllStringSubmatchIndex(rest, -1) {
+		key := strings.Trim(rest[m[2]:m[3]], `"'`)
+		if _, ok := x.keys[cur]["settings"][key]; !ok {
+			x.keys[cur]["settings"][key] = Pos{file, lineNo, utf8.RuneCountInString(line[:from+m[2]]) + 1}
+		}
+	}
 }
 
 // Kind is the type of a setting, as the file spells its value.

@@ -73,7 +73,10 @@ func TestParseAndDecode(t *testing.T) {
 
 func TestErrorsArePositioned(t *testing.T) {
 	for _, c := range []struct{ name, src, want string }{
-		{"syntax", "[[plugin]\nname = 1", ".nuvom_plugins.toml:2:"},
+		{"syntax", "[[plugin]\nname = 1", ".nuvom_plugins.toml:1:9: expected end of table array name delimiter"},
+		{"unclosed table", "[[plugin]]\nname = \"prometheus\"\n[plugin.settings\naddr = \"x\"\n", ".nuvom_plugins.toml:3:17: "},
+		{"duplicate key", "[[plugin]]\nname = \"prometheus\"\n  name = \"otel\"\n", ".nuvom_plugins.toml:3:3: Key 'plugin.name' has already been defined"},
+		{"bad value", "[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\naddr = \n", ".nuvom_plugins.toml:4:8: expected value"},
 		{"top key", "x = 1\n", `.nuvom_plugins.toml:1:1: unknown key "x"`},
 		{"plugin key", "[[plugin]]\nname = \"prometheus\"\n  nmae = \"x\"\n", `.nuvom_plugins.toml:3:3: unknown key "nmae" in [[plugin]]`},
 		{"no name", "[[plugin]]\n[plugin.settings]\na = 1\n", ".nuvom_plugins.toml:1:1: plugin needs a name"},
@@ -110,5 +113,51 @@ func TestCheckSettings(t *testing.T) {
 	}
 	if err := f.Entries[0].Check("x", nil); err == nil || !strings.Contains(err.Error(), "it takes no settings") {
 		t.Errorf("nil schema: %v", err)
+	}
+}
+
+// Settings written as an inline table are positioned at their keys, and a
+// ${NAME} reference at the key that holds it.
+func TestInlineSettingsArePositioned(t *testing.T) {
+	src := "[[plugin]]\nname = \"prometheus\"\nsettings = { addr = 9464, refresh = \"soon\" }\n\n[[plugin]]\nname = \"otel\"\n[plugin.settings]\ntracer = \"t\"\nparent = \"${PARENT}\"\n"
+	f, err := Parse(FileName, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := SchemaOf(&testSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Entries[0].Check("prometheus", schema)
+	want := `.nuvom_plugins.toml:3:14: plugin prometheus: setting addr: want a string, found an integer
+.nuvom_plugins.toml:3:27: plugin prometheus: setting refresh: "soon" is not a duration such as "30s"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	if got := f.Entries[0].KeyPos("nokey"); got.Line != 3 {
+		t.Errorf("position of a key not found in an inline table = %v, want line 3 (the settings key)", got)
+	}
+	if got := f.Entries[1].EnvRefPos("PARENT"); got.Line != 9 || got.Col != 1 {
+		t.Errorf("position of ${PARENT} = %v, want 9:1", got)
+	}
+}
+
+// A constructor's error is positioned at the setting it starts with.
+func TestBlamePos(t *testing.T) {
+	f, err := Parse(FileName, []byte("[[plugin]]\nimport = \"example.com/hook\"\n[plugin.settings]\nurl = \"ftp://x\"\n  timeout = \"-1s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.Entries[0]
+	for msg, want := range map[string]string{
+		`plugin hook: setting url "ftp://x": want an http:// or https:// URL`: ".nuvom_plugins.toml:4:1",
+		`setting timeout -1s: want a positive duration`:                       ".nuvom_plugins.toml:5:3",
+		`timeout: bad`:    ".nuvom_plugins.toml:5:3",
+		`started twice`:   ".nuvom_plugins.toml:1:1",
+		`retries is high`: ".nuvom_plugins.toml:1:1", // not a key of the file
+	} {
+		if got := e.BlamePos(msg).String(); got != want {
+			t.Errorf("BlamePos(%q) = %s, want %s", msg, got, want)
+		}
 	}
 }

@@ -152,7 +152,7 @@ func newMember(e *pluginconf.Entry, reg plugin.Registration, getenv func(string)
 	}
 	p, err := construct(reg, st)
 	if err != nil {
-		return nil, &pluginconf.Error{Pos: e.Pos, Msg: err.Error()}
+		return nil, &pluginconf.Error{Pos: e.BlamePos(err.Error()), Msg: err.Error()}
 	}
 	return &member{reg: reg, settings: st, p: p}, nil
 }

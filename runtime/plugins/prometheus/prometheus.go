@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -52,6 +53,9 @@ var Plugin = plugin.Registration{
 		st := s.(*Settings)
 		if st.Addr == "" {
 			return nil, errors.New("addr is empty")
+		}
+		if _, _, err := net.SplitHostPort(st.Addr); err != nil {
+			return nil, fmt.Errorf("addr %q is not host:port (such as 127.0.0.1:9464): %w", st.Addr, err)
 		}
 		if st.Path == "" || st.Path[0] != '/' {
 			return nil, fmt.Errorf("path %q must start with /", st.Path)

@@ -139,3 +139,27 @@ func scrape(t *testing.T, url string) string {
 	}
 	return string(data)
 }
+
+// Settings the plugin cannot use are refused when it is made (which nuvom
+// plugins check runs too), each error starting with the setting's name, not
+// when its listener starts.
+func TestNewRefusesBadSettings(t *testing.T) {
+	for _, c := range []struct {
+		s    prometheus.Settings
+		want string
+	}{
+		{prometheus.Settings{Addr: "not an addr", Path: "/metrics", Refresh: time.Second}, `addr "not an addr" is not host:port`},
+		{prometheus.Settings{Addr: "9464", Path: "/metrics", Refresh: time.Second}, `addr "9464" is not host:port`},
+		{prometheus.Settings{Addr: "127.0.0.1:9464", Path: "metrics", Refresh: time.Second}, `path "metrics" must start with /`},
+		{prometheus.Settings{Addr: "127.0.0.1:9464", Path: "/metrics", Refresh: -time.Second}, `refresh -1s must be positive`},
+	} {
+		s := c.s
+		if _, err := prometheus.Plugin.New(&s); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("New(%+v) = %v, want %q", c.s, err, c.want)
+		}
+	}
+	s := prometheus.Settings{Addr: ":0", Path: "/metrics", Refresh: time.Second}
+	if _, err := prometheus.Plugin.New(&s); err != nil {
+		t.Errorf("New(%+v) = %v", s, err)
+	}
+}

@@ -33,8 +33,10 @@ func TestWorkflowRepairAfterCrash(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %d jobs, %v", len(jobs), err)
 	}
-	if _, err := b.run(ctx, completeScript, b.meta(a.Queue), b.qp(a.Queue), b.ch, 0, "", 1,
-		a.ID, jobs[0].LeaseToken, string(backend.StateSucceeded), timeKey(now), timeKey(now), "", "", "", "", "", 0); err != nil {
+	// ARGV as completeScript documents it: the header, then one outcome
+	// without an attempt record or aggregates.
+	if _, err := b.run(ctx, completeScript, b.meta(a.Queue), b.qp(a.Queue), b.ch, 0, "", 1, 3600, 1,
+		a.ID, jobs[0].LeaseToken, string(backend.StateSucceeded), timeKey(now), timeKey(now), "", "", 0, "", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := b.Get(ctx, c.ID); err != nil || got.State != backend.StatePending {

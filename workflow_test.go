@@ -56,8 +56,6 @@ func intArg(tb testing.TB, n int64) []byte {
 	return b
 }
 
-
-
 // root is a step of plusOne from n; next one fed by its parent.
 func root(tb testing.TB, n int64) nuvom.Step[int64] {
 	return nuvom.NewStep[int64](plusOne, intArg(tb, n), nil, nil)

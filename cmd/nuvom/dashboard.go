@@ -99,7 +99,7 @@ func (a *app) serveDashboard(ctx context.Context, addr string, opts dashboard.Op
 		return a.fail(fmt.Errorf("dashboard: %w", err))
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(a.stdout, "nuvom dashboard on http://%s/\n", ln.Addr())
+	fmt.Fprintf(a.stdout, "nuvom dashboard on %s\n", dashboard.URLFor(ln.Addr()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

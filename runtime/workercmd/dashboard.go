@@ -75,7 +75,7 @@ func startDashboard(ctx context.Context, cfg config.Config, b backend.Backend, m
 			logger.Error("dashboard", "err", err)
 		}
 	}()
-	url = "http://" + ln.Addr().String() + "/"
+	url = dashboard.URLFor(ln.Addr())
 	logger.Info("dashboard serving", "url", url)
 	return url, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/dashboard"
 )
@@ -224,10 +226,30 @@ func (a *app) queuePause(args []string, pause bool) int {
 	}
 	if pause {
 		fmt.Fprintf(a.stdout, "queue %s paused\n", q)
+		a.warnUnknownQueue(q)
 	} else {
 		fmt.Fprintf(a.stdout, "queue %s resumed\n", q)
 	}
 	return exitOK
+}
+
+// warnUnknownQueue warns when no task of the manifest uses queue q: a
+// typo pauses a queue nothing uses, while the meant one keeps running.
+func (a *app) warnUnknownQueue(q string) {
+	m, err := a.loadManifest()
+	if err != nil {
+		return // no manifest: nothing to compare with
+	}
+	var used []string
+	for _, t := range m.Tasks {
+		if t.Options.Queue == q {
+			return
+		}
+		used = append(used, t.Options.Queue)
+	}
+	slices.Sort(used)
+	fmt.Fprintf(a.stderr, "warning: no task in %s has queue %q (theirs: %s); only jobs enqueued with --queue %s wait for it\n",
+		manifest.FileName, q, strings.Join(slices.Compact(used), ", "), q)
 }
 
 // pausedQueues lists the paused queues of the store for queue stats; errors

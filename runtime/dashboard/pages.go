@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,6 +244,13 @@ func (h *Handler) queues(r *http.Request) (string, any, error) {
 func jobsQuery(r *http.Request) (backend.JobQuery, error) {
 	q := r.URL.Query()
 	jq := backend.JobQuery{Task: q.Get("task"), Queue: q.Get("queue"), Text: strings.TrimSpace(q.Get("q")), After: q.Get("after")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return jq, statusError{http.StatusBadRequest, fmt.Sprintf("limit %q is not a positive number of jobs per page", v)}
+		}
+		jq.Limit = n
+	}
 	if s := q.Get("state"); s != "" {
 		if !backend.State(s).Valid() {
 			return jq, statusError{http.StatusBadRequest, fmt.Sprintf("unknown state %q", s)}
@@ -301,6 +309,9 @@ type jobsData struct {
 	Next    string // cursor of the next page
 	States  []backend.State
 	Tasks   []string
+	Limit   string   // jobs per page, when the request set it
+	Tag     string   // the tag filter: jobs of the manifest's tasks with this tag
+	Tags    []string // every tag of the manifest's tasks
 	Queues  []string
 	Limited bool // the store has no Admin: List without search or pages
 	Scanned bool // a text search stopped after backend.TextScanLimit jobs
@@ -327,12 +338,28 @@ func (h *Handler) jobList(r *http.Request, jq backend.JobQuery) (*jobsData, erro
 		d.State = string(jq.States[0])
 	}
 	limit := jq.PageLimit()
+	d.Tag, d.Tags, d.Limit = r.URL.Query().Get("tag"), manifestTags(h.o.Manifest), r.URL.Query().Get("limit")
+	var tagged []string
+	if d.Tag != "" {
+		var err error
+		if tagged, err = tasksWithTag(h.o.Manifest, d.Tag, jq.Task); err != nil {
+			return nil, err
+		}
+	}
 	if h.admin != nil {
-		p, err := h.admin.Search(ctx, jq)
+		var p backend.JobPage
+		var err error
+		if d.Tag != "" {
+			p, err = searchTasks(ctx, h.admin, jq, tagged)
+		} else {
+			p, err = h.admin.Search(ctx, jq)
+		}
 		if err != nil {
 			return nil, err
 		}
 		d.Jobs, d.Next, d.Scanned = p.Jobs, p.Next, p.Scanned
+	} else if d.Tag != "" {
+		return nil, statusError{http.StatusBadRequest, "tag filter: this store has no job search (backend.Admin)"}
 	} else {
 		d.Limited = true
 		jobs, err := h.o.Backend.List(ctx, backend.ListFilter{States: jq.States, Task: jq.Task, Queue: jq.Queue, Since: jq.Since, Limit: limit})

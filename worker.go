@@ -145,7 +145,9 @@ const (
 	runAbandoned              // like runFinished, decided by the abandon timer: its runner must exit
 )
 
-// run is one claimed job while this worker holds it.
+// run is one claimed job while this worker holds it. It carries everything
+// one attempt needs (its context, JobInfo, result and outcome) so that an
+// attempt costs few allocations, and it is what the completer receives.
 type run struct {
 	job       *Job
 	info      JobInfo // set by the runner before the attempt starts
@@ -154,6 +156,10 @@ type run struct {
 	state     atomic.Int32
 	lost      atomic.Bool // the heartbeat found the lease gone
 	cancelled atomic.Bool // ... because a user cancelled the job
+
+	def    *TaskDef // set by the runner; read by core
+	result []byte   // the task's result, written by core
+	out    Outcome  // the decided outcome, written once by whoever finished the run
 }
 
 // Worker claims jobs from a backend and runs them with the tasks of a registry.
@@ -163,10 +169,11 @@ type Worker struct {
 	o        WorkerOptions
 	log      *slog.Logger
 	now      func() time.Time
-	queues   []string // queues to claim from; nil: any queue
-	tasks    []string // tasks to claim jobs of: the registry's (empty only for an empty registry)
-	strict   bool     // claim queue by queue, in order
-	maxBatch int      // outcomes per Complete call
+	queues   []string            // queues to claim from; nil: any queue
+	tasks    []string            // tasks to claim jobs of: the registry's (empty only for an empty registry)
+	defs     map[string]*TaskDef // the registry's tasks as NewWorker found them, by name
+	strict   bool                // claim queue by queue, in order
+	maxBatch int                 // outcomes per Complete call
 
 	started  atomic.Bool
 	done     chan struct{} // closed when Run returns
@@ -179,7 +186,7 @@ type Worker struct {
 	inflight   atomic.Int64  // claimed and not finished
 	slotFreed  chan struct{} // signalled (coalescing) when a run finishes
 	jobs       chan *run     // claimed runs for the runners
-	outcomes   chan *decided // decided outcomes for the completer
+	outcomes   chan *run     // finished runs whose outcome (run.out) is to be stored
 	flushReq   chan chan struct{}
 	checkLease chan struct{} // signalled (coalescing) when the store changed: look for cancelled jobs
 
@@ -190,12 +197,6 @@ type Worker struct {
 	tooMany       chan struct{}    // closed when abandoned passes MaxAbandoned
 	shutdownBegun chan struct{}    // closed when Run stops claiming
 	tooManyOnce   sync.Once
-}
-
-// decided is an outcome on its way to the store, with the job it belongs to.
-type decided struct {
-	info JobInfo
-	o    Outcome
 }
 
 // NewWorker returns a worker that runs reg's tasks from b. It checks opts and
@@ -282,7 +283,7 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		runs:          make(map[string]*run),
 		slotFreed:     make(chan struct{}, 1),
 		jobs:          make(chan *run, o.Concurrency),
-		outcomes:      make(chan *decided, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
+		outcomes:      make(chan *run, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
 		flushReq:      make(chan chan struct{}),
 		checkLease:    make(chan struct{}, 1),
 		unstored:      make(map[string]Lease),
@@ -292,6 +293,11 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	w.tasks = reg.Names()
 	if len(w.tasks) == 0 {
 		return nil, errors.New("new worker: the registry has no tasks")
+	}
+	w.defs = make(map[string]*TaskDef, len(w.tasks))
+	for _, name := range w.tasks {
+		def, _ := reg.Lookup(name)
+		w.defs[name] = &def
 	}
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
@@ -340,8 +346,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Backend calls outlive ctx so that a graceful shutdown can still release and complete.
 	defer close(w.done)
 	bctx := context.WithoutCancel(ctx)
-	jobBase, cancelJobs := context.WithCancel(bctx)
-	defer cancelJobs()
+	// Attempt contexts derive from bctx, which is never cancelled (so that
+	// deriving one registers nothing with its parent): each is cancelled when
+	// its attempt is settled, and every attempt is settled before Run returns.
+	jobBase := bctx
 
 	w.recoverOnce(bctx)
 	queues := any("any")
@@ -652,7 +660,8 @@ func (w *Worker) settle(r *run, o *Outcome) {
 				w.log.Warn("job lease lost while running; its outcome is discarded", "worker", w.o.ID, "task", r.job.Task, "job", r.job.ID, "attempt", r.job.Attempt)
 			}
 		} else {
-			w.outcomes <- &decided{info: r.info, o: *o}
+			r.out = *o // only the party that finished r gets here
+			w.outcomes <- r
 		}
 	}
 	w.inflight.Add(-1)
@@ -833,7 +842,8 @@ func (w *Worker) release(bctx context.Context, from int32) int {
 // request, and finally when stop closes.
 func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	batch := make([]*decided, 0, w.maxBatch)
+	batch := make([]*run, 0, w.maxBatch)
+	outs := make([]Outcome, 0, w.maxBatch) // reused by every store
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	// giveUp closes on StopNow, or once the shutdown has begun and the grace
@@ -864,7 +874,7 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 			return
 		}
 		timer.Stop()
-		w.store(ctx, batch, giveUp)
+		w.store(ctx, batch, outs, giveUp)
 		clear(batch)
 		batch = batch[:0]
 	}
@@ -943,11 +953,12 @@ func (w *Worker) flushNow(ctx context.Context) {
 // OnStored. A failing write is retried, with backoff, while the heartbeat
 // keeps the batch's leases, until it succeeds or abort closes (then the
 // outcomes are dropped: their jobs run again once their leases expire).
-func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struct{}) {
-	outs := make([]Outcome, len(batch))
-	for i, d := range batch {
-		outs[i] = d.o
+func (w *Worker) store(ctx context.Context, batch []*run, buf []Outcome, abort <-chan struct{}) {
+	outs := buf[:0]
+	for _, r := range batch {
+		outs = append(outs, r.out)
 	}
+	defer clear(outs) // let go of results and errors until the next batch
 	delay := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		errs, err := w.b.Complete(ctx, outs)
@@ -956,13 +967,13 @@ func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struc
 				w.log.Info("job outcomes stored again", "worker", w.o.ID, "jobs", len(batch), "attempts", attempt)
 			}
 			w.forget(batch)
-			for i, d := range batch {
+			for i, r := range batch {
 				if i < len(errs) && errs[i] != nil {
-					w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", d.o.Lease.JobID, "err", errs[i])
+					w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", r.out.Lease.JobID, "err", errs[i])
 					continue
 				}
 				if w.o.OnStored != nil {
-					w.callHook("OnStored", func() { w.o.OnStored(d.info, d.o) })
+					w.reportStored(r)
 				}
 			}
 			return
@@ -988,11 +999,11 @@ func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struc
 }
 
 // forget stops keeping the leases of a stored (or abandoned) batch.
-func (w *Worker) forget(batch []*decided) {
+func (w *Worker) forget(batch []*run) {
 	w.mu.Lock()
-	for _, d := range batch {
-		if l, ok := w.unstored[d.o.Lease.JobID]; ok && l == d.o.Lease {
-			delete(w.unstored, d.o.Lease.JobID)
+	for _, r := range batch {
+		if l, ok := w.unstored[r.out.Lease.JobID]; ok && l == r.out.Lease {
+			delete(w.unstored, r.out.Lease.JobID)
 		}
 	}
 	w.mu.Unlock()

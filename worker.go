@@ -181,7 +181,7 @@ type Worker struct {
 	stopOnce sync.Once
 
 	mu   sync.Mutex
-	runs map[string]*run // claimed and not finished
+	runs map[string]*run // claimed, and not finished or with an outcome not yet stored (the heartbeat extends them all)
 
 	inflight   atomic.Int64  // claimed and not finished
 	slotFreed  chan struct{} // signalled (coalescing) when a run finishes
@@ -190,12 +190,11 @@ type Worker struct {
 	flushReq   chan chan struct{}
 	checkLease chan struct{} // signalled (coalescing) when the store changed: look for cancelled jobs
 
-	unstored      map[string]Lease // outcomes queued or being stored, whose leases the heartbeat keeps (under mu)
-	storeFailing  atomic.Bool      // the last Complete failed: do not claim more work
-	dropped       atomic.Int64     // outcomes given up on (StopNow or shutdown while the store failed)
-	abandoned     atomic.Int64     // abandoned tasks still running
-	tooMany       chan struct{}    // closed when abandoned passes MaxAbandoned
-	shutdownBegun chan struct{}    // closed when Run stops claiming
+	storeFailing  atomic.Bool   // the last Complete failed: do not claim more work
+	dropped       atomic.Int64  // outcomes given up on (StopNow or shutdown while the store failed)
+	abandoned     atomic.Int64  // abandoned tasks still running
+	tooMany       chan struct{} // closed when abandoned passes MaxAbandoned
+	shutdownBegun chan struct{} // closed when Run stops claiming
 	tooManyOnce   sync.Once
 }
 
@@ -286,7 +285,6 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		outcomes:      make(chan *run, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
 		flushReq:      make(chan chan struct{}),
 		checkLease:    make(chan struct{}, 1),
-		unstored:      make(map[string]Lease),
 		tooMany:       make(chan struct{}),
 		shutdownBegun: make(chan struct{}),
 	}
@@ -648,10 +646,9 @@ func (w *Worker) finish(r *run, from int32, o *Outcome) bool {
 // queues its outcome (unless the lease was lost) and frees its slot.
 func (w *Worker) settle(r *run, o *Outcome) {
 	w.mu.Lock()
-	delete(w.runs, r.job.ID)
-	if o != nil && !r.lost.Load() {
-		w.unstored[r.job.ID] = r.job.Lease() // the heartbeat keeps it until the outcome is stored
-	}
+	if o == nil || r.lost.Load() {
+		delete(w.runs, r.job.ID)
+	} // else r stays held, finished, until its outcome is stored: the heartbeat keeps its lease (forget lets go)
 	w.mu.Unlock()
 	r.cancel(errAttemptOver)
 	if o != nil {
@@ -711,12 +708,9 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // gone: cancelled by a user, or taken over after this worker stalled.
 func (w *Worker) extendHeld(ctx context.Context) {
 	w.mu.Lock()
-	leases := make([]Lease, 0, len(w.runs)+len(w.unstored))
-	for _, r := range w.runs {
+	leases := make([]Lease, 0, len(w.runs))
+	for _, r := range w.runs { // running, and finished with their outcome not yet stored
 		leases = append(leases, r.job.Lease())
-	}
-	for _, l := range w.unstored {
-		leases = append(leases, l)
 	}
 	w.mu.Unlock()
 	if len(leases) == 0 {
@@ -737,8 +731,8 @@ func (w *Worker) extendHeld(ctx context.Context) {
 		w.mu.Lock()
 		r := w.runs[id]
 		w.mu.Unlock()
-		if r == nil || r.job.Lease() != sent[id] {
-			continue // finished meanwhile, or a newer claim of the job that this call did not extend
+		if r == nil || r.job.Lease() != sent[id] || r.state.Load() >= runFinished {
+			continue // finished (its outcome's Complete will find the lease gone), or a newer claim of the job that this call did not extend
 		}
 		if j, err := w.b.Get(ctx, id); err == nil && j.State == StateCancelled {
 			r.cancelled.Store(true)
@@ -1002,8 +996,8 @@ func (w *Worker) store(ctx context.Context, batch []*run, buf []Outcome, abort <
 func (w *Worker) forget(batch []*run) {
 	w.mu.Lock()
 	for _, r := range batch {
-		if l, ok := w.unstored[r.out.Lease.JobID]; ok && l == r.out.Lease {
-			delete(w.unstored, r.out.Lease.JobID)
+		if w.runs[r.job.ID] == r { // not a newer claim of the same job
+			delete(w.runs, r.job.ID)
 		}
 	}
 	w.mu.Unlock()

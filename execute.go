@@ -339,7 +339,7 @@ func (w *Worker) retryOrFail(o *Outcome, j *Job, def *TaskDef, err error, now ti
 }
 
 // reportOutcome calls OnOutcome, logging instead of crashing on a panic
-// (like callHook, without a closure per job).
+// (a method rather than a closure per job).
 func (w *Worker) reportOutcome(info JobInfo, o *Outcome) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -358,16 +358,6 @@ func (w *Worker) reportStored(r *run) {
 		}
 	}()
 	w.o.OnStored(r.info, r.out)
-}
-
-// callHook runs a user callback, logging instead of crashing on a panic.
-func (w *Worker) callHook(name string, f func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			w.log.Error("worker hook panicked; ignored", "worker", w.o.ID, "hook", name, "panic", v)
-		}
-	}()
-	f()
 }
 
 // safely runs a check that walks a user error's chain, which calls user

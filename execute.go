@@ -129,18 +129,20 @@ func callHandler(h Handler, ctx context.Context, info JobInfo) (err error) {
 
 // jobCtx is an attempt's context: the run's cancellable context, carrying
 // the job's JobInfo. It is one pointer, so making it a context.Context
-// allocates nothing; context.Cause and derived contexts see through it to
-// the run's context (Value delegates every other key).
+// allocates nothing; the cancellable context itself is made only when Done
+// or a value is asked for (Err and Deadline do without). context.Cause and
+// derived contexts see through it to the run's context (Value delegates
+// every other key).
 type jobCtx struct{ r *run }
 
-func (c jobCtx) Deadline() (time.Time, bool) { return c.r.ctx.Deadline() }
-func (c jobCtx) Done() <-chan struct{}       { return c.r.ctx.Done() }
-func (c jobCtx) Err() error                  { return c.r.ctx.Err() }
+func (c jobCtx) Deadline() (time.Time, bool) { return c.r.base.Deadline() }
+func (c jobCtx) Done() <-chan struct{}       { return c.r.context().Done() }
+func (c jobCtx) Err() error                  { return c.r.err() }
 func (c jobCtx) Value(key any) any {
 	if _, ok := key.(jobInfoKey); ok {
 		return &c.r.info
 	}
-	return c.r.ctx.Value(key)
+	return c.r.context().Value(key) // context.Cause asks for the cancellable context this way
 }
 
 func (c jobCtx) String() string { return "nuvom attempt context of job " + c.r.job.ID }

@@ -150,9 +150,12 @@ const (
 // attempt costs few allocations, and it is what the completer receives.
 type run struct {
 	job       *Job
-	info      JobInfo // set by the runner before the attempt starts
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
+	info      JobInfo         // set by the runner before the attempt starts
+	base      context.Context // parent of the attempt's context
+	ctxMu     sync.Mutex
+	ctx       context.Context         // the attempt's cancellable context, made on first use (see context)
+	cancelFn  context.CancelCauseFunc // ctx's cancel
+	cause     error                   // why the attempt was cancelled before ctx was made, or nil
 	state     atomic.Int32
 	lost      atomic.Bool // the heartbeat found the lease gone
 	cancelled atomic.Bool // ... because a user cancelled the job
@@ -606,8 +609,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	w.mu.Lock()
 	runs := make([]*run, len(jobs))
 	for i, j := range jobs {
-		r := &run{job: j}
-		r.ctx, r.cancel = context.WithCancelCause(jobBase)
+		r := &run{job: j, base: jobBase}
 		w.runs[j.ID] = r
 		runs[i] = r
 	}
@@ -666,6 +668,51 @@ func (w *Worker) settle(r *run, o *Outcome) {
 	case w.slotFreed <- struct{}{}:
 	default:
 	}
+}
+
+// context returns the attempt's cancellable context, making it on first use:
+// most tasks never look at their context's Done, Err or values, so most
+// attempts never make one (two allocations per job saved).
+func (r *run) context() context.Context {
+	r.ctxMu.Lock()
+	defer r.ctxMu.Unlock()
+	if r.ctx == nil {
+		r.ctx, r.cancelFn = context.WithCancelCause(r.base)
+		if r.cause != nil {
+			r.cancelFn(r.cause)
+		}
+	}
+	return r.ctx
+}
+
+// cancel cancels the attempt's context with cause (the first cause stays),
+// or records cause for when the context is made.
+func (r *run) cancel(cause error) {
+	r.ctxMu.Lock()
+	if r.ctx == nil {
+		if r.cause == nil {
+			r.cause = cause
+		}
+		r.ctxMu.Unlock()
+		return
+	}
+	cancel := r.cancelFn
+	r.ctxMu.Unlock()
+	cancel(cause)
+}
+
+// err is the attempt context's Err, without making the context.
+func (r *run) err() error {
+	r.ctxMu.Lock()
+	ctx, cause := r.ctx, r.cause
+	r.ctxMu.Unlock()
+	switch {
+	case ctx != nil:
+		return ctx.Err()
+	case cause != nil:
+		return context.Canceled
+	}
+	return nil
 }
 
 // errAttemptOver is the cause of an attempt context cancelled because the

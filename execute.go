@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/nuvomimpl"
@@ -13,17 +14,21 @@ import (
 // execute runs one claimed job and hands its outcome to the completer. It
 // returns true when the job was abandoned after its timeout: its runner must
 // then exit, a fresh one having taken its place.
+//
+// It is the engine's per-job path: everything an attempt needs lives in r
+// (one allocation per job with the job itself), the attempt's context is r
+// seen through jobCtx, and an attempt without a timeout starts no timer.
 func (w *Worker) execute(r *run) (abandoned bool) {
 	j := r.job
 	start := w.now()
-	info := JobInfo{ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Attempt: j.Attempt,
+	r.info = JobInfo{ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Attempt: j.Attempt,
 		MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, Worker: w.o.ID, Meta: j.Meta}
-	if info.StartedAt.IsZero() {
-		info.StartedAt = start
+	if r.info.StartedAt.IsZero() {
+		r.info.StartedAt = start
 	}
-	r.info = info
-	def, ok := w.reg.Lookup(j.Task)
-	if !ok {
+	info := r.info
+	def := w.defs[j.Task]
+	if def == nil {
 		msg := fmt.Sprintf("task %s is not registered in this worker", j.Task)
 		w.finishRejected(r, info, start, StateFailed, msg)
 		return false
@@ -36,63 +41,42 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 		}
 		return false
 	}
+	r.def = def
 
-	ctx := WithJobInfo(r.ctx, info)
-	attemptCtx, cancel := ctx, context.CancelFunc(func() {})
+	var attemptCtx context.Context = jobCtx{r}
+	var cancel context.CancelFunc
 	var abandonTimer *time.Timer
 	if j.Timeout > 0 {
-		attemptCtx, cancel = context.WithTimeout(ctx, j.Timeout)
-		abandonTimer = time.AfterFunc(j.Timeout+w.o.AbandonAfter, func() { w.abandon(r, def, info, start) })
+		attemptCtx, cancel = context.WithTimeout(attemptCtx, j.Timeout)
+		abandonTimer = time.AfterFunc(j.Timeout+w.o.AbandonAfter, func() { w.abandon(r, *def, r.info, start) })
 	}
-	if w.log.Enabled(ctx, slog.LevelDebug) {
+	if w.log.Enabled(attemptCtx, slog.LevelDebug) {
 		w.log.Debug("job started", "worker", w.o.ID, "task", j.Task, "job", j.ID, "attempt", j.Attempt, "queue", j.Queue)
 	}
 
-	var result []byte
-	core := func(ctx context.Context, info JobInfo) error {
-		var err error
-		if def.Before != nil {
-			err = safeCall(func() error { return def.Before(ctx, info) })
-		}
-		if err == nil {
-			err = safeCall(func() error {
-				res, ierr := def.Invoke(ctx, j.Args)
-				result = res
-				if ierr != nil && isNilError(ierr) {
-					ierr = fmt.Errorf("task returned a nil %T as its error: an error interface holding a nil pointer is not nil; return a plain nil", ierr)
-				}
-				return ierr
-			})
-		}
-		if err != nil && def.OnError != nil {
-			if herr := safeCall(func() error { def.OnError(ctx, info, err); return nil }); herr != nil {
-				err = errors.Join(err, herr)
-			}
-		}
-		if def.After != nil {
-			if herr := safeCall(func() error { def.After(ctx, info, err); return nil }); herr != nil {
-				err = errors.Join(err, herr)
-			}
-		}
-		return err
+	var err error
+	if len(w.o.Middleware) == 0 {
+		err = callHandler(r.core, attemptCtx, info)
+	} else {
+		err = callHandler(chain(r.core, w.o.Middleware), attemptCtx, info)
 	}
-	h := chain(core, w.o.Middleware)
-	err := safeCall(func() error { return h(attemptCtx, info) })
 	timedOut := j.Timeout > 0 && errors.Is(attemptCtx.Err(), context.DeadlineExceeded)
-	cancel()
+	if cancel != nil {
+		cancel()
+	}
 	if abandonTimer != nil {
 		abandonTimer.Stop()
 	}
 
 	end := w.now()
-	var o *Outcome
+	var o Outcome
 	if timedOut {
-		o = w.timeoutOutcome(j, def, OutcomeTimedOut, err, end)
+		o = w.timeoutOutcome(j, *def, OutcomeTimedOut, err, end)
 	} else {
-		o = w.attemptOutcome(j, def, result, err, end)
+		o = w.attemptOutcome(j, def, r.result, err, end)
 	}
 	o.Attempt.StartedAt = start
-	if !w.finishDecided(r, info, o, end.Sub(start), runFinished) {
+	if !w.finishDecided(r, info, &o, end.Sub(start), runFinished) {
 		if r.state.Load() == runAbandoned {
 			n := w.abandoned.Add(-1)
 			w.log.Info("an abandoned task returned at last", "worker", w.o.ID, "task", j.Task, "job", j.ID, "after", end.Sub(start), "still_abandoned", n)
@@ -101,6 +85,67 @@ func (w *Worker) execute(r *run) (abandoned bool) {
 	}
 	return false
 }
+
+// core is the innermost handler of an attempt: the task's Before hook, the
+// task, its OnError and After hooks, each with its panics recovered.
+func (r *run) core(ctx context.Context, info JobInfo) error {
+	def := r.def
+	var err error
+	if def.Before != nil {
+		err = safeCall(func() error { return def.Before(ctx, info) })
+	}
+	if err == nil {
+		err = safeCall(func() error {
+			res, ierr := def.Invoke(ctx, r.job.Args)
+			r.result = res
+			if ierr != nil && isNilError(ierr) {
+				ierr = fmt.Errorf("task returned a nil %T as its error: an error interface holding a nil pointer is not nil; return a plain nil", ierr)
+			}
+			return ierr
+		})
+	}
+	if err != nil && def.OnError != nil {
+		if herr := safeCall(func() error { def.OnError(ctx, info, err); return nil }); herr != nil {
+			err = errors.Join(err, herr)
+		}
+	}
+	if def.After != nil {
+		if herr := safeCall(func() error { def.After(ctx, info, err); return nil }); herr != nil {
+			err = errors.Join(err, herr)
+		}
+	}
+	return err
+}
+
+// callHandler runs h, turning a panic (in a middleware) into a *PanicError.
+func callHandler(h Handler, ctx context.Context, info JobInfo) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return h(ctx, info)
+}
+
+// jobCtx is an attempt's context: the run's cancellable context, carrying
+// the job's JobInfo. It is one pointer, so making it a context.Context
+// allocates nothing; the cancellable context itself is made only when Done
+// or a value is asked for (Err and Deadline do without). context.Cause and
+// derived contexts see through it to the run's context (Value delegates
+// every other key).
+type jobCtx struct{ r *run }
+
+func (c jobCtx) Deadline() (time.Time, bool) { return c.r.base.Deadline() }
+func (c jobCtx) Done() <-chan struct{}       { return c.r.context().Done() }
+func (c jobCtx) Err() error                  { return c.r.err() }
+func (c jobCtx) Value(key any) any {
+	if _, ok := key.(jobInfoKey); ok {
+		return &c.r.info
+	}
+	return c.r.context().Value(key) // context.Cause asks for the cancellable context this way
+}
+
+func (c jobCtx) String() string { return "nuvom attempt context of job " + c.r.job.ID }
 
 func orNone(s string) string {
 	if s == "" {
@@ -115,7 +160,7 @@ func (w *Worker) abandon(r *run, def TaskDef, info JobInfo, start time.Time) {
 	end := w.now()
 	o := w.timeoutOutcome(r.job, def, OutcomeAbandoned, nil, end)
 	o.Attempt.StartedAt = start
-	if !w.finishDecided(r, info, o, end.Sub(start), runAbandoned) {
+	if !w.finishDecided(r, info, &o, end.Sub(start), runAbandoned) {
 		return // it returned (or was handed back) meanwhile
 	}
 	n := w.abandoned.Add(1)
@@ -153,22 +198,22 @@ func (w *Worker) handBack(r *run, info JobInfo, start time.Time, msg string) boo
 	}
 	delay := min(time.Second<<min(n, 6), time.Minute)
 	why := msg + "; handed back for a worker with the job's signature"
-	o := &Outcome{
+	o := Outcome{
 		Lease: r.job.Lease(), State: StateRetrying, RunAt: start.Add(delay), FinishedAt: start, Refund: true,
 		Error: why, ErrorChain: []string{why},
 		Attempt: w.attempt(r.job, start, start, OutcomeHandedBack, why),
 	}
-	w.finishDecided(r, info, o, 0, runFinished)
+	w.finishDecided(r, info, &o, 0, runFinished)
 	return true
 }
 
 // finishRejected fails a job that is not run at all.
 func (w *Worker) finishRejected(r *run, info JobInfo, start time.Time, state State, msg string) {
-	o := &Outcome{
+	o := Outcome{
 		Lease: r.job.Lease(), State: state, FinishedAt: start, Error: msg, ErrorChain: []string{msg},
 		Attempt: w.attempt(r.job, start, start, OutcomeRejected, msg),
 	}
-	w.finishDecided(r, info, o, 0, runFinished)
+	w.finishDecided(r, info, &o, 0, runFinished)
 }
 
 // finishDecided takes r (unless another party already finished it), logs o,
@@ -181,7 +226,7 @@ func (w *Worker) finishDecided(r *run, info JobInfo, o *Outcome, d time.Duration
 	if !r.lost.Load() {
 		w.logOutcome(j, o, d)
 		if w.o.OnOutcome != nil {
-			w.callHook("OnOutcome", func() { w.o.OnOutcome(info, *o) })
+			w.reportOutcome(info, o)
 		}
 	}
 	w.settle(r, o)
@@ -220,8 +265,8 @@ func (w *Worker) attempt(j *Job, start, end time.Time, outcome, errMsg string) A
 }
 
 // attemptOutcome decides the next state of a job whose attempt returned (in time).
-func (w *Worker) attemptOutcome(j *Job, def TaskDef, result []byte, err error, end time.Time) *Outcome {
-	o := &Outcome{Lease: j.Lease(), FinishedAt: end}
+func (w *Worker) attemptOutcome(j *Job, def *TaskDef, result []byte, err error, end time.Time) Outcome {
+	o := Outcome{Lease: j.Lease(), FinishedAt: end}
 	if err != nil && isNilError(err) { // a middleware or hook returned a typed nil
 		err = fmt.Errorf("an attempt's handler returned a nil %T as its error: an error interface holding a nil pointer is not nil", err)
 	}
@@ -246,13 +291,13 @@ func (w *Worker) attemptOutcome(j *Job, def TaskDef, result []byte, err error, e
 	default:
 		o.Attempt = w.attempt(j, end, end, OutcomeFailed, msg)
 	}
-	w.retryOrFail(o, j, def, err, end)
+	w.retryOrFail(&o, j, def, err, end)
 	return o
 }
 
 // timeoutOutcome applies the job's timeout policy to an attempt that timed out
 // (outcome timed_out) or was abandoned (outcome abandoned).
-func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, end time.Time) *Outcome {
+func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, end time.Time) Outcome {
 	msg := fmt.Sprintf("timed out after %s", j.Timeout)
 	if outcome == OutcomeAbandoned {
 		msg = fmt.Sprintf("timed out after %s and abandoned: the task ignored its context for a further %s", j.Timeout, w.o.AbandonAfter)
@@ -261,7 +306,7 @@ func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, 
 	if err != nil && !isNilError(err) && !errors.Is(err, context.DeadlineExceeded) {
 		terr = fmt.Errorf("%s: %s", msg, errorText(err))
 	}
-	o := &Outcome{Lease: j.Lease(), FinishedAt: end}
+	o := Outcome{Lease: j.Lease(), FinishedAt: end}
 	switch j.TimeoutPolicy {
 	case TimeoutIgnore:
 		o.State = StateSucceeded
@@ -270,7 +315,7 @@ func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, 
 	case TimeoutRetry:
 		o.Error, o.ErrorChain = terr.Error(), errorChain(terr)
 		o.Attempt = w.attempt(j, end, end, outcome, terr.Error())
-		w.retryOrFail(o, j, def, terr, end)
+		w.retryOrFail(&o, j, &def, terr, end)
 	default: // fail
 		o.Error, o.ErrorChain = terr.Error(), errorChain(terr)
 		o.Attempt = w.attempt(j, end, end, outcome, terr.Error())
@@ -281,7 +326,7 @@ func (w *Worker) timeoutOutcome(j *Job, def TaskDef, outcome string, err error, 
 
 // retryOrFail sets o's state to retrying (with its run-at) when attempts remain
 // and err allows it, else to failed.
-func (w *Worker) retryOrFail(o *Outcome, j *Job, def TaskDef, err error, now time.Time) {
+func (w *Worker) retryOrFail(o *Outcome, j *Job, def *TaskDef, err error, now time.Time) {
 	if safely(func() bool { return IsNoRetry(err) }) || j.Attempt >= j.MaxAttempts {
 		o.State = StateFailed
 		return
@@ -295,14 +340,26 @@ func (w *Worker) retryOrFail(o *Outcome, j *Job, def TaskDef, err error, now tim
 	o.RunAt = now.Add(delay)
 }
 
-// callHook runs a user callback, logging instead of crashing on a panic.
-func (w *Worker) callHook(name string, f func()) {
+// reportOutcome calls OnOutcome, logging instead of crashing on a panic
+// (a method rather than a closure per job).
+func (w *Worker) reportOutcome(info JobInfo, o *Outcome) {
 	defer func() {
 		if v := recover(); v != nil {
-			w.log.Error("worker hook panicked; ignored", "worker", w.o.ID, "hook", name, "panic", v)
+			w.log.Error("worker hook panicked; ignored", "worker", w.o.ID, "hook", "OnOutcome", "panic", v)
 		}
 	}()
-	f()
+	w.o.OnOutcome(info, *o)
+}
+
+// reportStored calls OnStored with a stored run's outcome, logging instead
+// of crashing on a panic.
+func (w *Worker) reportStored(r *run) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("worker hook panicked; ignored", "worker", w.o.ID, "hook", "OnStored", "panic", v)
+		}
+	}()
+	w.o.OnStored(r.info, r.out)
 }
 
 // safely runs a check that walks a user error's chain, which calls user

@@ -97,8 +97,13 @@ func WithJobInfo(ctx context.Context, info JobInfo) context.Context {
 
 // JobInfoFromContext returns the job an attempt's context belongs to.
 func JobInfoFromContext(ctx context.Context) (JobInfo, bool) {
-	info, ok := ctx.Value(jobInfoKey{}).(JobInfo)
-	return info, ok
+	switch info := ctx.Value(jobInfoKey{}).(type) {
+	case JobInfo: // WithJobInfo
+		return info, true
+	case *JobInfo: // a worker's attempt context
+		return *info, true
+	}
+	return JobInfo{}, false
 }
 
 // AttemptFromContext returns the current attempt number (1 for the first run), or 0 outside a job.

@@ -145,15 +145,24 @@ const (
 	runAbandoned              // like runFinished, decided by the abandon timer: its runner must exit
 )
 
-// run is one claimed job while this worker holds it.
+// run is one claimed job while this worker holds it. It carries everything
+// one attempt needs (its context, JobInfo, result and outcome) so that an
+// attempt costs few allocations, and it is what the completer receives.
 type run struct {
 	job       *Job
-	info      JobInfo // set by the runner before the attempt starts
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
+	info      JobInfo         // set by the runner before the attempt starts
+	base      context.Context // parent of the attempt's context
+	ctxMu     sync.Mutex
+	ctx       context.Context         // the attempt's cancellable context, made on first use (see context)
+	cancelFn  context.CancelCauseFunc // ctx's cancel
+	cause     error                   // why the attempt was cancelled before ctx was made, or nil
 	state     atomic.Int32
 	lost      atomic.Bool // the heartbeat found the lease gone
 	cancelled atomic.Bool // ... because a user cancelled the job
+
+	def    *TaskDef // set by the runner; read by core
+	result []byte   // the task's result, written by core
+	out    Outcome  // the decided outcome, written once by whoever finished the run
 }
 
 // Worker claims jobs from a backend and runs them with the tasks of a registry.
@@ -163,10 +172,11 @@ type Worker struct {
 	o        WorkerOptions
 	log      *slog.Logger
 	now      func() time.Time
-	queues   []string // queues to claim from; nil: any queue
-	tasks    []string // tasks to claim jobs of: the registry's (empty only for an empty registry)
-	strict   bool     // claim queue by queue, in order
-	maxBatch int      // outcomes per Complete call
+	queues   []string            // queues to claim from; nil: any queue
+	tasks    []string            // tasks to claim jobs of: the registry's (empty only for an empty registry)
+	defs     map[string]*TaskDef // the registry's tasks as NewWorker found them, by name
+	strict   bool                // claim queue by queue, in order
+	maxBatch int                 // outcomes per Complete call
 
 	started  atomic.Bool
 	done     chan struct{} // closed when Run returns
@@ -174,28 +184,21 @@ type Worker struct {
 	stopOnce sync.Once
 
 	mu   sync.Mutex
-	runs map[string]*run // claimed and not finished
+	runs map[string]*run // claimed, and not finished or with an outcome not yet stored (the heartbeat extends them all)
 
 	inflight   atomic.Int64  // claimed and not finished
 	slotFreed  chan struct{} // signalled (coalescing) when a run finishes
 	jobs       chan *run     // claimed runs for the runners
-	outcomes   chan *decided // decided outcomes for the completer
+	outcomes   chan *run     // finished runs whose outcome (run.out) is to be stored
 	flushReq   chan chan struct{}
 	checkLease chan struct{} // signalled (coalescing) when the store changed: look for cancelled jobs
 
-	unstored      map[string]Lease // outcomes queued or being stored, whose leases the heartbeat keeps (under mu)
-	storeFailing  atomic.Bool      // the last Complete failed: do not claim more work
-	dropped       atomic.Int64     // outcomes given up on (StopNow or shutdown while the store failed)
-	abandoned     atomic.Int64     // abandoned tasks still running
-	tooMany       chan struct{}    // closed when abandoned passes MaxAbandoned
-	shutdownBegun chan struct{}    // closed when Run stops claiming
+	storeFailing  atomic.Bool   // the last Complete failed: do not claim more work
+	dropped       atomic.Int64  // outcomes given up on (StopNow or shutdown while the store failed)
+	abandoned     atomic.Int64  // abandoned tasks still running
+	tooMany       chan struct{} // closed when abandoned passes MaxAbandoned
+	shutdownBegun chan struct{} // closed when Run stops claiming
 	tooManyOnce   sync.Once
-}
-
-// decided is an outcome on its way to the store, with the job it belongs to.
-type decided struct {
-	info JobInfo
-	o    Outcome
 }
 
 // NewWorker returns a worker that runs reg's tasks from b. It checks opts and
@@ -282,16 +285,20 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		runs:          make(map[string]*run),
 		slotFreed:     make(chan struct{}, 1),
 		jobs:          make(chan *run, o.Concurrency),
-		outcomes:      make(chan *decided, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
+		outcomes:      make(chan *run, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
 		flushReq:      make(chan chan struct{}),
 		checkLease:    make(chan struct{}, 1),
-		unstored:      make(map[string]Lease),
 		tooMany:       make(chan struct{}),
 		shutdownBegun: make(chan struct{}),
 	}
 	w.tasks = reg.Names()
 	if len(w.tasks) == 0 {
 		return nil, errors.New("new worker: the registry has no tasks")
+	}
+	w.defs = make(map[string]*TaskDef, len(w.tasks))
+	for _, name := range w.tasks {
+		def, _ := reg.Lookup(name)
+		w.defs[name] = &def
 	}
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
@@ -340,8 +347,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Backend calls outlive ctx so that a graceful shutdown can still release and complete.
 	defer close(w.done)
 	bctx := context.WithoutCancel(ctx)
-	jobBase, cancelJobs := context.WithCancel(bctx)
-	defer cancelJobs()
+	// Attempt contexts derive from bctx, which is never cancelled (so that
+	// deriving one registers nothing with its parent): each is cancelled when
+	// its attempt is settled, and every attempt is settled before Run returns.
+	jobBase := bctx
 
 	w.recoverOnce(bctx)
 	w.declareLimits(bctx) // flow.go
@@ -601,8 +610,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	w.mu.Lock()
 	runs := make([]*run, len(jobs))
 	for i, j := range jobs {
-		r := &run{job: j}
-		r.ctx, r.cancel = context.WithCancelCause(jobBase)
+		r := &run{job: j, base: jobBase}
 		w.runs[j.ID] = r
 		runs[i] = r
 	}
@@ -641,10 +649,9 @@ func (w *Worker) finish(r *run, from int32, o *Outcome) bool {
 // queues its outcome (unless the lease was lost) and frees its slot.
 func (w *Worker) settle(r *run, o *Outcome) {
 	w.mu.Lock()
-	delete(w.runs, r.job.ID)
-	if o != nil && !r.lost.Load() {
-		w.unstored[r.job.ID] = r.job.Lease() // the heartbeat keeps it until the outcome is stored
-	}
+	if o == nil || r.lost.Load() {
+		delete(w.runs, r.job.ID)
+	} // else r stays held, finished, until its outcome is stored: the heartbeat keeps its lease (forget lets go)
 	w.mu.Unlock()
 	r.cancel(errAttemptOver)
 	if o != nil {
@@ -653,7 +660,8 @@ func (w *Worker) settle(r *run, o *Outcome) {
 				w.log.Warn("job lease lost while running; its outcome is discarded", "worker", w.o.ID, "task", r.job.Task, "job", r.job.ID, "attempt", r.job.Attempt)
 			}
 		} else {
-			w.outcomes <- &decided{info: r.info, o: *o}
+			r.out = *o // only the party that finished r gets here
+			w.outcomes <- r
 		}
 	}
 	w.inflight.Add(-1)
@@ -661,6 +669,51 @@ func (w *Worker) settle(r *run, o *Outcome) {
 	case w.slotFreed <- struct{}{}:
 	default:
 	}
+}
+
+// context returns the attempt's cancellable context, making it on first use:
+// most tasks never look at their context's Done, Err or values, so most
+// attempts never make one (two allocations per job saved).
+func (r *run) context() context.Context {
+	r.ctxMu.Lock()
+	defer r.ctxMu.Unlock()
+	if r.ctx == nil {
+		r.ctx, r.cancelFn = context.WithCancelCause(r.base)
+		if r.cause != nil {
+			r.cancelFn(r.cause)
+		}
+	}
+	return r.ctx
+}
+
+// cancel cancels the attempt's context with cause (the first cause stays),
+// or records cause for when the context is made.
+func (r *run) cancel(cause error) {
+	r.ctxMu.Lock()
+	if r.ctx == nil {
+		if r.cause == nil {
+			r.cause = cause
+		}
+		r.ctxMu.Unlock()
+		return
+	}
+	cancel := r.cancelFn
+	r.ctxMu.Unlock()
+	cancel(cause)
+}
+
+// err is the attempt context's Err, without making the context.
+func (r *run) err() error {
+	r.ctxMu.Lock()
+	ctx, cause := r.ctx, r.cause
+	r.ctxMu.Unlock()
+	switch {
+	case ctx != nil:
+		return ctx.Err()
+	case cause != nil:
+		return context.Canceled
+	}
+	return nil
 }
 
 // errAttemptOver is the cause of an attempt context cancelled because the
@@ -703,12 +756,9 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // gone: cancelled by a user, or taken over after this worker stalled.
 func (w *Worker) extendHeld(ctx context.Context) {
 	w.mu.Lock()
-	leases := make([]Lease, 0, len(w.runs)+len(w.unstored))
-	for _, r := range w.runs {
+	leases := make([]Lease, 0, len(w.runs))
+	for _, r := range w.runs { // running, and finished with their outcome not yet stored
 		leases = append(leases, r.job.Lease())
-	}
-	for _, l := range w.unstored {
-		leases = append(leases, l)
 	}
 	w.mu.Unlock()
 	if len(leases) == 0 {
@@ -729,8 +779,8 @@ func (w *Worker) extendHeld(ctx context.Context) {
 		w.mu.Lock()
 		r := w.runs[id]
 		w.mu.Unlock()
-		if r == nil || r.job.Lease() != sent[id] {
-			continue // finished meanwhile, or a newer claim of the job that this call did not extend
+		if r == nil || r.job.Lease() != sent[id] || r.state.Load() >= runFinished {
+			continue // finished (its outcome's Complete will find the lease gone), or a newer claim of the job that this call did not extend
 		}
 		if j, err := w.b.Get(ctx, id); err == nil && j.State == StateCancelled {
 			r.cancelled.Store(true)
@@ -834,7 +884,8 @@ func (w *Worker) release(bctx context.Context, from int32) int {
 // request, and finally when stop closes.
 func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	batch := make([]*decided, 0, w.maxBatch)
+	batch := make([]*run, 0, w.maxBatch)
+	outs := make([]Outcome, 0, w.maxBatch) // reused by every store
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	// giveUp closes on StopNow, or once the shutdown has begun and the grace
@@ -865,7 +916,7 @@ func (w *Worker) completer(ctx context.Context, stop <-chan struct{}, done chan<
 			return
 		}
 		timer.Stop()
-		w.store(ctx, batch, giveUp)
+		w.store(ctx, batch, outs, giveUp)
 		clear(batch)
 		batch = batch[:0]
 	}
@@ -944,11 +995,12 @@ func (w *Worker) flushNow(ctx context.Context) {
 // OnStored. A failing write is retried, with backoff, while the heartbeat
 // keeps the batch's leases, until it succeeds or abort closes (then the
 // outcomes are dropped: their jobs run again once their leases expire).
-func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struct{}) {
-	outs := make([]Outcome, len(batch))
-	for i, d := range batch {
-		outs[i] = d.o
+func (w *Worker) store(ctx context.Context, batch []*run, buf []Outcome, abort <-chan struct{}) {
+	outs := buf[:0]
+	for _, r := range batch {
+		outs = append(outs, r.out)
 	}
+	defer clear(outs) // let go of results and errors until the next batch
 	delay := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		errs, err := w.b.Complete(ctx, outs)
@@ -957,13 +1009,13 @@ func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struc
 				w.log.Info("job outcomes stored again", "worker", w.o.ID, "jobs", len(batch), "attempts", attempt)
 			}
 			w.forget(batch)
-			for i, d := range batch {
+			for i, r := range batch {
 				if i < len(errs) && errs[i] != nil {
-					w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", d.o.Lease.JobID, "err", errs[i])
+					w.log.Warn("job outcome not stored", "worker", w.o.ID, "job", r.out.Lease.JobID, "err", errs[i])
 					continue
 				}
 				if w.o.OnStored != nil {
-					w.callHook("OnStored", func() { w.o.OnStored(d.info, d.o) })
+					w.reportStored(r)
 				}
 			}
 			return
@@ -989,11 +1041,11 @@ func (w *Worker) store(ctx context.Context, batch []*decided, abort <-chan struc
 }
 
 // forget stops keeping the leases of a stored (or abandoned) batch.
-func (w *Worker) forget(batch []*decided) {
+func (w *Worker) forget(batch []*run) {
 	w.mu.Lock()
-	for _, d := range batch {
-		if l, ok := w.unstored[d.o.Lease.JobID]; ok && l == d.o.Lease {
-			delete(w.unstored, d.o.Lease.JobID)
+	for _, r := range batch {
+		if w.runs[r.job.ID] == r { // not a newer claim of the same job
+			delete(w.runs, r.job.ID)
 		}
 	}
 	w.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,5 +256,49 @@ func TestGracefulStopGivesUpOnAFailingStore(t *testing.T) {
 func TestNewWorkerRefusesAnEmptyRegistry(t *testing.T) {
 	if _, err := nuvom.NewWorker(newBackend(t), registry(t), nuvom.WorkerOptions{Queues: []string{"default"}}); err == nil {
 		t.Fatal("a worker without tasks was accepted")
+	}
+}
+
+// While outcomes cannot be stored, the heartbeat keeps extending their
+// leases: the clock (a fake one, moved on only after a heartbeat has run)
+// passes three lease periods while every store fails, and yet no lease is
+// recovered: once the store works again each job has run exactly once and
+// succeeded.
+func TestHeartbeatKeepsTheLeasesOfUnstoredOutcomes(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	s := spec("unstored", nuvom.TaskOptions{})
+	var c runCounter
+	reg := registry(t, def(s, c.invoke))
+	var ids []string
+	for range 6 {
+		ids = append(ids, enqueue(t, f, s))
+	}
+	base := time.Now()
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	const lease = time.Minute // of the fake clock; the heartbeat ticks in real time
+	f.Fail(faulty.Complete, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Concurrency: 6, LeaseFor: lease, HeartbeatEvery: 5 * time.Millisecond,
+		RecoverEvery: time.Millisecond, PollInterval: time.Millisecond, Now: now})
+	stop := start(t, w)
+	defer stop()
+
+	waitUntil(t, "every job ran and a store failed", func() bool { return c.total() == len(ids) && f.Failures(faulty.Complete) >= 1 })
+	for range 5 { // 5 × 0.6 leases
+		offset.Add(int64(lease * 6 / 10))
+		n := f.Calls(faulty.Extend)
+		waitUntil(t, "two heartbeats", func() bool { return f.Calls(faulty.Extend) >= n+2 })
+	}
+	f.Heal(faulty.Complete)
+	for _, id := range ids {
+		if j := waitFinal(t, f, id); j.State != nuvom.StateSucceeded {
+			t.Errorf("job %s: %s, want succeeded", id, j.State)
+		}
+	}
+	stop()
+	for _, id := range ids {
+		if n := c.runs[id]; n != 1 {
+			t.Errorf("job %s ran %d times, want once", id, n)
+		}
 	}
 }

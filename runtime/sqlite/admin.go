@@ -21,6 +21,7 @@ var _ backend.Admin = (*Backend)(nil)
 type adminState struct {
 	mu     sync.Mutex
 	minute *sql.Stmt // the aggregate upsert, prepared on the writer at first use
+	hour   *sql.Stmt // the hourly roll-up's upsert, likewise
 	// pruned is the minute (unix nanos) at which aggregates were last pruned.
 	pruned atomic.Int64
 }
@@ -34,15 +35,18 @@ var histColumns = func() []string {
 	return c
 }()
 
-func sqlMinuteUpsert() string {
-	cols := "minute, queue, task, succeeded, failed, retried, other, duration, " + strings.Join(histColumns, ", ")
+func sqlMinuteUpsert() string { return sqlAggregateUpsert("nuvom_minutes", "minute") }
+
+// sqlAggregateUpsert adds one row of sums to table, keyed by (key, queue, task).
+func sqlAggregateUpsert(table, key string) string {
+	cols := key + ", queue, task, succeeded, failed, retried, other, duration, " + strings.Join(histColumns, ", ")
 	set := []string{"succeeded = succeeded + excluded.succeeded", "failed = failed + excluded.failed",
 		"retried = retried + excluded.retried", "other = other + excluded.other", "duration = duration + excluded.duration"}
 	for _, h := range histColumns {
 		set = append(set, h+" = "+h+" + excluded."+h)
 	}
-	return `INSERT INTO nuvom_minutes (` + cols + `) VALUES (` + placeholders(8+backend.NumBuckets) + `)
-		ON CONFLICT (minute, queue, task) DO UPDATE SET ` + strings.Join(set, ", ")
+	return `INSERT INTO ` + table + ` (` + cols + `) VALUES (` + placeholders(8+backend.NumBuckets) + `)
+		ON CONFLICT (` + key + `, queue, task) DO UPDATE SET ` + strings.Join(set, ", ")
 }
 
 // minuteStmt returns the prepared aggregate upsert, preparing it at first
@@ -58,8 +62,16 @@ func (b *Backend) minuteStmt() *sql.Stmt {
 		}
 		b.admin.minute = st
 	}
+	if b.admin.hour == nil {
+		if st, err := b.write.Prepare(sqlAggregateUpsert("nuvom_hours", "hour")); err == nil {
+			b.admin.hour = st
+		}
+	}
 	return b.admin.minute
 }
+
+// hourNanos is an hour in the unit of the aggregate keys.
+const hourNanos = int64(time.Hour)
 
 type minuteKey struct {
 	minute      int64
@@ -85,6 +97,7 @@ func (b *Backend) addMinutes(ctx context.Context, tx *sql.Tx, st *sql.Stmt, ms m
 	}
 	var latest int64
 	args := make([]any, 0, 8+backend.NumBuckets)
+	hours := make(map[minuteKey]*backend.MinuteStat, len(ms))
 	for k, m := range ms {
 		args = append(args[:0], k.minute, k.queue, k.task, m.Succeeded, m.Failed, m.Retried, m.Other, int64(m.Duration))
 		for _, n := range m.Buckets {
@@ -94,11 +107,42 @@ func (b *Backend) addMinutes(ctx context.Context, tx *sql.Tx, st *sql.Stmt, ms m
 			return fmt.Errorf("aggregates: %w", err)
 		}
 		latest = max(latest, k.minute)
+		hk := minuteKey{k.minute - k.minute%hourNanos, k.queue, k.task}
+		if h := hours[hk]; h != nil {
+			h.Add(*m)
+		} else {
+			c := *m
+			hours[hk] = &c
+		}
+	}
+	var hstmt *sql.Stmt
+	if b.admin.hour != nil {
+		hstmt = tx.StmtContext(ctx, b.admin.hour)
+	} else {
+		var err error
+		if hstmt, err = tx.PrepareContext(ctx, sqlAggregateUpsert("nuvom_hours", "hour")); err != nil {
+			return fmt.Errorf("hourly aggregates: %w", err)
+		}
+		defer hstmt.Close()
+	}
+	for k, m := range hours {
+		args = append(args[:0], k.minute, k.queue, k.task, m.Succeeded, m.Failed, m.Retried, m.Other, int64(m.Duration))
+		for _, n := range m.Buckets {
+			args = append(args, n)
+		}
+		if _, err := hstmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("hourly aggregates: %w", err)
+		}
 	}
 	if prev := b.admin.pruned.Load(); latest > prev && b.admin.pruned.CompareAndSwap(prev, latest) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM nuvom_minutes WHERE minute < ?`,
 			latest-int64(backend.MinutesRetention)); err != nil {
 			return fmt.Errorf("aggregates: prune: %w", err)
+		}
+		// Hours are kept while any of their minutes is.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM nuvom_hours WHERE hour < ?`,
+			latest-int64(backend.MinutesRetention)-hourNanos); err != nil {
+			return fmt.Errorf("hourly aggregates: prune: %w", err)
 		}
 	}
 	return nil
@@ -254,13 +298,21 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 			sums[i] = "0"
 		}
 	}
-	q := fmt.Sprintf(`SELECT minute - minute %% %d AS bucket, %s AS q, %s AS t, %s
-		FROM nuvom_minutes WHERE minute >= ? AND minute < ?`, step, qcol, tcol, strings.Join(sums, ", "))
 	until := backend.MaxTime()
 	if !f.Until.IsZero() {
 		until = f.Until
 	}
-	args := []any{nanos(f.Since.Truncate(time.Minute)), nanos(until)}
+	// Buckets of whole hours from an hour's start to an hour's start (or
+	// to now) read the hourly roll-up: a week is 168 rows per series, not
+	// 10,080.
+	table, key := "nuvom_minutes", "minute"
+	since := nanos(f.Since.Truncate(time.Minute))
+	if step%hourNanos == 0 && since%hourNanos == 0 && (f.Until.IsZero() || nanos(until)%hourNanos == 0) {
+		table, key = "nuvom_hours", "hour"
+	}
+	q := fmt.Sprintf(`SELECT %[5]s - %[5]s %% %[1]d AS bucket, %[2]s AS q, %[3]s AS t, %[4]s
+		FROM %[6]s WHERE %[5]s >= ? AND %[5]s < ?`, step, qcol, tcol, strings.Join(sums, ", "), key, table)
+	args := []any{since, nanos(until)}
 	if f.Queue != "" {
 		q += " AND queue = ?"
 		args = append(args, f.Queue)

@@ -162,6 +162,41 @@ var migrations = []string{
 		at   INTEGER NOT NULL
 	);
 	CREATE INDEX task_starts_task ON task_starts (task, at);`,
+
+	// Hourly roll-up of nuvom_minutes (see admin.go): the same sums per
+	// (hour, queue, task), written in the same transaction, so that a chart
+	// of a day or a week reads hours, not every minute of it. Filled from
+	// the minutes kept so far.
+	`CREATE TABLE nuvom_hours (
+		hour      INTEGER NOT NULL,
+		queue     TEXT    NOT NULL,
+		task      TEXT    NOT NULL,
+		succeeded INTEGER NOT NULL DEFAULT 0,
+		failed    INTEGER NOT NULL DEFAULT 0,
+		retried   INTEGER NOT NULL DEFAULT 0,
+		other     INTEGER NOT NULL DEFAULT 0,
+		duration  INTEGER NOT NULL DEFAULT 0,
+		h0 INTEGER NOT NULL DEFAULT 0,
+		h1 INTEGER NOT NULL DEFAULT 0,
+		h2 INTEGER NOT NULL DEFAULT 0,
+		h3 INTEGER NOT NULL DEFAULT 0,
+		h4 INTEGER NOT NULL DEFAULT 0,
+		h5 INTEGER NOT NULL DEFAULT 0,
+		h6 INTEGER NOT NULL DEFAULT 0,
+		h7 INTEGER NOT NULL DEFAULT 0,
+		h8 INTEGER NOT NULL DEFAULT 0,
+		h9 INTEGER NOT NULL DEFAULT 0,
+		h10 INTEGER NOT NULL DEFAULT 0,
+		h11 INTEGER NOT NULL DEFAULT 0,
+		h12 INTEGER NOT NULL DEFAULT 0,
+		h13 INTEGER NOT NULL DEFAULT 0,
+		h14 INTEGER NOT NULL DEFAULT 0,
+		h15 INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (hour, queue, task)
+	) WITHOUT ROWID;
+	INSERT INTO nuvom_hours SELECT minute - minute % 3600000000000, queue, task, sum(succeeded), sum(failed),
+		sum(retried), sum(other), sum(duration), sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6), sum(h7), sum(h8), sum(h9), sum(h10), sum(h11), sum(h12), sum(h13), sum(h14), sum(h15)
+		FROM nuvom_minutes GROUP BY 1, 2, 3;`,
 }
 
 // migrate brings the database's schema to the latest version in one

@@ -363,8 +363,9 @@ type jobData struct {
 	ArgsErr  string
 	Result   any
 	HasRes   bool
-	Raw      string // hex dump of the stored args
-	Schedule string // the schedule the job came from
+	Raw      string              // hex dump of the stored args
+	Schedule string              // the schedule the job came from
+	Workflow *backend.StepOrigin // the workflow the job is a step of
 	Timeline []span
 }
 
@@ -422,6 +423,11 @@ func (h *Handler) job(r *http.Request) (string, any, error) {
 		if i := strings.LastIndex(rest, ":"); i > 0 {
 			// sched:<id>:<fire time>, where the fire time has colons too
 			d.Schedule = scheduleOfKey(rest)
+		}
+	}
+	if so, ok := h.o.Backend.(backend.StepOrigins); ok {
+		if d.Workflow, err = so.StepOrigin(ctx, j.ID); err != nil {
+			return "", nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
 	}
 	d.Timeline = timeline(j)

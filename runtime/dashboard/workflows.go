@@ -18,7 +18,7 @@ const (
 	gapX       = 16 // between boxes of a layer
 	gapY       = 56 // between layers
 	margin     = 12
-	collapseAt = 40 // a layer with more steps is drawn as one summary box
+	collapseAt = 20 // a layer with more steps is drawn as one summary box
 	summaryW   = 420
 	layerPage  = 100 // rows of a layer's table
 )

@@ -356,17 +356,18 @@ type param struct {
 }
 
 type jobData struct {
-	Job      *backend.Job
-	Task     *manifest.Task
-	Params   []param
-	Args     any // when the manifest does not describe them
-	ArgsErr  string
-	Result   any
-	HasRes   bool
-	Raw      string              // hex dump of the stored args
-	Schedule string              // the schedule the job came from
-	Workflow *backend.StepOrigin // the workflow the job is a step of
-	Timeline []span
+	Job         *backend.Job
+	Task        *manifest.Task
+	Params      []param
+	Args        any // when the manifest does not describe them
+	ArgsErr     string
+	Result      any
+	HasRes      bool
+	Raw         string              // hex dump of the stored args
+	Schedule    string              // the schedule the job came from
+	Workflow    *backend.StepOrigin // the workflow the job is a step of
+	MoreParents int                 // parents of the step left out of Workflow.Parents
+	Timeline    []span
 }
 
 type span struct {
@@ -429,6 +430,7 @@ func (h *Handler) job(r *http.Request) (string, any, error) {
 		if d.Workflow, err = so.StepOrigin(ctx, j.ID); err != nil {
 			return "", nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
+		d.MoreParents = capParents(d.Workflow)
 	}
 	d.Timeline = timeline(j)
 	return "Job " + j.ID, d, nil

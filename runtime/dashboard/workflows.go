@@ -21,6 +21,7 @@ const (
 	collapseAt = 20 // a layer with more steps is drawn as one summary box
 	summaryW   = 420
 	layerPage  = 100 // rows of a layer's table
+	maxParents = 20  // parents named in a job's origin
 )
 
 // workflowsData is the Workflows page.
@@ -289,6 +290,17 @@ func (h *Handler) workflowAction(r *http.Request) (string, error) {
 	return fmt.Sprintf("Workflow %s: cancelled %d steps.", id, n), nil
 }
 
+// capParents keeps the first maxParents parents of o and returns how many
+// it left out: a fan-in of 1,000 links to its workflow, not to each parent.
+func capParents(o *backend.StepOrigin) int {
+	if o == nil || len(o.Parents) <= maxParents {
+		return 0
+	}
+	more := len(o.Parents) - maxParents
+	o.Parents = o.Parents[:maxParents]
+	return more
+}
+
 // short cuts s to n runes with an ellipsis, for text inside a box.
 func short(n int, s string) string {
 	if len([]rune(s)) <= n {
@@ -307,4 +319,4 @@ func countsLine(cs []stateCount) string {
 }
 
 // workflowFuncs are the template helpers of the workflow pages.
-var workflowFuncs = template.FuncMap{"short": short, "countsLine": countsLine}
+var workflowFuncs = template.FuncMap{"short": short, "countsLine": countsLine, "counts": countsOf}

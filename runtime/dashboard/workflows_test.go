@@ -13,12 +13,13 @@ import (
 
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/dashboard"
+	"github.com/nuvom/nuvom/runtime/sqlite"
 )
 
 // flow builds a workflow stored through the real SQLite store.
 type flow struct {
-	t    *testing.T
-	f    *fixture
+	t    testing.TB
+	b    *sqlite.Backend
 	wf   *backend.Workflow
 	now  time.Time
 	args []byte
@@ -31,7 +32,7 @@ func (f *fixture) flow(t *testing.T, id, name string) *flow {
 		t.Fatal(err)
 	}
 	// Every step's arguments are the fixture's: msg is the XSS payload.
-	return &flow{t: t, f: f, wf: &backend.Workflow{ID: id, Name: name, CreatedAt: now}, now: now, args: j.Args}
+	return &flow{t: t, b: f.b, wf: &backend.Workflow{ID: id, Name: name, CreatedAt: now}, now: now, args: j.Args}
 }
 
 // step adds a step of task in queue waiting for parents.
@@ -47,7 +48,7 @@ func (w *flow) step(id, task, queue string, parents ...backend.Edge) string {
 
 func (w *flow) enqueue() string {
 	w.t.Helper()
-	if err := w.f.b.EnqueueWorkflow(context.Background(), w.wf); err != nil {
+	if err := w.b.EnqueueWorkflow(context.Background(), w.wf); err != nil {
 		w.t.Fatal(err)
 	}
 	return w.wf.ID

@@ -131,23 +131,13 @@ func layout(info *backend.WorkflowInfo) (graph, []int) {
 	for i, s := range info.Steps {
 		index[s.Job.ID] = i
 	}
-	// Steps are stored parents first, but compute depths to a fixpoint
-	// anyway: a parent listed later (or purged) must not break the drawing.
-	for range 2 {
-		changed := false
-		for i, s := range info.Steps {
-			d := 0
-			for _, e := range s.Parents {
-				if p, ok := index[e.Parent]; ok && p != i {
-					d = max(d, depth[p]+1)
-				}
+	// Steps are stored parents first (CheckWorkflow): one pass gives every
+	// depth. A parent that is not an earlier step (purged) is left out.
+	for i, s := range info.Steps {
+		for _, e := range s.Parents {
+			if p, ok := index[e.Parent]; ok && p < i {
+				depth[i] = max(depth[i], depth[p]+1)
 			}
-			if d != depth[i] && d < len(info.Steps) {
-				depth[i], changed = d, true
-			}
-		}
-		if !changed {
-			break
 		}
 	}
 	var layers [][]int

@@ -356,18 +356,17 @@ type param struct {
 }
 
 type jobData struct {
-	Job         *backend.Job
-	Task        *manifest.Task
-	Params      []param
-	Args        any // when the manifest does not describe them
-	ArgsErr     string
-	Result      any
-	HasRes      bool
-	Raw         string              // hex dump of the stored args
-	Schedule    string              // the schedule the job came from
-	Workflow    *backend.StepOrigin // the workflow the job is a step of
-	MoreParents int                 // parents of the step left out of Workflow.Parents
-	Timeline    []span
+	Job      *backend.Job
+	Task     *manifest.Task
+	Params   []param
+	Args     any // when the manifest does not describe them
+	ArgsErr  string
+	Result   any
+	HasRes   bool
+	Raw      string // hex dump of the stored args
+	Schedule string // the schedule the job came from
+	Timeline []span
+	stepOrigin
 }
 
 type span struct {
@@ -427,8 +426,12 @@ func (h *Handler) job(r *http.Request) (string, any, error) {
 		}
 	}
 	if so, ok := h.o.Backend.(backend.StepOrigins); ok {
+		// The job's page does not depend on it: a store (or a remote
+		// worker built with an older nuvom) that cannot tell shows no
+		// workflow origin.
 		if d.Workflow, err = so.StepOrigin(ctx, j.ID); err != nil {
-			return "", nil, fmt.Errorf("job %s: %w", j.ID, err)
+			h.o.Logger.Warn("dashboard: workflow origin of a job", "job", j.ID, "err", err)
+			d.Workflow = nil
 		}
 		d.MoreParents = capParents(d.Workflow)
 	}

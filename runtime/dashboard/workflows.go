@@ -280,6 +280,12 @@ func (h *Handler) workflowAction(r *http.Request) (string, error) {
 	return fmt.Sprintf("Workflow %s: cancelled %d steps.", id, n), nil
 }
 
+// stepOrigin is the job page's workflow origin.
+type stepOrigin struct {
+	Workflow    *backend.StepOrigin // the workflow the job is a step of
+	MoreParents int                 // parents of the step left out of Workflow.Parents
+}
+
 // capParents keeps the first maxParents parents of o and returns how many
 // it left out: a fan-in of 1,000 links to its workflow, not to each parent.
 func capParents(o *backend.StepOrigin) int {

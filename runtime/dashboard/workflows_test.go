@@ -303,3 +303,24 @@ func TestWorkflowCancelNeedsCSRFAndIsRefusedReadOnly(t *testing.T) {
 		t.Fatalf("boxes after cancel: %v", got)
 	}
 }
+
+// failingOrigins is a store whose StepOrigin always fails, as a remote
+// worker built with an older nuvom does.
+type failingOrigins struct{ *sqlite.Backend }
+
+func (failingOrigins) StepOrigin(context.Context, string) (*backend.StepOrigin, error) {
+	return nil, fmt.Errorf("remote: unknown method %q", "StepOrigin")
+}
+
+func TestJobPageWithoutStepOriginStillRenders(t *testing.T) {
+	f := newFixture(t)
+	w := f.flow(t, "01WFORIGIN000000000000000A", "origin")
+	a := w.step("01WOA000000000000000000000", "shop.Echo", "default")
+	w.step("01WOB000000000000000000000", "shop.Echo", "default", after(a)...)
+	w.enqueue()
+	b := newBrowser(t, f.handler(t, func(o *dashboard.Options) { o.Backend = failingOrigins{f.b} }))
+	code, body := b.get("/jobs/" + a)
+	if code != http.StatusOK || !strings.Contains(body, "enqueued directly") {
+		t.Fatalf("job page with a failing StepOrigin = %d, want 200 without a workflow origin", code)
+	}
+}

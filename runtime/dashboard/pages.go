@@ -393,6 +393,7 @@ type jobData struct {
 	Raw      string // hex dump of the stored args
 	Schedule string // the schedule the job came from
 	Timeline []span
+	stepOrigin
 }
 
 type span struct {
@@ -450,6 +451,16 @@ func (h *Handler) job(r *http.Request) (string, any, error) {
 			// sched:<id>:<fire time>, where the fire time has colons too
 			d.Schedule = scheduleOfKey(rest)
 		}
+	}
+	if so, ok := h.o.Backend.(backend.StepOrigins); ok {
+		// The job's page does not depend on it: a store (or a remote
+		// worker built with an older nuvom) that cannot tell shows no
+		// workflow origin.
+		if d.Workflow, err = so.StepOrigin(ctx, j.ID); err != nil {
+			h.o.Logger.Warn("dashboard: workflow origin of a job", "job", j.ID, "err", err)
+			d.Workflow = nil
+		}
+		d.MoreParents = capParents(d.Workflow)
 	}
 	d.Timeline = timeline(j)
 	return "Job " + j.ID, d, nil

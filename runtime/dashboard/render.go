@@ -13,7 +13,7 @@ import (
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
-var pageNames = []string{"overview", "queues", "jobs", "job", "tasks", "schedules", "workers", "quarantine"}
+var pageNames = []string{"overview", "queues", "jobs", "job", "tasks", "schedules", "workers", "quarantine", "workflows", "workflow"}
 
 var funcs = template.FuncMap{
 	"iso": func(t time.Time) string {
@@ -50,7 +50,7 @@ var funcs = template.FuncMap{
 	"scale40": func(p float64) float64 { return 0.4 * p },
 	"list": func() [][3]string {
 		return [][3]string{{"./", "Overview", "overview"}, {"queues", "Queues", "queues"}, {"jobs", "Jobs", "jobs"},
-			{"tasks", "Tasks", "tasks"}, {"schedules", "Schedules", "schedules"}, {"workers", "Workers", "workers"},
+			{"tasks", "Tasks", "tasks"}, {"schedules", "Schedules", "schedules"}, {"workflows", "Workflows", "workflows"}, {"workers", "Workers", "workers"},
 			{"quarantine", "Quarantine", "quarantine"}}
 	},
 	"add": func(a, b int) int { return a + b },
@@ -78,7 +78,7 @@ var funcs = template.FuncMap{
 func parseTemplates() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(workflowFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: parse template %s: %w", name, err)
 		}

@@ -28,6 +28,7 @@ type memWorkflow struct {
 }
 
 type memStep struct {
+	wf      string // the workflow's id
 	input   backend.Input
 	parents []backend.Edge
 	waiting int
@@ -76,7 +77,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		if e.job.State != backend.StatePending {
 			b.queue(&e.job).add(e)
 		}
-		b.flow.steps[e.job.ID] = &memStep{input: s.Input, parents: slices.Clone(s.Parents), waiting: len(s.Parents)}
+		b.flow.steps[e.job.ID] = &memStep{wf: wf.ID, input: s.Input, parents: slices.Clone(s.Parents), waiting: len(s.Parents)}
 		for _, p := range s.Parents {
 			b.flow.children[p.Parent] = append(b.flow.children[p.Parent], &memEdge{child: e.job.ID, ignore: p.IgnoreFailure})
 		}

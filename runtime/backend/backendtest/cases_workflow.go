@@ -23,6 +23,7 @@ func workflowCases() []testCase {
 		{"WorkflowEnqueueAllOrNothing", testWorkflowAllOrNothing},
 		{"WorkflowList", testWorkflowList},
 		{"WorkflowOrderOnlyEdge", testWorkflowOrderOnly},
+		{"WorkflowStepOrigin", testWorkflowStepOrigin},
 	}
 }
 

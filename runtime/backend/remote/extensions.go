@@ -217,6 +217,8 @@ func (s *server) callExtension(ctx context.Context, req request, params func(any
 		if l, err = limits(); err == nil {
 			result, err = l.TaskLimits(ctx)
 		}
+	case "StepOrigin": // backend.StepOrigins: see steporigin.go
+		result, err = s.stepOrigin(ctx, params)
 	default:
 		handled = false
 	}

@@ -261,7 +261,7 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Run("EveryPageOpens", func(t *testing.T) {
 		for _, p := range []struct{ path, h1 string }{
 			{"/", "Overview"}, {"/queues", "Queues"}, {"/jobs", "Jobs"}, {"/jobs/" + failed, "Job " + failed},
-			{"/tasks", "Tasks"}, {"/schedules", "Schedules"}, {"/workers", "Workers"}, {"/quarantine", "Quarantine"},
+			{"/tasks", "Tasks"}, {"/schedules", "Schedules"}, {"/workers", "Workers"}, {"/quarantine", "Quarantine"}, {"/workflows", "Workflows"},
 		} {
 			if got := e.open(p.path); got != p.h1 {
 				t.Fatalf("%s: heading %q, want %q", p.path, got, p.h1)
@@ -275,6 +275,66 @@ func TestDashboardInChromium(t *testing.T) {
 		if got := e.text("table tbody"); !strings.Contains(got, "*/5 * * * *") {
 			t.Fatalf("schedules page: %q", got)
 		}
+	})
+
+	t.Run("WorkflowGraph", func(t *testing.T) {
+		// resize -> three thumbnails -> merge -> a 50-wide fan-out (drawn as
+		// one summary box) -> notify, run by the real worker.
+		step := func(msg string) nuvom.Step[struct{}] {
+			return nuvom.NewStep[struct{}](spec(e.m, "shop.Echo", "default"), mustArgs(t, e.m, "shop.Echo", fmt.Sprintf("[%q]", msg)), nil, nil)
+		}
+		root := step("resize " + xss)
+		merge := step("merge")
+		for i := range 3 {
+			merge = merge.After(step(fmt.Sprintf("thumb %d", i)).After(root))
+		}
+		notify := step("notify")
+		for i := range 50 {
+			notify = notify.After(step(fmt.Sprintf("upload %d", i)).After(merge))
+		}
+		id, err := nuvom.Workflow("e2e "+xss, notify).Enqueue(context.Background(), e.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+		defer cancel()
+		info, err := e.client.WaitWorkflow(wctx, id)
+		if err != nil || info.State != backend.WorkflowSucceeded {
+			t.Fatalf("workflow ended %v: %v", info, err)
+		}
+		e.open("/workflows")
+		e.run(chromedp.Click(chromedp.CSS(`a[href="workflows/`+id+`"]`)), chromedp.WaitVisible(chromedp.CSS("svg.graph")))
+		if got := e.text("h1"); got != "Workflow e2e "+xss {
+			t.Fatalf("workflow page heading %q", got)
+		}
+		if n := value(e, chromedp.Evaluate[int](`document.querySelectorAll("svg.graph a.step g.st-succeeded rect").length`)); n != 6 {
+			t.Fatalf("%d succeeded step boxes drawn, want 6", n)
+		}
+		if n := value(e, chromedp.Evaluate[int](`document.querySelectorAll("svg.graph a.summary").length`)); n != 1 {
+			t.Fatalf("%d summary boxes, want 1 for the 50-wide layer", n)
+		}
+		// The boxes are laid out: every box has a size, none overlaps another.
+		overlaps := value(e, chromedp.Evaluate[int](`(() => {
+			const r = [...document.querySelectorAll("svg.graph rect")].map(x => x.getBoundingClientRect());
+			let n = 0;
+			for (let i = 0; i < r.length; i++) { if (r[i].width < 10 || r[i].height < 10) n++;
+				for (let j = i + 1; j < r.length; j++) if (r[i].left < r[j].right && r[j].left < r[i].right && r[i].top < r[j].bottom && r[j].top < r[i].bottom) n++; }
+			return n; })()`))
+		if overlaps != 0 {
+			t.Fatalf("%d boxes overlap or have no size", overlaps)
+		}
+		if n := e.alerts.Load(); n != 0 {
+			t.Fatalf("%d alert dialogs opened", n)
+		}
+		e.shot("workflow")
+		// The summary box leads to the layer's table; a row leads to the job,
+		// whose origin leads back to the workflow.
+		e.run(chromedp.Click(chromedp.CSS(`svg.graph a.summary`)), chromedp.WaitVisible(chromedp.CSS(`#layer`)))
+		if n := value(e, chromedp.Evaluate[int](`document.querySelectorAll("table.jobs tbody tr").length`)); n != 50 {
+			t.Fatalf("layer table has %d rows, want 50", n)
+		}
+		e.run(chromedp.Click(chromedp.CSS(`table.jobs tbody tr a`)), chromedp.WaitVisible(chromedp.CSS(`a.origin-workflow`)))
+		e.run(chromedp.Click(chromedp.CSS(`a.origin-workflow`)), chromedp.WaitVisible(chromedp.CSS("svg.graph")))
 	})
 
 	t.Run("LiveCountersUpdate", func(t *testing.T) {

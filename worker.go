@@ -661,6 +661,7 @@ func (w *Worker) settle(r *run, o *Outcome) {
 			}
 		} else {
 			r.out = *o // only the party that finished r gets here
+			r.out.Queue, r.out.Task = r.job.Queue, r.job.Task
 			w.outcomes <- r
 		}
 	}

@@ -177,6 +177,11 @@ type Outcome struct {
 	PanicStack string
 	// Attempt is appended to the job's history.
 	Attempt Attempt
+	// Queue and Task, when set, are the claimed job's (the worker copies
+	// them from the job it ran): a store may count the outcome in its
+	// aggregates under them without reading the job's record. They never
+	// change the job; a store that reads the record anyway may ignore them.
+	Queue, Task string
 	// Refund makes the attempt not count against the job's attempt limit:
 	// MaxAttempts is raised by one (as for a lost attempt). A worker that hands
 	// back a job it cannot run yet (another deploy's signature) sets it.

@@ -328,23 +328,38 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			errs[i] = fmt.Errorf("complete job %s: %q is not a state an attempt can end in", o.Lease.JobID, o.State)
 			continue
 		}
-		var row *sql.Row
-		if plainSuccess(o) {
-			if stOK == nil {
-				stOK = tx.StmtContext(ctx, b.stmts.completeOK)
-			}
-			row = stOK.QueryRowContext(ctx, nanos(o.FinishedAt), nullBytes(o.Result),
-				appendAttempt(nil, o.Attempt), o.Lease.JobID, o.Lease.Token)
-		} else {
-			row = st.QueryRowContext(ctx, outcomeArgs(args[:0], o)...)
-		}
-		var queue, task string
-		if err := row.Scan(&queue, &task); err != nil {
+		queue, task := o.Queue, o.Task
+		if queue == "" || task == "" {
+			// The caller did not say (the worker always does): read them
+			// for the aggregates; a job that is gone has lost its lease.
+			err := tx.StmtContext(ctx, b.stmts.queueTask).QueryRowContext(ctx, o.Lease.JobID).Scan(&queue, &task)
 			if errors.Is(err, sql.ErrNoRows) {
 				errs[i] = leaseLost(o.Lease)
 				continue
 			}
+			if err != nil {
+				return nil, b.wrap("complete job "+o.Lease.JobID, err)
+			}
+		}
+		var res sql.Result
+		var err error
+		if plainSuccess(o) {
+			if stOK == nil {
+				stOK = tx.StmtContext(ctx, b.stmts.completeOK)
+			}
+			res, err = stOK.ExecContext(ctx, nanos(o.FinishedAt), nullBytes(o.Result),
+				appendAttempt(nil, o.Attempt), o.Lease.JobID, o.Lease.Token)
+		} else {
+			res, err = st.ExecContext(ctx, outcomeArgs(args[:0], o)...)
+		}
+		if err != nil {
 			return nil, b.wrap("complete job "+o.Lease.JobID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, b.wrap("complete job "+o.Lease.JobID, err)
+		} else if n == 0 {
+			errs[i] = leaseLost(o.Lease)
+			continue
 		}
 		valid = append(valid, i)
 		where[o.Lease.JobID] = [2]string{queue, task}

@@ -24,6 +24,7 @@ type stmts struct {
 	promote      *sql.Stmt
 	complete     *sql.Stmt
 	completeOK   *sql.Stmt // sqlCompleteOK (see Complete)
+	queueTask    *sql.Stmt // a job's queue and task, for an outcome that does not carry them
 	extend       *sql.Stmt
 	release      *sql.Stmt
 
@@ -53,15 +54,14 @@ const (
 	// (0 keeps it), ?3 finished-at, ?4 result, ?5 error, ?6 error chain, ?7
 	// panic stack, ?8 the attempt record appended to the history, ?9 id, ?10
 	// lease token, ?11 1 to refund the attempt. It matches only while the
-	// lease holds, and returns the job's queue and task (for the aggregates).
+	// lease holds.
 	sqlComplete = `UPDATE jobs SET state = ?1,
 			run_at = CASE WHEN ?2 <> 0 THEN ?2 ELSE run_at END,
 			finished_at = ?3, result = ?4, error = ?5, error_chain = ?6, panic_stack = ?7,
 			attempts = CAST(coalesce(attempts, x'') || ?8 AS BLOB),
 			max_attempts = max_attempts + ?11,
 			lease_owner = '', lease_until = 0
-		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'
-		RETURNING queue, task`
+		WHERE id = ?9 AND lease_token = ?10 AND state = 'running'`
 	// sqlCompleteOK is sqlComplete for the common outcome, a success
 	// without error or refund, binding 5 values instead of 11: ?1
 	// finished-at, ?2 result, ?3 the attempt record, ?4 id, ?5 lease token.
@@ -69,8 +69,7 @@ const (
 			error = '', error_chain = NULL, panic_stack = '',
 			attempts = CAST(coalesce(attempts, x'') || ?3 AS BLOB),
 			lease_owner = '', lease_until = 0
-		WHERE id = ?4 AND lease_token = ?5 AND state = 'running'
-		RETURNING queue, task`
+		WHERE id = ?4 AND lease_token = ?5 AND state = 'running'`
 	sqlExtend = `UPDATE jobs SET lease_until = ?
 		WHERE id = ? AND lease_token = ? AND state = 'running'`
 	sqlRelease = `UPDATE jobs SET state = 'queued', attempt = max(attempt - 1, 0),
@@ -87,6 +86,7 @@ func (s *stmts) prepare(db *sql.DB) error {
 		{&s.promote, sqlPromote},
 		{&s.complete, sqlComplete},
 		{&s.completeOK, sqlCompleteOK},
+		{&s.queueTask, `SELECT queue, task FROM jobs WHERE id = ?`},
 		{&s.extend, sqlExtend},
 		{&s.release, sqlRelease},
 	} {
@@ -143,7 +143,7 @@ func (s *stmts) close() {
 	for _, st := range s.insertFreshN {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.completeOK, s.extend, s.release} {
+	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.completeOK, s.queueTask, s.extend, s.release} {
 		if st != nil {
 			st.Close()
 		}

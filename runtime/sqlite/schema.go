@@ -115,6 +115,10 @@ var migrations = []string{
 		PRIMARY KEY (minute, queue, task)
 	) WITHOUT ROWID;
 	CREATE INDEX jobs_bad ON jobs (state, id) WHERE state IN ('failed', 'cancelled', 'quarantined');`,
+
+	// Counters of jobs per queue and state (see counts.go), filled from the
+	// stored jobs.
+	sqlCountsMigration,
 }
 
 // migrate brings the database's schema to the latest version in one

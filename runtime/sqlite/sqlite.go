@@ -84,6 +84,7 @@ type Backend struct {
 	stmts  stmts
 	notify notifier
 	admin  adminState
+	counts countsState // counts.go
 	closed sync.Once
 }
 
@@ -233,6 +234,7 @@ func (b *Backend) Close() error {
 	var err error
 	b.closed.Do(func() {
 		b.notify.close()
+		b.counts.close()
 		b.stmts.close()
 		err = errors.Join(b.read.Close(), b.write.Close())
 		if err != nil {

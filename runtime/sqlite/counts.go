@@ -340,14 +340,16 @@ func readyOldest(ctx context.Context, tx *sql.Tx, queues []string) (map[string]t
 	}
 	oldest := make(map[string]time.Time, len(queues))
 	for _, t := range tasks {
-		var p sql.NullInt64
+		// The priority is read and bound back as stored: a damaged row's
+		// may not be an integer.
+		var p any
 		if err := tx.QueryRowContext(ctx, sqlFirstPriority, t).Scan(&p); err != nil {
 			return nil, err
 		}
-		for p.Valid {
+		for p != nil {
 			for _, q := range queues {
 				var v any
-				err := tx.QueryRowContext(ctx, sqlOldestIn, t, p.Int64, q).Scan(&v)
+				err := tx.QueryRowContext(ctx, sqlOldestIn, t, p, q).Scan(&v)
 				if errors.Is(err, sql.ErrNoRows) {
 					continue
 				}
@@ -363,7 +365,7 @@ func readyOldest(ctx context.Context, tx *sql.Tx, queues []string) (map[string]t
 					oldest[q] = at
 				}
 			}
-			if err := tx.QueryRowContext(ctx, sqlNextPriority, t, p.Int64).Scan(&p); err != nil {
+			if err := tx.QueryRowContext(ctx, sqlNextPriority, t, p).Scan(&p); err != nil {
 				return nil, err
 			}
 		}

@@ -243,8 +243,10 @@ func countDeleted(rows *sql.Rows, c counts) (int, error) {
 }
 
 // Stats counts jobs per queue and state from the counters, ordered by queue
-// then life order of the state. OldestRunAt is set for queued jobs only
-// (readyOldest). Rows whose state cannot be read count as quarantined. A
+// then life order of the state. OldestRunAt is set for queued jobs
+// (readyOldest) and for scheduled and retrying ones among the next
+// dueScanLimit to come due (waitingOldest), zero for the other states.
+// Rows whose state cannot be read count as quarantined. A
 // database opened read-only at a schema without counters is scanned.
 func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
 	tx, err := b.read.BeginTx(ctx, nil)
@@ -261,6 +263,7 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 	}
 	var stats []backend.QueueStat
 	var ready []string
+	waiting := false
 	for rows.Next() {
 		var queue, state any
 		var n int
@@ -273,6 +276,7 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 		if k.state == backend.StateQueued && n > 0 {
 			ready = append(ready, k.queue)
 		}
+		waiting = waiting || (k.state == backend.StateScheduled || k.state == backend.StateRetrying) && n > 0
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -289,8 +293,53 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 			}
 		}
 	}
+	if waiting {
+		oldest, err := waitingOldest(ctx, tx)
+		if err != nil {
+			return nil, b.wrap("stats: oldest waiting job", err)
+		}
+		for i := range stats {
+			if at, ok := oldest[countKey{stats[i].Queue, stats[i].State}]; ok {
+				stats[i].OldestRunAt = at
+			}
+		}
+	}
 	sortStats(stats)
 	return stats, nil
+}
+
+// dueScanLimit bounds the entries of jobs_due waitingOldest reads.
+const dueScanLimit = 1000
+
+// sqlWaitingOldest reads the first dueScanLimit entries of jobs_due (in
+// run-at order) and keeps the earliest of each queue and state.
+const sqlWaitingOldest = `SELECT queue, state, min(run_at) FROM (SELECT queue, state, run_at
+		FROM jobs INDEXED BY jobs_due WHERE state IN ('scheduled', 'retrying') ORDER BY run_at LIMIT ?)
+	GROUP BY queue, state`
+
+// waitingOldest returns the earliest run-at of the scheduled and retrying
+// jobs by queue and state, from the first dueScanLimit entries of jobs_due:
+// exact for every queue and state with a job among the next dueScanLimit to
+// come due (all of them when fewer wait), missing for the others.
+func waitingOldest(ctx context.Context, tx *sql.Tx) (map[countKey]time.Time, error) {
+	rows, err := tx.QueryContext(ctx, sqlWaitingOldest, dueScanLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[countKey]time.Time{}
+	for rows.Next() {
+		var queue, state, at any
+		if err := rows.Scan(&queue, &state, &at); err != nil {
+			return nil, err
+		}
+		var d rowDecoder
+		t := d.time("run_at", at)
+		if len(d.bad) == 0 {
+			out[countKeyOf(queue, state)] = t
+		}
+	}
+	return out, rows.Err()
 }
 
 func sortStats(stats []backend.QueueStat) {

@@ -273,35 +273,10 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 func TestCountsMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	prev := len(migrations) - 1
-	if migrations[prev] != sqlCountsMigration {
-		t.Fatal("the counters are not the last migration: build the previous schema another way")
-	}
-	if _, err := raw.Exec(`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for i, m := range migrations[:prev] {
-		if _, err := raw.Exec(m); err != nil {
-			t.Fatalf("migration %d: %v", i+1, err)
-		}
-		if _, err := raw.Exec(`INSERT INTO nuvom_migrations VALUES (?, 1)`, i+1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seq := uint64(100)
+	raw := previousSchema(t, path)
 	insert := func(n int, queue any, state string, runAt time.Time) {
 		for range n {
-			seq++
-			id := backendtest.ID(seq)
-			if _, err := raw.Exec(`INSERT INTO jobs (id, task, queue, state, run_at, created_at) VALUES (?, 't', ?, ?, ?, ?)`,
-				id, queue, state, nanos(runAt), nanos(t0)); err != nil {
-				t.Fatal(err)
-			}
+			insertRaw(t, raw, queue, state, runAt)
 		}
 	}
 	for i, s := range backend.AllStates() {
@@ -311,7 +286,6 @@ func TestCountsMigration(t *testing.T) {
 	insert(3, "q1", "bogus", t0)
 	insert(1, 7, string(backend.StateFailed), t0)
 	raw.Close()
-
 	b, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -338,6 +312,72 @@ func TestCountsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCounts(t, b, "enqueue and claim after the migration")
+}
+
+// previousSchema creates a database at path at the schema version before
+// the counters, as the previous release left it, and returns a raw
+// connection to it.
+func previousSchema(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	prev := len(migrations) - 1
+	if migrations[prev] != sqlCountsMigration {
+		t.Fatal("the counters are not the last migration: build the previous schema another way")
+	}
+	if _, err := raw.Exec(`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range migrations[:prev] {
+		if _, err := raw.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+		if _, err := raw.Exec(`INSERT INTO nuvom_migrations VALUES (?, 1)`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return raw
+}
+
+// insertRaw writes a job row with plain SQL.
+func insertRaw(t *testing.T, raw *sql.DB, queue any, state string, runAt time.Time) {
+	t.Helper()
+	var n int64
+	if err := raw.QueryRow(`SELECT count(*) FROM jobs`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO jobs (id, task, queue, state, run_at, created_at) VALUES (?, 't', ?, ?, ?, ?)`,
+		backendtest.ID(uint64(n+1000)), queue, state, nanos(runAt), nanos(t0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCountsReadOnlyPreviousSchema: a read-only open migrates nothing, so
+// on a database of the previous schema Stats counts by scanning, as before.
+func TestCountsReadOnlyPreviousSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw := previousSchema(t, path)
+	insertRaw(t, raw, "q", string(backend.StateQueued), t0)
+	insertRaw(t, raw, "q", string(backend.StateQueued), t0.Add(-time.Second))
+	insertRaw(t, raw, "q", string(backend.StateFailed), t0)
+	raw.Close()
+	ro, err := Open(path, WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	stats, err := ro.Stats(context.Background(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []backend.QueueStat{{Queue: "q", State: backend.StateQueued, Count: 2, OldestRunAt: t0.Add(-time.Second)},
+		{Queue: "q", State: backend.StateFailed, Count: 1, OldestRunAt: t0}}
+	if len(stats) != 2 || stats[0].Count != 2 || !stats[0].OldestRunAt.Equal(want[0].OldestRunAt) || stats[1].Count != 1 || stats[1].State != backend.StateFailed {
+		t.Fatalf("Stats = %+v, want %+v", stats, want)
+	}
 }
 
 // TestCountsPlans checks that Stats reads only the counters and the claim

@@ -207,7 +207,9 @@ type QueueStat struct {
 	Queue string `json:"queue"`
 	State State  `json:"state"`
 	Count int    `json:"count"`
-	// OldestRunAt is the earliest RunAt among the jobs counted (ready age for queued jobs).
+	// OldestRunAt is the earliest RunAt among the jobs counted (ready age for
+	// queued jobs). Only queued jobs must have it: a backend may leave it
+	// zero for the other states (the SQLite backend does, see its counts.go).
 	OldestRunAt time.Time `json:"oldest_run_at,omitzero"`
 }
 

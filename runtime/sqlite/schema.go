@@ -162,6 +162,10 @@ var migrations = []string{
 		at   INTEGER NOT NULL
 	);
 	CREATE INDEX task_starts_task ON task_starts (task, at);`,
+
+	// Counters of jobs per queue and state (see counts.go), filled from the
+	// stored jobs.
+	sqlCountsMigration,
 }
 
 // migrate brings the database's schema to the latest version in one

@@ -38,7 +38,7 @@ const sqlCountsMigration = `CREATE TABLE nuvom_counts (
 	SELECT q, s, count(*) FROM (SELECT
 			CASE WHEN typeof(queue) IN ('text', 'blob') THEN CAST(queue AS TEXT) ELSE '' END AS q,
 			CASE WHEN typeof(state) IN ('text', 'blob') AND CAST(state AS TEXT) IN
-				('scheduled', 'queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined')
+				('pending', 'scheduled', 'queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined')
 				THEN CAST(state AS TEXT) ELSE 'quarantined' END AS s
 		FROM jobs)
 	GROUP BY q, s;`

@@ -72,8 +72,11 @@ func checkCounts(t *testing.T, b *Backend, step string) {
 // a job's state (enqueue with and without unique keys, scheduled jobs,
 // claims that promote due jobs and quarantine damaged rows, completions to
 // every final state and to retrying, with stale tokens, releases, lease
-// recovery after a crash, cancel, retry, purge, bulk actions) on a real
-// file, and after each one holds the counters to a full GROUP BY.
+// recovery after a crash, cancel, retry, purge, bulk actions, workflows:
+// chains, fan-ins and ignore-failure edges whose steps completions release,
+// cancel or quarantine, a cancelled parent, a cancelled workflow; claims
+// under declared and overridden task limits) on a real file, and after each
+// one holds the counters to a full GROUP BY.
 func TestCountsMatchScan(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4}
 	steps := 250
@@ -106,6 +109,9 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 	now := t0
 	var ids []string
 	var held []backend.Lease
+	var workflows, parents []string // workflow ids; steps with children
+	limited := false                // some task has a limit: claims take claimLimited
+	limitedClaims := 0
 	next := uint64(1)
 	pick := func() string { return ids[r.IntN(len(ids))] }
 	subset := func(names []string) []string {
@@ -125,7 +131,7 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 	}
 	for step := range steps {
 		var op string
-		switch k := r.IntN(100); {
+		switch k := r.IntN(125); {
 		case k < 20 || len(ids) == 0:
 			op = "enqueue"
 			n := 1 + r.IntN(12)
@@ -155,10 +161,16 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 			}
 		case k < 38:
 			op = "claim"
+			if limited {
+				op = "limited claim"
+			}
 			claimed, err := b.Claim(ctx, backend.ClaimRequest{Limit: 1 + r.IntN(8), Worker: "w", Now: now,
 				LeaseFor: time.Minute, Queues: subset(queues), Tasks: subset(tasks)})
 			if err != nil {
 				t.Fatalf("claim: %v", err)
+			}
+			if limited && len(claimed) > 0 {
+				limitedClaims++
 			}
 			for _, j := range claimed {
 				held = append(held, j.Lease())
@@ -173,9 +185,12 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 				}
 				o := backend.Outcome{Lease: l, FinishedAt: now, Attempt: backend.Attempt{Number: 1, StartedAt: now,
 					FinishedAt: now, Worker: "w", Outcome: backend.OutcomeSucceeded}}
-				switch r.IntN(6) {
-				case 0:
+				switch r.IntN(7) {
+				case 0, 6:
 					o.State = backend.StateSucceeded
+					if r.IntN(2) == 0 {
+						o.Result = []byte{0xa1, 'r'} // spliced into a released step's args
+					}
 				case 1:
 					o.State, o.Error = backend.StateFailed, "boom"
 				case 2:
@@ -245,6 +260,98 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 			if _, err := raw.Exec(update, pick()); err != nil {
 				t.Fatalf("damage: %v", err)
 			}
+		case k < 108:
+			op = "enqueue workflow"
+			wf := &backend.Workflow{ID: fmt.Sprint("wf", len(workflows)+1), CreatedAt: now}
+			var stepIDs []string
+			for i := range 1 + r.IntN(6) {
+				j := backendtest.NewJob(backendtest.ID(next), tasks[r.IntN(len(tasks))], now)
+				next++
+				j.Queue = queues[r.IntN(len(queues))]
+				j.RunAt = now.Add(-time.Duration(r.IntN(60)) * time.Second)
+				if r.IntN(5) == 0 {
+					j.RunAt = now.Add(time.Duration(1+r.IntN(120)) * time.Second) // released as scheduled
+				}
+				s := backend.Step{Job: j}
+				if i == 0 || r.IntN(4) == 0 {
+					if j.RunAt.After(now) {
+						j.State = backend.StateScheduled
+					}
+				} else {
+					j.State = backend.StatePending
+					var from []string
+					switch r.IntN(3) {
+					case 0: // a chain: the previous step
+						from = stepIDs[len(stepIDs)-1:]
+					default: // a fan-in of earlier steps
+						for _, id := range stepIDs {
+							if len(from) == 0 || r.IntN(2) == 0 {
+								from = append(from, id)
+							}
+						}
+					}
+					feeding := 0
+					for _, p := range from {
+						e := backend.Edge{Parent: p, IgnoreFailure: r.IntN(3) == 0, OrderOnly: r.IntN(4) == 0}
+						if !e.OrderOnly {
+							feeding++
+						}
+						s.Parents = append(s.Parents, e)
+						if !slices.Contains(parents, p) {
+							parents = append(parents, p)
+						}
+					}
+					switch {
+					case feeding == 1 && r.IntN(2) == 0:
+						s.Input = backend.InputResult
+					case r.IntN(2) == 0:
+						s.Input = backend.InputResults
+					}
+					if s.Input != backend.InputNone && r.IntN(6) == 0 {
+						j.Args = []byte{0x01} // not an array: quarantined when released
+					}
+				}
+				wf.Steps = append(wf.Steps, s)
+				stepIDs = append(stepIDs, j.ID)
+			}
+			if err := b.EnqueueWorkflow(ctx, wf); err != nil {
+				t.Fatalf("enqueue workflow: %v", err)
+			}
+			workflows = append(workflows, wf.ID)
+			ids = append(ids, stepIDs...)
+		case k < 112 && len(parents) > 0:
+			op = "cancel a workflow parent"
+			ignore(op, b.Cancel(ctx, parents[r.IntN(len(parents))], now))
+		case k < 115 && len(workflows) > 0:
+			op = "cancel workflow"
+			if _, err := b.CancelWorkflow(ctx, workflows[r.IntN(len(workflows))], now); err != nil {
+				t.Fatalf("cancel workflow: %v", err)
+			}
+		case k < 120:
+			task := tasks[r.IntN(len(tasks))]
+			var l backend.Limit
+			switch r.IntN(3) {
+			case 0:
+				l.MaxConcurrency = 1 + r.IntN(3)
+			case 1:
+				l.Rate, l.Per = 1+r.IntN(3), time.Duration(1+r.IntN(2))*time.Minute
+			}
+			if r.IntN(2) == 0 {
+				op = "declare limits"
+				if err := b.DeclareLimits(ctx, map[string]backend.Limit{task: l}); err != nil {
+					t.Fatalf("declare limits: %v", err)
+				}
+			} else {
+				op = "override limit"
+				if err := b.OverrideLimit(ctx, task, l, r.IntN(3) != 0); err != nil {
+					t.Fatalf("override limit: %v", err)
+				}
+			}
+			all, err := b.TaskLimits(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			limited = slices.ContainsFunc(all, func(tl backend.TaskLimit) bool { return !tl.Effective().IsZero() })
 		default:
 			op = "time passes"
 			now = now.Add(time.Duration(r.IntN(90)) * time.Second)
@@ -263,6 +370,19 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 	t.Logf("final stats: %+v", stats)
 	if len(states) < 5 {
 		t.Errorf("the run reached only the states %v", states)
+	}
+	// The workflow and limit paths ran: steps were released and cancelled
+	// by their parents' ends, and claims went through the limits.
+	var released, cancelled int
+	if err := raw.QueryRow(`SELECT count(*) FILTER (WHERE j.state NOT IN ('pending', 'cancelled', 'quarantined')),
+			count(*) FILTER (WHERE j.error LIKE 'cancelled: parent step %')
+		FROM jobs j JOIN workflow_steps s ON s.job_id = j.id WHERE s.waiting < (SELECT count(*) FROM workflow_edges e WHERE e.child = j.id)
+			OR j.error LIKE 'cancelled: parent step %'`).Scan(&released, &cancelled); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("workflows %d, steps released %d, cancelled by a parent %d, limited claims %d", len(workflows), released, cancelled, limitedClaims)
+	if released == 0 || cancelled == 0 || limitedClaims == 0 {
+		t.Errorf("a path did not run: steps released %d, cancelled by a parent %d, limited claims %d", released, cancelled, limitedClaims)
 	}
 }
 

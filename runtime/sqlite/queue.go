@@ -365,11 +365,11 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	if err := b.addMinutes(ctx, tx, minuteSt, collectMinutes(outcomes, errs, valid, where)); err != nil {
 		return nil, b.wrap("complete", err)
 	}
-	if err := b.addCounts(ctx, tx, cd); err != nil {
+	released, err := b.settle(ctx, tx, endedOutcomes(outcomes, errs), cd)
+	if err != nil {
 		return nil, b.wrap("complete", err)
 	}
-	released, err := b.settle(ctx, tx, endedOutcomes(outcomes, errs))
-	if err != nil {
+	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return nil, b.wrap("complete", err)
 	}
 	retrying = retrying || released
@@ -524,13 +524,13 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 			cd.move(j.Queue, backend.StateRunning, state, n)
 		}
 	}
-	if err := b.addCounts(ctx, tx, cd); err != nil {
-		return 0, b.wrap("recover expired", err)
-	}
-	if released, err := b.settle(ctx, tx, failed); err != nil {
+	if released, err := b.settle(ctx, tx, failed, cd); err != nil {
 		return 0, b.wrap("recover expired", err)
 	} else if released {
 		retrying = true
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return 0, b.wrap("recover expired", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, b.wrap("recover expired: commit", err)

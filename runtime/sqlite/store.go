@@ -209,13 +209,13 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	cd := counts{}
 	cd.move(was.queue, was.state, backend.StateCancelled, 1)
-	if err := b.addCounts(ctx, tx, cd); err != nil {
-		return b.wrap("cancel job "+id, err)
-	}
-	if released, err := b.settle(ctx, tx, []ended{{id, backend.StateCancelled, nanos(now)}}); err != nil {
+	if released, err := b.settle(ctx, tx, []ended{{id, backend.StateCancelled, nanos(now)}}, cd); err != nil {
 		return b.wrap("cancel job "+id, err)
 	} else if released {
 		defer b.notify.signal()
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return b.wrap("cancel job "+id, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return b.wrap("cancel job "+id+": commit", err)

@@ -140,6 +140,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	shape := claimShape{arms: len(tasks), filter: len(queues)}
 	// Prepared before the transaction: it needs the writer's one connection.
 	st := b.stmts.taskClaimStmt(b.write, shape)
+	b.countStmts() // likewise (counts.go)
 
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {

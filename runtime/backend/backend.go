@@ -177,9 +177,9 @@ type Outcome struct {
 	PanicStack string
 	// Attempt is appended to the job's history.
 	Attempt Attempt
-	// Queue and Task, when set, are the claimed job's (the worker copies
+	// Queue and Task, when set, must be the claimed job's (the worker copies
 	// them from the job it ran): a store may count the outcome in its
-	// aggregates under them without reading the job's record. They never
+	// statistics under them without reading the job's record. They never
 	// change the job; a store that reads the record anyway may ignore them.
 	Queue, Task string
 	// Refund makes the attempt not count against the job's attempt limit:
@@ -212,7 +212,9 @@ type QueueStat struct {
 	Queue string `json:"queue"`
 	State State  `json:"state"`
 	Count int    `json:"count"`
-	// OldestRunAt is the earliest RunAt among the jobs counted (ready age for queued jobs).
+	// OldestRunAt is the earliest RunAt among the jobs counted (ready age for
+	// queued jobs). Only queued jobs must have it: a backend may leave it
+	// zero for the other states (the SQLite backend does, see its counts.go).
 	OldestRunAt time.Time `json:"oldest_run_at,omitzero"`
 }
 

@@ -349,6 +349,10 @@ func storeFinished(ctx context.Context, be *sqlite.Backend, path string, n int) 
 			finished_at = ?1, result = x'c0', attempts = ?2 WHERE queue = 'stored' AND state = 'queued'`, now, attempt); err != nil {
 		return fmt.Errorf("store finished jobs: mark succeeded: %w", err)
 	}
+	// The UPDATE changed states behind the backend: rebuild its counters.
+	if err := be.Recount(ctx); err != nil {
+		return fmt.Errorf("store finished jobs: %w", err)
+	}
 	// A store that filled up over time has had its WAL checkpointed as it
 	// went; the one UPDATE above left all of it in the WAL, which the
 	// burn-down's first checkpoint would otherwise copy, and every read look up.

@@ -70,9 +70,10 @@ func BenchmarkPages(b *testing.B) {
 		{"api-live", "/api/live"},
 	}
 	first := map[string]time.Duration{}
-	// The first view of the Overview: it shows "Counting the jobs" while
-	// the first count (started with the dashboard) runs. Steady state is
-	// measured once it is done.
+	// The first view of the Overview. With a backend whose Stats scans
+	// (the file backend) it shows "Counting the jobs" while the first
+	// count (started with the dashboard) runs; SQLite's counters answer at
+	// once. Steady state is measured once the count is done.
 	for i := 0; ; i++ {
 		req := httptest.NewRequest("GET", "/", nil)
 		rec := httptest.NewRecorder()
@@ -198,6 +199,15 @@ func fill(b *testing.B, path string, n int) []string {
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	// The plain SQL above changed states behind the backend's back: rebuild
+	// the counters its Stats reads.
+	if st, err = sqlite.Open(path); err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Recount(ctx); err != nil {
 		b.Fatal(err)
 	}
 	return ids

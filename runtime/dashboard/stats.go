@@ -16,13 +16,15 @@ const minStatsAge = time.Second
 const quickCount = 50 * time.Millisecond
 
 // statsCache shares the counts of jobs by queue and state between pages and
-// the live poll. Counting every job is the one query whose cost grows with
-// the store (a scan of the jobs), so the counts are reused for
-// max(minStatsAge, 20 × the last count's duration). Once stale, a quick
-// count (a small store) is redone while the page waits; a slow one is
-// served while one refresh runs in the background, so pages of a big store
-// never wait for it after the first, and the store spends at most a
-// twentieth of a reader's time counting, however many pages are open.
+// the live poll, reused for max(minStatsAge, 20 × the last count's
+// duration): one count a second at most, however many pages are open. The
+// SQLite and Redis backends answer Stats from counters (SQLite: a few
+// milliseconds at a million jobs), so a stale count is simply redone while
+// the page waits. Where Stats still reads every job (the file backend, a
+// plugin's backend, the memory backend's map), a slow count is served
+// while one refresh runs in the background, so pages never wait for it
+// after the first, and the store spends at most a twentieth of a reader's
+// time counting.
 type statsCache struct {
 	mu    sync.Mutex
 	stats []backend.QueueStat

@@ -177,13 +177,15 @@ func (b *Backend) limitedClaim(ctx context.Context, req backend.ClaimRequest) (j
 func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, limits map[string]backend.Limit) ([]*backend.Job, error) {
 	now := nanos(req.Now)
 	queues := sortedSet(req.Queues)
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrap("claim: begin", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.StmtContext(ctx, b.stmts.promote).ExecContext(ctx, now); err != nil {
-		return nil, b.wrap("claim: promote due jobs", err)
+	cd := counts{}
+	if err := b.promoteCounted(ctx, tx, now, cd); err != nil {
+		return nil, b.wrap("claim", err)
 	}
 	tasks := sortedSet(req.Tasks)
 	if len(tasks) == 0 {
@@ -202,7 +204,7 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 	var jobs []*backend.Job
 	var corrupt []*corruptError
 	if len(free) > 0 {
-		got, bad, err := claimTasks(ctx, tx, req, free, queues, req.Limit)
+		got, bad, err := claimTasks(ctx, tx, req, free, queues, req.Limit, cd)
 		if err != nil {
 			return nil, b.wrap("claim", err)
 		}
@@ -233,7 +235,7 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 		if want <= 0 {
 			continue
 		}
-		got, bad, err := claimTasks(ctx, tx, req, []string{t}, queues, want)
+		got, bad, err := claimTasks(ctx, tx, req, []string{t}, queues, want, cd)
 		if err != nil {
 			return nil, b.wrap("claim", err)
 		}
@@ -249,6 +251,9 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 				return nil, b.wrap("claim: forget old starts of "+t, err)
 			}
 		}
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return nil, b.wrap("claim", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("claim: commit", err)
@@ -284,8 +289,9 @@ func queuedTasks(ctx context.Context, tx *sql.Tx) ([]string, error) {
 }
 
 // claimTasks leases up to limit ready jobs of tasks (and queues, when any)
-// in tx, quarantining rows that cannot be decoded (as Claim does).
-func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks, queues []string, limit int) ([]*backend.Job, []*corruptError, error) {
+// in tx, quarantining rows that cannot be decoded (as Claim does), and
+// records the jobs it moves in cd.
+func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks, queues []string, limit int, cd counts) ([]*backend.Job, []*corruptError, error) {
 	shape := claimShape{arms: len(tasks), filter: len(queues)}
 	now := nanos(req.Now)
 	args := make([]any, 0, 4+len(tasks)+len(queues))
@@ -319,6 +325,7 @@ func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks
 				return nil, nil, fmt.Errorf("read row: %w", err)
 			}
 			jobs = append(jobs, j)
+			cd.move(j.Queue, backend.StateQueued, backend.StateRunning, 1)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, nil, err
@@ -327,7 +334,7 @@ func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks
 			break
 		}
 		for i, rowid := range bad {
-			if err := quarantineRow(ctx, tx, rowid, badErr[i].Error(), now); err != nil {
+			if err := quarantineRow(ctx, tx, rowid, badErr[i].Error(), now, backend.StateQueued, cd); err != nil {
 				return nil, nil, fmt.Errorf("quarantine job %s: %w", badErr[i].id, err)
 			}
 		}

@@ -57,14 +57,7 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		}
 	}
 	res := make([]backend.EnqueueResult, len(jobs))
-	if len(jobs) == 1 && jobs[0].UniqueKey == "" {
-		// One statement is atomic by itself: no BEGIN and COMMIT round trips.
-		if err := b.insertJobs(ctx, nil, jobs); err != nil {
-			return nil, b.wrapCtx(ctx, "enqueue", err)
-		}
-		b.notify.signal()
-		return []backend.EnqueueResult{{ID: jobs[0].ID}}, nil
-	}
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrapCtx(ctx, "enqueue: begin", err)
@@ -97,6 +90,11 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		}
 	}
 	if err := flush(); err != nil {
+		return nil, b.wrapCtx(ctx, "enqueue", err)
+	}
+	cd := counts{}
+	cd.countInserted(jobs, res)
+	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return nil, b.wrapCtx(ctx, "enqueue", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -142,14 +140,16 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	shape := claimShape{arms: len(tasks), filter: len(queues)}
 	// Prepared before the transaction: it needs the writer's one connection.
 	st := b.stmts.taskClaimStmt(b.write, shape)
+	b.countStmts() // likewise (counts.go)
 
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrap("claim: begin", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.StmtContext(ctx, b.stmts.promote).ExecContext(ctx, now); err != nil {
-		return nil, b.wrap("claim: promote due jobs", err)
+	cd := counts{}
+	if err := b.promoteCounted(ctx, tx, now, cd); err != nil {
+		return nil, b.wrap("claim", err)
 	}
 	args := make([]any, 0, 4+len(tasks)+len(queues))
 	args = append(args, req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit)
@@ -187,6 +187,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 				return nil, b.wrap("claim: read row", err)
 			}
 			jobs = append(jobs, j)
+			cd.move(j.Queue, backend.StateQueued, backend.StateRunning, 1)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, b.wrap("claim: read rows", err)
@@ -199,10 +200,13 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		// they took the place of: the quarantined rows are no longer queued.
 		for i, rowid := range bad {
 			ce := corrupt[len(corrupt)-len(bad)+i]
-			if err := quarantineRow(ctx, tx, rowid, ce.Error(), now); err != nil {
+			if err := quarantineRow(ctx, tx, rowid, ce.Error(), now, backend.StateQueued, cd); err != nil {
 				return nil, b.wrap("claim: quarantine job "+ce.id, err)
 			}
 		}
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return nil, b.wrap("claim", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("claim: commit", err)
@@ -217,11 +221,17 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 }
 
 // quarantineRow moves the row rowid to quarantined with reason as its error,
-// ending any lease. The row is named by rowid: its id may be what cannot be read.
-func quarantineRow(ctx context.Context, tx *sql.Tx, rowid int64, reason string, now int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
-			lease_owner = '', lease_until = 0 WHERE rowid = ?`, reason, now, rowid)
-	return err
+// ending any lease, and records in cd that it left state from. The row is
+// named by rowid: its id may be what cannot be read.
+func quarantineRow(ctx context.Context, tx *sql.Tx, rowid int64, reason string, now int64, from backend.State, cd counts) error {
+	var queue any
+	err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
+			lease_owner = '', lease_until = 0 WHERE rowid = ? RETURNING queue`, reason, now, rowid).Scan(&queue)
+	if err != nil {
+		return err
+	}
+	cd.move(countKeyOf(queue, string(from)).queue, from, backend.StateQuarantined, 1)
+	return nil
 }
 
 // logCorrupt reports a row that was quarantined because it cannot be decoded.
@@ -239,7 +249,7 @@ func sortedSet(names []string) []string {
 
 // promote makes scheduled and retrying jobs whose time has come queued.
 func (b *Backend) promote(ctx context.Context, now int64) error {
-	if _, err := b.stmts.promote.ExecContext(ctx, now); err != nil {
+	if err := b.promoteCounted(ctx, nil, now, nil); err != nil {
 		return b.wrap("claim: promote due jobs", err)
 	}
 	return nil
@@ -311,6 +321,8 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 		return errs, nil
 	}
 	minuteSt := b.minuteStmt()
+	b.countStmts() // prepared before the transaction (counts.go)
+	cd := counts{}
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, b.wrap("complete: begin", err)
@@ -362,14 +374,18 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			continue
 		}
 		valid = append(valid, i)
+		cd.move(queue, backend.StateRunning, o.State, 1)
 		where[o.Lease.JobID] = [2]string{queue, task}
 		retrying = retrying || o.State == backend.StateRetrying
 	}
 	if err := b.addMinutes(ctx, tx, minuteSt, collectMinutes(outcomes, errs, valid, where)); err != nil {
 		return nil, b.wrap("complete", err)
 	}
-	released, err := b.settle(ctx, tx, endedOutcomes(outcomes, errs))
+	released, err := b.settle(ctx, tx, endedOutcomes(outcomes, errs), cd)
 	if err != nil {
+		return nil, b.wrap("complete", err)
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return nil, b.wrap("complete", err)
 	}
 	retrying = retrying || released
@@ -417,6 +433,8 @@ func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	if len(leases) == 0 {
 		return nil
 	}
+	b.countStmts() // prepared before the transaction (counts.go)
+	cd := counts{}
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return b.wrap("release: begin", err)
@@ -424,9 +442,15 @@ func (b *Backend) Release(ctx context.Context, leases []backend.Lease) error {
 	defer tx.Rollback()
 	st := tx.StmtContext(ctx, b.stmts.release)
 	for _, l := range leases {
-		if _, err := st.ExecContext(ctx, l.JobID, l.Token); err != nil {
+		var queue string
+		if err := st.QueryRowContext(ctx, l.JobID, l.Token).Scan(&queue); err == nil {
+			cd.move(queue, backend.StateRunning, backend.StateQueued, 1)
+		} else if !errors.Is(err, sql.ErrNoRows) {
 			return b.wrap("release "+l.JobID, err)
 		}
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return b.wrap("release", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return b.wrap("release: commit", err)
@@ -451,6 +475,8 @@ const sqlRecover = `UPDATE jobs SET state = ?1,
 // makes it retrying (run-at now) or, when its last maxLost attempts were all
 // lost, failed. A row that cannot be decoded is quarantined and logged.
 func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int) (int, error) {
+	b.countStmts() // prepared before the transaction (counts.go)
+	cd := counts{}
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, b.wrap("recover expired: begin", err)
@@ -487,7 +513,7 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 	}
 	rows.Close()
 	for i, rowid := range bad {
-		if err := quarantineRow(ctx, tx, rowid, corrupt[i].Error(), nanos(now)); err != nil {
+		if err := quarantineRow(ctx, tx, rowid, corrupt[i].Error(), nanos(now), backend.StateRunning, cd); err != nil {
 			return 0, b.wrap("recover expired: quarantine job "+corrupt[i].id, err)
 		}
 	}
@@ -503,15 +529,24 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		} else {
 			retrying = true
 		}
-		if _, err := tx.ExecContext(ctx, sqlRecover, string(state), runAt, finished, msg,
-			appendAttempt(nil, lost), e.rowid, j.LeaseToken); err != nil {
+		res, err := tx.ExecContext(ctx, sqlRecover, string(state), runAt, finished, msg,
+			appendAttempt(nil, lost), e.rowid, j.LeaseToken)
+		if err != nil {
 			return 0, b.wrap("recover expired job "+j.ID, err)
 		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, b.wrap("recover expired job "+j.ID, err)
+		} else {
+			cd.move(j.Queue, backend.StateRunning, state, n)
+		}
 	}
-	if released, err := b.settle(ctx, tx, failed); err != nil {
+	if released, err := b.settle(ctx, tx, failed, cd); err != nil {
 		return 0, b.wrap("recover expired", err)
 	} else if released {
 		retrying = true
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return 0, b.wrap("recover expired", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, b.wrap("recover expired: commit", err)

@@ -163,6 +163,10 @@ var migrations = []string{
 	);
 	CREATE INDEX task_starts_task ON task_starts (task, at);`,
 
+	// Counters of jobs per queue and state (see counts.go), filled from the
+	// stored jobs.
+	sqlCountsMigration,
+
 	// Hourly roll-up of nuvom_minutes (see admin.go): the same sums per
 	// (hour, queue, task), written in the same transaction, so that a chart
 	// of a day or a week reads hours, not every minute of it. Filled from

@@ -86,6 +86,7 @@ type Backend struct {
 	limits limitCache // limits.go
 	notify notifier
 	admin  adminState
+	counts countsState // counts.go
 	closed sync.Once
 }
 
@@ -241,6 +242,7 @@ func (b *Backend) Close() error {
 	var err error
 	b.closed.Do(func() {
 		b.notify.close()
+		b.counts.close()
 		b.stmts.close()
 		b.flow.close()
 		err = errors.Join(b.read.Close(), b.write.Close())

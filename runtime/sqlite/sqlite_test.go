@@ -187,6 +187,11 @@ func TestCorruptRows(t *testing.T) {
 	if jobs, err := b.List(ctx, backend.ListFilter{States: []backend.State{backend.StateQueued}}); err != nil || len(jobs) != 2 {
 		t.Fatalf("List of queued jobs over corrupt rows = %d jobs, %v; want the 2 good ones", len(jobs), err)
 	}
+	// A state damaged behind the backend's back reaches the counters
+	// Stats reads when they are rebuilt.
+	if err := b.Recount(ctx); err != nil {
+		t.Fatal(err)
+	}
 	stats, err := b.Stats(ctx, t0)
 	if err != nil {
 		t.Fatalf("Stats over a bad state: %v", err)
@@ -352,7 +357,7 @@ func TestTwoBackendsClaimConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []backend.QueueStat{{Queue: "default", State: backend.StateSucceeded, Count: n, OldestRunAt: t0}}
+	want := []backend.QueueStat{{Queue: "default", State: backend.StateSucceeded, Count: n}}
 	if d := cmp.Diff(want, stats, cmpopts.EquateApproxTime(0)); d != "" {
 		t.Fatalf("stats (-want +got):\n%s", d)
 	}

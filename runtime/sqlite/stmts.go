@@ -74,7 +74,8 @@ const (
 		WHERE id = ? AND lease_token = ? AND state = 'running'`
 	sqlRelease = `UPDATE jobs SET state = 'queued', attempt = max(attempt - 1, 0),
 			lease_owner = '', lease_until = 0
-		WHERE id = ? AND lease_token = ? AND state = 'running'`
+		WHERE id = ? AND lease_token = ? AND state = 'running'
+		RETURNING queue`
 )
 
 func (s *stmts) prepare(db *sql.DB) error {

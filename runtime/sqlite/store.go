@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -124,14 +123,20 @@ func stateOf(ctx context.Context, tx *sql.Tx, id string) (backend.State, error) 
 	return backend.State(s), err
 }
 
-// transition runs update (which names the job as its last parameter) in one
-// transaction and explains a miss as ErrNotFound or ErrWrongState.
-func (b *Backend) transition(ctx context.Context, op, id, update string, args ...any) error {
+// transition runs update (which names the job as its last parameter and
+// moves it to state to) in one transaction and explains a miss as
+// ErrNotFound or ErrWrongState.
+func (b *Backend) transition(ctx context.Context, op, id string, to backend.State, update string, args ...any) error {
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return b.wrap(op+" job "+id+": begin", err)
 	}
 	defer tx.Rollback()
+	was, _, err := jobCountKey(ctx, tx, id)
+	if err != nil {
+		return b.wrap(op+" job "+id, err)
+	}
 	res, err := tx.ExecContext(ctx, update, append(args, id)...)
 	if err != nil {
 		return b.wrap(op+" job "+id, err)
@@ -147,6 +152,11 @@ func (b *Backend) transition(ctx context.Context, op, id, update string, args ..
 		}
 		return b.wrap(op+" job "+id, fmt.Errorf("%w: it is %s", backend.ErrWrongState, s))
 	}
+	cd := counts{}
+	cd.move(was.queue, was.state, to, n)
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return b.wrap(op+" job "+id, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return b.wrap(op+" job "+id+": commit", err)
 	}
@@ -156,11 +166,16 @@ func (b *Backend) transition(ctx context.Context, op, id, update string, args ..
 // Cancel moves a scheduled, queued, retrying or running job to cancelled; a
 // running job's lease ends and its attempt is recorded as cancelled.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return b.wrap("cancel job "+id+": begin", err)
 	}
 	defer tx.Rollback()
+	was, _, err := jobCountKey(ctx, tx, id)
+	if err != nil {
+		return b.wrap("cancel job "+id, err)
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = ?
 		WHERE id = ? AND state IN ('pending', 'scheduled', 'queued', 'retrying')`, nanos(now), id)
 	if err != nil {
@@ -192,10 +207,15 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 		}
 		defer b.notify.signal() // after the commit: the worker running it looks at its leases
 	}
-	if released, err := b.settle(ctx, tx, []ended{{id, backend.StateCancelled, nanos(now)}}); err != nil {
+	cd := counts{}
+	cd.move(was.queue, was.state, backend.StateCancelled, 1)
+	if released, err := b.settle(ctx, tx, []ended{{id, backend.StateCancelled, nanos(now)}}, cd); err != nil {
 		return b.wrap("cancel job "+id, err)
 	} else if released {
 		defer b.notify.signal()
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return b.wrap("cancel job "+id, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return b.wrap("cancel job "+id+": commit", err)
@@ -206,61 +226,13 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 // Retry makes a failed, cancelled or quarantined job queued again at now,
 // raising its attempt limit by one if it is exhausted; history is kept.
 func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
-	err := b.transition(ctx, "retry", id, `UPDATE jobs SET state = 'queued', run_at = ?, finished_at = 0,
+	err := b.transition(ctx, "retry", id, backend.StateQueued, `UPDATE jobs SET state = 'queued', run_at = ?, finished_at = 0,
 			max_attempts = max(max_attempts, attempt + 1), lease_owner = '', lease_until = 0
 		WHERE id = ? AND state IN ('failed', 'cancelled', 'quarantined')`, nanos(now))
 	if err == nil {
 		b.notify.signal()
 	}
 	return err
-}
-
-// Stats counts jobs per queue and state, ordered by queue then life order of
-// the state. Rows whose state cannot be read count as quarantined.
-func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
-	rows, err := b.read.QueryContext(ctx, `SELECT queue, state, count(*), min(run_at) FROM jobs GROUP BY queue, state`)
-	if err != nil {
-		return nil, b.wrap("stats", err)
-	}
-	defer rows.Close()
-	type key struct {
-		queue string
-		state backend.State
-	}
-	byKey := map[key]*backend.QueueStat{}
-	for rows.Next() {
-		var queue, state, oldest any
-		var count int
-		if err := rows.Scan(&queue, &state, &count, &oldest); err != nil {
-			return nil, b.wrap("stats", err)
-		}
-		var d rowDecoder
-		k := key{d.text("queue", queue), backend.State(d.text("state", state))}
-		at := d.time("run_at", oldest)
-		if !k.state.Valid() {
-			k.state = backend.StateQuarantined
-		}
-		s := byKey[k]
-		if s == nil {
-			s = &backend.QueueStat{Queue: k.queue, State: k.state, OldestRunAt: at}
-			byKey[k] = s
-		} else if s.OldestRunAt.IsZero() || (!at.IsZero() && at.Before(s.OldestRunAt)) {
-			s.OldestRunAt = at
-		}
-		s.Count += count
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.wrap("stats", err)
-	}
-	stats := make([]backend.QueueStat, 0, len(byKey))
-	for _, s := range byKey {
-		stats = append(stats, *s)
-	}
-	slices.SortFunc(stats, func(x, y backend.QueueStat) int {
-		return cmp.Or(cmp.Compare(x.Queue, y.Queue),
-			cmp.Compare(slices.Index(backend.AllStates(), x.State), slices.Index(backend.AllStates(), y.State)))
-	})
-	return stats, nil
 }
 
 // Purge deletes the jobs matching f that are not running and returns how many.
@@ -286,17 +258,22 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		q += " AND id IN (SELECT value FROM json_each(?))"
 		args = append(args, string(ids))
 	}
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, b.wrap("purge: begin", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q+" RETURNING queue, state", args...)
 	if err != nil {
 		return 0, b.wrap("purge", err)
 	}
-	n, err := res.RowsAffected()
+	cd := counts{}
+	n, err := countDeleted(rows, cd)
 	if err != nil {
+		return 0, b.wrap("purge", err)
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return 0, b.wrap("purge", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -30,14 +30,14 @@ const (
 		WHERE done = 0 AND parent IN (SELECT value FROM json_each(?1))
 		RETURNING parent, child, ignore_failure`
 	sqlCancelPending = `UPDATE jobs SET state = 'cancelled', finished_at = ?1, error = ?2
-		WHERE id = ?3 AND state = 'pending'`
+		WHERE id = ?3 AND state = 'pending' RETURNING queue`
 	sqlStepArrived = `UPDATE workflow_steps SET waiting = waiting - 1 WHERE job_id = ?1 RETURNING waiting, input`
 	sqlPendingArgs = `SELECT args FROM jobs WHERE id = ?1 AND state = 'pending'`
 	sqlParentsOut  = `SELECT j.result FROM workflow_edges e LEFT JOIN jobs j ON j.id = e.parent
 		WHERE e.child = ?1 AND e.order_only = 0 ORDER BY e.pos`
 	sqlReleaseStep = `UPDATE jobs SET args = ?1,
 			state = CASE WHEN run_at > ?2 THEN 'scheduled' ELSE 'queued' END, run_at = max(run_at, ?2)
-		WHERE id = ?3 AND state = 'pending'`
+		WHERE id = ?3 AND state = 'pending' RETURNING queue, state`
 )
 
 // flowStmts are the prepared statements of the workflow release.
@@ -81,8 +81,9 @@ type ended struct {
 // settle applies the workflow release rule (backend.Workflows) to the jobs
 // that ended in tx: pending children of a parent that did not succeed are
 // cancelled (unless their edge ignores failure), and children whose last
-// parent ended are queued with their input. It reports whether it queued any.
-func (b *Backend) settle(ctx context.Context, tx *sql.Tx, jobs []ended) (bool, error) {
+// parent ended are queued with their input. It records the steps it moves
+// in cd and reports whether it queued any.
+func (b *Backend) settle(ctx context.Context, tx *sql.Tx, jobs []ended, cd counts) (bool, error) {
 	if len(jobs) == 0 || b.flow.settle == nil {
 		return false, nil
 	}
@@ -125,16 +126,17 @@ func (b *Backend) settle(ctx context.Context, tx *sql.Tx, jobs []ended) (bool, e
 		for _, e := range edges {
 			p := byID[e.parent]
 			if p.state != backend.StateSucceeded && !e.ignore {
-				res, err := tx.StmtContext(ctx, b.flow.cancelPending).ExecContext(ctx, p.at,
-					backend.ParentFailed(p.id, p.state), e.child)
+				var queue any
+				err := tx.StmtContext(ctx, b.flow.cancelPending).QueryRowContext(ctx, p.at,
+					backend.ParentFailed(p.id, p.state), e.child).Scan(&queue)
+				if errors.Is(err, sql.ErrNoRows) {
+					continue // ended meanwhile
+				}
 				if err != nil {
 					return false, fmt.Errorf("cancel step %s: %w", e.child, err)
 				}
-				if n, err := res.RowsAffected(); err != nil {
-					return false, fmt.Errorf("cancel step %s: %w", e.child, err)
-				} else if n > 0 {
-					jobs = append(jobs, ended{e.child, backend.StateCancelled, p.at})
-				}
+				cd.move(countKeyOf(queue, "").queue, backend.StatePending, backend.StateCancelled, 1)
+				jobs = append(jobs, ended{e.child, backend.StateCancelled, p.at})
 				continue
 			}
 			var waiting int
@@ -146,7 +148,7 @@ func (b *Backend) settle(ctx context.Context, tx *sql.Tx, jobs []ended) (bool, e
 			if waiting != 0 {
 				continue
 			}
-			ok, quarantined, err := b.release(ctx, tx, e.child, input, p.at)
+			ok, quarantined, err := b.release(ctx, tx, e.child, input, p.at, cd)
 			if err != nil {
 				return false, err
 			}
@@ -160,8 +162,9 @@ func (b *Backend) settle(ctx context.Context, tx *sql.Tx, jobs []ended) (bool, e
 }
 
 // release queues the pending step id with its input spliced into its args. A
-// step whose stored args cannot take the input is quarantined instead.
-func (b *Backend) release(ctx context.Context, tx *sql.Tx, id string, input backend.Input, at int64) (ok, quarantined bool, err error) {
+// step whose stored args cannot take the input is quarantined instead. The
+// move is recorded in cd.
+func (b *Backend) release(ctx context.Context, tx *sql.Tx, id string, input backend.Input, at int64, cd counts) (ok, quarantined bool, err error) {
 	var args []byte
 	err = tx.StmtContext(ctx, b.flow.pendingArgs).QueryRowContext(ctx, id).Scan(&args)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -190,15 +193,20 @@ func (b *Backend) release(ctx context.Context, tx *sql.Tx, id string, input back
 	}
 	in, err := backend.StepInput(input, args, results)
 	if err != nil {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'quarantined', finished_at = ?, error = ?
-			WHERE id = ? AND state = 'pending'`, at, err.Error(), id); err != nil {
+		var queue any
+		if err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'quarantined', finished_at = ?, error = ?
+			WHERE id = ? AND state = 'pending' RETURNING queue`, at, err.Error(), id).Scan(&queue); err != nil {
 			return false, false, fmt.Errorf("quarantine step %s: %w", id, err)
 		}
+		cd.move(countKeyOf(queue, "").queue, backend.StatePending, backend.StateQuarantined, 1)
 		return false, true, nil
 	}
-	if _, err := tx.StmtContext(ctx, b.flow.release).ExecContext(ctx, nullBytes(in), at, id); err != nil {
+	var queue, state any
+	if err := tx.StmtContext(ctx, b.flow.release).QueryRowContext(ctx, nullBytes(in), at, id).Scan(&queue, &state); err != nil {
 		return false, false, fmt.Errorf("release step %s: %w", id, err)
 	}
+	k := countKeyOf(queue, state)
+	cd.move(k.queue, backend.StatePending, k.state, 1)
 	return true, false, nil
 }
 
@@ -207,6 +215,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	if err := backend.CheckWorkflow(wf); err != nil {
 		return b.wrap("enqueue workflow", err)
 	}
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": begin", err)
@@ -230,10 +239,12 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	}
 	defer edge.Close()
 	args := make([]any, 0, insertColumnCount)
+	cd := counts{}
 	for i, s := range wf.Steps {
 		if _, err := ins.ExecContext(ctx, jobArgs(args[:0], s.Job)...); err != nil {
 			return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": insert "+s.Job.ID, err)
 		}
+		cd[countKey{s.Job.Queue, s.Job.State}]++
 		if _, err := step.ExecContext(ctx, s.Job.ID, wf.ID, i, int(s.Input), len(s.Parents)); err != nil {
 			return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": step "+s.Job.ID, err)
 		}
@@ -242,6 +253,9 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 				return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": edge to "+s.Job.ID, err)
 			}
 		}
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
+		return b.wrapCtx(ctx, "enqueue workflow "+wf.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return b.wrapCtx(ctx, "enqueue workflow "+wf.ID+": commit", err)
@@ -355,6 +369,7 @@ func (b *Backend) ListWorkflows(ctx context.Context, limit int) ([]backend.Workf
 
 // CancelWorkflow cancels every step of a workflow that has not ended, in one transaction.
 func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) (int, error) {
+	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, b.wrap("cancel workflow "+id+": begin", err)
@@ -368,10 +383,11 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 	}
 	type live struct {
 		id, owner, state string
+		queue            any
 		token, started   int64
 		attempt          int
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT j.id, j.lease_owner, j.state, j.lease_token, j.started_at, j.attempt
+	rows, err := tx.QueryContext(ctx, `SELECT j.id, j.lease_owner, j.state, j.queue, j.lease_token, j.started_at, j.attempt
 		FROM workflow_steps s JOIN jobs j ON j.id = s.job_id
 		WHERE s.workflow_id = ? AND j.state IN ('pending', 'scheduled', 'queued', 'retrying', 'running')`, id)
 	if err != nil {
@@ -380,7 +396,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 	var steps []live
 	for rows.Next() {
 		var l live
-		if err := rows.Scan(&l.id, &l.owner, &l.state, &l.token, &l.started, &l.attempt); err != nil {
+		if err := rows.Scan(&l.id, &l.owner, &l.state, &l.queue, &l.token, &l.started, &l.attempt); err != nil {
 			rows.Close()
 			return 0, b.wrap("cancel workflow "+id, err)
 		}
@@ -392,6 +408,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 	at := nanos(now)
 	running := false
 	var done []ended
+	cd := counts{}
 	for _, l := range steps {
 		if l.state == string(backend.StateRunning) {
 			rec := appendAttempt(nil, backend.Attempt{Number: l.attempt, StartedAt: fromNanos(l.started),
@@ -405,9 +422,14 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 			WHERE id = ?`, at, backend.WorkflowCancelled, l.id); err != nil {
 			return 0, b.wrap("cancel workflow "+id+": step "+l.id, err)
 		}
+		k := countKeyOf(l.queue, l.state)
+		cd.move(k.queue, k.state, backend.StateCancelled, 1)
 		done = append(done, ended{l.id, backend.StateCancelled, at})
 	}
-	if _, err := b.settle(ctx, tx, done); err != nil {
+	if _, err := b.settle(ctx, tx, done, cd); err != nil {
+		return 0, b.wrap("cancel workflow "+id, err)
+	}
+	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return 0, b.wrap("cancel workflow "+id, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -11,9 +11,11 @@
 // them (not by attempts), through the host's bounded buffer. Queue gauges come
 // from the inspector's Stats, refreshed in the background every refresh
 // period, so a scrape costs the same whatever the number of queued jobs
-// (and makes no call to the store). Where a read of the statistics is slow
-// (a count of a million jobs), the refresher waits ten times as long as the
-// read took, so it uses at most about a tenth of a core.
+// (and makes no call to the store). SQLite and Redis read the statistics
+// from counters (milliseconds at a million jobs); where a read is slow (a
+// backend that counts every job, as the file backend does), the refresher
+// waits ten times as long as the read took, so it uses at most about a
+// tenth of a core.
 package prometheus
 
 import (
@@ -250,8 +252,8 @@ func (m *Metrics) refresh(ctx context.Context, h plugin.Host, done chan struct{}
 }
 
 // refreshFactor bounds the share of time the refresher spends reading the
-// queue statistics (a full count of the jobs: seconds with a million rows in
-// SQLite) to about 1/refreshFactor of one core.
+// queue statistics to about 1/refreshFactor of one core, where they are a
+// full count of the jobs (the file backend; SQLite before its counters).
 const refreshFactor = 10
 
 // nextRefresh is the wait before the next read of the queue statistics:

@@ -163,10 +163,6 @@ var migrations = []string{
 	);
 	CREATE INDEX task_starts_task ON task_starts (task, at);`,
 
-	// Counters of jobs per queue and state (see counts.go), filled from the
-	// stored jobs.
-	sqlCountsMigration,
-
 	// Hourly roll-up of nuvom_minutes (see admin.go): the same sums per
 	// (hour, queue, task), written in the same transaction, so that a chart
 	// of a day or a week reads hours, not every minute of it. Filled from
@@ -201,6 +197,10 @@ var migrations = []string{
 	INSERT INTO nuvom_hours SELECT minute - minute % 3600000000000, queue, task, sum(succeeded), sum(failed),
 		sum(retried), sum(other), sum(duration), sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6), sum(h7), sum(h8), sum(h9), sum(h10), sum(h11), sum(h12), sum(h13), sum(h14), sum(h15)
 		FROM nuvom_minutes GROUP BY 1, 2, 3;`,
+
+	// Counters of jobs per queue and state (see counts.go), filled from the
+	// stored jobs.
+	sqlCountsMigration,
 }
 
 // migrate brings the database's schema to the latest version in one

@@ -115,6 +115,18 @@ func New(o Options) (*Handler, error) {
 	o.Prefix = strings.TrimSuffix(o.Prefix, "/")
 	h := &Handler{o: o, client: nuvom.NewClient(o.Backend)}
 	h.admin, _ = backend.AdminOf(o.Backend)
+	if h.admin != nil {
+		// A store reached through another process (a plugin's backend
+		// served by an older worker, or one without operator tools) says
+		// so only when asked: then the pages fall back to List, as for a
+		// store without Admin.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := h.admin.Paused(ctx)
+		cancel()
+		if errors.Is(err, errors.ErrUnsupported) {
+			h.admin = nil
+		}
+	}
 	var err error
 	if h.tmpl, err = parseTemplates(); err != nil {
 		return nil, err

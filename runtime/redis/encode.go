@@ -120,8 +120,10 @@ type static struct {
 	StoreResult   bool                  `msgpack:"r"`
 	Queue         string                `msgpack:"q,omitempty"`
 	Created       uint64                `msgpack:"c,omitempty"` // timeWord
-	// Meta is the job's metadata (backend.Job.Meta), nil when empty; last,
-	// so that records written before it decode.
+	// Meta is the job's metadata (backend.Job.Meta), nil when empty. An
+	// as_array struct decodes only an array of exactly its field count
+	// (records written as maps, before the array layout, still decode): a
+	// new field needs a new version of field d.
 	Meta map[string]string `msgpack:"m,omitempty"`
 }
 

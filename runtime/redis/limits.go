@@ -53,9 +53,24 @@ func (b *Backend) invalidateLimits() {
 }
 
 // updateLimit applies change to a task's stored limit (read, changed,
-// written with a WATCH transaction).
+// written with a WATCH transaction). A transaction that another writer of
+// the limits hash interrupted is run again: worker processes starting
+// together all declare their limits at once, and a declaration given up
+// on would leave a task unlimited.
 func (b *Backend) updateLimit(ctx context.Context, task string, change func(t *backend.TaskLimit)) error {
 	defer b.invalidateLimits()
+	for {
+		err := b.updateLimitOnce(ctx, task, change)
+		if !errors.Is(err, goredis.TxFailedErr) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func (b *Backend) updateLimitOnce(ctx context.Context, task string, change func(t *backend.TaskLimit)) error {
 	return b.c.Watch(ctx, func(tx *goredis.Tx) error {
 		t := backend.TaskLimit{Task: task}
 		data, err := tx.HGet(ctx, b.limitsKey(), task).Bytes()

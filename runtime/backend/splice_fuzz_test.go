@@ -27,7 +27,7 @@ func FuzzSpliceArg(f *testing.F) {
 	f.Fuzz(func(t *testing.T, args, first []byte) {
 		out, err := SpliceArg(args, first)
 		var in []msgpack.RawMessage
-		if msgpack.Unmarshal(args, &in) != nil || len(first) > 0 && !wellFormed(first) {
+		if !isArray(args) || msgpack.Unmarshal(args, &in) != nil || len(first) > 0 && !wellFormed(first) {
 			return // not a case with a property beyond not panicking
 		}
 		if err != nil {
@@ -75,4 +75,14 @@ func sameValue(a, b []byte) bool {
 		return x
 	}
 	return bytes.Equal(norm(a), norm(b))
+}
+
+// isArray reports whether b starts with a msgpack array header (nil, which
+// decodes into a nil slice, is not an array of arguments).
+func isArray(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	c := b[0]
+	return c >= 0x90 && c <= 0x9f || c == 0xdc || c == 0xdd
 }

@@ -34,12 +34,15 @@ func nanos(t time.Time) int64 {
 	return backend.ClampTime(t).UnixNano()
 }
 
-// fromNanos converts stored unix nanoseconds back; 0 is the zero time.
+// fromNanos converts stored unix nanoseconds back; 0 is the zero time. A
+// value outside the stored range (written by hand, or damaged) reads as the
+// nearest end of it, as nanos would have stored it, so a record reads the
+// same after it is written back.
 func fromNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, n)
+	return backend.ClampTime(time.Unix(0, n))
 }
 
 func appendString(b []byte, s string) []byte {

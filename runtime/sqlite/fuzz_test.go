@@ -110,6 +110,9 @@ func isCanonicalAttempts(b []byte) bool {
 			if k <= 0 || !bytes.Equal(binary.AppendVarint(nil, v), rec[:k]) {
 				return false
 			}
+			if v != 0 && nanos(time.Unix(0, v)) != v { // outside the stored range: read as its end
+				return false
+			}
 			rec = rec[k:]
 		}
 		for i := 0; i < 3; i++ { // worker, outcome, error

@@ -84,5 +84,18 @@ func isArray(b []byte) bool {
 		return false
 	}
 	c := b[0]
-	return c >= 0x90 && c <= 0x9f || c == 0xdc || c == 0xdd
+	var n int
+	switch {
+	case c >= 0x90 && c <= 0x9f:
+		n = int(c & 0x0f)
+	case c == 0xdc && len(b) >= 3:
+		n = int(b[1])<<8 | int(b[2])
+	case c == 0xdd && len(b) >= 5:
+		n = int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4])
+	default:
+		return false
+	}
+	// A header counting more values than there are bytes is not decoded
+	// (the decoder would allocate for the count first).
+	return n <= len(b)
 }

@@ -189,7 +189,7 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 	}
 	tasks := sortedSet(req.Tasks)
 	if len(tasks) == 0 {
-		if tasks, err = queuedTasks(ctx, tx); err != nil {
+		if tasks, err = readTasks(ctx, tx); err != nil {
 			return nil, b.wrap("claim: list tasks", err)
 		}
 	}
@@ -203,12 +203,13 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 	}
 	var jobs []*backend.Job
 	var corrupt []*corruptError
+	var quarantined []ended
 	if len(free) > 0 {
-		got, bad, err := claimTasks(ctx, tx, req, free, queues, req.Limit, cd)
+		got, bad, q, err := claimTasks(ctx, tx, nil, req, free, queues, req.Limit, cd)
 		if err != nil {
 			return nil, b.wrap("claim", err)
 		}
-		jobs, corrupt = append(jobs, got...), append(corrupt, bad...)
+		jobs, corrupt, quarantined = append(jobs, got...), append(corrupt, bad...), append(quarantined, q...)
 	}
 	for _, t := range limited {
 		want := req.Limit - len(jobs)
@@ -235,11 +236,11 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 		if want <= 0 {
 			continue
 		}
-		got, bad, err := claimTasks(ctx, tx, req, []string{t}, queues, want, cd)
+		got, bad, q, err := claimTasks(ctx, tx, nil, req, []string{t}, queues, want, cd)
 		if err != nil {
 			return nil, b.wrap("claim", err)
 		}
-		jobs, corrupt = append(jobs, got...), append(corrupt, bad...)
+		jobs, corrupt, quarantined = append(jobs, got...), append(corrupt, bad...), append(quarantined, q...)
 		if rated && len(got) > 0 {
 			for range got {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO task_starts (task, at) VALUES (?, ?)`, t, now); err != nil {
@@ -252,11 +253,18 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 			}
 		}
 	}
+	released, err := b.settle(ctx, tx, quarantined, cd)
+	if err != nil {
+		return nil, b.wrap("claim", err)
+	}
 	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return nil, b.wrap("claim", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("claim: commit", err)
+	}
+	if released {
+		b.notify.signal()
 	}
 	for _, ce := range corrupt {
 		b.logCorrupt(ce)
@@ -270,28 +278,12 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 	return jobs, nil
 }
 
-// queuedTasks lists the tasks holding queued jobs, inside tx.
-func queuedTasks(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, sqlTasks)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
-
 // claimTasks leases up to limit ready jobs of tasks (and queues, when any)
-// in tx, quarantining rows that cannot be decoded (as Claim does), and
-// records the jobs it moves in cd.
-func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks, queues []string, limit int, cd counts) ([]*backend.Job, []*corruptError, error) {
+// in tx with st (claimSQL of their shape, prepared; nil: compiled here). A
+// row that cannot be decoded is quarantined (returned in corrupt, with the
+// steps it ended in quarantined) and the claim goes on for the jobs it took
+// the place of. The jobs it moves are recorded in cd.
+func claimTasks(ctx context.Context, tx *sql.Tx, st *sql.Stmt, req backend.ClaimRequest, tasks, queues []string, limit int, cd counts) (jobs []*backend.Job, corrupt []*corruptError, quarantined []ended, err error) {
 	shape := claimShape{arms: len(tasks), filter: len(queues)}
 	now := nanos(req.Now)
 	args := make([]any, 0, 4+len(tasks)+len(queues))
@@ -302,14 +294,18 @@ func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks
 	for _, q := range queues {
 		args = append(args, q)
 	}
-	var jobs []*backend.Job
-	var corrupt []*corruptError
+	jobs = make([]*backend.Job, 0, limit)
 	sc := newClaimScanner()
 	for len(jobs) < limit {
 		args[3] = limit - len(jobs)
-		rows, err := tx.QueryContext(ctx, claimSQL(shape), args...)
+		var rows *sql.Rows
+		if st != nil {
+			rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, claimSQL(shape), args...)
+		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var bad []int64
 		var badErr []*corruptError
@@ -322,23 +318,31 @@ func claimTasks(ctx context.Context, tx *sql.Tx, req backend.ClaimRequest, tasks
 			}
 			if err != nil {
 				rows.Close()
-				return nil, nil, fmt.Errorf("read row: %w", err)
+				return nil, nil, nil, fmt.Errorf("read row: %w", err)
 			}
 			jobs = append(jobs, j)
 			cd.move(j.Queue, backend.StateQueued, backend.StateRunning, 1)
 		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, nil, nil, fmt.Errorf("read rows: %w", err)
+		}
 		if err := rows.Close(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if len(bad) == 0 {
 			break
 		}
 		for i, rowid := range bad {
-			if err := quarantineRow(ctx, tx, rowid, badErr[i].Error(), now, backend.StateQueued, cd); err != nil {
-				return nil, nil, fmt.Errorf("quarantine job %s: %w", badErr[i].id, err)
+			e, err := quarantineRow(ctx, tx, rowid, badErr[i].Error(), now, backend.StateQueued, cd)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("quarantine job %s: %w", badErr[i].id, err)
+			}
+			if e.id != "" {
+				quarantined = append(quarantined, e)
 			}
 		}
 		corrupt = append(corrupt, badErr...)
 	}
-	return jobs, corrupt, nil
+	return jobs, corrupt, quarantined, nil
 }

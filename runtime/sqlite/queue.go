@@ -151,65 +151,22 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if err := b.promoteCounted(ctx, tx, now, cd); err != nil {
 		return nil, b.wrap("claim", err)
 	}
-	args := make([]any, 0, 4+len(tasks)+len(queues))
-	args = append(args, req.Worker, nanos(req.Now.Add(req.LeaseFor)), now, req.Limit)
-	for _, t := range tasks {
-		args = append(args, t)
+	jobs, corrupt, quarantined, err := claimTasks(ctx, tx, st, req, tasks, queues, req.Limit, cd)
+	if err != nil {
+		return nil, b.wrap("claim", err)
 	}
-	for _, q := range queues {
-		args = append(args, q)
-	}
-	jobs := make([]*backend.Job, 0, req.Limit)
-	var corrupt []*corruptError
-	sc := newClaimScanner()
-	for len(jobs) < req.Limit {
-		args[3] = req.Limit - len(jobs)
-		var rows *sql.Rows
-		if st != nil {
-			rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-		} else {
-			rows, err = tx.QueryContext(ctx, claimSQL(shape), args...)
-		}
-		if err != nil {
-			return nil, b.wrap("claim", err)
-		}
-		var bad []int64
-		for rows.Next() {
-			rowid, j, err := sc.scan(rows, &req)
-			var ce *corruptError
-			if errors.As(err, &ce) {
-				corrupt = append(corrupt, ce)
-				bad = append(bad, rowid)
-				continue
-			}
-			if err != nil {
-				rows.Close()
-				return nil, b.wrap("claim: read row", err)
-			}
-			jobs = append(jobs, j)
-			cd.move(j.Queue, backend.StateQueued, backend.StateRunning, 1)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, b.wrap("claim: read rows", err)
-		}
-		rows.Close()
-		if len(bad) == 0 {
-			break
-		}
-		// Quarantine the undecodable rows, then claim again for the jobs
-		// they took the place of: the quarantined rows are no longer queued.
-		for i, rowid := range bad {
-			ce := corrupt[len(corrupt)-len(bad)+i]
-			if err := quarantineRow(ctx, tx, rowid, ce.Error(), now, backend.StateQueued, cd); err != nil {
-				return nil, b.wrap("claim: quarantine job "+ce.id, err)
-			}
-		}
+	released, err := b.settle(ctx, tx, quarantined, cd)
+	if err != nil {
+		return nil, b.wrap("claim", err)
 	}
 	if err := b.addCounts(ctx, tx, cd); err != nil {
 		return nil, b.wrap("claim", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, b.wrap("claim: commit", err)
+	}
+	if released {
+		b.notify.signal()
 	}
 	for _, ce := range corrupt {
 		b.logCorrupt(ce)
@@ -223,15 +180,18 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 // quarantineRow moves the row rowid to quarantined with reason as its error,
 // ending any lease, and records in cd that it left state from. The row is
 // named by rowid: its id may be what cannot be read.
-func quarantineRow(ctx context.Context, tx *sql.Tx, rowid int64, reason string, now int64, from backend.State, cd counts) error {
-	var queue any
+func quarantineRow(ctx context.Context, tx *sql.Tx, rowid int64, reason string, now int64, from backend.State, cd counts) (ended, error) {
+	var queue, id any
 	err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'quarantined', error = ?, finished_at = ?,
-			lease_owner = '', lease_until = 0 WHERE rowid = ? RETURNING queue`, reason, now, rowid).Scan(&queue)
+			lease_owner = '', lease_until = 0 WHERE rowid = ? RETURNING queue, id`, reason, now, rowid).Scan(&queue, &id)
 	if err != nil {
-		return err
+		return ended{}, err
 	}
 	cd.move(countKeyOf(queue, string(from)).queue, from, backend.StateQuarantined, 1)
-	return nil
+	// A workflow step's children settle as for any step that ended without
+	// succeeding (an id too damaged to read has no children to find).
+	sid, _ := id.(string)
+	return ended{sid, backend.StateQuarantined, now}, nil
 }
 
 // logCorrupt reports a row that was quarantined because it cannot be decoded.
@@ -255,8 +215,13 @@ func (b *Backend) promote(ctx context.Context, now int64) error {
 	return nil
 }
 
+// queryer is what readTasks reads through: the database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // readTasks lists the tasks that have queued jobs.
-func readTasks(ctx context.Context, db *sql.DB) ([]string, error) {
+func readTasks(ctx context.Context, db queryer) ([]string, error) {
 	rows, err := db.QueryContext(ctx, sqlTasks)
 	if err != nil {
 		return nil, err
@@ -512,13 +477,17 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 		return 0, b.wrap("recover expired: read", err)
 	}
 	rows.Close()
+	var failed []ended // jobs ended here, whose workflow children settle
 	for i, rowid := range bad {
-		if err := quarantineRow(ctx, tx, rowid, corrupt[i].Error(), nanos(now), backend.StateRunning, cd); err != nil {
+		e, err := quarantineRow(ctx, tx, rowid, corrupt[i].Error(), nanos(now), backend.StateRunning, cd)
+		if err != nil {
 			return 0, b.wrap("recover expired: quarantine job "+corrupt[i].id, err)
+		}
+		if e.id != "" {
+			failed = append(failed, e)
 		}
 	}
 	retrying := false
-	var failed []ended
 	for _, e := range found {
 		j := e.job
 		lost, fail, msg := backend.RecoverLost(j, now, maxLost)

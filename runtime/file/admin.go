@@ -144,7 +144,7 @@ func matches(j *backend.Job, f backend.ListFilter) bool {
 // cancelled; a running job's lease ends and its attempt is recorded as
 // cancelled. The children of a workflow step are settled after.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
-	if err := b.cancel(ctx, id, now, "cancelled while running"); err != nil {
+	if err := b.cancel(ctx, id, now, "cancelled while running", ""); err != nil {
 		return err
 	}
 	if err := b.settleChildren(ctx, id, backend.ClampTime(now)); err != nil {
@@ -153,8 +153,9 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
-// cancel is Cancel without the settling; msg is a running job's error.
-func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg string) error {
+// cancel is Cancel without the settling; msg is a running job's error, and
+// why, when set, every job's (a workflow's steps say why they ended).
+func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg, why string) error {
 	if checkID(id) != nil {
 		return fmt.Errorf("file backend cancel job %q: %w", id, backend.ErrNotFound)
 	}
@@ -180,6 +181,9 @@ func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg stri
 	case j.State != backend.StateScheduled && j.State != backend.StateQueued && j.State != backend.StateRetrying &&
 		j.State != backend.StatePending:
 		return fmt.Errorf("file backend cancel job %s in state %s: %w", id, j.State, backend.ErrWrongState)
+	}
+	if why != "" {
+		j.Error = why
 	}
 	j.State = backend.StateCancelled
 	j.FinishedAt = now

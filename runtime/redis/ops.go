@@ -995,7 +995,7 @@ func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change f
 // cancelled, then settles its children when it is a workflow step.
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	now = backend.ClampTime(now)
-	if err := b.cancel(ctx, id, now, "cancelled while running"); err != nil {
+	if err := b.cancel(ctx, id, now, "cancelled while running", ""); err != nil {
 		return err
 	}
 	if err := b.settleChildren(ctx, []string{id}, now); err != nil {
@@ -1004,8 +1004,9 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
-// cancel is Cancel without the settling; msg is a running job's error.
-func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg string) error {
+// cancel is Cancel without the settling; msg is a running job's error, and
+// why, when set, every job's (a workflow's steps say why they ended).
+func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg, why string) error {
 	if err := b.check(ctx, "cancel job "+id); err != nil {
 		return err
 	}
@@ -1019,6 +1020,9 @@ func (b *Backend) cancel(ctx context.Context, id string, now time.Time, msg stri
 			j.LeaseOwner, j.LeaseUntil = "", time.Time{}
 		default:
 			return nil, fmt.Errorf("job in state %s: %w", j.State, backend.ErrWrongState)
+		}
+		if why != "" {
+			j.Error = why
 		}
 		j.State = backend.StateCancelled
 		j.FinishedAt = now

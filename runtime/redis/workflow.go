@@ -390,7 +390,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 	n := 0
 	var ended []string
 	for _, s := range g.Steps {
-		err := b.cancel(ctx, s.ID, now, backend.WorkflowCancelled)
+		err := b.cancel(ctx, s.ID, now, backend.WorkflowCancelled, backend.WorkflowCancelled)
 		switch {
 		case err == nil:
 			n++

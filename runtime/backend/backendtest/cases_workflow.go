@@ -266,6 +266,9 @@ func testWorkflowCancelWhole(s *suite) {
 	}
 	for _, id := range []string{a.Job.ID, a2.Job.ID, b.Job.ID} {
 		s.wantState(id, backend.StateCancelled, "step of a cancelled workflow")
+		if e := s.get(id).Error; e != backend.WorkflowCancelled { // running or not: the workflow page shows why
+			s.t.Errorf("step %s of a cancelled workflow has Error %q, want %q", id, e, backend.WorkflowCancelled)
+		}
 	}
 	s.wantState(done.Job.ID, backend.StateSucceeded, "finished step of a cancelled workflow")
 	errs := s.complete(outcome(running, backend.StateSucceeded, at(4*sec)))

@@ -109,6 +109,7 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 	now := t0
 	var ids []string
 	var held []backend.Lease
+	claimedAs := map[string]*backend.Job{} // what each claim returned, whose queue and task a worker's outcome carries
 	var workflows, parents []string // workflow ids; steps with children
 	limited := false                // some task has a limit: claims take claimLimited
 	limitedClaims := 0
@@ -174,6 +175,7 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 			}
 			for _, j := range claimed {
 				held = append(held, j.Lease())
+				claimedAs[j.ID] = j
 			}
 		case k < 55 && len(held) > 0:
 			op = "complete"
@@ -185,6 +187,9 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 				}
 				o := backend.Outcome{Lease: l, FinishedAt: now, Attempt: backend.Attempt{Number: 1, StartedAt: now,
 					FinishedAt: now, Worker: "w", Outcome: backend.OutcomeSucceeded}}
+				if j := claimedAs[l.JobID]; j != nil && r.IntN(2) == 0 {
+					o.Queue, o.Task = j.Queue, j.Task // as the worker sends it: the path without a read
+				}
 				switch r.IntN(7) {
 				case 0, 6:
 					o.State = backend.StateSucceeded

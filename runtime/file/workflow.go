@@ -39,43 +39,6 @@ const (
 
 var _ backend.Workflows = (*Backend)(nil)
 
-// graph is the stored form of a workflow.
-type graph struct {
-	ID        string      `msgpack:"id"`
-	Name      string      `msgpack:"name"`
-	CreatedAt time.Time   `msgpack:"created_at"`
-	Steps     []graphStep `msgpack:"steps"`
-}
-
-type graphStep struct {
-	ID      string         `msgpack:"id"`
-	Parents []backend.Edge `msgpack:"parents"`
-	Input   backend.Input  `msgpack:"input"`
-}
-
-func (g *graph) step(id string) *graphStep {
-	for i := range g.Steps {
-		if g.Steps[i].ID == id {
-			return &g.Steps[i]
-		}
-	}
-	return nil
-}
-
-// children returns the steps that wait for id.
-func (g *graph) children(id string) []string {
-	var out []string
-	for _, s := range g.Steps {
-		for _, e := range s.Parents {
-			if e.Parent == id {
-				out = append(out, s.ID)
-				break
-			}
-		}
-	}
-	return out
-}
-
 func (b *Backend) makeFlowDirs() error {
 	for _, d := range []string{pendingDir, flowsDir, stepsDir, limitsDir} {
 		if err := os.MkdirAll(b.path(d), 0o755); err != nil {
@@ -85,7 +48,7 @@ func (b *Backend) makeFlowDirs() error {
 	return nil
 }
 
-func (b *Backend) readGraph(id string) (*graph, error) {
+func (b *Backend) readGraph(id string) (*backend.Graph, error) {
 	data, err := readFile(b.path(flowsDir, id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("workflow %s: %w", id, backend.ErrWorkflowNotFound)
@@ -93,7 +56,7 @@ func (b *Backend) readGraph(id string) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g graph
+	var g backend.Graph
 	if err := unmarshal(data, &g); err != nil {
 		return nil, fmt.Errorf("workflow %s: %w: %v", id, ErrCorrupt, err)
 	}
@@ -101,7 +64,7 @@ func (b *Backend) readGraph(id string) (*graph, error) {
 }
 
 // graphOf returns the graph of the workflow that job id is a step of, or nil.
-func (b *Backend) graphOf(id string, cache map[string]*graph) (*graph, error) {
+func (b *Backend) graphOf(id string, cache map[string]*backend.Graph) (*backend.Graph, error) {
 	wf, err := readFile(b.path(stepsDir, id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -132,7 +95,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		return fmt.Errorf("file backend enqueue workflow: %w", err)
 	}
 	jobs := make([]*backend.Job, len(wf.Steps))
-	g := graph{ID: wf.ID, Name: wf.Name, CreatedAt: backend.ClampTime(wf.CreatedAt)}
+	g := backend.GraphOf(wf)
 	for i, s := range wf.Steps {
 		if err := checkID(s.Job.ID); err != nil {
 			return fmt.Errorf("file backend enqueue workflow %s: %w", wf.ID, err)
@@ -144,7 +107,6 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		}
 		c.ClampTimes()
 		jobs[i] = &c
-		g.Steps = append(g.Steps, graphStep{ID: c.ID, Parents: slices.Clone(s.Parents), Input: s.Input})
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("file backend enqueue workflow: %w", err)
@@ -202,7 +164,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 
 // settleChildren looks at the children of job id, which has just ended.
 func (b *Backend) settleChildren(ctx context.Context, id string, now time.Time) error {
-	cache := map[string]*graph{}
+	cache := map[string]*backend.Graph{}
 	work := []string{id}
 	released := false
 	for len(work) > 0 {
@@ -212,7 +174,7 @@ func (b *Backend) settleChildren(ctx context.Context, id string, now time.Time) 
 		if err != nil || g == nil {
 			return err
 		}
-		for _, c := range g.children(p) {
+		for _, c := range g.Children(p) {
 			state, err := b.settleStep(ctx, g, c, now)
 			if err != nil {
 				return err
@@ -234,8 +196,8 @@ func (b *Backend) settleChildren(ctx context.Context, id string, now time.Time) 
 // settleStep releases or cancels the pending step id of g as its parents'
 // states say, under its lock. It returns the step's new state, or "" when it
 // did not change.
-func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.Time) (backend.State, error) {
-	st := g.step(id)
+func (b *Backend) settleStep(ctx context.Context, g *backend.Graph, id string, now time.Time) (backend.State, error) {
+	st := g.Step(id)
 	if st == nil {
 		return "", nil
 	}
@@ -309,7 +271,7 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 	if err != nil || len(ids) == 0 {
 		return err
 	}
-	cache := map[string]*graph{}
+	cache := map[string]*backend.Graph{}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return nil
@@ -413,7 +375,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 	return n, nil
 }
 
-func marshal(g *graph) ([]byte, error) {
+func marshal(g *backend.Graph) ([]byte, error) {
 	data, err := msgpack.Marshal(g)
 	if err != nil {
 		return nil, fmt.Errorf("encode workflow %s: %w", g.ID, err)

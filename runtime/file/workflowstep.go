@@ -17,7 +17,7 @@ func (b *Backend) StepOrigin(_ context.Context, id string) (*backend.StepOrigin,
 	if checkID(id) != nil {
 		return nil, nil // no file can name it: no step either
 	}
-	g, err := b.graphOf(id, map[string]*graph{})
+	g, err := b.graphOf(id, map[string]*backend.Graph{})
 	if err != nil {
 		return nil, fmt.Errorf("file backend step origin of %s: %w", id, err)
 	}
@@ -25,7 +25,7 @@ func (b *Backend) StepOrigin(_ context.Context, id string) (*backend.StepOrigin,
 		return nil, nil
 	}
 	o := &backend.StepOrigin{WorkflowID: g.ID, WorkflowName: g.Name}
-	if s := g.step(id); s != nil {
+	if s := g.Step(id); s != nil {
 		o.Parents = slices.Clone(s.Parents)
 	}
 	return o, nil

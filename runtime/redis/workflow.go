@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -32,41 +31,6 @@ import (
 
 var _ backend.Workflows = (*Backend)(nil)
 
-type graph struct {
-	ID        string      `msgpack:"id"`
-	Name      string      `msgpack:"name"`
-	CreatedAt time.Time   `msgpack:"created_at"`
-	Steps     []graphStep `msgpack:"steps"`
-}
-
-type graphStep struct {
-	ID      string         `msgpack:"id"`
-	Parents []backend.Edge `msgpack:"parents"`
-	Input   backend.Input  `msgpack:"input"`
-}
-
-func (g *graph) step(id string) *graphStep {
-	for i := range g.Steps {
-		if g.Steps[i].ID == id {
-			return &g.Steps[i]
-		}
-	}
-	return nil
-}
-
-func (g *graph) children(id string) []string {
-	var out []string
-	for _, s := range g.Steps {
-		for _, e := range s.Parents {
-			if e.Parent == id {
-				out = append(out, s.ID)
-				break
-			}
-		}
-	}
-	return out
-}
-
 func (b *Backend) wfKey(id string) string { return b.o.prefix + ":wf:" + id }
 func (b *Backend) wfStepKey() string      { return b.o.prefix + ":wfstep" }
 func (b *Backend) wfListKey() string      { return b.o.prefix + ":wfs" }
@@ -83,12 +47,11 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	if err := backend.CheckWorkflow(wf); err != nil {
 		return fmt.Errorf("redis: enqueue workflow: %w", err)
 	}
-	g := graph{ID: wf.ID, Name: wf.Name, CreatedAt: backend.ClampTime(wf.CreatedAt)}
+	g := backend.GraphOf(wf)
 	jobs := make([]*backend.Job, len(wf.Steps))
 	steps := make([]any, 0, 2*len(wf.Steps))
 	for i, s := range wf.Steps {
 		jobs[i] = s.Job
-		g.Steps = append(g.Steps, graphStep{ID: s.Job.ID, Parents: slices.Clone(s.Parents), Input: s.Input})
 		steps = append(steps, s.Job.ID, wf.ID)
 	}
 	data, err := msgpack.Marshal(&g)
@@ -123,7 +86,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	return nil
 }
 
-func (b *Backend) readGraph(ctx context.Context, id string) (*graph, error) {
+func (b *Backend) readGraph(ctx context.Context, id string) (*backend.Graph, error) {
 	data, err := b.c.Get(ctx, b.wfKey(id)).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("workflow %s: %w", id, backend.ErrWorkflowNotFound)
@@ -131,7 +94,7 @@ func (b *Backend) readGraph(ctx context.Context, id string) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g graph
+	var g backend.Graph
 	if err := msgpack.Unmarshal(data, &g); err != nil {
 		return nil, fmt.Errorf("workflow %s: decode graph: %w", id, err)
 	}
@@ -148,7 +111,7 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 	if err != nil {
 		return err
 	}
-	cache := map[string]*graph{}
+	cache := map[string]*backend.Graph{}
 	type item struct{ id, wf string }
 	var work []item
 	for i, w := range wfs {
@@ -170,7 +133,7 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 			}
 			cache[it.wf] = g
 		}
-		for _, c := range g.children(it.id) {
+		for _, c := range g.Children(it.id) {
 			state, err := b.settleStep(ctx, g, c, now)
 			if err != nil {
 				return err
@@ -191,8 +154,8 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 
 // settleStep releases or cancels the pending step id as its parents' records
 // say; it returns its new state, or "" when it did not change.
-func (b *Backend) settleStep(ctx context.Context, g *graph, id string, now time.Time) (backend.State, error) {
-	st := g.step(id)
+func (b *Backend) settleStep(ctx context.Context, g *backend.Graph, id string, now time.Time) (backend.State, error) {
+	st := g.Step(id)
 	if st == nil {
 		return "", nil
 	}
@@ -295,7 +258,7 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		cache := map[string]*graph{}
+		cache := map[string]*backend.Graph{}
 		var ended []string
 		for i, w := range wfs {
 			wf, ok := w.(string)

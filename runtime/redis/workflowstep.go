@@ -30,7 +30,7 @@ func (b *Backend) StepOrigin(ctx context.Context, id string) (*backend.StepOrigi
 		return nil, wrap(ctx, "step origin of "+id, err)
 	}
 	o := &backend.StepOrigin{WorkflowID: g.ID, WorkflowName: g.Name}
-	if s := g.step(id); s != nil {
+	if s := g.Step(id); s != nil {
 		o.Parents = slices.Clone(s.Parents)
 	}
 	return o, nil

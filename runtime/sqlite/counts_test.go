@@ -110,8 +110,8 @@ func countsRun(t *testing.T, seed uint64, steps int) {
 	var ids []string
 	var held []backend.Lease
 	claimedAs := map[string]*backend.Job{} // what each claim returned, whose queue and task a worker's outcome carries
-	var workflows, parents []string // workflow ids; steps with children
-	limited := false                // some task has a limit: claims take claimLimited
+	var workflows, parents []string        // workflow ids; steps with children
+	limited := false                       // some task has a limit: claims take claimLimited
 	limitedClaims := 0
 	next := uint64(1)
 	pick := func() string { return ids[r.IntN(len(ids))] }

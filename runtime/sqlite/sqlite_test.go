@@ -402,8 +402,8 @@ func TestCrossBackendWakeUp(t *testing.T) {
 		select {
 		case <-ch:
 			delays = append(delays, time.Since(start))
-		case <-time.After(2 * time.Second):
-			t.Fatalf("round %d: no cross-connection wake-up within 2s", i)
+		case <-time.After(time.Minute): // a hang guard, not a budget: the figures are logged
+			t.Fatalf("round %d: no cross-connection wake-up after a minute", i)
 		}
 	}
 	slices.Sort(delays)

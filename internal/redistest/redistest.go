@@ -7,6 +7,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -149,6 +150,41 @@ func ping(addr string) error {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
+}
+
+// CPU returns the CPU time (user and system) the server has used, from
+// INFO cpu; a benchmark subtracts two readings for its run's share.
+func (s *Server) CPU(t testing.TB) time.Duration {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("redistest: read the server's CPU time: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write([]byte("INFO cpu\r\n")); err != nil {
+		t.Fatalf("redistest: read the server's CPU time: %v", err)
+	}
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		t.Fatalf("redistest: INFO cpu answered %q (%v)", head, err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(head[1:]))
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatalf("redistest: read INFO cpu: %v", err)
+	}
+	var sec float64
+	for _, line := range strings.Split(string(body), "\r\n") {
+		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				sec += f
+			}
+		}
+	}
+	return time.Duration(sec * float64(time.Second))
 }
 
 // Kill stops the server with SIGKILL (os.Process.Kill) and waits for it to exit.

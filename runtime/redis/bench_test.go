@@ -38,39 +38,42 @@ func benchJobs(n int, now time.Time) []*backend.Job {
 	return out
 }
 
-func openBench(b *testing.B, opts ...Option) *Backend {
+func openBench(b *testing.B, opts ...Option) (*Backend, *redistest.Server) {
 	srv := redistest.Start(b, "appendonly no")
 	be, err := Open(srv.URL(0), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { be.Close() })
-	return be
+	return be, srv
 }
 
 // BenchmarkEnqueueBatch enqueues batches of 1,000 jobs, one script each.
 func BenchmarkEnqueueBatch(b *testing.B) {
 	const batch = 1000
-	be := openBench(b)
+	be, srv := openBench(b)
 	ctx := context.Background()
 	now := time.Now()
-	var total time.Duration
+	var total, serverCPU time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		jobs := benchJobs(batch, now)
 		b.StartTimer()
+		cpu0 := srv.CPU(b)
 		start := time.Now()
 		if _, err := be.Enqueue(ctx, jobs); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
+		serverCPU += srv.CPU(b) - cpu0
 	}
 	b.ReportMetric(float64(b.N*batch)/total.Seconds(), "jobs/s")
+	b.ReportMetric(serverCPU.Seconds()*1e6/float64(b.N*batch), "redis-cpu-us/job")
 }
 
 // BenchmarkEnqueueSingle enqueues one job per call from 8 goroutines.
 func BenchmarkEnqueueSingle(b *testing.B) {
-	be := openBench(b)
+	be, _ := openBench(b)
 	ctx := context.Background()
 	now := time.Now()
 	b.SetParallelism(8)
@@ -90,7 +93,7 @@ func BenchmarkEnqueueSingle(b *testing.B) {
 // in batches of 64, completing each batch as succeeded with a result.
 func BenchmarkBurnDown(b *testing.B) {
 	const perOp = 10000
-	be := openBench(b)
+	be, _ := openBench(b)
 	ctx := context.Background()
 	now := time.Now()
 	for b.Loop() {
@@ -239,7 +242,7 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 	const n = 20000
 	for b.Loop() {
 		b.StopTimer()
-		be := openBench(b)
+		be, _ := openBench(b)
 		ctx := context.Background()
 		now := time.Now()
 		before := usedMemory(b, be)

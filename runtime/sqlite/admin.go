@@ -375,7 +375,7 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 			// filter, reading every job when those states are rare.
 			// The partial index serves a query that repeats its WHERE term.
 			from = " FROM jobs INDEXED BY jobs_bad"
-			where = append(where, "state IN ('failed', 'cancelled', 'quarantined')")
+			where = append(where, sqlBadStates)
 		}
 		lits := make([]string, len(q.States))
 		for i, s := range q.States {

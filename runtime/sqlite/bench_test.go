@@ -126,7 +126,7 @@ func benchBurnDownHook(b *testing.B, n, limit int, hook func(*Backend), opts ...
 			fin := time.Now()
 			outs = outs[:0]
 			for _, j := range claimed {
-				outs = append(outs, backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: fin,
+				outs = append(outs, backend.Outcome{Lease: j.Lease(), Queue: j.Queue, Task: j.Task, State: backend.StateSucceeded, FinishedAt: fin,
 					Result: result, Attempt: backend.Attempt{Number: j.Attempt, StartedAt: j.StartedAt,
 						FinishedAt: fin, Worker: "bench", Outcome: backend.OutcomeSucceeded}})
 			}

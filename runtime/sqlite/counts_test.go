@@ -468,9 +468,9 @@ func previousSchema(t *testing.T, path string) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	prev := len(migrations) - 1
-	if migrations[prev] != sqlCountsMigration {
-		t.Fatal("the counters are not the last migration: build the previous schema another way")
+	prev := slices.Index(migrations, sqlCountsMigration)
+	if prev < 0 {
+		t.Fatal("the counters migration is not in the list")
 	}
 	if _, err := raw.Exec(`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		t.Fatal(err)

@@ -201,7 +201,18 @@ var migrations = []string{
 	// Counters of jobs per queue and state (see counts.go), filled from the
 	// stored jobs.
 	sqlCountsMigration,
+
+	// jobs_bad's WHERE as ORs: SQLite evaluates a partial index's WHERE on
+	// every write that changes state, and an IN list of more than two
+	// values is coded as a lookup in a table built anew for each statement
+	// run: about 5 µs per claim and per completion of a job, though neither
+	// enters the index. Queries using it repeat sqlBadStates.
+	`DROP INDEX jobs_bad;
+	CREATE INDEX jobs_bad ON jobs (state, id) WHERE ` + sqlBadStates + `;`,
 }
+
+// sqlBadStates is jobs_bad's WHERE: the states an operator looks at most.
+const sqlBadStates = `(state = 'failed' OR state = 'cancelled' OR state = 'quarantined')`
 
 // migrate brings the database's schema to the latest version in one
 // transaction, and refuses a database written by a newer Nuvom.

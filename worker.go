@@ -32,8 +32,13 @@ type WorkerOptions struct {
 	// whatever queue it was enqueued on (nuvom.Queue moves a job to another
 	// queue, not out of reach). A worker only ever claims jobs of its own tasks.
 	Queues []string
-	// BatchSize caps the jobs claimed in one statement; default 100. The worker
-	// never claims more than it has free runners.
+	// BatchSize caps the jobs claimed in one statement; default 100. It also
+	// caps how many jobs the worker claims ahead of free runners: when its
+	// jobs finish faster than a claim returns (short jobs, a store across the
+	// network), it claims up to Concurrency × claim time ÷ job duration jobs
+	// more than it has free runners, so that a runner that finishes starts
+	// the next job without waiting for a claim. Jobs that run longer than a
+	// claim takes are never claimed ahead, so other workers get them.
 	BatchSize int
 	// LeaseFor is how long a claim holds a job without a heartbeat; default 5s.
 	// Heartbeats keep the jobs of a live worker however long they run; a dead
@@ -186,7 +191,9 @@ type Worker struct {
 	mu   sync.Mutex
 	runs map[string]*run // claimed, and not finished or with an outcome not yet stored (the heartbeat extends them all)
 
-	inflight   atomic.Int64  // claimed and not finished
+	inflight   atomic.Int64  // claimed and not finished (running, or claimed ahead and waiting for a runner)
+	runNanos   atomic.Int64  // wall time the runners spent on attempts, for the claim-ahead estimate
+	runCount   atomic.Int64  // attempts in runNanos
 	slotFreed  chan struct{} // signalled (coalescing) when a run finishes
 	jobs       chan *run     // claimed runs for the runners
 	outcomes   chan *run     // finished runs whose outcome (run.out) is to be stored
@@ -284,7 +291,7 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		done:          make(chan struct{}),
 		runs:          make(map[string]*run),
 		slotFreed:     make(chan struct{}, 1),
-		jobs:          make(chan *run, o.Concurrency),
+		jobs:          make(chan *run, o.Concurrency+o.BatchSize), // runners and jobs claimed ahead
 		outcomes:      make(chan *run, max(o.BatchSize, o.Concurrency, minCompleteBatch)),
 		flushReq:      make(chan chan struct{}),
 		checkLease:    make(chan struct{}, 1),
@@ -419,6 +426,7 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 	claimFailures := 0
 	backoff := func(n int) time.Duration { return min(10*time.Millisecond<<min(n, 7), time.Second) }
 	var burstWatch map[string]time.Time // Burst: other workers' leases seen at the end, by job id
+	var ahead claimAhead
 	for {
 		if ctx.Err() != nil || w.stopping() {
 			return nil
@@ -428,7 +436,7 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			return ErrTooManyAbandoned
 		default:
 		}
-		free := w.o.Concurrency - int(w.inflight.Load())
+		free := w.o.Concurrency + ahead.jobs - int(w.inflight.Load())
 		switch {
 		case w.storeFailing.Load():
 			// Outcomes cannot be stored: claiming more work would only make more.
@@ -452,7 +460,11 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			}
 			cooled = false
 			limit := min(free, w.o.BatchSize)
+			t0 := time.Now()
 			got, err := w.claim(bctx, jobBase, limit)
+			if err == nil && got > 0 {
+				ahead.update(time.Since(t0), w.runNanos.Swap(0), w.runCount.Swap(0), w.o.Concurrency, w.o.BatchSize)
+			}
 			switch {
 			case err != nil:
 				claimFailures++
@@ -528,6 +540,42 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			}
 		}
 	}
+}
+
+// claimAhead sizes how many jobs the fetch loop claims beyond its free
+// runners. By Little's law, while one claim is out, Concurrency runners
+// finish about Concurrency × claim time ÷ job duration jobs; with that many
+// claimed ahead, the runners do not sit idle waiting for the claim. The
+// figure is capped at BatchSize, and it is 0 for jobs that run longer than
+// a claim takes, which then stay in the store for any worker to claim.
+type claimAhead struct {
+	jobs   int           // jobs to claim beyond the free runners
+	claim  time.Duration // smoothed wall time of a claim that found work
+	run    time.Duration // smoothed wall time of an attempt
+	warmed bool          // claim and run hold measurements
+}
+
+// update folds in one claim's wall time and the attempts finished since the
+// last update (their total wall time and count), and sizes jobs.
+func (a *claimAhead) update(claim time.Duration, runNanos, runs int64, concurrency, batch int) {
+	if runs == 0 {
+		return // nothing finished since the last claim: keep the estimate
+	}
+	run := time.Duration(runNanos / runs)
+	if !a.warmed {
+		a.claim, a.run, a.warmed = claim, run, true
+	} else {
+		// Exponential smoothing, a quarter weight to the newest figure.
+		a.claim += (claim - a.claim) / 4
+		a.run += (run - a.run) / 4
+	}
+	want := batch
+	if a.run > 0 {
+		if n := float64(concurrency) * float64(a.claim) / float64(a.run); n < float64(batch) {
+			want = int(n)
+		}
+	}
+	a.jobs = max(0, min(want, batch))
 }
 
 // burstLeftovers looks, at the end of a burst, for running jobs of this
@@ -617,7 +665,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	w.mu.Unlock()
 	w.inflight.Add(int64(len(runs)))
 	for _, r := range runs {
-		w.jobs <- r // never blocks: the channel holds Concurrency runs and inflight <= Concurrency
+		w.jobs <- r // never blocks: the channel holds Concurrency+BatchSize runs and inflight <= Concurrency+ahead
 	}
 	return len(runs), nil
 }
@@ -629,7 +677,11 @@ func (w *Worker) runner() {
 		if !r.state.CompareAndSwap(runClaimed, runStarted) {
 			continue // handed back during shutdown
 		}
-		if abandoned := w.execute(r); abandoned {
+		t0 := time.Now()
+		abandoned := w.execute(r)
+		w.runNanos.Add(int64(time.Since(t0)))
+		w.runCount.Add(1)
+		if abandoned {
 			return
 		}
 	}

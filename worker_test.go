@@ -621,10 +621,13 @@ func (c *countingBackend) Complete(ctx context.Context, os []nuvom.Outcome) ([]e
 	return c.Backend.Complete(ctx, os)
 }
 
-func TestClaimsNeverExceedFreeRunnersAndCompletionsBatch(t *testing.T) {
+// TestClaimsStayWithinRunnersAndClaimAheadAndCompletionsBatch: a worker
+// holds at most Concurrency + BatchSize jobs (its runners, and the jobs it
+// claims ahead of them), and stores outcomes in batches.
+func TestClaimsStayWithinRunnersAndClaimAheadAndCompletionsBatch(t *testing.T) {
 	mb := newBackend(t)
 	var held atomic.Int64 // jobs between claim and finish, as the task sees them
-	cb := &countingBackend{Backend: mb, running: &held, conc: 3}
+	cb := &countingBackend{Backend: mb, running: &held, conc: 3 + 2}
 	s := spec("n", nuvom.TaskOptions{})
 	reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { return nil, nil }))
 	reqs := make([]nuvom.Request, 500)
@@ -643,7 +646,7 @@ func TestClaimsNeverExceedFreeRunnersAndCompletionsBatch(t *testing.T) {
 		t.Fatalf("%d jobs claimed and never finished", held.Load())
 	}
 	if len(cb.overClaims) > 0 {
-		t.Fatalf("claims beyond free runners: %v", cb.overClaims)
+		t.Fatalf("claims beyond free runners and the claim-ahead allowance: %v", cb.overClaims)
 	}
 	total, most := 0, 0
 	for _, n := range cb.completes {

@@ -1,0 +1,48 @@
+package nuvom
+
+import (
+	"testing"
+	"time"
+)
+
+// TestClaimAheadFollowsClaimAndJobDurations checks the claim-ahead estimate:
+// by Little's law, Concurrency × claim time ÷ job duration jobs, at most
+// BatchSize, none for jobs longer than a claim, and unchanged by a claim
+// after which no attempt finished.
+func TestClaimAheadFollowsClaimAndJobDurations(t *testing.T) {
+	const conc, batch = 64, 100
+	var a claimAhead
+	a.update(2*time.Millisecond, 0, 0, conc, batch)
+	if a.jobs != 0 {
+		t.Fatalf("claimed ahead %d jobs before any attempt finished", a.jobs)
+	}
+	// Jobs of 1 ms, claims of 500 µs: 64 runners finish 32 jobs per claim.
+	a.update(500*time.Microsecond, int64(10*time.Millisecond), 10, conc, batch)
+	if a.jobs != 32 {
+		t.Fatalf("1 ms jobs, 500 µs claims: %d jobs ahead, want 32", a.jobs)
+	}
+	// No-op jobs: capped at the batch size.
+	var b claimAhead
+	b.update(2*time.Millisecond, int64(5*time.Microsecond)*100, 100, conc, batch)
+	if b.jobs != batch {
+		t.Fatalf("no-op jobs: %d jobs ahead, want the batch size %d", b.jobs, batch)
+	}
+	// A claim after which nothing finished keeps the estimate.
+	b.update(time.Second, 0, 0, conc, batch)
+	if b.jobs != batch {
+		t.Fatalf("a claim with no finished attempt changed the estimate to %d", b.jobs)
+	}
+	// Long jobs (1 s, claims of 2 ms): 64 × 2 ms / 1 s < 1, none ahead, and
+	// the smoothing brings a worker that ran short jobs down to none.
+	var c claimAhead
+	c.update(2*time.Millisecond, int64(time.Second)*8, 8, conc, batch)
+	if c.jobs != 0 {
+		t.Fatalf("1 s jobs: %d jobs ahead, want 0", c.jobs)
+	}
+	for range 40 {
+		b.update(2*time.Millisecond, int64(time.Second)*8, 8, conc, batch)
+	}
+	if b.jobs != 0 {
+		t.Fatalf("after a long run of 1 s jobs a worker that ran no-op jobs still claims %d ahead", b.jobs)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/runtime/backend/remote"
@@ -49,8 +50,18 @@ func (a *app) openBackend(ctx context.Context, cfg config.Config) (nuvom.Backend
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", intro, bin, err)
 	}
+	waited := make(chan error, 1)
 	b, err := remote.NewClient(stdout, stdin, func() error {
-		err := cmd.Wait()
+		// Its input closed, the server ends its session; one that hangs in
+		// a call is killed after serverExitWait, which fails the call.
+		go func() { waited <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-waited:
+		case <-time.After(serverExitWait):
+			_ = cmd.Process.Kill()
+			err = <-waited
+		}
 		if s := errOut.String(); s != "" {
 			fmt.Fprint(a.stderr, s) // the backend's own lines (records set aside, say)
 		}
@@ -69,6 +80,10 @@ func (a *app) openBackend(ctx context.Context, cfg config.Config) (nuvom.Backend
 	}
 	return b, nil
 }
+
+// serverExitWait is how long closing a plugin's backend waits for the
+// worker serving it to exit before killing it.
+const serverExitWait = 10 * time.Second
 
 // lockedBuffer is a bytes.Buffer that the process's stderr copier and nuvom share.
 type lockedBuffer struct {

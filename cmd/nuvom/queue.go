@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 func (a *app) cmdQueueStats(args []string) int {
 	fs := a.flags("queue stats", "", "Counts jobs per queue and state, with the age of the oldest ready job.\n"+
-		"Running jobs are the ones in flight.", "nuvom queue stats --json")
+		"Running jobs are the ones in flight; a paused queue's jobs wait until it is resumed\n"+
+		"(--json: one object per queue and state, with \"paused\").", "nuvom queue stats --json")
 	asJSON := fs.Bool("json", false, "print the counts as JSON")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
@@ -33,10 +35,17 @@ func (a *app) cmdQueueStats(args []string) int {
 		paused = pausedQueues(ctx, c.Backend())
 	}
 	if *asJSON {
-		if stats == nil {
-			stats = []nuvom.QueueStat{}
+		// One object per queue and state, as Inspector.Stats gives them,
+		// with whether the queue is paused.
+		type row struct {
+			nuvom.QueueStat
+			Paused bool `json:"paused"`
 		}
-		return a.printJSON(stats)
+		rows := make([]row, len(stats))
+		for i, s := range stats {
+			rows[i] = row{QueueStat: s, Paused: slices.Contains(paused, s.Queue)}
+		}
+		return a.printJSON(rows)
 	}
 	if len(paused) > 0 {
 		defer fmt.Fprintf(a.stdout, "paused: %s\n", strings.Join(paused, ", "))

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -279,13 +280,16 @@ func (s *server) call(ctx context.Context, req request) response {
 // (no change notification: a worker would poll). A broken stream fails every
 // later call.
 type Client struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // held for a whole call: calls go one at a time
 	enc    *json.Encoder
 	dec    *json.Decoder
 	w      io.Closer
 	closer func() error
 	broken error
-	closed bool
+	// closed is set by Close, which does not wait for a call in flight
+	// (the server may hang in it): the closer ends the server, and the call
+	// fails.
+	closed atomic.Bool
 	// extended: the server carries the optional parts of the contract.
 	extended bool
 }
@@ -323,17 +327,25 @@ func (c *Client) do(ctx context.Context, method string, params, out any) ([]*wir
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.closed:
+	case c.closed.Load():
 		return nil, fmt.Errorf("remote: %s: client closed", method)
 	case c.broken != nil:
 		return nil, fmt.Errorf("remote: %s: %w", method, c.broken)
 	}
 	var resp response
 	if err := c.enc.Encode(request{Method: method, Params: p}); err != nil {
+		if c.closed.Load() {
+			c.broken = errors.New("client closed")
+			return nil, fmt.Errorf("remote: %s: client closed while the call ran", method)
+		}
 		c.broken = fmt.Errorf("connection to the backend's server lost: %w", err)
 		return nil, fmt.Errorf("remote: %s: %w", method, c.broken)
 	}
 	if err := c.dec.Decode(&resp); err != nil {
+		if c.closed.Load() {
+			c.broken = errors.New("client closed")
+			return nil, fmt.Errorf("remote: %s: client closed while the call ran", method)
+		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -449,15 +461,13 @@ func (c *Client) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) 
 // Subscribe returns a nil channel: the client cannot tell when work is ready.
 func (c *Client) Subscribe() (<-chan struct{}, func()) { return nil, func() {} }
 
-// Close ends the session and calls the closer given to NewClient; it is safe to call twice.
+// Close ends the session and calls the closer given to NewClient; it is
+// safe to call twice. It does not wait for a call in flight: that call
+// fails once the closer has ended the server.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	c.closed = true
-	c.mu.Unlock()
 	err := c.w.Close()
 	if c.closer != nil {
 		if cerr := c.closer(); cerr != nil {

@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,6 +151,56 @@ func TestBrokenServer(t *testing.T) {
 	}
 	if _, err := c.List(context.Background(), backend.ListFilter{}); err == nil {
 		t.Fatal("List after the server died succeeded")
+	}
+}
+
+// TestCloseDoesNotWaitForAHungCall: a server that hangs in a call (it read
+// the request and never answers) does not hang Close: Close ends the
+// session and calls the closer (which ends the server), and the call in
+// flight fails saying the client was closed.
+func TestCloseDoesNotWaitForAHungCall(t *testing.T) {
+	reqR, reqW := io.Pipe()
+	respR, respW := io.Pipe()
+	got := make(chan struct{})
+	go func() {
+		_, _ = io.WriteString(respW, `{"protocol":1}`+"\n")
+		r := bufio.NewReader(reqR)
+		_, _ = r.ReadString('\n') // the whole request arrives; no answer ever comes
+		close(got)
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	c, err := remote.NewClient(respR, reqW, func() error {
+		return respW.Close() // ends the server: its output closes
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := c.Get(context.Background(), "x")
+		callErr <- err
+	}()
+	<-got // the call is in flight
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(time.Minute): // hang guard
+		t.Fatal("Close waited for the hung call")
+	}
+	select {
+	case err := <-callErr:
+		if err == nil || !strings.Contains(err.Error(), "client closed") {
+			t.Fatalf("the call in flight returned %v, want an error saying the client closed", err)
+		}
+	case <-time.After(time.Minute): // hang guard
+		t.Fatal("the call in flight did not return after Close")
+	}
+	if _, err := c.List(context.Background(), backend.ListFilter{}); err == nil || !strings.Contains(err.Error(), "client closed") {
+		t.Fatalf("a call after Close: %v, want client closed", err)
 	}
 }
 

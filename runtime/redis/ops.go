@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -239,7 +240,7 @@ func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.
 	keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, p + "all", b.loc}
 	a := make([]any, 0, 15+len(rest))
 	a = append(a, c.ID, c.Queue, b.ch, ra+c.ID, member,
-		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra, "v", "1")
+		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra)
 	a = append(a, rest...)
 	cmd := b.eval(ctx, enqueueOneScript, keys, a...)
 	if err := cmd.Err(); err != nil {
@@ -270,46 +271,11 @@ func noUniqueKeys(jobs []*backend.Job) bool {
 // and tasks registered) on a standalone Redis: one lean script whose
 // arguments are laid out as the commands it runs.
 func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue map[string][]int, order []string) ([]backend.EnqueueResult, error) {
-	n := len(jobs)
-	a := make([]any, 0, 2+3*n+20*n)
-	a = append(a, b.ch, n)
-	for _, j := range jobs {
-		a = append(a, j.ID)
+	args, err := b.manyArgs(jobs)
+	if err != nil {
+		return nil, err
 	}
-	for _, j := range jobs {
-		a = append(a, j.ID, j.Queue)
-	}
-	idx := map[string][]any{}
-	var keys []string
-	zadd := func(k, m string) {
-		l, ok := idx[k]
-		if !ok {
-			keys = append(keys, k)
-		}
-		idx[k] = append(l, 0, m)
-	}
-	for _, j := range jobs {
-		rest, err := restFields(j)
-		if err != nil {
-			return nil, fmt.Errorf("redis: enqueue: %w", err)
-		}
-		p := b.qp(j.Queue)
-		pk, ra := prioKey(j.Priority), timeKey(j.RunAt)
-		a = append(a, p+"j:"+j.ID, 10+len(rest), "tk", j.Task, "st", string(j.State), "pk", pk, "ra", ra, "v", "1")
-		a = append(a, rest...)
-		zadd(p+"s:"+string(j.State), ra+j.ID)
-		if j.State == backend.StateQueued {
-			zadd(p+"r:"+j.Task, pk+ra+j.ID)
-		} else {
-			zadd(p+"w:"+j.Task, ra+pk+j.ID)
-		}
-		zadd(p+"all", j.ID)
-	}
-	for _, k := range keys {
-		a = append(a, k, len(idx[k]))
-		a = append(a, idx[k]...)
-	}
-	cmd := b.eval(ctx, enqueueManyScript, []string{b.qp(order[0]) + "m", b.loc}, a...)
+	cmd := b.eval(ctx, enqueueManyScript, []string{b.qp(order[0]) + "m", b.loc}, args...)
 	if err := cmd.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "EXISTS") {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
@@ -320,12 +286,157 @@ func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue 
 		}
 		return nil, wrap(ctx, "enqueue", err)
 	}
-	res := make([]backend.EnqueueResult, n)
+	res := make([]backend.EnqueueResult, len(jobs))
 	for i, j := range jobs {
 		res[i] = backend.EnqueueResult{ID: j.ID}
 	}
 	b.notify()
 	return res, nil
+}
+
+// manyArgs lays out the ARGV of enqueueManyScript for jobs.
+func (b *Backend) manyArgs(jobs []*backend.Job) ([]any, error) {
+	n := len(jobs)
+	a := newArgBuilder(2+3*n+20*n, 240*n)
+	a.str(&b.ch)
+	a.int(n)
+	for _, j := range jobs {
+		a.str(&j.ID)
+	}
+	for _, j := range jobs {
+		a.str(&j.ID)
+		a.str(&j.Queue)
+	}
+	// The index entries, per index key in the order first met; a member is
+	// a job's id or a slice of the buffer.
+	type member struct {
+		id         *string
+		start, end int
+	}
+	type index struct {
+		key     string
+		members []member
+	}
+	type indexName struct {
+		q, name string
+		kind    byte
+	}
+	var idx []*index
+	byName := map[indexName]*index{}
+	add := func(q, name string, kind byte, m member) {
+		x, ok := byName[indexName{q, name, kind}]
+		if !ok {
+			key := b.qp(q)
+			switch kind {
+			case 's':
+				key += "s:" + name
+			case 'r':
+				key += "r:" + name
+			case 'w':
+				key += "w:" + name
+			default:
+				key += "all"
+			}
+			x = &index{key: key, members: make([]member, 0, n)}
+			idx = append(idx, x)
+			byName[indexName{q, name, kind}] = x
+		}
+		x.members = append(x.members, m)
+	}
+	fTk, fSt, fPk, fRa, fD, fAt, fMa, zero := "tk", "st", "pk", "ra", "d", "at", "ma", "0"
+	// Jobs of a batch mostly share their priority and run-at: their keys
+	// are written once.
+	lastPrio, lastRunAt := 0, time.Time{}
+	pk0, pk1, ra0, ra1 := 0, 0, 0, 0
+	for k, j := range jobs {
+		p := b.qp(j.Queue)
+		s := len(a.buf)
+		a.buf = append(append(append(a.buf, p...), "j:"...), j.ID...)
+		a.span(s)
+		count := a.placeholder()
+		fields := 0
+		a.str(&fTk)
+		a.str(&j.Task)
+		a.str(&fSt)
+		s = len(a.buf)
+		a.buf = append(a.buf, j.State...)
+		a.span(s)
+		if k == 0 || j.Priority != lastPrio {
+			pk0 = len(a.buf)
+			a.buf = appendPrioKey(a.buf, j.Priority)
+			pk1, lastPrio = len(a.buf), j.Priority
+		}
+		if k == 0 || !j.RunAt.Equal(lastRunAt) {
+			ra0 = len(a.buf)
+			a.buf = appendTimeKey(a.buf, j.RunAt)
+			ra1, lastRunAt = len(a.buf), j.RunAt
+		}
+		a.str(&fPk)
+		a.spanOf(pk0, pk1)
+		a.str(&fRa)
+		a.spanOf(ra0, ra1)
+		fields += 8
+		if plainJob(j) {
+			a.str(&fD)
+			s = len(a.buf)
+			var err error
+			if a.buf, err = appendStatic(a.buf, j); err != nil {
+				return nil, fmt.Errorf("redis: enqueue: %w", err)
+			}
+			a.span(s)
+			fields += 2
+			for _, f := range [...]struct {
+				name *string
+				v    int
+			}{{&fAt, j.Attempt}, {&fMa, j.MaxAttempts}} {
+				if f.v != 0 {
+					a.str(f.name)
+					a.int(f.v)
+					fields += 2
+				}
+			}
+		} else {
+			rest, err := restFields(j)
+			if err != nil {
+				return nil, fmt.Errorf("redis: enqueue: %w", err)
+			}
+			for _, v := range rest {
+				s = len(a.buf)
+				a.buf = fmt.Append(a.buf, v)
+				a.span(s)
+			}
+			fields += len(rest)
+		}
+		s = len(a.buf)
+		a.buf = strconv.AppendInt(a.buf, int64(fields), 10)
+		a.fix = append(a.fix, argSpan{count, s, len(a.buf)})
+		// Index members: s:<state> ra..id; r:<task> pk..ra..id or w:<task> ra..pk..id.
+		s = len(a.buf)
+		a.buf = append(append(a.buf, a.buf[ra0:ra1]...), j.ID...)
+		add(j.Queue, string(j.State), 's', member{start: s, end: len(a.buf)})
+		s = len(a.buf)
+		if j.State == backend.StateQueued {
+			a.buf = append(append(append(a.buf, a.buf[pk0:pk1]...), a.buf[ra0:ra1]...), j.ID...)
+			add(j.Queue, j.Task, 'r', member{start: s, end: len(a.buf)})
+		} else {
+			a.buf = append(append(append(a.buf, a.buf[ra0:ra1]...), a.buf[pk0:pk1]...), j.ID...)
+			add(j.Queue, j.Task, 'w', member{start: s, end: len(a.buf)})
+		}
+		add(j.Queue, "", 'a', member{id: &j.ID})
+	}
+	for _, x := range idx {
+		a.str(&x.key)
+		a.int(2 * len(x.members))
+		for _, m := range x.members {
+			a.str(&zero)
+			if m.id != nil {
+				a.str(m.id)
+			} else {
+				a.spanOf(m.start, m.end)
+			}
+		}
+	}
+	return a.done(), nil
 }
 
 // uniqueKey returns the name of the index of j's unique key: global on a

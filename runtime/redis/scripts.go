@@ -219,9 +219,9 @@ for x = 1, n do
     res[x] = dup
     if locSet then redis.call('HDEL', loc, id) end
   else
-    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'v', '1'}
+    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra}
     if uk ~= '' then
-      args[13], args[14], args[15], args[16], args[17], args[18] = 'uk', uk, 'uu', uu, 'ux', ux
+      args[11], args[12], args[13], args[14], args[15], args[16] = 'uk', uk, 'uu', uu, 'ux', ux
     end
     for a = k + 1, k + 2 * nf do args[#args + 1] = ARGV[a] end
     redis.call(unpack(args))
@@ -261,7 +261,7 @@ return res
 // KEYS: the queue's meta key (routing), the job's key, its state index, its
 // claim (r:) or waiting (w:) index, the queue's all index, the location hash.
 // ARGV: id, queue, channel, state-index member, claim/waiting member, then the
-// job's field pairs (tk, st, pk, ra, v and the rest).
+// job's field pairs (tk, st, pk, ra and the rest).
 // It returns "" (inserted).
 var enqueueOneScript = goredis.NewScript(`
 if redis.call('HSETNX', KEYS[6], ARGV[1], ARGV[2]) == 0 then

@@ -2,12 +2,15 @@ package redis
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nuvom/nuvom/internal/redistest"
 
 	"github.com/nuvom/nuvom/runtime/backend"
 )
@@ -76,5 +79,63 @@ func TestAppendKeys(t *testing.T) {
 		if got := string(appendTimeKey(nil, tm)); got != timeKey(tm) {
 			t.Errorf("appendTimeKey(%v) = %s, want %s", tm, got, timeKey(tm))
 		}
+	}
+}
+
+// TestFreshRecordVersion: an enqueued record has no version field (absent is
+// the first version, ""), by every enqueue path; a compare-and-set against
+// "" applies to it, and one against "" after the job was claimed does not:
+// the first write gives it version 1.
+func TestFreshRecordVersion(t *testing.T) {
+	srv := redistest.Start(t)
+	b := openTest(t, srv)
+	ctx := context.Background()
+	now := time.Now()
+	first := benchJobs(1, now) // the general script (queue not registered yet)
+	if _, err := b.Enqueue(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	single, batch := benchJobs(1, now), benchJobs(3, now)
+	for _, jobs := range [][]*backend.Job{single, batch} {
+		if b.registered(jobs) != 0 {
+			t.Fatal("the queue and task are not registered: the lean scripts would not run")
+		}
+		if _, err := b.Enqueue(ctx, jobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := b.qp("default")
+	for _, j := range append(append(first, single...), batch...) {
+		f := b.c.HGetAll(ctx, p+"j:"+j.ID).Val()
+		if _, ok := f["v"]; ok || f["st"] != "queued" {
+			t.Fatalf("record of %s: %v; want state queued and no v field", j.ID, f)
+		}
+	}
+	cas := func(id, v string) int64 {
+		t.Helper()
+		r, err := b.run(ctx, casScript, b.meta("default"), p, b.ch, id, v, 0, "ma", 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(int64)
+	}
+	if got := cas(first[0].ID, ""); got != 1 {
+		t.Fatalf("compare-and-set of a fresh record against version \"\" = %d, want 1 (applied)", got)
+	}
+	if got := cas(first[0].ID, ""); got != 0 {
+		t.Fatalf("second compare-and-set against version \"\" = %d, want 0 (changed)", got)
+	}
+	claimed, err := b.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: now.Add(time.Second), LeaseFor: time.Minute})
+	if err != nil || len(claimed) != 5 {
+		t.Fatalf("Claim: %d jobs, %v; want 5", len(claimed), err)
+	}
+	if got := cas(batch[0].ID, ""); got != 0 {
+		t.Fatalf("compare-and-set of a claimed job against its enqueued version \"\" = %d, want 0", got)
+	}
+	if err := b.Cancel(ctx, batch[1].ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := b.Get(ctx, batch[1].ID); err != nil || j.State != backend.StateCancelled {
+		t.Fatalf("Get after Cancel: %+v, %v", j, err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // TestEnqueueFastPathsStoreTheSame: the lean single and batch enqueue
-// scripts (taken when the queues and tasks are registered and no job has a
+// scripts (the plain and the general lean batch script; taken when the queues and tasks are registered and no job has a
 // unique key) must leave Redis exactly as the general enqueue script does:
 // the same records, indexes, locations and sets, key for key; and they must
 // refuse a taken id, storing nothing of the batch.
@@ -45,6 +45,22 @@ func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
 			}
 		}
 	}
+	// Jobs the plain batch script does not take (an attempt limit of 0, a
+	// history): the lean script with every field laid out by the client.
+	var other []*backend.Job
+	for i := range 6 {
+		j := mk(ulid.Make().String(), []string{"qa", "qb"}[i%2], "t.one", backend.StateQueued, i, 0)
+		if i%3 == 0 {
+			j.MaxAttempts = 0
+		} else {
+			j.Attempt, j.Error = 1, "earlier"
+			j.Attempts = []backend.Attempt{{Number: 1, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "failed", Error: "earlier"}}
+		}
+		other = append(other, j)
+	}
+	if !plainBatch(batch) || plainBatch(other) {
+		t.Fatal("the batches would not take one lean script each")
+	}
 	for _, b := range []*Backend{fast, slow} {
 		if _, err := b.Enqueue(ctx, warm); err != nil {
 			t.Fatal(err)
@@ -67,6 +83,9 @@ func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
 			}
 		}
 		if err := enq(batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := enq(other); err != nil {
 			t.Fatal(err)
 		}
 		fresh := mk(ulid.Make().String(), "qa", "t.one", backend.StateQueued, 0, 0)
@@ -137,11 +156,18 @@ func dumpKeys(t *testing.T, b *Backend) []string {
 	return out
 }
 
-// TestEnqueueManyLargeBatch: the lean batch script splits its commands in
+// TestEnqueueManyLargeBatch: the lean batch scripts split their commands in
 // chunks of 4,000 arguments (Lua's unpack has a limit); a batch of 9,000
 // jobs crosses several chunk boundaries of every section and must store
-// every job, in its indexes, claimable in order.
+// every job, in its indexes, claimable in order; by the plain script and by
+// the general lean one.
 func TestEnqueueManyLargeBatch(t *testing.T) {
+	for _, plain := range []bool{true, false} {
+		t.Run(fmt.Sprint("plain=", plain), func(t *testing.T) { testEnqueueManyLargeBatch(t, plain) })
+	}
+}
+
+func testEnqueueManyLargeBatch(t *testing.T, plain bool) {
 	srv := redistest.Start(t)
 	b := openTest(t, srv)
 	ctx := context.Background()
@@ -150,7 +176,12 @@ func TestEnqueueManyLargeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobs := benchJobs(9000, now)
-	if b.registered(jobs) != 0 || !noUniqueKeys(jobs) {
+	if !plain {
+		for _, j := range jobs {
+			j.MaxAttempts = 0
+		}
+	}
+	if b.registered(jobs) != 0 || !noUniqueKeys(jobs) || plainBatch(jobs) != plain {
 		t.Fatal("the batch would not take the lean script")
 	}
 	if _, err := b.Enqueue(ctx, jobs); err != nil {

@@ -271,11 +271,15 @@ func noUniqueKeys(jobs []*backend.Job) bool {
 // and tasks registered) on a standalone Redis: one lean script whose
 // arguments are laid out as the commands it runs.
 func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue map[string][]int, order []string) ([]backend.EnqueueResult, error) {
-	args, err := b.manyArgs(jobs)
-	if err != nil {
-		return nil, err
+	script, lay := enqueueManyScript, b.manyArgs
+	if plainBatch(jobs) {
+		script, lay = enqueuePlainScript, b.plainArgs
 	}
-	cmd := b.eval(ctx, enqueueManyScript, []string{b.qp(order[0]) + "m", b.loc}, args...)
+	args, err := lay(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("redis: enqueue: %w", err)
+	}
+	cmd := b.eval(ctx, script, []string{b.qp(order[0]) + "m", b.loc}, args...)
 	if err := cmd.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "EXISTS") {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
@@ -379,7 +383,7 @@ func (b *Backend) manyArgs(jobs []*backend.Job) ([]any, error) {
 			s = len(a.buf)
 			var err error
 			if a.buf, err = appendStatic(a.buf, j); err != nil {
-				return nil, fmt.Errorf("redis: enqueue: %w", err)
+				return nil, err
 			}
 			a.span(s)
 			fields += 2
@@ -396,7 +400,7 @@ func (b *Backend) manyArgs(jobs []*backend.Job) ([]any, error) {
 		} else {
 			rest, err := restFields(j)
 			if err != nil {
-				return nil, fmt.Errorf("redis: enqueue: %w", err)
+				return nil, err
 			}
 			for _, v := range rest {
 				s = len(a.buf)

@@ -633,4 +633,5 @@ return ''
 `)
 
 var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, enqueueManyScript, claimScript, completeScript, extendScript,
-	releaseScript, casScript, purgeScript, retainScript, reserveScript, oldestQueuedScript}
+	releaseScript, casScript, purgeScript, retainScript, reserveScript, oldestQueuedScript,
+	enqueuePlainScript}

@@ -15,15 +15,17 @@ import (
 // ago: the common batched enqueue, with as few arguments per job as the
 // record allows (Redis spends about as much reading an argument and making
 // it a Lua string as it spends on a sorted-set insert's share of a
-// command). Per job: its id and the seven values the script writes; the
-// field names, the record's key, the location and the state-index entry
-// are built by the script. It stores what enqueueScript stores for such
-// jobs (TestEnqueueFastPathsStoreTheSame).
+// command). Jobs come in runs that share task, state, priority, run-at and
+// attempt limit (a batch made at one moment is one run): per job only its
+// id and field d; the field names, the record's key, the location and the
+// index entries are built by the script. It stores what enqueueScript
+// stores for such jobs (TestEnqueueFastPathsStoreTheSame).
 // KEYS: the first queue's meta key (routing), the location hash.
-// ARGV: channel, n, the n ids, then per queue: its key prefix, its name, m,
-// then m times (task, state, priority key, run-at, d, max attempts, ready or
-// waiting member: pk..ra..id or ra..pk..id), in the order of the ids, jobs
-// of one state and task adjacent (the indexes are written per run).
+// ARGV: channel, n, the n ids, then per queue: its key prefix, its name and
+// its number of runs, then per run: task, state, priority key, run-at key,
+// max attempts, m, and the m jobs' d fields, in the order of the ids; runs
+// of one state and task are adjacent (an index is written once per
+// sequence of runs that add to it).
 // It returns "" (all inserted) or fails with EXISTS when an id is taken.
 var enqueuePlainScript = goredis.NewScript(`
 local n = tonumber(ARGV[2])
@@ -40,33 +42,38 @@ local function flush(cmd, key, t)
   return {}
 end
 while i <= #ARGV do
-  local P, q, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local P, q, runs = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
-  local sst, s, rk, r = nil, {}, nil, {}
-  for _ = 1, m do
-    local id, tk, st = ARGV[x], ARGV[i], ARGV[i + 1]
-    x = x + 1
-    redis.call('HSET', P .. 'j:' .. id, 'tk', tk, 'st', st, 'pk', ARGV[i + 2], 'ra', ARGV[i + 3], 'd', ARGV[i + 4], 'ma', ARGV[i + 5])
-    loc[#loc + 1] = id
-    loc[#loc + 1] = q
-    if #loc >= 4000 then loc = flush('HSET', KEYS[2], loc) end
-    if st ~= sst or #s >= 4000 then
-      s = flush('ZADD', P .. 's:' .. (sst or st), s)
-      sst = st
+  local sk, s, rk, r = '', {}, '', {}
+  for _ = 1, runs do
+    local tk, st, pk, ra, ma, m = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+    i = i + 6
+    local k = P .. 's:' .. st
+    if k ~= sk then s = flush('ZADD', sk, s) ; sk = k end
+    local pre = ra .. pk
+    k = P .. 'w:' .. tk
+    if st == 'queued' then pre, k = pk .. ra, P .. 'r:' .. tk end
+    if k ~= rk then r = flush('ZADD', rk, r) ; rk = k end
+    for _ = 1, m do
+      local id = ARGV[x]
+      x = x + 1
+      redis.call('HSET', P .. 'j:' .. id, 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'd', ARGV[i], 'ma', ma)
+      i = i + 1
+      loc[#loc + 1] = id
+      loc[#loc + 1] = q
+      s[#s + 1] = '0'
+      s[#s + 1] = id
+      r[#r + 1] = '0'
+      r[#r + 1] = pre .. id
+      if #loc >= 4000 then
+        loc = flush('HSET', KEYS[2], loc)
+        s = flush('ZADD', sk, s)
+        r = flush('ZADD', rk, r)
+      end
     end
-    s[#s + 1] = '0'
-    s[#s + 1] = id
-    local k = P .. (st == 'queued' and 'r:' or 'w:') .. tk
-    if k ~= rk or #r >= 4000 then
-      r = flush('ZADD', rk or k, r)
-      rk = k
-    end
-    r[#r + 1] = '0'
-    r[#r + 1] = ARGV[i + 6]
-    i = i + 7
   end
-  flush('ZADD', P .. 's:' .. (sst or ''), s)
-  flush('ZADD', rk or '', r)
+  flush('ZADD', sk, s)
+  flush('ZADD', rk, r)
 end
 flush('HSET', KEYS[2], loc)
 redis.call('PUBLISH', ARGV[1], '1')
@@ -88,7 +95,8 @@ func plainBatch(jobs []*backend.Job) bool {
 // plainArgs lays out the ARGV of enqueuePlainScript for jobs (plainBatch).
 func (b *Backend) plainArgs(jobs []*backend.Job) ([]any, error) {
 	n := len(jobs)
-	// Queue by queue (in the order first met), then state, then task.
+	// Queue by queue (in the order first met), then by state, task and the
+	// other values a run shares.
 	sorted := slices.Clone(jobs)
 	first := map[string]int{}
 	for i, j := range jobs {
@@ -97,67 +105,63 @@ func (b *Backend) plainArgs(jobs []*backend.Job) ([]any, error) {
 		}
 	}
 	slices.SortStableFunc(sorted, func(x, y *backend.Job) int {
-		return cmp.Or(cmp.Compare(first[x.Queue], first[y.Queue]), cmp.Compare(x.State, y.State), cmp.Compare(x.Task, y.Task))
+		return cmp.Or(cmp.Compare(first[x.Queue], first[y.Queue]), cmp.Compare(x.State, y.State), cmp.Compare(x.Task, y.Task),
+			cmp.Compare(x.Priority, y.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.MaxAttempts, y.MaxAttempts))
 	})
-	a := newArgBuilder(2+n+8*n+3*len(first), 160*n)
+	a := newArgBuilder(2+3*n, 100*n)
 	a.str(&b.ch)
 	a.int(n)
 	for _, j := range sorted {
 		a.str(&j.ID)
 	}
-	lastPrio, lastRunAt := 0, sorted[0].RunAt
-	pk0 := len(a.buf)
-	a.buf = appendPrioKey(a.buf, lastPrio)
-	pk1 := len(a.buf)
-	ra0 := len(a.buf)
-	a.buf = appendTimeKey(a.buf, lastRunAt)
-	ra1 := len(a.buf)
+	sameRun := func(x, y *backend.Job) bool {
+		return x.Queue == y.Queue && x.State == y.State && x.Task == y.Task && x.Priority == y.Priority &&
+			x.RunAt.Equal(y.RunAt) && x.MaxAttempts == y.MaxAttempts
+	}
 	for k := 0; k < n; {
 		q := sorted[k].Queue
-		m := 1
-		for k+m < n && sorted[k+m].Queue == q {
-			m++
+		end := k + 1
+		for end < n && sorted[end].Queue == q {
+			end++
 		}
 		s := len(a.buf)
 		a.buf = append(a.buf, b.qp(q)...)
 		a.span(s)
 		a.str(&sorted[k].Queue)
-		a.int(m)
-		for _, j := range sorted[k : k+m] {
-			if j.Priority != lastPrio {
-				pk0 = len(a.buf)
-				a.buf = appendPrioKey(a.buf, j.Priority)
-				pk1, lastPrio = len(a.buf), j.Priority
-			}
-			if !j.RunAt.Equal(lastRunAt) {
-				ra0 = len(a.buf)
-				a.buf = appendTimeKey(a.buf, j.RunAt)
-				ra1, lastRunAt = len(a.buf), j.RunAt
+		runs := a.placeholder()
+		nr := 0
+		for r := k; r < end; nr++ {
+			j := sorted[r]
+			m := 1
+			for r+m < end && sameRun(j, sorted[r+m]) {
+				m++
 			}
 			a.str(&j.Task)
 			s = len(a.buf)
 			a.buf = append(a.buf, j.State...)
 			a.span(s)
-			a.spanOf(pk0, pk1)
-			a.spanOf(ra0, ra1)
 			s = len(a.buf)
-			var err error
-			if a.buf, err = appendStatic(a.buf, j); err != nil {
-				return nil, err
+			a.buf = appendPrioKey(a.buf, j.Priority)
+			a.span(s)
+			s = len(a.buf)
+			a.buf = appendTimeKey(a.buf, j.RunAt)
+			a.span(s)
+			a.int(j.MaxAttempts)
+			a.int(m)
+			for _, j := range sorted[r : r+m] {
+				s = len(a.buf)
+				var err error
+				if a.buf, err = appendStatic(a.buf, j); err != nil {
+					return nil, err
+				}
+				a.span(s)
 			}
-			a.span(s)
-			s = len(a.buf)
-			a.buf = strconv.AppendInt(a.buf, int64(j.MaxAttempts), 10)
-			a.span(s)
-			s = len(a.buf)
-			if j.State == backend.StateQueued {
-				a.buf = append(append(append(a.buf, a.buf[pk0:pk1]...), a.buf[ra0:ra1]...), j.ID...)
-			} else {
-				a.buf = append(append(append(a.buf, a.buf[ra0:ra1]...), a.buf[pk0:pk1]...), j.ID...)
-			}
-			a.span(s)
+			r += m
 		}
-		k += m
+		s = len(a.buf)
+		a.buf = strconv.AppendInt(a.buf, int64(nr), 10)
+		a.fix = append(a.fix, argSpan{runs, s, len(a.buf)})
+		k = end
 	}
 	return a.done(), nil
 }

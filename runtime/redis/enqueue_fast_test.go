@@ -231,3 +231,67 @@ func testEnqueueManyLargeBatch(t *testing.T, plain bool) {
 		t.Fatal("a refused batch stored one of its jobs")
 	}
 }
+
+// TestEnqueuePlainLargeMixedBatch: a plain batch of 4,500 jobs over three
+// queues, two tasks, three states' worth of runs (queued and scheduled,
+// several priorities and run-ats) crosses the script's 4,000-argument flush
+// inside a queue and inside runs; it must store exactly what the general
+// script stores, key for key.
+func TestEnqueuePlainLargeMixedBatch(t *testing.T) {
+	srv := redistest.Start(t)
+	fast, slow := openTest(t, srv), openTest(t, srv)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	var warm, batch []*backend.Job
+	for _, q := range []string{"qa", "qb", "qc"} {
+		for _, task := range []string{"t.one", "t.two"} {
+			warm = append(warm, &backend.Job{ID: ulid.Make().String(), Task: task, Signature: "s", Queue: q,
+				State: backend.StateQueued, MaxAttempts: 1, RunAt: now, CreatedAt: now})
+		}
+		for i := range 1500 {
+			j := &backend.Job{ID: ulid.Make().String(), Task: []string{"t.one", "t.two"}[i%2], Signature: "sha256:00",
+				Args: []byte{byte(i), byte(i >> 8)}, Queue: q, State: backend.StateQueued, Priority: i % 3, MaxAttempts: 1 + i%2,
+				RunAt: now.Add(time.Duration(i%4) * time.Second), CreatedAt: now, StoreResult: i%5 == 0}
+			if i%7 == 0 {
+				j.State, j.RunAt = backend.StateScheduled, now.Add(time.Hour)
+			}
+			batch = append(batch, j)
+		}
+	}
+	if !plainBatch(batch) {
+		t.Fatal("the batch is not plain")
+	}
+	for _, b := range []*Backend{fast, slow} {
+		if _, err := b.Enqueue(ctx, warm); err != nil {
+			t.Fatal(err)
+		}
+		if b == slow {
+			b.regMu.Lock()
+			clear(b.reg) // the general script
+			b.regMu.Unlock()
+		} else if b.registered(batch) != 0 {
+			t.Fatal("the warm-up did not register the queues and tasks")
+		}
+		if _, err := b.Enqueue(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := dumpKeys(t, fast), dumpKeys(t, slow)
+	if len(a) < 4500 {
+		t.Fatalf("dumped %d keys; want the records and indexes", len(a))
+	}
+	if !slices.Equal(a, b) {
+		for i := range max(len(a), len(b)) {
+			if i >= len(a) || i >= len(b) || a[i] != b[i] {
+				x, y := "", ""
+				if i < len(a) {
+					x = a[i][:min(len(a[i]), 300)]
+				}
+				if i < len(b) {
+					y = b[i][:min(len(b[i]), 300)]
+				}
+				t.Fatalf("first difference at line %d:\nplain:   %s\ngeneral: %s", i, x, y)
+			}
+		}
+	}
+}

@@ -339,7 +339,7 @@ func (b *Backend) manyArgs(jobs []*backend.Job) ([]any, error) {
 			default:
 				key += "w:" + name
 			}
-			x = &index{key: key, members: make([]member, 0, n)}
+			x = &index{key: key}
 			idx = append(idx, x)
 			byName[indexName{q, name, kind}] = x
 		}

@@ -291,9 +291,9 @@ func (b *Backend) Minutes(ctx context.Context, f backend.MinuteFilter) ([]backen
 // (filters that few jobs match).
 const searchScanLimit = 100000
 
-// Search returns a page of jobs matching q, newest first: the queues' id
-// indexes are merged page by page below the cursor, and each candidate's
-// hash is read and filtered.
+// Search returns a page of jobs matching q, newest first: the queues' state
+// indexes (of q's states, or all) are merged page by page below the cursor,
+// and each candidate's hash is read and filtered.
 func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPage, error) {
 	if err := b.check(ctx, "search jobs"); err != nil {
 		return backend.JobPage{}, err
@@ -317,49 +317,19 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 	}
 	const chunk = 256
 	cursor := q.After // ids below it are left to read
+	srcs := b.stateSources(qs, q.States)
 	var p backend.JobPage
 	scanned := 0
 	for scanned < scanCap {
-		// The next chunk of every queue below the cursor; ids down to the
-		// highest last id of a full chunk are complete across queues.
-		type got struct {
-			q   string
-			ids []string
-		}
-		var all []got
-		boundary := ""
-		for _, qn := range qs {
-			max := "+"
-			if cursor != "" {
-				max = "(" + cursor
-			}
-			min := "-"
-			if q.MinID != "" {
-				min = "[" + q.MinID
-			}
-			ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(qn) + "all", ByLex: true, Rev: true,
-				Start: max, Stop: min, Count: chunk}).Result()
-			if err != nil {
-				return backend.JobPage{}, wrap(ctx, "search jobs", err)
-			}
-			if len(ids) == chunk && ids[len(ids)-1] > boundary {
-				boundary = ids[len(ids)-1]
-			}
-			all = append(all, got{qn, ids})
-		}
-		type cand struct{ id, q string }
-		var cands []cand
-		for _, g := range all {
-			for _, id := range g.ids {
-				if id >= boundary {
-					cands = append(cands, cand{id, g.q})
-				}
-			}
+		// The next chunk of every state index of every queue below the
+		// cursor, merged (see idsPage).
+		cands, more, err := b.idsPage(ctx, srcs, cursor, q.MinID, chunk)
+		if err != nil {
+			return backend.JobPage{}, wrap(ctx, "search jobs", err)
 		}
 		if len(cands) == 0 {
 			return p, nil
 		}
-		slices.SortFunc(cands, func(x, y cand) int { return cmp.Compare(y.id, x.id) })
 		cmds := make([]*goredis.MapStringStringCmd, len(cands))
 		if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
 			for i, c := range cands {
@@ -388,7 +358,7 @@ func (b *Backend) Search(ctx context.Context, q backend.JobQuery) (backend.JobPa
 			p.Jobs = append(p.Jobs, j)
 		}
 		cursor = cands[len(cands)-1].id
-		if boundary == "" {
+		if !more {
 			return p, nil // every queue is read to its end
 		}
 	}

@@ -54,30 +54,62 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 	be, srv := openBench(b)
 	ctx := context.Background()
 	now := time.Now()
-	var total, serverCPU time.Duration
+	if _, err := be.Enqueue(ctx, benchJobs(batch, now)); err != nil { // registers the queue and task
+		b.Fatal(err)
+	}
+	if err := be.c.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	var total, serverCPU, selfCPU time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		jobs := benchJobs(batch, now)
 		b.StartTimer()
-		cpu0 := srv.CPU(b)
+		cpu0, self0 := srv.CPU(b), clientCPU()
 		start := time.Now()
 		if _, err := be.Enqueue(ctx, jobs); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
+		self1 := clientCPU()
 		serverCPU += srv.CPU(b) - cpu0
+		selfCPU += self1 - self0
 	}
-	b.ReportMetric(float64(b.N*batch)/total.Seconds(), "jobs/s")
-	b.ReportMetric(serverCPU.Seconds()*1e6/float64(b.N*batch), "redis-cpu-us/job")
+	n := float64(b.N * batch)
+	b.ReportMetric(n/total.Seconds(), "jobs/s")
+	b.ReportMetric(serverCPU.Seconds()*1e6/n, "redis-cpu-us/job")
+	b.ReportMetric(selfCPU.Seconds()*1e6/n, "client-cpu-us/job")
+	// Redis time per job by command (INFO commandstats; the script's total,
+	// then the commands it ran).
+	stats := be.c.Info(ctx, "commandstats").Val()
+	var per []string
+	for line := range strings.Lines(stats) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name = strings.TrimPrefix(name, "cmdstat_")
+		if !ok || !slices.Contains([]string{"evalsha", "hset", "zadd", "hmget"}, name) {
+			continue
+		}
+		for kv := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec="); ok {
+				us, _ := strconv.ParseFloat(v, 64)
+				per = append(per, fmt.Sprintf("%s %.2f", name, us/n))
+			}
+		}
+	}
+	b.Logf("Redis µs per job by command: %s", strings.Join(per, ", "))
 }
 
 // BenchmarkEnqueueSingle enqueues one job per call from 8 goroutines.
 func BenchmarkEnqueueSingle(b *testing.B) {
-	be, _ := openBench(b)
+	be, srv := openBench(b)
 	ctx := context.Background()
 	now := time.Now()
+	if _, err := be.Enqueue(ctx, benchJobs(1, now)); err != nil { // registers the queue and task
+		b.Fatal(err)
+	}
 	b.SetParallelism(8)
-	start := time.Now()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), srv.CPU(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := be.Enqueue(ctx, benchJobs(1, now)); err != nil {
@@ -87,6 +119,7 @@ func BenchmarkEnqueueSingle(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+	b.ReportMetric((srv.CPU(b)-cpu0).Seconds()*1e6/float64(b.N), "redis-cpu-us/job")
 }
 
 // BenchmarkBurnDown stores b.N*10,000 no-op jobs, then 4 claimers drain them

@@ -3,6 +3,8 @@ package redis
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +103,25 @@ func TestClusterEveryOperation(t *testing.T) {
 	}
 	if got, err := b.List(ctx, backend.ListFilter{Limit: 1000}); err != nil || len(got) != 48 {
 		t.Fatalf("list: %d, %v", len(got), err)
+	}
+	// Search merges the state indexes of every queue (several slots) in
+	// transactions; page by page it must return each job once, newest first.
+	var seen []string
+	for after := ""; ; {
+		page, err := b.Search(ctx, backend.JobQuery{Limit: 7, After: after})
+		if err != nil {
+			t.Fatalf("search: %v", err)
+		}
+		for _, j := range page.Jobs {
+			seen = append(seen, j.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if len(seen) != 48 || !slices.IsSortedFunc(seen, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Fatalf("search pages gave %d ids (sorted newest first: %v), want the 48 jobs", len(seen), slices.IsSortedFunc(seen, func(a, b string) int { return strings.Compare(b, a) }))
 	}
 	stats, err := b.Stats(ctx, t0)
 	if err != nil {

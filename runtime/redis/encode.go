@@ -199,12 +199,11 @@ func decodeAttempts(s string) ([]backend.Attempt, error) {
 }
 
 // restFields returns every hash field of j (clamped already) as name, value
-// pairs, without the ones the enqueue script sets itself (tk st pk ra uk uu ux v).
+// pairs, without the ones the enqueue script sets itself (tk st pk ra uk uu ux).
 func restFields(j *backend.Job) ([]any, error) {
-	d, err := msgpack.Marshal(static{Signature: j.Signature, Args: j.Args, Timeout: j.Timeout,
-		TimeoutPolicy: j.TimeoutPolicy, StoreResult: j.StoreResult, Queue: j.Queue, Created: timeWord(j.CreatedAt), Meta: j.Meta})
+	d, err := appendStatic(nil, j)
 	if err != nil {
-		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
+		return nil, err
 	}
 	h, err := encodeAttempts(j.Attempts)
 	if err != nil {

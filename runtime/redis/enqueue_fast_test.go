@@ -15,7 +15,7 @@ import (
 )
 
 // TestEnqueueFastPathsStoreTheSame: the lean single and batch enqueue
-// scripts (taken when the queues and tasks are registered and no job has a
+// scripts (the plain and the general lean batch script; taken when the queues and tasks are registered and no job has a
 // unique key) must leave Redis exactly as the general enqueue script does:
 // the same records, indexes, locations and sets, key for key; and they must
 // refuse a taken id, storing nothing of the batch.
@@ -45,6 +45,22 @@ func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
 			}
 		}
 	}
+	// Jobs the plain batch script does not take (an attempt limit of 0, a
+	// history): the lean script with every field laid out by the client.
+	var other []*backend.Job
+	for i := range 6 {
+		j := mk(ulid.Make().String(), []string{"qa", "qb"}[i%2], "t.one", backend.StateQueued, i, 0)
+		if i%3 == 0 {
+			j.MaxAttempts = 0
+		} else {
+			j.Attempt, j.Error = 1, "earlier"
+			j.Attempts = []backend.Attempt{{Number: 1, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "failed", Error: "earlier"}}
+		}
+		other = append(other, j)
+	}
+	if !plainBatch(batch) || plainBatch(other) {
+		t.Fatal("the batches would not take one lean script each")
+	}
 	for _, b := range []*Backend{fast, slow} {
 		if _, err := b.Enqueue(ctx, warm); err != nil {
 			t.Fatal(err)
@@ -67,6 +83,9 @@ func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
 			}
 		}
 		if err := enq(batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := enq(other); err != nil {
 			t.Fatal(err)
 		}
 		fresh := mk(ulid.Make().String(), "qa", "t.one", backend.StateQueued, 0, 0)
@@ -137,11 +156,18 @@ func dumpKeys(t *testing.T, b *Backend) []string {
 	return out
 }
 
-// TestEnqueueManyLargeBatch: the lean batch script splits its commands in
+// TestEnqueueManyLargeBatch: the lean batch scripts split their commands in
 // chunks of 4,000 arguments (Lua's unpack has a limit); a batch of 9,000
 // jobs crosses several chunk boundaries of every section and must store
-// every job, in its indexes, claimable in order.
+// every job, in its indexes, claimable in order; by the plain script and by
+// the general lean one.
 func TestEnqueueManyLargeBatch(t *testing.T) {
+	for _, plain := range []bool{true, false} {
+		t.Run(fmt.Sprint("plain=", plain), func(t *testing.T) { testEnqueueManyLargeBatch(t, plain) })
+	}
+}
+
+func testEnqueueManyLargeBatch(t *testing.T, plain bool) {
 	srv := redistest.Start(t)
 	b := openTest(t, srv)
 	ctx := context.Background()
@@ -150,7 +176,13 @@ func TestEnqueueManyLargeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobs := benchJobs(9000, now)
-	if b.registered(jobs) != 0 || !noUniqueKeys(jobs) {
+	for i, j := range jobs {
+		j.Priority = i % 3 // three runs of 3,000 for the plain script
+		if !plain {
+			j.MaxAttempts = 0
+		}
+	}
+	if b.registered(jobs) != 0 || !noUniqueKeys(jobs) || plainBatch(jobs) != plain {
 		t.Fatal("the batch would not take the lean script")
 	}
 	if _, err := b.Enqueue(ctx, jobs); err != nil {
@@ -197,5 +229,69 @@ func TestEnqueueManyLargeBatch(t *testing.T) {
 	}
 	if _, err := b.Get(ctx, again[0].ID); err == nil {
 		t.Fatal("a refused batch stored one of its jobs")
+	}
+}
+
+// TestEnqueuePlainLargeMixedBatch: a plain batch of 4,500 jobs over three
+// queues, two tasks, three states' worth of runs (queued and scheduled,
+// several priorities and run-ats) crosses the script's 4,000-argument flush
+// inside a queue and inside runs; it must store exactly what the general
+// script stores, key for key.
+func TestEnqueuePlainLargeMixedBatch(t *testing.T) {
+	srv := redistest.Start(t)
+	fast, slow := openTest(t, srv), openTest(t, srv)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	var warm, batch []*backend.Job
+	for _, q := range []string{"qa", "qb", "qc"} {
+		for _, task := range []string{"t.one", "t.two"} {
+			warm = append(warm, &backend.Job{ID: ulid.Make().String(), Task: task, Signature: "s", Queue: q,
+				State: backend.StateQueued, MaxAttempts: 1, RunAt: now, CreatedAt: now})
+		}
+		for i := range 1500 {
+			j := &backend.Job{ID: ulid.Make().String(), Task: []string{"t.one", "t.two"}[i%2], Signature: "sha256:00",
+				Args: []byte{byte(i), byte(i >> 8)}, Queue: q, State: backend.StateQueued, Priority: i % 3, MaxAttempts: 1 + i%2,
+				RunAt: now.Add(time.Duration(i%4) * time.Second), CreatedAt: now, StoreResult: i%5 == 0}
+			if i%7 == 0 {
+				j.State, j.RunAt = backend.StateScheduled, now.Add(time.Hour)
+			}
+			batch = append(batch, j)
+		}
+	}
+	if !plainBatch(batch) {
+		t.Fatal("the batch is not plain")
+	}
+	for _, b := range []*Backend{fast, slow} {
+		if _, err := b.Enqueue(ctx, warm); err != nil {
+			t.Fatal(err)
+		}
+		if b == slow {
+			b.regMu.Lock()
+			clear(b.reg) // the general script
+			b.regMu.Unlock()
+		} else if b.registered(batch) != 0 {
+			t.Fatal("the warm-up did not register the queues and tasks")
+		}
+		if _, err := b.Enqueue(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := dumpKeys(t, fast), dumpKeys(t, slow)
+	if len(a) < 4500 {
+		t.Fatalf("dumped %d keys; want the records and indexes", len(a))
+	}
+	if !slices.Equal(a, b) {
+		for i := range max(len(a), len(b)) {
+			if i >= len(a) || i >= len(b) || a[i] != b[i] {
+				x, y := "", ""
+				if i < len(a) {
+					x = a[i][:min(len(a[i]), 300)]
+				}
+				if i < len(b) {
+					y = b[i][:min(len(b[i]), 300)]
+				}
+				t.Fatalf("first difference at line %d:\nplain:   %s\ngeneral: %s", i, x, y)
+			}
+		}
 	}
 }

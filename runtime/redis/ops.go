@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -236,10 +237,10 @@ func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.
 	if c.State == backend.StateQueued {
 		wait, member = p+"r:"+c.Task, pk+ra+c.ID
 	}
-	keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, p + "all", b.loc}
-	a := make([]any, 0, 15+len(rest))
-	a = append(a, c.ID, c.Queue, b.ch, ra+c.ID, member,
-		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra, "v", "1")
+	keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, b.loc}
+	a := make([]any, 0, 14+len(rest))
+	a = append(a, c.ID, c.Queue, b.ch, member,
+		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra)
 	a = append(a, rest...)
 	cmd := b.eval(ctx, enqueueOneScript, keys, a...)
 	if err := cmd.Err(); err != nil {
@@ -270,46 +271,15 @@ func noUniqueKeys(jobs []*backend.Job) bool {
 // and tasks registered) on a standalone Redis: one lean script whose
 // arguments are laid out as the commands it runs.
 func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue map[string][]int, order []string) ([]backend.EnqueueResult, error) {
-	n := len(jobs)
-	a := make([]any, 0, 2+3*n+20*n)
-	a = append(a, b.ch, n)
-	for _, j := range jobs {
-		a = append(a, j.ID)
+	script, lay := enqueueManyScript, b.manyArgs
+	if plainBatch(jobs) {
+		script, lay = enqueuePlainScript, b.plainArgs
 	}
-	for _, j := range jobs {
-		a = append(a, j.ID, j.Queue)
+	args, err := lay(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("redis: enqueue: %w", err)
 	}
-	idx := map[string][]any{}
-	var keys []string
-	zadd := func(k, m string) {
-		l, ok := idx[k]
-		if !ok {
-			keys = append(keys, k)
-		}
-		idx[k] = append(l, 0, m)
-	}
-	for _, j := range jobs {
-		rest, err := restFields(j)
-		if err != nil {
-			return nil, fmt.Errorf("redis: enqueue: %w", err)
-		}
-		p := b.qp(j.Queue)
-		pk, ra := prioKey(j.Priority), timeKey(j.RunAt)
-		a = append(a, p+"j:"+j.ID, 10+len(rest), "tk", j.Task, "st", string(j.State), "pk", pk, "ra", ra, "v", "1")
-		a = append(a, rest...)
-		zadd(p+"s:"+string(j.State), ra+j.ID)
-		if j.State == backend.StateQueued {
-			zadd(p+"r:"+j.Task, pk+ra+j.ID)
-		} else {
-			zadd(p+"w:"+j.Task, ra+pk+j.ID)
-		}
-		zadd(p+"all", j.ID)
-	}
-	for _, k := range keys {
-		a = append(a, k, len(idx[k]))
-		a = append(a, idx[k]...)
-	}
-	cmd := b.eval(ctx, enqueueManyScript, []string{b.qp(order[0]) + "m", b.loc}, a...)
+	cmd := b.eval(ctx, script, []string{b.qp(order[0]) + "m", b.loc}, args...)
 	if err := cmd.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "EXISTS") {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
@@ -320,12 +290,152 @@ func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue 
 		}
 		return nil, wrap(ctx, "enqueue", err)
 	}
-	res := make([]backend.EnqueueResult, n)
+	res := make([]backend.EnqueueResult, len(jobs))
 	for i, j := range jobs {
 		res[i] = backend.EnqueueResult{ID: j.ID}
 	}
 	b.notify()
 	return res, nil
+}
+
+// manyArgs lays out the ARGV of enqueueManyScript for jobs.
+func (b *Backend) manyArgs(jobs []*backend.Job) ([]any, error) {
+	n := len(jobs)
+	a := newArgBuilder(2+3*n+20*n, 240*n)
+	a.str(&b.ch)
+	a.int(n)
+	for _, j := range jobs {
+		a.str(&j.ID)
+	}
+	for _, j := range jobs {
+		a.str(&j.ID)
+		a.str(&j.Queue)
+	}
+	// The index entries, per index key in the order first met; a member is
+	// a job's id or a slice of the buffer.
+	type member struct {
+		id         *string
+		start, end int
+	}
+	type index struct {
+		key     string
+		members []member
+	}
+	type indexName struct {
+		q, name string
+		kind    byte
+	}
+	var idx []*index
+	byName := map[indexName]*index{}
+	add := func(q, name string, kind byte, m member) {
+		x, ok := byName[indexName{q, name, kind}]
+		if !ok {
+			key := b.qp(q)
+			switch kind {
+			case 's':
+				key += "s:" + name
+			case 'r':
+				key += "r:" + name
+			default:
+				key += "w:" + name
+			}
+			x = &index{key: key}
+			idx = append(idx, x)
+			byName[indexName{q, name, kind}] = x
+		}
+		x.members = append(x.members, m)
+	}
+	fTk, fSt, fPk, fRa, fD, fAt, fMa, zero := "tk", "st", "pk", "ra", "d", "at", "ma", "0"
+	// Jobs of a batch mostly share their priority and run-at: their keys
+	// are written once.
+	lastPrio, lastRunAt := 0, time.Time{}
+	pk0, pk1, ra0, ra1 := 0, 0, 0, 0
+	for k, j := range jobs {
+		p := b.qp(j.Queue)
+		s := len(a.buf)
+		a.buf = append(append(append(a.buf, p...), "j:"...), j.ID...)
+		a.span(s)
+		count := a.placeholder()
+		fields := 0
+		a.str(&fTk)
+		a.str(&j.Task)
+		a.str(&fSt)
+		s = len(a.buf)
+		a.buf = append(a.buf, j.State...)
+		a.span(s)
+		if k == 0 || j.Priority != lastPrio {
+			pk0 = len(a.buf)
+			a.buf = appendPrioKey(a.buf, j.Priority)
+			pk1, lastPrio = len(a.buf), j.Priority
+		}
+		if k == 0 || !j.RunAt.Equal(lastRunAt) {
+			ra0 = len(a.buf)
+			a.buf = appendTimeKey(a.buf, j.RunAt)
+			ra1, lastRunAt = len(a.buf), j.RunAt
+		}
+		a.str(&fPk)
+		a.spanOf(pk0, pk1)
+		a.str(&fRa)
+		a.spanOf(ra0, ra1)
+		fields += 8
+		if plainJob(j) {
+			a.str(&fD)
+			s = len(a.buf)
+			var err error
+			if a.buf, err = appendStatic(a.buf, j); err != nil {
+				return nil, err
+			}
+			a.span(s)
+			fields += 2
+			for _, f := range [...]struct {
+				name *string
+				v    int
+			}{{&fAt, j.Attempt}, {&fMa, j.MaxAttempts}} {
+				if f.v != 0 {
+					a.str(f.name)
+					a.int(f.v)
+					fields += 2
+				}
+			}
+		} else {
+			rest, err := restFields(j)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range rest {
+				s = len(a.buf)
+				a.buf = fmt.Append(a.buf, v)
+				a.span(s)
+			}
+			fields += len(rest)
+		}
+		s = len(a.buf)
+		a.buf = strconv.AppendInt(a.buf, int64(fields), 10)
+		a.fix = append(a.fix, argSpan{count, s, len(a.buf)})
+		// Index members: s:<state> id; r:<task> pk..ra..id or w:<task> ra..pk..id.
+		add(j.Queue, string(j.State), 's', member{id: &j.ID})
+		s = len(a.buf)
+		if j.State == backend.StateQueued {
+			a.buf = append(append(append(a.buf, a.buf[pk0:pk1]...), a.buf[ra0:ra1]...), j.ID...)
+			add(j.Queue, j.Task, 'r', member{start: s, end: len(a.buf)})
+		} else {
+			a.buf = append(append(append(a.buf, a.buf[ra0:ra1]...), a.buf[pk0:pk1]...), j.ID...)
+			add(j.Queue, j.Task, 'w', member{start: s, end: len(a.buf)})
+		}
+	}
+	for _, x := range idx {
+		a.str(&x.key)
+		a.int(2 * len(x.members))
+		for _, m := range x.members {
+			a.str(&zero)
+			if m.id != nil {
+				a.str(m.id)
+			} else {
+				a.spanOf(m.start, m.end)
+			}
+		}
+	}
+	return a.done(), nil
 }
 
 // uniqueKey returns the name of the index of j's unique key: global on a
@@ -1147,7 +1257,8 @@ func (b *Backend) recoverBatch(ctx context.Context, q string, members []string, 
 }
 
 // List returns jobs matching f, newest (highest id) first: per queue it
-// walks the id index from the newest, reading records in chunks.
+// merges the state indexes (the asked states, or all) from the newest id,
+// reading records in chunks.
 func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Job, error) {
 	if err := b.check(ctx, "list jobs"); err != nil {
 		return nil, err
@@ -1179,31 +1290,34 @@ func (b *Backend) List(ctx context.Context, f backend.ListFilter) ([]*backend.Jo
 	return all[:min(limit, len(all))], nil
 }
 
-// listByStateMax bounds the jobs of the asked states that List reads from
-// the state indexes (ids only) rather than walking every job of the queue.
-const listByStateMax = 200000
-
 func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter, since time.Time, limit int) ([]*backend.Job, error) {
 	p := b.qp(q)
 	chunk := max(limit, 256)
+	srcs := b.stateSources([]string{q}, f.States)
 	var out []*backend.Job
-	// keep decodes the records of ids and keeps those f matches; it reports
-	// whether out is full.
-	keep := func(ids []string) (bool, error) {
-		cmds := make([]*goredis.MapStringStringCmd, len(ids))
+	cursor := ""
+	for {
+		cands, more, err := b.idsPage(ctx, srcs, cursor, "", chunk)
+		if err != nil {
+			return nil, err
+		}
+		if len(cands) == 0 {
+			return out, nil
+		}
+		cmds := make([]*goredis.MapStringStringCmd, len(cands))
 		if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
-			for i, id := range ids {
-				cmds[i] = pp.HGetAll(ctx, p+"j:"+id)
+			for i, c := range cands {
+				cmds[i] = pp.HGetAll(ctx, p+"j:"+c.id)
 			}
 		}); err != nil {
-			return false, err
+			return nil, err
 		}
-		for i, id := range ids {
+		for i, c := range cands {
 			m := cmds[i].Val()
 			if len(m) == 0 {
 				continue
 			}
-			j, _, _ := decodeJob(id, m)
+			j, _, _ := decodeJob(c.id, m)
 			if j.Queue == "" {
 				j.Queue = q
 			}
@@ -1212,99 +1326,20 @@ func (b *Backend) listQueue(ctx context.Context, q string, f backend.ListFilter,
 				(since.IsZero() || !j.CreatedAt.Before(since)) {
 				out = append(out, j)
 				if len(out) == limit {
-					return true, nil
+					return out, nil
 				}
 			}
 		}
-		return false, nil
-	}
-	if len(f.States) > 0 {
-		// Few jobs in the asked states (running jobs at the end of a burst):
-		// read their ids from the state indexes instead of every record.
-		ids, ok, err := b.idsInStates(ctx, p, f.States)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			for k := 0; k < len(ids); k += chunk {
-				full, err := keep(ids[k:min(k+chunk, len(ids))])
-				if err != nil || full {
-					return out, err
-				}
-			}
+		if !more {
 			return out, nil
 		}
+		cursor = cands[len(cands)-1].id
 	}
-	max := "+"
-	for len(out) < limit {
-		ids, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p + "all", ByLex: true, Rev: true,
-			Start: max, Stop: "-", Count: int64(chunk)}).Result()
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			break
-		}
-		full, err := keep(ids)
-		if err != nil {
-			return nil, err
-		}
-		if full || len(ids) < chunk {
-			break
-		}
-		max = "(" + ids[len(ids)-1]
-	}
-	return out, nil
 }
 
-// idsInStates returns the ids of the jobs of queue prefix p in the given
-// states, newest (highest id) first, read from the state indexes; ok is
-// false (and nothing read) when they hold more than listByStateMax jobs or
-// more than a quarter of the queue's jobs: walking every job then finds the
-// newest matches sooner.
-func (b *Backend) idsInStates(ctx context.Context, p string, states []backend.State) (ids []string, ok bool, err error) {
-	var all *goredis.IntCmd
-	cards := make([]*goredis.IntCmd, len(states))
-	if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
-		all = pp.ZCard(ctx, p+"all")
-		for i, st := range states {
-			cards[i] = pp.ZCard(ctx, p+"s:"+string(st))
-		}
-	}); err != nil {
-		return nil, false, err
-	}
-	var n int64
-	for _, c := range cards {
-		n += c.Val()
-	}
-	if n > listByStateMax || n*4 > all.Val() && n > 1000 {
-		return nil, false, nil
-	}
-	members := make([]*goredis.StringSliceCmd, len(states))
-	if _, err := b.pipeline(ctx, func(pp goredis.Pipeliner) {
-		for i, st := range slices.Compact(slices.Sorted(slices.Values(states))) {
-			members[i] = pp.ZRange(ctx, p+"s:"+string(st), 0, -1)
-		}
-	}); err != nil {
-		return nil, false, err
-	}
-	for _, m := range members {
-		if m == nil {
-			continue
-		}
-		for _, v := range m.Val() {
-			if len(v) > 16 {
-				ids = append(ids, v[16:])
-			}
-		}
-	}
-	slices.Sort(ids)
-	slices.Reverse(ids)
-	return slices.Compact(ids), true, nil
-}
-
-// Stats counts jobs per queue and state from the state indexes: two
-// commands per queue and state, whatever the number of jobs.
+// Stats counts jobs per queue and state from the state indexes (one ZCARD
+// per queue and state), with the oldest run-at of the queued jobs from the
+// ready sets (oldestQueuedScript); the other states leave it zero.
 func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat, error) {
 	if err := b.check(ctx, "stats"); err != nil {
 		return nil, err
@@ -1315,17 +1350,14 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 	}
 	slices.Sort(qs)
 	states := backend.AllStates()
-	type pair struct {
-		card  *goredis.IntCmd
-		first *goredis.StringSliceCmd
-	}
-	cmds := make([]pair, len(qs)*len(states))
+	cards := make([]*goredis.IntCmd, len(qs)*len(states))
+	oldest := make([]*goredis.Cmd, len(qs))
 	if _, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
 		for i, q := range qs {
 			for k, st := range states {
-				key := b.qp(q) + "s:" + string(st)
-				cmds[i*len(states)+k] = pair{p.ZCard(ctx, key), p.ZRange(ctx, key, 0, 0)}
+				cards[i*len(states)+k] = p.ZCard(ctx, b.qp(q)+"s:"+string(st))
 			}
+			oldest[i] = evalSha(ctx, p, oldestQueuedScript, b.meta(q), b.qp(q))
 		}
 	}); err != nil {
 		return nil, wrap(ctx, "stats", err)
@@ -1333,14 +1365,14 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 	out := []backend.QueueStat{}
 	for i, q := range qs {
 		for k, st := range states {
-			c := cmds[i*len(states)+k]
-			n := c.card.Val()
+			n := cards[i*len(states)+k].Val()
 			if n == 0 {
 				continue
 			}
 			s := backend.QueueStat{Queue: q, State: st, Count: int(n)}
-			if first := c.first.Val(); len(first) == 1 && len(first[0]) >= 16 {
-				s.OldestRunAt, _ = parseTimeKey(first[0][:16])
+			if st == backend.StateQueued {
+				ra, _ := oldest[i].Val().(string)
+				s.OldestRunAt, _ = parseTimeKey(ra)
 			}
 			out = append(out, s)
 		}

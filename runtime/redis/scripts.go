@@ -14,8 +14,8 @@ import goredis "github.com/redis/go-redis/v9"
 //	P w:<task>    zset (lex): scheduled and retrying jobs by run-at     (ra..pk..id)
 //	P lease       zset (lex): running jobs by lease deadline            (lu..id)
 //	P done        zset (lex): finished jobs by finish time              (fa..id)
-//	P s:<state>   zset (lex): jobs of a state by run-at, for Stats      (ra..id)
-//	P all         zset (lex): every job id, for List (newest first)
+//	P s:<state>   zset (lex): the ids of the jobs in a state: Stats counts,
+//	              List and Search merge them newest first
 //	P tasks       set: the tasks that have had jobs on the queue
 //	P u:<n>:<task>:<key>  zset (lex): jobs holding a unique key (uu..id); on a
 //	              standalone Redis this index is global (prefix "<prefix>:"), so
@@ -86,7 +86,7 @@ end
 local function nextv(v) return string.format('%d', (int(v) or 0) + 1) end
 local function idx_remove(id, st, tk, pk, ra, lu, fa)
   if not st then return end
-  zrem(P .. 's:' .. st, ra .. id)
+  zrem(P .. 's:' .. st, id)
   if PENDING[st] then
     zrem(P .. 'r:' .. tk, pk .. ra .. id)
     zrem(P .. 'w:' .. tk, ra .. pk .. id)
@@ -97,7 +97,7 @@ local function idx_remove(id, st, tk, pk, ra, lu, fa)
   end
 end
 local function idx_add(id, st, tk, pk, ra, lu, fa)
-  zadd(P .. 's:' .. st, ra .. id)
+  zadd(P .. 's:' .. st, id)
   if st == 'queued' then
     zadd(P .. 'r:' .. tk, pk .. ra .. id)
   elseif PENDING[st] then
@@ -121,7 +121,6 @@ local function del_job(id)
   for i = 2, 8 do f[i] = f[i] or '' end
   if f[1] then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6]) end
   if f[7] ~= '' then redis.call('ZREM', f[7], f[8] .. id) end
-  redis.call('ZREM', P .. 'all', id)
   redis.call('DEL', k)
 end
 -- retain deletes the oldest finished jobs beyond keep (0: no limit) and
@@ -219,14 +218,13 @@ for x = 1, n do
     res[x] = dup
     if locSet then redis.call('HDEL', loc, id) end
   else
-    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra, 'v', '1'}
+    local args = {'HSET', jk(id), 'tk', tk, 'st', st, 'pk', pk, 'ra', ra}
     if uk ~= '' then
-      args[13], args[14], args[15], args[16], args[17], args[18] = 'uk', uk, 'uu', uu, 'ux', ux
+      args[11], args[12], args[13], args[14], args[15], args[16] = 'uk', uk, 'uu', uu, 'ux', ux
     end
     for a = k + 1, k + 2 * nf do args[#args + 1] = ARGV[a] end
     redis.call(unpack(args))
     idx_add(id, st, tk, pk, ra, '', '')
-    zadd(P .. 'all', id)
     if reg and not seenTask[P .. tk] then
       seenTask[P .. tk] = true
       redis.call('SADD', P .. 'tasks', tk)
@@ -259,18 +257,17 @@ return res
 // no prelude and no tables: per call, Lua's setup and its table work cost
 // Redis more than the commands themselves.
 // KEYS: the queue's meta key (routing), the job's key, its state index, its
-// claim (r:) or waiting (w:) index, the queue's all index, the location hash.
-// ARGV: id, queue, channel, state-index member, claim/waiting member, then the
-// job's field pairs (tk, st, pk, ra, v and the rest).
+// claim (r:) or waiting (w:) index, the location hash.
+// ARGV: id, queue, channel, claim/waiting member, then the job's field pairs
+// (tk, st, pk, ra and the rest).
 // It returns "" (inserted).
 var enqueueOneScript = goredis.NewScript(`
-if redis.call('HSETNX', KEYS[6], ARGV[1], ARGV[2]) == 0 then
+if redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[2]) == 0 then
   return redis.error_reply('EXISTS job ' .. ARGV[1] .. ' exists')
 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
-redis.call('ZADD', KEYS[3], 0, ARGV[4])
-redis.call('ZADD', KEYS[4], 0, ARGV[5])
-redis.call('ZADD', KEYS[5], 0, ARGV[1])
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], 0, ARGV[4])
 redis.call('PUBLISH', ARGV[3], '1')
 return ''
 `)
@@ -429,12 +426,12 @@ while taken < limit do
     if not st or not PENDING[st] then
       -- a stale index entry (already consumed)
       if st and not KNOWN[st] then
-        zrem(P .. 's:' .. st, ra .. id)
+        zrem(P .. 's:' .. st, id)
         quarantine(k, v, id, st, tk, pk, ra, 'unknown state ' .. st)
         bad[#bad + 1] = id
       end
     else
-      zrem(P .. 's:' .. st, ra .. id)
+      zrem(P .. 's:' .. st, id)
       if st ~= 'queued' then zrem(P .. 'w:' .. tk, ra .. pk .. id) end
       local a, t = int(at), int(lt)
       if not a or not t then
@@ -443,7 +440,7 @@ while taken < limit do
       else
         a, t, v = string.format('%d', a + 1), string.format('%d', t + 1), nextv(v)
         redis.call('HSET', k, 'st', 'running', 'sa', now, 'lo', worker, 'lu', lu, 'at', a, 'lt', t, 'v', v)
-        zadd(P .. 's:running', ra .. id)
+        zadd(P .. 's:running', id)
         zadd(P .. 'lease', lu .. id)
         out[#out + 1] = id
         out[#out + 1] = h
@@ -605,8 +602,7 @@ end
 local list = {'scheduled', 'queued', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined'}
 for _, st in ipairs(list) do
   if ns == 0 or states[st] then
-    for _, m in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 999 - #gone)) do
-      local id = string.sub(m, 17)
+    for _, id in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 999 - #gone)) do
       del_job(id)
       gone[#gone + 1] = id
     end
@@ -637,4 +633,5 @@ return ''
 `)
 
 var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, enqueueManyScript, claimScript, completeScript, extendScript,
-	releaseScript, casScript, purgeScript, retainScript, reserveScript}
+	releaseScript, casScript, purgeScript, retainScript, reserveScript, oldestQueuedScript,
+	enqueuePlainScript}

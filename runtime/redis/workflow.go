@@ -250,8 +250,8 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 		}
 		ids := make([]string, 0, len(ms))
 		for _, m := range ms {
-			if len(m) > 16 {
-				ids = append(ids, m[16:])
+			if m != "" {
+				ids = append(ids, m)
 			}
 		}
 		wfs, err := b.c.HMGet(ctx, b.wfStepKey(), ids...).Result()

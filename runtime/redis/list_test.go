@@ -3,8 +3,11 @@ package redis
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -93,4 +96,40 @@ func TestSingleDuplicateLeavesNoLocation(t *testing.T) {
 	if res, err := b.Enqueue(ctx, []*backend.Job{second}); err != nil || res[0].Duplicate {
 		t.Fatalf("enqueue %s again without a key: %+v, %v", second.ID, res, err)
 	}
+}
+
+// TestOpenRefusesTheEarlierLayout: data written by the layout that kept an
+// index of every id (P all) is refused at Open, naming the queue, the key
+// and what to do, instead of being misread; a fresh prefix on the same
+// server opens.
+func TestOpenRefusesTheEarlierLayout(t *testing.T) {
+	srv := redistest.Start(t)
+	b := openTest(t, srv)
+	ctx := context.Background()
+	if _, err := b.Enqueue(ctx, benchJobs(3, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(srv.URL(0), WithPrefix(b.o.prefix))
+	if err != nil {
+		t.Fatalf("reopen data of this layout: %v", err)
+	}
+	again.Close()
+	// What the earlier layout left beside its records.
+	if err := b.c.ZAdd(ctx, b.qp("default")+"all", goredis.Z{Member: "01JOLDJOB"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(srv.URL(0), WithPrefix(b.o.prefix))
+	if err == nil {
+		t.Fatal("Open accepted data of the earlier layout")
+	}
+	for _, want := range []string{`queue "default"`, b.qp("default") + "all", "?prefix="} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	other, err := Open(srv.URL(0), WithPrefix("fresh"))
+	if err != nil {
+		t.Fatalf("a fresh prefix on the same server: %v", err)
+	}
+	other.Close()
 }

@@ -192,7 +192,41 @@ func New(c goredis.UniversalClient, opts ...Option) (*Backend, error) {
 			return nil, fmt.Errorf("redis: load scripts: %w", err)
 		}
 	}
+	if err := b.checkLayout(ctx); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// checkLayout refuses data written by the layout before the state indexes
+// held bare ids (it kept an index of every id, "P all", and state index
+// entries that began with the run-at): this build would misread it. One
+// EXISTS per queue.
+func (b *Backend) checkLayout(ctx context.Context) error {
+	queues, err := b.c.SMembers(ctx, b.queues).Result()
+	if err != nil {
+		return fmt.Errorf("redis: read the queues under prefix %q: %w", b.o.prefix, err)
+	}
+	if len(queues) == 0 {
+		return nil
+	}
+	cmds, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, q := range queues {
+			p.Exists(ctx, b.qp(q)+"all")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: check the layout of the data under prefix %q: %w", b.o.prefix, err)
+	}
+	for i, c := range cmds {
+		if c.(*goredis.IntCmd).Val() > 0 {
+			return fmt.Errorf("redis: queue %q under prefix %q was written by an earlier Nuvom build, whose layout this one "+
+				"cannot read (it has the key %s): finish or purge its jobs with the build that wrote them, or give this one "+
+				"another prefix (?prefix= in NUVOM_REDIS_URL)", queues[i], b.o.prefix, b.qp(queues[i])+"all")
+		}
+	}
+	return nil
 }
 
 // Client returns the underlying client.

@@ -221,11 +221,11 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 		}
 	}()
 	start = time.Now()
-	cpu0 := processCPU()
+	cpu0 := ProcessCPU()
 	err = w.Run(ctx)
 	rep.BurnDown = time.Since(start)
 	if cpu0 > 0 {
-		rep.BurnDownCPU = processCPU() - cpu0
+		rep.BurnDownCPU = ProcessCPU() - cpu0
 	}
 	close(stopProgress)
 	<-progressDone

@@ -4,5 +4,6 @@ package bench
 
 import "time"
 
-// processCPU is not measured on this platform: 0 means unknown.
-func processCPU() time.Duration { return 0 }
+// ProcessCPU is not measured on this platform: 0 means unknown (it is the
+// CPU time this process has used so far where it can be read).
+func ProcessCPU() time.Duration { return 0 }

@@ -109,11 +109,11 @@ func RunFloor(ctx context.Context, cfg FloorConfig) (Report, error) {
 			return rep, err
 		}
 		start := time.Now()
-		cpu0 := processCPU()
+		cpu0 := ProcessCPU()
 		n, err := f.burnDown(ctx, "bench", nil)
 		rep.BurnDown = time.Since(start)
 		if cpu0 > 0 {
-			rep.BurnDownCPU = processCPU() - cpu0
+			rep.BurnDownCPU = ProcessCPU() - cpu0
 		}
 		if err != nil {
 			return rep, err

@@ -39,9 +39,13 @@ func BenchmarkSideBySide(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		nuvomSingle, asynqSingle := singleSideBySide(b, be, srv.Addr)
-		b.ReportMetric(nuvomSingle, "nuvom-single-jobs/s")
-		b.ReportMetric(asynqSingle, "asynq-single-jobs/s")
+		single := singleSideBySide(b, be, srv.Addr)
+		b.ReportMetric(single.nuvomRate, "nuvom-single-jobs/s")
+		b.ReportMetric(single.asynqRate, "asynq-single-jobs/s")
+		b.ReportMetric(single.nuvomCPU, "nuvom-single-redis-cpu-us/job")
+		b.ReportMetric(single.asynqCPU, "asynq-single-redis-cpu-us/job")
+		b.ReportMetric(single.nuvomClientCPU, "nuvom-single-client-cpu-us/job")
+		b.ReportMetric(single.asynqClientCPU, "asynq-single-client-cpu-us/job")
 		cpu0 := serverCPU(b, srv.Addr)
 		rep, err := bench.Run(ctx, bench.Config{Backend: be, Jobs: jobs, Concurrency: 64})
 		nuvomCPU := serverCPU(b, srv.Addr) - cpu0
@@ -93,11 +97,16 @@ func serverCPU(b *testing.B, addr string) time.Duration {
 // of asynq.
 const singleRounds, singlePerRound = 10, 200
 
+// singleFigures are both engines' single-enqueue rates (jobs/s), and Redis's
+// and the client process's CPU time per job (µs).
+type singleFigures struct {
+	nuvomRate, asynqRate, nuvomCPU, asynqCPU, nuvomClientCPU, asynqClientCPU float64
+}
+
 // singleSideBySide measures single enqueue, one call after the other, of
 // Nuvom (on be, queue "single") and asynq (database 1, queue "single", which
-// its burn-down server does not serve), interleaved round by round, and
-// returns both rates.
-func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) (nuvomRate, asynqRate float64) {
+// its burn-down server does not serve), interleaved round by round.
+func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) singleFigures {
 	ctx := context.Background()
 	client := nuvom.NewClient(be)
 	spec := nuvom.TaskSpec{Name: bench.NoopTask, Options: nuvom.TaskOptions{Queue: "single", StoreResult: true}}
@@ -112,8 +121,10 @@ func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) (nuvomRate,
 	if _, err := aclient.Enqueue(task, asynq.Queue("single"), asynq.Retention(time.Hour)); err != nil {
 		b.Fatal(err)
 	}
-	var nuvomTime, asynqTime time.Duration
+	var nuvomTime, asynqTime, nuvomCPU, asynqCPU, nuvomClient, asynqClient time.Duration
 	for range singleRounds {
+		cpu0 := serverCPU(b, addr)
+		self := bench.ProcessCPU()
 		start := time.Now()
 		for range singlePerRound {
 			if _, err := client.Enqueue(ctx, spec, []byte{0x90}); err != nil {
@@ -121,6 +132,10 @@ func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) (nuvomRate,
 			}
 		}
 		nuvomTime += time.Since(start)
+		nuvomClient += bench.ProcessCPU() - self
+		cpu1 := serverCPU(b, addr)
+		self = bench.ProcessCPU()
+		nuvomCPU += cpu1 - cpu0
 		start = time.Now()
 		for range singlePerRound {
 			if _, err := aclient.Enqueue(task, asynq.Queue("single"), asynq.Retention(time.Hour)); err != nil {
@@ -128,9 +143,13 @@ func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) (nuvomRate,
 			}
 		}
 		asynqTime += time.Since(start)
+		asynqClient += bench.ProcessCPU() - self
+		asynqCPU += serverCPU(b, addr) - cpu1
 	}
 	n := float64(singleRounds * singlePerRound)
-	return n / nuvomTime.Seconds(), n / asynqTime.Seconds()
+	return singleFigures{nuvomRate: n / nuvomTime.Seconds(), asynqRate: n / asynqTime.Seconds(),
+		nuvomCPU: nuvomCPU.Seconds() * 1e6 / n, asynqCPU: asynqCPU.Seconds() * 1e6 / n,
+		nuvomClientCPU: nuvomClient.Seconds() * 1e6 / n, asynqClientCPU: asynqClient.Seconds() * 1e6 / n}
 }
 
 // asynqRun measures asynq's burn-down on the Redis at addr (database 1).

@@ -7,8 +7,8 @@ import (
 
 // TestClaimAheadFollowsClaimAndJobDurations checks the claim-ahead estimate:
 // by Little's law, Concurrency × claim time ÷ job duration jobs, at most
-// BatchSize, none for jobs longer than a claim, and unchanged by a claim
-// after which no attempt finished.
+// BatchSize, none for jobs longer than Concurrency claims, and none after a
+// claim during which no attempt finished.
 func TestClaimAheadFollowsClaimAndJobDurations(t *testing.T) {
 	const conc, batch = 64, 100
 	var a claimAhead
@@ -27,10 +27,15 @@ func TestClaimAheadFollowsClaimAndJobDurations(t *testing.T) {
 	if b.jobs != batch {
 		t.Fatalf("no-op jobs: %d jobs ahead, want the batch size %d", b.jobs, batch)
 	}
-	// A claim after which nothing finished keeps the estimate.
+	// A claim after which nothing finished: the runners are busy with
+	// longer jobs than the estimate knew; claim for free runners only.
 	b.update(time.Second, 0, 0, conc, batch)
+	if b.jobs != 0 {
+		t.Fatalf("a claim with no finished attempt left %d jobs ahead, want 0", b.jobs)
+	}
+	b.update(2*time.Millisecond, int64(5*time.Microsecond)*100, 100, conc, batch)
 	if b.jobs != batch {
-		t.Fatalf("a claim with no finished attempt changed the estimate to %d", b.jobs)
+		t.Fatalf("no-op jobs again: %d jobs ahead, want %d", b.jobs, batch)
 	}
 	// Long jobs (1 s, claims of 2 ms): 64 × 2 ms / 1 s < 1, none ahead, and
 	// the smoothing brings a worker that ran short jobs down to none.

@@ -32,14 +32,22 @@ type WorkerOptions struct {
 	// whatever queue it was enqueued on (nuvom.Queue moves a job to another
 	// queue, not out of reach). A worker only ever claims jobs of its own tasks.
 	Queues []string
-	// BatchSize caps the jobs claimed in one statement; default 100. It also
-	// caps how many jobs the worker claims ahead of free runners: when its
-	// jobs finish faster than a claim returns (short jobs, a store across the
-	// network), it claims up to Concurrency × claim time ÷ job duration jobs
-	// more than it has free runners, so that a runner that finishes starts
-	// the next job without waiting for a claim. Jobs that run longer than a
-	// claim takes are never claimed ahead, so other workers get them.
+	// BatchSize caps the jobs claimed in one statement; default 100. The worker
+	// never claims more than it has free runners, unless ClaimAhead is set.
 	BatchSize int
+	// ClaimAhead lets the worker claim jobs beyond its free runners when its
+	// jobs finish faster than a claim returns (short jobs, a store across the
+	// network): up to Concurrency × claim time ÷ job duration of them, at
+	// most BatchSize, so that a runner that finishes starts the next job
+	// without waiting for a claim. It is off by default because a job claimed
+	// ahead waits in this worker, leased, until a runner frees up: behind a
+	// job that turns out long it waits that long while other workers may be
+	// idle (the estimate drops to none once a claim sees no attempt finish),
+	// and a rate-limited task's start is counted when it is claimed, so jobs
+	// claimed ahead may start closer together than the rate says. It has no
+	// effect with two or more Queues (strict priority) or when a task of the
+	// registry declares a concurrency or rate limit.
+	ClaimAhead bool
 	// LeaseFor is how long a claim holds a job without a heartbeat; default 5s.
 	// Heartbeats keep the jobs of a live worker however long they run; a dead
 	// worker's jobs are ready again about LeaseFor after it died. A longer lease
@@ -192,6 +200,8 @@ type Worker struct {
 	runs map[string]*run // claimed, and not finished or with an outcome not yet stored (the heartbeat extends them all)
 
 	inflight   atomic.Int64  // claimed and not finished (running, or claimed ahead and waiting for a runner)
+	running    atomic.Int64  // attempts a runner is executing (the worker registry's count)
+	ahead      bool          // ClaimAhead applies (see claimAhead)
 	runNanos   atomic.Int64  // wall time the runners spent on attempts, for the claim-ahead estimate
 	runCount   atomic.Int64  // attempts in runNanos
 	slotFreed  chan struct{} // signalled (coalescing) when a run finishes
@@ -310,6 +320,12 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	if len(o.Queues) > 0 {
 		w.queues = append([]string(nil), o.Queues...)
 		w.strict = len(o.Queues) > 1
+	}
+	w.ahead = o.ClaimAhead && !w.strict
+	for _, def := range w.defs {
+		if def.Options.MaxConcurrency > 0 || def.Options.Rate.N > 0 {
+			w.ahead = false // the store counts a start when it is claimed
+		}
 	}
 	return w, nil
 }
@@ -462,7 +478,7 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 			limit := min(free, w.o.BatchSize)
 			t0 := time.Now()
 			got, err := w.claim(bctx, jobBase, limit)
-			if err == nil && got > 0 {
+			if w.ahead && err == nil && got > 0 {
 				ahead.update(time.Since(t0), w.runNanos.Swap(0), w.runCount.Swap(0), w.o.Concurrency, w.o.BatchSize)
 			}
 			switch {
@@ -543,11 +559,13 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 }
 
 // claimAhead sizes how many jobs the fetch loop claims beyond its free
-// runners. By Little's law, while one claim is out, Concurrency runners
-// finish about Concurrency × claim time ÷ job duration jobs; with that many
-// claimed ahead, the runners do not sit idle waiting for the claim. The
-// figure is capped at BatchSize, and it is 0 for jobs that run longer than
-// a claim takes, which then stay in the store for any worker to claim.
+// runners (WorkerOptions.ClaimAhead). By Little's law, while one claim is
+// out, Concurrency runners finish about Concurrency × claim time ÷ job
+// duration jobs; with that many claimed ahead, the runners do not sit idle
+// waiting for the claim. The figure is capped at BatchSize; it is 0 for jobs
+// that run longer than Concurrency claims take, and it drops to 0 as soon as
+// a claim returns with no attempt finished since the one before (the runners
+// are busy with longer jobs than the estimate knew).
 type claimAhead struct {
 	jobs   int           // jobs to claim beyond the free runners
 	claim  time.Duration // smoothed wall time of a claim that found work
@@ -559,7 +577,8 @@ type claimAhead struct {
 // last update (their total wall time and count), and sizes jobs.
 func (a *claimAhead) update(claim time.Duration, runNanos, runs int64, concurrency, batch int) {
 	if runs == 0 {
-		return // nothing finished since the last claim: keep the estimate
+		a.jobs = 0 // nothing finished during a whole claim: claim for free runners only
+		return
 	}
 	run := time.Duration(runNanos / runs)
 	if !a.warmed {
@@ -665,7 +684,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	w.mu.Unlock()
 	w.inflight.Add(int64(len(runs)))
 	for _, r := range runs {
-		w.jobs <- r // never blocks: the channel holds Concurrency+BatchSize runs and inflight <= Concurrency+ahead
+		w.jobs <- r // never blocks: the channel holds Concurrency+BatchSize runs and inflight <= Concurrency+BatchSize
 	}
 	return len(runs), nil
 }
@@ -677,10 +696,18 @@ func (w *Worker) runner() {
 		if !r.state.CompareAndSwap(runClaimed, runStarted) {
 			continue // handed back during shutdown
 		}
+		if r.lost.Load() {
+			// Its lease ended (cancelled, or recovered after a stall) while it
+			// waited for a runner: it is another worker's now, or nobody's.
+			w.finish(r, runStarted, nil)
+			continue
+		}
+		w.running.Add(1)
 		t0 := time.Now()
 		abandoned := w.execute(r)
 		w.runNanos.Add(int64(time.Since(t0)))
 		w.runCount.Add(1)
+		w.running.Add(-1)
 		if abandoned {
 			return
 		}

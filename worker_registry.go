@@ -29,7 +29,7 @@ func (w *Worker) registry(ctx context.Context) {
 		info.Version = buildVersion()
 	}
 	beat := func() {
-		info.Running = max(0, int(w.inflight.Load())-len(w.jobs)) // not the jobs claimed ahead
+		info.Running = int(w.running.Load())
 		info.LastHeartbeat = w.now()
 		if err := a.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
 			w.log.Warn("worker registry heartbeat", "worker", w.o.ID, "err", err)

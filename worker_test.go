@@ -621,52 +621,60 @@ func (c *countingBackend) Complete(ctx context.Context, os []nuvom.Outcome) ([]e
 	return c.Backend.Complete(ctx, os)
 }
 
-// TestClaimsStayWithinRunnersAndClaimAheadAndCompletionsBatch: a worker
-// holds at most Concurrency + BatchSize jobs (its runners, and the jobs it
-// claims ahead of them), and stores outcomes in batches.
-func TestClaimsStayWithinRunnersAndClaimAheadAndCompletionsBatch(t *testing.T) {
-	mb := newBackend(t)
-	var held atomic.Int64 // jobs between claim and finish, as the task sees them
-	cb := &countingBackend{Backend: mb, running: &held, conc: 3 + 2}
-	s := spec("n", nuvom.TaskOptions{})
-	reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { return nil, nil }))
-	reqs := make([]nuvom.Request, 500)
-	for i := range reqs {
-		reqs[i] = nuvom.Request{Spec: s, Args: []byte{0x90}}
-	}
-	if _, err := nuvom.NewClient(mb).EnqueueBatch(context.Background(), reqs); err != nil {
-		t.Fatal(err)
-	}
-	var finished atomic.Int64
-	burst(t, cb, reg, nuvom.WorkerOptions{Concurrency: 3, BatchSize: 2,
-		// A decided outcome frees its slot right after OnOutcome: count it free here,
-		// never later than the worker does.
-		OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { finished.Add(1); held.Add(-1) }})
-	if held.Load() != 0 {
-		t.Fatalf("%d jobs claimed and never finished", held.Load())
-	}
-	if len(cb.overClaims) > 0 {
-		t.Fatalf("claims beyond free runners and the claim-ahead allowance: %v", cb.overClaims)
-	}
-	total, most := 0, 0
-	for _, n := range cb.completes {
-		total += n
-		most = max(most, n)
-	}
-	if total != 500 || finished.Load() != 500 {
-		t.Fatalf("completed %d, reported %d, want 500", total, finished.Load())
-	}
-	if len(cb.completes) >= 500 || most < 2 {
-		t.Fatalf("completions were not batched: %d calls, largest %d", len(cb.completes), most)
-	}
-	st, err := mb.Stats(context.Background(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range st {
-		if q.State != nuvom.StateSucceeded && q.Count > 0 {
-			t.Fatalf("%d jobs left %s", q.Count, q.State)
-		}
+// TestClaimsStayWithinRunnersAndCompletionsBatch: a worker never claims
+// more jobs than it has free runners (with ClaimAhead: than its runners and
+// BatchSize more), and stores outcomes in batches.
+func TestClaimsStayWithinRunnersAndCompletionsBatch(t *testing.T) {
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprintf("claim-ahead=%t", ahead), func(t *testing.T) {
+			mb := newBackend(t)
+			var held atomic.Int64 // jobs between claim and finish, as the task sees them
+			limit := 3
+			if ahead {
+				limit += 2
+			}
+			cb := &countingBackend{Backend: mb, running: &held, conc: limit}
+			s := spec("n", nuvom.TaskOptions{})
+			reg := registry(t, def(s, func(context.Context, []byte) ([]byte, error) { return nil, nil }))
+			reqs := make([]nuvom.Request, 500)
+			for i := range reqs {
+				reqs[i] = nuvom.Request{Spec: s, Args: []byte{0x90}}
+			}
+			if _, err := nuvom.NewClient(mb).EnqueueBatch(context.Background(), reqs); err != nil {
+				t.Fatal(err)
+			}
+			var finished atomic.Int64
+			burst(t, cb, reg, nuvom.WorkerOptions{Concurrency: 3, BatchSize: 2, ClaimAhead: ahead,
+				// A decided outcome frees its slot right after OnOutcome: count it free here,
+				// never later than the worker does.
+				OnOutcome: func(nuvom.JobInfo, nuvom.Outcome) { finished.Add(1); held.Add(-1) }})
+			if held.Load() != 0 {
+				t.Fatalf("%d jobs claimed and never finished", held.Load())
+			}
+			if len(cb.overClaims) > 0 {
+				t.Fatalf("claims beyond %d held jobs: %v", limit, cb.overClaims)
+			}
+			total, most := 0, 0
+			for _, n := range cb.completes {
+				total += n
+				most = max(most, n)
+			}
+			if total != 500 || finished.Load() != 500 {
+				t.Fatalf("completed %d, reported %d, want 500", total, finished.Load())
+			}
+			if len(cb.completes) >= 500 || most < 2 {
+				t.Fatalf("completions were not batched: %d calls, largest %d", len(cb.completes), most)
+			}
+			st, err := mb.Stats(context.Background(), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range st {
+				if q.State != nuvom.StateSucceeded && q.Count > 0 {
+					t.Fatalf("%d jobs left %s", q.Count, q.State)
+				}
+			}
+		})
 	}
 }
 

@@ -56,9 +56,13 @@ func (a *app) openBackend(ctx context.Context, cfg config.Config) (nuvom.Backend
 		// a call is killed after serverExitWait, which fails the call.
 		go func() { waited <- cmd.Wait() }()
 		var err error
+		timer := time.NewTimer(serverExitWait)
+		defer timer.Stop()
 		select {
 		case err = <-waited:
-		case <-time.After(serverExitWait):
+		case <-timer.C:
+			fmt.Fprintf(a.stderr, "nuvom: the worker serving backend %s did not exit %s after its session ended; killing it\n",
+				cfg.Backend.Value, serverExitWait)
 			_ = cmd.Process.Kill()
 			err = <-waited
 		}

@@ -30,6 +30,8 @@ type Config struct {
 	BatchSize int
 	// Concurrency is the worker's concurrency; default 256 (no-op jobs are cheap).
 	Concurrency int
+	// ClaimAhead is the burn-down worker's WorkerOptions.ClaimAhead.
+	ClaimAhead bool
 	// LatencySamples is the number of pickup-latency samples; 0 means 200, negative skips it.
 	LatencySamples int
 	// Progress, when set, is called with the number of jobs burned down so far,
@@ -193,7 +195,7 @@ func burnDown(ctx context.Context, cfg Config, queue string, rep *Report) error 
 	}
 	var done atomic.Int64
 	w, err := nuvom.NewWorker(cfg.Backend, reg, nuvom.WorkerOptions{
-		Concurrency: cfg.Concurrency, BatchSize: cfg.BatchSize, Queues: []string{queue}, Burst: true,
+		Concurrency: cfg.Concurrency, BatchSize: cfg.BatchSize, ClaimAhead: cfg.ClaimAhead, Queues: []string{queue}, Burst: true,
 		PollInterval: 10 * time.Millisecond, Logger: cfg.Logger,
 		OnOutcome:  func(nuvom.JobInfo, nuvom.Outcome) { done.Add(1) },
 		Middleware: cfg.Middleware, OnStored: cfg.OnStored,

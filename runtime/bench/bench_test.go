@@ -31,6 +31,10 @@ var benchJobs = flag.Int("jobs", envInt("NUVOM_BENCH_JOBS", 20_000), "jobs per b
 // whatever its 16 handlers hold. -concurrency 500 compares claims of the same size.
 var engineConcurrency = flag.Int("concurrency", 0, "the engine's worker concurrency in BenchmarkVsFloor (0: Run's default)")
 
+// claimAhead sets the engine's WorkerOptions.ClaimAhead in BenchmarkVsFloor
+// and the burn-down benchmarks.
+var claimAhead = flag.Bool("claim-ahead", false, "the engine's worker claims ahead of free runners (WorkerOptions.ClaimAhead)")
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -123,7 +127,7 @@ func BenchmarkBurnDownSQLite(b *testing.B) {
 			}
 			defer be.Close()
 			cb := &countingBackend{Backend: be}
-			reportBurnDown(b, Config{Backend: cb, Jobs: *benchJobs, LatencySamples: -1})
+			reportBurnDown(b, Config{Backend: cb, Jobs: *benchJobs, LatencySamples: -1, ClaimAhead: *claimAhead})
 			cb.report(b)
 		})
 	}
@@ -183,7 +187,7 @@ func BenchmarkVsFloor(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				er, err := Run(context.Background(), Config{Backend: be, Jobs: *benchJobs, LatencySamples: 100, Concurrency: *engineConcurrency})
+				er, err := Run(context.Background(), Config{Backend: be, Jobs: *benchJobs, LatencySamples: 100, Concurrency: *engineConcurrency, ClaimAhead: *claimAhead})
 				be.Close()
 				if err != nil {
 					b.Fatal(err)

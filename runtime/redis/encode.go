@@ -96,8 +96,8 @@ func parseHex16(s string) (uint64, error) {
 
 // prioKey returns the key of priority p: higher priorities sort first.
 func prioKey(p int) string {
-	u := ^(uint64(int64(p)) ^ signBit)
-	return fmt.Sprintf("%016x", u)
+	var b [16]byte
+	return string(appendPrioKey(b[:0], p))
 }
 
 func parsePrioKey(s string) (int, error) {

@@ -15,8 +15,9 @@ import (
 )
 
 // TestEnqueueFastPathsStoreTheSame: the lean single and batch enqueue
-// scripts (the plain and the general lean batch script; taken when the queues and tasks are registered and no job has a
-// unique key) must leave Redis exactly as the general enqueue script does:
+// scripts (the plain and the general lean script of each; taken when the
+// queues and tasks are registered and no job has a unique key) must leave
+// Redis exactly as the general enqueue script does:
 // the same records, indexes, locations and sets, key for key; and they must
 // refuse a taken id, storing nothing of the batch.
 func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
@@ -58,7 +59,13 @@ func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
 		}
 		other = append(other, j)
 	}
-	if !plainBatch(batch) || plainBatch(other) {
+	var others []*backend.Job
+	for _, j := range other {
+		c := *j
+		c.ID = ulid.Make().String()
+		others = append(others, &c)
+	}
+	if !plainBatch(batch) || plainBatch(other) || !plainBatch(singles) {
 		t.Fatal("the batches would not take one lean script each")
 	}
 	for _, b := range []*Backend{fast, slow} {
@@ -87,6 +94,12 @@ func TestEnqueueFastPathsStoreTheSame(t *testing.T) {
 		}
 		if err := enq(other); err != nil {
 			t.Fatal(err)
+		}
+		// Singles the plain single script does not take: the lean one.
+		for _, j := range others {
+			if err := enq([]*backend.Job{j}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		fresh := mk(ulid.Make().String(), "qa", "t.one", backend.StateQueued, 0, 0)
 		if err := enq([]*backend.Job{singles[0]}); err == nil || !strings.Contains(err.Error(), "exists") {

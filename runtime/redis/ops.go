@@ -124,10 +124,13 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 		cmds []goredis.Cmder
 		err  error
 	)
-	if len(clamped) == 1 && clamped[0].UniqueKey == "" && !b.cluster() && b.registered(clamped) == 0 {
+	// The lean scripts take jobs without unique keys on a standalone Redis,
+	// whose queues and tasks are registered, and no pending workflow step
+	// (indexed by state only: the general script's rule).
+	if len(clamped) == 1 && noUniqueKeys(clamped) && !pending && !b.cluster() && b.registered(clamped) == 0 {
 		return b.enqueueOne(ctx, jobs[0], clamped[0])
 	}
-	if len(clamped) > 1 && !b.cluster() && noUniqueKeys(clamped) && b.registered(clamped) == 0 {
+	if len(clamped) > 1 && noUniqueKeys(clamped) && !pending && !b.cluster() && b.registered(clamped) == 0 {
 		return b.enqueueMany(ctx, clamped, byQueue, order)
 	}
 	if !b.cluster() {
@@ -226,23 +229,33 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 // enqueueOne inserts j (c: j clamped), a single job without a unique key
 // whose queue and task are registered, on a standalone Redis: one lean script.
 func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.EnqueueResult, error) {
-	rest, err := restFields(c)
-	if err != nil {
-		return nil, fmt.Errorf("redis: enqueue: %w", err)
-	}
 	p := b.qp(c.Queue)
 	pk, ra := prioKey(c.Priority), timeKey(c.RunAt)
-	wait := p + "w:" + c.Task
-	member := ra + pk + c.ID
-	if c.State == backend.StateQueued {
-		wait, member = p+"r:"+c.Task, pk+ra+c.ID
+	var cmd *goredis.Cmd
+	if plainBatch([]*backend.Job{c}) {
+		d, err := appendStatic(nil, c)
+		if err != nil {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		cmd = b.eval(ctx, enqueueOnePlainScript, []string{b.loc}, p, c.ID, c.Queue, b.ch, c.Task, string(c.State),
+			pk, ra, d, c.MaxAttempts)
+	} else {
+		rest, err := restFields(c)
+		if err != nil {
+			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		wait := p + "w:" + c.Task
+		member := ra + pk + c.ID
+		if c.State == backend.StateQueued {
+			wait, member = p+"r:"+c.Task, pk+ra+c.ID
+		}
+		keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, b.loc}
+		a := make([]any, 0, 14+len(rest))
+		a = append(a, c.ID, c.Queue, b.ch, member,
+			"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra)
+		a = append(a, rest...)
+		cmd = b.eval(ctx, enqueueOneScript, keys, a...)
 	}
-	keys := []string{p + "m", p + "j:" + c.ID, p + "s:" + string(c.State), wait, b.loc}
-	a := make([]any, 0, 14+len(rest))
-	a = append(a, c.ID, c.Queue, b.ch, member,
-		"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra)
-	a = append(a, rest...)
-	cmd := b.eval(ctx, enqueueOneScript, keys, a...)
 	if err := cmd.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "EXISTS") {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)

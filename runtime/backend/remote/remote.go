@@ -286,10 +286,11 @@ type Client struct {
 	w      io.Closer
 	closer func() error
 	broken error
-	// closed is set by Close, which does not wait for a call in flight
-	// (the server may hang in it): the closer ends the server, and the call
-	// fails.
-	closed atomic.Bool
+	// closed is set by Close, which waits at most closeWait for a call in
+	// flight (the server may hang in it) before the closer ends the server,
+	// and the call fails.
+	closed    atomic.Bool
+	closeWait time.Duration
 	// extended: the server carries the optional parts of the contract.
 	extended bool
 }
@@ -312,7 +313,7 @@ func NewClient(r io.Reader, w io.WriteCloser, closer func() error) (*Client, err
 		w.Close()
 		return nil, fmt.Errorf("remote: the backend's server speaks protocol %d, this client %d: rebuild them from the same nuvom version", h.Protocol, Protocol)
 	}
-	return &Client{enc: json.NewEncoder(w), dec: dec, w: w, closer: closer, extended: h.Extended}, nil
+	return &Client{enc: json.NewEncoder(w), dec: dec, w: w, closer: closer, extended: h.Extended, closeWait: closeWait}, nil
 }
 
 // do sends one call and decodes its result into out (when not nil).
@@ -461,14 +462,30 @@ func (c *Client) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) 
 // Subscribe returns a nil channel: the client cannot tell when work is ready.
 func (c *Client) Subscribe() (<-chan struct{}, func()) { return nil, func() {} }
 
+// closeWait is how long Close waits for a call in flight to return before
+// it calls the closer (which ends the server, failing the call).
+const closeWait = 10 * time.Second
+
 // Close ends the session and calls the closer given to NewClient; it is
-// safe to call twice. It does not wait for a call in flight: that call
-// fails once the closer has ended the server.
+// safe to call twice. Later calls fail at once. A call in flight gets up to
+// 10 s to return (its answer is read, not lost to the closer); one still
+// running then fails, saying the client closed.
 func (c *Client) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := c.w.Close()
+	err := c.w.Close() // the server ends its session after the call it is in
+	// Wait for the call in flight, if any (calls hold mu; later ones see
+	// closed and fail at once).
+	for deadline := time.Now().Add(c.closeWait); ; time.Sleep(time.Millisecond) {
+		if c.mu.TryLock() {
+			c.mu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			break // a hung call: the closer ends the server
+		}
+	}
 	if c.closer != nil {
 		if cerr := c.closer(); cerr != nil {
 			err = cerr

@@ -155,8 +155,8 @@ func TestBrokenServer(t *testing.T) {
 }
 
 // TestCloseDoesNotWaitForAHungCall: a server that hangs in a call (it read
-// the request and never answers) does not hang Close: Close ends the
-// session and calls the closer (which ends the server), and the call in
+// the request and never answers) does not hang Close: after its wait for
+// the call, Close calls the closer (which ends the server), and the call in
 // flight fails saying the client was closed.
 func TestCloseDoesNotWaitForAHungCall(t *testing.T) {
 	reqR, reqW := io.Pipe()
@@ -175,6 +175,7 @@ func TestCloseDoesNotWaitForAHungCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	remote.SetCloseWait(c, 50*time.Millisecond) // the call hangs: no need to wait long for it
 	callErr := make(chan error, 1)
 	go func() {
 		_, err := c.Get(context.Background(), "x")
@@ -201,6 +202,57 @@ func TestCloseDoesNotWaitForAHungCall(t *testing.T) {
 	}
 	if _, err := c.List(context.Background(), backend.ListFilter{}); err == nil || !strings.Contains(err.Error(), "client closed") {
 		t.Fatalf("a call after Close: %v, want client closed", err)
+	}
+}
+
+// TestCloseLetsTheCallInFlightFinish: Close while a call runs waits for
+// its answer (which the closer, ending the server, would otherwise cut off):
+// the call returns its result, and the closer runs after it.
+func TestCloseLetsTheCallInFlightFinish(t *testing.T) {
+	reqR, reqW := io.Pipe()
+	respR, respW := io.Pipe()
+	got, answer := make(chan struct{}), make(chan struct{})
+	go func() {
+		_, _ = io.WriteString(respW, `{"protocol":1}`+"\n")
+		r := bufio.NewReader(reqR)
+		_, _ = r.ReadString('\n')
+		close(got)
+		<-answer
+		_, _ = io.WriteString(respW, `{"r":{"id":"x","task":"t","queue":"q","state":"queued"}}`+"\n")
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	closerRan := make(chan struct{})
+	c, err := remote.NewClient(respR, reqW, func() error {
+		close(closerRan)
+		return respW.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := c.Get(context.Background(), "x")
+		callErr <- err
+	}()
+	<-got // the call is in flight
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closerRan:
+		t.Fatal("the closer ran while a call was waiting for its answer")
+	case <-time.After(20 * time.Millisecond): // a moment for a wrong Close to show itself; not a budget
+	}
+	close(answer)
+	select {
+	case err := <-callErr:
+		if err != nil {
+			t.Fatalf("the call in flight when Close began failed: %v", err)
+		}
+	case <-time.After(time.Minute): // hang guard
+		t.Fatal("the call did not return")
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
 	}
 }
 

@@ -26,7 +26,8 @@ const jobs = 100000
 // asynq's, so that both see the same load; one call after the other, each a
 // round trip), then Nuvom's bench (the real worker engine on the Redis
 // backend: batched enqueue, burn-down of no-op jobs with results stored,
-// pickup latency), then asynq's burn-down of the same number of no-op tasks
+// pickup latency; then the burn-down again with WorkerOptions.ClaimAhead),
+// then asynq's burn-down of the same number of no-op tasks
 // with results stored (Retention, ResultWriter) by a server of the same
 // concurrency (asynq has no batch enqueue).
 func BenchmarkSideBySide(b *testing.B) {
@@ -57,6 +58,18 @@ func BenchmarkSideBySide(b *testing.B) {
 		b.ReportMetric(rep.BurnDownRate(), "nuvom-burn-jobs/s")
 		b.ReportMetric(float64(rep.PickupP50.Microseconds())/1000, "nuvom-pickup-p50-ms")
 		b.ReportMetric(float64(rep.PickupP99.Microseconds())/1000, "nuvom-pickup-p99-ms")
+
+		// The same burn-down with WorkerOptions.ClaimAhead (off by default).
+		ahead, err := nredis.Open(srv.URL(0), nredis.WithPrefix("ahead"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		repAhead, err := bench.Run(ctx, bench.Config{Backend: ahead, Jobs: jobs, Concurrency: 64, ClaimAhead: true, LatencySamples: -1})
+		ahead.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(repAhead.BurnDownRate(), "nuvom-burn-claim-ahead-jobs/s")
 
 		cpu0 = serverCPU(b, srv.Addr)
 		burn := asynqRun(b, srv.Addr)

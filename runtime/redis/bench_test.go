@@ -17,6 +17,7 @@ import (
 
 	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/bench"
 )
 
 // TestMain lets the test binary run as a pickup child (see pickupChild).
@@ -65,13 +66,13 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 		b.StopTimer()
 		jobs := benchJobs(batch, now)
 		b.StartTimer()
-		cpu0, self0 := srv.CPU(b), clientCPU()
+		cpu0, self0 := srv.CPU(b), bench.ProcessCPU()
 		start := time.Now()
 		if _, err := be.Enqueue(ctx, jobs); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
-		self1 := clientCPU()
+		self1 := bench.ProcessCPU()
 		serverCPU += srv.CPU(b) - cpu0
 		selfCPU += self1 - self0
 	}

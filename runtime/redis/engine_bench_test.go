@@ -37,9 +37,9 @@ func BenchmarkEngine(b *testing.B) {
 		be.Client().ConfigResetStat(ctx)
 		c := &counting{Backend: be}
 		b.StartTimer()
-		cpu0, self0 := serverCPU(b, be), selfCPU()
+		cpu0, self0 := serverCPU(b, be), bench.ProcessCPU()
 		rep, err := bench.Run(ctx, bench.Config{Backend: c, Jobs: jobs, Concurrency: 64})
-		cpu1, self1 := serverCPU(b, be), selfCPU()
+		cpu1, self1 := serverCPU(b, be), bench.ProcessCPU()
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)

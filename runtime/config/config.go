@@ -15,6 +15,8 @@
 //	NUVOM_SQLITE_SYNC    SQLite synchronous mode, NORMAL (default) or FULL
 //	NUVOM_CONCURRENCY    jobs a worker runs at once, 1 to MaxConcurrency; default 100
 //	NUVOM_QUEUES         comma-separated queues in priority order; default every queue of the worker's tasks
+//	NUVOM_CLAIM_AHEAD    true lets a worker claim jobs ahead of its free runners (WorkerOptions.ClaimAhead:
+//	                     for many short jobs on a store across the network); default false
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s; 0 means
 //	                     none: a shutdown hands running jobs back at once
 //	NUVOM_LEASE          how long a worker's claim holds a job without a heartbeat (heartbeats
@@ -82,6 +84,7 @@ type Config struct {
 	SQLiteSync   Setting[string]
 	Concurrency  Setting[int]
 	Queues       Setting[[]string]
+	ClaimAhead   Setting[bool]
 	Grace        Setting[time.Duration]
 	Lease        Setting[time.Duration]
 	PollInterval Setting[time.Duration]
@@ -102,7 +105,7 @@ type Config struct {
 // varNames are the environment variables Load reads, in the order Entries shows them.
 var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
 	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
-	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL"}
+	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD"}
 
 // Load returns the configuration for a process started in dir, reading
 // NUVOM_* variables through getenv (os.Getenv in production). A bad value is
@@ -121,6 +124,7 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		SQLiteSync:       Setting[string]{"NORMAL", SourceDefault},
 		Concurrency:      Setting[int]{nuvom.DefaultConcurrency, SourceDefault},
 		Queues:           Setting[[]string]{nil, SourceDefault},
+		ClaimAhead:       Setting[bool]{false, SourceDefault},
 		Grace:            Setting[time.Duration]{nuvom.DefaultGrace, SourceDefault},
 		Lease:            Setting[time.Duration]{nuvom.DefaultLeaseFor, SourceDefault},
 		PollInterval:     Setting[time.Duration]{nuvom.DefaultPollInterval, SourceDefault},
@@ -200,6 +204,12 @@ func (c *Config) Set(name, raw, source string) error {
 		default:
 			return bad("want NORMAL or FULL")
 		}
+	case "NUVOM_CLAIM_AHEAD":
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad("want true or false")
+		}
+		c.ClaimAhead = Setting[bool]{on, source}
 	case "NUVOM_CONCURRENCY":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -287,6 +297,7 @@ func (c Config) Entries() []Entry {
 		{"NUVOM_LOG_LEVEL", strings.ToLower(c.LogLevel.Value.String()), c.LogLevel.Source},
 		c.schedulerEntry(),
 		{"NUVOM_REDIS_URL", redactURL(c.RedisURL.Value), c.RedisURL.Source},
+		{"NUVOM_CLAIM_AHEAD", strconv.FormatBool(c.ClaimAhead.Value), c.ClaimAhead.Source},
 	}
 }
 
@@ -331,6 +342,7 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 	return nuvom.WorkerOptions{
 		Concurrency:  c.Concurrency.Value,
 		Queues:       c.Queues.Value,
+		ClaimAhead:   c.ClaimAhead.Value,
 		Grace:        grace,
 		LeaseFor:     c.Lease.Value,
 		PollInterval: c.PollInterval.Value,

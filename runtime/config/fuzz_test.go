@@ -32,6 +32,7 @@ func FuzzSet(f *testing.F) {
 		"NUVOM_SQLITE_SYNC":       {"full", "NORMAL", "OFF"},
 		"NUVOM_CONCURRENCY":       {"8", "0", "-1", "+3", "1e3", "99999999999999999999"},
 		"NUVOM_QUEUES":            {"high,default,low", " a , ,b ", ",,,", "a,,a"},
+		"NUVOM_CLAIM_AHEAD":       {"true", " 0 ", "T", "yes"},
 		"NUVOM_GRACE":             {"10s", "0", "-1s", "1h2m3.5s", "2562048h"},
 		"NUVOM_POLL_INTERVAL":     {"500ms", "0s", "1ns", "1"},
 		"NUVOM_LOG_FORMAT":        {"JSON", "text", "logfmt"},

@@ -158,6 +158,7 @@ Flags:
 type Flags struct {
 	Concurrency *int
 	Queues      *[]string
+	ClaimAhead  *bool
 	NoScheduler *bool
 	Grace       *time.Duration
 	Lease       *time.Duration
@@ -175,6 +176,7 @@ func DefineFlags(fs *pflag.FlagSet) Flags {
 	return Flags{
 		Concurrency:   fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
 		Queues:        fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
+		ClaimAhead:    fs.Bool("claim-ahead", false, "claim jobs ahead of free runners, for many short jobs on a store across the network; see the README's \"Claiming ahead\" (NUVOM_CLAIM_AHEAD; default false)"),
 		NoScheduler:   fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
 		Grace:         fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
 		Lease:         fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
@@ -235,6 +237,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 	}{
 		{"concurrency", "NUVOM_CONCURRENCY", func() string { return strconv.Itoa(*concurrency) }},
 		{"queues", "NUVOM_QUEUES", func() string { return strings.Join(*queues, ",") }},
+		{"claim-ahead", "NUVOM_CLAIM_AHEAD", func() string { return strconv.FormatBool(*f.ClaimAhead) }},
 		{"grace", "NUVOM_GRACE", func() string { return grace.String() }},
 		{"lease", "NUVOM_LEASE", func() string { return f.Lease.String() }},
 		{"log-format", "NUVOM_LOG_FORMAT", func() string { return *logFormat }},

@@ -27,6 +27,7 @@ func (a *app) cmdBench(args []string) int {
 	syncMode := fs.String("sync", "NORMAL", "SQLite synchronous mode: NORMAL or FULL")
 	batch := fs.Int("batch", 1000, "enqueue batch size and worker claim batch")
 	concurrency := fs.Int("concurrency", 0, "worker concurrency (default the bench's own)")
+	claimAhead := fs.Bool("claim-ahead", false, "the burn-down worker claims ahead of its free runners (WorkerOptions.ClaimAhead)")
 	samples := fs.Int("latency-samples", 200, "pickup-latency samples (0 skips the latency run)")
 	duration := fs.Duration("duration", 0, "stop the whole run after this long (0: no limit)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -78,7 +79,7 @@ func (a *app) cmdBench(args []string) int {
 	if latency == 0 {
 		latency = -1
 	}
-	bc := bench.Config{Backend: b, Jobs: *jobs, BatchSize: *batch, Concurrency: *concurrency, LatencySamples: latency}
+	bc := bench.Config{Backend: b, Jobs: *jobs, BatchSize: *batch, Concurrency: *concurrency, ClaimAhead: *claimAhead, LatencySamples: latency}
 	if f, ok := a.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) && !*asJSON {
 		start := time.Now()
 		bc.Progress = func(done int) {

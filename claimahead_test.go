@@ -1,8 +1,11 @@
 package nuvom
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/nuvom/nuvom/runtime/memory"
 )
 
 // TestClaimAheadFollowsClaimAndJobDurations checks the claim-ahead estimate:
@@ -49,5 +52,43 @@ func TestClaimAheadFollowsClaimAndJobDurations(t *testing.T) {
 	}
 	if b.jobs != 0 {
 		t.Fatalf("after a long run of 1 s jobs a worker that ran no-op jobs still claims %d ahead", b.jobs)
+	}
+}
+
+// TestClaimAheadAppliesOnlyWhereSafe: ClaimAhead is honoured for a worker of
+// one queue (or any) whose tasks declare no limit; not with strict queues
+// (a job of a later queue claimed ahead would run before one of an earlier
+// queue enqueued after it), nor when a task declares a concurrency or rate
+// limit (the store counts a start when it is claimed).
+func TestClaimAheadAppliesOnlyWhereSafe(t *testing.T) {
+	noop := func(context.Context, []byte) ([]byte, error) { return nil, nil }
+	plain := TaskDef{TaskSpec: TaskSpec{Name: "t.plain", Options: TaskOptions{Queue: "q"}}, Invoke: noop}
+	rated := TaskDef{TaskSpec: TaskSpec{Name: "t.rated", Options: TaskOptions{Queue: "q", Rate: Rate{N: 3, Per: time.Second}}}, Invoke: noop}
+	capped := TaskDef{TaskSpec: TaskSpec{Name: "t.capped", Options: TaskOptions{Queue: "q", MaxConcurrency: 2}}, Invoke: noop}
+	for _, c := range []struct {
+		name   string
+		defs   []TaskDef
+		queues []string
+		ahead  bool // ClaimAhead asked
+		want   bool
+	}{
+		{"off by default", []TaskDef{plain}, nil, false, false},
+		{"asked, any queue", []TaskDef{plain}, nil, true, true},
+		{"asked, one queue", []TaskDef{plain}, []string{"q"}, true, true},
+		{"asked, strict queues", []TaskDef{plain}, []string{"q", "r"}, true, false},
+		{"asked, a rate-limited task", []TaskDef{plain, rated}, nil, true, false},
+		{"asked, a concurrency-limited task", []TaskDef{plain, capped}, nil, true, false},
+	} {
+		reg, err := NewRegistry(c.defs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewWorker(memory.New(), reg, WorkerOptions{ClaimAhead: c.ahead, Queues: c.queues})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.ahead != c.want {
+			t.Errorf("%s: claims ahead %t, want %t", c.name, w.ahead, c.want)
+		}
 	}
 }

@@ -103,6 +103,11 @@ type WorkflowSummary struct {
 	State     WorkflowState `json:"state"`
 }
 
+// Summary returns the summary of w that ListWorkflows gives.
+func (w *WorkflowInfo) Summary() WorkflowSummary {
+	return WorkflowSummary{ID: w.ID, Name: w.Name, CreatedAt: w.CreatedAt, Steps: len(w.Steps), Counts: w.Counts, State: w.State}
+}
+
 // Workflows is the part of the storage contract that stores workflows. Every
 // backend implements it (the conformance suite checks); it is a separate
 // interface so that the core Backend stays small.

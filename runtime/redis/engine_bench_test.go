@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,9 +36,9 @@ func BenchmarkEngine(b *testing.B) {
 		be.Client().ConfigResetStat(ctx)
 		c := &counting{Backend: be}
 		b.StartTimer()
-		cpu0, self0 := serverCPU(b, be), bench.ProcessCPU()
+		cpu0, self0 := srv.CPU(b), bench.ProcessCPU()
 		rep, err := bench.Run(ctx, bench.Config{Backend: c, Jobs: jobs, Concurrency: 64})
-		cpu1, self1 := serverCPU(b, be), bench.ProcessCPU()
+		cpu1, self1 := srv.CPU(b), bench.ProcessCPU()
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -94,21 +93,3 @@ func (c *counting) Complete(ctx context.Context, o []backend.Outcome) ([]error, 
 	return errs, err
 }
 
-// serverCPU returns the CPU time the Redis server has used (user and
-// system, from INFO cpu).
-func serverCPU(b *testing.B, be *nredis.Backend) time.Duration {
-	info, err := be.Client().Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var s float64
-	for _, line := range strings.Split(info, "\r\n") {
-		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				s += f
-			}
-		}
-	}
-	return time.Duration(s * float64(time.Second))
-}

@@ -334,8 +334,7 @@ func (b *Backend) ListWorkflows(ctx context.Context, limit int) ([]backend.Workf
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, backend.WorkflowSummary{ID: info.ID, Name: info.Name, CreatedAt: info.CreatedAt,
-			Steps: len(info.Steps), Counts: info.Counts, State: info.State})
+		out = append(out, info.Summary())
 	}
 	return out, nil
 }

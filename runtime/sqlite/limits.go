@@ -253,21 +253,8 @@ func (b *Backend) claimLimited(ctx context.Context, req backend.ClaimRequest, li
 			}
 		}
 	}
-	released, err := b.settle(ctx, tx, quarantined, cd)
-	if err != nil {
-		return nil, b.wrap("claim", err)
-	}
-	if err := b.addCounts(ctx, tx, cd); err != nil {
-		return nil, b.wrap("claim", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, b.wrap("claim: commit", err)
-	}
-	if released {
-		b.notify.signal()
-	}
-	for _, ce := range corrupt {
-		b.logCorrupt(ce)
+	if err := b.commitClaim(ctx, tx, quarantined, corrupt, cd); err != nil {
+		return nil, err
 	}
 	if jobs == nil {
 		jobs = []*backend.Job{}

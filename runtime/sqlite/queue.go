@@ -155,15 +155,28 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	if err != nil {
 		return nil, b.wrap("claim", err)
 	}
+	if err := b.commitClaim(ctx, tx, quarantined, corrupt, cd); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(jobs, func(x, y *backend.Job) int {
+		return cmp.Or(cmp.Compare(y.Priority, x.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.ID, y.ID))
+	})
+	return jobs, nil
+}
+
+// commitClaim ends a claim's transaction: it settles the workflow steps of
+// the jobs the claim quarantined, writes the claim's counter moves, commits,
+// wakes subscribers when a step was released, and logs the rows quarantined.
+func (b *Backend) commitClaim(ctx context.Context, tx *sql.Tx, quarantined []ended, corrupt []*corruptError, cd counts) error {
 	released, err := b.settle(ctx, tx, quarantined, cd)
 	if err != nil {
-		return nil, b.wrap("claim", err)
+		return b.wrap("claim", err)
 	}
 	if err := b.addCounts(ctx, tx, cd); err != nil {
-		return nil, b.wrap("claim", err)
+		return b.wrap("claim", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, b.wrap("claim: commit", err)
+		return b.wrap("claim: commit", err)
 	}
 	if released {
 		b.notify.signal()
@@ -171,10 +184,7 @@ func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 	for _, ce := range corrupt {
 		b.logCorrupt(ce)
 	}
-	slices.SortFunc(jobs, func(x, y *backend.Job) int {
-		return cmp.Or(cmp.Compare(y.Priority, x.Priority), x.RunAt.Compare(y.RunAt), cmp.Compare(x.ID, y.ID))
-	})
-	return jobs, nil
+	return nil
 }
 
 // quarantineRow moves the row rowid to quarantined with reason as its error,

@@ -3,14 +3,11 @@ package asynqbench
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/internal/redistest"
@@ -40,16 +37,16 @@ func BenchmarkSideBySide(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		single := singleSideBySide(b, be, srv.Addr)
+		single := singleSideBySide(b, be, srv)
 		b.ReportMetric(single.nuvomRate, "nuvom-single-jobs/s")
 		b.ReportMetric(single.asynqRate, "asynq-single-jobs/s")
 		b.ReportMetric(single.nuvomCPU, "nuvom-single-redis-cpu-us/job")
 		b.ReportMetric(single.asynqCPU, "asynq-single-redis-cpu-us/job")
 		b.ReportMetric(single.nuvomClientCPU, "nuvom-single-client-cpu-us/job")
 		b.ReportMetric(single.asynqClientCPU, "asynq-single-client-cpu-us/job")
-		cpu0 := serverCPU(b, srv.Addr)
+		cpu0 := srv.CPU(b)
 		rep, err := bench.Run(ctx, bench.Config{Backend: be, Jobs: jobs, Concurrency: 64})
-		nuvomCPU := serverCPU(b, srv.Addr) - cpu0
+		nuvomCPU := srv.CPU(b) - cpu0
 		be.Close()
 		if err != nil {
 			b.Fatal(err)
@@ -71,9 +68,9 @@ func BenchmarkSideBySide(b *testing.B) {
 		}
 		b.ReportMetric(repAhead.BurnDownRate(), "nuvom-burn-claim-ahead-jobs/s")
 
-		cpu0 = serverCPU(b, srv.Addr)
+		cpu0 = srv.CPU(b)
 		burn := asynqRun(b, srv.Addr)
-		asynqCPU := serverCPU(b, srv.Addr) - cpu0
+		asynqCPU := srv.CPU(b) - cpu0
 		b.ReportMetric(burn, "asynq-burn-jobs/s")
 		// Redis's own CPU time per job over each engine's whole run (enqueue,
 		// burn-down; Nuvom's also its 200 pickup samples).
@@ -82,27 +79,6 @@ func BenchmarkSideBySide(b *testing.B) {
 		srv.Stop()
 		b.StartTimer()
 	}
-}
-
-// serverCPU returns the CPU time the Redis at addr has used (user and
-// system, from INFO cpu).
-func serverCPU(b *testing.B, addr string) time.Duration {
-	c := goredis.NewClient(&goredis.Options{Addr: addr})
-	defer c.Close()
-	info, err := c.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var s float64
-	for _, line := range strings.Split(info, "\r\n") {
-		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				s += f
-			}
-		}
-	}
-	return time.Duration(s * float64(time.Second))
 }
 
 // singleRounds and singlePerRound size the interleaved single-enqueue
@@ -119,11 +95,11 @@ type singleFigures struct {
 // singleSideBySide measures single enqueue, one call after the other, of
 // Nuvom (on be, queue "single") and asynq (database 1, queue "single", which
 // its burn-down server does not serve), interleaved round by round.
-func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) singleFigures {
+func singleSideBySide(b *testing.B, be *nredis.Backend, srv *redistest.Server) singleFigures {
 	ctx := context.Background()
 	client := nuvom.NewClient(be)
 	spec := nuvom.TaskSpec{Name: bench.NoopTask, Options: nuvom.TaskOptions{Queue: "single", StoreResult: true}}
-	aclient := asynq.NewClient(asynq.RedisClientOpt{Addr: addr, DB: 1})
+	aclient := asynq.NewClient(asynq.RedisClientOpt{Addr: srv.Addr, DB: 1})
 	defer aclient.Close()
 	task := asynq.NewTask("noop", nil)
 	// One call of each first, untimed: connections made, scripts loaded,
@@ -136,7 +112,7 @@ func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) singleFigur
 	}
 	var nuvomTime, asynqTime, nuvomCPU, asynqCPU, nuvomClient, asynqClient time.Duration
 	for range singleRounds {
-		cpu0 := serverCPU(b, addr)
+		cpu0 := srv.CPU(b)
 		self := bench.ProcessCPU()
 		start := time.Now()
 		for range singlePerRound {
@@ -146,7 +122,7 @@ func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) singleFigur
 		}
 		nuvomTime += time.Since(start)
 		nuvomClient += bench.ProcessCPU() - self
-		cpu1 := serverCPU(b, addr)
+		cpu1 := srv.CPU(b)
 		self = bench.ProcessCPU()
 		nuvomCPU += cpu1 - cpu0
 		start = time.Now()
@@ -157,7 +133,7 @@ func singleSideBySide(b *testing.B, be *nredis.Backend, addr string) singleFigur
 		}
 		asynqTime += time.Since(start)
 		asynqClient += bench.ProcessCPU() - self
-		asynqCPU += serverCPU(b, addr) - cpu1
+		asynqCPU += srv.CPU(b) - cpu1
 	}
 	n := float64(singleRounds * singlePerRound)
 	return singleFigures{nuvomRate: n / nuvomTime.Seconds(), asynqRate: n / asynqTime.Seconds(),

@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/hibiken/asynq v0.26.0
 	github.com/nuvom/nuvom v0.0.0
-	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
@@ -15,6 +14,7 @@ require (
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/spf13/cast v1.10.0 // indirect

@@ -92,4 +92,3 @@ func (c *counting) Complete(ctx context.Context, o []backend.Outcome) ([]error, 
 	c.completed.Add(int64(len(o)))
 	return errs, err
 }
-

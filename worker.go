@@ -703,10 +703,15 @@ func (w *Worker) runner() {
 			continue
 		}
 		w.running.Add(1)
-		t0 := time.Now()
-		abandoned := w.execute(r)
-		w.runNanos.Add(int64(time.Since(t0)))
-		w.runCount.Add(1)
+		var abandoned bool
+		if w.ahead {
+			t0 := time.Now()
+			abandoned = w.execute(r)
+			w.runNanos.Add(int64(time.Since(t0)))
+			w.runCount.Add(1)
+		} else {
+			abandoned = w.execute(r)
+		}
 		w.running.Add(-1)
 		if abandoned {
 			return

@@ -165,7 +165,9 @@ func collectMinutes(outcomes []backend.Outcome, errs []error, valid []int, where
 		if cur := ms[k]; cur != nil {
 			cur.Add(m)
 		} else {
-			ms[k] = &m
+			fresh := new(backend.MinuteStat) // m itself stays on the stack
+			*fresh = m
+			ms[k] = fresh
 		}
 	}
 	return ms

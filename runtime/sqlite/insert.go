@@ -49,8 +49,32 @@ func insertFreshSQL(rows int) string {
 	return sb.String()
 }
 
+// sqlEnqueueFreshMigration creates enqueue_fresh: a view of the columns of a
+// fresh job whose INSTEAD OF trigger inserts the job and adds it to the
+// counters (counts.go) of its queue and state, as Enqueue's transaction
+// would. Appended to migrations in schema.go.
+const sqlEnqueueFreshMigration = `CREATE VIEW enqueue_fresh AS SELECT ` + freshColumns + ` FROM jobs;
+	CREATE TRIGGER enqueue_fresh_insert INSTEAD OF INSERT ON enqueue_fresh BEGIN
+		INSERT INTO jobs (` + freshColumns + `) VALUES (NEW.id, NEW.task, NEW.signature, NEW.args,
+			NEW.queue, NEW.priority, NEW.state, NEW.max_attempts, NEW.run_at, NEW.timeout,
+			NEW.timeout_policy, NEW.store_result, NEW.created_at);
+		INSERT INTO nuvom_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+			ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+	END;`
+
+// enqueueFreshSQL enqueues one fresh job (freshArgs) through enqueue_fresh.
+func enqueueFreshSQL() string {
+	return "INSERT INTO enqueue_fresh (" + freshColumns + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?,", freshColumnCount), ",") + ")"
+}
+
 // prepareFresh prepares the multi-row inserts of fresh jobs, one per batch size.
 func (s *stmts) prepareFresh(db *sql.DB) error {
+	// A database opened read-only may predate enqueue_fresh: its Enqueue
+	// (which fails anyway) then takes the transaction.
+	if st, err := db.Prepare(enqueueFreshSQL()); err == nil {
+		s.enqueueFresh = st
+	}
 	s.insertFreshN = map[int]*sql.Stmt{}
 	for _, n := range batchSizes {
 		st, err := db.Prepare(insertFreshSQL(n))

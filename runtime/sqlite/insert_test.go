@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,14 @@ func TestEnqueueKeepsEveryColumn(t *testing.T) {
 		}
 		return j
 	}
-	var want []*backend.Job
+	fresh := next(nil) // alone: the one-statement insert (enqueueFreshSQL)
+	fresh.Priority, fresh.Timeout, fresh.Signature, fresh.Args = 3, time.Minute, "sig", []byte{0x91, 0x01}
+	fresh.State, fresh.RunAt = backend.StateScheduled, t0.Add(time.Hour)
+	if !freshJob(fresh) {
+		t.Fatal("a job with none of the left-out columns set does not count as fresh")
+	}
+	mustEnqueue(t, b, []*backend.Job{fresh})
+	want := []*backend.Job{fresh}
 	for name, mod := range mods {
 		single := next(mod)
 		if freshJob(single) {
@@ -64,5 +72,43 @@ func TestEnqueueKeepsEveryColumn(t *testing.T) {
 		if d := cmp.Diff(w, got, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); d != "" {
 			t.Errorf("Get(%s) differs from the enqueued job (-want +got):\n%s", w.ID, d)
 		}
+	}
+}
+
+// TestEnqueueOneFreshIsAtomic checks the one-statement enqueue of a fresh
+// job: it moves the counters with the job, and a job whose id is taken is
+// refused with the id named, leaving the stored job and the counters as
+// they were.
+func TestEnqueueOneFreshIsAtomic(t *testing.T) {
+	b := openTest(t)
+	ctx := context.Background()
+	first := backendtest.NewJob(backendtest.ID(1), "t", t0)
+	mustEnqueue(t, b, []*backend.Job{first})
+	again := backendtest.NewJob(backendtest.ID(1), "other", t0)
+	again.Queue = "elsewhere"
+	_, err := b.Enqueue(ctx, []*backend.Job{again})
+	if err == nil || !strings.Contains(err.Error(), first.ID) {
+		t.Fatalf("enqueue of a taken id: err = %v, want an error naming %s", err, first.ID)
+	}
+	got, err := b.Get(ctx, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Task != "t" || got.Queue != first.Queue {
+		t.Fatalf("stored job changed to task %q, queue %q", got.Task, got.Queue)
+	}
+	stats, err := b.Stats(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := b.statsByScan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 1 || stats[0].Queue != first.Queue || stats[0].State != backend.StateQueued || stats[0].Count != 1 {
+		t.Fatalf("Stats = %+v, want one queued job in %s", stats, first.Queue)
+	}
+	if len(scan) != 1 || scan[0].Count != 1 {
+		t.Fatalf("scan of the jobs = %+v, want one queued job", scan)
 	}
 }

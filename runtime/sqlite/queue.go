@@ -46,7 +46,8 @@ func checkNew(j *backend.Job) error {
 
 // Enqueue inserts jobs in one transaction: jobs without a unique key through
 // prepared multi-row inserts (insertJobs), each job with one after looking its
-// key up.
+// key up. One fresh job (freshJob) takes a single statement instead
+// (enqueueFreshSQL), atomic without an explicit transaction.
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
 	if len(jobs) == 0 {
 		return []backend.EnqueueResult{}, nil
@@ -55,6 +56,15 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 		if err := checkNew(j); err != nil {
 			return nil, b.wrap("enqueue", err)
 		}
+	}
+	if len(jobs) == 1 && freshJob(jobs[0]) && b.stmts.enqueueFresh != nil {
+		j := jobs[0]
+		var args [freshColumnCount]any
+		if _, err := b.stmts.enqueueFresh.ExecContext(ctx, freshArgs(args[:0], j)...); err != nil {
+			return nil, b.wrapCtx(ctx, "enqueue", fmt.Errorf("insert %s: %w", j.ID, err))
+		}
+		b.notify.signal()
+		return []backend.EnqueueResult{{ID: j.ID}}, nil
 	}
 	res := make([]backend.EnqueueResult, len(jobs))
 	b.countStmts() // prepared before the transaction (counts.go)

@@ -20,6 +20,7 @@ type stmts struct {
 	insertN map[int]*sql.Stmt // multi-row inserts by row count (batchSizes)
 	// insertFreshN are the multi-row inserts of fresh jobs (see insert.go).
 	insertFreshN map[int]*sql.Stmt
+	enqueueFresh *sql.Stmt // one fresh job, in one statement (enqueueFreshSQL)
 	unique       *sql.Stmt
 	promote      *sql.Stmt
 	complete     *sql.Stmt
@@ -144,7 +145,7 @@ func (s *stmts) close() {
 	for _, st := range s.insertFreshN {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{s.unique, s.promote, s.complete, s.completeOK, s.queueTask, s.extend, s.release} {
+	for _, st := range []*sql.Stmt{s.enqueueFresh, s.unique, s.promote, s.complete, s.completeOK, s.queueTask, s.extend, s.release} {
 		if st != nil {
 			st.Close()
 		}

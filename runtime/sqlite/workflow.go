@@ -26,6 +26,10 @@ const (
 	// sqlSettleEdges marks the open edges from the parents named in ?1 (a
 	// JSON array of ids) counted and returns them. workflow_edges_open holds
 	// only open edges, so without workflows this is one empty index probe.
+	// sqlAnyOpenEdge probes workflow_edges_open: whether any workflow step
+	// still waits on a parent. Without one, settle has nothing to do, and a
+	// completion skips listing its jobs for sqlSettleEdges.
+	sqlAnyOpenEdge = `SELECT EXISTS (SELECT 1 FROM workflow_edges WHERE done = 0)`
 	sqlSettleEdges = `UPDATE workflow_edges SET done = 1
 		WHERE done = 0 AND parent IN (SELECT value FROM json_each(?1))
 		RETURNING parent, child, ignore_failure`
@@ -42,7 +46,7 @@ const (
 
 // flowStmts are the prepared statements of the workflow release.
 type flowStmts struct {
-	settle, cancelPending, arrived, pendingArgs, parentsOut, release *sql.Stmt
+	anyOpen, settle, cancelPending, arrived, pendingArgs, parentsOut, release *sql.Stmt
 }
 
 func (f *flowStmts) prepare(db *sql.DB) error {
@@ -50,7 +54,7 @@ func (f *flowStmts) prepare(db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&f.settle, sqlSettleEdges}, {&f.cancelPending, sqlCancelPending}, {&f.arrived, sqlStepArrived},
+		{&f.anyOpen, sqlAnyOpenEdge}, {&f.settle, sqlSettleEdges}, {&f.cancelPending, sqlCancelPending}, {&f.arrived, sqlStepArrived},
 		{&f.pendingArgs, sqlPendingArgs}, {&f.parentsOut, sqlParentsOut}, {&f.release, sqlReleaseStep},
 	} {
 		st, err := db.Prepare(p.sql)
@@ -64,7 +68,7 @@ func (f *flowStmts) prepare(db *sql.DB) error {
 }
 
 func (f *flowStmts) close() {
-	for _, st := range []*sql.Stmt{f.settle, f.cancelPending, f.arrived, f.pendingArgs, f.parentsOut, f.release} {
+	for _, st := range []*sql.Stmt{f.anyOpen, f.settle, f.cancelPending, f.arrived, f.pendingArgs, f.parentsOut, f.release} {
 		if st != nil {
 			st.Close()
 		}
@@ -85,6 +89,13 @@ type ended struct {
 // in cd and reports whether it queued any.
 func (b *Backend) settle(ctx context.Context, tx *sql.Tx, jobs []ended, cd counts) (bool, error) {
 	if len(jobs) == 0 || b.flow.settle == nil {
+		return false, nil
+	}
+	var open bool
+	if err := tx.StmtContext(ctx, b.flow.anyOpen).QueryRowContext(ctx).Scan(&open); err != nil {
+		return false, fmt.Errorf("settle workflow steps: look for open edges: %w", err)
+	}
+	if !open {
 		return false, nil
 	}
 	released := false

@@ -71,15 +71,23 @@ func (a *app) cmdQueueStats(args []string) int {
 }
 
 func (a *app) cmdQueuePurge(args []string) int {
-	fs := a.flags("queue purge", "", "Deletes jobs that are not running, by queue and state. Needs --yes.",
-		"nuvom queue purge --queue images --state failed,cancelled --yes")
+	fs := a.flags("queue purge", "", "Deletes jobs that are not running, by queue, state and age. Needs --yes.",
+		"nuvom queue purge --queue images --state failed,cancelled --yes\n"+
+			"  nuvom queue purge --older-than 168h --yes    # ended jobs finished more than a week ago")
 	queue := fs.String("queue", "", "only this queue")
 	states := fs.StringSlice("state", nil, "only these states (comma-separated); running jobs are never purged")
+	olderThan := fs.Duration("older-than", 0, "only jobs that ended (succeeded, failed, cancelled, quarantined) more than this long ago, e.g. 720h")
 	yes := fs.Bool("yes", false, "really delete")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
 	f := nuvom.PurgeFilter{Queue: *queue}
+	if fs.Changed("older-than") {
+		if *olderThan <= 0 {
+			return a.usageErr("queue purge: --older-than %s must be positive (a Go duration such as 720h)", *olderThan)
+		}
+		f.FinishedBefore = time.Now().Add(-*olderThan)
+	}
 	for _, s := range *states {
 		st := nuvom.State(strings.TrimSpace(s))
 		if !st.Valid() {
@@ -87,6 +95,9 @@ func (a *app) cmdQueuePurge(args []string) int {
 		}
 		if st == nuvom.StateRunning {
 			return a.usageErr("queue purge: running jobs cannot be purged")
+		}
+		if !f.FinishedBefore.IsZero() && !st.Final() {
+			return a.usageErr("queue purge: --older-than selects jobs that ended; --state %s never matches (use succeeded, failed, cancelled or quarantined)", st)
 		}
 		f.States = append(f.States, st)
 	}

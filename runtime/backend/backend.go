@@ -205,6 +205,20 @@ type PurgeFilter struct {
 	IDs    []string
 	Queue  string
 	States []State
+	// FinishedBefore, when not zero, limits the purge to jobs that ended
+	// (succeeded, failed, cancelled or quarantined) before it: retention by
+	// age. An ended job without a FinishedAt counts as ended before.
+	FinishedBefore time.Time
+}
+
+// EndedBefore reports whether a job in state with finishedAt passes f's
+// FinishedBefore (always, when it is zero); times are compared clamped (see
+// ClampTime).
+func (f PurgeFilter) EndedBefore(state State, finishedAt time.Time) bool {
+	if f.FinishedBefore.IsZero() {
+		return true
+	}
+	return state.Final() && (finishedAt.IsZero() || ClampTime(finishedAt).Before(ClampTime(f.FinishedBefore)))
 }
 
 // QueueStat counts the jobs of one queue in one state.

@@ -287,7 +287,6 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("file backend purge: %w", err)
 	}
-	lf := backend.ListFilter{States: f.States, Queue: f.Queue}
 	n := 0
 	for _, s := range all {
 		if err := ctx.Err(); err != nil {
@@ -296,7 +295,7 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		if s.running || (len(f.IDs) > 0 && !slices.Contains(f.IDs, s.id)) {
 			continue
 		}
-		ok, err := b.purgeOne(ctx, s, lf)
+		ok, err := b.purgeOne(ctx, s, f)
 		if err != nil {
 			return n, fmt.Errorf("file backend purge: %w", err)
 		}
@@ -307,12 +306,18 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 	return n, nil
 }
 
-func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.ListFilter) (bool, error) {
+// purgeOne deletes the job s if f selects it. A file that cannot be decoded
+// counts as a quarantined job that ended at an unknown time.
+func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter) (bool, error) {
+	selects := func(j *backend.Job) bool {
+		return matches(j, backend.ListFilter{States: f.States, Queue: f.Queue}) &&
+			j.State != backend.StateRunning && f.EndedBefore(j.State, j.FinishedAt)
+	}
 	if s.corrupt {
 		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, backend.StateQuarantined)) {
 			return false, nil
 		}
-	} else if j, err := readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == backend.StateRunning {
+	} else if j, err := readJob(s.path, s.id); err != nil || !selects(j) {
 		return false, nil //nolint:nilerr // moved or undecodable: the next purge or claim deals with it
 	}
 	unlock, err := b.lock(ctx, jobLock(s.id))
@@ -323,7 +328,7 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.ListFilter) 
 	var j *backend.Job
 	if !s.corrupt {
 		// Check again under the lock: the job may have changed since.
-		if j, err = readJob(s.path, s.id); err != nil || !matches(j, f) || j.State == backend.StateRunning {
+		if j, err = readJob(s.path, s.id); err != nil || !selects(j) {
 			return false, nil //nolint:nilerr // as above
 		}
 	}

@@ -550,7 +550,8 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		if j.State == backend.StateRunning ||
 			(len(f.IDs) > 0 && !slices.Contains(f.IDs, id)) ||
 			(f.Queue != "" && j.Queue != f.Queue) ||
-			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) {
+			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) ||
+			!f.EndedBefore(j.State, j.FinishedAt) {
 			continue
 		}
 		b.detach(e)

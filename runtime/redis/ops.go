@@ -1425,10 +1425,14 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 			groups[q] = nil
 		}
 	}
+	cutoff := ""
+	if !f.FinishedBefore.IsZero() {
+		cutoff = timeKey(backend.ClampTime(f.FinishedBefore))
+	}
 	n := 0
 	for q, ids := range groups {
-		for {
-			a := []any{b.qp(q), len(states)}
+		for skip := 0; skip >= 0; {
+			a := []any{b.qp(q), cutoff, skip, len(states)}
 			a = append(a, states...)
 			a = append(a, len(ids))
 			a = append(a, toAny(ids)...)
@@ -1436,14 +1440,20 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 			if err != nil {
 				return n, wrap(ctx, "purge", err)
 			}
-			gone := strs(v)
+			out, ok := v.([]any)
+			if !ok || len(out) == 0 {
+				return n, wrap(ctx, "purge", fmt.Errorf("purge script returned %T", v))
+			}
+			next, ok := out[0].(int64)
+			if !ok {
+				return n, wrap(ctx, "purge", fmt.Errorf("purge script returned %T to skip", out[0]))
+			}
+			gone := strs(out[1:])
 			if len(gone) > 0 {
 				b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
 			}
 			n += len(gone)
-			if len(ids) > 0 || len(gone) < 1000 {
-				break
-			}
+			skip = int(next)
 		}
 	}
 	return n, nil

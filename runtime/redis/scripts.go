@@ -607,36 +607,62 @@ return 1
 `)
 
 // purgeScript deletes jobs of one queue that are not running, at most 1000 a call.
-// ARGV: P, nstates, states..., nids, ids...  (no ids: every job of the states;
-// no states: every state but running). It returns the deleted ids.
+// ARGV: P, cutoff, skip, nstates, states..., nids, ids...  (no ids: every job
+// of the states; no states: every state but running). cutoff, when not empty,
+// keeps the purge to ended jobs finished before it (a time key): without
+// ids they are read from the queue's done index in finish order, skip
+// members on, and at most 1000 are looked at a call.
+// It returns the number of done members to skip next time (those looked at
+// and kept; -1 when none are left to look at), then the deleted ids.
 var purgeScript = goredis.NewScript(prelude + `
-local ns = tonumber(ARGV[2])
+local FINAL = {succeeded = true, failed = true, cancelled = true, quarantined = true}
+local cutoff, skip, ns = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local states = {}
-for k = 1, ns do states[ARGV[2 + k]] = true end
-local ni = tonumber(ARGV[3 + ns])
-local gone = {}
+for k = 1, ns do states[ARGV[4 + k]] = true end
+local ni = tonumber(ARGV[5 + ns])
+local out = {-1}
+local function take(id)
+  del_job(id)
+  out[#out + 1] = id
+end
 if ni > 0 then
   for k = 1, ni do
-    local id = ARGV[3 + ns + k]
-    local st = redis.call('HGET', jk(id), 'st')
-    if st and st ~= 'running' and (ns == 0 or states[st]) then
-      del_job(id)
-      gone[#gone + 1] = id
+    local id = ARGV[5 + ns + k]
+    local f = redis.call('HMGET', jk(id), 'st', 'fa')
+    local st = f[1]
+    if st and st ~= 'running' and (ns == 0 or states[st]) and
+        (cutoff == '' or (FINAL[st] and (f[2] or '') < cutoff)) then
+      take(id)
     end
   end
-  return gone
+  return out
+end
+if cutoff ~= '' then
+  local ms = redis.call('ZRANGEBYLEX', P .. 'done', '-', '(' .. cutoff, 'LIMIT', skip, 1000)
+  for _, m in ipairs(ms) do
+    local id = string.sub(m, 17)
+    if ns == 0 or states[redis.call('HGET', jk(id), 'st')] then
+      take(id)
+    else
+      skip = skip + 1
+    end
+  end
+  if #ms == 1000 then out[1] = skip end
+  return out
 end
 local list = {'scheduled', 'queued', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined'}
 for _, st in ipairs(list) do
   if ns == 0 or states[st] then
-    for _, id in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 999 - #gone)) do
-      del_job(id)
-      gone[#gone + 1] = id
+    for _, id in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 1000 - #out)) do
+      take(id)
     end
-    if #gone >= 1000 then return gone end
+    if #out > 1000 then
+      out[1] = 0
+      return out
+    end
   end
 end
-return gone
+return out
 `)
 
 // retainScript applies retention to one queue. ARGV: P, keep, cutoff.

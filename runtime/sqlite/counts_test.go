@@ -621,3 +621,46 @@ func TestCountsFirstClaimOfTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPurgeInChunks purges more jobs than one transaction deletes
+// (purgeChunk), interleaved with jobs the purge keeps: every selected job
+// goes, the others stay, and the counters match the jobs left.
+func TestPurgeInChunks(t *testing.T) {
+	b := openTest(t)
+	ctx := context.Background()
+	const n = 2*purgeChunk + purgeChunk/2
+	var jobs []*backend.Job
+	for i := range n + n/5 {
+		j := backendtest.NewJob(backendtest.ID(uint64(i+1)), "t", t0)
+		if i%6 == 5 {
+			j.Queue = "keep"
+		}
+		jobs = append(jobs, j)
+	}
+	mustEnqueue(t, b, jobs)
+	want := 0
+	for _, j := range jobs {
+		if j.Queue != "keep" {
+			want++
+		}
+	}
+	got, err := b.Purge(ctx, backend.PurgeFilter{Queue: jobs[0].Queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("Purge deleted %d jobs, want %d", got, want)
+	}
+	stats, err := b.Stats(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := b.statsByScan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 1 || stats[0].Queue != "keep" || stats[0].Count != len(jobs)-want ||
+		len(scan) != 1 || scan[0].Count != len(jobs)-want {
+		t.Fatalf("after the purge: counters %+v, scan %+v; want %d jobs of queue keep", stats, scan, len(jobs)-want)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,19 +237,31 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	return err
 }
 
-// Purge deletes the jobs matching f that are not running and returns how many.
+// purgeChunk is the most jobs Purge deletes in one transaction: writers
+// (workers storing outcomes) wait for one chunk at a time, not for the
+// whole purge (deleting a million jobs takes seconds).
+const purgeChunk = 10_000
+
+// Purge deletes the jobs matching f that are not running and returns how
+// many, in transactions of up to purgeChunk jobs taken in rowid order: a
+// purge that fails or is cancelled part-way has deleted the chunks before.
 func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
-	q := `DELETE FROM jobs WHERE state <> 'running'`
+	cond := `state <> 'running'`
 	var args []any
 	if f.Queue != "" {
-		q += " AND queue = ?"
+		cond += " AND queue = ?"
 		args = append(args, f.Queue)
 	}
 	if len(f.States) > 0 {
-		q += " AND state IN (" + placeholders(len(f.States)) + ")"
+		cond += " AND state IN (" + placeholders(len(f.States)) + ")"
 		for _, s := range f.States {
 			args = append(args, string(s))
 		}
+	}
+	if !f.FinishedBefore.IsZero() {
+		cond += ` AND (state = 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state = 'quarantined')
+			AND (finished_at = 0 OR finished_at < ?)`
+		args = append(args, nanos(f.FinishedBefore))
 	}
 	if len(f.IDs) > 0 {
 		// Bound as one JSON array, so any number of ids fits one statement.
@@ -255,29 +269,49 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		if err != nil {
 			return 0, b.wrap("purge", err)
 		}
-		q += " AND id IN (SELECT value FROM json_each(?))"
+		cond += " AND id IN (SELECT value FROM json_each(?))"
 		args = append(args, string(ids))
 	}
+	q := `DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE rowid > ? AND ` + cond + `
+		ORDER BY rowid LIMIT ` + strconv.Itoa(purgeChunk) + `) RETURNING rowid, queue, state`
+	total := 0
+	for after := int64(math.MinInt64); ; {
+		n, last, err := b.purgeChunk(ctx, q, append([]any{after}, args...))
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < purgeChunk {
+			return total, nil
+		}
+		after = last
+	}
+}
+
+// purgeChunk runs one chunk of Purge (q, with its arguments) in a
+// transaction of its own, with the counters' moves; it returns how many jobs
+// it deleted and the last rowid among them.
+func (b *Backend) purgeChunk(ctx context.Context, q string, args []any) (n int, last int64, err error) {
 	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, b.wrap("purge: begin", err)
+		return 0, 0, b.wrapCtx(ctx, "purge: begin", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, q+" RETURNING queue, state", args...)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return 0, b.wrap("purge", err)
+		return 0, 0, b.wrapCtx(ctx, "purge", err)
 	}
 	cd := counts{}
-	n, err := countDeleted(rows, cd)
+	n, last, err = countDeleted(rows, cd)
 	if err != nil {
-		return 0, b.wrap("purge", err)
+		return 0, 0, b.wrapCtx(ctx, "purge", err)
 	}
 	if err := b.addCounts(ctx, tx, cd); err != nil {
-		return 0, b.wrap("purge", err)
+		return 0, 0, b.wrapCtx(ctx, "purge", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, b.wrap("purge: commit", err)
+		return 0, 0, b.wrapCtx(ctx, "purge: commit", err)
 	}
-	return int(n), nil
+	return n, last, nil
 }

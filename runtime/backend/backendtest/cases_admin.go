@@ -361,6 +361,76 @@ func testStats(s *suite) {
 	}
 }
 
+// testPurgeFinishedBefore checks retention by age: PurgeFilter.FinishedBefore
+// deletes ended jobs (succeeded, failed, cancelled, quarantined) whose
+// FinishedAt is before it, with the other fields still narrowing the purge,
+// and never a job that has not ended (a retrying job's FinishedAt is its
+// last attempt's).
+func testPurgeFinishedBefore(s *suite) {
+	ctx := s.t.Context()
+	var jobs []*backend.Job
+	for i := range 9 {
+		jobs = append(jobs, s.job("A", onQueue([]string{"q1", "q2"}[i%2])))
+	}
+	s.enqueue(jobs...)
+	cs := s.claimAt(at(min1), 7)
+	if len(cs) != 7 {
+		s.t.Fatalf("setup claimed %d, want 7", len(cs))
+	}
+	slices.SortFunc(cs, func(a, b *backend.Job) int { return cmp.Compare(a.ID, b.ID) })
+	// cs[0] q1 succeeded at 2m, cs[1] q2 failed at 3m, cs[2] q1 succeeded at
+	// 10m, cs[3] q2 retrying (its attempt ended at 2m), cs[4] q1 quarantined
+	// at 2m, cs[5] q2 succeeded at 2m, cs[6] q1 running; jobs[7] q2 cancelled
+	// at 4m while queued, jobs[8] q1 queued.
+	ends := []struct {
+		state backend.State
+		at    time.Duration
+	}{{backend.StateSucceeded, 2}, {backend.StateFailed, 3}, {backend.StateSucceeded, 10},
+		{backend.StateRetrying, 2}, {backend.StateQuarantined, 2}, {backend.StateSucceeded, 2}}
+	for i, e := range ends {
+		o := outcome(cs[i], e.state, at(e.at*min1))
+		if e.state == backend.StateRetrying {
+			o.RunAt = at(hour)
+		}
+		s.completeOK(o)
+	}
+	if err := s.b.Cancel(ctx, jobs[7].ID, at(4*min1)); err != nil {
+		s.t.Fatalf("Cancel: %v", err)
+	}
+	live := map[string]bool{}
+	for _, j := range jobs {
+		live[j.ID] = true
+	}
+	purge := func(f backend.PurgeFilter, want ...string) {
+		s.t.Helper()
+		n, err := s.b.Purge(ctx, f)
+		if err != nil {
+			s.t.Fatalf("Purge(%+v): %v", f, err)
+		}
+		if n != len(want) {
+			s.t.Errorf("Purge(%+v) deleted %d jobs, want %d", f, n, len(want))
+		}
+		for _, id := range want {
+			delete(live, id)
+		}
+		for _, j := range jobs {
+			_, err := s.b.Get(ctx, j.ID)
+			if gone := isErr(err, backend.ErrNotFound); gone == live[j.ID] {
+				s.t.Errorf("after Purge(%+v): job %s gone = %v, want %v (err %v)", f, j.ID, gone, !live[j.ID], err)
+			}
+		}
+	}
+	cutoff := at(5 * min1)
+	purge(backend.PurgeFilter{FinishedBefore: cutoff, States: []backend.State{backend.StateFailed, backend.StateQueued}}, cs[1].ID)
+	purge(backend.PurgeFilter{FinishedBefore: cutoff, Queue: "q2"}, cs[5].ID, jobs[7].ID)
+	purge(backend.PurgeFilter{FinishedBefore: cutoff}, cs[0].ID, cs[4].ID)
+	purge(backend.PurgeFilter{FinishedBefore: at(11 * min1), IDs: []string{cs[2].ID, cs[3].ID, cs[6].ID, jobs[8].ID}}, cs[2].ID)
+	purge(backend.PurgeFilter{FinishedBefore: at(100 * hour)})
+	if len(live) != 3 {
+		s.t.Errorf("%d jobs left, want the retrying, running and queued ones", len(live))
+	}
+}
+
 func testPurge(s *suite) {
 	m := s.mixedJobs()
 	purge := func(f backend.PurgeFilter, drop func(model) bool) {

@@ -54,6 +54,7 @@ func cases() []testCase {
 		{"ListDefaultLimit", testListDefaultLimit},
 		{"Stats", testStats},
 		{"Purge", testPurge},
+		{"PurgeFinishedBefore", testPurgeFinishedBefore},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},

@@ -65,6 +65,12 @@ type WorkerOptions struct {
 	// indexed look-up that writes only when it finds some); default the shorter
 	// of LeaseFor/4 and 250ms.
 	RecoverEvery time.Duration
+	// KeepFinishedFor, when positive, is the retention of ended jobs: the
+	// worker deletes the jobs that ended (succeeded, failed, cancelled or
+	// quarantined) more than this long ago, results and history with them,
+	// when it starts and then every quarter of it (at most an hour apart).
+	// Zero (the default) keeps them until purged (nuvom queue purge).
+	KeepFinishedFor time.Duration
 	// Grace is how long a shutdown waits for running jobs; default 10s. A
 	// negative value means no grace period: running jobs are handed back at once.
 	Grace time.Duration
@@ -232,7 +238,7 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		name string
 		v    time.Duration
 	}{{"LeaseFor", o.LeaseFor}, {"HeartbeatEvery", o.HeartbeatEvery}, {"PollInterval", o.PollInterval},
-		{"RecoverEvery", o.RecoverEvery}, {"AbandonAfter", o.AbandonAfter}} {
+		{"RecoverEvery", o.RecoverEvery}, {"AbandonAfter", o.AbandonAfter}, {"KeepFinishedFor", o.KeepFinishedFor}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("new worker: %s %s is negative", d.name, d.v)
 		}
@@ -389,10 +395,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	go w.completer(bctx, compStop, compDone)
 	bgCtx, stopBg := context.WithCancel(bctx)
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(4)
 	go func() { defer bg.Done(); w.heartbeat(bgCtx) }()
 	go func() { defer bg.Done(); w.registry(bgCtx) }()
 	go func() { defer bg.Done(); w.recoverer(bgCtx) }()
+	go func() { defer bg.Done(); w.retention(bgCtx) }()
 
 	err := w.fetchLoop(ctx, bctx, jobBase)
 	close(w.shutdownBegun) // from now on a store that keeps failing is given up after the grace period
@@ -892,6 +899,33 @@ func (w *Worker) recoverer(ctx context.Context) {
 		case <-t.C:
 		}
 		w.recoverOnce(ctx)
+	}
+}
+
+// retention deletes the jobs that ended more than KeepFinishedFor ago, at
+// once and then every pruneEvery, until ctx ends; it does nothing when
+// KeepFinishedFor is zero.
+func (w *Worker) retention(ctx context.Context) {
+	keep := w.o.KeepFinishedFor
+	if keep <= 0 {
+		return
+	}
+	every := min(max(keep/4, time.Second), time.Hour)
+	for {
+		n, err := w.b.Purge(ctx, PurgeFilter{FinishedBefore: w.now().Add(-keep)})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Error("delete jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "err", err)
+		case n > 0:
+			w.log.Info("deleted jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "jobs", n)
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 

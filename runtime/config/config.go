@@ -17,6 +17,9 @@
 //	NUVOM_QUEUES         comma-separated queues in priority order; default every queue of the worker's tasks
 //	NUVOM_CLAIM_AHEAD    true lets a worker claim jobs ahead of its free runners (WorkerOptions.ClaimAhead:
 //	                     for many short jobs on a store across the network); default false
+//	NUVOM_KEEP_FINISHED_FOR  retention: a worker deletes the jobs that ended more than this Go
+//	                     duration ago (WorkerOptions.KeepFinishedFor), e.g. 720h; default 0: kept
+//	                     until purged
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s; 0 means
 //	                     none: a shutdown hands running jobs back at once
 //	NUVOM_LEASE          how long a worker's claim holds a job without a heartbeat (heartbeats
@@ -77,14 +80,16 @@ type Setting[T any] struct {
 // Config is the effective configuration.
 type Config struct {
 	// Root is the module root (see the package doc).
-	Root         string
-	Backend      Setting[string]
-	DB           Setting[string]
-	QueueDir     Setting[string]
-	SQLiteSync   Setting[string]
-	Concurrency  Setting[int]
-	Queues       Setting[[]string]
-	ClaimAhead   Setting[bool]
+	Root        string
+	Backend     Setting[string]
+	DB          Setting[string]
+	QueueDir    Setting[string]
+	SQLiteSync  Setting[string]
+	Concurrency Setting[int]
+	Queues      Setting[[]string]
+	ClaimAhead  Setting[bool]
+	// KeepFinished is the retention of ended jobs (WorkerOptions.KeepFinishedFor); 0 keeps them.
+	KeepFinished Setting[time.Duration]
 	Grace        Setting[time.Duration]
 	Lease        Setting[time.Duration]
 	PollInterval Setting[time.Duration]
@@ -105,7 +110,7 @@ type Config struct {
 // varNames are the environment variables Load reads, in the order Entries shows them.
 var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
 	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
-	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD"}
+	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD", "NUVOM_KEEP_FINISHED_FOR"}
 
 // Load returns the configuration for a process started in dir, reading
 // NUVOM_* variables through getenv (os.Getenv in production). A bad value is
@@ -125,6 +130,7 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		Concurrency:      Setting[int]{nuvom.DefaultConcurrency, SourceDefault},
 		Queues:           Setting[[]string]{nil, SourceDefault},
 		ClaimAhead:       Setting[bool]{false, SourceDefault},
+		KeepFinished:     Setting[time.Duration]{0, SourceDefault},
 		Grace:            Setting[time.Duration]{nuvom.DefaultGrace, SourceDefault},
 		Lease:            Setting[time.Duration]{nuvom.DefaultLeaseFor, SourceDefault},
 		PollInterval:     Setting[time.Duration]{nuvom.DefaultPollInterval, SourceDefault},
@@ -210,6 +216,12 @@ func (c *Config) Set(name, raw, source string) error {
 			return bad("want true or false")
 		}
 		c.ClaimAhead = Setting[bool]{on, source}
+	case "NUVOM_KEEP_FINISHED_FOR":
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return bad("want a Go duration such as 720h, or 0 to keep ended jobs until purged")
+		}
+		c.KeepFinished = Setting[time.Duration]{d, source}
 	case "NUVOM_CONCURRENCY":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -298,6 +310,7 @@ func (c Config) Entries() []Entry {
 		c.schedulerEntry(),
 		{"NUVOM_REDIS_URL", redactURL(c.RedisURL.Value), c.RedisURL.Source},
 		{"NUVOM_CLAIM_AHEAD", strconv.FormatBool(c.ClaimAhead.Value), c.ClaimAhead.Source},
+		{"NUVOM_KEEP_FINISHED_FOR", c.KeepFinished.Value.String(), c.KeepFinished.Source},
 	}
 }
 
@@ -340,11 +353,12 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 		grace = NoGrace
 	}
 	return nuvom.WorkerOptions{
-		Concurrency:  c.Concurrency.Value,
-		Queues:       c.Queues.Value,
-		ClaimAhead:   c.ClaimAhead.Value,
-		Grace:        grace,
-		LeaseFor:     c.Lease.Value,
-		PollInterval: c.PollInterval.Value,
+		Concurrency:     c.Concurrency.Value,
+		Queues:          c.Queues.Value,
+		ClaimAhead:      c.ClaimAhead.Value,
+		KeepFinishedFor: c.KeepFinished.Value,
+		Grace:           grace,
+		LeaseFor:        c.Lease.Value,
+		PollInterval:    c.PollInterval.Value,
 	}
 }

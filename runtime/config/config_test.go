@@ -53,12 +53,14 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		{"NUVOM_SCHEDULER_BACKEND", "sqlite", "default (NUVOM_BACKEND)"},
 		{"NUVOM_REDIS_URL", "redis://127.0.0.1:6379/0", "default"},
 		{"NUVOM_CLAIM_AHEAD", "false", "default"},
+		{"NUVOM_KEEP_FINISHED_FOR", "0s", "default"},
 	}
 	if got := c.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("entries\n%v\nwant\n%v", got, want)
 	}
 	if !slices.Equal(VarNames(), []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
-		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD"}) {
+		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD",
+		"NUVOM_KEEP_FINISHED_FOR"}) {
 		t.Fatalf("VarNames %v", VarNames())
 	}
 }
@@ -78,7 +80,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"NUVOM_BACKEND": "File", "NUVOM_DB": "data/x.db", "NUVOM_QUEUE_DIR": "/abs/q", "NUVOM_SQLITE_SYNC": "full",
 		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_CLAIM_AHEAD": "TRUE", "NUVOM_GRACE": "1m", "NUVOM_LEASE": "30s", "NUVOM_POLL_INTERVAL": "50ms",
 		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug", "NUVOM_SCHEDULER_BACKEND": "Memory",
-		"NUVOM_REDIS_URL": "redis://127.0.0.1:1/0",
+		"NUVOM_REDIS_URL": "redis://127.0.0.1:1/0", "NUVOM_KEEP_FINISHED_FOR": "720h",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		t.Errorf("flag override: %v %+v", err, c.Concurrency)
 	}
 	wo := c.WorkerOptions()
-	if wo.Concurrency != 3 || !wo.ClaimAhead || wo.Grace != time.Minute || wo.PollInterval != 50*time.Millisecond || !slices.Equal(wo.Queues, []string{"hi", "lo"}) {
+	if wo.Concurrency != 3 || !wo.ClaimAhead || wo.KeepFinishedFor != 720*time.Hour || wo.Grace != time.Minute || wo.PollInterval != 50*time.Millisecond || !slices.Equal(wo.Queues, []string{"hi", "lo"}) {
 		t.Errorf("worker options %+v", wo)
 	}
 }
@@ -119,6 +121,8 @@ func TestBadValuesNameVariableAndValue(t *testing.T) {
 		{"NUVOM_CONCURRENCY", "many"},
 		{"NUVOM_QUEUES", " , "},
 		{"NUVOM_CLAIM_AHEAD", "maybe"},
+		{"NUVOM_KEEP_FINISHED_FOR", "-1h"},
+		{"NUVOM_KEEP_FINISHED_FOR", "a month"},
 		{"NUVOM_GRACE", "soon"},
 		{"NUVOM_LEASE", "10ms"},
 		{"NUVOM_POLL_INTERVAL", "0s"},

@@ -33,6 +33,7 @@ func FuzzSet(f *testing.F) {
 		"NUVOM_CONCURRENCY":       {"8", "0", "-1", "+3", "1e3", "99999999999999999999"},
 		"NUVOM_QUEUES":            {"high,default,low", " a , ,b ", ",,,", "a,,a"},
 		"NUVOM_CLAIM_AHEAD":       {"true", " 0 ", "T", "yes"},
+		"NUVOM_KEEP_FINISHED_FOR": {"720h", "0", "-1s", "1.5h", "forever"},
 		"NUVOM_GRACE":             {"10s", "0", "-1s", "1h2m3.5s", "2562048h"},
 		"NUVOM_POLL_INTERVAL":     {"500ms", "0s", "1ns", "1"},
 		"NUVOM_LOG_FORMAT":        {"JSON", "text", "logfmt"},

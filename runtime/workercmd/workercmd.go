@@ -159,11 +159,13 @@ type Flags struct {
 	Concurrency *int
 	Queues      *[]string
 	ClaimAhead  *bool
-	NoScheduler *bool
-	Grace       *time.Duration
-	Lease       *time.Duration
-	LogFormat   *string
-	LogLevel    *string
+	// KeepFinishedFor is the retention of ended jobs (0: keep them).
+	KeepFinishedFor *time.Duration
+	NoScheduler     *bool
+	Grace           *time.Duration
+	Lease           *time.Duration
+	LogFormat       *string
+	LogLevel        *string
 	// Dashboard serves the web dashboard at DashboardAddr while the worker runs.
 	Dashboard     *bool
 	DashboardAddr *string
@@ -174,16 +176,17 @@ type Flags struct {
 // for their --help and to check them before building.
 func DefineFlags(fs *pflag.FlagSet) Flags {
 	return Flags{
-		Concurrency:   fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
-		Queues:        fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
-		ClaimAhead:    fs.Bool("claim-ahead", false, "claim jobs ahead of free runners, for many short jobs on a store across the network; see the README's \"Claiming ahead\" (NUVOM_CLAIM_AHEAD; default false)"),
-		NoScheduler:   fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
-		Grace:         fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
-		Lease:         fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
-		LogFormat:     fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)"),
-		LogLevel:      fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)"),
-		Dashboard:     fs.Bool("dashboard", false, "serve the web dashboard while the worker runs (see --dashboard-addr; a non-loopback address needs "+DashboardTokenEnv+")"),
-		DashboardAddr: fs.String("dashboard-addr", "127.0.0.1:8181", "the dashboard's listen address"),
+		Concurrency:     fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
+		Queues:          fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
+		ClaimAhead:      fs.Bool("claim-ahead", false, "claim jobs ahead of free runners, for many short jobs on a store across the network; see the README's \"Claiming ahead\" (NUVOM_CLAIM_AHEAD; default false)"),
+		KeepFinishedFor: fs.Duration("keep-finished-for", 0, "delete the jobs that ended more than this long ago, e.g. 720h; 0s: keep them until purged (NUVOM_KEEP_FINISHED_FOR; default 0s)"),
+		NoScheduler:     fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
+		Grace:           fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
+		Lease:           fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
+		LogFormat:       fs.String("log-format", "", "text or json (NUVOM_LOG_FORMAT; default text)"),
+		LogLevel:        fs.String("log-level", "", "debug, info, warn or error (NUVOM_LOG_LEVEL; default info)"),
+		Dashboard:       fs.Bool("dashboard", false, "serve the web dashboard while the worker runs (see --dashboard-addr; a non-loopback address needs "+DashboardTokenEnv+")"),
+		DashboardAddr:   fs.String("dashboard-addr", "127.0.0.1:8181", "the dashboard's listen address"),
 	}
 }
 
@@ -238,6 +241,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 		{"concurrency", "NUVOM_CONCURRENCY", func() string { return strconv.Itoa(*concurrency) }},
 		{"queues", "NUVOM_QUEUES", func() string { return strings.Join(*queues, ",") }},
 		{"claim-ahead", "NUVOM_CLAIM_AHEAD", func() string { return strconv.FormatBool(*f.ClaimAhead) }},
+		{"keep-finished-for", "NUVOM_KEEP_FINISHED_FOR", func() string { return f.KeepFinishedFor.String() }},
 		{"grace", "NUVOM_GRACE", func() string { return grace.String() }},
 		{"lease", "NUVOM_LEASE", func() string { return f.Lease.String() }},
 		{"log-format", "NUVOM_LOG_FORMAT", func() string { return *logFormat }},

@@ -77,11 +77,23 @@ func (in *Inspector) Retry(ctx context.Context, id string) error {
 	return nil
 }
 
-// Purge deletes the jobs that match f and are not running, and returns how many.
+// Purge deletes the jobs that match f and are not running, and returns how
+// many (also when it fails part-way: those are gone).
 func (in *Inspector) Purge(ctx context.Context, f PurgeFilter) (int, error) {
 	n, err := in.b.Purge(ctx, f)
 	if err != nil {
-		return 0, fmt.Errorf("purge jobs: %w", err)
+		return n, fmt.Errorf("purge jobs: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeEnded deletes the jobs that match f and ended (succeeded, failed,
+// cancelled or quarantined) before before, and returns how many: retention
+// by age, as WorkerOptions.KeepFinishedFor applies it.
+func (in *Inspector) PurgeEnded(ctx context.Context, before time.Time, f PurgeFilter) (int, error) {
+	n, err := in.b.PurgeEnded(ctx, before, f)
+	if err != nil {
+		return n, fmt.Errorf("purge jobs that ended before %s: %w", before.Format(time.RFC3339), err)
 	}
 	return n, nil
 }

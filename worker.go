@@ -65,11 +65,13 @@ type WorkerOptions struct {
 	// indexed look-up that writes only when it finds some); default the shorter
 	// of LeaseFor/4 and 250ms.
 	RecoverEvery time.Duration
-	// KeepFinishedFor, when positive, is the retention of ended jobs: the
-	// worker deletes the jobs that ended (succeeded, failed, cancelled or
-	// quarantined) more than this long ago, results and history with them,
-	// when it starts and then every quarter of it (at most an hour apart).
-	// Zero (the default) keeps them until purged (nuvom queue purge).
+	// KeepFinishedFor, when set, is the retention of ended jobs: the worker
+	// deletes the jobs that ended (succeeded, failed, cancelled or
+	// quarantined) more than this long ago, results and history with them
+	// (Backend.PurgeEnded), when it starts and then every quarter of it (at
+	// most an hour apart); a burst worker does it once, before Run returns.
+	// At least MinKeepFinishedFor; zero (the default) keeps them until
+	// purged (nuvom queue purge).
 	KeepFinishedFor time.Duration
 	// Grace is how long a shutdown waits for running jobs; default 10s. A
 	// negative value means no grace period: running jobs are handed back at once.
@@ -137,6 +139,10 @@ const (
 	// MaxConcurrency bounds WorkerOptions.Concurrency: each slot is a goroutine
 	// and a channel slot; more than this is almost certainly a typo.
 	MaxConcurrency = 10000
+	// MinKeepFinishedFor bounds WorkerOptions.KeepFinishedFor from below: a
+	// shorter retention could delete a result before the caller waiting for
+	// it reads it.
+	MinKeepFinishedFor = time.Minute
 )
 
 // ErrTooManyAbandoned is returned by Run when more tasks than
@@ -242,6 +248,9 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 		if d.v < 0 {
 			return nil, fmt.Errorf("new worker: %s %s is negative", d.name, d.v)
 		}
+	}
+	if o.KeepFinishedFor != 0 && o.KeepFinishedFor < MinKeepFinishedFor {
+		return nil, fmt.Errorf("new worker: KeepFinishedFor %s is below the least retention, %s", o.KeepFinishedFor, MinKeepFinishedFor)
 	}
 	if o.Concurrency < 0 || o.BatchSize < 0 {
 		return nil, fmt.Errorf("new worker: concurrency %d and batch size %d must not be negative", o.Concurrency, o.BatchSize)
@@ -410,6 +419,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The heartbeat kept the leases of outcomes being stored until now.
 	stopBg()
 	bg.Wait()
+	if w.o.Burst {
+		w.pruneOnce(bctx) // a burst worker's one retention pass (see retention)
+	}
 	if n := w.dropped.Load(); n > 0 {
 		err = errors.Join(err, fmt.Errorf("worker %s: %d job outcomes could not be stored; those jobs run again once their leases expire", w.o.ID, n))
 	}
@@ -903,22 +915,18 @@ func (w *Worker) recoverer(ctx context.Context) {
 }
 
 // retention deletes the jobs that ended more than KeepFinishedFor ago, at
-// once and then every pruneEvery, until ctx ends; it does nothing when
-// KeepFinishedFor is zero.
+// once and then every quarter of KeepFinishedFor (at most an hour apart),
+// until ctx ends. It does nothing when KeepFinishedFor is zero, nor for a
+// burst worker, which makes its one pass when its jobs are done (Run):
+// bound to the burst, a pass in flight would be cut off when it ends.
 func (w *Worker) retention(ctx context.Context) {
 	keep := w.o.KeepFinishedFor
-	if keep <= 0 {
+	if keep <= 0 || w.o.Burst {
 		return
 	}
-	every := min(max(keep/4, time.Second), time.Hour)
+	every := min(keep/4, time.Hour)
 	for {
-		n, err := w.b.Purge(ctx, PurgeFilter{FinishedBefore: w.now().Add(-keep)})
-		switch {
-		case err != nil && ctx.Err() == nil:
-			w.log.Error("delete jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "err", err)
-		case n > 0:
-			w.log.Info("deleted jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "jobs", n)
-		}
+		w.pruneOnce(ctx)
 		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
@@ -926,6 +934,22 @@ func (w *Worker) retention(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// pruneOnce deletes the jobs that ended more than KeepFinishedFor ago, if
+// it is set, and logs what it did.
+func (w *Worker) pruneOnce(ctx context.Context) {
+	keep := w.o.KeepFinishedFor
+	if keep <= 0 {
+		return
+	}
+	n, err := w.b.PurgeEnded(ctx, w.now().Add(-keep), PurgeFilter{})
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.log.Error("delete jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "deleted", n, "err", err)
+	case n > 0:
+		w.log.Info("deleted jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "jobs", n)
 	}
 }
 

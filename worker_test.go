@@ -953,40 +953,57 @@ func TestDefaultConcurrency(t *testing.T) {
 	}
 }
 
-// TestRetentionDeletesJobsThatEndedLongAgo runs a worker with
-// KeepFinishedFor: a job that ended two days ago is deleted, one that ended
-// just now (run by that worker) is kept.
+// TestRetentionDeletesJobsThatEndedLongAgo runs workers with
+// KeepFinishedFor: a job that ended two days ago is deleted (by a burst
+// worker before Run returns, by a long-running one at its start), one that
+// ended just now is kept.
 func TestRetentionDeletesJobsThatEndedLongAgo(t *testing.T) {
 	b := newBackend(t)
 	s := spec("kept", nuvom.TaskOptions{})
 	reg := registry(t, def(s, ok))
 	ctx := context.Background()
 	past := time.Now().Add(-48 * time.Hour)
-	old, err := nuvom.NewClient(b, nuvom.WithClock(func() time.Time { return past })).Enqueue(ctx, s, []byte{0x90})
-	if err != nil {
-		t.Fatal(err)
-	}
-	burst(t, b, reg, nuvom.WorkerOptions{Now: func() time.Time { return past }})
-	if j := getJob(t, b, old.ID); j.State != nuvom.StateSucceeded || !j.FinishedAt.Equal(past) {
-		t.Fatalf("setup: old job %s finished at %s, want succeeded at %s", j.State, j.FinishedAt, past)
-	}
-	if _, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{KeepFinishedFor: -time.Hour}); err == nil ||
-		!strings.Contains(err.Error(), "KeepFinishedFor") {
-		t.Fatalf("NewWorker with a negative KeepFinishedFor: err = %v, want one naming it", err)
-	}
-	w := newWorker(t, b, reg, nuvom.WorkerOptions{KeepFinishedFor: 24 * time.Hour})
-	start(t, w)
-	fresh := enqueue(t, b, s)
-	waitFinal(t, b, fresh)
-	deadline := time.Now().Add(5 * time.Minute) // hang guard: the first pass runs at start
-	for {
-		_, err := b.Get(ctx, old.ID)
-		if errors.Is(err, nuvom.ErrNotFound) {
-			break
-		}
+	endedLongAgo := func() string {
+		t.Helper()
+		old, err := nuvom.NewClient(b, nuvom.WithClock(func() time.Time { return past })).Enqueue(ctx, s, []byte{0x90})
 		if err != nil {
 			t.Fatal(err)
 		}
+		burst(t, b, reg, nuvom.WorkerOptions{Now: func() time.Time { return past }})
+		if j := getJob(t, b, old.ID); j.State != nuvom.StateSucceeded || !j.FinishedAt.Equal(past) {
+			t.Fatalf("setup: old job %s finished at %s, want succeeded at %s", j.State, j.FinishedAt, past)
+		}
+		return old.ID
+	}
+	gone := func(id string) bool {
+		t.Helper()
+		_, err := b.Get(ctx, id)
+		if err != nil && !errors.Is(err, nuvom.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err != nil
+	}
+	for _, keep := range []time.Duration{-time.Hour, time.Second} {
+		if _, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{KeepFinishedFor: keep}); err == nil ||
+			!strings.Contains(err.Error(), "KeepFinishedFor") {
+			t.Fatalf("NewWorker with KeepFinishedFor %s: err = %v, want one naming it", keep, err)
+		}
+	}
+
+	old := endedLongAgo()
+	fresh := enqueue(t, b, s)
+	burst(t, b, reg, nuvom.WorkerOptions{KeepFinishedFor: 24 * time.Hour})
+	if !gone(old) || gone(fresh) {
+		t.Fatalf("after a burst worker with a day's retention: old job gone %v, fresh job gone %v; want true, false", gone(old), gone(fresh))
+	}
+
+	old = endedLongAgo()
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{KeepFinishedFor: 24 * time.Hour})
+	start(t, w)
+	fresh = enqueue(t, b, s)
+	waitFinal(t, b, fresh)
+	deadline := time.Now().Add(5 * time.Minute) // hang guard: the first pass runs at start
+	for !gone(old) {
 		if time.Now().After(deadline) {
 			t.Fatal("the job that ended two days ago is still stored")
 		}

@@ -82,11 +82,12 @@ func (a *app) cmdQueuePurge(args []string) int {
 		return code
 	}
 	f := nuvom.PurgeFilter{Queue: *queue}
+	var before time.Time // zero: any age
 	if fs.Changed("older-than") {
 		if *olderThan <= 0 {
 			return a.usageErr("queue purge: --older-than %s must be positive (a Go duration such as 720h)", *olderThan)
 		}
-		f.FinishedBefore = time.Now().Add(-*olderThan)
+		before = time.Now().Add(-*olderThan)
 	}
 	for _, s := range *states {
 		st := nuvom.State(strings.TrimSpace(s))
@@ -96,7 +97,7 @@ func (a *app) cmdQueuePurge(args []string) int {
 		if st == nuvom.StateRunning {
 			return a.usageErr("queue purge: running jobs cannot be purged")
 		}
-		if !f.FinishedBefore.IsZero() && !st.Final() {
+		if !before.IsZero() && !st.Final() {
 			return a.usageErr("queue purge: --older-than selects jobs that ended; --state %s never matches (use succeeded, failed, cancelled or quarantined)", st)
 		}
 		f.States = append(f.States, st)
@@ -104,23 +105,30 @@ func (a *app) cmdQueuePurge(args []string) int {
 	if !*yes {
 		return a.usageErr("queue purge deletes jobs: add --yes to confirm")
 	}
-	n, err := a.purge(f)
+	n, err := a.purge(f, before)
 	if err != nil {
+		if n > 0 {
+			fmt.Fprintf(a.stdout, "purged %d job(s) before the error\n", n)
+		}
 		return a.fail(err)
 	}
 	fmt.Fprintf(a.stdout, "purged %d job(s)\n", n)
 	return exitOK
 }
 
-// purge deletes the jobs f selects and returns how many.
-func (a *app) purge(f nuvom.PurgeFilter) (int, error) {
+// purge deletes the jobs f selects (and, unless before is zero, that ended
+// before it) and returns how many, also when it fails part-way.
+func (a *app) purge(f nuvom.PurgeFilter, before time.Time) (int, error) {
 	ctx := context.Background()
 	c, err := a.client(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	return c.Inspector().Purge(ctx, f)
+	if before.IsZero() {
+		return c.Inspector().Purge(ctx, f)
+	}
+	return c.Inspector().PurgeEnded(ctx, before, f)
 }
 
 func (a *app) cmdQuarantineList(args []string) int {
@@ -156,7 +164,7 @@ func (a *app) cmdQuarantineDrop(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	n, err := a.purge(nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}})
+	n, err := a.purge(nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}}, time.Time{})
 	if err != nil {
 		return a.fail(err)
 	}

@@ -127,6 +127,15 @@ type Backend interface {
 	// Purge deletes jobs matching f that are not running and returns how many.
 	Purge(ctx context.Context, f PurgeFilter) (int, error)
 
+	// PurgeEnded deletes the jobs matching f that ended (succeeded, failed,
+	// cancelled or quarantined) before before, and returns how many: retention
+	// by age. An ended job without a FinishedAt counts as ended before. Times
+	// are compared clamped (see ClampTime). A zero before is an error. It is a
+	// method of its own, not a field of PurgeFilter, so that a backend (or a
+	// plugin's server) that predates it fails to build, or answers "unknown
+	// method", instead of ignoring the age and deleting more.
+	PurgeEnded(ctx context.Context, before time.Time, f PurgeFilter) (int, error)
+
 	// Subscribe returns a channel that receives (without blocking the sender, so
 	// signals coalesce) when new work may be ready (a job was enqueued, retried
 	// or released, in this process or, where the store is shared, in another),
@@ -205,21 +214,20 @@ type PurgeFilter struct {
 	IDs    []string
 	Queue  string
 	States []State
-	// FinishedBefore, when not zero, limits the purge to jobs that ended
-	// (succeeded, failed, cancelled or quarantined) before it: retention by
-	// age. An ended job without a FinishedAt counts as ended before.
-	FinishedBefore time.Time
 }
 
-// EndedBefore reports whether a job in state with finishedAt passes f's
-// FinishedBefore (always, when it is zero); times are compared clamped (see
-// ClampTime).
-func (f PurgeFilter) EndedBefore(state State, finishedAt time.Time) bool {
-	if f.FinishedBefore.IsZero() {
+// EndedBefore is PurgeEnded's rule: whether a job in state that finished at
+// finishedAt ended before before. A zero before selects every job (Purge's
+// rule); times are compared clamped (see ClampTime).
+func EndedBefore(before time.Time, state State, finishedAt time.Time) bool {
+	if before.IsZero() {
 		return true
 	}
-	return state.Final() && (finishedAt.IsZero() || ClampTime(finishedAt).Before(ClampTime(f.FinishedBefore)))
+	return state.Final() && (finishedAt.IsZero() || ClampTime(finishedAt).Before(ClampTime(before)))
 }
+
+// ErrNoCutoff is PurgeEnded's error for a zero before.
+var ErrNoCutoff = errors.New("purge ended jobs: the time they must have ended before is zero")
 
 // QueueStat counts the jobs of one queue in one state.
 type QueueStat struct {

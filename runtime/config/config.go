@@ -218,8 +218,8 @@ func (c *Config) Set(name, raw, source string) error {
 		c.ClaimAhead = Setting[bool]{on, source}
 	case "NUVOM_KEEP_FINISHED_FOR":
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return bad("want a Go duration such as 720h, or 0 to keep ended jobs until purged")
+		if err != nil || d < 0 || (d > 0 && d < nuvom.MinKeepFinishedFor) {
+			return bad(fmt.Sprintf("want a Go duration of at least %s such as 720h, or 0 to keep ended jobs until purged", nuvom.MinKeepFinishedFor))
 		}
 		c.KeepFinished = Setting[time.Duration]{d, source}
 	case "NUVOM_CONCURRENCY":

@@ -123,6 +123,7 @@ func TestBadValuesNameVariableAndValue(t *testing.T) {
 		{"NUVOM_CLAIM_AHEAD", "maybe"},
 		{"NUVOM_KEEP_FINISHED_FOR", "-1h"},
 		{"NUVOM_KEEP_FINISHED_FOR", "a month"},
+		{"NUVOM_KEEP_FINISHED_FOR", "10s"},
 		{"NUVOM_GRACE", "soon"},
 		{"NUVOM_LEASE", "10ms"},
 		{"NUVOM_POLL_INTERVAL", "0s"},

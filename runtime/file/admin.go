@@ -283,6 +283,20 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 // files that could not be decoded (those have no queue, so a Queue filter
 // leaves them). It also drops unique-key index entries of deleted jobs.
 func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
+	return b.purge(ctx, f, time.Time{})
+}
+
+// PurgeEnded deletes the jobs matching f that ended before before.
+func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.PurgeFilter) (int, error) {
+	if before.IsZero() {
+		return 0, fmt.Errorf("file backend: %w", backend.ErrNoCutoff)
+	}
+	return b.purge(ctx, f, before)
+}
+
+// purge deletes the jobs matching f that are not running and, unless before
+// is zero, ended before it.
+func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.Time) (int, error) {
 	all, err := b.walk()
 	if err != nil {
 		return 0, fmt.Errorf("file backend purge: %w", err)
@@ -295,7 +309,7 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		if s.running || (len(f.IDs) > 0 && !slices.Contains(f.IDs, s.id)) {
 			continue
 		}
-		ok, err := b.purgeOne(ctx, s, f)
+		ok, err := b.purgeOne(ctx, s, f, before)
 		if err != nil {
 			return n, fmt.Errorf("file backend purge: %w", err)
 		}
@@ -306,12 +320,13 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 	return n, nil
 }
 
-// purgeOne deletes the job s if f selects it. A file that cannot be decoded
-// counts as a quarantined job that ended at an unknown time.
-func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter) (bool, error) {
+// purgeOne deletes the job s if f (and before, see purge) selects it. A
+// file that cannot be decoded counts as a quarantined job that ended at an
+// unknown time.
+func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter, before time.Time) (bool, error) {
 	selects := func(j *backend.Job) bool {
 		return matches(j, backend.ListFilter{States: f.States, Queue: f.Queue}) &&
-			j.State != backend.StateRunning && f.EndedBefore(j.State, j.FinishedAt)
+			j.State != backend.StateRunning && backend.EndedBefore(before, j.State, j.FinishedAt)
 	}
 	if s.corrupt {
 		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, backend.StateQuarantined)) {

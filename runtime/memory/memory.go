@@ -539,6 +539,20 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 
 // Purge deletes the jobs matching f that are not running.
 func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
+	return b.purge(ctx, f, time.Time{})
+}
+
+// PurgeEnded deletes the jobs matching f that ended before before.
+func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.PurgeFilter) (int, error) {
+	if before.IsZero() {
+		return 0, backend.ErrNoCutoff
+	}
+	return b.purge(ctx, f, before)
+}
+
+// purge deletes the jobs matching f that are not running and, unless before
+// is zero, ended before it.
+func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.Time) (int, error) {
 	if err := b.lock(ctx, "purge"); err != nil {
 		return 0, err
 	}
@@ -551,7 +565,7 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 			(len(f.IDs) > 0 && !slices.Contains(f.IDs, id)) ||
 			(f.Queue != "" && j.Queue != f.Queue) ||
 			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) ||
-			!f.EndedBefore(j.State, j.FinishedAt) {
+			!backend.EndedBefore(before, j.State, j.FinishedAt) {
 			continue
 		}
 		b.detach(e)

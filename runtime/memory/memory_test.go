@@ -55,6 +55,7 @@ func TestClosedBackendRefusesCalls(t *testing.T) {
 		"Retry":          func() error { return b.Retry(ctx, backendtest.ID(1), now) },
 		"Stats":          func() error { _, err := b.Stats(ctx, now); return err },
 		"Purge":          func() error { _, err := b.Purge(ctx, backend.PurgeFilter{}); return err },
+		"PurgeEnded":     func() error { _, err := b.PurgeEnded(ctx, time.Now(), backend.PurgeFilter{}); return err },
 	}
 	names := make([]string, 0, len(calls))
 	for n := range calls {

@@ -1395,7 +1395,21 @@ func (b *Backend) Stats(ctx context.Context, now time.Time) ([]backend.QueueStat
 
 // Purge deletes jobs matching f that are not running.
 func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
-	if err := b.check(ctx, "purge"); err != nil {
+	return b.purge(ctx, "purge", f, time.Time{})
+}
+
+// PurgeEnded deletes the jobs matching f that ended before before.
+func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.PurgeFilter) (int, error) {
+	if before.IsZero() {
+		return 0, wrap(ctx, "purge ended", backend.ErrNoCutoff)
+	}
+	return b.purge(ctx, "purge ended", f, before)
+}
+
+// purge deletes the jobs matching f that are not running and, unless before
+// is zero, ended before it, queue by queue, up to 1000 a script call.
+func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, before time.Time) (int, error) {
+	if err := b.check(ctx, op); err != nil {
 		return 0, err
 	}
 	states := make([]any, 0, len(f.States))
@@ -1406,7 +1420,7 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 	if len(f.IDs) > 0 {
 		qs, err := b.queuesOf(ctx, f.IDs)
 		if err != nil {
-			return 0, wrap(ctx, "purge", err)
+			return 0, wrap(ctx, op, err)
 		}
 		for i, q := range qs {
 			if q != "" && (f.Queue == "" || q == f.Queue) {
@@ -1418,7 +1432,7 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		if f.Queue == "" {
 			var err error
 			if qs, err = b.allQueues(ctx); err != nil {
-				return 0, wrap(ctx, "purge", err)
+				return 0, wrap(ctx, op, err)
 			}
 		}
 		for _, q := range qs {
@@ -1426,34 +1440,34 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 		}
 	}
 	cutoff := ""
-	if !f.FinishedBefore.IsZero() {
-		cutoff = timeKey(backend.ClampTime(f.FinishedBefore))
+	if !before.IsZero() {
+		cutoff = timeKey(backend.ClampTime(before))
 	}
 	n := 0
 	for q, ids := range groups {
-		for skip := 0; skip >= 0; {
-			a := []any{b.qp(q), cutoff, skip, len(states)}
+		for from := ""; ; {
+			a := []any{b.qp(q), cutoff, from, len(states)}
 			a = append(a, states...)
 			a = append(a, len(ids))
 			a = append(a, toAny(ids)...)
 			v, err := b.run(ctx, purgeScript, b.meta(q), a...)
 			if err != nil {
-				return n, wrap(ctx, "purge", err)
+				return n, wrap(ctx, op, err)
 			}
-			out, ok := v.([]any)
-			if !ok || len(out) == 0 {
-				return n, wrap(ctx, "purge", fmt.Errorf("purge script returned %T", v))
+			out := strs(v)
+			if len(out) == 0 {
+				return n, wrap(ctx, op, fmt.Errorf("purge script returned %T", v))
 			}
-			next, ok := out[0].(int64)
-			if !ok {
-				return n, wrap(ctx, "purge", fmt.Errorf("purge script returned %T to skip", out[0]))
-			}
-			gone := strs(out[1:])
-			if len(gone) > 0 {
+			if gone := out[1:]; len(gone) > 0 {
 				b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
+				n += len(gone)
 			}
-			n += len(gone)
-			skip = int(next)
+			if from = out[0]; from == "" {
+				break
+			}
+			if from == "-" {
+				from = ""
+			}
 		}
 	}
 	return n, nil

@@ -11,11 +11,11 @@ import (
 	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
 
-// TestPurgeFinishedBeforePages checks the age-based purge over more ended
-// jobs than one script call looks at (1,000): the kept jobs of other states
-// are skipped from call to call, so every failed job finished before the
-// cutoff goes, and nothing else.
-func TestPurgeFinishedBeforePages(t *testing.T) {
+// TestPurgeEndedPages checks the age-based purge over more ended jobs than
+// one script call looks at (1,000): each call starts after the last member
+// the one before looked at, so every failed job finished before the cutoff
+// goes, and nothing else.
+func TestPurgeEndedPages(t *testing.T) {
 	b := openTest(t, redistest.Start(t))
 	ctx := context.Background()
 	t0 := backendtest.Epoch()
@@ -55,7 +55,7 @@ func TestPurgeFinishedBeforePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.Purge(ctx, backend.PurgeFilter{FinishedBefore: cutoff, States: []backend.State{backend.StateFailed}})
+	got, err := b.PurgeEnded(ctx, cutoff, backend.PurgeFilter{States: []backend.State{backend.StateFailed}})
 	if err != nil {
 		t.Fatal(err)
 	}

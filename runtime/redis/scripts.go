@@ -607,47 +607,46 @@ return 1
 `)
 
 // purgeScript deletes jobs of one queue that are not running, at most 1000 a call.
-// ARGV: P, cutoff, skip, nstates, states..., nids, ids...  (no ids: every job
+// ARGV: P, cutoff, from, nstates, states..., nids, ids...  (no ids: every job
 // of the states; no states: every state but running). cutoff, when not empty,
-// keeps the purge to ended jobs finished before it (a time key): without
-// ids they are read from the queue's done index in finish order, skip
-// members on, and at most 1000 are looked at a call.
-// It returns the number of done members to skip next time (those looked at
-// and kept; -1 when none are left to look at), then the deleted ids.
+// keeps the purge to ended jobs (succeeded, failed, cancelled, quarantined)
+// finished before it (a time key); without ids they are read from the
+// queue's done index in finish order, after member from (empty: from the
+// start), at most 1000 looked at a call.
+// It returns where the next call starts (empty when nothing is left to look
+// at; else the last member looked at, or "-" to start over), then the
+// deleted ids.
 var purgeScript = goredis.NewScript(prelude + `
 local FINAL = {succeeded = true, failed = true, cancelled = true, quarantined = true}
-local cutoff, skip, ns = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local cutoff, from, ns = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local states = {}
 for k = 1, ns do states[ARGV[4 + k]] = true end
 local ni = tonumber(ARGV[5 + ns])
-local out = {-1}
+local out = {''}
 local function take(id)
   del_job(id)
   out[#out + 1] = id
+end
+local function wanted(st)
+  return st and st ~= 'running' and (ns == 0 or states[st]) and (cutoff == '' or FINAL[st])
 end
 if ni > 0 then
   for k = 1, ni do
     local id = ARGV[5 + ns + k]
     local f = redis.call('HMGET', jk(id), 'st', 'fa')
-    local st = f[1]
-    if st and st ~= 'running' and (ns == 0 or states[st]) and
-        (cutoff == '' or (FINAL[st] and (f[2] or '') < cutoff)) then
-      take(id)
-    end
+    if wanted(f[1]) and (cutoff == '' or lexlt(f[2] or '', cutoff)) then take(id) end
   end
   return out
 end
 if cutoff ~= '' then
-  local ms = redis.call('ZRANGEBYLEX', P .. 'done', '-', '(' .. cutoff, 'LIMIT', skip, 1000)
+  local lo = '-'
+  if from ~= '' then lo = '(' .. from end
+  local ms = redis.call('ZRANGEBYLEX', P .. 'done', lo, '(' .. cutoff, 'LIMIT', 0, 1000)
   for _, m in ipairs(ms) do
     local id = string.sub(m, 17)
-    if ns == 0 or states[redis.call('HGET', jk(id), 'st')] then
-      take(id)
-    else
-      skip = skip + 1
-    end
+    if wanted(redis.call('HGET', jk(id), 'st')) then take(id) end
   end
-  if #ms == 1000 then out[1] = skip end
+  if #ms == 1000 then out[1] = ms[#ms] end
   return out
 end
 local list = {'scheduled', 'queued', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined'}
@@ -657,7 +656,7 @@ for _, st in ipairs(list) do
       take(id)
     end
     if #out > 1000 then
-      out[1] = 0
+      out[1] = '-'
       return out
     end
   end

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -227,23 +226,20 @@ func jobCountKey(ctx context.Context, tx *sql.Tx, id string) (countKey, bool, er
 	return countKeyOf(queue, state), true, nil
 }
 
-// countDeleted adds the rows of a "RETURNING rowid, queue, state" statement
-// (a delete's removed jobs) to c with sign -1, closes rows, and returns how
-// many there were and the largest rowid among them.
-func countDeleted(rows *sql.Rows, c counts) (n int, last int64, err error) {
+// countDeleted adds the rows of a "RETURNING queue, state" statement (a
+// delete's removed jobs) to c with sign -1, and closes rows.
+func countDeleted(rows *sql.Rows, c counts) (int, error) {
 	defer rows.Close()
-	last = math.MinInt64
+	n := 0
 	for rows.Next() {
-		var rowid int64
 		var queue, state any
-		if err := rows.Scan(&rowid, &queue, &state); err != nil {
-			return n, last, err
+		if err := rows.Scan(&queue, &state); err != nil {
+			return n, err
 		}
 		c[countKeyOf(queue, state)]--
 		n++
-		last = max(last, rowid)
 	}
-	return n, last, rows.Err()
+	return n, rows.Err()
 }
 
 // Stats counts jobs per queue and state from the counters, ordered by queue

@@ -623,12 +623,12 @@ func TestCountsFirstClaimOfTasks(t *testing.T) {
 }
 
 // TestPurgeInChunks purges more jobs than one transaction deletes
-// (purgeChunk), interleaved with jobs the purge keeps: every selected job
+// (purgeBatch), interleaved with jobs the purge keeps: every selected job
 // goes, the others stay, and the counters match the jobs left.
 func TestPurgeInChunks(t *testing.T) {
 	b := openTest(t)
 	ctx := context.Background()
-	const n = 2*purgeChunk + purgeChunk/2
+	const n = 2*purgeBatch + purgeBatch/2
 	var jobs []*backend.Job
 	for i := range n + n/5 {
 		j := backendtest.NewJob(backendtest.ID(uint64(i+1)), "t", t0)

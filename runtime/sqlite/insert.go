@@ -68,12 +68,17 @@ func enqueueFreshSQL() string {
 		strings.TrimSuffix(strings.Repeat("?,", freshColumnCount), ",") + ")"
 }
 
-// prepareFresh prepares the multi-row inserts of fresh jobs, one per batch size.
-func (s *stmts) prepareFresh(db *sql.DB) error {
+// prepareFresh prepares the enqueue of one fresh job and the multi-row
+// inserts of fresh jobs, one per batch size.
+func (s *stmts) prepareFresh(db *sql.DB, readOnly bool) error {
 	// A database opened read-only may predate enqueue_fresh: its Enqueue
 	// (which fails anyway) then takes the transaction.
-	if st, err := db.Prepare(enqueueFreshSQL()); err == nil {
+	st, err := db.Prepare(enqueueFreshSQL())
+	switch {
+	case err == nil:
 		s.enqueueFresh = st
+	case !readOnly:
+		return fmt.Errorf("prepare the enqueue of one fresh job: %w", err)
 	}
 	s.insertFreshN = map[int]*sql.Stmt{}
 	for _, n := range batchSizes {

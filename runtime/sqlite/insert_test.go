@@ -82,6 +82,9 @@ func TestEnqueueKeepsEveryColumn(t *testing.T) {
 func TestEnqueueOneFreshIsAtomic(t *testing.T) {
 	b := openTest(t)
 	ctx := context.Background()
+	if b.stmts.enqueueFresh == nil {
+		t.Fatal("the one-statement enqueue is not prepared: single enqueues take the transaction")
+	}
 	first := backendtest.NewJob(backendtest.ID(1), "t", t0)
 	mustEnqueue(t, b, []*backend.Job{first})
 	again := backendtest.NewJob(backendtest.ID(1), "other", t0)

@@ -155,7 +155,7 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	}
 	b.read.SetMaxOpenConns(4)
 	b.read.SetMaxIdleConns(4)
-	if err := b.stmts.prepare(b.write); err != nil {
+	if err := b.stmts.prepare(b.write, false); err != nil {
 		b.read.Close()
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -192,7 +192,7 @@ func openReadOnly(path string, o options) (*Backend, error) {
 		b.read.SetMaxOpenConns(4)
 		var n int
 		if err = b.read.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&n); err == nil {
-			err = b.stmts.prepare(b.write)
+			err = b.stmts.prepare(b.write, true)
 		}
 		if err == nil {
 			b.notify.init(b.write, b.path, o.pollInterval)

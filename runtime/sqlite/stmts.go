@@ -79,7 +79,9 @@ const (
 		RETURNING queue`
 )
 
-func (s *stmts) prepare(db *sql.DB) error {
+// prepare prepares the statements on db; readOnly tolerates a schema from
+// before the statements that only writes use (see prepareFresh).
+func (s *stmts) prepare(db *sql.DB, readOnly bool) error {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
@@ -108,7 +110,7 @@ func (s *stmts) prepare(db *sql.DB) error {
 		}
 		s.insertN[n] = st
 	}
-	if err := s.prepareFresh(db); err != nil {
+	if err := s.prepareFresh(db, readOnly); err != nil {
 		s.close()
 		return err
 	}

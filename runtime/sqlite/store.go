@@ -237,15 +237,34 @@ func (b *Backend) Retry(ctx context.Context, id string, now time.Time) error {
 	return err
 }
 
-// purgeChunk is the most jobs Purge deletes in one transaction: writers
-// (workers storing outcomes) wait for one chunk at a time, not for the
+// purgeBatch is the most jobs a purge deletes in one transaction: writers
+// (workers storing outcomes) wait for one batch at a time, not for the
 // whole purge (deleting a million jobs takes seconds).
-const purgeChunk = 10_000
+const purgeBatch = 10_000
 
 // Purge deletes the jobs matching f that are not running and returns how
-// many, in transactions of up to purgeChunk jobs taken in rowid order: a
-// purge that fails or is cancelled part-way has deleted the chunks before.
+// many (see purge).
 func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) {
+	return b.purge(ctx, "purge", f, time.Time{})
+}
+
+// PurgeEnded deletes the jobs matching f that ended before before and
+// returns how many (see purge).
+func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.PurgeFilter) (int, error) {
+	if before.IsZero() {
+		return 0, b.wrap("purge ended", backend.ErrNoCutoff)
+	}
+	return b.purge(ctx, "purge ended", f, before)
+}
+
+// purge deletes the jobs matching f that are not running and, unless before
+// is zero, ended before it. It finds them on the read pool, batch by batch in
+// rowid order, without holding the write lock, then deletes each batch (the
+// condition checked again) in a transaction of its own with the counters'
+// moves: the write lock is held for the delete of at most purgeBatch jobs,
+// never for a scan of the table. A purge that fails or is cancelled part-way
+// has deleted the batches before.
+func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, before time.Time) (int, error) {
 	cond := `state <> 'running'`
 	var args []any
 	if f.Queue != "" {
@@ -258,60 +277,92 @@ func (b *Backend) Purge(ctx context.Context, f backend.PurgeFilter) (int, error)
 			args = append(args, string(s))
 		}
 	}
-	if !f.FinishedBefore.IsZero() {
+	if !before.IsZero() {
 		cond += ` AND (state = 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state = 'quarantined')
 			AND (finished_at = 0 OR finished_at < ?)`
-		args = append(args, nanos(f.FinishedBefore))
+		args = append(args, nanos(before))
 	}
 	if len(f.IDs) > 0 {
 		// Bound as one JSON array, so any number of ids fits one statement.
 		ids, err := json.Marshal(f.IDs)
 		if err != nil {
-			return 0, b.wrap("purge", err)
+			return 0, b.wrap(op, err)
 		}
 		cond += " AND id IN (SELECT value FROM json_each(?))"
 		args = append(args, string(ids))
 	}
-	q := `DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE rowid > ? AND ` + cond + `
-		ORDER BY rowid LIMIT ` + strconv.Itoa(purgeChunk) + `) RETURNING rowid, queue, state`
+	find := `SELECT rowid FROM jobs WHERE rowid > ? AND ` + cond + ` ORDER BY rowid LIMIT ` + strconv.Itoa(purgeBatch)
+	del := `DELETE FROM jobs WHERE rowid IN (SELECT value FROM json_each(?)) AND ` + cond + ` RETURNING queue, state`
 	total := 0
 	for after := int64(math.MinInt64); ; {
-		n, last, err := b.purgeChunk(ctx, q, append([]any{after}, args...))
-		total += n
+		rowids, err := b.purgeCandidates(ctx, find, append([]any{after}, args...))
 		if err != nil {
-			return total, err
+			return total, b.wrapCtx(ctx, op, err)
 		}
-		if n < purgeChunk {
+		if len(rowids) == 0 {
 			return total, nil
 		}
-		after = last
+		list, err := json.Marshal(rowids)
+		if err != nil {
+			return total, b.wrap(op, err)
+		}
+		n, err := b.deleteCounted(ctx, del, append([]any{string(list)}, args...))
+		total += n
+		if err != nil {
+			return total, b.wrapCtx(ctx, op, err)
+		}
+		if len(rowids) < purgeBatch {
+			return total, nil
+		}
+		after = rowids[len(rowids)-1]
 	}
 }
 
-// purgeChunk runs one chunk of Purge (q, with its arguments) in a
-// transaction of its own, with the counters' moves; it returns how many jobs
-// it deleted and the last rowid among them.
-func (b *Backend) purgeChunk(ctx context.Context, q string, args []any) (n int, last int64, err error) {
+// purgeCandidates runs find (rowids in ascending order) on the read pool.
+func (b *Backend) purgeCandidates(ctx context.Context, find string, args []any) ([]int64, error) {
+	rows, err := b.read.QueryContext(ctx, find, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("find jobs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find jobs: %w", err)
+	}
+	return out, nil
+}
+
+// deleteCounted runs del (a DELETE ... RETURNING queue, state) in a
+// transaction of its own with the counters' moves, and returns how many jobs
+// it deleted.
+func (b *Backend) deleteCounted(ctx context.Context, del string, args []any) (int, error) {
 	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, 0, b.wrapCtx(ctx, "purge: begin", err)
+		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, del, args...)
 	if err != nil {
-		return 0, 0, b.wrapCtx(ctx, "purge", err)
+		return 0, err
 	}
 	cd := counts{}
-	n, last, err = countDeleted(rows, cd)
+	n, err := countDeleted(rows, cd)
 	if err != nil {
-		return 0, 0, b.wrapCtx(ctx, "purge", err)
+		return 0, err
 	}
 	if err := b.addCounts(ctx, tx, cd); err != nil {
-		return 0, 0, b.wrapCtx(ctx, "purge", err)
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, 0, b.wrapCtx(ctx, "purge: commit", err)
+		return 0, fmt.Errorf("commit: %w", err)
 	}
-	return n, last, nil
+	return n, nil
 }

@@ -23,13 +23,13 @@ var _ backend.Workflows = (*Backend)(nil)
 
 // Workflow statements, prepared on the writer at Open.
 const (
-	// sqlSettleEdges marks the open edges from the parents named in ?1 (a
-	// JSON array of ids) counted and returns them. workflow_edges_open holds
-	// only open edges, so without workflows this is one empty index probe.
 	// sqlAnyOpenEdge probes workflow_edges_open: whether any workflow step
 	// still waits on a parent. Without one, settle has nothing to do, and a
 	// completion skips listing its jobs for sqlSettleEdges.
 	sqlAnyOpenEdge = `SELECT EXISTS (SELECT 1 FROM workflow_edges WHERE done = 0)`
+	// sqlSettleEdges marks the open edges from the parents named in ?1 (a
+	// JSON array of ids) counted and returns them. workflow_edges_open holds
+	// only open edges, so without workflows this is one empty index probe.
 	sqlSettleEdges = `UPDATE workflow_edges SET done = 1
 		WHERE done = 0 AND parent IN (SELECT value FROM json_each(?1))
 		RETURNING parent, child, ignore_failure`

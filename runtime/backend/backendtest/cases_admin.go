@@ -361,12 +361,12 @@ func testStats(s *suite) {
 	}
 }
 
-// testPurgeFinishedBefore checks retention by age: PurgeFilter.FinishedBefore
-// deletes ended jobs (succeeded, failed, cancelled, quarantined) whose
-// FinishedAt is before it, with the other fields still narrowing the purge,
-// and never a job that has not ended (a retrying job's FinishedAt is its
-// last attempt's).
-func testPurgeFinishedBefore(s *suite) {
+// testPurgeEnded checks retention by age: PurgeEnded deletes ended jobs
+// (succeeded, failed, cancelled, quarantined) whose FinishedAt is before its
+// time, with the filter's fields still narrowing the purge, and never a job
+// that has not ended (a retrying job's FinishedAt is its last attempt's). A
+// zero time is an error that deletes nothing.
+func testPurgeEnded(s *suite) {
 	ctx := s.t.Context()
 	var jobs []*backend.Job
 	for i := range 9 {
@@ -401,14 +401,14 @@ func testPurgeFinishedBefore(s *suite) {
 	for _, j := range jobs {
 		live[j.ID] = true
 	}
-	purge := func(f backend.PurgeFilter, want ...string) {
+	purge := func(before time.Time, f backend.PurgeFilter, want ...string) {
 		s.t.Helper()
-		n, err := s.b.Purge(ctx, f)
+		n, err := s.b.PurgeEnded(ctx, before, f)
 		if err != nil {
-			s.t.Fatalf("Purge(%+v): %v", f, err)
+			s.t.Fatalf("PurgeEnded(%s, %+v): %v", before, f, err)
 		}
 		if n != len(want) {
-			s.t.Errorf("Purge(%+v) deleted %d jobs, want %d", f, n, len(want))
+			s.t.Errorf("PurgeEnded(%s, %+v) deleted %d jobs, want %d", before, f, n, len(want))
 		}
 		for _, id := range want {
 			delete(live, id)
@@ -416,16 +416,19 @@ func testPurgeFinishedBefore(s *suite) {
 		for _, j := range jobs {
 			_, err := s.b.Get(ctx, j.ID)
 			if gone := isErr(err, backend.ErrNotFound); gone == live[j.ID] {
-				s.t.Errorf("after Purge(%+v): job %s gone = %v, want %v (err %v)", f, j.ID, gone, !live[j.ID], err)
+				s.t.Errorf("after PurgeEnded(%s, %+v): job %s gone = %v, want %v (err %v)", before, f, j.ID, gone, !live[j.ID], err)
 			}
 		}
 	}
+	if n, err := s.b.PurgeEnded(ctx, time.Time{}, backend.PurgeFilter{}); err == nil || n != 0 {
+		s.t.Fatalf("PurgeEnded with a zero time = %d, %v; want an error and nothing deleted", n, err)
+	}
 	cutoff := at(5 * min1)
-	purge(backend.PurgeFilter{FinishedBefore: cutoff, States: []backend.State{backend.StateFailed, backend.StateQueued}}, cs[1].ID)
-	purge(backend.PurgeFilter{FinishedBefore: cutoff, Queue: "q2"}, cs[5].ID, jobs[7].ID)
-	purge(backend.PurgeFilter{FinishedBefore: cutoff}, cs[0].ID, cs[4].ID)
-	purge(backend.PurgeFilter{FinishedBefore: at(11 * min1), IDs: []string{cs[2].ID, cs[3].ID, cs[6].ID, jobs[8].ID}}, cs[2].ID)
-	purge(backend.PurgeFilter{FinishedBefore: at(100 * hour)})
+	purge(cutoff, backend.PurgeFilter{States: []backend.State{backend.StateFailed, backend.StateQueued}}, cs[1].ID)
+	purge(cutoff, backend.PurgeFilter{Queue: "q2"}, cs[5].ID, jobs[7].ID)
+	purge(cutoff, backend.PurgeFilter{}, cs[0].ID, cs[4].ID)
+	purge(at(11*min1), backend.PurgeFilter{IDs: []string{cs[2].ID, cs[3].ID, cs[6].ID, jobs[8].ID}}, cs[2].ID)
+	purge(at(100*hour), backend.PurgeFilter{})
 	if len(live) != 3 {
 		s.t.Errorf("%d jobs left, want the retrying, running and queued ones", len(live))
 	}

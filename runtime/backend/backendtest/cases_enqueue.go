@@ -54,7 +54,7 @@ func cases() []testCase {
 		{"ListDefaultLimit", testListDefaultLimit},
 		{"Stats", testStats},
 		{"Purge", testPurge},
-		{"PurgeFinishedBefore", testPurgeFinishedBefore},
+		{"PurgeEnded", testPurgeEnded},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},

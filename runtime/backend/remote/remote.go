@@ -250,6 +250,11 @@ func (s *server) call(ctx context.Context, req request) response {
 		if err = params(&f); err == nil {
 			result, err = b.Purge(ctx, f)
 		}
+	case "PurgeEnded":
+		var p purgeEndedParams
+		if err = params(&p); err == nil {
+			result, err = b.PurgeEnded(ctx, p.Before, p.Filter)
+		}
 	default:
 		var handled bool
 		if result, handled, err = s.callExtension(ctx, req, params); !handled {
@@ -457,6 +462,20 @@ func (c *Client) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) 
 	var n int
 	_, err := c.do(ctx, "Purge", f, &n)
 	return n, err
+}
+
+// PurgeEnded implements backend.Backend. A server that predates it answers
+// that the method is unknown, and deletes nothing.
+func (c *Client) PurgeEnded(ctx context.Context, before time.Time, f backend.PurgeFilter) (int, error) {
+	var n int
+	_, err := c.do(ctx, "PurgeEnded", purgeEndedParams{Before: before, Filter: f}, &n)
+	return n, err
+}
+
+// purgeEndedParams are PurgeEnded's parameters on the wire.
+type purgeEndedParams struct {
+	Before time.Time
+	Filter backend.PurgeFilter
 }
 
 // Subscribe returns a nil channel: the client cannot tell when work is ready.

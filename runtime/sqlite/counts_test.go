@@ -622,10 +622,24 @@ func TestCountsFirstClaimOfTasks(t *testing.T) {
 	}
 }
 
-// TestPurgeInChunks purges more jobs than one transaction deletes
+// statsAndScan returns b's Stats, read from the counters, and the same
+// counts from a scan of the jobs.
+func statsAndScan(t *testing.T, b *Backend) (stats, scan []backend.QueueStat) {
+	t.Helper()
+	stats, err := b.Stats(context.Background(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scan, err = b.statsByScan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return stats, scan
+}
+
+// TestPurgeInBatches purges more jobs than one transaction deletes
 // (purgeBatch), interleaved with jobs the purge keeps: every selected job
 // goes, the others stay, and the counters match the jobs left.
-func TestPurgeInChunks(t *testing.T) {
+func TestPurgeInBatches(t *testing.T) {
 	b := openTest(t)
 	ctx := context.Background()
 	const n = 2*purgeBatch + purgeBatch/2
@@ -651,14 +665,7 @@ func TestPurgeInChunks(t *testing.T) {
 	if got != want {
 		t.Fatalf("Purge deleted %d jobs, want %d", got, want)
 	}
-	stats, err := b.Stats(ctx, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scan, err := b.statsByScan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stats, scan := statsAndScan(t, b)
 	if len(stats) != 1 || stats[0].Queue != "keep" || stats[0].Count != len(jobs)-want ||
 		len(scan) != 1 || scan[0].Count != len(jobs)-want {
 		t.Fatalf("after the purge: counters %+v, scan %+v; want %d jobs of queue keep", stats, scan, len(jobs)-want)

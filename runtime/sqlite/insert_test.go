@@ -100,14 +100,7 @@ func TestEnqueueOneFreshIsAtomic(t *testing.T) {
 	if got.Task != "t" || got.Queue != first.Queue {
 		t.Fatalf("stored job changed to task %q, queue %q", got.Task, got.Queue)
 	}
-	stats, err := b.Stats(ctx, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scan, err := b.statsByScan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stats, scan := statsAndScan(t, b)
 	if len(stats) != 1 || stats[0].Queue != first.Queue || stats[0].State != backend.StateQueued || stats[0].Count != 1 {
 		t.Fatalf("Stats = %+v, want one queued job in %s", stats, first.Queue)
 	}

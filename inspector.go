@@ -93,7 +93,7 @@ func (in *Inspector) Purge(ctx context.Context, f PurgeFilter) (int, error) {
 func (in *Inspector) PurgeEnded(ctx context.Context, before time.Time, f PurgeFilter) (int, error) {
 	n, err := in.b.PurgeEnded(ctx, before, f)
 	if err != nil {
-		return n, fmt.Errorf("purge jobs that ended before %s: %w", before.Format(time.RFC3339), err)
+		return n, fmt.Errorf("purge ended jobs: %w", err)
 	}
 	return n, nil
 }

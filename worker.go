@@ -419,8 +419,24 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The heartbeat kept the leases of outcomes being stored until now.
 	stopBg()
 	bg.Wait()
-	if w.o.Burst {
-		w.pruneOnce(bctx) // a burst worker's one retention pass (see retention)
+	if w.o.Burst && err == nil && w.dropped.Load() == 0 {
+		// A burst worker's one retention pass (see retention), once its jobs
+		// are done; not after a failure or a stop, and cut short by ctx or
+		// StopNow. Its failure is the worker's.
+		pctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-w.stopNow:
+				cancel()
+			case <-pctx.Done():
+			}
+		}()
+		if ctx.Err() == nil {
+			if perr := w.pruneOnce(pctx); perr != nil {
+				err = perr
+			}
+		}
+		cancel()
 	}
 	if n := w.dropped.Load(); n > 0 {
 		err = errors.Join(err, fmt.Errorf("worker %s: %d job outcomes could not be stored; those jobs run again once their leases expire", w.o.ID, n))
@@ -926,7 +942,7 @@ func (w *Worker) retention(ctx context.Context) {
 	}
 	every := min(keep/4, time.Hour)
 	for {
-		w.pruneOnce(ctx)
+		_ = w.pruneOnce(ctx) // logged; the next pass tries again
 		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
@@ -938,19 +954,22 @@ func (w *Worker) retention(ctx context.Context) {
 }
 
 // pruneOnce deletes the jobs that ended more than KeepFinishedFor ago, if
-// it is set, and logs what it did.
-func (w *Worker) pruneOnce(ctx context.Context) {
+// it is set, and logs what it did; it returns the error of a pass that
+// failed while ctx was live.
+func (w *Worker) pruneOnce(ctx context.Context) error {
 	keep := w.o.KeepFinishedFor
 	if keep <= 0 {
-		return
+		return nil
 	}
 	n, err := w.b.PurgeEnded(ctx, w.now().Add(-keep), PurgeFilter{})
 	switch {
 	case err != nil && ctx.Err() == nil:
 		w.log.Error("delete jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "deleted", n, "err", err)
+		return fmt.Errorf("worker %s: retention of %s: %w", w.o.ID, keep, err)
 	case n > 0:
 		w.log.Info("deleted jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "jobs", n)
 	}
+	return nil
 }
 
 func (w *Worker) recoverOnce(ctx context.Context) {

@@ -1013,3 +1013,40 @@ func TestRetentionDeletesJobsThatEndedLongAgo(t *testing.T) {
 		t.Fatalf("the job that ended just now is %s, want kept as succeeded", j.State)
 	}
 }
+
+// blockingPurge is a backend whose PurgeEnded waits for its context to end.
+type blockingPurge struct {
+	nuvom.Backend
+	started chan struct{}
+}
+
+func (b *blockingPurge) PurgeEnded(ctx context.Context, _ time.Time, _ nuvom.PurgeFilter) (int, error) {
+	close(b.started)
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestBurstRetentionPassStopsAtStopNow checks that a burst worker's
+// retention pass, run when its jobs are done, ends at StopNow instead of
+// holding Run.
+func TestBurstRetentionPassStopsAtStopNow(t *testing.T) {
+	b := &blockingPurge{Backend: newBackend(t), started: make(chan struct{})}
+	s := spec("t", nuvom.TaskOptions{})
+	w := newWorker(t, b, registry(t, def(s, ok)), nuvom.WorkerOptions{Burst: true, KeepFinishedFor: time.Hour, PollInterval: 5 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	select {
+	case <-b.started:
+	case <-time.After(5 * time.Minute): // hang guard
+		t.Fatal("the burst worker made no retention pass")
+	}
+	w.StopNow()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil after a stop during the retention pass", err)
+		}
+	case <-time.After(5 * time.Minute): // hang guard
+		t.Fatal("Run did not return after StopNow during the retention pass")
+	}
+}

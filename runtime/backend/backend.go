@@ -227,7 +227,7 @@ func EndedBefore(before time.Time, state State, finishedAt time.Time) bool {
 }
 
 // ErrNoCutoff is PurgeEnded's error for a zero before.
-var ErrNoCutoff = errors.New("purge ended jobs: the time they must have ended before is zero")
+var ErrNoCutoff = errors.New("the time the jobs must have ended before is zero")
 
 // QueueStat counts the jobs of one queue in one state.
 type QueueStat struct {

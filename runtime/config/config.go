@@ -18,8 +18,8 @@
 //	NUVOM_CLAIM_AHEAD    true lets a worker claim jobs ahead of its free runners (WorkerOptions.ClaimAhead:
 //	                     for many short jobs on a store across the network); default false
 //	NUVOM_KEEP_FINISHED_FOR  retention: a worker deletes the jobs that ended more than this Go
-//	                     duration ago (WorkerOptions.KeepFinishedFor), e.g. 720h; default 0: kept
-//	                     until purged
+//	                     duration ago (WorkerOptions.KeepFinishedFor), at least 1m, e.g. 720h;
+//	                     default 0: kept until purged
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s; 0 means
 //	                     none: a shutdown hands running jobs back at once
 //	NUVOM_LEASE          how long a worker's claim holds a job without a heartbeat (heartbeats

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"sort"
 	"time"
@@ -321,8 +322,8 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 }
 
 // purgeOne deletes the job s if f (and before, see purge) selects it. A
-// file that cannot be decoded counts as a quarantined job that ended at an
-// unknown time.
+// file that cannot be decoded counts as a quarantined job that ended when
+// the file was last written.
 func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter, before time.Time) (bool, error) {
 	selects := func(j *backend.Job) bool {
 		return matches(j, backend.ListFilter{States: f.States, Queue: f.Queue}) &&
@@ -331,6 +332,14 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter,
 	if s.corrupt {
 		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, backend.StateQuarantined)) {
 			return false, nil
+		}
+		if !before.IsZero() {
+			// Its end time cannot be read: the file's last write stands
+			// in for it.
+			fi, err := os.Stat(s.path)
+			if err != nil || !backend.EndedBefore(before, backend.StateQuarantined, fi.ModTime()) {
+				return false, nil //nolint:nilerr // gone meanwhile, or too recent
+			}
 		}
 	} else if j, err := readJob(s.path, s.id); err != nil || !selects(j) {
 		return false, nil //nolint:nilerr // moved or undecodable: the next purge or claim deals with it

@@ -291,11 +291,11 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 		cond += " AND id IN (SELECT value FROM json_each(?))"
 		args = append(args, string(ids))
 	}
-	find := `SELECT rowid FROM jobs WHERE rowid > ? AND ` + cond + ` ORDER BY rowid LIMIT ` + strconv.Itoa(purgeBatch)
+	find := `SELECT rowid FROM jobs WHERE rowid >= ? AND ` + cond + ` ORDER BY rowid LIMIT ` + strconv.Itoa(purgeBatch)
 	del := `DELETE FROM jobs WHERE rowid IN (SELECT value FROM json_each(?)) AND ` + cond + ` RETURNING queue, state`
 	total := 0
-	for after := int64(math.MinInt64); ; {
-		rowids, err := b.purgeCandidates(ctx, find, append([]any{after}, args...))
+	for from := int64(math.MinInt64); ; {
+		rowids, err := b.purgeCandidates(ctx, find, append([]any{from}, args...))
 		if err != nil {
 			return total, b.wrapCtx(ctx, op, err)
 		}
@@ -311,10 +311,11 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 		if err != nil {
 			return total, b.wrapCtx(ctx, op, err)
 		}
-		if len(rowids) < purgeBatch {
+		last := rowids[len(rowids)-1]
+		if len(rowids) < purgeBatch || last == math.MaxInt64 {
 			return total, nil
 		}
-		after = rowids[len(rowids)-1]
+		from = last + 1
 	}
 }
 

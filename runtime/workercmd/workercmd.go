@@ -179,7 +179,7 @@ func DefineFlags(fs *pflag.FlagSet) Flags {
 		Concurrency:     fs.Int("concurrency", 0, fmt.Sprintf("jobs run at once, at most %d (NUVOM_CONCURRENCY; default 100)", config.MaxConcurrency)),
 		Queues:          fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
 		ClaimAhead:      fs.Bool("claim-ahead", false, "claim jobs ahead of free runners, for many short jobs on a store across the network; see the README's \"Claiming ahead\" (NUVOM_CLAIM_AHEAD; default false)"),
-		KeepFinishedFor: fs.Duration("keep-finished-for", 0, "delete the jobs that ended more than this long ago, e.g. 720h; 0s: keep them until purged (NUVOM_KEEP_FINISHED_FOR; default 0s)"),
+		KeepFinishedFor: fs.Duration("keep-finished-for", 0, "delete the jobs that ended more than this long ago, at least 1m, e.g. 720h; 0s: keep them until purged (NUVOM_KEEP_FINISHED_FOR; default 0s)"),
 		NoScheduler:     fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
 		Grace:           fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
 		Lease:           fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),

@@ -427,6 +427,7 @@ func testPurgeEnded(s *suite) {
 	purge(cutoff, backend.PurgeFilter{States: []backend.State{backend.StateFailed, backend.StateQueued}}, cs[1].ID)
 	purge(cutoff, backend.PurgeFilter{Queue: "q2"}, cs[5].ID, jobs[7].ID)
 	purge(cutoff, backend.PurgeFilter{}, cs[0].ID, cs[4].ID)
+	purge(at(10*min1), backend.PurgeFilter{IDs: []string{cs[2].ID}}) // it ended at 10m: not before
 	purge(at(11*min1), backend.PurgeFilter{IDs: []string{cs[2].ID, cs[3].ID, cs[6].ID, jobs[8].ID}}, cs[2].ID)
 	purge(at(100*hour), backend.PurgeFilter{})
 	if len(live) != 3 {

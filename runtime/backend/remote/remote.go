@@ -16,11 +16,13 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,7 @@ var kinds = []struct {
 	{"wrong_state", backend.ErrWrongState},
 	{"workflow_not_found", backend.ErrWorkflowNotFound},
 	{"unsupported", errors.ErrUnsupported},
+	{"no_cutoff", backend.ErrNoCutoff},
 	{"canceled", context.Canceled},
 	{"deadline", context.DeadlineExceeded},
 }
@@ -184,9 +187,14 @@ func (s *server) call(ctx context.Context, req request) response {
 		err    error
 		errs   []error
 	)
+	// Parameters with a field this server does not know are refused, not
+	// read without it: a field of a newer client may narrow what the call
+	// does (which jobs a purge deletes, say).
 	params := func(v any) error {
-		if err := json.Unmarshal(req.Params, v); err != nil {
-			return fmt.Errorf("remote: %s: bad parameters: %w", req.Method, err)
+		dec := json.NewDecoder(bytes.NewReader(req.Params))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("remote: %s: bad parameters (a client newer than this server?): %w", req.Method, err)
 		}
 		return nil
 	}
@@ -467,8 +475,14 @@ func (c *Client) Purge(ctx context.Context, f backend.PurgeFilter) (int, error) 
 // PurgeEnded implements backend.Backend. A server that predates it answers
 // that the method is unknown, and deletes nothing.
 func (c *Client) PurgeEnded(ctx context.Context, before time.Time, f backend.PurgeFilter) (int, error) {
+	if before.IsZero() {
+		return 0, fmt.Errorf("remote: %w", backend.ErrNoCutoff)
+	}
 	var n int
-	_, err := c.do(ctx, "PurgeEnded", purgeEndedParams{Before: before, Filter: f}, &n)
+	_, err := c.do(ctx, "PurgeEnded", purgeEndedParams{Before: backend.ClampTime(before), Filter: f}, &n)
+	if err != nil && strings.Contains(err.Error(), `unknown method "PurgeEnded"`) {
+		err = fmt.Errorf("%w: the backend's server was built with a nuvom that cannot purge by age; rebuild it with this one", err)
+	}
 	return n, err
 }
 

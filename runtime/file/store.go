@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/nuvom/nuvom/internal/filelock"
+	"github.com/nuvom/nuvom/internal/safemsgpack"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -54,17 +55,10 @@ func encodeJob(j *backend.Job) ([]byte, error) {
 	return data, nil
 }
 
-// unmarshal is msgpack.Unmarshal, except that a panic of the decoder is an
-// error: msgpack v5.4.1 panics on a nil where a time.Time is expected, and a
-// damaged file must not take the process down (found by FuzzDecodeJob).
-func unmarshal(data []byte, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("msgpack decoder panicked: %v", r)
-		}
-	}()
-	return msgpack.Unmarshal(data, v)
-}
+// unmarshal decodes a job file's msgpack: a damaged file must not take the
+// process down, by a decoder panic or by a huge allocation (both found by
+// FuzzDecodeJob; see safemsgpack).
+func unmarshal(data []byte, v any) error { return safemsgpack.Unmarshal(data, v) }
 
 // decodeJob parses a job file; failures wrap ErrCorrupt.
 func decodeJob(data []byte, wantID string) (*backend.Job, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/nuvom/nuvom/internal/safemsgpack"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -300,7 +301,7 @@ func decodeJob(id string, f map[string]string) (*backend.Job, string, error) {
 		errs = append(errs, fmt.Errorf("unknown state %q", f["st"]))
 	}
 	var st static
-	if err := msgpack.Unmarshal([]byte(f["d"]), &st); err != nil {
+	if err := safemsgpack.Unmarshal([]byte(f["d"]), &st); err != nil {
 		errs = append(errs, fmt.Errorf("field d: %w", err))
 	} else {
 		j.Signature, j.Args, j.Timeout, j.TimeoutPolicy, j.StoreResult = st.Signature, st.Args, st.Timeout, st.TimeoutPolicy, st.StoreResult
@@ -316,7 +317,7 @@ func decodeJob(id string, f map[string]string) (*backend.Job, string, error) {
 	j.LeaseOwner = f["lo"]
 	if o := f["o"]; o != "" {
 		var out outcome
-		if err := msgpack.Unmarshal([]byte(o), &out); err != nil {
+		if err := safemsgpack.Unmarshal([]byte(o), &out); err != nil {
 			errs = append(errs, fmt.Errorf("field o: %w", err))
 		} else {
 			j.Result, j.Error, j.ErrorChain, j.PanicStack = out.Result, out.Error, out.ErrorChain, out.PanicStack

@@ -14,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/nuvom/nuvom/internal/safemsgpack"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -79,7 +80,7 @@ func (b *Backend) updateLimitOnce(ctx context.Context, task string, change func(
 		case err != nil:
 			return err
 		default:
-			if err := msgpack.Unmarshal(data, &t); err != nil {
+			if err := safemsgpack.Unmarshal(data, &t); err != nil {
 				return fmt.Errorf("limit of %s: %w", task, err)
 			}
 		}
@@ -145,7 +146,7 @@ func (b *Backend) TaskLimits(ctx context.Context) ([]backend.TaskLimit, error) {
 	out := []backend.TaskLimit{}
 	for task, data := range all {
 		var t backend.TaskLimit
-		if err := msgpack.Unmarshal([]byte(data), &t); err != nil {
+		if err := safemsgpack.Unmarshal([]byte(data), &t); err != nil {
 			return nil, fmt.Errorf("redis: task limits: limit of %s: %w", task, err)
 		}
 		out = append(out, t)

@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/nuvom/nuvom/internal/safemsgpack"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -95,7 +96,7 @@ func (b *Backend) readGraph(ctx context.Context, id string) (*backend.Graph, err
 		return nil, err
 	}
 	var g backend.Graph
-	if err := msgpack.Unmarshal(data, &g); err != nil {
+	if err := safemsgpack.Unmarshal(data, &g); err != nil {
 		return nil, fmt.Errorf("workflow %s: decode graph: %w", id, err)
 	}
 	return &g, nil

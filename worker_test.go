@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -848,18 +847,15 @@ func TestStopNowSkipsTheGracePeriod(t *testing.T) {
 
 func TestLogLines(t *testing.T) {
 	b := newBackend(t)
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var buf lockedBuf
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	okSpec := spec("fine", nuvom.TaskOptions{})
 	bad := spec("bad", nuvom.TaskOptions{})
 	reg := registry(t, def(okSpec, ok), def(bad, func(context.Context, []byte) ([]byte, error) { panic("zap") }))
 	okID := enqueue(t, b, okSpec)
 	enqueue(t, b, bad)
 	burst(t, b, reg, nuvom.WorkerOptions{Logger: logger})
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	for _, want := range []string{
 		`msg="job started" worker=`, "task=fine job=" + okID + " attempt=1",
 		`msg="job finished"`, "outcome=succeeded", "duration=",
@@ -869,17 +865,6 @@ func TestLogLines(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestNewWorkerChecksOptions(t *testing.T) {

@@ -154,6 +154,19 @@ func TestBrokenServer(t *testing.T) {
 	}
 }
 
+// closeDuringCall starts a Get on c and, once got says the server has its
+// request, Close; it returns where each one's error arrives.
+func closeDuringCall(c *remote.Client, got <-chan struct{}) (callErr, closed <-chan error) {
+	ce, cl := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := c.Get(context.Background(), "x")
+		ce <- err
+	}()
+	<-got // the call is in flight
+	go func() { cl <- c.Close() }()
+	return ce, cl
+}
+
 // TestCloseDoesNotWaitForAHungCall: a server that hangs in a call (it read
 // the request and never answers) does not hang Close: after its wait for
 // the call, Close calls the closer (which ends the server), and the call in
@@ -176,14 +189,7 @@ func TestCloseDoesNotWaitForAHungCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	remote.SetCloseWait(c, 50*time.Millisecond) // the call hangs: no need to wait long for it
-	callErr := make(chan error, 1)
-	go func() {
-		_, err := c.Get(context.Background(), "x")
-		callErr <- err
-	}()
-	<-got // the call is in flight
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
+	callErr, closed := closeDuringCall(c, got)
 	select {
 	case err := <-closed:
 		if err != nil {
@@ -229,14 +235,7 @@ func TestCloseLetsTheCallInFlightFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	callErr := make(chan error, 1)
-	go func() {
-		_, err := c.Get(context.Background(), "x")
-		callErr <- err
-	}()
-	<-got // the call is in flight
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
+	callErr, closed := closeDuringCall(c, got)
 	select {
 	case <-closerRan:
 		t.Fatal("the closer ran while a call was waiting for its answer")

@@ -8,9 +8,12 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -136,6 +139,15 @@ type Backend interface {
 	// method", instead of ignoring the age and deleting more.
 	PurgeEnded(ctx context.Context, before time.Time, f PurgeFilter) (int, error)
 
+	// TrimEnded deletes, queue by queue, the jobs matching f that ended
+	// (succeeded, failed, cancelled or quarantined), all but the newest keep
+	// of them, and returns how many: retention by count. Newest is by
+	// FinishedAt (compared clamped; an ended job without one is the oldest),
+	// then by ID (NewerEnded). keep 0 deletes every ended job matching f; a
+	// negative keep is an error (ErrNegativeKeep). A method of its own for
+	// the reason PurgeEnded is.
+	TrimEnded(ctx context.Context, keep int, f PurgeFilter) (int, error)
+
 	// Subscribe returns a channel that receives (without blocking the sender, so
 	// signals coalesce) when new work may be ready (a job was enqueued, retried
 	// or released, in this process or, where the store is shared, in another),
@@ -228,6 +240,52 @@ func EndedBefore(before time.Time, state State, finishedAt time.Time) bool {
 
 // ErrNoCutoff is PurgeEnded's error for a zero before.
 var ErrNoCutoff = errors.New("the time the jobs must have ended before is zero")
+
+// ErrNegativeKeep is TrimEnded's error for a negative keep.
+var ErrNegativeKeep = errors.New("the number of ended jobs to keep is negative")
+
+// EndedJob is what TrimEnded orders an ended job by.
+type EndedJob struct {
+	ID, Queue  string
+	FinishedAt time.Time
+}
+
+// NewerEnded orders ended jobs newest first: by FinishedAt, later first
+// (compared clamped; a zero FinishedAt is the oldest), then by ID, greater
+// first. It is TrimEnded's order.
+func NewerEnded(a, b EndedJob) int {
+	at, bt := ClampTime(a.FinishedAt), ClampTime(b.FinishedAt)
+	switch {
+	case at.IsZero() != bt.IsZero():
+		if at.IsZero() {
+			return 1
+		}
+		return -1
+	case !at.Equal(bt):
+		return bt.Compare(at)
+	}
+	return strings.Compare(b.ID, a.ID)
+}
+
+// BeyondNewest returns the jobs of ended that TrimEnded deletes: in each
+// queue, all but the newest keep (NewerEnded). It sorts ended in place.
+func BeyondNewest(ended []EndedJob, keep int) []EndedJob {
+	slices.SortFunc(ended, func(a, b EndedJob) int {
+		return cmp.Or(strings.Compare(a.Queue, b.Queue), NewerEnded(a, b))
+	})
+	var out []EndedJob
+	for i := 0; i < len(ended); {
+		end := i + 1
+		for end < len(ended) && ended[end].Queue == ended[i].Queue {
+			end++
+		}
+		if end-i > keep {
+			out = append(out, ended[i+keep:end]...)
+		}
+		i = end
+	}
+	return out
+}
 
 // QueueStat counts the jobs of one queue in one state.
 type QueueStat struct {

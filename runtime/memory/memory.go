@@ -550,6 +550,37 @@ func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.Pu
 	return b.purge(ctx, f, before)
 }
 
+// TrimEnded deletes, queue by queue, the ended jobs matching f but the
+// newest keep (backend.BeyondNewest).
+func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter) (int, error) {
+	if keep < 0 {
+		return 0, backend.ErrNegativeKeep
+	}
+	if err := b.lock(ctx, "trim"); err != nil {
+		return 0, err
+	}
+	defer b.mu.Unlock()
+	var ended []backend.EndedJob
+	for id, e := range b.jobs {
+		j := &e.job
+		if j.State.Final() && purgeMatches(f, id, j) {
+			ended = append(ended, backend.EndedJob{ID: id, Queue: j.Queue, FinishedAt: j.FinishedAt})
+		}
+	}
+	gone := map[string]bool{}
+	for _, e := range backend.BeyondNewest(ended, keep) {
+		gone[e.ID] = true
+	}
+	return b.deleteLocked(func(id string, _ *backend.Job) bool { return gone[id] }), nil
+}
+
+// purgeMatches reports whether the job id (j) matches f's fields.
+func purgeMatches(f backend.PurgeFilter, id string, j *backend.Job) bool {
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, id)) &&
+		(f.Queue == "" || j.Queue == f.Queue) &&
+		(len(f.States) == 0 || slices.Contains(f.States, j.State))
+}
+
 // purge deletes the jobs matching f that are not running and, unless before
 // is zero, ended before it.
 func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.Time) (int, error) {
@@ -557,15 +588,19 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 		return 0, err
 	}
 	defer b.mu.Unlock()
+	return b.deleteLocked(func(id string, j *backend.Job) bool {
+		return j.State != backend.StateRunning && purgeMatches(f, id, j) && backend.EndedBefore(before, j.State, j.FinishedAt)
+	}), nil
+}
+
+// deleteLocked deletes the jobs for which del is true, with b.mu held, and
+// returns how many.
+func (b *Backend) deleteLocked(del func(id string, j *backend.Job) bool) int {
 	n := 0
 	var lostKeys map[uniqueKey]bool
 	for id, e := range b.jobs {
 		j := &e.job
-		if j.State == backend.StateRunning ||
-			(len(f.IDs) > 0 && !slices.Contains(f.IDs, id)) ||
-			(f.Queue != "" && j.Queue != f.Queue) ||
-			(len(f.States) > 0 && !slices.Contains(f.States, j.State)) ||
-			!backend.EndedBefore(before, j.State, j.FinishedAt) {
+		if !del(id, j) {
 			continue
 		}
 		b.detach(e)
@@ -590,7 +625,7 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 			}
 		}
 	}
-	return n, nil
+	return n
 }
 
 // Subscribe returns a channel (buffered 1) signalled when work may be ready.

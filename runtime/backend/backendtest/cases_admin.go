@@ -3,6 +3,7 @@ package backendtest
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -680,5 +681,86 @@ func testUniqueKeysPerTask(s *suite) {
 	late := s.job("email.Send", createdAt(at(4*sec)), unique("order:42", hour))
 	if r := s.enqueue(late); !r[0].Duplicate || r[0].ID != email.ID {
 		s.t.Fatalf("email.Send with key order:42 after billing.Charge's holder was purged = %+v, want Duplicate of %s", r[0], email.ID)
+	}
+}
+
+// testTrimEnded checks retention by count: TrimEnded keeps, in each queue,
+// the newest keep of the ended jobs matching the filter (by FinishedAt, then
+// by ID) and deletes the others, never a job that has not ended. A negative
+// keep is an error that deletes nothing.
+func testTrimEnded(s *suite) {
+	ctx := s.t.Context()
+	var jobs []*backend.Job
+	for i := range 9 {
+		jobs = append(jobs, s.job("A", onQueue([]string{"q1", "q2"}[i%2])))
+	}
+	s.enqueue(jobs...)
+	cs := s.claimAt(at(min1), 7)
+	if len(cs) != 7 {
+		s.t.Fatalf("setup claimed %d, want 7", len(cs))
+	}
+	slices.SortFunc(cs, func(a, b *backend.Job) int { return cmp.Compare(a.ID, b.ID) })
+	// q1, newest first: cs[2] succeeded at 6m, cs[4] failed at 3m, cs[0]
+	// succeeded at 2m; cs[6] running, jobs[8] queued.
+	// q2, newest first: cs[3] failed at 5m and cs[1] succeeded at 5m (the
+	// same time: the greater ID is the newer), jobs[7] cancelled at 4m while
+	// queued; cs[5] retrying (its attempt ended at 1m).
+	ends := []struct {
+		state backend.State
+		at    time.Duration
+	}{{backend.StateSucceeded, 2}, {backend.StateSucceeded, 5}, {backend.StateSucceeded, 6},
+		{backend.StateFailed, 5}, {backend.StateFailed, 3}, {backend.StateRetrying, 1}}
+	for i, e := range ends {
+		o := outcome(cs[i], e.state, at(e.at*min1))
+		if e.state == backend.StateRetrying {
+			o.RunAt = at(hour)
+		}
+		s.completeOK(o)
+	}
+	if err := s.b.Cancel(ctx, jobs[7].ID, at(4*min1)); err != nil {
+		s.t.Fatalf("Cancel: %v", err)
+	}
+	live := map[string]bool{}
+	for _, j := range jobs {
+		live[j.ID] = true
+	}
+	trim := func(keep int, f backend.PurgeFilter, want ...string) {
+		s.t.Helper()
+		n, err := s.b.TrimEnded(ctx, keep, f)
+		if err != nil {
+			s.t.Fatalf("TrimEnded(%d, %+v): %v", keep, f, err)
+		}
+		if n != len(want) {
+			s.t.Errorf("TrimEnded(%d, %+v) deleted %d jobs, want %d", keep, f, n, len(want))
+		}
+		for _, id := range want {
+			delete(live, id)
+		}
+		for _, j := range jobs {
+			_, err := s.b.Get(ctx, j.ID)
+			if gone := isErr(err, backend.ErrNotFound); gone == live[j.ID] {
+				s.t.Errorf("after TrimEnded(%d, %+v): job %s gone = %v, want %v (err %v)", keep, f, j.ID, gone, !live[j.ID], err)
+			}
+		}
+	}
+	if n, err := s.b.TrimEnded(ctx, -1, backend.PurgeFilter{}); !isErr(err, backend.ErrNegativeKeep) || n != 0 {
+		s.t.Fatalf("TrimEnded(-1) = %d, %v; want ErrNegativeKeep and nothing deleted", n, err)
+	}
+	trim(3, backend.PurgeFilter{})
+	trim(1, backend.PurgeFilter{States: []backend.State{backend.StateSucceeded, backend.StateQueued}}, cs[0].ID)
+	trim(1, backend.PurgeFilter{Queue: "q2"}, cs[1].ID, jobs[7].ID)
+	trim(1, backend.PurgeFilter{IDs: []string{cs[2].ID, cs[4].ID, cs[6].ID}}, cs[4].ID)
+	trim(0, backend.PurgeFilter{}, cs[2].ID, cs[3].ID)
+	trim(0, backend.PurgeFilter{})
+	stats, err := s.b.Stats(ctx, at(hour))
+	if err != nil {
+		s.t.Fatalf("Stats: %v", err)
+	}
+	st := map[backend.State]int{}
+	for _, q := range stats {
+		st[q.State] += q.Count
+	}
+	if want := map[backend.State]int{backend.StateRetrying: 1, backend.StateRunning: 1, backend.StateQueued: 1}; !maps.Equal(st, want) {
+		s.t.Errorf("after trimming every ended job, stats = %v, want %v", st, want)
 	}
 }

@@ -55,6 +55,7 @@ func cases() []testCase {
 		{"Stats", testStats},
 		{"Purge", testPurge},
 		{"PurgeEnded", testPurgeEnded},
+		{"TrimEnded", testTrimEnded},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"HistoryAcrossRetries", testHistoryAcrossRetries},
 		{"RandomOpsMatchScan", testRandomOps},

@@ -98,6 +98,18 @@ func (in *Inspector) PurgeEnded(ctx context.Context, before time.Time, f PurgeFi
 	return n, nil
 }
 
+// TrimEnded deletes, in each queue, the jobs that match f and ended
+// (succeeded, failed, cancelled or quarantined), all but the newest keep of
+// them (by finish time, then ID), and returns how many: retention by count,
+// as WorkerOptions.KeepFinished applies it.
+func (in *Inspector) TrimEnded(ctx context.Context, keep int, f PurgeFilter) (int, error) {
+	n, err := in.b.TrimEnded(ctx, keep, f)
+	if err != nil {
+		return n, fmt.Errorf("trim ended jobs to %d per queue: %w", keep, err)
+	}
+	return n, nil
+}
+
 // Quarantined lists jobs whose payload could not be decoded, newest first (at
 // most limit, 100 when 0). Requeue one with Retry, after deploying a worker
 // that can decode it, or drop it with Drop.

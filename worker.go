@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,15 @@ type WorkerOptions struct {
 	// At least MinKeepFinishedFor; zero (the default) keeps them until
 	// purged (nuvom queue purge).
 	KeepFinishedFor time.Duration
+	// KeepFinished, when set, is the retention of ended jobs by count: the
+	// worker keeps the newest KeepFinished ended jobs of each queue and
+	// deletes the others (Backend.TrimEnded), when it starts and then every
+	// minute; a burst worker does it once, before Run returns. With
+	// KeepFinishedFor too, a job goes when either says so. A result can go
+	// before a caller waiting for it reads it, if more than this many jobs of
+	// its queue end meanwhile: size it well above that. Zero (the default)
+	// sets no limit; negative is an error.
+	KeepFinished int
 	// Grace is how long a shutdown waits for running jobs; default 10s. A
 	// negative value means no grace period: running jobs are handed back at once.
 	Grace time.Duration
@@ -251,6 +261,9 @@ func NewWorker(b Backend, reg *Registry, opts WorkerOptions) (*Worker, error) {
 	}
 	if o.KeepFinishedFor != 0 && o.KeepFinishedFor < MinKeepFinishedFor {
 		return nil, fmt.Errorf("new worker: KeepFinishedFor %s is below the least retention, %s", o.KeepFinishedFor, MinKeepFinishedFor)
+	}
+	if o.KeepFinished < 0 {
+		return nil, fmt.Errorf("new worker: KeepFinished %d is negative", o.KeepFinished)
 	}
 	if o.Concurrency < 0 || o.BatchSize < 0 {
 		return nil, fmt.Errorf("new worker: concurrency %d and batch size %d must not be negative", o.Concurrency, o.BatchSize)
@@ -930,17 +943,27 @@ func (w *Worker) recoverer(ctx context.Context) {
 	}
 }
 
-// retention deletes the jobs that ended more than KeepFinishedFor ago, at
-// once and then every quarter of KeepFinishedFor (at most an hour apart),
-// until ctx ends. It does nothing when KeepFinishedFor is zero, nor for a
-// burst worker, which makes its one pass when its jobs are done (Run):
-// bound to the burst, a pass in flight would be cut off when it ends.
+// trimEvery is how often a worker with WorkerOptions.KeepFinished trims the
+// ended jobs of each queue to that many.
+const trimEvery = time.Minute
+
+// retention applies WorkerOptions.KeepFinishedFor and KeepFinished (see
+// pruneOnce) at once and then every quarter of KeepFinishedFor (at most an
+// hour apart) or, with KeepFinished, every trimEvery, until ctx ends. It
+// does nothing when neither is set, nor for a burst worker, which makes its
+// one pass when its jobs are done (Run): bound to the burst, a pass in
+// flight would be cut off when it ends.
 func (w *Worker) retention(ctx context.Context) {
-	keep := w.o.KeepFinishedFor
-	if keep <= 0 || w.o.Burst {
+	if (w.o.KeepFinishedFor <= 0 && w.o.KeepFinished <= 0) || w.o.Burst {
 		return
 	}
-	every := min(keep/4, time.Hour)
+	every := time.Hour
+	if w.o.KeepFinishedFor > 0 {
+		every = min(w.o.KeepFinishedFor/4, every)
+	}
+	if w.o.KeepFinished > 0 {
+		every = min(trimEvery, every)
+	}
 	for {
 		_ = w.pruneOnce(ctx) // logged; the next pass tries again
 		t := time.NewTimer(every)
@@ -953,21 +976,32 @@ func (w *Worker) retention(ctx context.Context) {
 	}
 }
 
-// pruneOnce deletes the jobs that ended more than KeepFinishedFor ago, if
-// it is set, and logs what it did; it returns the error of a pass that
+// pruneOnce deletes the jobs that ended more than KeepFinishedFor ago and
+// then, in each queue, the ended jobs beyond the newest KeepFinished, for
+// those set, and logs what it did; it returns the errors of passes that
 // failed while ctx was live.
 func (w *Worker) pruneOnce(ctx context.Context) error {
-	keep := w.o.KeepFinishedFor
-	if keep <= 0 {
-		return nil
+	var errs []error
+	if keep := w.o.KeepFinishedFor; keep > 0 {
+		n, err := w.b.PurgeEnded(ctx, w.now().Add(-keep), PurgeFilter{})
+		errs = append(errs, w.logPrune(ctx, "keep_finished_for", keep.String(), n, err))
 	}
-	n, err := w.b.PurgeEnded(ctx, w.now().Add(-keep), PurgeFilter{})
+	if keep := w.o.KeepFinished; keep > 0 {
+		n, err := w.b.TrimEnded(ctx, keep, PurgeFilter{})
+		errs = append(errs, w.logPrune(ctx, "keep_finished", strconv.Itoa(keep), n, err))
+	}
+	return errors.Join(errs...)
+}
+
+// logPrune logs a retention pass by the option named by attr (set to keep)
+// that deleted n jobs, and returns its error, unless ctx ended.
+func (w *Worker) logPrune(ctx context.Context, attr, keep string, n int, err error) error {
 	switch {
 	case err != nil && ctx.Err() == nil:
-		w.log.Error("delete jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "deleted", n, "err", err)
-		return fmt.Errorf("worker %s: retention of %s: %w", w.o.ID, keep, err)
+		w.log.Error("delete ended jobs beyond the retention", "worker", w.o.ID, attr, keep, "deleted", n, "err", err)
+		return fmt.Errorf("worker %s: retention %s=%s: %w", w.o.ID, attr, keep, err)
 	case n > 0:
-		w.log.Info("deleted jobs that ended before the retention", "worker", w.o.ID, "keep_finished_for", keep.String(), "jobs", n)
+		w.log.Info("deleted ended jobs beyond the retention", "worker", w.o.ID, attr, keep, "jobs", n)
 	}
 	return nil
 }

@@ -999,6 +999,57 @@ func TestRetentionDeletesJobsThatEndedLongAgo(t *testing.T) {
 	}
 }
 
+// TestRetentionByCountKeepsTheNewest checks WorkerOptions.KeepFinished: a
+// burst worker, and a running worker at start, keep the newest ended jobs
+// of each queue and delete the others.
+func TestRetentionByCountKeepsTheNewest(t *testing.T) {
+	b := newBackend(t)
+	s1 := spec("one", nuvom.TaskOptions{Queue: "q1"})
+	s2 := spec("two", nuvom.TaskOptions{Queue: "q2"})
+	reg := registry(t, def(s1, ok), def(s2, ok))
+	ctx := context.Background()
+	if _, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{KeepFinished: -1}); err == nil ||
+		!strings.Contains(err.Error(), "KeepFinished") {
+		t.Fatalf("NewWorker with KeepFinished -1: err = %v, want one naming it", err)
+	}
+	// One burst per job: each ends after the one before.
+	var q1 []string
+	for range 4 {
+		q1 = append(q1, enqueue(t, b, s1))
+		burst(t, b, reg, nuvom.WorkerOptions{})
+	}
+	q2 := enqueue(t, b, s2)
+	burst(t, b, reg, nuvom.WorkerOptions{})
+	stored := func() []string {
+		t.Helper()
+		var out []string
+		for _, id := range append(slices.Clone(q1), q2) {
+			if _, err := b.Get(ctx, id); err == nil {
+				out = append(out, id)
+			} else if !errors.Is(err, nuvom.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+
+	burst(t, b, reg, nuvom.WorkerOptions{KeepFinished: 2})
+	if got, want := stored(), []string{q1[2], q1[3], q2}; !slices.Equal(got, want) {
+		t.Fatalf("after a burst worker keeping 2 per queue, stored %v, want %v", got, want)
+	}
+
+	w := newWorker(t, b, reg, nuvom.WorkerOptions{KeepFinished: 1})
+	start(t, w)
+	want := []string{q1[3], q2}
+	deadline := time.Now().Add(5 * time.Minute) // hang guard: the first pass runs at start
+	for got := stored(); !slices.Equal(got, want); got = stored() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a worker keeping 1 per queue left %v, want %v", got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // blockingPurge is a backend whose PurgeEnded waits for its context to end.
 type blockingPurge struct {
 	nuvom.Backend

@@ -71,12 +71,14 @@ func (a *app) cmdQueueStats(args []string) int {
 }
 
 func (a *app) cmdQueuePurge(args []string) int {
-	fs := a.flags("queue purge", "", "Deletes jobs that are not running, by queue, state and age. Needs --yes.",
+	fs := a.flags("queue purge", "", "Deletes jobs that are not running, by queue, state, age or count. Needs --yes.",
 		"nuvom queue purge --queue images --state failed,cancelled --yes\n"+
-			"  nuvom queue purge --older-than 168h --yes    # ended jobs finished more than a week ago")
+			"  nuvom queue purge --older-than 168h --yes     # ended jobs finished more than a week ago\n"+
+			"  nuvom queue purge --keep-newest 10000 --yes   # all but the newest 10,000 ended jobs of each queue")
 	queue := fs.String("queue", "", "only this queue")
 	states := fs.StringSlice("state", nil, "only these states (comma-separated); running jobs are never purged")
 	olderThan := fs.Duration("older-than", 0, "only jobs that ended (succeeded, failed, cancelled, quarantined) more than this long ago, e.g. 720h")
+	keepNewest := fs.Int("keep-newest", 0, "only jobs that ended, all but the newest N of each queue (by finish time; with --state, of those states)")
 	yes := fs.Bool("yes", false, "really delete")
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
@@ -89,6 +91,16 @@ func (a *app) cmdQueuePurge(args []string) int {
 		}
 		before = time.Now().Add(-*olderThan)
 	}
+	keep := -1 // no count
+	if fs.Changed("keep-newest") {
+		if *keepNewest < 0 {
+			return a.usageErr("queue purge: --keep-newest %d must not be negative", *keepNewest)
+		}
+		if !before.IsZero() {
+			return a.usageErr("queue purge: --older-than and --keep-newest select differently; give one (run the purge twice for both)")
+		}
+		keep = *keepNewest
+	}
 	for _, s := range *states {
 		st := nuvom.State(strings.TrimSpace(s))
 		if !st.Valid() {
@@ -97,15 +109,27 @@ func (a *app) cmdQueuePurge(args []string) int {
 		if st == nuvom.StateRunning {
 			return a.usageErr("queue purge: running jobs cannot be purged")
 		}
-		if !before.IsZero() && !st.Final() {
-			return a.usageErr("queue purge: --older-than selects jobs that ended; --state %s never matches (use succeeded, failed, cancelled or quarantined)", st)
+		if (!before.IsZero() || keep >= 0) && !st.Final() {
+			flag := "--older-than"
+			if keep >= 0 {
+				flag = "--keep-newest"
+			}
+			return a.usageErr("queue purge: %s selects jobs that ended; --state %s never matches (use succeeded, failed, cancelled or quarantined)", flag, st)
 		}
 		f.States = append(f.States, st)
 	}
 	if !*yes {
 		return a.usageErr("queue purge deletes jobs: add --yes to confirm")
 	}
-	n, err := a.purge(f, before)
+	n, err := a.purge(func(ctx context.Context, in *nuvom.Inspector) (int, error) {
+		switch {
+		case keep >= 0:
+			return in.TrimEnded(ctx, keep, f)
+		case !before.IsZero():
+			return in.PurgeEnded(ctx, before, f)
+		}
+		return in.Purge(ctx, f)
+	})
 	if err != nil {
 		if n > 0 {
 			fmt.Fprintf(a.stdout, "purged %d job(s) before the error\n", n)
@@ -116,19 +140,16 @@ func (a *app) cmdQueuePurge(args []string) int {
 	return exitOK
 }
 
-// purge deletes the jobs f selects (and, unless before is zero, that ended
-// before it) and returns how many, also when it fails part-way.
-func (a *app) purge(f nuvom.PurgeFilter, before time.Time) (int, error) {
+// purge runs del (one of the Inspector's purges) on the project's store and
+// returns how many jobs it deleted, also when it fails part-way.
+func (a *app) purge(del func(context.Context, *nuvom.Inspector) (int, error)) (int, error) {
 	ctx := context.Background()
 	c, err := a.client(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	if before.IsZero() {
-		return c.Inspector().Purge(ctx, f)
-	}
-	return c.Inspector().PurgeEnded(ctx, before, f)
+	return del(ctx, c.Inspector())
 }
 
 func (a *app) cmdQuarantineList(args []string) int {
@@ -164,7 +185,9 @@ func (a *app) cmdQuarantineDrop(args []string) int {
 	if code, ok := a.parse(fs, args, 1, 1); !ok {
 		return code
 	}
-	n, err := a.purge(nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}}, time.Time{})
+	n, err := a.purge(func(ctx context.Context, in *nuvom.Inspector) (int, error) {
+		return in.Purge(ctx, nuvom.PurgeFilter{IDs: []string{fs.Arg(0)}, States: []nuvom.State{nuvom.StateQuarantined}})
+	})
 	if err != nil {
 		return a.fail(err)
 	}

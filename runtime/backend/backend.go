@@ -133,7 +133,9 @@ type Backend interface {
 	// PurgeEnded deletes the jobs matching f that ended (succeeded, failed,
 	// cancelled or quarantined) before before, and returns how many: retention
 	// by age. An ended job without a FinishedAt counts as ended before. Times
-	// are compared clamped (see ClampTime). A zero before is an error. It is a
+	// are compared clamped (see ClampTime). A job that a pending workflow
+	// step waits for (whose result it may take as input) is kept. A zero
+	// before is an error. It is a
 	// method of its own, not a field of PurgeFilter, so that a backend (or a
 	// plugin's server) that predates it fails to build, or answers "unknown
 	// method", instead of ignoring the age and deleting more.
@@ -143,9 +145,10 @@ type Backend interface {
 	// (succeeded, failed, cancelled or quarantined), all but the newest keep
 	// of them, and returns how many: retention by count. Newest is by
 	// FinishedAt (compared clamped; an ended job without one is the oldest),
-	// then by ID (NewerEnded). keep 0 deletes every ended job matching f; a
-	// negative keep is an error (ErrNegativeKeep). A method of its own for
-	// the reason PurgeEnded is.
+	// then by ID (NewerEnded). A job that a pending workflow step waits for
+	// is left out: neither deleted nor counted. keep 0 deletes every ended
+	// job matching f; a negative keep is an error (ErrNegativeKeep). A method
+	// of its own for the reason PurgeEnded is.
 	TrimEnded(ctx context.Context, keep int, f PurgeFilter) (int, error)
 
 	// Subscribe returns a channel that receives (without blocking the sender, so

@@ -20,6 +20,9 @@
 //	NUVOM_KEEP_FINISHED_FOR  retention: a worker deletes the jobs that ended more than this Go
 //	                     duration ago (WorkerOptions.KeepFinishedFor), at least 1m, e.g. 720h;
 //	                     default 0: kept until purged
+//	NUVOM_KEEP_FINISHED  retention by count: a worker keeps the newest this many ended jobs of each
+//	                     queue and deletes the others (WorkerOptions.KeepFinished), e.g. 100000;
+//	                     default 0: no limit
 //	NUVOM_GRACE          shutdown grace period for running jobs, a Go duration; default 10s; 0 means
 //	                     none: a shutdown hands running jobs back at once
 //	NUVOM_LEASE          how long a worker's claim holds a job without a heartbeat (heartbeats
@@ -88,8 +91,12 @@ type Config struct {
 	Concurrency Setting[int]
 	Queues      Setting[[]string]
 	ClaimAhead  Setting[bool]
-	// KeepFinished is the retention of ended jobs (WorkerOptions.KeepFinishedFor); 0 keeps them.
-	KeepFinished Setting[time.Duration]
+	// KeepFinishedFor is the retention of ended jobs by age
+	// (WorkerOptions.KeepFinishedFor); 0 keeps them.
+	KeepFinishedFor Setting[time.Duration]
+	// KeepFinished is the retention of ended jobs by count, per queue
+	// (WorkerOptions.KeepFinished); 0 sets no limit.
+	KeepFinished Setting[int]
 	Grace        Setting[time.Duration]
 	Lease        Setting[time.Duration]
 	PollInterval Setting[time.Duration]
@@ -110,7 +117,7 @@ type Config struct {
 // varNames are the environment variables Load reads, in the order Entries shows them.
 var varNames = []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
 	"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL",
-	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD", "NUVOM_KEEP_FINISHED_FOR"}
+	"NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD", "NUVOM_KEEP_FINISHED_FOR", "NUVOM_KEEP_FINISHED"}
 
 // Load returns the configuration for a process started in dir, reading
 // NUVOM_* variables through getenv (os.Getenv in production). A bad value is
@@ -130,7 +137,8 @@ func Load(dir string, getenv func(string) string) (Config, error) {
 		Concurrency:      Setting[int]{nuvom.DefaultConcurrency, SourceDefault},
 		Queues:           Setting[[]string]{nil, SourceDefault},
 		ClaimAhead:       Setting[bool]{false, SourceDefault},
-		KeepFinished:     Setting[time.Duration]{0, SourceDefault},
+		KeepFinishedFor:  Setting[time.Duration]{0, SourceDefault},
+		KeepFinished:     Setting[int]{0, SourceDefault},
 		Grace:            Setting[time.Duration]{nuvom.DefaultGrace, SourceDefault},
 		Lease:            Setting[time.Duration]{nuvom.DefaultLeaseFor, SourceDefault},
 		PollInterval:     Setting[time.Duration]{nuvom.DefaultPollInterval, SourceDefault},
@@ -221,7 +229,13 @@ func (c *Config) Set(name, raw, source string) error {
 		if err != nil || d < 0 || (d > 0 && d < nuvom.MinKeepFinishedFor) {
 			return bad(fmt.Sprintf("want a Go duration of at least %s such as 720h, or 0 to keep ended jobs until purged", nuvom.MinKeepFinishedFor))
 		}
-		c.KeepFinished = Setting[time.Duration]{d, source}
+		c.KeepFinishedFor = Setting[time.Duration]{d, source}
+	case "NUVOM_KEEP_FINISHED":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return bad("want a whole number of ended jobs to keep per queue, such as 100000, or 0 for no limit")
+		}
+		c.KeepFinished = Setting[int]{n, source}
 	case "NUVOM_CONCURRENCY":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -310,7 +324,8 @@ func (c Config) Entries() []Entry {
 		c.schedulerEntry(),
 		{"NUVOM_REDIS_URL", redactURL(c.RedisURL.Value), c.RedisURL.Source},
 		{"NUVOM_CLAIM_AHEAD", strconv.FormatBool(c.ClaimAhead.Value), c.ClaimAhead.Source},
-		{"NUVOM_KEEP_FINISHED_FOR", c.KeepFinished.Value.String(), c.KeepFinished.Source},
+		{"NUVOM_KEEP_FINISHED_FOR", c.KeepFinishedFor.Value.String(), c.KeepFinishedFor.Source},
+		{"NUVOM_KEEP_FINISHED", strconv.Itoa(c.KeepFinished.Value), c.KeepFinished.Source},
 	}
 }
 
@@ -356,7 +371,8 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 		Concurrency:     c.Concurrency.Value,
 		Queues:          c.Queues.Value,
 		ClaimAhead:      c.ClaimAhead.Value,
-		KeepFinishedFor: c.KeepFinished.Value,
+		KeepFinishedFor: c.KeepFinishedFor.Value,
+		KeepFinished:    c.KeepFinished.Value,
 		Grace:           grace,
 		LeaseFor:        c.Lease.Value,
 		PollInterval:    c.PollInterval.Value,

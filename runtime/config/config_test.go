@@ -54,13 +54,14 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		{"NUVOM_REDIS_URL", "redis://127.0.0.1:6379/0", "default"},
 		{"NUVOM_CLAIM_AHEAD", "false", "default"},
 		{"NUVOM_KEEP_FINISHED_FOR", "0s", "default"},
+		{"NUVOM_KEEP_FINISHED", "0", "default"},
 	}
 	if got := c.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("entries\n%v\nwant\n%v", got, want)
 	}
 	if !slices.Equal(VarNames(), []string{"NUVOM_BACKEND", "NUVOM_DB", "NUVOM_QUEUE_DIR", "NUVOM_SQLITE_SYNC", "NUVOM_CONCURRENCY",
 		"NUVOM_QUEUES", "NUVOM_GRACE", "NUVOM_LEASE", "NUVOM_POLL_INTERVAL", "NUVOM_LOG_FORMAT", "NUVOM_LOG_LEVEL", "NUVOM_SCHEDULER_BACKEND", "NUVOM_REDIS_URL", "NUVOM_CLAIM_AHEAD",
-		"NUVOM_KEEP_FINISHED_FOR"}) {
+		"NUVOM_KEEP_FINISHED_FOR", "NUVOM_KEEP_FINISHED"}) {
 		t.Fatalf("VarNames %v", VarNames())
 	}
 }
@@ -81,6 +82,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"NUVOM_CONCURRENCY": "7", "NUVOM_QUEUES": "hi, lo,", "NUVOM_CLAIM_AHEAD": "TRUE", "NUVOM_GRACE": "1m", "NUVOM_LEASE": "30s", "NUVOM_POLL_INTERVAL": "50ms",
 		"NUVOM_LOG_FORMAT": "json", "NUVOM_LOG_LEVEL": "debug", "NUVOM_SCHEDULER_BACKEND": "Memory",
 		"NUVOM_REDIS_URL": "redis://127.0.0.1:1/0", "NUVOM_KEEP_FINISHED_FOR": "720h",
+		"NUVOM_KEEP_FINISHED": "100000",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		t.Errorf("flag override: %v %+v", err, c.Concurrency)
 	}
 	wo := c.WorkerOptions()
-	if wo.Concurrency != 3 || !wo.ClaimAhead || wo.KeepFinishedFor != 720*time.Hour || wo.Grace != time.Minute || wo.PollInterval != 50*time.Millisecond || !slices.Equal(wo.Queues, []string{"hi", "lo"}) {
+	if wo.Concurrency != 3 || !wo.ClaimAhead || wo.KeepFinishedFor != 720*time.Hour || wo.KeepFinished != 100000 || wo.Grace != time.Minute || wo.PollInterval != 50*time.Millisecond || !slices.Equal(wo.Queues, []string{"hi", "lo"}) {
 		t.Errorf("worker options %+v", wo)
 	}
 }
@@ -124,6 +126,8 @@ func TestBadValuesNameVariableAndValue(t *testing.T) {
 		{"NUVOM_KEEP_FINISHED_FOR", "-1h"},
 		{"NUVOM_KEEP_FINISHED_FOR", "a month"},
 		{"NUVOM_KEEP_FINISHED_FOR", "10s"},
+		{"NUVOM_KEEP_FINISHED", "-5"},
+		{"NUVOM_KEEP_FINISHED", "lots"},
 		{"NUVOM_GRACE", "soon"},
 		{"NUVOM_LEASE", "10ms"},
 		{"NUVOM_POLL_INTERVAL", "0s"},

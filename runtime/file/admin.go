@@ -321,16 +321,85 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 	return n, nil
 }
 
+// TrimEnded deletes, queue by queue, the ended jobs matching f but the
+// newest keep (backend.BeyondNewest). A file that cannot be decoded counts
+// as a quarantined job of no queue that ended when it was last written.
+func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter) (int, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("file backend: %w", backend.ErrNegativeKeep)
+	}
+	all, err := b.walk()
+	if err != nil {
+		return 0, fmt.Errorf("file backend trim: %w", err)
+	}
+	var ended []backend.EndedJob
+	files := map[string]stored{}
+	graphs := map[string]*backend.Graph{}
+	for _, s := range all {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("file backend trim: %w", err)
+		}
+		if s.running || (len(f.IDs) > 0 && !slices.Contains(f.IDs, s.id)) {
+			continue
+		}
+		e := backend.EndedJob{ID: s.id}
+		if s.corrupt {
+			fi, err := os.Stat(s.path)
+			if err != nil || !corruptSelected(f) {
+				continue
+			}
+			e.FinishedAt = fi.ModTime()
+		} else if j, err := readJob(s.path, s.id); err == nil && j.State.Final() && purgeSelects(j, f, time.Time{}) && !b.waitedFor(s.id, graphs) {
+			e.Queue, e.FinishedAt = j.Queue, j.FinishedAt
+		} else {
+			continue // moved, undecodable (the next walk sees it in corrupt/) or not selected
+		}
+		ended = append(ended, e)
+		files[s.id] = s
+	}
+	n := 0
+	for _, e := range backend.BeyondNewest(ended, keep) {
+		// The job must still be the one that ended then: one retried
+		// meanwhile is kept.
+		ok, err := b.deleteStored(ctx, files[e.ID], func(j *backend.Job) bool {
+			return j.State.Final() && purgeSelects(j, f, time.Time{}) && j.FinishedAt.Equal(e.FinishedAt)
+		})
+		if err != nil {
+			return n, fmt.Errorf("file backend trim: %w", err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// purgeSelects reports whether purge (f, and before, see purge) selects j.
+func purgeSelects(j *backend.Job, f backend.PurgeFilter, before time.Time) bool {
+	return matches(j, backend.ListFilter{States: f.States, Queue: f.Queue}) &&
+		j.State != backend.StateRunning && backend.EndedBefore(before, j.State, j.FinishedAt)
+}
+
+// retainSelects is purgeSelects for retention (before set): it also keeps a
+// job that a pending workflow step waits for.
+func (b *Backend) retainSelects(j *backend.Job, f backend.PurgeFilter, before time.Time, graphs map[string]*backend.Graph) bool {
+	return purgeSelects(j, f, before) && (before.IsZero() || !b.waitedFor(j.ID, graphs))
+}
+
+// corruptSelected reports whether f selects files that cannot be decoded
+// (quarantined, of no queue).
+func corruptSelected(f backend.PurgeFilter) bool {
+	return f.Queue == "" && (len(f.States) == 0 || slices.Contains(f.States, backend.StateQuarantined))
+}
+
 // purgeOne deletes the job s if f (and before, see purge) selects it. A
 // file that cannot be decoded counts as a quarantined job that ended when
 // the file was last written.
 func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter, before time.Time) (bool, error) {
-	selects := func(j *backend.Job) bool {
-		return matches(j, backend.ListFilter{States: f.States, Queue: f.Queue}) &&
-			j.State != backend.StateRunning && backend.EndedBefore(before, j.State, j.FinishedAt)
-	}
+	graphs := map[string]*backend.Graph{}
+	selects := func(j *backend.Job) bool { return b.retainSelects(j, f, before, graphs) }
 	if s.corrupt {
-		if f.Queue != "" || (len(f.States) > 0 && !slices.Contains(f.States, backend.StateQuarantined)) {
+		if !corruptSelected(f) {
 			return false, nil
 		}
 		if !before.IsZero() {
@@ -344,6 +413,12 @@ func (b *Backend) purgeOne(ctx context.Context, s stored, f backend.PurgeFilter,
 	} else if j, err := readJob(s.path, s.id); err != nil || !selects(j) {
 		return false, nil //nolint:nilerr // moved or undecodable: the next purge or claim deals with it
 	}
+	return b.deleteStored(ctx, s, selects)
+}
+
+// deleteStored deletes the job s under its lock, if selects still holds for
+// it there (a file that cannot be decoded is deleted as it is).
+func (b *Backend) deleteStored(ctx context.Context, s stored, selects func(*backend.Job) bool) (bool, error) {
 	unlock, err := b.lock(ctx, jobLock(s.id))
 	if err != nil {
 		return false, err

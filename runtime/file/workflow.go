@@ -381,3 +381,18 @@ func marshal(g *backend.Graph) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// waitedFor reports whether a pending workflow step waits for the job id
+// (whose result it may take as input): retention keeps such a job.
+func (b *Backend) waitedFor(id string, cache map[string]*backend.Graph) bool {
+	g, err := b.graphOf(id, cache)
+	if err != nil || g == nil {
+		return err != nil // a graph that cannot be read: keep the job
+	}
+	for _, c := range g.Children(id) {
+		if exists(b.path(pendingDir, c)) {
+			return true
+		}
+	}
+	return false
+}

@@ -563,7 +563,7 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 	var ended []backend.EndedJob
 	for id, e := range b.jobs {
 		j := &e.job
-		if j.State.Final() && purgeMatches(f, id, j) {
+		if j.State.Final() && purgeMatches(f, id, j) && !b.waitedFor(id) {
 			ended = append(ended, backend.EndedJob{ID: id, Queue: j.Queue, FinishedAt: j.FinishedAt})
 		}
 	}
@@ -589,7 +589,8 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 	}
 	defer b.mu.Unlock()
 	return b.deleteLocked(func(id string, j *backend.Job) bool {
-		return j.State != backend.StateRunning && purgeMatches(f, id, j) && backend.EndedBefore(before, j.State, j.FinishedAt)
+		return j.State != backend.StateRunning && purgeMatches(f, id, j) && backend.EndedBefore(before, j.State, j.FinishedAt) &&
+			(before.IsZero() || !b.waitedFor(id))
 	}), nil
 }
 

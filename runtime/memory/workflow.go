@@ -251,3 +251,15 @@ func (b *Backend) cancelEntry(e *entry, now time.Time, msg string) {
 	j.State = backend.StateCancelled
 	j.FinishedAt = now
 }
+
+// waitedFor reports whether a pending workflow step waits for the job id
+// (whose result it may take as input): retention keeps such a job. b.mu is
+// held.
+func (b *Backend) waitedFor(id string) bool {
+	for _, e := range b.flow.children[id] {
+		if c := b.jobs[e.child]; c != nil && c.job.State == backend.StatePending {
+			return true
+		}
+	}
+	return false
+}

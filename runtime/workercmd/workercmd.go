@@ -159,13 +159,15 @@ type Flags struct {
 	Concurrency *int
 	Queues      *[]string
 	ClaimAhead  *bool
-	// KeepFinishedFor is the retention of ended jobs (0: keep them).
+	// KeepFinishedFor is the retention of ended jobs by age (0: keep them).
 	KeepFinishedFor *time.Duration
-	NoScheduler     *bool
-	Grace           *time.Duration
-	Lease           *time.Duration
-	LogFormat       *string
-	LogLevel        *string
+	// KeepFinished is the retention of ended jobs by count, per queue (0: no limit).
+	KeepFinished *int
+	NoScheduler  *bool
+	Grace        *time.Duration
+	Lease        *time.Duration
+	LogFormat    *string
+	LogLevel     *string
 	// Dashboard serves the web dashboard at DashboardAddr while the worker runs.
 	Dashboard     *bool
 	DashboardAddr *string
@@ -180,6 +182,7 @@ func DefineFlags(fs *pflag.FlagSet) Flags {
 		Queues:          fs.StringSlice("queues", nil, "queues to serve, in priority order, e.g. a,b (NUVOM_QUEUES; default any queue: every job of the worker's tasks)"),
 		ClaimAhead:      fs.Bool("claim-ahead", false, "claim jobs ahead of free runners, for many short jobs on a store across the network; see the README's \"Claiming ahead\" (NUVOM_CLAIM_AHEAD; default false)"),
 		KeepFinishedFor: fs.Duration("keep-finished-for", 0, "delete the jobs that ended more than this long ago, at least 1m, e.g. 720h; 0s: keep them until purged (NUVOM_KEEP_FINISHED_FOR; default 0s)"),
+		KeepFinished:    fs.Int("keep-finished", 0, "keep the newest N ended jobs of each queue and delete the others, e.g. 100000; 0: no limit (NUVOM_KEEP_FINISHED; default 0)"),
 		NoScheduler:     fs.Bool("no-scheduler", false, "do not run the scheduler (by default every worker runs one; a lease elects one at a time)"),
 		Grace:           fs.Duration("grace", 0, "how long a shutdown waits for running jobs; 0s: not at all (NUVOM_GRACE; default 10s)"),
 		Lease:           fs.Duration("lease", 0, "how long a claim holds a job without a heartbeat: a killed worker's jobs run again after it (NUVOM_LEASE; default 5s)"),
@@ -242,6 +245,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 		{"queues", "NUVOM_QUEUES", func() string { return strings.Join(*queues, ",") }},
 		{"claim-ahead", "NUVOM_CLAIM_AHEAD", func() string { return strconv.FormatBool(*f.ClaimAhead) }},
 		{"keep-finished-for", "NUVOM_KEEP_FINISHED_FOR", func() string { return f.KeepFinishedFor.String() }},
+		{"keep-finished", "NUVOM_KEEP_FINISHED", func() string { return strconv.Itoa(*f.KeepFinished) }},
 		{"grace", "NUVOM_GRACE", func() string { return grace.String() }},
 		{"lease", "NUVOM_LEASE", func() string { return f.Lease.String() }},
 		{"log-format", "NUVOM_LOG_FORMAT", func() string { return *logFormat }},

@@ -24,6 +24,7 @@ func workflowCases() []testCase {
 		{"WorkflowList", testWorkflowList},
 		{"WorkflowOrderOnlyEdge", testWorkflowOrderOnly},
 		{"WorkflowStepOrigin", testWorkflowStepOrigin},
+		{"WorkflowRetentionKeepsNeededResults", testWorkflowRetentionKeepsNeededResults},
 	}
 }
 
@@ -341,4 +342,30 @@ func testWorkflowOrderOnly(s *suite) {
 	s.finish(after.Job.ID, 2, backend.StateSucceeded, []byte{0x06})
 	s.wantState(c.Job.ID, backend.StateQueued, "step after both parents")
 	s.wantArgs(c.Job.ID, []byte{0x92, 0x05, 0x07}, "only the feeding parent's result is the input")
+}
+
+// testWorkflowRetentionKeepsNeededResults: retention (PurgeEnded,
+// TrimEnded) keeps an ended step whose result a pending step still waits
+// for, so that the fan-in gets every parent's result; once it is released,
+// the parents go like any ended job.
+func testWorkflowRetentionKeepsNeededResults(s *suite) {
+	ctx := s.t.Context()
+	a := s.step("a", backend.InputNone)
+	b := s.step("b", backend.InputNone)
+	m := s.step("m", backend.InputResults, from(a, b)...)
+	s.enqueueFlow(a, b, m)
+	s.finish(a.Job.ID, 1, backend.StateSucceeded, []byte{0x0a})
+	if n, err := s.b.PurgeEnded(ctx, at(hour), backend.PurgeFilter{}); err != nil || n != 0 {
+		s.t.Fatalf("PurgeEnded while the fan-in waits = %d, %v; want nothing deleted", n, err)
+	}
+	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 0 {
+		s.t.Fatalf("TrimEnded(0) while the fan-in waits = %d, %v; want nothing deleted", n, err)
+	}
+	s.wantState(a.Job.ID, backend.StateSucceeded, "a parent whose result a pending step needs")
+	s.finish(b.Job.ID, 2, backend.StateSucceeded, []byte{0x0b})
+	s.wantArgs(m.Job.ID, []byte{0x92, 0x92, 0x0a, 0x0b, 0x07}, "fan-in input after retention passes")
+	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 2 {
+		s.t.Fatalf("TrimEnded(0) after the release = %d, %v; want both parents deleted", n, err)
+	}
+	s.wantState(m.Job.ID, backend.StateQueued, "the released fan-in")
 }

@@ -72,6 +72,7 @@ var kinds = []struct {
 	{"workflow_not_found", backend.ErrWorkflowNotFound},
 	{"unsupported", errors.ErrUnsupported},
 	{"no_cutoff", backend.ErrNoCutoff},
+	{"negative_keep", backend.ErrNegativeKeep},
 	{"canceled", context.Canceled},
 	{"deadline", context.DeadlineExceeded},
 }
@@ -186,6 +187,9 @@ func (s *server) call(ctx context.Context, req request) response {
 		result any
 		err    error
 		errs   []error
+		// partial: the result goes with an error too (how many jobs a
+		// purge deleted before it failed).
+		partial bool
 	)
 	// Parameters with a field this server does not know are refused, not
 	// read without it: a field of a newer client may narrow what the call
@@ -257,11 +261,19 @@ func (s *server) call(ctx context.Context, req request) response {
 		var f backend.PurgeFilter
 		if err = params(&f); err == nil {
 			result, err = b.Purge(ctx, f)
+			partial = true
 		}
 	case "PurgeEnded":
 		var p purgeEndedParams
 		if err = params(&p); err == nil {
 			result, err = b.PurgeEnded(ctx, p.Before, p.Filter)
+			partial = true
+		}
+	case "TrimEnded":
+		var p trimEndedParams
+		if err = params(&p); err == nil {
+			result, err = b.TrimEnded(ctx, p.Keep, p.Filter)
+			partial = true
 		}
 	default:
 		var handled bool
@@ -276,9 +288,9 @@ func (s *server) call(ctx context.Context, req request) response {
 			resp.Errs[i] = toWire(e)
 		}
 	}
-	if err == nil && result != nil {
+	if (err == nil || partial) && result != nil {
 		data, merr := json.Marshal(result)
-		if merr != nil {
+		if merr != nil && err == nil {
 			resp.Err = toWire(fmt.Errorf("remote: %s: encode result: %w", req.Method, merr))
 		} else {
 			resp.Result = data
@@ -367,6 +379,11 @@ func (c *Client) do(ctx context.Context, method string, params, out any) ([]*wir
 		return nil, fmt.Errorf("remote: %s: %w", method, c.broken)
 	}
 	if resp.Err != nil {
+		if out != nil && resp.Result != nil {
+			// A partial result (Purge: the jobs deleted before the error);
+			// one that cannot be read leaves out as it was.
+			_ = json.Unmarshal(resp.Result, out)
+		}
 		return resp.Errs, resp.Err.err()
 	}
 	if out != nil && resp.Result != nil {
@@ -489,6 +506,26 @@ func (c *Client) PurgeEnded(ctx context.Context, before time.Time, f backend.Pur
 // purgeEndedParams are PurgeEnded's parameters on the wire.
 type purgeEndedParams struct {
 	Before time.Time
+	Filter backend.PurgeFilter
+}
+
+// TrimEnded implements backend.Backend. A server that predates it answers
+// that the method is unknown, and deletes nothing.
+func (c *Client) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter) (int, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("remote: %w", backend.ErrNegativeKeep)
+	}
+	var n int
+	_, err := c.do(ctx, "TrimEnded", trimEndedParams{Keep: keep, Filter: f}, &n)
+	if err != nil && strings.Contains(err.Error(), `unknown method "TrimEnded"`) {
+		err = fmt.Errorf("%w: the backend's server was built with a nuvom that cannot trim by count; rebuild it with this one", err)
+	}
+	return n, err
+}
+
+// trimEndedParams are TrimEnded's parameters on the wire.
+type trimEndedParams struct {
+	Keep   int
 	Filter backend.PurgeFilter
 }
 

@@ -546,7 +546,7 @@ func (b *Backend) undoEnqueue(jobs []*backend.Job, byQueue map[string][]int, ord
 	defer cancel()
 	var ids []string
 	for _, q := range order {
-		a := []any{b.qp(q), 0, len(byQueue[q])}
+		a := []any{b.qp(q), "", "", 0, len(byQueue[q])} // purgeScript: no cutoff, no states, the ids
 		for _, i := range byQueue[q] {
 			a = append(a, jobs[i].ID)
 			ids = append(ids, jobs[i].ID)

@@ -546,7 +546,7 @@ func (b *Backend) undoEnqueue(jobs []*backend.Job, byQueue map[string][]int, ord
 	defer cancel()
 	var ids []string
 	for _, q := range order {
-		a := []any{b.qp(q), 0, len(byQueue[q])}
+		a := []any{b.qp(q), "", "", 0, len(byQueue[q])} // purgeScript: no cutoff, no states, the ids
 		for _, i := range byQueue[q] {
 			a = append(a, jobs[i].ID)
 			ids = append(ids, jobs[i].ID)
@@ -1412,63 +1412,85 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 	if err := b.check(ctx, op); err != nil {
 		return 0, err
 	}
+	groups, err := b.purgeGroups(ctx, f)
+	if err != nil {
+		return 0, wrap(ctx, op, err)
+	}
+	cutoff := ""
+	if !before.IsZero() {
+		cutoff = timeKey(backend.ClampTime(before))
+	}
 	states := make([]any, 0, len(f.States))
 	for _, s := range f.States {
 		states = append(states, string(s))
 	}
+	n := 0
+	for q, ids := range groups {
+		k, err := b.purgeQueue(ctx, q, cutoff, states, ids)
+		n += k
+		if err != nil {
+			return n, wrap(ctx, op, err)
+		}
+	}
+	return n, nil
+}
+
+// purgeGroups returns the queues f selects, each with the ids of f.IDs on
+// it (nil when f names no ids: the whole queue).
+func (b *Backend) purgeGroups(ctx context.Context, f backend.PurgeFilter) (map[string][]string, error) {
 	groups := map[string][]string{}
 	if len(f.IDs) > 0 {
 		qs, err := b.queuesOf(ctx, f.IDs)
 		if err != nil {
-			return 0, wrap(ctx, op, err)
+			return nil, err
 		}
 		for i, q := range qs {
 			if q != "" && (f.Queue == "" || q == f.Queue) {
 				groups[q] = append(groups[q], f.IDs[i])
 			}
 		}
-	} else {
-		qs := []string{f.Queue}
-		if f.Queue == "" {
-			var err error
-			if qs, err = b.allQueues(ctx); err != nil {
-				return 0, wrap(ctx, op, err)
-			}
-		}
-		for _, q := range qs {
-			groups[q] = nil
+		return groups, nil
+	}
+	qs := []string{f.Queue}
+	if f.Queue == "" {
+		var err error
+		if qs, err = b.allQueues(ctx); err != nil {
+			return nil, err
 		}
 	}
-	cutoff := ""
-	if !before.IsZero() {
-		cutoff = timeKey(backend.ClampTime(before))
+	for _, q := range qs {
+		groups[q] = nil
 	}
+	return groups, nil
+}
+
+// purgeQueue runs purgeScript on queue q until it has looked at every job
+// (cutoff, states and ids are its arguments), drops the deleted ids from the
+// location hash and returns how many it deleted, also when a call fails.
+func (b *Backend) purgeQueue(ctx context.Context, q, cutoff string, states []any, ids []string) (int, error) {
 	n := 0
-	for q, ids := range groups {
-		for from := ""; ; {
-			a := []any{b.qp(q), cutoff, from, len(states)}
-			a = append(a, states...)
-			a = append(a, len(ids))
-			a = append(a, toAny(ids)...)
-			v, err := b.run(ctx, purgeScript, b.meta(q), a...)
-			if err != nil {
-				return n, wrap(ctx, op, err)
-			}
-			out := strs(v)
-			if len(out) == 0 {
-				return n, wrap(ctx, op, fmt.Errorf("purge script returned %T", v))
-			}
-			if gone := out[1:]; len(gone) > 0 {
-				b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
-				n += len(gone)
-			}
-			if from = out[0]; from == "" {
-				break
-			}
-			if from == "-" {
-				from = ""
-			}
+	for from := ""; ; {
+		a := []any{b.qp(q), cutoff, from, len(states)}
+		a = append(a, states...)
+		a = append(a, len(ids))
+		a = append(a, toAny(ids)...)
+		v, err := b.run(ctx, purgeScript, b.meta(q), a...)
+		if err != nil {
+			return n, err
+		}
+		out := strs(v)
+		if len(out) == 0 {
+			return n, fmt.Errorf("purge script returned %T", v)
+		}
+		if gone := out[1:]; len(gone) > 0 {
+			b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
+			n += len(gone)
+		}
+		if from = out[0]; from == "" {
+			return n, nil
+		}
+		if from == "-" {
+			from = ""
 		}
 	}
-	return n, nil
 }

@@ -610,7 +610,10 @@ return 1
 // ARGV: P, cutoff, from, nstates, states..., nids, ids...  (no ids: every job
 // of the states; no states: every state but running). cutoff, when not empty,
 // keeps the purge to ended jobs (succeeded, failed, cancelled, quarantined)
-// finished before it (a time key); without ids they are read from the
+// below it in the done index's order: finished before it when it is a time
+// key (PurgeEnded), before the job of a whole done member (finish key and
+// id: TrimEnded's cut), or any ended job when it is "+". A job without a
+// finish key is below every cutoff. Without ids they are read from the
 // queue's done index in finish order, after member from (empty: from the
 // start), at most 1000 looked at a call.
 // It returns where the next call starts (empty when nothing is left to look
@@ -634,14 +637,17 @@ if ni > 0 then
   for k = 1, ni do
     local id = ARGV[5 + ns + k]
     local f = redis.call('HMGET', jk(id), 'st', 'fa')
-    if wanted(f[1]) and (cutoff == '' or lexlt(f[2] or '', cutoff)) then take(id) end
+    local fa = f[2] or ''
+    if wanted(f[1]) and (cutoff == '' or cutoff == '+' or fa == '' or lexlt(fa .. id, cutoff)) then take(id) end
   end
   return out
 end
 if cutoff ~= '' then
   local lo = '-'
   if from ~= '' then lo = '(' .. from end
-  local ms = redis.call('ZRANGEBYLEX', P .. 'done', lo, '(' .. cutoff, 'LIMIT', 0, 1000)
+  local hi = '+'
+  if cutoff ~= '+' then hi = '(' .. cutoff end
+  local ms = redis.call('ZRANGEBYLEX', P .. 'done', lo, hi, 'LIMIT', 0, 1000)
   for _, m in ipairs(ms) do
     local id = string.sub(m, 17)
     if wanted(redis.call('HGET', jk(id), 'st')) then take(id) end
@@ -662,6 +668,37 @@ for _, st in ipairs(list) do
   end
 end
 return out
+`)
+
+// trimCutScript finds where TrimEnded cuts one queue's done index: the
+// member of its keep-th newest ended job (keep > 0) in one of the states
+// (none: in any), walking the index newest first, below member from (empty:
+// from the newest), at most 1000 members a call, seen matching ones already
+// counted by the calls before. Without states, or when the index holds at
+// most keep members, it answers in one call without walking.
+// ARGV: P, keep, from, seen, nstates, states...
+// It returns the cut (empty when not found), then where the next call starts
+// (empty when there is nothing left to walk: fewer than keep match), then
+// seen.
+var trimCutScript = goredis.NewScript(prelude + `
+local keep, from, seen, ns = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local D = P .. 'done'
+if redis.call('ZCARD', D) <= keep then return {'', '', seen} end
+if ns == 0 then return {redis.call('ZREVRANGE', D, keep - 1, keep - 1)[1] or '', '', seen} end
+local states = {}
+for k = 1, ns do states[ARGV[5 + k]] = true end
+local hi = '+'
+if from ~= '' then hi = '(' .. from end
+local ms = redis.call('ZREVRANGEBYLEX', D, hi, '-', 'LIMIT', 0, 1000)
+for _, m in ipairs(ms) do
+  local st = redis.call('HGET', jk(string.sub(m, 17)), 'st')
+  if st and states[st] then
+    seen = seen + 1
+    if seen == keep then return {m, '', seen} end
+  end
+end
+if #ms == 1000 then return {'', ms[#ms], seen} end
+return {'', '', seen}
 `)
 
 // retainScript applies retention to one queue. ARGV: P, keep, cutoff.
@@ -686,4 +723,4 @@ return ''
 
 var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, enqueueOnePlainScript, enqueueManyScript, claimScript, completeScript, extendScript,
 	releaseScript, casScript, purgeScript, retainScript, reserveScript, oldestQueuedScript,
-	enqueuePlainScript}
+	enqueuePlainScript, trimCutScript}

@@ -19,28 +19,16 @@ import (
 //
 //	NUVOM_BENCH_PURGE_JOBS=1000000 go test ./runtime/sqlite -run '^$' -bench PurgeEnded -benchtime 1x
 func BenchmarkPurgeEnded(b *testing.B) {
-	n := purgeBenchJobs(b)
-	ctx := context.Background()
-	for range b.N {
-		be, now, worst := openFinished(b, n)
-		start := time.Now()
-		got, err := be.PurgeEnded(ctx, now.Add(-time.Hour), backend.PurgeFilter{})
-		if err != nil || got != 0 {
-			b.Fatalf("purge of nothing: %d, %v", got, err)
+	benchFinished(b, func(be *Backend, now time.Time, n int) []timedStep {
+		return []timedStep{
+			{"find-nothing-ms", time.Millisecond, 0, func(ctx context.Context) (int, error) {
+				return be.PurgeEnded(ctx, now.Add(-time.Hour), backend.PurgeFilter{})
+			}},
+			{"delete-all-ms", time.Millisecond, n, func(ctx context.Context) (int, error) {
+				return be.PurgeEnded(ctx, now.Add(time.Hour), backend.PurgeFilter{States: []backend.State{backend.StateSucceeded}})
+			}},
 		}
-		scan := time.Since(start)
-		start = time.Now()
-		got, err = be.PurgeEnded(ctx, now.Add(time.Hour), backend.PurgeFilter{States: []backend.State{backend.StateSucceeded}})
-		if err != nil || got != n {
-			b.Fatalf("purge of all: %d, %v; want %d", got, err, n)
-		}
-		del := time.Since(start)
-		b.StopTimer()
-		b.ReportMetric(float64(scan.Milliseconds()), "find-nothing-ms")
-		b.ReportMetric(float64(del.Milliseconds()), "delete-all-ms")
-		b.ReportMetric(float64(worst().Microseconds())/1000, "worst-write-wait-ms")
-		be.Close()
-	}
+	})
 }
 
 // BenchmarkTrimEnded stores finished jobs as BenchmarkPurgeEnded does, then
@@ -49,26 +37,50 @@ func BenchmarkPurgeEnded(b *testing.B) {
 //
 //	NUVOM_BENCH_PURGE_JOBS=1000000 go test ./runtime/sqlite -run '^$' -bench TrimEnded -benchtime 1x
 func BenchmarkTrimEnded(b *testing.B) {
+	benchFinished(b, func(be *Backend, _ time.Time, n int) []timedStep {
+		return []timedStep{
+			{"keep-all-us", time.Microsecond, 0, func(ctx context.Context) (int, error) {
+				return be.TrimEnded(ctx, n, backend.PurgeFilter{})
+			}},
+			{"keep-tenth-ms", time.Millisecond, n - n/10, func(ctx context.Context) (int, error) {
+				return be.TrimEnded(ctx, n/10, backend.PurgeFilter{})
+			}},
+		}
+	})
+}
+
+// timedStep is one timed deletion of benchFinished: metric is reported in
+// unit, and want is how many jobs it must delete.
+type timedStep struct {
+	metric string
+	unit   time.Duration
+	want   int
+	run    func(ctx context.Context) (int, error)
+}
+
+// benchFinished opens, for each of b's rounds, a store holding
+// NUVOM_BENCH_PURGE_JOBS finished jobs (openFinished) and times the steps
+// in order, while a writer enqueues one job at a time alongside: its
+// longest wait (worst-write-wait-ms) is what a worker's write waits for
+// them.
+func benchFinished(b *testing.B, steps func(be *Backend, now time.Time, n int) []timedStep) {
 	n := purgeBenchJobs(b)
-	ctx := context.Background()
 	for range b.N {
-		be, _, worst := openFinished(b, n)
-		start := time.Now()
-		got, err := be.TrimEnded(ctx, n, backend.PurgeFilter{})
-		if err != nil || got != 0 {
-			b.Fatalf("trim of nothing: %d, %v", got, err)
+		be, now, worst := openFinished(b, n)
+		ss := steps(be, now, n)
+		took := make([]time.Duration, len(ss))
+		for i, s := range ss {
+			start := time.Now()
+			if got, err := s.run(context.Background()); err != nil || got != s.want {
+				b.Fatalf("%s: deleted %d, %v; want %d", s.metric, got, err, s.want)
+			}
+			took[i] = time.Since(start)
 		}
-		none := time.Since(start)
-		start = time.Now()
-		got, err = be.TrimEnded(ctx, n/10, backend.PurgeFilter{})
-		if err != nil || got != n-n/10 {
-			b.Fatalf("trim to a tenth: %d, %v; want %d", got, err, n-n/10)
+		longest := worst()
+		for i, s := range ss {
+			b.ReportMetric(float64(took[i])/float64(s.unit), s.metric)
 		}
-		del := time.Since(start)
-		b.StopTimer()
-		b.ReportMetric(float64(none.Microseconds()), "keep-all-us")
-		b.ReportMetric(float64(del.Milliseconds()), "keep-tenth-ms")
-		b.ReportMetric(float64(worst().Microseconds())/1000, "worst-write-wait-ms")
+		b.ReportMetric(float64(longest.Microseconds())/1000, "worst-write-wait-ms")
 		be.Close()
 	}
 }

@@ -340,21 +340,27 @@ func (b *Backend) deleteWhere(ctx context.Context, op, cond string, args []any) 
 
 // purgeCandidates runs find (rowids in ascending order) on the read pool.
 func (b *Backend) purgeCandidates(ctx context.Context, find string, args []any) ([]int64, error) {
-	rows, err := b.read.QueryContext(ctx, find, args...)
+	return queryColumn[int64](ctx, b.read, "find jobs", find, args)
+}
+
+// queryColumn runs q, which selects one column, on db and returns its
+// values; errors are wrapped with what.
+func queryColumn[T any](ctx context.Context, db *sql.DB, what, q string, args []any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("find jobs: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []int64
+	var out []T
 	for rows.Next() {
-		var r int64
-		if err := rows.Scan(&r); err != nil {
-			return nil, fmt.Errorf("find jobs: %w", err)
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find jobs: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -86,42 +86,15 @@ func endedFilter(f backend.PurgeFilter) (backend.PurgeFilter, bool) {
 }
 
 // queuesBeyond returns, from the counters, the queues (only f.Queue when
-// set) holding more than keep jobs in f.States (every final state when
-// empty), in order: those a trim may delete from. With f.IDs the counts
+// set) holding more than keep ended jobs in f.States, in order: those a trim may delete from. With f.IDs the counts
 // bound the matching jobs from above, so a queue skipped has nothing to trim.
 func (b *Backend) queuesBeyond(ctx context.Context, keep int, f backend.PurgeFilter) ([]string, error) {
-	q := `SELECT queue FROM nuvom_counts WHERE `
-	var args []any
-	if len(f.States) == 0 {
-		q += sqlEnded
-	} else {
-		q += `state IN (` + placeholders(len(f.States)) + `)`
-		for _, s := range f.States {
-			args = append(args, string(s))
-		}
-	}
-	if f.Queue != "" {
-		q += ` AND queue = ?`
-		args = append(args, f.Queue)
-	}
-	q += ` GROUP BY queue HAVING sum(n) > ? ORDER BY queue`
-	rows, err := b.read.QueryContext(ctx, q, append(args, keep)...)
+	cond, args, err := filterCond(sqlEnded, backend.PurgeFilter{Queue: f.Queue, States: f.States})
 	if err != nil {
-		return nil, fmt.Errorf("count ended jobs: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("count ended jobs: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count ended jobs: %w", err)
-	}
-	return out, nil
+	return queryColumn[string](ctx, b.read, "count ended jobs",
+		`SELECT queue FROM nuvom_counts WHERE `+cond+` GROUP BY queue HAVING sum(n) > ? ORDER BY queue`, append(args, keep))
 }
 
 // sqlEndedKey orders ended jobs as backend.NewerEnded does with id after

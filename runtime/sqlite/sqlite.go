@@ -88,6 +88,9 @@ type Backend struct {
 	admin  adminState
 	counts countsState // counts.go
 	closed sync.Once
+	// beforeDelete, set only by tests, runs between each batch's find and
+	// its delete (deleteWhere, store.go).
+	beforeDelete func()
 }
 
 var (

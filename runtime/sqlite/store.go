@@ -258,14 +258,24 @@ func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.Pu
 }
 
 // purge deletes the jobs matching f that are not running and, unless before
-// is zero, ended before it. It finds them on the read pool, batch by batch in
-// rowid order, without holding the write lock, then deletes each batch (the
-// condition checked again) in a transaction of its own with the counters'
-// moves: the write lock is held for the delete of at most purgeBatch jobs,
-// never for a scan of the table. A purge that fails or is cancelled part-way
-// has deleted the batches before.
+// is zero, ended before it (see deleteWhere).
 func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, before time.Time) (int, error) {
-	cond := `state <> 'running'`
+	cond, args, err := filterCond(`state <> 'running'`, f)
+	if err != nil {
+		return 0, b.wrap(op, err)
+	}
+	if !before.IsZero() {
+		cond += ` AND ` + sqlEnded + ` AND (finished_at = 0 OR finished_at < ?)`
+		args = append(args, nanos(before))
+	}
+	return b.deleteWhere(ctx, op, cond, args)
+}
+
+// sqlEnded is the condition of a job that ended: in a final state.
+const sqlEnded = `(state = 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state = 'quarantined')`
+
+// filterCond returns cond narrowed by f's fields, and its arguments.
+func filterCond(cond string, f backend.PurgeFilter) (string, []any, error) {
 	var args []any
 	if f.Queue != "" {
 		cond += " AND queue = ?"
@@ -277,20 +287,26 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 			args = append(args, string(s))
 		}
 	}
-	if !before.IsZero() {
-		cond += ` AND (state = 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state = 'quarantined')
-			AND (finished_at = 0 OR finished_at < ?)`
-		args = append(args, nanos(before))
-	}
 	if len(f.IDs) > 0 {
 		// Bound as one JSON array, so any number of ids fits one statement.
 		ids, err := json.Marshal(f.IDs)
 		if err != nil {
-			return 0, b.wrap(op, err)
+			return "", nil, err
 		}
 		cond += " AND id IN (SELECT value FROM json_each(?))"
 		args = append(args, string(ids))
 	}
+	return cond, args, nil
+}
+
+// deleteWhere deletes the jobs matching cond (with args) and returns how
+// many. It finds them on the read pool, batch by batch in rowid order,
+// without holding the write lock, then deletes each batch (cond checked
+// again) in a transaction of its own with the counters' moves: the write
+// lock is held for the delete of at most purgeBatch jobs, never for a scan
+// of the table. A delete that fails or is cancelled part-way has deleted the
+// batches before, and returns their count with its error (wrapped with op).
+func (b *Backend) deleteWhere(ctx context.Context, op, cond string, args []any) (int, error) {
 	find := `SELECT rowid FROM jobs WHERE rowid >= ? AND ` + cond + ` ORDER BY rowid LIMIT ` + strconv.Itoa(purgeBatch)
 	del := `DELETE FROM jobs WHERE rowid IN (SELECT value FROM json_each(?)) AND ` + cond + ` RETURNING queue, state`
 	total := 0
@@ -305,6 +321,9 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 		list, err := json.Marshal(rowids)
 		if err != nil {
 			return total, b.wrap(op, err)
+		}
+		if b.beforeDelete != nil {
+			b.beforeDelete()
 		}
 		n, err := b.deleteCounted(ctx, del, append([]any{string(list)}, args...))
 		total += n
@@ -321,21 +340,27 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 
 // purgeCandidates runs find (rowids in ascending order) on the read pool.
 func (b *Backend) purgeCandidates(ctx context.Context, find string, args []any) ([]int64, error) {
-	rows, err := b.read.QueryContext(ctx, find, args...)
+	return queryColumn[int64](ctx, b.read, "find jobs", find, args)
+}
+
+// queryColumn runs q, which selects one column, on db and returns its
+// values; errors are wrapped with what.
+func queryColumn[T any](ctx context.Context, db *sql.DB, what, q string, args []any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("find jobs: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []int64
+	var out []T
 	for rows.Next() {
-		var r int64
-		if err := rows.Scan(&r); err != nil {
-			return nil, fmt.Errorf("find jobs: %w", err)
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find jobs: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -265,7 +265,7 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 		return 0, b.wrap(op, err)
 	}
 	if !before.IsZero() {
-		cond += ` AND ` + sqlEnded + ` AND (finished_at = 0 OR finished_at < ?)`
+		cond += ` AND ` + sqlRetainable + ` AND (finished_at = 0 OR finished_at < ?)`
 		args = append(args, nanos(before))
 	}
 	return b.deleteWhere(ctx, op, cond, args)
@@ -273,6 +273,14 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 
 // sqlEnded is the condition of a job that ended: in a final state.
 const sqlEnded = `(state = 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state = 'quarantined')`
+
+// sqlRetainable is the condition of a job that retention (PurgeEnded,
+// TrimEnded) may delete: it ended, and no pending workflow step waits for
+// it (the step's release reads its parents' results). For a job of no
+// workflow that is one probe of workflow_edges' primary key that finds
+// nothing.
+const sqlRetainable = sqlEnded + ` AND NOT EXISTS (SELECT 1 FROM workflow_edges e JOIN jobs c ON c.id = e.child
+	WHERE e.parent = jobs.id AND c.state = 'pending')`
 
 // filterCond returns cond narrowed by f's fields, and its arguments.
 func filterCond(cond string, f backend.PurgeFilter) (string, []any, error) {

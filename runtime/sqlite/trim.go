@@ -39,7 +39,7 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 	if keep == 0 {
 		// Every matching ended job goes: one pass over the jobs for all
 		// the queues.
-		cond, args, err := filterCond(sqlEnded, f)
+		cond, args, err := filterCond(sqlRetainable, f)
 		if err != nil {
 			return 0, b.wrap(op, err)
 		}
@@ -48,7 +48,7 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 	total := 0
 	for _, q := range queues {
 		f.Queue = q
-		cond, args, err := filterCond(sqlEnded, f)
+		cond, args, err := filterCond(sqlRetainable, f)
 		if err != nil {
 			return total, b.wrap(op, err)
 		}

@@ -276,11 +276,13 @@ const sqlEnded = `(state = 'succeeded' OR state = 'failed' OR state = 'cancelled
 
 // sqlRetainable is the condition of a job that retention (PurgeEnded,
 // TrimEnded) may delete: it ended, and no pending workflow step waits for
-// it (the step's release reads its parents' results). For a job of no
-// workflow that is one probe of workflow_edges' primary key that finds
-// nothing.
-const sqlRetainable = sqlEnded + ` AND NOT EXISTS (SELECT 1 FROM workflow_edges e JOIN jobs c ON c.id = e.child
-	WHERE e.parent = jobs.id AND c.state = 'pending')`
+// it (the step's release reads its parents' results). A step waits while
+// one of its edges is open (its parent has not ended), so without open
+// edges, found by one probe of workflow_edges_open that SQLite makes once
+// per statement, no job is looked up in workflow_edges at all.
+const sqlRetainable = sqlEnded + ` AND (NOT EXISTS (SELECT 1 FROM workflow_edges WHERE done = 0)
+	OR NOT EXISTS (SELECT 1 FROM workflow_edges e JOIN jobs c ON c.id = e.child
+		WHERE e.parent = jobs.id AND c.state = 'pending'))`
 
 // filterCond returns cond narrowed by f's fields, and its arguments.
 func filterCond(cond string, f backend.PurgeFilter) (string, []any, error) {

@@ -727,7 +727,7 @@ return retain(tonumber(ARGV[2]), ARGV[3])
 // unparkScript ends the parking of workflow parents of one queue that no
 // pending step waits for any more (wfkeep.go): per id it drops field wp and,
 // when the job is parked in donewf, moves it to done; then it applies
-// retention (keep, cutoff: retain's arguments; 0 and '' for none).
+// retention (keep, cutoff: retain's arguments; 0 and empty for none).
 // ARGV: P, keep, cutoff, ids...
 // It returns the ids deleted by retention.
 var unparkScript = goredis.NewScript(prelude + `

@@ -65,11 +65,13 @@ func (b *Backend) run(ctx context.Context, s *goredis.Script, keys []string, arg
 // (failing the batch when one exists), then each queue's jobs are inserted by
 // one script; when a step fails, what was done is undone.
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
-	return b.enqueue(ctx, jobs, false)
+	return b.enqueue(ctx, jobs, false, nil)
 }
 
-// enqueue is Enqueue; pending allows the pending steps of a workflow.
-func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool) ([]backend.EnqueueResult, error) {
+// enqueue is Enqueue; pending allows the pending steps of a workflow, and
+// the records of the ids in parents (a workflow's steps that have children)
+// get field wp (wfkeep.go).
+func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool, parents map[string]bool) ([]backend.EnqueueResult, error) {
 	if err := b.check(ctx, "enqueue"); err != nil {
 		return nil, err
 	}
@@ -109,6 +111,9 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 		rest, err := restFields(j)
 		if err != nil {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
+		}
+		if parents[j.ID] {
+			rest = append(rest, "wp", "1")
 		}
 		a := make([]any, 0, 12+len(rest))
 		a = append(a, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.Queue)
@@ -979,6 +984,9 @@ func (b *Backend) Prune(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, wrap(ctx, "prune", err)
 	}
+	if err := b.sweepParked(ctx, qs); err != nil {
+		return 0, wrap(ctx, "prune", err)
+	}
 	keep, cutoff := b.retention()
 	n := 0
 	for _, q := range qs {
@@ -1123,6 +1131,9 @@ func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	}
 	if err := b.settleChildren(ctx, []string{id}, now); err != nil {
 		return wrap(ctx, "cancel job "+id+": settle workflow steps", err)
+	}
+	if err := b.unparkParentsOf(ctx, []string{id}); err != nil {
+		return wrap(ctx, "cancel job "+id+": unpark workflow parents", err)
 	}
 	return nil
 }
@@ -1407,7 +1418,9 @@ func (b *Backend) PurgeEnded(ctx context.Context, before time.Time, f backend.Pu
 }
 
 // purge deletes the jobs matching f that are not running and, unless before
-// is zero, ended before it, queue by queue, up to 1000 a script call.
+// is zero, ended before it, queue by queue, up to 1000 a script call. With
+// before it keeps a workflow parent that a pending step waits for
+// (wfkeep.go), and first sweeps the parked ones.
 func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, before time.Time) (int, error) {
 	if err := b.check(ctx, op); err != nil {
 		return 0, err
@@ -1419,6 +1432,9 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 	cutoff := ""
 	if !before.IsZero() {
 		cutoff = timeKey(backend.ClampTime(before))
+		if err := b.sweepParked(ctx, queueNames(groups)); err != nil {
+			return 0, wrap(ctx, op, err)
+		}
 	}
 	states := make([]any, 0, len(f.States))
 	for _, s := range f.States {

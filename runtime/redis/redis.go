@@ -59,7 +59,9 @@ func WithCluster(on bool) Option { return func(o *options) { o.cluster = on } }
 // WithRetention bounds the finished jobs (succeeded, failed, cancelled,
 // quarantined) kept per queue: at most keep of them (0: no limit), and none
 // finished more than keepFor ago (0: no limit). The oldest go first; they
-// are deleted as jobs complete (at most 1000 a batch) and by Prune.
+// are deleted as jobs complete (at most 1000 a batch) and by Prune. A
+// workflow step that a pending step waits for is kept, and not counted,
+// until none does (wfkeep.go).
 func WithRetention(keep int, keepFor time.Duration) Option {
 	return func(o *options) { o.keepCount, o.keepFor = keep, keepFor }
 }

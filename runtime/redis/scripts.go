@@ -14,13 +14,18 @@ import goredis "github.com/redis/go-redis/v9"
 //	P w:<task>    zset (lex): scheduled and retrying jobs by run-at     (ra..pk..id)
 //	P lease       zset (lex): running jobs by lease deadline            (lu..id)
 //	P done        zset (lex): finished jobs by finish time              (fa..id)
+//	P donewf      zset (lex): finished workflow parents that a pending step
+//	              may still wait for: parked out of done, so that retention
+//	              neither deletes nor counts them (wfkeep.go)
 //	P s:<state>   zset (lex): the ids of the jobs in a state: Stats counts,
 //	              List and Search merge them newest first
 //	P tasks       set: the tasks that have had jobs on the queue
 //	P u:<n>:<task>:<key>  zset (lex): jobs holding a unique key (uu..id); on a
 //	              standalone Redis this index is global (prefix "<prefix>:"), so
 //	              that keys match across queues; on a Cluster it is the queue's.
-// A job's hash names its unique index key in field ux.
+// A job's hash names its unique index key in field ux. A workflow step that
+// has children carries field wp until no pending step waits for it any more
+// (wfkeep.go): ended, it is indexed in donewf instead of done.
 
 // prelude is shared by the scripts: index maintenance, bytewise comparison.
 const prelude = `
@@ -84,7 +89,12 @@ local function int(s)
 end
 -- nextv is the version after v (a damaged version restarts at 1).
 local function nextv(v) return string.format('%d', (int(v) or 0) + 1) end
-local function idx_remove(id, st, tk, pk, ra, lu, fa)
+-- parked reports whether field wp (a workflow parent that a pending step
+-- may wait for) is set.
+local function parked(wp) return wp and wp ~= '' end
+-- idx_remove and idx_add take field wp last: an ended job that carries it is
+-- in donewf, not done (removal takes it from both, to be safe).
+local function idx_remove(id, st, tk, pk, ra, lu, fa, wp)
   if not st then return end
   zrem(P .. 's:' .. st, id)
   if PENDING[st] then
@@ -94,9 +104,10 @@ local function idx_remove(id, st, tk, pk, ra, lu, fa)
     zrem(P .. 'lease', lu .. id)
   elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
     zrem(P .. 'done', fa .. id)
+    if parked(wp) then zrem(P .. 'donewf', fa .. id) end
   end
 end
-local function idx_add(id, st, tk, pk, ra, lu, fa)
+local function idx_add(id, st, tk, pk, ra, lu, fa, wp)
   zadd(P .. 's:' .. st, id)
   if st == 'queued' then
     zadd(P .. 'r:' .. tk, pk .. ra .. id)
@@ -105,26 +116,27 @@ local function idx_add(id, st, tk, pk, ra, lu, fa)
   elseif st == 'running' then
     zadd(P .. 'lease', lu .. id)
   elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
-    zadd(P .. 'done', fa .. id)
+    if parked(wp) then zadd(P .. 'donewf', fa .. id) else zadd(P .. 'done', fa .. id) end
   end
 end
 -- idx_fields reads what the indexes of job id are made of ('' for missing fields).
 local function idx_fields(id)
-  local f = redis.call('HMGET', jk(id), 'st', 'tk', 'pk', 'ra', 'lu', 'fa')
+  local f = redis.call('HMGET', jk(id), 'st', 'tk', 'pk', 'ra', 'lu', 'fa', 'wp')
   if not f[1] then return nil end
-  for i = 2, 6 do f[i] = f[i] or '' end
+  for i = 2, 7 do f[i] = f[i] or '' end
   return f
 end
 local function del_job(id)
   local k = jk(id)
-  local f = redis.call('HMGET', k, 'st', 'tk', 'pk', 'ra', 'lu', 'fa', 'ux', 'uu')
-  for i = 2, 8 do f[i] = f[i] or '' end
-  if f[1] then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6]) end
+  local f = redis.call('HMGET', k, 'st', 'tk', 'pk', 'ra', 'lu', 'fa', 'ux', 'uu', 'wp')
+  for i = 2, 9 do f[i] = f[i] or '' end
+  if f[1] then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6], f[9]) end
   if f[7] ~= '' then redis.call('ZREM', f[7], f[8] .. id) end
   redis.call('DEL', k)
 end
 -- retain deletes the oldest finished jobs beyond keep (0: no limit) and
--- those finished before cutoff ('' : none), at most 1000 a call; it returns their ids.
+-- those finished before cutoff ('' : none), at most 1000 a call; it returns
+-- their ids. It reads done only: parked jobs (donewf) are neither deleted nor counted.
 local function retain(keep, cutoff)
   local gone = {}
   if keep > 0 then
@@ -404,7 +416,9 @@ local function consume(li)
 end
 local function quarantine(k, v, id, st, tk, pk, ra, msg)
   redis.call('HSET', k, 'st', 'quarantined', 'fa', now, 'lo', '', 'lu', '', 'o', cmsgpack.pack({e = qerr .. msg}), 'v', nextv(v))
-  idx_add(id, 'quarantined', tk, pk, ra, '', now)
+  local wp = nil -- a damaged record is rare: only then is wp looked up
+  if redis.call('HEXISTS', k, 'wp') == 1 then wp = '1' end
+  idx_add(id, 'quarantined', tk, pk, ra, '', now, wp)
 end
 -- hexlt compares two 16-digit lowercase hex keys as lexlt does, with two
 -- number comparisons (lexlt when one is not such a key).
@@ -503,7 +517,7 @@ for x = 1, n do
   local id, token, st, ra, fa = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
   local minute, hour, np = ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
   local k = jk(id)
-  local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h', 'v', 'ma')
+  local f = redis.call('HMGET', k, 'st', 'lt', 'tk', 'pk', 'ra', 'lu', 'h', 'v', 'ma', 'wp')
   if not f[1] then
     res[x] = -1
   elseif f[1] ~= 'running' or f[2] ~= token then
@@ -519,7 +533,7 @@ for x = 1, n do
       redis.call('HSET', k, 'st', st, 'ra', nra, 'fa', nfa, 'lo', '', 'lu', '', 'o', ARGV[i+5],
         'h', (f[7] or '') .. ARGV[i+6], 'v', nextv(f[8]))
     end
-    idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa)
+    idx_add(id, st, f[3] or '', f[4] or '', nra, '', nfa, f[10])
     res[x] = 1
     if np > 0 then
       local t = agg[hour]
@@ -595,13 +609,13 @@ local k = jk(id)
 if redis.call('EXISTS', k) == 0 then return -1 end
 if (redis.call('HGET', k, 'v') or '') ~= ARGV[4] then return 0 end
 local f = idx_fields(id)
-if f then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6]) end
+if f then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6], f[7]) end
 local args = {'HSET', k}
 for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call(unpack(args))
 redis.call('HINCRBY', k, 'v', 1)
 local g = idx_fields(id)
-idx_add(id, g[1], g[2], g[3], g[4], g[5], g[6])
+idx_add(id, g[1], g[2], g[3], g[4], g[5], g[6], g[7])
 if ARGV[5] == '1' then redis.call('PUBLISH', ARGV[2], '1') end
 return 1
 `)
@@ -615,7 +629,9 @@ return 1
 // id: TrimEnded's cut), or any ended job when it is "+". A job without a
 // finish key is below every cutoff. Without ids they are read from the
 // queue's done index in finish order, after member from (empty: from the
-// start), at most 1000 looked at a call.
+// start), at most 1000 looked at a call. With a cutoff (retention) a job
+// carrying wp, parked out of done for a workflow step that may wait for it,
+// is kept; without one (Purge) it goes like any other.
 // It returns where the next call starts (empty when nothing is left to look
 // at; else the last member looked at, or "-" to start over), then the
 // deleted ids.
@@ -636,9 +652,10 @@ end
 if ni > 0 then
   for k = 1, ni do
     local id = ARGV[5 + ns + k]
-    local f = redis.call('HMGET', jk(id), 'st', 'fa')
+    local f = redis.call('HMGET', jk(id), 'st', 'fa', 'wp')
     local fa = f[2] or ''
-    if wanted(f[1]) and (cutoff == '' or cutoff == '+' or fa == '' or lexlt(fa .. id, cutoff)) then take(id) end
+    if wanted(f[1]) and (cutoff == '' or not parked(f[3])) and
+      (cutoff == '' or cutoff == '+' or fa == '' or lexlt(fa .. id, cutoff)) then take(id) end
   end
   return out
 end
@@ -675,7 +692,8 @@ return out
 // (none: in any), walking the index newest first, below member from (empty:
 // from the newest), at most 1000 members a call, seen matching ones already
 // counted by the calls before. Without states, or when the index holds at
-// most keep members, it answers in one call without walking.
+// most keep members, it answers in one call without walking. Parked jobs
+// (donewf) are not in the index: neither counted nor cut.
 // ARGV: P, keep, from, seen, nstates, states...
 // It returns the cut (empty when not found), then where the next call starts
 // (empty when there is nothing left to walk: fewer than keep match), then
@@ -706,6 +724,25 @@ var retainScript = goredis.NewScript(prelude + `
 return retain(tonumber(ARGV[2]), ARGV[3])
 `)
 
+// unparkScript ends the parking of workflow parents of one queue that no
+// pending step waits for any more (wfkeep.go): per id it drops field wp and,
+// when the job is parked in donewf, moves it to done; then it applies
+// retention (keep, cutoff: retain's arguments; 0 and empty for none).
+// ARGV: P, keep, cutoff, ids...
+// It returns the ids deleted by retention.
+var unparkScript = goredis.NewScript(prelude + `
+for k = 4, #ARGV do
+  local id = ARGV[k]
+  local f = redis.call('HMGET', jk(id), 'wp', 'fa')
+  if parked(f[1]) then
+    redis.call('HDEL', jk(id), 'wp')
+    local m = (f[2] or '') .. id
+    if redis.call('ZREM', P .. 'donewf', m) == 1 then redis.call('ZADD', P .. 'done', 0, m) end
+  end
+end
+return retain(tonumber(ARGV[2]), ARGV[3])
+`)
+
 // reserveScript records the queue of every id of a batch in the location hash
 // KEYS[1], or none when one of the ids is there already (it returns that id).
 // ARGV: id queue pairs.
@@ -723,4 +760,4 @@ return ''
 
 var allScripts = []*goredis.Script{enqueueScript, enqueueOneScript, enqueueOnePlainScript, enqueueManyScript, claimScript, completeScript, extendScript,
 	releaseScript, casScript, purgeScript, retainScript, reserveScript, oldestQueuedScript,
-	enqueuePlainScript, trimCutScript}
+	enqueuePlainScript, trimCutScript, unparkScript}

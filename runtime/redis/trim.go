@@ -23,8 +23,10 @@ const trimAll = "+"
 // their records), then deletes the matching jobs below it with purgeScript,
 // which checks inside the script, as it deletes, that each job is still
 // ended and below the cut (a job retried meanwhile stays). A queue whose
-// index holds at most keep jobs costs one ZCARD. On an error it returns
-// how many it deleted before.
+// index holds at most keep jobs costs one ZCARD. A workflow parent that a
+// pending step waits for is parked out of the index and skipped among f.IDs
+// (wfkeep.go): first each queue's parked jobs that no step waits for any
+// more are unparked. On an error it returns how many it deleted before.
 func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter) (int, error) {
 	const op = "trim ended"
 	if keep < 0 {
@@ -39,6 +41,9 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 	}
 	groups, err := b.purgeGroups(ctx, f)
 	if err != nil {
+		return 0, wrap(ctx, op, err)
+	}
+	if err := b.sweepParked(ctx, queueNames(groups)); err != nil {
 		return 0, wrap(ctx, op, err)
 	}
 	n := 0
@@ -118,7 +123,7 @@ func (b *Backend) trimCutIDs(ctx context.Context, q string, keep int, states []a
 	ids = slices.Compact(ids)
 	cmds, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for _, id := range ids {
-			p.HMGet(ctx, b.qp(q)+"j:"+id, "st", "fa")
+			p.HMGet(ctx, b.qp(q)+"j:"+id, "st", "fa", "wp")
 		}
 		return nil
 	})
@@ -131,6 +136,9 @@ func (b *Backend) trimCutIDs(ctx context.Context, q string, keep int, states []a
 		v := c.(*goredis.SliceCmd).Val()
 		st, _ := v[0].(string)
 		fa, _ := v[1].(string)
+		if wp, _ := v[2].(string); wp != "" {
+			continue // a pending workflow step waits for it: neither deleted nor counted
+		}
 		if backend.State(st).Final() && (states == nil || slices.Contains(states, any(st))) {
 			match = append(match, ended{fa, ids[i]})
 		}

@@ -77,7 +77,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		undo()
 		return wrap(ctx, "enqueue workflow "+wf.ID, err)
 	}
-	if _, err := b.enqueue(ctx, jobs, true); err != nil {
+	if _, err := b.enqueue(ctx, jobs, true, parentSet(wf)); err != nil {
 		undo()
 		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
 	}
@@ -103,7 +103,8 @@ func (b *Backend) readGraph(ctx context.Context, id string) (*backend.Graph, err
 }
 
 // settleChildren settles the children of the jobs in ids, which have just
-// ended, and theirs in turn when they end.
+// ended, and theirs in turn when they end; then it unparks the parents of
+// the steps it settled that no pending step waits for any more (wfkeep.go).
 func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
@@ -121,6 +122,7 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 		}
 	}
 	released := false
+	cands := map[string]map[string]bool{} // workflow -> parents of settled steps
 	for len(work) > 0 {
 		it := work[0]
 		work = work[1:]
@@ -139,6 +141,12 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 			if err != nil {
 				return err
 			}
+			if state != "" {
+				if cands[it.wf] == nil {
+					cands[it.wf] = map[string]bool{}
+				}
+				addParents(cands[it.wf], g, c)
+			}
 			switch {
 			case state.Final():
 				work = append(work, item{c, it.wf})
@@ -150,7 +158,7 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 	if released {
 		b.notify()
 	}
-	return nil
+	return b.unparkCands(ctx, cache, cands)
 }
 
 // settleStep releases or cancels the pending step id as its parents' records
@@ -260,6 +268,7 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 			return err
 		}
 		cache := map[string]*backend.Graph{}
+		cands := map[string]map[string]bool{}
 		var ended []string
 		for i, w := range wfs {
 			wf, ok := w.(string)
@@ -277,11 +286,20 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
+			if state != "" {
+				if cands[wf] == nil {
+					cands[wf] = map[string]bool{}
+				}
+				addParents(cands[wf], g, ids[i])
+			}
 			if state.Final() {
 				ended = append(ended, ids[i])
 			} else if state != "" {
 				b.notify()
 			}
+		}
+		if err := b.unparkCands(ctx, cache, cands); err != nil {
+			return err
 		}
 		if err := b.settleChildren(ctx, ended, now); err != nil {
 			return err
@@ -364,6 +382,9 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 		}
 	}
 	if err := b.settleChildren(ctx, ended, now); err != nil {
+		return n, wrap(ctx, "cancel workflow "+id, err)
+	}
+	if err := b.unparkParentsOf(ctx, ended); err != nil {
 		return n, wrap(ctx, "cancel workflow "+id, err)
 	}
 	return n, nil

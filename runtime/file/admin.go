@@ -328,6 +328,23 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 	if keep < 0 {
 		return 0, fmt.Errorf("file backend: %w", backend.ErrNegativeKeep)
 	}
+	if keep > 0 {
+		// Ended jobs are in done/ (and corrupt/): no more of them than keep
+		// in all queues together leaves nothing to trim, without reading a
+		// job. (A cancelled file a crash left in ready/ is counted once a
+		// claim has moved it to done/.)
+		n := 0
+		for _, d := range []string{doneDir, corruptDir} {
+			names, err := readNames(b.path(d))
+			if err != nil {
+				return 0, fmt.Errorf("file backend trim: %w", err)
+			}
+			n += len(names)
+		}
+		if n <= keep {
+			return 0, nil
+		}
+	}
 	all, err := b.walk()
 	if err != nil {
 		return 0, fmt.Errorf("file backend trim: %w", err)

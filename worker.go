@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -76,9 +77,11 @@ type WorkerOptions struct {
 	KeepFinishedFor time.Duration
 	// KeepFinished, when set, is the retention of ended jobs by count: the
 	// worker keeps the newest KeepFinished ended jobs of each queue and
-	// deletes the others (Backend.TrimEnded), when it starts and then every
-	// minute; a burst worker does it once, before Run returns. With
-	// KeepFinishedFor too, a job goes when either says so. A result can go
+	// deletes the others (Backend.TrimEnded), when it starts (and a burst
+	// worker once, before Run returns); then every minute it trims the
+	// queues holding more than KeepFinished by a tenth of it (at least
+	// 1,000): a trim reads the queue's jobs, so it is made once per so many
+	// jobs ended. With KeepFinishedFor too, a job goes when either says so. A result can go
 	// before a caller waiting for it reads it, if more than this many jobs of
 	// its queue end meanwhile: size it well above that. Zero (the default)
 	// sets no limit; negative is an error.
@@ -943,29 +946,49 @@ func (w *Worker) recoverer(ctx context.Context) {
 	}
 }
 
-// trimEvery is how often a worker with WorkerOptions.KeepFinished trims the
-// ended jobs of each queue to that many.
+// trimEvery is how often a worker with WorkerOptions.KeepFinished looks at
+// how many ended jobs each queue holds.
 const trimEvery = time.Minute
 
-// retention applies WorkerOptions.KeepFinishedFor and KeepFinished (see
-// pruneOnce) at once and then every quarter of KeepFinishedFor (at most an
-// hour apart) or, with KeepFinished, every trimEvery, until ctx ends. It
-// does nothing when neither is set, nor for a burst worker, which makes its
-// one pass when its jobs are done (Run): bound to the burst, a pass in
-// flight would be cut off when it ends.
+// trimSlack is how many ended jobs beyond WorkerOptions.KeepFinished a
+// queue may hold before a periodic pass trims it back to KeepFinished: a
+// trim reads the queue's jobs (on SQLite a scan of the table), so it
+// happens once per so many jobs ended, not at every pass.
+func trimSlack(keep int) int { return max(keep/10, 1000) }
+
+// retention applies KeepFinishedFor every quarter of it (at most an hour
+// apart) and KeepFinished every trimEvery, each first at once, until ctx
+// ends. The first pass of KeepFinished trims every queue over it; later
+// ones only the queues over it by more than trimSlack. It does nothing for a
+// burst worker, which makes its one pass when its jobs are done (Run):
+// bound to the burst, a pass in flight would be cut off when it ends.
 func (w *Worker) retention(ctx context.Context) {
-	if (w.o.KeepFinishedFor <= 0 && w.o.KeepFinished <= 0) || w.o.Burst {
+	if w.o.Burst {
 		return
 	}
-	every := time.Hour
-	if w.o.KeepFinishedFor > 0 {
-		every = min(w.o.KeepFinishedFor/4, every)
+	var wg sync.WaitGroup
+	if keep := w.o.KeepFinishedFor; keep > 0 {
+		wg.Go(func() { w.repeat(ctx, min(keep/4, time.Hour), func(int) { _ = w.purgeOld(ctx) }) })
 	}
-	if w.o.KeepFinished > 0 {
-		every = min(trimEvery, every)
+	if keep := w.o.KeepFinished; keep > 0 {
+		wg.Go(func() {
+			w.repeat(ctx, trimEvery, func(pass int) {
+				slack := 0
+				if pass > 0 {
+					slack = trimSlack(keep)
+				}
+				_ = w.trimOld(ctx, slack)
+			})
+		})
 	}
-	for {
-		_ = w.pruneOnce(ctx) // logged; the next pass tries again
+	wg.Wait()
+}
+
+// repeat runs pass(0), pass(1), ... every interval until ctx ends. A pass
+// logs its own failure; the next one tries again.
+func (w *Worker) repeat(ctx context.Context, every time.Duration, pass func(n int)) {
+	for n := 0; ; n++ {
+		pass(n)
 		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
@@ -976,21 +999,54 @@ func (w *Worker) retention(ctx context.Context) {
 	}
 }
 
-// pruneOnce deletes the jobs that ended more than KeepFinishedFor ago and
-// then, in each queue, the ended jobs beyond the newest KeepFinished, for
-// those set, and logs what it did; it returns the errors of passes that
-// failed while ctx was live.
+// pruneOnce is a burst worker's retention pass: purgeOld, then trimOld with
+// no slack. It returns the errors of passes that failed while ctx was live.
 func (w *Worker) pruneOnce(ctx context.Context) error {
+	return errors.Join(w.purgeOld(ctx), w.trimOld(ctx, 0))
+}
+
+// purgeOld deletes the jobs that ended more than KeepFinishedFor ago, if it
+// is set, and logs what it did.
+func (w *Worker) purgeOld(ctx context.Context) error {
+	keep := w.o.KeepFinishedFor
+	if keep <= 0 {
+		return nil
+	}
+	n, err := w.b.PurgeEnded(ctx, w.now().Add(-keep), PurgeFilter{})
+	return w.logPrune(ctx, "keep_finished_for", keep.String(), n, err)
+}
+
+// trimOld trims each queue holding more than KeepFinished plus slack ended
+// jobs (by the store's counts) to its newest KeepFinished, if it is set,
+// and logs what it did.
+func (w *Worker) trimOld(ctx context.Context, slack int) error {
+	keep := w.o.KeepFinished
+	if keep <= 0 {
+		return nil
+	}
+	stats, err := w.b.Stats(ctx, w.now())
+	if err != nil {
+		return w.logPrune(ctx, "keep_finished", strconv.Itoa(keep), 0, fmt.Errorf("count ended jobs: %w", err))
+	}
+	ended := map[string]int{}
+	for _, st := range stats {
+		if st.State.Final() && st.Queue != "" { // "": damaged rows, which no queue filter matches
+			ended[st.Queue] += st.Count
+		}
+	}
+	total := 0
 	var errs []error
-	if keep := w.o.KeepFinishedFor; keep > 0 {
-		n, err := w.b.PurgeEnded(ctx, w.now().Add(-keep), PurgeFilter{})
-		errs = append(errs, w.logPrune(ctx, "keep_finished_for", keep.String(), n, err))
+	for _, q := range slices.Sorted(maps.Keys(ended)) {
+		if ended[q] <= keep+slack || ctx.Err() != nil {
+			continue
+		}
+		n, err := w.b.TrimEnded(ctx, keep, PurgeFilter{Queue: q})
+		total += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("queue %s: %w", q, err))
+		}
 	}
-	if keep := w.o.KeepFinished; keep > 0 {
-		n, err := w.b.TrimEnded(ctx, keep, PurgeFilter{})
-		errs = append(errs, w.logPrune(ctx, "keep_finished", strconv.Itoa(keep), n, err))
-	}
-	return errors.Join(errs...)
+	return w.logPrune(ctx, "keep_finished", strconv.Itoa(keep), total, errors.Join(errs...))
 }
 
 // logPrune logs a retention pass by the option named by attr (set to keep)

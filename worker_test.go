@@ -1050,7 +1050,8 @@ func TestRetentionByCountKeepsTheNewest(t *testing.T) {
 	}
 }
 
-// blockingPurge is a backend whose PurgeEnded waits for its context to end.
+// blockingPurge is a backend whose PurgeEnded and TrimEnded wait for
+// their context to end.
 type blockingPurge struct {
 	nuvom.Backend
 	started chan struct{}
@@ -1062,27 +1063,41 @@ func (b *blockingPurge) PurgeEnded(ctx context.Context, _ time.Time, _ nuvom.Pur
 	return 0, ctx.Err()
 }
 
+func (b *blockingPurge) TrimEnded(ctx context.Context, _ int, _ nuvom.PurgeFilter) (int, error) {
+	return b.PurgeEnded(ctx, time.Time{}, nuvom.PurgeFilter{})
+}
+
 // TestBurstRetentionPassStopsAtStopNow checks that a burst worker's
-// retention pass, run when its jobs are done, ends at StopNow instead of
-// holding Run.
+// retention pass, by age or by count, run when its jobs are done, ends at
+// StopNow instead of holding Run.
 func TestBurstRetentionPassStopsAtStopNow(t *testing.T) {
-	b := &blockingPurge{Backend: newBackend(t), started: make(chan struct{})}
-	s := spec("t", nuvom.TaskOptions{})
-	w := newWorker(t, b, registry(t, def(s, ok)), nuvom.WorkerOptions{Burst: true, KeepFinishedFor: time.Hour, PollInterval: 5 * time.Millisecond})
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.Background()) }()
-	select {
-	case <-b.started:
-	case <-time.After(5 * time.Minute): // hang guard
-		t.Fatal("the burst worker made no retention pass")
-	}
-	w.StopNow()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil after a stop during the retention pass", err)
-		}
-	case <-time.After(5 * time.Minute): // hang guard
-		t.Fatal("Run did not return after StopNow during the retention pass")
+	for name, opts := range map[string]nuvom.WorkerOptions{
+		"age":   {KeepFinishedFor: time.Hour},
+		"count": {KeepFinished: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := &blockingPurge{Backend: newBackend(t), started: make(chan struct{})}
+			s := spec("t", nuvom.TaskOptions{})
+			enqueue(t, b, s)
+			enqueue(t, b, s) // two ended: one beyond KeepFinished
+			opts.Burst, opts.PollInterval = true, 5*time.Millisecond
+			w := newWorker(t, b, registry(t, def(s, ok)), opts)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(context.Background()) }()
+			select {
+			case <-b.started:
+			case <-time.After(5 * time.Minute): // hang guard
+				t.Fatal("the burst worker made no retention pass")
+			}
+			w.StopNow()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run = %v, want nil after a stop during the retention pass", err)
+				}
+			case <-time.After(5 * time.Minute): // hang guard
+				t.Fatal("Run did not return after StopNow during the retention pass")
+			}
+		})
 	}
 }

@@ -187,15 +187,12 @@ func (b *Backend) unparkParentsOf(ctx context.Context, ids []string) error {
 		if !ok || wf == "" {
 			continue
 		}
-		g := cache[wf]
+		g, err := b.cachedGraph(ctx, cache, wf)
+		if err != nil {
+			return err
+		}
 		if g == nil {
-			if g, err = b.readGraph(ctx, wf); err != nil {
-				if errors.Is(err, backend.ErrWorkflowNotFound) {
-					continue
-				}
-				return err
-			}
-			cache[wf] = g
+			continue
 		}
 		if cands[wf] == nil {
 			cands[wf] = map[string]bool{}

@@ -102,6 +102,23 @@ func (b *Backend) readGraph(ctx context.Context, id string) (*backend.Graph, err
 	return &g, nil
 }
 
+// cachedGraph returns the graph of workflow wf from cache, reading it into
+// cache the first time; nil (no error) when the workflow is gone.
+func (b *Backend) cachedGraph(ctx context.Context, cache map[string]*backend.Graph, wf string) (*backend.Graph, error) {
+	if g := cache[wf]; g != nil {
+		return g, nil
+	}
+	g, err := b.readGraph(ctx, wf)
+	if errors.Is(err, backend.ErrWorkflowNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cache[wf] = g
+	return g, nil
+}
+
 // settleChildren settles the children of the jobs in ids, which have just
 // ended, and theirs in turn when they end; then it unparks the parents of
 // the steps it settled that no pending step waits for any more (wfkeep.go).
@@ -126,15 +143,12 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 	for len(work) > 0 {
 		it := work[0]
 		work = work[1:]
-		g := cache[it.wf]
+		g, err := b.cachedGraph(ctx, cache, it.wf)
+		if err != nil {
+			return err
+		}
 		if g == nil {
-			if g, err = b.readGraph(ctx, it.wf); err != nil {
-				if errors.Is(err, backend.ErrWorkflowNotFound) {
-					continue
-				}
-				return err
-			}
-			cache[it.wf] = g
+			continue
 		}
 		for _, c := range g.Children(it.id) {
 			state, err := b.settleStep(ctx, g, c, now)
@@ -275,12 +289,9 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 			if !ok || wf == "" {
 				continue
 			}
-			g := cache[wf]
-			if g == nil {
-				if g, err = b.readGraph(ctx, wf); err != nil {
-					continue
-				}
-				cache[wf] = g
+			g, err := b.cachedGraph(ctx, cache, wf)
+			if err != nil || g == nil {
+				continue // repaired by a later pass, or its workflow is gone
 			}
 			state, err := b.settleStep(ctx, g, ids[i], now)
 			if err != nil {

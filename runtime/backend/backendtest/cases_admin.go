@@ -362,32 +362,27 @@ func testStats(s *suite) {
 	}
 }
 
-// testPurgeEnded checks retention by age: PurgeEnded deletes ended jobs
-// (succeeded, failed, cancelled, quarantined) whose FinishedAt is before its
-// time, with the filter's fields still narrowing the purge, and never a job
-// that has not ended (a retrying job's FinishedAt is its last attempt's). A
-// zero time is an error that deletes nothing.
-func testPurgeEnded(s *suite) {
-	ctx := s.t.Context()
-	var jobs []*backend.Job
+// endAt is how a claimed job of endedJobs ends: in state, at minute at.
+type endAt struct {
+	state backend.State
+	at    time.Duration
+}
+
+// endedJobs enqueues 9 jobs, on q1 and q2 in turn, claims 7 of them at 1m,
+// ends the claimed ones (sorted by ID) as ends says (a retrying one runs
+// again in an hour; the others stay running) and cancels jobs[7] at minute
+// cancelAt while it is queued. It returns the jobs and the claimed ones.
+func (s *suite) endedJobs(ends []endAt, cancelAt time.Duration) (jobs, cs []*backend.Job) {
+	s.t.Helper()
 	for i := range 9 {
 		jobs = append(jobs, s.job("A", onQueue([]string{"q1", "q2"}[i%2])))
 	}
 	s.enqueue(jobs...)
-	cs := s.claimAt(at(min1), 7)
+	cs = s.claimAt(at(min1), 7)
 	if len(cs) != 7 {
 		s.t.Fatalf("setup claimed %d, want 7", len(cs))
 	}
 	slices.SortFunc(cs, func(a, b *backend.Job) int { return cmp.Compare(a.ID, b.ID) })
-	// cs[0] q1 succeeded at 2m, cs[1] q2 failed at 3m, cs[2] q1 succeeded at
-	// 10m, cs[3] q2 retrying (its attempt ended at 2m), cs[4] q1 quarantined
-	// at 2m, cs[5] q2 succeeded at 2m, cs[6] q1 running; jobs[7] q2 cancelled
-	// at 4m while queued, jobs[8] q1 queued.
-	ends := []struct {
-		state backend.State
-		at    time.Duration
-	}{{backend.StateSucceeded, 2}, {backend.StateFailed, 3}, {backend.StateSucceeded, 10},
-		{backend.StateRetrying, 2}, {backend.StateQuarantined, 2}, {backend.StateSucceeded, 2}}
 	for i, e := range ends {
 		o := outcome(cs[i], e.state, at(e.at*min1))
 		if e.state == backend.StateRetrying {
@@ -395,31 +390,59 @@ func testPurgeEnded(s *suite) {
 		}
 		s.completeOK(o)
 	}
-	if err := s.b.Cancel(ctx, jobs[7].ID, at(4*min1)); err != nil {
+	if err := s.b.Cancel(s.t.Context(), jobs[7].ID, at(cancelAt*min1)); err != nil {
 		s.t.Fatalf("Cancel: %v", err)
 	}
+	return jobs, cs
+}
+
+// deletions returns a check of jobs: del (named what) must delete the jobs
+// of want, and every job deleted so far must be gone and every other one
+// there. The check returns how many jobs are left.
+func (s *suite) deletions(jobs []*backend.Job) func(what string, del func() (int, error), want ...string) int {
 	live := map[string]bool{}
 	for _, j := range jobs {
 		live[j.ID] = true
 	}
-	purge := func(before time.Time, f backend.PurgeFilter, want ...string) {
+	return func(what string, del func() (int, error), want ...string) int {
 		s.t.Helper()
-		n, err := s.b.PurgeEnded(ctx, before, f)
+		n, err := del()
 		if err != nil {
-			s.t.Fatalf("PurgeEnded(%s, %+v): %v", before, f, err)
+			s.t.Fatalf("%s: %v", what, err)
 		}
 		if n != len(want) {
-			s.t.Errorf("PurgeEnded(%s, %+v) deleted %d jobs, want %d", before, f, n, len(want))
+			s.t.Errorf("%s deleted %d jobs, want %d", what, n, len(want))
 		}
 		for _, id := range want {
 			delete(live, id)
 		}
 		for _, j := range jobs {
-			_, err := s.b.Get(ctx, j.ID)
+			_, err := s.b.Get(s.t.Context(), j.ID)
 			if gone := isErr(err, backend.ErrNotFound); gone == live[j.ID] {
-				s.t.Errorf("after PurgeEnded(%s, %+v): job %s gone = %v, want %v (err %v)", before, f, j.ID, gone, !live[j.ID], err)
+				s.t.Errorf("after %s: job %s gone = %v, want %v (err %v)", what, j.ID, gone, !live[j.ID], err)
 			}
 		}
+		return len(live)
+	}
+}
+
+// testPurgeEnded checks retention by age: PurgeEnded deletes ended jobs
+// (succeeded, failed, cancelled, quarantined) whose FinishedAt is before its
+// time, with the filter's fields still narrowing the purge, and never a job
+// that has not ended (a retrying job's FinishedAt is its last attempt's). A
+// zero time is an error that deletes nothing.
+func testPurgeEnded(s *suite) {
+	ctx := s.t.Context()
+	// cs[0] q1 succeeded at 2m, cs[1] q2 failed at 3m, cs[2] q1 succeeded at
+	// 10m, cs[3] q2 retrying (its attempt ended at 2m), cs[4] q1 quarantined
+	// at 2m, cs[5] q2 succeeded at 2m, cs[6] q1 running; jobs[7] q2 cancelled
+	// at 4m while queued, jobs[8] q1 queued.
+	jobs, cs := s.endedJobs([]endAt{{backend.StateSucceeded, 2}, {backend.StateFailed, 3}, {backend.StateSucceeded, 10},
+		{backend.StateRetrying, 2}, {backend.StateQuarantined, 2}, {backend.StateSucceeded, 2}}, 4)
+	check := s.deletions(jobs)
+	purge := func(before time.Time, f backend.PurgeFilter, want ...string) int {
+		s.t.Helper()
+		return check(fmt.Sprintf("PurgeEnded(%s, %+v)", before, f), func() (int, error) { return s.b.PurgeEnded(ctx, before, f) }, want...)
 	}
 	if n, err := s.b.PurgeEnded(ctx, time.Time{}, backend.PurgeFilter{}); err == nil || n != 0 {
 		s.t.Fatalf("PurgeEnded with a zero time = %d, %v; want an error and nothing deleted", n, err)
@@ -430,9 +453,8 @@ func testPurgeEnded(s *suite) {
 	purge(cutoff, backend.PurgeFilter{}, cs[0].ID, cs[4].ID)
 	purge(at(10*min1), backend.PurgeFilter{IDs: []string{cs[2].ID}}) // it ended at 10m: not before
 	purge(at(11*min1), backend.PurgeFilter{IDs: []string{cs[2].ID, cs[3].ID, cs[6].ID, jobs[8].ID}}, cs[2].ID)
-	purge(at(100*hour), backend.PurgeFilter{})
-	if len(live) != 3 {
-		s.t.Errorf("%d jobs left, want the retrying, running and queued ones", len(live))
+	if left := purge(at(100*hour), backend.PurgeFilter{}); left != 3 {
+		s.t.Errorf("%d jobs left, want the retrying, running and queued ones", left)
 	}
 }
 
@@ -690,58 +712,17 @@ func testUniqueKeysPerTask(s *suite) {
 // keep is an error that deletes nothing.
 func testTrimEnded(s *suite) {
 	ctx := s.t.Context()
-	var jobs []*backend.Job
-	for i := range 9 {
-		jobs = append(jobs, s.job("A", onQueue([]string{"q1", "q2"}[i%2])))
-	}
-	s.enqueue(jobs...)
-	cs := s.claimAt(at(min1), 7)
-	if len(cs) != 7 {
-		s.t.Fatalf("setup claimed %d, want 7", len(cs))
-	}
-	slices.SortFunc(cs, func(a, b *backend.Job) int { return cmp.Compare(a.ID, b.ID) })
 	// q1, newest first: cs[2] succeeded at 6m, cs[4] failed at 3m, cs[0]
 	// succeeded at 2m; cs[6] running, jobs[8] queued.
 	// q2, newest first: cs[3] failed at 5m and cs[1] succeeded at 5m (the
 	// same time: the greater ID is the newer), jobs[7] cancelled at 4m while
 	// queued; cs[5] retrying (its attempt ended at 1m).
-	ends := []struct {
-		state backend.State
-		at    time.Duration
-	}{{backend.StateSucceeded, 2}, {backend.StateSucceeded, 5}, {backend.StateSucceeded, 6},
-		{backend.StateFailed, 5}, {backend.StateFailed, 3}, {backend.StateRetrying, 1}}
-	for i, e := range ends {
-		o := outcome(cs[i], e.state, at(e.at*min1))
-		if e.state == backend.StateRetrying {
-			o.RunAt = at(hour)
-		}
-		s.completeOK(o)
-	}
-	if err := s.b.Cancel(ctx, jobs[7].ID, at(4*min1)); err != nil {
-		s.t.Fatalf("Cancel: %v", err)
-	}
-	live := map[string]bool{}
-	for _, j := range jobs {
-		live[j.ID] = true
-	}
+	jobs, cs := s.endedJobs([]endAt{{backend.StateSucceeded, 2}, {backend.StateSucceeded, 5}, {backend.StateSucceeded, 6},
+		{backend.StateFailed, 5}, {backend.StateFailed, 3}, {backend.StateRetrying, 1}}, 4)
+	check := s.deletions(jobs)
 	trim := func(keep int, f backend.PurgeFilter, want ...string) {
 		s.t.Helper()
-		n, err := s.b.TrimEnded(ctx, keep, f)
-		if err != nil {
-			s.t.Fatalf("TrimEnded(%d, %+v): %v", keep, f, err)
-		}
-		if n != len(want) {
-			s.t.Errorf("TrimEnded(%d, %+v) deleted %d jobs, want %d", keep, f, n, len(want))
-		}
-		for _, id := range want {
-			delete(live, id)
-		}
-		for _, j := range jobs {
-			_, err := s.b.Get(ctx, j.ID)
-			if gone := isErr(err, backend.ErrNotFound); gone == live[j.ID] {
-				s.t.Errorf("after TrimEnded(%d, %+v): job %s gone = %v, want %v (err %v)", keep, f, j.ID, gone, !live[j.ID], err)
-			}
-		}
+		check(fmt.Sprintf("TrimEnded(%d, %+v)", keep, f), func() (int, error) { return s.b.TrimEnded(ctx, keep, f) }, want...)
 	}
 	if n, err := s.b.TrimEnded(ctx, -1, backend.PurgeFilter{}); !isErr(err, backend.ErrNegativeKeep) || n != 0 {
 		s.t.Fatalf("TrimEnded(-1) = %d, %v; want ErrNegativeKeep and nothing deleted", n, err)

@@ -346,23 +346,30 @@ func testWorkflowOrderOnly(s *suite) {
 
 // testWorkflowRetentionKeepsNeededResults: retention (PurgeEnded,
 // TrimEnded) keeps an ended step whose result a pending step still waits
-// for, so that the fan-in gets every parent's result; once it is released,
-// the parents go like any ended job.
+// for, and a trim does not count it, so that the fan-in gets every parent's
+// result; once it is released, the parents go like any ended job.
 func testWorkflowRetentionKeepsNeededResults(s *suite) {
 	ctx := s.t.Context()
+	x := s.job("x") // a plain job of the steps' queue, ended before them
+	s.enqueue(x)
 	a := s.step("a", backend.InputNone)
 	b := s.step("b", backend.InputNone)
 	m := s.step("m", backend.InputResults, from(a, b)...)
 	s.enqueueFlow(a, b, m)
-	s.finish(a.Job.ID, 1, backend.StateSucceeded, []byte{0x0a})
-	if n, err := s.b.PurgeEnded(ctx, at(hour), backend.PurgeFilter{}); err != nil || n != 0 {
-		s.t.Fatalf("PurgeEnded while the fan-in waits = %d, %v; want nothing deleted", n, err)
+	s.finish(x.ID, 1, backend.StateSucceeded, nil)
+	s.finish(a.Job.ID, 2, backend.StateSucceeded, []byte{0x0a})
+	if n, err := s.b.PurgeEnded(ctx, at(secs(2)+sec/2), backend.PurgeFilter{IDs: []string{a.Job.ID}}); err != nil || n != 0 {
+		s.t.Fatalf("PurgeEnded of the parent while the fan-in waits = %d, %v; want nothing deleted", n, err)
 	}
-	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 0 {
-		s.t.Fatalf("TrimEnded(0) while the fan-in waits = %d, %v; want nothing deleted", n, err)
+	// Counted, a (newer) would be the one kept and x deleted.
+	if n, err := s.b.TrimEnded(ctx, 1, backend.PurgeFilter{}); err != nil || n != 0 {
+		s.t.Fatalf("TrimEnded(1) while the fan-in waits = %d, %v; want nothing deleted (the parent not counted)", n, err)
+	}
+	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 1 {
+		s.t.Fatalf("TrimEnded(0) while the fan-in waits = %d, %v; want only the plain job deleted", n, err)
 	}
 	s.wantState(a.Job.ID, backend.StateSucceeded, "a parent whose result a pending step needs")
-	s.finish(b.Job.ID, 2, backend.StateSucceeded, []byte{0x0b})
+	s.finish(b.Job.ID, 3, backend.StateSucceeded, []byte{0x0b})
 	s.wantArgs(m.Job.ID, []byte{0x92, 0x92, 0x0a, 0x0b, 0x07}, "fan-in input after retention passes")
 	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 2 {
 		s.t.Fatalf("TrimEnded(0) after the release = %d, %v; want both parents deleted", n, err)

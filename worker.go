@@ -81,10 +81,10 @@ type WorkerOptions struct {
 	// worker once, before Run returns); then every minute it trims the
 	// queues holding more than KeepFinished by a tenth of it (at least
 	// 1,000): a trim reads the queue's jobs, so it is made once per so many
-	// jobs ended. With KeepFinishedFor too, a job goes when either says so. A result can go
-	// before a caller waiting for it reads it, if more than this many jobs of
-	// its queue end meanwhile: size it well above that. Zero (the default)
-	// sets no limit; negative is an error.
+	// jobs ended. With KeepFinishedFor too, a job goes when either says so.
+	// A result can go before a caller waiting for it reads it, if more than
+	// this many jobs of its queue end meanwhile: size it well above that.
+	// Zero (the default) sets no limit; negative is an error.
 	KeepFinished int
 	// Grace is how long a shutdown waits for running jobs; default 10s. A
 	// negative value means no grace period: running jobs are handed back at once.
@@ -1037,7 +1037,7 @@ func (w *Worker) trimOld(ctx context.Context, slack int) error {
 	total := 0
 	var errs []error
 	for _, q := range slices.Sorted(maps.Keys(ended)) {
-		if ended[q] <= keep+slack || ctx.Err() != nil {
+		if ended[q]-keep <= slack || ctx.Err() != nil { // not keep+slack: keep may be near MaxInt
 			continue
 		}
 		n, err := w.b.TrimEnded(ctx, keep, PurgeFilter{Queue: q})

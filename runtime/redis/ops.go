@@ -960,7 +960,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			at = backend.ClampTime(o.FinishedAt)
 		}
 	}
-	if err := b.settleChildren(ctx, ended, at); err != nil {
+	if err := b.settleChildren(ctx, ended, at, false); err != nil {
 		return errs, wrap(ctx, "complete: release workflow steps", err)
 	}
 	return errs, nil
@@ -1123,17 +1123,15 @@ func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change f
 }
 
 // Cancel moves a pending, scheduled, queued, retrying or running job to
-// cancelled, then settles its children when it is a workflow step.
+// cancelled, then settles its children when it is a workflow step and
+// unparks its parents (wfkeep.go).
 func (b *Backend) Cancel(ctx context.Context, id string, now time.Time) error {
 	now = backend.ClampTime(now)
 	if err := b.cancel(ctx, id, now, "cancelled while running", ""); err != nil {
 		return err
 	}
-	if err := b.settleChildren(ctx, []string{id}, now); err != nil {
+	if err := b.settleChildren(ctx, []string{id}, now, true); err != nil {
 		return wrap(ctx, "cancel job "+id+": settle workflow steps", err)
-	}
-	if err := b.unparkParentsOf(ctx, []string{id}); err != nil {
-		return wrap(ctx, "cancel job "+id+": unpark workflow parents", err)
 	}
 	return nil
 }
@@ -1482,7 +1480,9 @@ func (b *Backend) purgeGroups(ctx context.Context, f backend.PurgeFilter) (map[s
 
 // purgeQueue runs purgeScript on queue q until it has looked at every job
 // (cutoff, states and ids are its arguments), drops the deleted ids from the
-// location hash and returns how many it deleted, also when a call fails.
+// location hash, unparks the parents of the pending workflow steps it
+// deleted that no pending step waits for any more (wfkeep.go) and returns
+// how many it deleted, also when a call fails.
 func (b *Backend) purgeQueue(ctx context.Context, q, cutoff string, states []any, ids []string) (int, error) {
 	n := 0
 	for from := ""; ; {
@@ -1495,12 +1495,17 @@ func (b *Backend) purgeQueue(ctx context.Context, q, cutoff string, states []any
 			return n, err
 		}
 		out := strs(v)
-		if len(out) == 0 {
+		if len(out) < 2 {
 			return n, fmt.Errorf("purge script returned %T", v)
 		}
-		if gone := out[1:]; len(gone) > 0 {
+		if gone := out[2:]; len(gone) > 0 {
 			b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
 			n += len(gone)
+			if k, _ := strconv.Atoi(out[1]); k > 0 {
+				if err := b.unparkParentsOf(ctx, gone[:min(k, len(gone))]); err != nil {
+					return n, fmt.Errorf("unpark the parents of deleted workflow steps: %w", err)
+				}
+			}
 		}
 		if from = out[0]; from == "" {
 			return n, nil

@@ -633,15 +633,16 @@ return 1
 // carrying wp, parked out of done for a workflow step that may wait for it,
 // is kept; without one (Purge) it goes like any other.
 // It returns where the next call starts (empty when nothing is left to look
-// at; else the last member looked at, or "-" to start over), then the
-// deleted ids.
+// at; else the last member looked at, or "-" to start over), then how many
+// of the deleted ids were pending workflow steps (only ids can select
+// those), then the deleted ids, those first.
 var purgeScript = goredis.NewScript(prelude + `
 local FINAL = {succeeded = true, failed = true, cancelled = true, quarantined = true}
 local cutoff, from, ns = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local states = {}
 for k = 1, ns do states[ARGV[4 + k]] = true end
 local ni = tonumber(ARGV[5 + ns])
-local out = {''}
+local out = {'', '0'}
 local function take(id)
   del_job(id)
   out[#out + 1] = id
@@ -650,13 +651,18 @@ local function wanted(st)
   return st and st ~= 'running' and (ns == 0 or states[st]) and (cutoff == '' or FINAL[st])
 end
 if ni > 0 then
+  local rest = {}
   for k = 1, ni do
     local id = ARGV[5 + ns + k]
     local f = redis.call('HMGET', jk(id), 'st', 'fa', 'wp')
     local fa = f[2] or ''
     if wanted(f[1]) and (cutoff == '' or not parked(f[3])) and
-      (cutoff == '' or cutoff == '+' or fa == '' or lexlt(fa .. id, cutoff)) then take(id) end
+      (cutoff == '' or cutoff == '+' or fa == '' or lexlt(fa .. id, cutoff)) then
+      if f[1] == 'pending' then take(id) else rest[#rest + 1] = id end
+    end
   end
+  out[2] = tostring(#out - 2)
+  for _, id in ipairs(rest) do take(id) end
   return out
 end
 if cutoff ~= '' then

@@ -8,6 +8,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/nuvom/nuvom/internal/safemsgpack"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -26,18 +27,24 @@ import (
 // nothing: the scripts read wp only where they read the record anyway.
 //
 // When a step leaves state pending (settleChildren and settleAllPending
-// settle it; Cancel and CancelWorkflow cancel it), each of its parents none
-// of whose children is pending any more is unparked (unparkScript, on the
-// parent's slot): wp goes and, if it ended, the job moves to done, where
-// retention takes it like any ended job. No step becomes pending again, so
-// once true that stays true: the check may be made by the client, outside
-// the script. A crash between the settle and the unpark leaves the parent
-// parked: PurgeEnded, TrimEnded and Prune first sweep the donewf of each
-// queue they look at (one ZCARD when empty) and unpark the members no
-// pending step waits for.
+// settle it; Cancel and CancelWorkflow cancel it; Purge deletes it), each
+// of its parents none of whose children is pending any more is unparked
+// (unparkScript, on the parent's slot): wp goes and, if it ended, the job
+// moves to done, where retention takes it like any ended job. No step
+// becomes pending again, so once true that stays true: the check may be
+// made by the client, outside the script. A crash between the settle and
+// the unpark leaves the parent parked: PurgeEnded, TrimEnded and Prune
+// first sweep the donewf of each queue they look at (one ZCARD when empty;
+// else a few round trips per 1,000 parked jobs, whatever their workflows)
+// and unpark the members no pending step waits for. A parked job whose
+// workflow graph cannot be read stays parked: no step of that workflow can
+// be settled either (settleAllPending skips it too).
 //
 // Records stored by an older build carry no wp: their parents go to done
 // and retention may delete them while a step waits, as it did then.
+
+// sweepChunk is how many parked jobs the sweep reads at a time.
+const sweepChunk = 1000
 
 // parentSet returns the ids of wf's steps that have children.
 func parentSet(wf *backend.Workflow) map[string]bool {
@@ -50,13 +57,55 @@ func parentSet(wf *backend.Workflow) map[string]bool {
 	return out
 }
 
-// addParents adds the parents of step id of g to set.
-func addParents(set map[string]bool, g *backend.Graph, id string) {
-	if s := g.Step(id); s != nil {
-		for _, e := range s.Parents {
-			set[e.Parent] = true
+// addParents adds the parents of step id of g, in workflow wf, to cands
+// (workflow -> candidate parents).
+func addParents(cands map[string]map[string]bool, wf string, g *backend.Graph, id string) {
+	s := g.Step(id)
+	if s == nil || len(s.Parents) == 0 {
+		return
+	}
+	if cands[wf] == nil {
+		cands[wf] = map[string]bool{}
+	}
+	for _, e := range s.Parents {
+		cands[wf][e.Parent] = true
+	}
+}
+
+// graphsOf reads the graphs of the workflows wfs in one pipeline. A
+// workflow that is gone maps to nil; one whose graph cannot be read
+// (undecodable, or a key of another type) is left out.
+func (b *Backend) graphsOf(ctx context.Context, wfs []string) (map[string]*backend.Graph, error) {
+	out := make(map[string]*backend.Graph, len(wfs))
+	if len(wfs) == 0 {
+		return out, nil
+	}
+	cmds := make([]*goredis.StringCmd, len(wfs))
+	// Per-command errors are read below: a missing key fails its command
+	// (goredis.Nil), and so the pipeline, without failing the others.
+	_, _ = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, wf := range wfs {
+			cmds[i] = p.Get(ctx, b.wfKey(wf))
+		}
+		return nil
+	})
+	for i, wf := range wfs {
+		data, err := cmds[i].Bytes()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			out[wf] = nil
+			continue
+		case goredis.HasErrorPrefix(err, "WRONGTYPE"):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("workflow %s: %w", wf, err)
+		}
+		var g backend.Graph
+		if safemsgpack.Unmarshal(data, &g) == nil {
+			out[wf] = &g
 		}
 	}
+	return out, nil
 }
 
 // pendingOf returns which of ids are jobs in state pending (a missing job
@@ -93,71 +142,71 @@ func (b *Backend) pendingOf(ctx context.Context, ids []string) (map[string]bool,
 	return out, nil
 }
 
-// unparkFree unparks those of the steps cands of workflow g that no pending
-// step waits for (g nil: the workflow is gone, nothing waits); with retain,
-// it applies the retention options to their queues after. It returns how
-// many jobs retention deleted.
-func (b *Backend) unparkFree(ctx context.Context, g *backend.Graph, cands []string, retain bool) (int, error) {
-	if len(cands) == 0 {
-		return 0, nil
-	}
-	free := cands
-	if g != nil {
-		kids := map[string][]string{}
+// freeOf returns those of the candidate parents cands (workflow -> ids)
+// that no pending step waits for, the graphs of their workflows in graphs
+// (nil: the workflow is gone, nothing waits; missing: unreadable, its
+// candidates are not free). The states of all their children are read at
+// once (pendingOf).
+func (b *Backend) freeOf(ctx context.Context, graphs map[string]*backend.Graph, cands map[string][]string) ([]string, error) {
+	kids := map[string]map[string][]string{} // workflow -> parent -> children
+	var read []string
+	seen := map[string]bool{}
+	for wf, ids := range cands {
+		g := graphs[wf]
+		if g == nil {
+			continue
+		}
+		k := map[string][]string{}
 		for _, s := range g.Steps {
 			for _, e := range s.Parents {
-				if !slices.Contains(kids[e.Parent], s.ID) {
-					kids[e.Parent] = append(kids[e.Parent], s.ID)
+				if !slices.Contains(k[e.Parent], s.ID) {
+					k[e.Parent] = append(k[e.Parent], s.ID)
 				}
 			}
 		}
-		var read []string
-		seen := map[string]bool{}
-		for _, p := range cands {
-			for _, c := range kids[p] {
+		kids[wf] = k
+		for _, p := range ids {
+			for _, c := range k[p] {
 				if !seen[c] {
 					seen[c] = true
 					read = append(read, c)
 				}
 			}
 		}
-		pending, err := b.pendingOf(ctx, read)
-		if err != nil {
-			return 0, err
+	}
+	pending, err := b.pendingOf(ctx, read)
+	if err != nil {
+		return nil, err
+	}
+	var free []string
+	for wf, ids := range cands {
+		g, ok := graphs[wf]
+		if !ok {
+			continue
 		}
-		free = nil
-		for _, p := range cands {
-			if !slices.ContainsFunc(kids[p], func(c string) bool { return pending[c] }) {
+		for _, p := range ids {
+			if g == nil || !slices.ContainsFunc(kids[wf][p], func(c string) bool { return pending[c] }) {
 				free = append(free, p)
 			}
 		}
 	}
-	if len(free) == 0 {
-		return 0, nil
-	}
-	qs, err := b.queuesOf(ctx, free)
-	if err != nil {
-		return 0, err
-	}
-	byQueue := map[string][]any{}
-	var order []string
-	for i, id := range free {
-		q := qs[i]
-		if q == "" {
-			continue // deleted: nothing to unpark
-		}
-		if _, ok := byQueue[q]; !ok {
-			order = append(order, q)
-		}
-		byQueue[q] = append(byQueue[q], id)
-	}
+	return free, nil
+}
+
+// unparkIn unparks the jobs ids of queue q (unparkScript, sweepChunk ids a
+// call); with retain, it applies the retention options to q after. It
+// returns how many jobs retention deleted.
+func (b *Backend) unparkIn(ctx context.Context, q string, ids []string, retain bool) (int, error) {
 	keep, cutoff := 0, ""
 	if retain {
 		keep, cutoff = b.retention()
 	}
 	n := 0
-	for _, q := range order {
-		v, err := b.run(ctx, unparkScript, b.meta(q), append([]any{b.qp(q), keep, cutoff}, byQueue[q]...)...)
+	for chunk := range slices.Chunk(ids, sweepChunk) {
+		a := make([]any, 0, 3+len(chunk))
+		a = append(a, b.qp(q), keep, cutoff)
+		a = append(a, toAny(chunk)...)
+		v, err := b.run(ctx, unparkScript, b.meta(q), a...)
 		if err != nil {
 			return n, fmt.Errorf("unpark workflow parents: %w", err)
 		}
@@ -169,9 +218,48 @@ func (b *Backend) unparkFree(ctx context.Context, g *backend.Graph, cands []stri
 	return n, nil
 }
 
+// unparkCands unparks the candidate parents cands (workflow -> ids; their
+// graphs in cache, nil or missing: the workflow is gone) that no pending
+// step waits for, then applies the retention options to their queues.
+func (b *Backend) unparkCands(ctx context.Context, cache map[string]*backend.Graph, cands map[string]map[string]bool) error {
+	if len(cands) == 0 {
+		return nil
+	}
+	graphs := make(map[string]*backend.Graph, len(cands))
+	lists := make(map[string][]string, len(cands))
+	for wf, set := range cands {
+		graphs[wf] = cache[wf]
+		for id := range set {
+			lists[wf] = append(lists[wf], id)
+		}
+		slices.Sort(lists[wf])
+	}
+	free, err := b.freeOf(ctx, graphs, lists)
+	if err != nil || len(free) == 0 {
+		return err
+	}
+	qs, err := b.queuesOf(ctx, free)
+	if err != nil {
+		return err
+	}
+	byQueue := map[string][]string{}
+	for i, id := range free {
+		if qs[i] != "" { // deleted: nothing to unpark
+			byQueue[qs[i]] = append(byQueue[qs[i]], id)
+		}
+	}
+	for _, q := range queueNames(byQueue) {
+		if _, err := b.unparkIn(ctx, q, byQueue[q], true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // unparkParentsOf unparks the parents of the jobs ids (those that are
-// workflow steps) that no pending step waits for: Cancel's and
-// CancelWorkflow's part, for steps they took out of pending.
+// workflow steps) that no pending step waits for: Purge's part, for the
+// pending steps it deleted. A workflow whose graph cannot be read is
+// skipped, as by the sweep.
 func (b *Backend) unparkParentsOf(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -180,42 +268,26 @@ func (b *Backend) unparkParentsOf(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
+	seen := map[string]bool{}
+	var names []string
+	for _, w := range wfs {
+		if wf, ok := w.(string); ok && wf != "" && !seen[wf] {
+			seen[wf] = true
+			names = append(names, wf)
+		}
+	}
+	graphs, err := b.graphsOf(ctx, names)
+	if err != nil {
+		return err
+	}
 	cands := map[string]map[string]bool{}
-	cache := map[string]*backend.Graph{}
 	for i, w := range wfs {
-		wf, ok := w.(string)
-		if !ok || wf == "" {
-			continue
-		}
-		g, err := b.cachedGraph(ctx, cache, wf)
-		if err != nil {
-			return err
-		}
-		if g == nil {
-			continue
-		}
-		if cands[wf] == nil {
-			cands[wf] = map[string]bool{}
-		}
-		addParents(cands[wf], g, ids[i])
-	}
-	return b.unparkCands(ctx, cache, cands)
-}
-
-// unparkCands runs unparkFree (with retention) for the candidate parents of
-// each workflow in cands (graphs in cache).
-func (b *Backend) unparkCands(ctx context.Context, cache map[string]*backend.Graph, cands map[string]map[string]bool) error {
-	for wf, set := range cands {
-		ids := make([]string, 0, len(set))
-		for id := range set {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		if _, err := b.unparkFree(ctx, cache[wf], ids, true); err != nil {
-			return err
+		wf, _ := w.(string)
+		if g := graphs[wf]; g != nil {
+			addParents(cands, wf, g, ids[i])
 		}
 	}
-	return nil
+	return b.unparkCands(ctx, graphs, cands)
 }
 
 // sweepParked unparks, in each queue of qs, the parked jobs (donewf) that
@@ -240,14 +312,14 @@ func (b *Backend) sweepParked(ctx context.Context, qs []string) error {
 		}
 		for from := "-"; ; {
 			ms, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.qp(q) + "donewf", ByLex: true,
-				Start: from, Stop: "+", Count: 1000}).Result()
+				Start: from, Stop: "+", Count: sweepChunk}).Result()
 			if err != nil {
 				return fmt.Errorf("sweep parked workflow parents: %w", err)
 			}
-			if err := b.sweepMembers(ctx, ms); err != nil {
+			if err := b.sweepMembers(ctx, q, ms); err != nil {
 				return fmt.Errorf("sweep parked workflow parents: %w", err)
 			}
-			if len(ms) < 1000 {
+			if len(ms) < sweepChunk {
 				break
 			}
 			from = "(" + ms[len(ms)-1]
@@ -256,12 +328,11 @@ func (b *Backend) sweepParked(ctx context.Context, qs []string) error {
 	return nil
 }
 
-// sweepMembers unparks the jobs of donewf members ms that no pending step
-// waits for.
-func (b *Backend) sweepMembers(ctx context.Context, ms []string) error {
-	if len(ms) == 0 {
-		return nil
-	}
+// sweepMembers unparks the jobs of queue q's donewf members ms that no
+// pending step waits for, in a few round trips whatever their workflows:
+// one HMGET of wfstep, one pipeline of their graphs, two of their
+// children's states (pendingOf), one script.
+func (b *Backend) sweepMembers(ctx context.Context, q string, ms []string) error {
 	ids := make([]string, 0, len(ms))
 	for _, m := range ms {
 		if len(m) > 16 {
@@ -275,34 +346,37 @@ func (b *Backend) sweepMembers(ctx context.Context, ms []string) error {
 	if err != nil {
 		return err
 	}
-	byWF := map[string][]string{}
-	var orphans []string // no workflow to wait through
+	cands := map[string][]string{}
+	var names, free []string
 	for i, w := range wfs {
-		if wf, ok := w.(string); ok && wf != "" {
-			byWF[wf] = append(byWF[wf], ids[i])
-		} else {
-			orphans = append(orphans, ids[i])
-		}
-	}
-	for wf, cands := range byWF {
-		g, err := b.readGraph(ctx, wf)
-		if errors.Is(err, backend.ErrWorkflowNotFound) {
-			orphans = append(orphans, cands...)
+		wf, ok := w.(string)
+		if !ok || wf == "" {
+			free = append(free, ids[i]) // no workflow to wait through
 			continue
 		}
-		if err != nil {
-			return err
+		if _, ok := cands[wf]; !ok {
+			names = append(names, wf)
 		}
-		if _, err := b.unparkFree(ctx, g, cands, false); err != nil {
-			return err
-		}
+		cands[wf] = append(cands[wf], ids[i])
 	}
-	_, err = b.unparkFree(ctx, nil, orphans, false)
+	graphs, err := b.graphsOf(ctx, names)
+	if err != nil {
+		return err
+	}
+	more, err := b.freeOf(ctx, graphs, cands)
+	if err != nil {
+		return err
+	}
+	free = append(free, more...)
+	if len(free) == 0 {
+		return nil
+	}
+	_, err = b.unparkIn(ctx, q, free, false)
 	return err
 }
 
-// queueNames returns the queues of purgeGroups' answer, sorted.
-func queueNames(groups map[string][]string) []string {
+// queueNames returns the keys of groups (queues), sorted.
+func queueNames[T any](groups map[string]T) []string {
 	qs := make([]string, 0, len(groups))
 	for q := range groups {
 		qs = append(qs, q)

@@ -121,8 +121,10 @@ func (b *Backend) cachedGraph(ctx context.Context, cache map[string]*backend.Gra
 
 // settleChildren settles the children of the jobs in ids, which have just
 // ended, and theirs in turn when they end; then it unparks the parents of
-// the steps it settled that no pending step waits for any more (wfkeep.go).
-func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Time) error {
+// the steps it settled that no pending step waits for any more (wfkeep.go),
+// and, with own (ids were taken out of pending or cancelled: Cancel and
+// CancelWorkflow), those of the jobs ids too. A plain job costs one HMGET.
+func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Time, own bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -140,6 +142,17 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 	}
 	released := false
 	cands := map[string]map[string]bool{} // workflow -> parents of settled steps
+	if own {
+		for _, it := range work {
+			g, err := b.cachedGraph(ctx, cache, it.wf)
+			if err != nil {
+				return err
+			}
+			if g != nil {
+				addParents(cands, it.wf, g, it.id)
+			}
+		}
+	}
 	for len(work) > 0 {
 		it := work[0]
 		work = work[1:]
@@ -156,10 +169,7 @@ func (b *Backend) settleChildren(ctx context.Context, ids []string, now time.Tim
 				return err
 			}
 			if state != "" {
-				if cands[it.wf] == nil {
-					cands[it.wf] = map[string]bool{}
-				}
-				addParents(cands[it.wf], g, c)
+				addParents(cands, it.wf, g, c)
 			}
 			switch {
 			case state.Final():
@@ -298,10 +308,7 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 				return err
 			}
 			if state != "" {
-				if cands[wf] == nil {
-					cands[wf] = map[string]bool{}
-				}
-				addParents(cands[wf], g, ids[i])
+				addParents(cands, wf, g, ids[i])
 			}
 			if state.Final() {
 				ended = append(ended, ids[i])
@@ -312,7 +319,7 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 		if err := b.unparkCands(ctx, cache, cands); err != nil {
 			return err
 		}
-		if err := b.settleChildren(ctx, ended, now); err != nil {
+		if err := b.settleChildren(ctx, ended, now, false); err != nil {
 			return err
 		}
 	}
@@ -392,10 +399,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 			return n, err
 		}
 	}
-	if err := b.settleChildren(ctx, ended, now); err != nil {
-		return n, wrap(ctx, "cancel workflow "+id, err)
-	}
-	if err := b.unparkParentsOf(ctx, ended); err != nil {
+	if err := b.settleChildren(ctx, ended, now, true); err != nil {
 		return n, wrap(ctx, "cancel workflow "+id, err)
 	}
 	return n, nil

@@ -135,10 +135,10 @@ type Backend interface {
 	// by age. An ended job without a FinishedAt counts as ended before. Times
 	// are compared clamped (see ClampTime). A job that a pending workflow
 	// step waits for (whose result it may take as input) is kept. A zero
-	// before is an error. It is a
-	// method of its own, not a field of PurgeFilter, so that a backend (or a
-	// plugin's server) that predates it fails to build, or answers "unknown
-	// method", instead of ignoring the age and deleting more.
+	// before is an error. It is a method of its own, not a field of
+	// PurgeFilter, so that a backend (or a plugin's server) that predates it
+	// fails to build, or answers "unknown method", instead of ignoring the
+	// age and deleting more.
 	PurgeEnded(ctx context.Context, before time.Time, f PurgeFilter) (int, error)
 
 	// TrimEnded deletes, queue by queue, the jobs matching f that ended

@@ -53,6 +53,8 @@ type workerConfig struct {
 	Poll         time.Duration `json:"poll"`
 	Burst        bool          `json:"burst"`
 	LogLevel     string        `json:"log_level"` // debug, info, warn or error; default info
+	// MaxLost is WorkerOptions.MaxLost; 0: its default, negative: no limit.
+	MaxLost int `json:"max_lost"`
 }
 
 func TestMain(m *testing.M) {
@@ -116,7 +118,7 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 	}
 	w, err := nuvom.NewWorker(b, reg, nuvom.WorkerOptions{
 		Concurrency: c.Concurrency, LeaseFor: c.LeaseFor, Grace: c.Grace,
-		RecoverEvery: c.RecoverEvery, PollInterval: c.Poll, Burst: c.Burst, Logger: logger,
+		RecoverEvery: c.RecoverEvery, PollInterval: c.Poll, Burst: c.Burst, Logger: logger, MaxLost: c.MaxLost,
 	})
 	if err != nil {
 		logger.Error("new worker", "err", err)

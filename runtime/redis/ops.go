@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -1430,7 +1431,7 @@ func (b *Backend) purge(ctx context.Context, op string, f backend.PurgeFilter, b
 	cutoff := ""
 	if !before.IsZero() {
 		cutoff = timeKey(backend.ClampTime(before))
-		if err := b.sweepParked(ctx, queueNames(groups)); err != nil {
+		if err := b.sweepParked(ctx, slices.Sorted(maps.Keys(groups))); err != nil {
 			return 0, wrap(ctx, op, err)
 		}
 	}

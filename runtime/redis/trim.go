@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -43,7 +44,7 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 	if err != nil {
 		return 0, wrap(ctx, op, err)
 	}
-	if err := b.sweepParked(ctx, queueNames(groups)); err != nil {
+	if err := b.sweepParked(ctx, slices.Sorted(maps.Keys(groups))); err != nil {
 		return 0, wrap(ctx, op, err)
 	}
 	n := 0

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/nuvom/nuvom/internal/safemsgpack"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -100,9 +100,8 @@ func (b *Backend) graphsOf(ctx context.Context, wfs []string) (map[string]*backe
 		case err != nil:
 			return nil, fmt.Errorf("workflow %s: %w", wf, err)
 		}
-		var g backend.Graph
-		if safemsgpack.Unmarshal(data, &g) == nil {
-			out[wf] = &g
+		if g, err := decodeGraph(wf, data); err == nil {
+			out[wf] = g
 		}
 	}
 	return out, nil
@@ -248,7 +247,7 @@ func (b *Backend) unparkCands(ctx context.Context, cache map[string]*backend.Gra
 			byQueue[qs[i]] = append(byQueue[qs[i]], id)
 		}
 	}
-	for _, q := range queueNames(byQueue) {
+	for _, q := range slices.Sorted(maps.Keys(byQueue)) {
 		if _, err := b.unparkIn(ctx, q, byQueue[q], true); err != nil {
 			return err
 		}
@@ -373,14 +372,4 @@ func (b *Backend) sweepMembers(ctx context.Context, q string, ms []string) error
 	}
 	_, err = b.unparkIn(ctx, q, free, false)
 	return err
-}
-
-// queueNames returns the keys of groups (queues), sorted.
-func queueNames[T any](groups map[string]T) []string {
-	qs := make([]string, 0, len(groups))
-	for q := range groups {
-		qs = append(qs, q)
-	}
-	slices.Sort(qs)
-	return qs
 }

@@ -95,6 +95,11 @@ func (b *Backend) readGraph(ctx context.Context, id string) (*backend.Graph, err
 	if err != nil {
 		return nil, err
 	}
+	return decodeGraph(id, data)
+}
+
+// decodeGraph decodes the stored graph data of workflow id.
+func decodeGraph(id string, data []byte) (*backend.Graph, error) {
 	var g backend.Graph
 	if err := safemsgpack.Unmarshal(data, &g); err != nil {
 		return nil, fmt.Errorf("workflow %s: decode graph: %w", id, err)

@@ -121,6 +121,13 @@ func (w *WorkflowInfo) Summary() WorkflowSummary {
 // cancelled) becomes queued at now (scheduled when its RunAt is later), its
 // input spliced into its Args (SpliceArg). A crash at any moment loses no
 // child and releases none twice.
+//
+// The deletion rule: a call that deletes jobs (Purge, PurgeEnded,
+// TrimEnded, and a backend's own retention) deletes with a step's job what
+// the workflow stores of that step, and deletes the workflow's record with
+// the last of its steps' jobs, so that retention bounds workflows too. A
+// step whose job is gone is left out of GetWorkflow and ListWorkflows; a
+// workflow none of whose steps' jobs is left is ErrWorkflowNotFound.
 type Workflows interface {
 	// EnqueueWorkflow stores every step of wf, all or nothing (see Enqueue;
 	// unique keys are not allowed on steps). Its ids must be new.

@@ -3,6 +3,7 @@ package backendtest
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ func workflowCases() []testCase {
 		{"WorkflowOrderOnlyEdge", testWorkflowOrderOnly},
 		{"WorkflowStepOrigin", testWorkflowStepOrigin},
 		{"WorkflowRetentionKeepsNeededResults", testWorkflowRetentionKeepsNeededResults},
+		{"WorkflowRecordGoesWithItsSteps", testWorkflowRecordGoesWithItsSteps},
 	}
 }
 
@@ -375,4 +377,66 @@ func testWorkflowRetentionKeepsNeededResults(s *suite) {
 		s.t.Fatalf("TrimEnded(0) after the release = %d, %v; want both parents deleted", n, err)
 	}
 	s.wantState(m.Job.ID, backend.StateQueued, "the released fan-in")
+}
+
+// testWorkflowRecordGoesWithItsSteps: a step whose job is deleted is left
+// out of its workflow, and the workflow's record goes with the last of its
+// steps' jobs, by every call that deletes jobs (PurgeEnded, TrimEnded,
+// Purge), so that retention bounds the workflows too.
+func testWorkflowRecordGoesWithItsSteps(s *suite) {
+	ctx := s.t.Context()
+	a := s.step("a", backend.InputNone)
+	b := s.step("b", backend.InputResult, from(a)...)
+	first := s.enqueueFlow(a, b)
+	s.finish(a.Job.ID, 1, backend.StateSucceeded, []byte{0x01})
+	s.finish(b.Job.ID, 2, backend.StateSucceeded, []byte{0x02})
+	c := s.step("c", backend.InputNone)
+	second := s.enqueueFlow(c)
+	third := s.enqueueFlow(s.step("d", backend.InputNone))
+
+	if n, err := s.b.PurgeEnded(ctx, at(secs(1)+sec/2), backend.PurgeFilter{}); err != nil || n != 1 {
+		s.t.Fatalf("PurgeEnded of the first step = %d, %v; want 1 deleted", n, err)
+	}
+	info, err := s.flows().GetWorkflow(ctx, first.ID)
+	if err != nil {
+		s.t.Fatalf("GetWorkflow after one of its two steps was deleted: %v", err)
+	}
+	if len(info.Steps) != 1 || info.Steps[0].Job.ID != b.Job.ID || info.State != backend.WorkflowSucceeded {
+		s.t.Errorf("GetWorkflow after its first step was deleted = %d steps (%+v), state %s; want only step b, succeeded", len(info.Steps), info.Steps, info.State)
+	}
+
+	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 1 {
+		s.t.Fatalf("TrimEnded(0) = %d, %v; want the last ended step deleted", n, err)
+	}
+	if info, err := s.flows().GetWorkflow(ctx, first.ID); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		s.t.Errorf("GetWorkflow after its last step was deleted = %+v, %v; want ErrWorkflowNotFound", info, err)
+	}
+	if _, err := s.flows().CancelWorkflow(ctx, first.ID, at(secs(3))); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		s.t.Errorf("CancelWorkflow after its last step was deleted = %v; want ErrWorkflowNotFound", err)
+	}
+	s.wantWorkflows("after a trim", third.ID, second.ID)
+
+	if n, err := s.b.Purge(ctx, backend.PurgeFilter{IDs: []string{c.Job.ID}}); err != nil || n != 1 {
+		s.t.Fatalf("Purge of a queued step = %d, %v; want 1 deleted", n, err)
+	}
+	if _, err := s.flows().GetWorkflow(ctx, second.ID); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		s.t.Errorf("GetWorkflow after Purge of its only step = %v; want ErrWorkflowNotFound", err)
+	}
+	s.wantWorkflows("after a purge", third.ID)
+}
+
+// wantWorkflows checks that ListWorkflows lists exactly ids, in that order.
+func (s *suite) wantWorkflows(why string, ids ...string) {
+	s.t.Helper()
+	list, err := s.flows().ListWorkflows(s.t.Context(), 0)
+	if err != nil {
+		s.t.Fatalf("ListWorkflows %s: %v", why, err)
+	}
+	got := make([]string, len(list))
+	for i, w := range list {
+		got[i] = w.ID
+	}
+	if !slices.Equal(got, ids) {
+		s.t.Errorf("ListWorkflows %s = %v, want %v", why, got, ids)
+	}
 }

@@ -318,6 +318,9 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 			n++
 		}
 	}
+	if err := b.sweepSteps(); err != nil {
+		return n, fmt.Errorf("file backend purge: %w", err)
+	}
 	return n, nil
 }
 
@@ -388,6 +391,9 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 			n++
 		}
 	}
+	if err := b.sweepSteps(); err != nil {
+		return n, fmt.Errorf("file backend trim: %w", err)
+	}
 	return n, nil
 }
 
@@ -457,6 +463,7 @@ func (b *Backend) deleteStored(ctx context.Context, s stored, selects func(*back
 	if j != nil && j.UniqueKey != "" {
 		b.dropUnique(ctx, j)
 	}
+	b.forgetStep(s.id)
 	return true, nil
 }
 

@@ -315,6 +315,10 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		}
 		info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
 	}
+	if len(info.Steps) == 0 {
+		// Every step's job is gone: the workflow is (or is about to be) deleted.
+		return nil, fmt.Errorf("file backend get workflow %s: %w", id, backend.ErrWorkflowNotFound)
+	}
 	info.Summarize()
 	return info, nil
 }
@@ -352,6 +356,9 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 		return 0, fmt.Errorf("file backend cancel workflow %q: %w", id, backend.ErrWorkflowNotFound)
 	}
 	g, err := b.readGraph(id)
+	if err == nil && !b.anyStepLeft(g) {
+		err = fmt.Errorf("workflow %s: %w", id, backend.ErrWorkflowNotFound)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("file backend cancel workflow: %w", err)
 	}

@@ -606,6 +606,7 @@ func (b *Backend) deleteLocked(del func(id string, j *backend.Job) bool) int {
 		}
 		b.detach(e)
 		delete(b.jobs, id)
+		b.forgetStep(id)
 		if k := keyOf(j); j.UniqueKey != "" && b.unique[k] == e {
 			delete(b.unique, k)
 			if lostKeys == nil {

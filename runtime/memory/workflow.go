@@ -25,6 +25,7 @@ type memWorkflow struct {
 	id, name string
 	created  time.Time
 	steps    []string // job ids in enqueue order
+	live     int      // how many of steps' jobs exist
 }
 
 type memStep struct {
@@ -83,6 +84,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		}
 		w.steps = append(w.steps, e.job.ID)
 	}
+	w.live = len(w.steps)
 	b.flow.workflows[wf.ID] = w
 	b.notify()
 	return nil
@@ -155,6 +157,24 @@ func (b *Backend) settle(id string, state backend.State, at time.Time) bool {
 		}
 	}
 	return released
+}
+
+// forgetStep drops what the workflows hold of the job id, which is being
+// deleted (b.mu held): its step, its edges to its children, and its
+// workflow when it was the last step left (the deletion rule of
+// backend.Workflows).
+func (b *Backend) forgetStep(id string) {
+	st := b.flow.steps[id]
+	if st == nil {
+		return
+	}
+	delete(b.flow.steps, id)
+	delete(b.flow.children, id)
+	if w := b.flow.workflows[st.wf]; w != nil {
+		if w.live--; w.live == 0 {
+			delete(b.flow.workflows, st.wf)
+		}
+	}
 }
 
 // GetWorkflow returns a workflow with copies of its steps' records.

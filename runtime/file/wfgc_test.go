@@ -1,0 +1,74 @@
+package file
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/backendtest"
+)
+
+// TestWorkflowLeftoversAreSwept: a step whose job was deleted without its
+// step file (a crash between the two, or a build before the deletion rule)
+// is found by the next retention pass, which deletes the step file and,
+// with the last step, the workflow's graph; a workflow with a step left
+// keeps its graph.
+func TestWorkflowLeftoversAreSwept(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	now := backendtest.Epoch()
+	flow := func(n uint64) *backend.Workflow {
+		a := backendtest.NewJob(backendtest.ID(n), "a", now)
+		c := backendtest.NewJob(backendtest.ID(n+1), "c", now)
+		c.State = backend.StatePending
+		wf := &backend.Workflow{ID: backendtest.ID(n + 2), CreatedAt: now, Steps: []backend.Step{
+			{Job: a}, {Job: c, Parents: []backend.Edge{{Parent: a.ID}}},
+		}}
+		if err := b.EnqueueWorkflow(ctx, wf); err != nil {
+			t.Fatal(err)
+		}
+		return wf
+	}
+	gone, kept := flow(1), flow(10)
+	// What a crash leaves: the jobs and their id markers deleted, the step
+	// files and the graph not.
+	crash := func(id string) {
+		t.Helper()
+		p, _, err := b.locate(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := remove(b.path(idsDir, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash(gone.Steps[0].Job.ID)
+	crash(gone.Steps[1].Job.ID)
+	crash(kept.Steps[1].Job.ID)
+	if _, err := b.GetWorkflow(ctx, gone.ID); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		t.Errorf("GetWorkflow of a workflow with no step left, before the sweep = %v; want ErrWorkflowNotFound", err)
+	}
+	if _, err := b.CancelWorkflow(ctx, gone.ID, now); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		t.Errorf("CancelWorkflow of a workflow with no step left, before the sweep = %v; want ErrWorkflowNotFound", err)
+	}
+	if n, err := b.PurgeEnded(ctx, now, backend.PurgeFilter{}); err != nil || n != 0 {
+		t.Fatalf("PurgeEnded = %d, %v; want nothing deleted", n, err)
+	}
+	for _, p := range []string{b.path(flowsDir, gone.ID), b.path(stepsDir, gone.Steps[0].Job.ID),
+		b.path(stepsDir, gone.Steps[1].Job.ID), b.path(stepsDir, kept.Steps[1].Job.ID)} {
+		if exists(p) {
+			t.Errorf("%s is left after the sweep", p)
+		}
+	}
+	for _, p := range []string{b.path(flowsDir, kept.ID), b.path(stepsDir, kept.Steps[0].Job.ID)} {
+		if !exists(p) {
+			t.Errorf("%s of a workflow with a step left was deleted", p)
+		}
+	}
+	if info, err := b.GetWorkflow(ctx, kept.ID); err != nil || len(info.Steps) != 1 {
+		t.Errorf("GetWorkflow of the workflow with a step left = %+v, %v; want its one step", info, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/backend/backendtest"
@@ -316,4 +317,27 @@ func TestListWorkflowsSkipsEmpty(t *testing.T) {
 			t.Errorf("CancelWorkflow(%s) = %v; want ErrWorkflowNotFound", id, err)
 		}
 	}
+}
+
+// BenchmarkPurgeEndedBesideWorkflow is BenchmarkPurgeEnded in a store that
+// also holds a live workflow step: each batch's delete then looks up every
+// deleted job in workflow_steps (sqlStepReturning), what a store mixing
+// workflows and plain jobs pays for the deletion rule.
+//
+//	NUVOM_BENCH_PURGE_JOBS=300000 go test ./runtime/sqlite -run '^$' -bench PurgeEndedBesideWorkflow -benchtime 1x
+func BenchmarkPurgeEndedBesideWorkflow(b *testing.B) {
+	benchFinished(b, func(be *Backend, now time.Time, n int) []timedStep {
+		wf := flowOf(backendtest.ID(1<<40), flowStep{id: backendtest.ID(1<<40 + 1)})
+		if err := be.EnqueueWorkflow(context.Background(), wf); err != nil {
+			b.Fatal(err)
+		}
+		return []timedStep{
+			{"find-nothing-ms", time.Millisecond, 0, func(ctx context.Context) (int, error) {
+				return be.PurgeEnded(ctx, now.Add(-time.Hour), backend.PurgeFilter{})
+			}},
+			{"delete-all-ms", time.Millisecond, n, func(ctx context.Context) (int, error) {
+				return be.PurgeEnded(ctx, now.Add(time.Hour), backend.PurgeFilter{States: []backend.State{backend.StateSucceeded}})
+			}},
+		}
+	})
 }

@@ -39,9 +39,10 @@ const (
 )
 
 // sqlHasStep is the condition of a workflows row that has a step whose job
-// is stored: with the deletion rule kept, every row; ListWorkflows,
-// GetWorkflow and CancelWorkflow check it anyway, so that a row left without
-// steps (by a build before the rule, until its migration) is not found.
+// is stored: with the deletion rule kept, every row. ListWorkflows (whose
+// limit would otherwise count such rows), GetWorkflow and CancelWorkflow
+// check it anyway: a process of a build before the rule still running
+// against the file after the migration leaves such rows when it deletes.
 const sqlHasStep = `EXISTS (SELECT 1 FROM workflow_steps s JOIN jobs j ON j.id = s.job_id
 	WHERE s.workflow_id = workflows.id)`
 

@@ -221,6 +221,11 @@ var migrations = []string{
 	// common single enqueue needs no explicit transaction (whose BEGIN,
 	// COMMIT and database/sql bookkeeping cost about a third of its CPU).
 	sqlEnqueueFreshMigration,
+
+	// The workflow deletion rule (see wfgc.go): the steps, edges and
+	// workflows that builds before it left when their jobs were deleted go,
+	// once.
+	sqlWorkflowGCMigration,
 }
 
 // sqlBadStates is jobs_bad's WHERE: the states an operator looks at most.

@@ -355,7 +355,7 @@ func (b *Backend) purgeCandidates(ctx context.Context, find string, args []any) 
 
 // queryColumn runs q, which selects one column, on db and returns its
 // values; errors are wrapped with what.
-func queryColumn[T any](ctx context.Context, db *sql.DB, what, q string, args []any) ([]T, error) {
+func queryColumn[T any](ctx context.Context, db queryer, what, q string, args []any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -376,8 +376,8 @@ func queryColumn[T any](ctx context.Context, db *sql.DB, what, q string, args []
 }
 
 // deleteCounted runs del (a DELETE ... RETURNING queue, state) in a
-// transaction of its own with the counters' moves, and returns how many jobs
-// it deleted.
+// transaction of its own with the counters' moves and the workflow deletion
+// rule (deleteJobs), and returns how many jobs it deleted.
 func (b *Backend) deleteCounted(ctx context.Context, del string, args []any) (int, error) {
 	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
@@ -385,12 +385,8 @@ func (b *Backend) deleteCounted(ctx context.Context, del string, args []any) (in
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, del, args...)
-	if err != nil {
-		return 0, err
-	}
 	cd := counts{}
-	n, err := countDeleted(rows, cd)
+	n, err := deleteJobs(ctx, tx, del, args, cd) // and the workflow steps among them (wfgc.go)
 	if err != nil {
 		return 0, err
 	}

@@ -318,6 +318,9 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 	if err := rows.Close(); err != nil {
 		return nil, b.wrap("get workflow "+id, err)
 	}
+	if len(info.Steps) == 0 { // the deletion rule (wfgc.go)
+		return nil, b.wrap("get workflow "+id, backend.ErrWorkflowNotFound)
+	}
 	erows, err := b.read.QueryContext(ctx, `SELECT e.parent, e.child, e.ignore_failure, e.order_only FROM workflow_steps s
 		JOIN workflow_edges e ON e.child = s.job_id WHERE s.workflow_id = ? ORDER BY e.child, e.pos`, id)
 	if err != nil {
@@ -341,13 +344,14 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 	return info, nil
 }
 
-// ListWorkflows returns the newest workflows with their steps counted by state.
+// ListWorkflows returns the newest workflows with their steps counted by
+// state. Its limit counts only workflows that have a step (sqlHasStep).
 func (b *Backend) ListWorkflows(ctx context.Context, limit int) ([]backend.WorkflowSummary, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	rows, err := b.read.QueryContext(ctx, `SELECT w.id, w.name, w.created_at, j.state, count(*)
-		FROM (SELECT * FROM workflows ORDER BY id DESC LIMIT ?) w
+		FROM (SELECT * FROM workflows WHERE `+sqlHasStep+` ORDER BY id DESC LIMIT ?) w
 		JOIN workflow_steps s ON s.workflow_id = w.id JOIN jobs j ON j.id = s.job_id
 		GROUP BY w.id, j.state ORDER BY w.id DESC`, limit)
 	if err != nil {
@@ -387,7 +391,7 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 	}
 	defer tx.Rollback()
 	var one int
-	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM workflows WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM workflows WHERE id = ? AND `+sqlHasStep, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 		return 0, b.wrap("cancel workflow "+id, backend.ErrWorkflowNotFound)
 	} else if err != nil {
 		return 0, b.wrap("cancel workflow "+id, err)

@@ -463,14 +463,21 @@ func TestCountsMigration(t *testing.T) {
 // connection to it.
 func previousSchema(t *testing.T, path string) *sql.DB {
 	t.Helper()
+	return schemaBefore(t, path, sqlCountsMigration, "the counters")
+}
+
+// schemaBefore creates a database at path at the schema version before the
+// migration (named what in failures) and returns a raw connection to it.
+func schemaBefore(t *testing.T, path, migration, what string) *sql.DB {
+	t.Helper()
 	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	prev := slices.Index(migrations, sqlCountsMigration)
+	prev := slices.Index(migrations, migration)
 	if prev < 0 {
-		t.Fatal("the counters migration is not in the list")
+		t.Fatalf("the %s migration is not in the list", what)
 	}
 	if _, err := raw.Exec(`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		t.Fatal(err)

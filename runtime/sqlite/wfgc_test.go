@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -232,26 +231,7 @@ func TestWorkflowGCPartial(t *testing.T) {
 // workflows left.
 func TestWorkflowGCMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	prev := slices.Index(migrations, sqlWorkflowGCMigration)
-	if prev != len(migrations)-1 {
-		t.Fatalf("the workflow migration is at %d of %d", prev, len(migrations))
-	}
-	if _, err := raw.Exec(`CREATE TABLE nuvom_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for i, m := range migrations[:prev] {
-		if _, err := raw.Exec(m); err != nil {
-			t.Fatalf("migration %d: %v", i+1, err)
-		}
-		if _, err := raw.Exec(`INSERT INTO nuvom_migrations VALUES (?, 1)`, i+1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	raw := schemaBefore(t, path, sqlWorkflowGCMigration, "workflow deletion rule")
 	// w1 is whole (a1 > b1); w2's root's job is gone (a2 > b2: the step
 	// a2 goes, the edge into b2 stays); every job of w3 (a3 > b3) and of
 	// w4, the newest, is gone: they go.

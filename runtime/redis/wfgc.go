@@ -156,17 +156,27 @@ func (b *Backend) collect(ctx context.Context, wfs []string) (int, error) {
 			}
 		}
 	}
-	if len(gone) > 0 {
-		if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for wf, ss := range gone {
-				p.SRem(ctx, b.wfLiveKey(wf), ss...)
-			}
-			return nil
-		}); err != nil {
-			return 0, err
-		}
+	if err := b.dropGone(ctx, gone); err != nil {
+		return 0, err
 	}
 	return len(dead), b.dropWorkflows(ctx, dead, graphs)
+}
+
+// dropGone removes from the wfl sets of live workflows (workflow -> steps)
+// the steps whose jobs were found gone, and their wfstep entries: what a
+// crash after their deletion (or an older build's deletion) left.
+func (b *Backend) dropGone(ctx context.Context, gone map[string][]any) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	_, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for wf, ss := range gone {
+			p.HDel(ctx, b.wfStepKey(), strs(ss)...)
+			p.SRem(ctx, b.wfLiveKey(wf), ss...)
+		}
+		return nil
+	})
+	return err
 }
 
 // dropWorkflows deletes the workflows wfs (their graphs in graphs; nil:
@@ -286,10 +296,20 @@ func (b *Backend) sweepWorkflows(ctx context.Context, ms []string) (int, error) 
 		return 0, fmt.Errorf("sweep workflows: %w", err)
 	}
 	var check []string
+	gone := map[string][]any{} // live workflow -> its sampled steps found gone
 	for i, wf := range ms {
 		if !slices.ContainsFunc(samples[i].Val(), func(id string) bool { return left[id] }) {
 			check = append(check, wf)
+			continue
 		}
+		for _, id := range samples[i].Val() {
+			if !left[id] {
+				gone[wf] = append(gone[wf], id)
+			}
+		}
+	}
+	if err := b.dropGone(ctx, gone); err != nil {
+		return 0, fmt.Errorf("sweep workflows: %w", err)
 	}
 	n, err := b.collect(ctx, check)
 	if err != nil {

@@ -66,13 +66,14 @@ func (b *Backend) run(ctx context.Context, s *goredis.Script, keys []string, arg
 // (failing the batch when one exists), then each queue's jobs are inserted by
 // one script; when a step fails, what was done is undone.
 func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
-	return b.enqueue(ctx, jobs, false, nil)
+	return b.enqueue(ctx, jobs, false, nil, "")
 }
 
-// enqueue is Enqueue; pending allows the pending steps of a workflow, and
-// the records of the ids in parents (a workflow's steps that have children)
-// get field wp (wfkeep.go).
-func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool, parents map[string]bool) ([]backend.EnqueueResult, error) {
+// enqueue is Enqueue; pending allows the pending steps of a workflow, the
+// records of the ids in parents (a workflow's steps that have children)
+// get field wp (wfkeep.go), and with wf (jobs are the steps of workflow wf)
+// every record gets field wf (wfgc.go).
+func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool, parents map[string]bool, wf string) ([]backend.EnqueueResult, error) {
 	if err := b.check(ctx, "enqueue"); err != nil {
 		return nil, err
 	}
@@ -115,6 +116,9 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 		}
 		if parents[j.ID] {
 			rest = append(rest, "wp", "1")
+		}
+		if wf != "" {
+			rest = append(rest, "wf", wf)
 		}
 		a := make([]any, 0, 12+len(rest))
 		a = append(a, j.ID, j.Task, string(j.State), prioKey(j.Priority), timeKey(j.RunAt), j.Queue)
@@ -928,9 +932,13 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	if err != nil {
 		return nil, wrap(ctx, "complete", err)
 	}
-	var done, gone []string
+	var done, gone, steps []string
 	for _, c := range calls {
 		parts, _ := c.cmd.Val().([]any)
+		if len(parts) == 3 { // retention deleted workflow steps (wfgc.go)
+			steps = append(steps, strs(parts[2])...)
+			parts = parts[:2]
+		}
 		if len(parts) != 2 {
 			return nil, fmt.Errorf("redis: complete: unexpected reply %v", c.cmd.Val())
 		}
@@ -964,6 +972,9 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	if err := b.settleChildren(ctx, ended, at, false); err != nil {
 		return errs, wrap(ctx, "complete: release workflow steps", err)
 	}
+	if err := b.dropSteps(ctx, steps); err != nil {
+		return errs, wrap(ctx, "complete", err)
+	}
 	return errs, nil
 }
 
@@ -996,12 +1007,12 @@ func (b *Backend) Prune(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, wrap(ctx, "prune", err)
 			}
-			gone := strs(v)
-			if len(gone) > 0 {
-				b.c.HDel(ctx, b.loc, gone...)
+			k, err := b.deleted(ctx, v)
+			n += k
+			if err != nil {
+				return n, wrap(ctx, "prune", err)
 			}
-			n += len(gone)
-			if len(gone) == 0 {
+			if k == 0 {
 				break
 			}
 		}
@@ -1482,8 +1493,9 @@ func (b *Backend) purgeGroups(ctx context.Context, f backend.PurgeFilter) (map[s
 // purgeQueue runs purgeScript on queue q until it has looked at every job
 // (cutoff, states and ids are its arguments), drops the deleted ids from the
 // location hash, unparks the parents of the pending workflow steps it
-// deleted that no pending step waits for any more (wfkeep.go) and returns
-// how many it deleted, also when a call fails.
+// deleted that no pending step waits for any more (wfkeep.go), drops the
+// workflow steps it deleted from their workflows, deleting those with none
+// left (wfgc.go), and returns how many it deleted, also when a call fails.
 func (b *Backend) purgeQueue(ctx context.Context, q, cutoff string, states []any, ids []string) (int, error) {
 	n := 0
 	for from := ""; ; {
@@ -1496,16 +1508,23 @@ func (b *Backend) purgeQueue(ctx context.Context, q, cutoff string, states []any
 			return n, err
 		}
 		out := strs(v)
-		if len(out) < 2 {
-			return n, fmt.Errorf("purge script returned %T", v)
+		ns := 0
+		if len(out) >= 3 {
+			ns, _ = strconv.Atoi(out[2])
 		}
-		if gone := out[2:]; len(gone) > 0 {
+		if len(out) < 3+ns || ns < 0 {
+			return n, fmt.Errorf("purge script returned %v", v)
+		}
+		if gone := out[3 : len(out)-ns]; len(gone) > 0 {
 			b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
 			n += len(gone)
 			if k, _ := strconv.Atoi(out[1]); k > 0 {
 				if err := b.unparkParentsOf(ctx, gone[:min(k, len(gone))]); err != nil {
 					return n, fmt.Errorf("unpark the parents of deleted workflow steps: %w", err)
 				}
+			}
+			if err := b.dropSteps(ctx, out[len(out)-ns:]); err != nil {
+				return n, err
 			}
 		}
 		if from = out[0]; from == "" {

@@ -43,11 +43,11 @@ func TestEnqueuePendingStepsStoreTheSame(t *testing.T) {
 			}
 		}
 		forget()
-		if _, err := b.enqueue(ctx, batch, true, nil); err != nil {
+		if _, err := b.enqueue(ctx, batch, true, nil, ""); err != nil {
 			t.Fatal(err)
 		}
 		forget()
-		if _, err := b.enqueue(ctx, single, true, nil); err != nil {
+		if _, err := b.enqueue(ctx, single, true, nil, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

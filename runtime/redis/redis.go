@@ -100,6 +100,11 @@ type Backend struct {
 	// to the queues and tasks sets (see registered).
 	regMu sync.Mutex
 	reg   map[string]time.Time
+
+	// wfSweepFrom is the last workflow id the sweep of workflows looked
+	// at, where its next pass starts ("": the first; wfgc.go).
+	wfSweepMu   sync.Mutex
+	wfSweepFrom string
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -126,12 +126,22 @@ local function idx_fields(id)
   for i = 2, 7 do f[i] = f[i] or '' end
   return f
 end
+-- STEPS collects, as del_job deletes them, the workflow steps among the
+-- deleted jobs: id, workflow id, ... (field wf names a step's workflow). A
+-- script that deletes jobs returns it when it is not empty, so that the
+-- client deletes what the workflows store of them (wfgc.go); a plain job
+-- costs one more field read.
+local STEPS = {}
 local function del_job(id)
   local k = jk(id)
-  local f = redis.call('HMGET', k, 'st', 'tk', 'pk', 'ra', 'lu', 'fa', 'ux', 'uu', 'wp')
+  local f = redis.call('HMGET', k, 'st', 'tk', 'pk', 'ra', 'lu', 'fa', 'ux', 'uu', 'wp', 'wf')
   for i = 2, 9 do f[i] = f[i] or '' end
   if f[1] then idx_remove(id, f[1], f[2], f[3], f[4], f[5], f[6], f[9]) end
   if f[7] ~= '' then redis.call('ZREM', f[7], f[8] .. id) end
+  if f[10] then
+    STEPS[#STEPS + 1] = id
+    STEPS[#STEPS + 1] = f[10]
+  end
   redis.call('DEL', k)
 end
 -- retain deletes the oldest finished jobs beyond keep (0: no limit) and
@@ -504,7 +514,8 @@ return {out, bad}
 // hours kept, then per outcome: id token st ra fa outcome attempt refund
 // minute hour np, then np (field, increment) pairs: the outcome's counts,
 // added to field "<minute>|<task>|<field>" of hash P agg:<hour>.
-// It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted by retention}.
+// It returns {per outcome 1 applied, 0 lease lost, -1 not found; ids deleted
+// by retention}, and, when retention deleted workflow steps, STEPS third.
 // Per outcome it runs HMGET and HSET; the indexes are written once per
 // batch, the aggregates once per distinct field.
 var completeScript = goredis.NewScript(prelude + `
@@ -557,7 +568,9 @@ for _, hour in ipairs(hours) do
   redis.call('ZREMRANGEBYSCORE', P .. 'aggh', '-inf', '(' .. string.format('%d', tonumber(hour) - keepHours))
 end
 if retried then redis.call('PUBLISH', ARGV[2], '1') end
-return {res, retain(tonumber(ARGV[3]), ARGV[4])}
+local gone = retain(tonumber(ARGV[3]), ARGV[4])
+if #STEPS > 0 then return {res, gone, STEPS} end
+return {res, gone}
 `)
 
 // extendScript moves the deadline of held leases. ARGV: P, until, n, (id token)...
@@ -635,17 +648,23 @@ return 1
 // It returns where the next call starts (empty when nothing is left to look
 // at; else the last member looked at, or "-" to start over), then how many
 // of the deleted ids were pending workflow steps (only ids can select
-// those), then the deleted ids, those first.
+// those), then the length of STEPS, then the deleted ids, those first, then
+// STEPS (the workflow steps among them with their workflows).
 var purgeScript = goredis.NewScript(prelude + `
 local FINAL = {succeeded = true, failed = true, cancelled = true, quarantined = true}
 local cutoff, from, ns = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local states = {}
 for k = 1, ns do states[ARGV[4 + k]] = true end
 local ni = tonumber(ARGV[5 + ns])
-local out = {'', '0'}
+local out = {'', '0', '0'}
 local function take(id)
   del_job(id)
   out[#out + 1] = id
+end
+local function reply()
+  out[3] = tostring(#STEPS)
+  for _, x in ipairs(STEPS) do out[#out + 1] = x end
+  return out
 end
 local function wanted(st)
   return st and st ~= 'running' and (ns == 0 or states[st]) and (cutoff == '' or FINAL[st])
@@ -661,9 +680,9 @@ if ni > 0 then
       if f[1] == 'pending' then take(id) else rest[#rest + 1] = id end
     end
   end
-  out[2] = tostring(#out - 2)
+  out[2] = tostring(#out - 3)
   for _, id in ipairs(rest) do take(id) end
-  return out
+  return reply()
 end
 if cutoff ~= '' then
   local lo = '-'
@@ -676,21 +695,21 @@ if cutoff ~= '' then
     if wanted(redis.call('HGET', jk(id), 'st')) then take(id) end
   end
   if #ms == 1000 then out[1] = ms[#ms] end
-  return out
+  return reply()
 end
 local list = {'scheduled', 'queued', 'retrying', 'succeeded', 'failed', 'cancelled', 'quarantined'}
 for _, st in ipairs(list) do
   if ns == 0 or states[st] then
-    for _, id in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 1000 - #out)) do
+    for _, id in ipairs(redis.call('ZRANGE', P .. 's:' .. st, 0, 1001 - #out)) do
       take(id)
     end
-    if #out > 1000 then
+    if #out > 1001 then
       out[1] = '-'
-      return out
+      return reply()
     end
   end
 end
-return out
+return reply()
 `)
 
 // trimCutScript finds where TrimEnded cuts one queue's done index: the
@@ -726,8 +745,9 @@ return {'', '', seen}
 `)
 
 // retainScript applies retention to one queue. ARGV: P, keep, cutoff.
+// It returns {the deleted ids, STEPS}.
 var retainScript = goredis.NewScript(prelude + `
-return retain(tonumber(ARGV[2]), ARGV[3])
+return {retain(tonumber(ARGV[2]), ARGV[3]), STEPS}
 `)
 
 // unparkScript ends the parking of workflow parents of one queue that no
@@ -735,7 +755,7 @@ return retain(tonumber(ARGV[2]), ARGV[3])
 // when the job is parked in donewf, moves it to done; then it applies
 // retention (keep, cutoff: retain's arguments; 0 and empty for none).
 // ARGV: P, keep, cutoff, ids...
-// It returns the ids deleted by retention.
+// It returns {the ids deleted by retention, STEPS}.
 var unparkScript = goredis.NewScript(prelude + `
 for k = 4, #ARGV do
   local id = ARGV[k]
@@ -746,7 +766,7 @@ for k = 4, #ARGV do
     if redis.call('ZREM', P .. 'donewf', m) == 1 then redis.call('ZADD', P .. 'done', 0, m) end
   end
 end
-return retain(tonumber(ARGV[2]), ARGV[3])
+return {retain(tonumber(ARGV[2]), ARGV[3]), STEPS}
 `)
 
 // reserveScript records the queue of every id of a batch in the location hash

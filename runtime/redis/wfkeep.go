@@ -209,9 +209,10 @@ func (b *Backend) unparkIn(ctx context.Context, q string, ids []string, retain b
 		if err != nil {
 			return n, fmt.Errorf("unpark workflow parents: %w", err)
 		}
-		if gone := strs(v); len(gone) > 0 {
-			b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
-			n += len(gone)
+		k, err := b.deleted(ctx, v)
+		n += k
+		if err != nil {
+			return n, fmt.Errorf("unpark workflow parents: %w", err)
 		}
 	}
 	return n, nil
@@ -292,19 +293,35 @@ func (b *Backend) unparkParentsOf(ctx context.Context, ids []string) error {
 // sweepParked unparks, in each queue of qs, the parked jobs (donewf) that
 // no pending step waits for any more: those a crash between a step's settle
 // and the unpark left parked. A queue with none costs one ZCARD (pipelined).
+// In the same pipeline it reads the next chunk of workflows to sweep
+// (sweepWorkflows, wfgc.go), which it sweeps last: with no workflow, no
+// round trip more.
 func (b *Backend) sweepParked(ctx context.Context, qs []string) error {
 	if len(qs) == 0 {
 		return nil
 	}
 	cards := make([]*goredis.IntCmd, len(qs))
+	var wfs *goredis.StringSliceCmd
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, q := range qs {
 			cards[i] = p.ZCard(ctx, b.qp(q)+"donewf")
 		}
+		wfs = p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.wfListKey(), ByLex: true,
+			Start: b.nextSweep(), Stop: "+", Count: wfSweepChunk})
 		return nil
 	}); err != nil {
 		return fmt.Errorf("sweep parked workflow parents: %w", err)
 	}
+	if err := b.sweepParkedIn(ctx, qs, cards); err != nil {
+		return err
+	}
+	_, err := b.sweepWorkflows(ctx, wfs.Val())
+	return err
+}
+
+// sweepParkedIn is sweepParked's part for the queues qs whose donewf
+// cardinalities are cards.
+func (b *Backend) sweepParkedIn(ctx context.Context, qs []string, cards []*goredis.IntCmd) error {
 	for i, q := range qs {
 		if cards[i].Val() == 0 {
 			continue

@@ -19,6 +19,12 @@ import (
 //	<prefix>:wf:<id>   string: msgpack of the graph (steps, parents, inputs); never changes
 //	<prefix>:wfstep    hash: job id -> workflow id, for the steps of every workflow
 //	<prefix>:wfs       zset (lex): workflow ids, for ListWorkflows
+//	<prefix>:wfl:<id>  set: the steps whose jobs may still exist (wfgc.go)
+//
+// Each step's record carries field wf, its workflow's id (wfgc.go). A
+// workflow goes with the last of its steps' jobs (wfgc.go); a step whose
+// job is gone is left out of GetWorkflow, a workflow with none left is not
+// found.
 //
 // A step waiting for its parents is a job in state pending: only its state
 // index (s:pending) holds it, never a ready or waiting set, so no claim sees
@@ -39,8 +45,9 @@ func (b *Backend) wfListKey() string      { return b.o.prefix + ":wfs" }
 // errUnchanged ends a compare-and-set that has nothing to write.
 var errUnchanged = errors.New("unchanged")
 
-// EnqueueWorkflow stores the graph, then every job (pending steps included)
-// through Enqueue's path: on a standalone Redis one script, atomically.
+// EnqueueWorkflow stores the graph, wfstep's entries and the wfl set, then
+// every job (pending steps included) through Enqueue's path (on a
+// standalone Redis one script, atomically), then the wfs member.
 func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) error {
 	if err := b.check(ctx, "enqueue workflow"); err != nil {
 		return err
@@ -66,18 +73,25 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	if !ok {
 		return fmt.Errorf("redis: enqueue workflow %s: a workflow with this id exists", wf.ID)
 	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
 	undo := func() {
 		c := context.WithoutCancel(ctx)
+		b.c.HDel(c, b.wfStepKey(), ids...)
+		b.c.Del(c, b.wfLiveKey(wf.ID))
 		b.c.Del(c, b.wfKey(wf.ID))
-		for i := 0; i < len(steps); i += 2 {
-			b.c.HDel(c, b.wfStepKey(), steps[i].(string))
-		}
 	}
-	if err := b.c.HSet(ctx, b.wfStepKey(), steps...).Err(); err != nil {
+	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HSet(ctx, b.wfStepKey(), steps...)
+		p.SAdd(ctx, b.wfLiveKey(wf.ID), toAny(ids)...)
+		return nil
+	}); err != nil {
 		undo()
 		return wrap(ctx, "enqueue workflow "+wf.ID, err)
 	}
-	if _, err := b.enqueue(ctx, jobs, true, parentSet(wf)); err != nil {
+	if _, err := b.enqueue(ctx, jobs, true, parentSet(wf), wf.ID); err != nil {
 		undo()
 		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
 	}
@@ -351,11 +365,15 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		}
 		info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
 	}
+	if len(info.Steps) == 0 { // deleted but for its record (wfgc.go)
+		return nil, fmt.Errorf("redis: get workflow: workflow %s: %w", id, backend.ErrWorkflowNotFound)
+	}
 	info.Summarize()
 	return info, nil
 }
 
-// ListWorkflows reads the newest workflows.
+// ListWorkflows reads the newest workflows, leaving out those deleted but
+// for their records (wfgc.go): it reads on until it has limit or none is left.
 func (b *Backend) ListWorkflows(ctx context.Context, limit int) ([]backend.WorkflowSummary, error) {
 	if err := b.check(ctx, "list workflows"); err != nil {
 		return nil, err
@@ -363,20 +381,27 @@ func (b *Backend) ListWorkflows(ctx context.Context, limit int) ([]backend.Workf
 	if limit <= 0 {
 		limit = 100
 	}
-	ids, err := b.c.ZRevRangeByLex(ctx, b.wfListKey(), &goredis.ZRangeBy{Min: "-", Max: "+", Count: int64(limit)}).Result()
-	if err != nil {
-		return nil, wrap(ctx, "list workflows", err)
-	}
 	out := []backend.WorkflowSummary{}
-	for _, id := range ids {
-		info, err := b.GetWorkflow(ctx, id)
-		if errors.Is(err, backend.ErrWorkflowNotFound) {
-			continue
-		}
+	for hi := "+"; len(out) < limit; {
+		want := limit - len(out)
+		ids, err := b.c.ZRevRangeByLex(ctx, b.wfListKey(), &goredis.ZRangeBy{Min: "-", Max: hi, Count: int64(want)}).Result()
 		if err != nil {
-			return nil, err
+			return nil, wrap(ctx, "list workflows", err)
 		}
-		out = append(out, info.Summary())
+		for _, id := range ids {
+			info, err := b.GetWorkflow(ctx, id)
+			if errors.Is(err, backend.ErrWorkflowNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, info.Summary())
+		}
+		if len(ids) < want {
+			break
+		}
+		hi = "(" + ids[len(ids)-1]
 	}
 	return out, nil
 }
@@ -391,18 +416,24 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 		return 0, wrap(ctx, "cancel workflow", err)
 	}
 	now = backend.ClampTime(now)
-	n := 0
+	n, found := 0, false
 	var ended []string
 	for _, s := range g.Steps {
 		err := b.cancel(ctx, s.ID, now, backend.WorkflowCancelled, backend.WorkflowCancelled)
 		switch {
 		case err == nil:
 			n++
+			found = true
 			ended = append(ended, s.ID)
-		case errors.Is(err, backend.ErrWrongState) || errors.Is(err, backend.ErrNotFound):
+		case errors.Is(err, backend.ErrWrongState):
+			found = true
+		case errors.Is(err, backend.ErrNotFound):
 		default:
 			return n, err
 		}
+	}
+	if !found { // deleted but for its record (wfgc.go)
+		return 0, fmt.Errorf("redis: cancel workflow: workflow %s: %w", id, backend.ErrWorkflowNotFound)
 	}
 	if err := b.settleChildren(ctx, ended, now, true); err != nil {
 		return n, wrap(ctx, "cancel workflow "+id, err)

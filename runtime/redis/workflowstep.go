@@ -26,6 +26,9 @@ func (b *Backend) StepOrigin(ctx context.Context, id string) (*backend.StepOrigi
 		return nil, wrap(ctx, "step origin of "+id, err)
 	}
 	g, err := b.readGraph(ctx, wf)
+	if errors.Is(err, backend.ErrWorkflowNotFound) {
+		return nil, nil // deleted with its last step's job (wfgc.go)
+	}
 	if err != nil {
 		return nil, wrap(ctx, "step origin of "+id, err)
 	}

@@ -318,8 +318,10 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 			n++
 		}
 	}
-	if err := b.sweepSteps(); err != nil {
-		return n, fmt.Errorf("file backend purge: %w", err)
+	if !before.IsZero() { // retention: Purge's own deletions forget their steps as they go
+		if err := b.sweepSteps(ctx, time.Now()); err != nil {
+			return n, fmt.Errorf("file backend purge: %w", err)
+		}
 	}
 	return n, nil
 }
@@ -391,7 +393,7 @@ func (b *Backend) TrimEnded(ctx context.Context, keep int, f backend.PurgeFilter
 			n++
 		}
 	}
-	if err := b.sweepSteps(); err != nil {
+	if err := b.sweepSteps(ctx, time.Now()); err != nil {
 		return n, fmt.Errorf("file backend trim: %w", err)
 	}
 	return n, nil

@@ -2,7 +2,9 @@ package file
 
 import (
 	"errors"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/backend/backendtest"
@@ -70,5 +72,53 @@ func TestWorkflowLeftoversAreSwept(t *testing.T) {
 	}
 	if info, err := b.GetWorkflow(ctx, kept.ID); err != nil || len(info.Steps) != 1 {
 		t.Errorf("GetWorkflow of the workflow with a step left = %+v, %v; want its one step", info, err)
+	}
+}
+
+// TestWorkflowCrashBeforeMarkerRemoval: deleteStored removes a job's file,
+// then its id marker. A crash between the two leaves the marker of a job
+// that no longer exists: CancelWorkflow, like GetWorkflow, does not find the
+// workflow, and a retention pass deletes its graph and step file once the
+// workflow is older than markerGrace (younger, it may be being enqueued).
+func TestWorkflowCrashBeforeMarkerRemoval(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	now := backendtest.Epoch()
+	a := backendtest.NewJob(backendtest.ID(1), "a", now)
+	wf := &backend.Workflow{ID: backendtest.ID(2), CreatedAt: now, Steps: []backend.Step{{Job: a}}}
+	if err := b.EnqueueWorkflow(ctx, wf); err != nil {
+		t.Fatal(err)
+	}
+	// The crash inside deleteStored: the job file is gone, its marker not.
+	p, _, err := b.locate(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetWorkflow(ctx, wf.ID); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		t.Fatalf("GetWorkflow = %v; want ErrWorkflowNotFound", err)
+	}
+	if n, err := b.CancelWorkflow(ctx, wf.ID, now); !errors.Is(err, backend.ErrWorkflowNotFound) {
+		t.Errorf("CancelWorkflow of a workflow GetWorkflow does not find = %d, %v; want ErrWorkflowNotFound", n, err)
+	}
+	if _, err := b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(b.path(flowsDir, wf.ID)) || !exists(b.path(idsDir, a.ID)) {
+		t.Fatal("a retention pass took the marker of a workflow younger than markerGrace, which may be being enqueued")
+	}
+	old := time.Now().Add(-markerGrace - time.Minute)
+	if err := os.Chtimes(b.path(flowsDir, wf.ID), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PurgeEnded(ctx, now.AddDate(1, 0, 0), backend.PurgeFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{b.path(flowsDir, wf.ID), b.path(stepsDir, a.ID), b.path(idsDir, a.ID)} {
+		if exists(p) {
+			t.Errorf("%s is left after a retention pass, though no job of the workflow exists", p)
+		}
 	}
 }

@@ -356,22 +356,26 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 		return 0, fmt.Errorf("file backend cancel workflow %q: %w", id, backend.ErrWorkflowNotFound)
 	}
 	g, err := b.readGraph(id)
-	if err == nil && !b.anyStepLeft(g) {
-		err = fmt.Errorf("workflow %s: %w", id, backend.ErrWorkflowNotFound)
-	}
 	if err != nil {
 		return 0, fmt.Errorf("file backend cancel workflow: %w", err)
 	}
-	n := 0
+	n, found := 0, false
 	for _, s := range g.Steps {
 		err := b.cancel(ctx, s.ID, now, backend.WorkflowCancelled, backend.WorkflowCancelled)
 		switch {
 		case err == nil:
 			n++
-		case errors.Is(err, backend.ErrWrongState) || errors.Is(err, backend.ErrNotFound):
+			found = true
+		case errors.Is(err, backend.ErrWrongState):
+			found = true
+		case errors.Is(err, backend.ErrNotFound):
 		default:
 			return n, fmt.Errorf("file backend cancel workflow %s: %w", id, err)
 		}
+	}
+	if !found {
+		// No step's job is left, as GetWorkflow finds (the deletion rule).
+		return 0, fmt.Errorf("file backend cancel workflow %s: %w", id, backend.ErrWorkflowNotFound)
 	}
 	for _, s := range g.Steps {
 		if err := b.settleChildren(ctx, s.ID, now); err != nil {

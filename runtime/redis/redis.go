@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -272,6 +273,19 @@ func wrap(ctx context.Context, op string, err error) error {
 // allQueues returns every queue name known.
 func (b *Backend) allQueues(ctx context.Context) ([]string, error) {
 	return b.c.SMembers(ctx, b.queues).Result()
+}
+
+// queuesOfAll is queuesOf for any number of ids: 4,000 a command.
+func (b *Backend) queuesOfAll(ctx context.Context, ids []string) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for c := range slices.Chunk(ids, 4000) {
+		qs, err := b.queuesOf(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, qs...)
+	}
+	return out, nil
 }
 
 // queuesOf returns the queue of each id ("" when unknown).

@@ -227,13 +227,9 @@ func (b *Backend) stepsLeft(ctx context.Context, ids []string) (map[string]bool,
 	if len(ids) == 0 {
 		return out, nil
 	}
-	qs := make([]string, 0, len(ids))
-	for c := range slices.Chunk(ids, 4000) {
-		q, err := b.queuesOf(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		qs = append(qs, q...)
+	qs, err := b.queuesOfAll(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	cmds := make([]*goredis.IntCmd, len(ids))
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {

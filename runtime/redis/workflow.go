@@ -345,6 +345,42 @@ func (b *Backend) settleAllPending(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// loadMany reads the records of the jobs ids (nil for one that is gone) in
+// a few round trips however many they are: their queues from the location
+// hash, 4,000 a command, then their records, pipelined 1,000 at a time.
+func (b *Backend) loadMany(ctx context.Context, ids []string) ([]*backend.Job, error) {
+	qs, err := b.queuesOfAll(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*backend.Job, len(ids))
+	for start := 0; start < len(ids); start += 1000 {
+		end := min(start+1000, len(ids))
+		cmds := make([]*goredis.MapStringStringCmd, end-start)
+		if _, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+			for i := start; i < end; i++ {
+				if qs[i] != "" {
+					cmds[i-start] = p.HGetAll(ctx, b.qp(qs[i])+"j:"+ids[i])
+				}
+			}
+		}); err != nil {
+			return nil, err
+		}
+		for k, c := range cmds {
+			if c == nil || len(c.Val()) == 0 {
+				continue
+			}
+			i := start + k
+			j, _, _ := decodeJob(ids[i], c.Val()) // a damaged record reads as quarantined, as Get reads it
+			if j.Queue == "" {
+				j.Queue = qs[i]
+			}
+			out[i] = j
+		}
+	}
+	return out, nil
+}
+
 // GetWorkflow reads the graph and its steps' records.
 func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.WorkflowInfo, error) {
 	if err := b.check(ctx, "get workflow "+id); err != nil {
@@ -355,15 +391,18 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		return nil, wrap(ctx, "get workflow", err)
 	}
 	info := &backend.WorkflowInfo{ID: g.ID, Name: g.Name, CreatedAt: g.CreatedAt}
-	for _, s := range g.Steps {
-		j, err := b.Get(ctx, s.ID)
-		if errors.Is(err, backend.ErrNotFound) {
-			continue
+	ids := make([]string, len(g.Steps))
+	for i, s := range g.Steps {
+		ids[i] = s.ID
+	}
+	jobs, err := b.loadMany(ctx, ids)
+	if err != nil {
+		return nil, wrap(ctx, "get workflow "+id, err)
+	}
+	for i, s := range g.Steps {
+		if j := jobs[i]; j != nil { // nil: deleted
+			info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
 		}
-		if err != nil {
-			return nil, err
-		}
-		info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
 	}
 	if len(info.Steps) == 0 { // deleted but for its record (wfgc.go)
 		return nil, fmt.Errorf("redis: get workflow: workflow %s: %w", id, backend.ErrWorkflowNotFound)

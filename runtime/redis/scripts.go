@@ -13,7 +13,8 @@ import goredis "github.com/redis/go-redis/v9"
 //	P r:<task>    zset (lex): queued jobs ready by priority, run-at, id  (pk..ra..id)
 //	P w:<task>    zset (lex): scheduled and retrying jobs by run-at     (ra..pk..id)
 //	P lease       zset (lex): running jobs by lease deadline            (lu..id)
-//	P done        zset (lex): finished jobs by finish time              (fa..id)
+//	P done        zset (lex): finished jobs by finish time              (fa..id;
+//	              sixteen 0s for fa when a job ended without a finish time: dm)
 //	P donewf      zset (lex): finished workflow parents that a pending step
 //	              may still wait for: parked out of done, so that retention
 //	              neither deletes nor counts them (wfkeep.go)
@@ -92,6 +93,14 @@ local function nextv(v) return string.format('%d', (int(v) or 0) + 1) end
 -- parked reports whether field wp (a workflow parent that a pending step
 -- may wait for) is set.
 local function parked(wp) return wp and wp ~= '' end
+-- dm is job id's member of done and donewf: its finish key (field fa),
+-- then its id. A job that ended without a finish time (fa empty) has the
+-- lowest key, the oldest (backend.NewerEnded), so that every member is 16
+-- characters of key and then the id.
+local function dm(fa, id)
+  if fa == '' then return '0000000000000000' .. id end
+  return fa .. id
+end
 -- idx_remove and idx_add take field wp last: an ended job that carries it is
 -- in donewf, not done (removal takes it from both, to be safe).
 local function idx_remove(id, st, tk, pk, ra, lu, fa, wp)
@@ -103,8 +112,9 @@ local function idx_remove(id, st, tk, pk, ra, lu, fa, wp)
   elseif st == 'running' then
     zrem(P .. 'lease', lu .. id)
   elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
-    zrem(P .. 'done', fa .. id)
-    if parked(wp) then zrem(P .. 'donewf', fa .. id) end
+    zrem(P .. 'done', dm(fa, id))
+    if parked(wp) then zrem(P .. 'donewf', dm(fa, id)) end
+    if fa == '' then zrem(P .. 'done', id) end -- as builds before dm wrote it
   end
 end
 local function idx_add(id, st, tk, pk, ra, lu, fa, wp)
@@ -116,7 +126,7 @@ local function idx_add(id, st, tk, pk, ra, lu, fa, wp)
   elseif st == 'running' then
     zadd(P .. 'lease', lu .. id)
   elseif st ~= 'pending' then -- a workflow step waiting for its parents: only its state index
-    if parked(wp) then zadd(P .. 'donewf', fa .. id) else zadd(P .. 'done', fa .. id) end
+    if parked(wp) then zadd(P .. 'donewf', dm(fa, id)) else zadd(P .. 'done', dm(fa, id)) end
   end
 end
 -- idx_fields reads what the indexes of job id are made of ('' for missing fields).
@@ -762,7 +772,7 @@ for k = 4, #ARGV do
   local f = redis.call('HMGET', jk(id), 'wp', 'fa')
   if parked(f[1]) then
     redis.call('HDEL', jk(id), 'wp')
-    local m = (f[2] or '') .. id
+    local m = dm(f[2] or '', id)
     if redis.call('ZREM', P .. 'donewf', m) == 1 then redis.call('ZADD', P .. 'done', 0, m) end
   end
 end

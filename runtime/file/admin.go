@@ -18,10 +18,15 @@ import (
 // between folders while it looked (or is undecodable), it looks again under
 // the job's lock, where locations are stable.
 func (b *Backend) Get(ctx context.Context, id string) (*backend.Job, error) {
+	return b.get(ctx, id, nil)
+}
+
+// get is Get; listed is locateIn's, for a caller that reads many jobs.
+func (b *Backend) get(ctx context.Context, id string, listed *map[string]string) (*backend.Job, error) {
 	if checkID(id) != nil {
 		return nil, fmt.Errorf("file backend get job %q: %w", id, backend.ErrNotFound)
 	}
-	if path, corrupt, err := b.locate(id); err == nil {
+	if path, corrupt, err := b.locateIn(id, listed); err == nil {
 		if corrupt {
 			return corruptJob(path, id), nil
 		}

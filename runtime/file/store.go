@@ -170,6 +170,15 @@ func (b *Backend) readOrQuarantine(path, origin, id string) (j *backend.Job, ok 
 // copy of an undecodable file, or ErrNotFound. The answer is stable only while
 // the caller holds the job's lock.
 func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
+	return b.locateIn(id, nil)
+}
+
+// locateIn is locate for a caller that locates many jobs: with listed
+// non-nil, a job in ready/ or scheduled/ is looked up in *listed, made on
+// first use by one listing of those folders (listWaiting), instead of a
+// listing per job. A path from it may be stale (the job moved since): the
+// caller reads the file and falls back to Get when it is gone.
+func (b *Backend) locateIn(id string, listed *map[string]string) (path string, corrupt bool, err error) {
 	for _, p := range []string{b.path(runningDir, id), b.path(doneDir, id), b.path(pendingDir, id)} {
 		if exists(p) {
 			return p, false, nil
@@ -180,6 +189,19 @@ func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
 	}
 	if !exists(b.path(idsDir, id)) {
 		return "", false, fmt.Errorf("job %s: %w", id, backend.ErrNotFound)
+	}
+	if listed != nil {
+		if *listed == nil {
+			m, err := b.listWaiting()
+			if err != nil {
+				return "", false, err
+			}
+			*listed = m
+		}
+		if p, ok := (*listed)[id]; ok {
+			return p, false, nil
+		}
+		// Not there when the folders were listed: moved into them since.
 	}
 	for _, top := range []string{readyDir, scheduledDir} {
 		queues, err := readNames(b.path(top))
@@ -199,6 +221,30 @@ func (b *Backend) locate(id string) (path string, corrupt bool, err error) {
 		}
 	}
 	return "", false, fmt.Errorf("job %s: %w", id, backend.ErrNotFound)
+}
+
+// listWaiting returns the path of every job file in ready/ and scheduled/,
+// by job id.
+func (b *Backend) listWaiting() (map[string]string, error) {
+	out := map[string]string{}
+	for _, top := range []string{readyDir, scheduledDir} {
+		queues, err := readNames(b.path(top))
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range queues {
+			names, err := readNames(b.path(top, q))
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				if len(n) > prefixLen {
+					out[n[prefixLen:]] = b.path(top, q, n)
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 func exists(p string) bool {

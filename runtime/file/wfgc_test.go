@@ -122,3 +122,31 @@ func TestWorkflowCrashBeforeMarkerRemoval(t *testing.T) {
 		}
 	}
 }
+
+// TestGetWithStaleListing: get with a listing of ready/ and scheduled/
+// made before jobs moved (GetWorkflow lists them once for all its steps)
+// still finds each job: one listed at a path it left, and one that moved
+// into ready/ after the listing.
+func TestGetWithStaleListing(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	now := backendtest.Epoch()
+	a := backendtest.NewJob(backendtest.ID(1), "a", now)
+	c := backendtest.NewJob(backendtest.ID(2), "c", now)
+	if _, err := b.Enqueue(ctx, []*backend.Job{a, c}); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{
+		a.ID: b.path(readyDir, "gone", "0000000000000000-0000000000000000-"+a.ID), // stale
+		// c is missing, as if it moved into ready/ after the listing
+	}
+	for _, id := range []string{a.ID, c.ID} {
+		j, err := b.get(ctx, id, &listed)
+		if err != nil || j.ID != id || j.State != backend.StateQueued {
+			t.Errorf("get(%s) with a stale listing = %+v, %v; want the queued job", id, j, err)
+		}
+	}
+	if _, err := b.get(ctx, backendtest.ID(3), &listed); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("get of an unknown id with a listing = %v; want ErrNotFound", err)
+	}
+}

@@ -305,8 +305,9 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		return nil, fmt.Errorf("file backend get workflow: %w", err)
 	}
 	info := &backend.WorkflowInfo{ID: g.ID, Name: g.Name, CreatedAt: g.CreatedAt}
+	var listed map[string]string // ready/ and scheduled/, listed once for all steps
 	for _, s := range g.Steps {
-		j, err := b.Get(ctx, s.ID)
+		j, err := b.get(ctx, s.ID, &listed)
 		if errors.Is(err, backend.ErrNotFound) {
 			continue // purged
 		}

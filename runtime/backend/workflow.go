@@ -127,7 +127,13 @@ func (w *WorkflowInfo) Summary() WorkflowSummary {
 // the workflow stores of that step, and deletes the workflow's record with
 // the last of its steps' jobs, so that retention bounds workflows too. A
 // step whose job is gone is left out of GetWorkflow and ListWorkflows; a
-// workflow none of whose steps' jobs is left is ErrWorkflowNotFound.
+// workflow none of whose steps' jobs is left is ErrWorkflowNotFound. A
+// pending step that a deletion leaves without a parent it waits for, or
+// without the result of a parent that fed its input, is cancelled with
+// ParentDeleted as its Error (unless that edge ignores failure: then the
+// deleted parent counts as one that failed), by the deleting call or at the
+// latest by the next RecoverExpired. (Retention does not delete such
+// parents; Purge does.)
 type Workflows interface {
 	// EnqueueWorkflow stores every step of wf, all or nothing (see Enqueue;
 	// unique keys are not allowed on steps). Its ids must be new.
@@ -318,6 +324,12 @@ func StepInput(input Input, args []byte, results [][]byte) ([]byte, error) {
 // ParentFailed is the Error of a step cancelled because a parent did not succeed.
 func ParentFailed(parent string, state State) string {
 	return fmt.Sprintf("cancelled: parent step %s ended %s", parent, state)
+}
+
+// ParentDeleted is the Error of a pending step cancelled because a parent it
+// waited for, or whose result was its input, was deleted (Purge).
+func ParentDeleted(parent string) string {
+	return fmt.Sprintf("cancelled: parent step %s was deleted", parent)
 }
 
 // WorkflowCancelled is the Error of a step cancelled with its workflow.

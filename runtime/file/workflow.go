@@ -233,6 +233,9 @@ func (b *Backend) settleStep(ctx context.Context, g *backend.Graph, id string, n
 		}
 		if state.Final() && state != backend.StateSucceeded && !e.IgnoreFailure {
 			j.State, j.FinishedAt, j.Error = backend.StateCancelled, now, backend.ParentFailed(e.Parent, state)
+			if pj == nil {
+				j.Error = backend.ParentDeleted(e.Parent)
+			}
 			return j.State, b.saveThenMove(path, j, now)
 		}
 		if !state.Final() {

@@ -597,7 +597,7 @@ func (b *Backend) purge(ctx context.Context, f backend.PurgeFilter, before time.
 // deleteLocked deletes the jobs for which del is true, with b.mu held, and
 // returns how many.
 func (b *Backend) deleteLocked(del func(id string, j *backend.Job) bool) int {
-	n := 0
+	n, released, now := 0, false, backend.ClampTime(time.Now())
 	var lostKeys map[uniqueKey]bool
 	for id, e := range b.jobs {
 		j := &e.job
@@ -606,7 +606,7 @@ func (b *Backend) deleteLocked(del func(id string, j *backend.Job) bool) int {
 		}
 		b.detach(e)
 		delete(b.jobs, id)
-		b.forgetStep(id)
+		released = b.forgetStep(id, now) || released
 		if k := keyOf(j); j.UniqueKey != "" && b.unique[k] == e {
 			delete(b.unique, k)
 			if lostKeys == nil {
@@ -626,6 +626,9 @@ func (b *Backend) deleteLocked(del func(id string, j *backend.Job) bool) int {
 				}
 			}
 		}
+	}
+	if released {
+		b.notify()
 	}
 	return n
 }

@@ -160,14 +160,16 @@ func (b *Backend) settle(id string, state backend.State, at time.Time) bool {
 }
 
 // forgetStep drops what the workflows hold of the job id, which is being
-// deleted (b.mu held): its step, its edges to its children, and its
-// workflow when it was the last step left (the deletion rule of
-// backend.Workflows).
-func (b *Backend) forgetStep(id string) {
+// deleted (b.mu held): its step, its edges to its children (whose pending
+// steps orphanChildren settles first), and its workflow when it was the
+// last step left (the deletion rule of backend.Workflows). It reports
+// whether it queued a step.
+func (b *Backend) forgetStep(id string, now time.Time) bool {
 	st := b.flow.steps[id]
 	if st == nil {
-		return
+		return false
 	}
+	released := b.orphanChildren(id, now)
 	delete(b.flow.steps, id)
 	delete(b.flow.children, id)
 	if w := b.flow.workflows[st.wf]; w != nil {
@@ -175,6 +177,43 @@ func (b *Backend) forgetStep(id string) {
 			delete(b.flow.workflows, st.wf)
 		}
 	}
+	return released
+}
+
+// orphanChildren applies the deletion rule to the pending children of the
+// step id, which is being deleted (b.mu held): a child that waited for it,
+// or took its result as input, is cancelled (ParentDeleted), unless its
+// edge ignores failure (then id counts as a parent that failed); what that
+// ends is settled in turn. It reports whether it queued a step.
+func (b *Backend) orphanChildren(id string, now time.Time) bool {
+	var cancelled []string
+	for _, edge := range b.flow.children[id] {
+		ce := b.jobs[edge.child]
+		if ce == nil || ce.job.State != backend.StatePending || edge.ignore || (edge.done && !b.feeds(id, edge.child)) {
+			continue
+		}
+		ce.job.State, ce.job.FinishedAt, ce.job.Error = backend.StateCancelled, now, backend.ParentDeleted(id)
+		cancelled = append(cancelled, edge.child)
+	}
+	released := b.settle(id, backend.StateCancelled, now) // its open edges, as a parent that failed
+	for _, c := range cancelled {
+		released = b.settle(c, backend.StateCancelled, now) || released
+	}
+	return released
+}
+
+// feeds reports whether the result of parent is part of child's input.
+func (b *Backend) feeds(parent, child string) bool {
+	st := b.flow.steps[child]
+	if st == nil || st.input == backend.InputNone {
+		return false
+	}
+	for _, e := range st.parents {
+		if e.Parent == parent && !e.OrderOnly {
+			return true
+		}
+	}
+	return false
 }
 
 // GetWorkflow returns a workflow with copies of its steps' records.

@@ -229,7 +229,11 @@ func (b *Backend) settleStep(ctx context.Context, g *backend.Graph, id string, n
 			}
 			if state.Final() && state != backend.StateSucceeded && !e.IgnoreFailure {
 				next = backend.StateCancelled
-				return endFields(next, now, backend.ParentFailed(e.Parent, state))
+				why := backend.ParentFailed(e.Parent, state)
+				if pj == nil {
+					why = backend.ParentDeleted(e.Parent)
+				}
+				return endFields(next, now, why)
 			}
 			if !state.Final() {
 				waiting = true

@@ -386,7 +386,7 @@ func (b *Backend) deleteCounted(ctx context.Context, del string, args []any) (in
 	}
 	defer tx.Rollback()
 	cd := counts{}
-	n, err := deleteJobs(ctx, tx, del, args, cd) // and the workflow steps among them (wfgc.go)
+	n, released, err := b.deleteJobs(ctx, tx, del, args, cd) // and the workflow steps among them (wfgc.go)
 	if err != nil {
 		return 0, err
 	}
@@ -395,6 +395,9 @@ func (b *Backend) deleteCounted(ctx context.Context, del string, args []any) (in
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
+	}
+	if released {
+		b.notify.signal()
 	}
 	return n, nil
 }

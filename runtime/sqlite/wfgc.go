@@ -4,7 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // The workflow deletion rule (backend.Workflows): a transaction that deletes
@@ -26,6 +30,15 @@ const (
 	// deleted job's id when it is a workflow step, else NULL (one probe of
 	// workflow_steps' primary key per deleted job).
 	sqlStepReturning = `, CASE WHEN EXISTS (SELECT 1 FROM workflow_steps s WHERE s.job_id = jobs.id) THEN id END`
+	// sqlOrphans lists the pending children of the deleted steps named in
+	// ?1 that orphanChildren cancels: those whose edge from one does not
+	// ignore failure and is open (the parent never ended) or feeds the
+	// child's input (its result is gone).
+	sqlOrphans = `SELECT e.parent, e.child FROM workflow_edges e
+		JOIN jobs j ON j.id = e.child JOIN workflow_steps s ON s.job_id = e.child
+		WHERE e.parent IN (SELECT value FROM json_each(?1)) AND j.state = 'pending' AND e.ignore_failure = 0
+		AND (e.done = 0 OR (e.order_only = 0 AND s.input != 0))
+		ORDER BY e.child, e.pos`
 	// sqlForgetSteps deletes the steps of the jobs named in ?1 (a JSON
 	// array of ids) and returns their workflows.
 	sqlForgetSteps = `DELETE FROM workflow_steps WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING workflow_id`
@@ -48,31 +61,88 @@ const sqlHasStep = `EXISTS (SELECT 1 FROM workflow_steps s JOIN jobs j ON j.id =
 
 // deleteJobs runs del (a "DELETE FROM jobs ... RETURNING queue, state") with
 // args in tx, adds its moves to cd, applies the deletion rule to the steps
-// it deleted and returns how many jobs it deleted.
-func deleteJobs(ctx context.Context, tx *sql.Tx, del string, args []any, cd counts) (int, error) {
+// it deleted (orphanChildren, forgetSteps) and returns how many jobs it
+// deleted and whether a pending step was queued.
+func (b *Backend) deleteJobs(ctx context.Context, tx *sql.Tx, del string, args []any, cd counts) (int, bool, error) {
 	var anyStep bool
 	if err := tx.QueryRowContext(ctx, sqlAnyStep).Scan(&anyStep); err != nil {
-		return 0, fmt.Errorf("look for workflow steps: %w", err)
+		return 0, false, fmt.Errorf("look for workflow steps: %w", err)
 	}
 	if !anyStep {
 		rows, err := tx.QueryContext(ctx, del, args...)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		return countDeleted(rows, cd)
+		n, err := countDeleted(rows, cd)
+		return n, false, err
 	}
 	rows, err := tx.QueryContext(ctx, del+sqlStepReturning, args...)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n, steps, err := countDeletedSteps(rows, cd)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if err := forgetSteps(ctx, tx, steps); err != nil {
-		return 0, err
+	if len(steps) == 0 {
+		return n, false, nil
 	}
-	return n, nil
+	list, err := json.Marshal(steps)
+	if err != nil {
+		return 0, false, fmt.Errorf("forget workflow steps: %w", err)
+	}
+	released, err := b.orphanChildren(ctx, tx, string(list), steps, cd)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := forgetSteps(ctx, tx, string(list)); err != nil {
+		return 0, false, err
+	}
+	return n, released, nil
+}
+
+// orphanChildren applies the deletion rule to the pending children of the
+// deleted steps ids (list: the same as a JSON array) in tx: a child that
+// waited for one of them, or took its result as input, is cancelled
+// (ParentDeleted), unless its edge ignores failure (then the deleted parent
+// counts as one that failed); what that ends is settled in turn. It records
+// the moves in cd and reports whether it queued a step.
+func (b *Backend) orphanChildren(ctx context.Context, tx *sql.Tx, list string, ids []string, cd counts) (bool, error) {
+	type orphan struct{ parent, child string }
+	var cancel []orphan
+	rows, err := tx.QueryContext(ctx, sqlOrphans, list)
+	if err != nil {
+		return false, fmt.Errorf("find the pending children of deleted workflow steps: %w", err)
+	}
+	for rows.Next() {
+		var o orphan
+		if err := rows.Scan(&o.parent, &o.child); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("find the pending children of deleted workflow steps: %w", err)
+		}
+		cancel = append(cancel, o)
+	}
+	if err := rows.Close(); err != nil {
+		return false, fmt.Errorf("find the pending children of deleted workflow steps: %w", err)
+	}
+	at := nanos(time.Now())
+	ends := make([]ended, 0, len(ids)+len(cancel))
+	for _, id := range ids { // their open edges: as parents that failed
+		ends = append(ends, ended{id, backend.StateCancelled, at})
+	}
+	for _, o := range cancel {
+		var queue any
+		err := tx.StmtContext(ctx, b.flow.cancelPending).QueryRowContext(ctx, at, backend.ParentDeleted(o.parent), o.child).Scan(&queue)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // cancelled already, for another deleted parent
+		}
+		if err != nil {
+			return false, fmt.Errorf("cancel step %s: %w", o.child, err)
+		}
+		cd.move(countKeyOf(queue, "").queue, backend.StatePending, backend.StateCancelled, 1)
+		ends = append(ends, ended{o.child, backend.StateCancelled, at})
+	}
+	return b.settle(ctx, tx, ends, cd)
 }
 
 // countDeletedSteps is countDeleted for a delete returning sqlStepReturning's
@@ -97,20 +167,13 @@ func countDeletedSteps(rows *sql.Rows, c counts) (int, []string, error) {
 }
 
 // forgetSteps deletes in tx what the workflows store of the deleted steps
-// (ids), then the workflows left without a step.
-func forgetSteps(ctx context.Context, tx *sql.Tx, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return fmt.Errorf("forget workflow steps: %w", err)
-	}
-	wfs, err := queryColumn[string](ctx, tx, "forget workflow steps", sqlForgetSteps, []any{string(list)})
+// (list: a JSON array of their ids), then the workflows left without a step.
+func forgetSteps(ctx context.Context, tx *sql.Tx, list string) error {
+	wfs, err := queryColumn[string](ctx, tx, "forget workflow steps", sqlForgetSteps, []any{list})
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, sqlForgetEdges, string(list)); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlForgetEdges, list); err != nil {
 		return fmt.Errorf("forget the edges of workflow steps: %w", err)
 	}
 	seen := make(map[string]bool, len(wfs))
@@ -121,10 +184,11 @@ func forgetSteps(ctx context.Context, tx *sql.Tx, ids []string) error {
 			distinct = append(distinct, w)
 		}
 	}
-	if list, err = json.Marshal(distinct); err != nil {
+	wl, err := json.Marshal(distinct)
+	if err != nil {
 		return fmt.Errorf("forget workflows: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, sqlForgetWorkflows, string(list)); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlForgetWorkflows, string(wl)); err != nil {
 		return fmt.Errorf("forget workflows without steps: %w", err)
 	}
 	return nil

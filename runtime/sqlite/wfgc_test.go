@@ -187,7 +187,7 @@ func TestWorkflowGCAcrossBatches(t *testing.T) {
 
 // TestWorkflowGCPartial purges some steps of workflows by id: each keeps
 // its record with the steps left, can be listed and cancelled, and goes
-// with its last step.
+// with its last step; the purge of a root cancels its pending child.
 func TestWorkflowGCPartial(t *testing.T) {
 	b := openTest(t)
 	ctx := context.Background()
@@ -203,8 +203,11 @@ func TestWorkflowGCPartial(t *testing.T) {
 		t.Errorf("GetWorkflow after its root was purged = %v, %v; want the two other steps", ids, err)
 	}
 	wantWorkflowRows(t, b, "after the root's purge", []string{id(2), id(3)}, []string{id(1) + ">" + id(2)}, []string{wf.ID})
-	if n, err := b.CancelWorkflow(ctx, wf.ID, t0); err != nil || n != 2 {
-		t.Errorf("CancelWorkflow after its root was purged = %d, %v; want 2 cancelled", n, err)
+	if j, err := b.Get(ctx, id(2)); err != nil || j.State != backend.StateCancelled || j.Error != backend.ParentDeleted(id(1)) {
+		t.Errorf("the child after its root was purged = %+v, %v; want cancelled, its parent deleted", j, err)
+	}
+	if n, err := b.CancelWorkflow(ctx, wf.ID, t0); err != nil || n != 1 {
+		t.Errorf("CancelWorkflow after its root was purged = %d, %v; want the other root cancelled", n, err)
 	}
 	if n, err := b.Purge(ctx, backend.PurgeFilter{IDs: []string{id(2)}}); err != nil || n != 1 {
 		t.Fatalf("Purge of the child = %d, %v; want 1", n, err)

@@ -27,6 +27,7 @@ func workflowCases() []testCase {
 		{"WorkflowStepOrigin", testWorkflowStepOrigin},
 		{"WorkflowRetentionKeepsNeededResults", testWorkflowRetentionKeepsNeededResults},
 		{"WorkflowRecordGoesWithItsSteps", testWorkflowRecordGoesWithItsSteps},
+		{"WorkflowDeletedParentCancelsStep", testWorkflowDeletedParentCancelsStep},
 	}
 }
 
@@ -438,5 +439,40 @@ func (s *suite) wantWorkflows(why string, ids ...string) {
 	}
 	if !slices.Equal(got, ids) {
 		s.t.Errorf("ListWorkflows %s = %v, want %v", why, got, ids)
+	}
+}
+
+// testWorkflowDeletedParentCancelsStep: Purge of a parent that a pending
+// step waits for (a queued root), or whose result is its input (a parent
+// that succeeded while its sibling runs), cancels the step with an Error
+// naming the deletion, by the next RecoverExpired at the latest, instead of
+// leaving it pending forever or running it without that input.
+func testWorkflowDeletedParentCancelsStep(s *suite) {
+	ctx := s.t.Context()
+	root := s.step("root", backend.InputNone)
+	child := s.step("child", backend.InputResult, from(root)...)
+	s.enqueueFlow(root, child)
+	a := s.step("a", backend.InputNone)
+	b := s.step("b", backend.InputNone)
+	m := s.step("m", backend.InputResults, from(a, b)...)
+	s.enqueueFlow(a, b, m)
+
+	if n, err := s.b.Purge(ctx, backend.PurgeFilter{IDs: []string{root.Job.ID}}); err != nil || n != 1 {
+		s.t.Fatalf("Purge of the queued root = %d, %v; want 1", n, err)
+	}
+	s.finish(a.Job.ID, 1, backend.StateSucceeded, []byte{0x0a})
+	if n, err := s.b.Purge(ctx, backend.PurgeFilter{IDs: []string{a.Job.ID}}); err != nil || n != 1 {
+		s.t.Fatalf("Purge of a parent that succeeded = %d, %v; want 1", n, err)
+	}
+	s.finish(b.Job.ID, 2, backend.StateSucceeded, []byte{0x0b})
+	if _, err := s.b.RecoverExpired(ctx, at(secs(3)), 5); err != nil {
+		s.t.Fatal(err)
+	}
+	for _, c := range []struct{ step, parent backend.Step }{{child, root}, {m, a}} {
+		j := s.get(c.step.Job.ID)
+		if j.State != backend.StateCancelled || j.Error != backend.ParentDeleted(c.parent.Job.ID) {
+			s.t.Errorf("step %s after its parent %s was deleted: %s (%q); want cancelled (%q)",
+				c.step.Job.Task, c.parent.Job.Task, j.State, j.Error, backend.ParentDeleted(c.parent.Job.ID))
+		}
 	}
 }

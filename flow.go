@@ -3,6 +3,7 @@ package nuvom
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -94,4 +95,58 @@ func (w *Worker) declareLimits(ctx context.Context) {
 	if err := b.DeclareLimits(ctx, declared); err != nil {
 		w.log.Error("declare task limits", "worker", w.o.ID, "err", err)
 	}
+}
+
+// burstRateHeld looks, at the end of a burst, for queued jobs of this
+// worker's tasks and queues that a task's rate limit holds back (they become
+// claimable within its period, so the burst is not done): it returns how
+// long to wait before claiming again (the time between two starts at the
+// slowest such rate), or 0 when there is none. Jobs of a paused queue are
+// not waited for. Each task is logged once a burst (logged).
+func (w *Worker) burstRateHeld(ctx context.Context, logged map[string]bool) (time.Duration, error) {
+	lb, ok := w.b.(backend.Limits)
+	if !ok {
+		return 0, nil
+	}
+	limits, err := lb.TaskLimits(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("worker %s: read task limits at the end of the burst: %w", w.o.ID, err)
+	}
+	var paused []string
+	if p, ok := w.b.(interface {
+		Paused(ctx context.Context) ([]string, error)
+	}); ok {
+		if paused, err = p.Paused(ctx); err != nil {
+			return 0, fmt.Errorf("worker %s: read paused queues at the end of the burst: %w", w.o.ID, err)
+		}
+	}
+	queues := w.queues
+	if queues == nil {
+		queues = []string{""} // every queue
+	}
+	var wait time.Duration
+	for _, tl := range limits {
+		l := tl.Effective()
+		if l.Rate <= 0 || l.Per <= 0 || (len(w.tasks) > 0 && !slices.Contains(w.tasks, tl.Task)) {
+			continue
+		}
+		for _, q := range queues {
+			held, err := w.b.List(ctx, ListFilter{States: []State{StateQueued}, Task: tl.Task, Queue: q, Limit: 100})
+			if err != nil {
+				return 0, fmt.Errorf("worker %s: list queued jobs of %s at the end of the burst: %w", w.o.ID, tl.Task, err)
+			}
+			held = slices.DeleteFunc(held, func(j *Job) bool { return slices.Contains(paused, j.Queue) })
+			if len(held) == 0 {
+				continue
+			}
+			if !logged[tl.Task] {
+				logged[tl.Task] = true
+				w.log.Info("burst: jobs wait for their task's rate limit", "worker", w.o.ID, "task", tl.Task,
+					"rate", backend.FormatRate(l.Rate, l.Per), "queued", len(held))
+			}
+			wait = max(wait, l.Per/time.Duration(l.Rate))
+			break
+		}
+	}
+	return wait, nil
 }

@@ -109,7 +109,9 @@ type WorkerOptions struct {
 	// 100; negative means no limit.
 	MaxAbandoned int
 	// Burst makes Run return once no ready job remains and nothing is running,
-	// after recovering (and running) the jobs of dead workers whose leases expire.
+	// after recovering (and running) the jobs of dead workers whose leases
+	// expire, and after running the queued jobs that a task's rate limit holds
+	// back (of queues that are not paused).
 	Burst bool
 	// Logger receives one line per job start (debug) and finish; default slog.Default().
 	Logger *slog.Logger
@@ -493,6 +495,7 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 	claimFailures := 0
 	backoff := func(n int) time.Duration { return min(10*time.Millisecond<<min(n, 7), time.Second) }
 	var burstWatch map[string]time.Time // Burst: other workers' leases seen at the end, by job id
+	var rateLogged map[string]bool      // Burst: tasks logged as held back by their rate limit
 	var ahead claimAhead
 	for {
 		if ctx.Err() != nil || w.stopping() {
@@ -565,6 +568,15 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 					wait, err := w.burstLeftovers(bctx, burstWatch)
 					if err != nil {
 						return err
+					}
+					if wait <= 0 {
+						// Jobs a rate limit holds back are the burst's too.
+						if rateLogged == nil {
+							rateLogged = map[string]bool{}
+						}
+						if wait, err = w.burstRateHeld(bctx, rateLogged); err != nil {
+							return err
+						}
 					}
 					if wait <= 0 {
 						return nil

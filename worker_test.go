@@ -1101,3 +1101,34 @@ func TestBurstRetentionPassStopsAtStopNow(t *testing.T) {
 		})
 	}
 }
+
+// TestBurstWaitsForRateLimitedJobs: a burst worker runs the queued jobs that
+// a task's rate limit holds back (they become claimable within its period)
+// before it returns, and does not wait for those of a paused queue.
+func TestBurstWaitsForRateLimitedJobs(t *testing.T) {
+	b := newBackend(t)
+	rated := spec("rated", nuvom.TaskOptions{Rate: nuvom.Rate{N: 1, Per: 20 * time.Millisecond}})
+	held := spec("rated", nuvom.TaskOptions{Queue: "held", Rate: nuvom.Rate{N: 1, Per: 20 * time.Millisecond}})
+	var ran atomic.Int64
+	reg := registry(t, def(rated, func(context.Context, []byte) ([]byte, error) { ran.Add(1); return nil, nil }))
+	var ids []string
+	for range 3 {
+		ids = append(ids, enqueue(t, b, rated))
+	}
+	paused := enqueue(t, b, held)
+	if err := b.SetPaused(context.Background(), "held", true); err != nil {
+		t.Fatal(err)
+	}
+	burst(t, b, reg, nuvom.WorkerOptions{Concurrency: 4})
+	if ran.Load() != 3 {
+		t.Fatalf("the burst ran %d jobs, want the 3 of the rate-limited task", ran.Load())
+	}
+	for _, id := range ids {
+		if j := getJob(t, b, id); j.State != nuvom.StateSucceeded {
+			t.Errorf("job %s after the burst: %s, want succeeded", id, j.State)
+		}
+	}
+	if j := getJob(t, b, paused); j.State != nuvom.StateQueued {
+		t.Errorf("the job of the paused queue after the burst: %s, want queued", j.State)
+	}
+}

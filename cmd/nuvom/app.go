@@ -188,7 +188,7 @@ func (a *app) flags(name, argsUsage, description, example string) *pflag.FlagSet
 	fs := pflag.NewFlagSet("nuvom "+name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(a.stdout, "Usage: nuvom %s [flags] %s\n\n%s\n\nExample:\n  %s\n", name, argsUsage, description, example)
+		fmt.Fprintf(a.stdout, "Usage: %s\n\n%s\n\nExample:\n  %s\n", strings.TrimSpace("nuvom "+name+" [flags] "+argsUsage), description, example)
 		if fs.HasFlags() {
 			fmt.Fprintf(a.stdout, "\nFlags:\n%s", fs.FlagUsages())
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -25,7 +26,8 @@ type workflowStep struct {
 	Error   string         `json:"error,omitempty"`
 }
 
-// workflowEdge is one parent of a step.
+// workflowEdge is one parent of a step: Step is its index in Steps, -1
+// when its job was deleted (ID still names it).
 type workflowEdge struct {
 	Step          int    `json:"step"`
 	ID            string `json:"id"`
@@ -68,7 +70,7 @@ func viewOf(info *nuvom.WorkflowInfo) workflowView {
 		for _, e := range s.Parents {
 			p, ok := index[e.Parent]
 			if !ok {
-				p = -1 // purged
+				p = -1 // deleted
 			}
 			st.Parents = append(st.Parents, workflowEdge{Step: p, ID: e.Parent, IgnoreFailure: e.IgnoreFailure, OrderOnly: e.OrderOnly})
 		}
@@ -114,44 +116,56 @@ func (a *app) cmdWorkflowShow(args []string) int {
 	if *asJSON {
 		return a.printJSON(v)
 	}
+	if err := printWorkflow(a.stdout, v); err != nil {
+		return a.fail(err)
+	}
+	return exitOK
+}
+
+// printWorkflow prints v as `workflow show` does: a header line, then a
+// table of the steps. A parent whose job was deleted is named by its id.
+func printWorkflow(w io.Writer, v workflowView) error {
 	name := v.Name
 	if name == "" {
 		name = "-"
 	}
-	fmt.Fprintf(a.stdout, "workflow %s %s: %s (%s)\n", v.ID, name, v.State, countsText(v.Counts))
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "workflow %s %s: %s (%s)\n", v.ID, name, v.State, countsText(v.Counts))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tJOB\tTASK\tSTATE\tWAITS FOR")
-	for _, s := range v.Steps {
+	for _, st := range v.Steps {
 		var waits []string
-		for _, e := range s.Parents {
-			w := "#" + strconv.Itoa(e.Step)
+		for _, e := range st.Parents {
+			edge := "#" + strconv.Itoa(e.Step)
+			if e.Step < 0 {
+				edge = e.ID + " (deleted)"
+			}
 			switch {
 			case e.OrderOnly:
-				w += " (after)"
-			case s.Input == "result":
-				w += " (result)"
-			case s.Input == "results":
-				w += " (results)"
+				edge += " (after)"
+			case st.Input == "result":
+				edge += " (result)"
+			case st.Input == "results":
+				edge += " (results)"
 			}
 			if e.IgnoreFailure {
-				w += " (ignore failure)"
+				edge += " (ignore failure)"
 			}
-			waits = append(waits, w)
+			waits = append(waits, edge)
 		}
 		wait := "-"
 		if len(waits) > 0 {
 			wait = strings.Join(waits, ", ")
 		}
-		state := string(s.State)
-		if s.Error != "" {
-			state += ": " + s.Error
+		state := string(st.State)
+		switch {
+		case strings.HasPrefix(st.Error, state+": "):
+			state = st.Error // "cancelled: parent step ... ended failed"
+		case st.Error != "":
+			state += ": " + st.Error
 		}
-		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\n", s.Step, s.ID, s.Task, state, wait)
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\n", st.Step, st.ID, st.Task, state, wait)
 	}
-	if err := tw.Flush(); err != nil {
-		return a.fail(err)
-	}
-	return exitOK
+	return tw.Flush()
 }
 
 func (a *app) cmdWorkflowList(args []string) int {

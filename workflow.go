@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -184,6 +185,9 @@ func (w *WorkflowDef) Enqueue(ctx context.Context, c *Client) (string, error) {
 	for i, n := range nodes {
 		if n.err != nil {
 			return "", fmt.Errorf("enqueue workflow %s: step %d (%s): %w", w.name, i, n.spec.Name, n.err)
+		}
+		if n.input == backend.InputResults && !slices.ContainsFunc(n.parents, func(p edgeRef) bool { return !p.orderOnly }) {
+			return "", fmt.Errorf("enqueue workflow %s: step %d (%s): its fan-in group is empty: give Group at least one step", w.name, i, n.spec.Name)
 		}
 		j, err := newJob(n.spec, n.args, now, n.opts...)
 		if err != nil {

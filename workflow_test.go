@@ -168,6 +168,11 @@ func TestWorkflowBuildErrors(t *testing.T) {
 	if _, err := nuvom.Workflow("empty").Enqueue(ctx, c); err == nil {
 		t.Error("an empty workflow was enqueued")
 	}
+	merged := nuvom.StepFrom[int64, []int64](nuvom.Group[int64](), sum, noArgs, nil, nil)
+	if _, err := nuvom.Workflow("nofan", merged).Enqueue(ctx, c); err == nil ||
+		!strings.Contains(err.Error(), "step 0 (sum): its fan-in group is empty") {
+		t.Errorf("a fan-in of an empty group: %v, want an error naming the step and the empty group", err)
+	}
 	if list, _ := c.ListWorkflows(ctx, 0); len(list) != 1 {
 		t.Errorf("%d workflows stored, want only the first", len(list))
 	}

@@ -175,6 +175,9 @@ func (a *app) cmdWorkflowList(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
+	if *limit < 1 {
+		return a.usageErr("workflow list: --limit %d: list at least 1 workflow", *limit)
+	}
 	ctx := context.Background()
 	c, _, err := a.existingClient(ctx)
 	if err != nil {
@@ -267,7 +270,7 @@ func (a *app) enqueueChain(ctx context.Context, c *nuvom.Client, root *manifest.
 	for _, name := range then {
 		t := byName[name]
 		if t == nil {
-			return "", "", nil, fmt.Errorf("--then %s: no such task in %s", name, manifest.FileName)
+			return "", "", nil, fmt.Errorf("--then %q: no such task in %s", name, manifest.FileName)
 		}
 		switch len(t.Params) {
 		case 0:

@@ -90,7 +90,10 @@ type WorkflowState string
 const (
 	WorkflowRunning   WorkflowState = "running"   // some step is not final
 	WorkflowSucceeded WorkflowState = "succeeded" // every step succeeded
-	WorkflowFailed    WorkflowState = "failed"    // every step is final, some did not succeed
+	WorkflowFailed    WorkflowState = "failed"    // every step is final, some failed or were quarantined
+	// WorkflowCancelledState: every step is final, some were cancelled,
+	// none failed (WorkflowCancelled is the Error of its cancelled steps).
+	WorkflowCancelledState WorkflowState = "cancelled"
 )
 
 // WorkflowSummary is one line of ListWorkflows.
@@ -158,20 +161,18 @@ func (info *WorkflowInfo) Summarize() {
 
 // StateOfCounts is the workflow state of steps counted by state.
 func StateOfCounts(counts map[State]int) WorkflowState {
-	total, ok := 0, 0
 	for st, n := range counts {
-		total += n
-		if !st.Final() {
+		if n > 0 && !st.Final() {
 			return WorkflowRunning
 		}
-		if st == StateSucceeded {
-			ok += n
-		}
 	}
-	if ok == total {
-		return WorkflowSucceeded
+	switch {
+	case counts[StateFailed] > 0 || counts[StateQuarantined] > 0:
+		return WorkflowFailed
+	case counts[StateCancelled] > 0:
+		return WorkflowCancelledState
 	}
-	return WorkflowFailed
+	return WorkflowSucceeded
 }
 
 // CheckWorkflow validates wf before it is stored: an id, at least one step,

@@ -280,6 +280,9 @@ func testWorkflowCancelWhole(s *suite) {
 		s.t.Errorf("completing a step running when its workflow was cancelled: %v, want ErrLeaseLost", errs[0])
 	}
 	s.claimNone(at(hour), "cancelled workflow")
+	if info, err := s.flows().GetWorkflow(s.t.Context(), wf.ID); err != nil || info.State != backend.WorkflowCancelledState {
+		s.t.Errorf("cancelled workflow: %+v, %v; want state cancelled", info, err)
+	}
 	if _, err := s.flows().CancelWorkflow(s.t.Context(), "nope", at(sec)); !errors.Is(err, backend.ErrWorkflowNotFound) {
 		s.t.Errorf("CancelWorkflow(unknown) = %v, want ErrWorkflowNotFound", err)
 	}

@@ -100,6 +100,8 @@ func (a *app) cmdEnqueue(args []string) int {
 		if err := c.SetTaskLimit(ctx, task.Name, l); err != nil {
 			return a.fail(err)
 		}
+		fmt.Fprintf(a.stderr, "nuvom: the limit of %s is now %s for every worker and every later job, until \"nuvom limit clear %s\"\n",
+			task.Name, l, task.Name)
 	}
 	var res nuvom.EnqueueResult
 	if len(*then) > 0 {

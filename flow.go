@@ -101,8 +101,9 @@ func (w *Worker) declareLimits(ctx context.Context) {
 // worker's tasks and queues that a task's rate limit holds back (they become
 // claimable within its period, so the burst is not done): it returns how
 // long to wait before claiming again (the time between two starts at the
-// slowest such rate), or 0 when there is none. Jobs of a paused queue are
-// not waited for. Each task is logged once a burst (logged).
+// slowest such rate, at least 1ms), or 0 when there is none. Jobs of a
+// paused queue are not waited for, nor those of a task whose concurrency
+// slots other workers hold (they run them). Each task is logged once a burst (logged).
 func (w *Worker) burstRateHeld(ctx context.Context, logged map[string]bool) (time.Duration, error) {
 	lb, ok := w.b.(backend.Limits)
 	if !ok {
@@ -130,6 +131,18 @@ func (w *Worker) burstRateHeld(ctx context.Context, logged map[string]bool) (tim
 		if l.Rate <= 0 || l.Per <= 0 || (len(w.tasks) > 0 && !slices.Contains(w.tasks, tl.Task)) {
 			continue
 		}
+		if l.MaxConcurrency > 0 {
+			// With its slots taken (by other workers: this one runs
+			// nothing now), the task's concurrency holds its jobs, not its
+			// rate: the workers that hold the slots run them.
+			running, err := w.b.List(ctx, ListFilter{States: []State{StateRunning}, Task: tl.Task, Limit: l.MaxConcurrency})
+			if err != nil {
+				return 0, fmt.Errorf("worker %s: list running jobs of %s at the end of the burst: %w", w.o.ID, tl.Task, err)
+			}
+			if len(running) >= l.MaxConcurrency {
+				continue
+			}
+		}
 		for _, q := range queues {
 			held, err := w.b.List(ctx, ListFilter{States: []State{StateQueued}, Task: tl.Task, Queue: q, Limit: 100})
 			if err != nil {
@@ -144,7 +157,7 @@ func (w *Worker) burstRateHeld(ctx context.Context, logged map[string]bool) (tim
 				w.log.Info("burst: jobs wait for their task's rate limit", "worker", w.o.ID, "task", tl.Task,
 					"rate", backend.FormatRate(l.Rate, l.Per), "queued", len(held))
 			}
-			wait = max(wait, l.Per/time.Duration(l.Rate))
+			wait = max(wait, l.Per/time.Duration(l.Rate), time.Millisecond)
 			break
 		}
 	}

@@ -565,7 +565,7 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 					if burstWatch == nil {
 						burstWatch = map[string]time.Time{}
 					}
-					wait, err := w.burstLeftovers(bctx, burstWatch)
+					wait, live, err := w.burstLeftovers(bctx, burstWatch)
 					if err != nil {
 						return err
 					}
@@ -579,6 +579,9 @@ func (w *Worker) fetchLoop(ctx, bctx, jobBase context.Context) error {
 						}
 					}
 					if wait <= 0 {
+						if live > 0 {
+							w.log.Info("burst done; jobs still run in other live workers", "worker", w.o.ID, "jobs", live)
+						}
 						return nil
 					}
 					// A dead worker's lease expires in wait: then recover its jobs and run them.
@@ -665,11 +668,12 @@ func (a *claimAhead) update(claim time.Duration, runNanos, runs int64, concurren
 // watched until its deadline; one whose deadline has moved since is held by a
 // live worker and no longer waited for. It returns how long to wait for the
 // earliest watched lease to expire (then recover it), or 0 when nothing is
-// left that a recovery could bring back.
-func (w *Worker) burstLeftovers(ctx context.Context, watch map[string]time.Time) (time.Duration, error) {
+// left that a recovery could bring back, and how many jobs live workers
+// run.
+func (w *Worker) burstLeftovers(ctx context.Context, watch map[string]time.Time) (time.Duration, int, error) {
 	running, err := w.b.List(ctx, ListFilter{States: []State{StateRunning}, Limit: 100000})
 	if err != nil {
-		return 0, fmt.Errorf("worker %s: list running jobs at the end of the burst: %w", w.o.ID, err)
+		return 0, 0, fmt.Errorf("worker %s: list running jobs at the end of the burst: %w", w.o.ID, err)
 	}
 	now := w.now()
 	var earliest time.Time
@@ -691,14 +695,11 @@ func (w *Worker) burstLeftovers(ctx context.Context, watch map[string]time.Time)
 		}
 	}
 	if earliest.IsZero() {
-		if live > 0 {
-			w.log.Info("burst done; jobs still run in other live workers", "worker", w.o.ID, "jobs", live)
-		}
-		return 0, nil
+		return 0, live, nil
 	}
 	w.log.Info("burst: waiting for the leases of stopped workers to expire, to run their jobs", "worker", w.o.ID, "until", earliest)
 	// Recovery takes leases that ended strictly before now.
-	return max(earliest.Sub(now)+time.Millisecond, time.Millisecond), nil
+	return max(earliest.Sub(now)+time.Millisecond, time.Millisecond), live, nil
 }
 
 func (w *Worker) stopping() bool {

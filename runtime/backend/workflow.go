@@ -131,12 +131,12 @@ func (w *WorkflowInfo) Summary() WorkflowSummary {
 // the last of its steps' jobs, so that retention bounds workflows too. A
 // step whose job is gone is left out of GetWorkflow and ListWorkflows; a
 // workflow none of whose steps' jobs is left is ErrWorkflowNotFound. A
-// pending step that a deletion leaves without a parent it waits for, or
-// without the result of a parent that fed its input, is cancelled with
-// ParentDeleted as its Error (unless that edge ignores failure: then the
-// deleted parent counts as one that failed), by the deleting call or at the
-// latest by the next RecoverExpired. (Retention does not delete such
-// parents; Purge does.)
+// pending step one of whose parents is deleted is cancelled with
+// ParentDeleted as its Error, whether that parent had ended or not (unless
+// the edge ignores failure: then the deleted parent counts as one that
+// failed), by the deleting call or at the latest by the next
+// RecoverExpired. (Retention does not delete the parents of pending steps;
+// Purge does.)
 type Workflows interface {
 	// EnqueueWorkflow stores every step of wf, all or nothing (see Enqueue;
 	// unique keys are not allowed on steps). Its ids must be new.
@@ -327,8 +327,8 @@ func ParentFailed(parent string, state State) string {
 	return fmt.Sprintf("cancelled: parent step %s ended %s", parent, state)
 }
 
-// ParentDeleted is the Error of a pending step cancelled because a parent it
-// waited for, or whose result was its input, was deleted (Purge).
+// ParentDeleted is the Error of a pending step cancelled because one of
+// its parents was deleted (Purge).
 func ParentDeleted(parent string) string {
 	return fmt.Sprintf("cancelled: parent step %s was deleted", parent)
 }

@@ -181,15 +181,15 @@ func (b *Backend) forgetStep(id string, now time.Time) bool {
 }
 
 // orphanChildren applies the deletion rule to the pending children of the
-// step id, which is being deleted (b.mu held): a child that waited for it,
-// or took its result as input, is cancelled (ParentDeleted), unless its
-// edge ignores failure (then id counts as a parent that failed); what that
-// ends is settled in turn. It reports whether it queued a step.
+// step id, which is being deleted (b.mu held): a pending child is cancelled
+// (ParentDeleted), unless its edge ignores failure (then id counts as a
+// parent that failed); what that ends is settled in turn. It reports
+// whether it queued a step.
 func (b *Backend) orphanChildren(id string, now time.Time) bool {
 	var cancelled []string
 	for _, edge := range b.flow.children[id] {
 		ce := b.jobs[edge.child]
-		if ce == nil || ce.job.State != backend.StatePending || edge.ignore || (edge.done && !b.feeds(id, edge.child)) {
+		if ce == nil || ce.job.State != backend.StatePending || edge.ignore {
 			continue
 		}
 		ce.job.State, ce.job.FinishedAt, ce.job.Error = backend.StateCancelled, now, backend.ParentDeleted(id)
@@ -200,20 +200,6 @@ func (b *Backend) orphanChildren(id string, now time.Time) bool {
 		released = b.settle(c, backend.StateCancelled, now) || released
 	}
 	return released
-}
-
-// feeds reports whether the result of parent is part of child's input.
-func (b *Backend) feeds(parent, child string) bool {
-	st := b.flow.steps[child]
-	if st == nil || st.input == backend.InputNone {
-		return false
-	}
-	for _, e := range st.parents {
-		if e.Parent == parent && !e.OrderOnly {
-			return true
-		}
-	}
-	return false
 }
 
 // GetWorkflow returns a workflow with copies of its steps' records.

@@ -32,12 +32,9 @@ const (
 	sqlStepReturning = `, CASE WHEN EXISTS (SELECT 1 FROM workflow_steps s WHERE s.job_id = jobs.id) THEN id END`
 	// sqlOrphans lists the pending children of the deleted steps named in
 	// ?1 that orphanChildren cancels: those whose edge from one does not
-	// ignore failure and is open (the parent never ended) or feeds the
-	// child's input (its result is gone).
-	sqlOrphans = `SELECT e.parent, e.child FROM workflow_edges e
-		JOIN jobs j ON j.id = e.child JOIN workflow_steps s ON s.job_id = e.child
+	// ignore failure.
+	sqlOrphans = `SELECT e.parent, e.child FROM workflow_edges e JOIN jobs j ON j.id = e.child
 		WHERE e.parent IN (SELECT value FROM json_each(?1)) AND j.state = 'pending' AND e.ignore_failure = 0
-		AND (e.done = 0 OR (e.order_only = 0 AND s.input != 0))
 		ORDER BY e.child, e.pos`
 	// sqlForgetSteps deletes the steps of the jobs named in ?1 (a JSON
 	// array of ids) and returns their workflows.
@@ -102,11 +99,11 @@ func (b *Backend) deleteJobs(ctx context.Context, tx *sql.Tx, del string, args [
 }
 
 // orphanChildren applies the deletion rule to the pending children of the
-// deleted steps ids (list: the same as a JSON array) in tx: a child that
-// waited for one of them, or took its result as input, is cancelled
-// (ParentDeleted), unless its edge ignores failure (then the deleted parent
-// counts as one that failed); what that ends is settled in turn. It records
-// the moves in cd and reports whether it queued a step.
+// deleted steps ids (list: the same as a JSON array) in tx: a pending
+// child of one of them is cancelled (ParentDeleted), unless its edge ignores
+// failure (then the deleted parent counts as one that failed); what that
+// ends is settled in turn. It records the moves in cd and reports whether it
+// queued a step.
 func (b *Backend) orphanChildren(ctx context.Context, tx *sql.Tx, list string, ids []string, cd counts) (bool, error) {
 	type orphan struct{ parent, child string }
 	var cancel []orphan

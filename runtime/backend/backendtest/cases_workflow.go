@@ -362,6 +362,13 @@ func testWorkflowRetentionKeepsNeededResults(s *suite) {
 	b := s.step("b", backend.InputNone)
 	m := s.step("m", backend.InputResults, from(a, b)...)
 	s.enqueueFlow(a, b, m)
+	// An order-only parent that succeeded, then was deleted: the step is
+	// cancelled all the same (the rule does not depend on what the parent
+	// was to it).
+	o := s.step("o", backend.InputNone)
+	p := s.step("p", backend.InputNone)
+	after := s.step("after", backend.InputResult, backend.Edge{Parent: o.Job.ID, OrderOnly: true}, backend.Edge{Parent: p.Job.ID})
+	s.enqueueFlow(o, p, after)
 	s.finish(x.ID, 1, backend.StateSucceeded, nil)
 	s.finish(a.Job.ID, 2, backend.StateSucceeded, []byte{0x0a})
 	if n, err := s.b.PurgeEnded(ctx, at(secs(2)+sec/2), backend.PurgeFilter{IDs: []string{a.Job.ID}}); err != nil || n != 0 {
@@ -445,11 +452,11 @@ func (s *suite) wantWorkflows(why string, ids ...string) {
 	}
 }
 
-// testWorkflowDeletedParentCancelsStep: Purge of a parent that a pending
-// step waits for (a queued root), or whose result is its input (a parent
-// that succeeded while its sibling runs), cancels the step with an Error
-// naming the deletion, by the next RecoverExpired at the latest, instead of
-// leaving it pending forever or running it without that input.
+// testWorkflowDeletedParentCancelsStep: Purge of a parent of a pending step
+// (a queued root; a parent that succeeded, whose result is the step's
+// input; an order-only parent that succeeded) cancels the step with an
+// Error naming the deletion, by the next RecoverExpired at the latest,
+// instead of leaving it pending forever or running it without that input.
 func testWorkflowDeletedParentCancelsStep(s *suite) {
 	ctx := s.t.Context()
 	root := s.step("root", backend.InputNone)
@@ -459,6 +466,13 @@ func testWorkflowDeletedParentCancelsStep(s *suite) {
 	b := s.step("b", backend.InputNone)
 	m := s.step("m", backend.InputResults, from(a, b)...)
 	s.enqueueFlow(a, b, m)
+	// An order-only parent that succeeded, then was deleted: the step is
+	// cancelled all the same (the rule does not depend on what the parent
+	// was to it).
+	o := s.step("o", backend.InputNone)
+	p := s.step("p", backend.InputNone)
+	after := s.step("after", backend.InputResult, backend.Edge{Parent: o.Job.ID, OrderOnly: true}, backend.Edge{Parent: p.Job.ID})
+	s.enqueueFlow(o, p, after)
 
 	if n, err := s.b.Purge(ctx, backend.PurgeFilter{IDs: []string{root.Job.ID}}); err != nil || n != 1 {
 		s.t.Fatalf("Purge of the queued root = %d, %v; want 1", n, err)
@@ -468,10 +482,15 @@ func testWorkflowDeletedParentCancelsStep(s *suite) {
 		s.t.Fatalf("Purge of a parent that succeeded = %d, %v; want 1", n, err)
 	}
 	s.finish(b.Job.ID, 2, backend.StateSucceeded, []byte{0x0b})
-	if _, err := s.b.RecoverExpired(ctx, at(secs(3)), 5); err != nil {
+	s.finish(o.Job.ID, 3, backend.StateSucceeded, nil)
+	if n, err := s.b.Purge(ctx, backend.PurgeFilter{IDs: []string{o.Job.ID}}); err != nil || n != 1 {
+		s.t.Fatalf("Purge of an order-only parent that succeeded = %d, %v; want 1", n, err)
+	}
+	s.finish(p.Job.ID, 4, backend.StateSucceeded, []byte{0x0c})
+	if _, err := s.b.RecoverExpired(ctx, at(secs(5)), 5); err != nil {
 		s.t.Fatal(err)
 	}
-	for _, c := range []struct{ step, parent backend.Step }{{child, root}, {m, a}} {
+	for _, c := range []struct{ step, parent backend.Step }{{child, root}, {m, a}, {after, o}} {
 		j := s.get(c.step.Job.ID)
 		if j.State != backend.StateCancelled || j.Error != backend.ParentDeleted(c.parent.Job.ID) {
 			s.t.Errorf("step %s after its parent %s was deleted: %s (%q); want cancelled (%q)",

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/nuvom/nuvom/runtime/backend"
+	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
 
 // benchOptions runs each benchmark with and without fsync.
@@ -71,17 +70,7 @@ func BenchmarkGetWorkflow(b *testing.B) {
 	ctx := b.Context()
 	now := time.Now()
 	const n = 1000
-	steps := make([]backend.Step, 0, n)
-	var edges []backend.Edge
-	for i := range n - 1 {
-		j := &backend.Job{ID: ulid.Make().String(), Task: fmt.Sprintf("t%d", i%3), Queue: "flow", State: backend.StateQueued,
-			MaxAttempts: 1, RunAt: now, CreatedAt: now}
-		steps = append(steps, backend.Step{Job: j})
-		edges = append(edges, backend.Edge{Parent: j.ID})
-	}
-	in := &backend.Job{ID: ulid.Make().String(), Task: "merge", Queue: "flow", State: backend.StatePending, MaxAttempts: 1, RunAt: now, CreatedAt: now}
-	steps = append(steps, backend.Step{Job: in, Parents: edges, Input: backend.InputResults})
-	wf := &backend.Workflow{ID: ulid.Make().String(), Name: "big", CreatedAt: now, Steps: steps}
+	wf := backendtest.FanIn(n, now)
 	if err := be.EnqueueWorkflow(ctx, wf); err != nil {
 		b.Fatal(err)
 	}

@@ -138,31 +138,7 @@ func BenchmarkBurnDown(b *testing.B) {
 			}
 		}
 		b.StartTimer()
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Go(func() {
-				for {
-					jobs, err := be.Claim(ctx, backend.ClaimRequest{Limit: 64, Worker: fmt.Sprint("w", w), Now: now, LeaseFor: time.Minute})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if len(jobs) == 0 {
-						return
-					}
-					outs := make([]backend.Outcome, len(jobs))
-					for i, j := range jobs {
-						outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now, Result: []byte{0xc0},
-							Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeSucceeded}}
-					}
-					if _, err := be.Complete(ctx, outs); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		drainBench(b, be, now)
 	}
 	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "jobs/s")
 }
@@ -314,4 +290,35 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 		b.ReportMetric(float64(keyMemory(b, be, be.qp("default")+"j:"+sample)), "B/finished-record")
 		b.StartTimer()
 	}
+}
+
+// drainBench claims every ready job of be with 4 claimers, batches of 64,
+// and completes each as succeeded with a result.
+func drainBench(b *testing.B, be *Backend, now time.Time) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for {
+				jobs, err := be.Claim(ctx, backend.ClaimRequest{Limit: 64, Worker: fmt.Sprint("w", w), Now: now, LeaseFor: time.Minute})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(jobs) == 0 {
+					return
+				}
+				outs := make([]backend.Outcome, len(jobs))
+				for i, j := range jobs {
+					outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now, Result: []byte{0xc0},
+						Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeSucceeded}}
+				}
+				if _, err := be.Complete(ctx, outs); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

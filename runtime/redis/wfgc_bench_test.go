@@ -2,12 +2,8 @@ package redis
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nuvom/nuvom/runtime/backend"
 )
 
 // BenchmarkBurnDownRetention is BenchmarkBurnDown with at-completion
@@ -34,31 +30,7 @@ func BenchmarkBurnDownRetention(b *testing.B) {
 		}
 		cpu0 := srv.CPU(b)
 		b.StartTimer()
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Go(func() {
-				for {
-					jobs, err := be.Claim(ctx, backend.ClaimRequest{Limit: 64, Worker: fmt.Sprint("w", w), Now: now, LeaseFor: time.Minute})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if len(jobs) == 0 {
-						return
-					}
-					outs := make([]backend.Outcome, len(jobs))
-					for i, j := range jobs {
-						outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now, Result: []byte{0xc0},
-							Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: j.LeaseOwner, Outcome: backend.OutcomeSucceeded}}
-					}
-					if _, err := be.Complete(ctx, outs); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		drainBench(b, be, now)
 		b.StopTimer()
 		cpu += srv.CPU(b) - cpu0
 		b.StartTimer()

@@ -52,6 +52,7 @@ package backendtest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -128,4 +129,22 @@ type suite struct {
 	b  backend.Backend
 	mu sync.Mutex
 	n  uint64
+}
+
+// FanIn returns a workflow of n steps on queue "flow", for benchmarks: n-1
+// queued roots (of three tasks) and a pending fan-in of all their results.
+// Ids are ULIDs of now.
+func FanIn(n int, now time.Time) *backend.Workflow {
+	steps := make([]backend.Step, 0, n)
+	edges := make([]backend.Edge, 0, n-1)
+	for i := range n - 1 {
+		j := &backend.Job{ID: ulid.Make().String(), Task: fmt.Sprintf("t%d", i%3), Queue: "flow", State: backend.StateQueued,
+			MaxAttempts: 1, RunAt: now, CreatedAt: now}
+		steps = append(steps, backend.Step{Job: j})
+		edges = append(edges, backend.Edge{Parent: j.ID})
+	}
+	in := &backend.Job{ID: ulid.Make().String(), Task: "merge", Queue: "flow", State: backend.StatePending,
+		MaxAttempts: 1, RunAt: now, CreatedAt: now}
+	steps = append(steps, backend.Step{Job: in, Parents: edges, Input: backend.InputResults})
+	return &backend.Workflow{ID: ulid.Make().String(), Name: "fan-in", CreatedAt: now, Steps: steps}
 }

@@ -362,13 +362,6 @@ func testWorkflowRetentionKeepsNeededResults(s *suite) {
 	b := s.step("b", backend.InputNone)
 	m := s.step("m", backend.InputResults, from(a, b)...)
 	s.enqueueFlow(a, b, m)
-	// An order-only parent that succeeded, then was deleted: the step is
-	// cancelled all the same (the rule does not depend on what the parent
-	// was to it).
-	o := s.step("o", backend.InputNone)
-	p := s.step("p", backend.InputNone)
-	after := s.step("after", backend.InputResult, backend.Edge{Parent: o.Job.ID, OrderOnly: true}, backend.Edge{Parent: p.Job.ID})
-	s.enqueueFlow(o, p, after)
 	s.finish(x.ID, 1, backend.StateSucceeded, nil)
 	s.finish(a.Job.ID, 2, backend.StateSucceeded, []byte{0x0a})
 	if n, err := s.b.PurgeEnded(ctx, at(secs(2)+sec/2), backend.PurgeFilter{IDs: []string{a.Job.ID}}); err != nil || n != 0 {

@@ -1229,6 +1229,9 @@ func (b *Backend) RecoverExpired(ctx context.Context, now time.Time, maxLost int
 	if err := b.settleAllPending(ctx, now); err != nil {
 		return n, wrap(ctx, "recover expired leases: settle workflow steps", err)
 	}
+	if err := b.sweepWorkflowsEvery(ctx); err != nil {
+		return n, wrap(ctx, "recover expired leases", err)
+	}
 	return n, nil
 }
 

@@ -106,6 +106,7 @@ type Backend struct {
 	// at, where its next pass starts ("": the first; wfgc.go).
 	wfSweepMu   sync.Mutex
 	wfSweepFrom string
+	wfSweptAt   time.Time // when RecoverExpired last swept (sweepWorkflowsEvery)
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -55,7 +56,34 @@ const (
 	wfSample     = 4
 )
 
+// wfSweepEvery is how often RecoverExpired, which workers call every few
+// seconds, also makes a pass of the workflow sweep, so that leftovers go
+// without a retention call too (a store bounded only by the URL's
+// keep_finished, which applies as jobs complete).
+const wfSweepEvery = time.Minute
+
 func (b *Backend) wfLiveKey(id string) string { return b.o.prefix + ":wfl:" + id }
+
+// sweepWorkflowsEvery makes a pass of the workflow sweep (sweepWorkflows)
+// when this Backend made none for wfSweepEvery (wall clock).
+func (b *Backend) sweepWorkflowsEvery(ctx context.Context) error {
+	b.wfSweepMu.Lock()
+	due := time.Since(b.wfSweptAt) >= wfSweepEvery
+	if due {
+		b.wfSweptAt = time.Now()
+	}
+	b.wfSweepMu.Unlock()
+	if !due {
+		return nil
+	}
+	ms, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.wfListKey(), ByLex: true,
+		Start: b.nextSweep(), Stop: "+", Count: wfSweepChunk}).Result()
+	if err != nil {
+		return fmt.Errorf("sweep workflows: %w", err)
+	}
+	_, err = b.sweepWorkflows(ctx, ms)
+	return err
+}
 
 // deleted handles the reply {ids, STEPS} of a script that deleted jobs
 // (retainScript, unparkScript): it drops the ids from the location hash,

@@ -56,8 +56,8 @@ const (
 	wfSample     = 4
 )
 
-// wfSweepEvery is how often RecoverExpired, which workers call every few
-// seconds, also makes a pass of the workflow sweep, so that leftovers go
+// wfSweepEvery is how often RecoverExpired, which workers call every 250 ms
+// by default (WorkerOptions.RecoverEvery), also makes a pass of the workflow sweep, so that leftovers go
 // without a retention call too (a store bounded only by the URL's
 // keep_finished, which applies as jobs complete).
 const wfSweepEvery = time.Minute

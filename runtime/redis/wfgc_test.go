@@ -159,7 +159,7 @@ func TestSweepDeletesLeftoverWorkflows(t *testing.T) {
 			return b.PurgeEnded(t.Context(), t0.Add(time.Hour), backend.PurgeFilter{})
 		},
 		"Prune": func(b *Backend) (int, error) { return b.Prune(t.Context()) },
-		// Workers call it every few seconds: it sweeps once a minute.
+		// Workers call it every 250 ms by default: it sweeps once a minute.
 		"RecoverExpired": func(b *Backend) (int, error) { return b.RecoverExpired(t.Context(), t0, 5) },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -2,9 +2,9 @@ package redis
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,11 +15,14 @@ import (
 // proxy forwards loopback TCP connections to a Redis; Cut drops every
 // connection and refuses new ones until Restore.
 type proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  []net.Conn
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	cut     bool
+	conns   []net.Conn
+	lose    atomic.Int32 // replies to drop (see forward)
+	loseReq atomic.Int32 // commands to drop (see forward)
+	skip    atomic.Int32 // reads to pass before dropping (see forward)
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -55,8 +58,34 @@ func (p *proxy) serve() {
 		}
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
-		go func() { io.Copy(up, c); up.Close() }()
-		go func() { io.Copy(c, up); c.Close() }()
+		go func() { p.forward(up, c, &p.loseReq); up.Close() }()
+		go func() { p.forward(c, up, &p.lose); c.Close() }()
+	}
+}
+
+// forward copies from src to dst; data read while *lose is above zero,
+// once p.skip reads more have passed, is dropped with the source connection
+// instead (for replies: the command
+// ran, the client never hears of it; for commands: it never reaches Redis).
+func (p *proxy) forward(dst, src net.Conn, lose *atomic.Int32) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && lose.Load() > 0 {
+			if p.skip.Add(-1) < 0 {
+				lose.Add(-1)
+				src.Close()
+				return
+			}
+		}
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

@@ -155,7 +155,14 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 			}
 			a = append(a, ja...)
 		}
-		cmd := b.eval(ctx, enqueueScript, b.meta(order[0]), a...)
+		cmd, settled := b.sendEnqueue(ctx, clamped, func() *goredis.Cmd { return b.evalOnce(ctx, enqueueScript, b.meta(order[0]), a...) })
+		if settled != nil {
+			if reg == 1 {
+				b.register(clamped)
+			}
+			b.notify()
+			return settled, nil
+		}
 		if err = cmd.Err(); err != nil {
 			if strings.HasPrefix(err.Error(), "EXISTS") {
 				return nil, fmt.Errorf("redis: enqueue: %w", err)
@@ -241,14 +248,16 @@ func (b *Backend) enqueue(ctx context.Context, jobs []*backend.Job, pending bool
 func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.EnqueueResult, error) {
 	p := b.qp(c.Queue)
 	pk, ra := prioKey(c.Priority), timeKey(c.RunAt)
-	var cmd *goredis.Cmd
+	var send func() *goredis.Cmd
 	if plainBatch([]*backend.Job{c}) {
 		d, err := appendStatic(nil, c)
 		if err != nil {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
 		}
-		cmd = b.eval(ctx, enqueueOnePlainScript, []string{b.loc}, p, c.ID, c.Queue, b.ch, c.Task, string(c.State),
-			pk, ra, d, c.MaxAttempts)
+		send = func() *goredis.Cmd {
+			return b.evalOnce(ctx, enqueueOnePlainScript, []string{b.loc}, p, c.ID, c.Queue, b.ch, c.Task, string(c.State),
+				pk, ra, d, c.MaxAttempts)
+		}
 	} else {
 		rest, err := restFields(c)
 		if err != nil {
@@ -264,7 +273,12 @@ func (b *Backend) enqueueOne(ctx context.Context, j, c *backend.Job) ([]backend.
 		a = append(a, c.ID, c.Queue, b.ch, member,
 			"tk", c.Task, "st", string(c.State), "pk", pk, "ra", ra)
 		a = append(a, rest...)
-		cmd = b.eval(ctx, enqueueOneScript, keys, a...)
+		send = func() *goredis.Cmd { return b.evalOnce(ctx, enqueueOneScript, keys, a...) }
+	}
+	cmd, settled := b.sendEnqueue(ctx, []*backend.Job{c}, send)
+	if settled != nil {
+		b.notify()
+		return settled, nil
 	}
 	if err := cmd.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "EXISTS") {
@@ -302,7 +316,11 @@ func (b *Backend) enqueueMany(ctx context.Context, jobs []*backend.Job, byQueue 
 	if err != nil {
 		return nil, fmt.Errorf("redis: enqueue: %w", err)
 	}
-	cmd := b.eval(ctx, script, []string{b.qp(order[0]) + "m", b.loc}, args...)
+	cmd, settled := b.sendEnqueue(ctx, jobs, func() *goredis.Cmd { return b.evalOnce(ctx, script, []string{b.qp(order[0]) + "m", b.loc}, args...) })
+	if settled != nil {
+		b.notify()
+		return settled, nil
+	}
 	if err := cmd.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "EXISTS") {
 			return nil, fmt.Errorf("redis: enqueue: %w", err)
@@ -919,32 +937,57 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			return nil, fmt.Errorf("redis: complete: %w", err)
 		}
 	}
+	// Sent once (lostreply.go): a completion sent again after its reply was
+	// lost finds its lease ended and reports it lost, although stored.
 	if len(calls) == 1 {
-		calls[0].cmd = b.eval(ctx, completeScript, b.meta(calls[0].q), allArgs[0]...)
+		calls[0].cmd = b.evalOnce(ctx, completeScript, b.meta(calls[0].q), allArgs[0]...)
 		err = calls[0].cmd.Err()
 	} else {
 		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
 			for k, c := range calls {
-				c.cmd = evalSha(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
+				c.cmd = evalShaOnce(ctx, p, completeScript, b.meta(c.q), allArgs[k]...)
 			}
 		})
 	}
+	var settled map[int]int64 // the reply was lost: what the store holds
 	if err != nil {
-		return nil, wrap(ctx, "complete", err)
+		if !replyLost(ctx, err) {
+			return nil, wrap(ctx, "complete", err)
+		}
+		var idx []int
+		var qs []string
+		for _, c := range calls {
+			for _, i := range c.idx {
+				idx = append(idx, i)
+				qs = append(qs, c.q)
+			}
+		}
+		if settled, err = b.completedBefore(ctx, outcomes, idx, qs); err != nil {
+			return nil, wrap(ctx, "complete", err)
+		}
 	}
 	var done, gone, steps []string
 	for _, c := range calls {
-		parts, _ := c.cmd.Val().([]any)
-		if len(parts) == 3 { // retention deleted workflow steps (wfgc.go)
-			steps = append(steps, strs(parts[2])...)
-			parts = parts[:2]
+		var res []any
+		if settled == nil {
+			parts, _ := c.cmd.Val().([]any)
+			if len(parts) == 3 { // retention deleted workflow steps (wfgc.go)
+				steps = append(steps, strs(parts[2])...)
+				parts = parts[:2]
+			}
+			if len(parts) != 2 {
+				return nil, fmt.Errorf("redis: complete: unexpected reply %v", c.cmd.Val())
+			}
+			res, _ = parts[0].([]any)
+			gone = append(gone, strs(parts[1])...)
 		}
-		if len(parts) != 2 {
-			return nil, fmt.Errorf("redis: complete: unexpected reply %v", c.cmd.Val())
-		}
-		res, _ := parts[0].([]any)
 		for n, i := range c.idx {
-			r, _ := res[n].(int64)
+			var r int64
+			if settled != nil {
+				r = settled[i]
+			} else {
+				r, _ = res[n].(int64)
+			}
 			id := outcomes[i].Lease.JobID
 			switch r {
 			case 1:
@@ -955,7 +998,6 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 				errs[i] = fmt.Errorf("redis: complete job %s: %w: %w", id, backend.ErrLeaseLost, backend.ErrNotFound)
 			}
 		}
-		gone = append(gone, strs(parts[1])...)
 	}
 	b.forget(done)
 	if len(gone) > 0 {
@@ -1117,11 +1159,18 @@ func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change f
 			pub = 1
 		}
 		a := append([]any{b.qp(q), b.ch, id, v, pub}, fields...)
-		r, err := b.run(ctx, casScript, b.meta(q), a...)
-		if err != nil {
+		// Sent once (lostreply.go): sent again after its reply was lost, it
+		// finds the version moved on and reads as a change by someone else.
+		cmd := b.evalOnce(ctx, casScript, b.meta(q), a...)
+		r, err := cmd.Int64()
+		if replyLost(ctx, err) {
+			if r, err = b.casApplied(ctx, q, id, v, fields); err != nil {
+				return wrap(ctx, op, err)
+			}
+		} else if err != nil {
 			return wrap(ctx, op, err)
 		}
-		switch r.(int64) {
+		switch r {
 		case 1:
 			if publish {
 				b.notify()

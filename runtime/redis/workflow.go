@@ -66,7 +66,7 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	if err != nil {
 		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
 	}
-	ok, err := b.c.SetNX(ctx, b.wfKey(wf.ID), data, 0).Result()
+	ok, err := b.setOnce(ctx, b.wfKey(wf.ID), data)
 	if err != nil {
 		return wrap(ctx, "enqueue workflow "+wf.ID, err)
 	}

@@ -1,0 +1,248 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/nuvom/nuvom/runtime/backend"
+)
+
+// An enqueue script inserts jobs once: run twice (go-redis sends a command
+// again when the connection drops before its reply arrives), the second run
+// fails with EXISTS although the first stored the jobs, and a caller told
+// "failed" enqueues them again and they run twice. So the standalone
+// enqueue scripts go out as onceCmd, which go-redis never sends again, and
+// sendEnqueue settles a lost reply itself: it reads whether this call's
+// jobs are stored (their records' field d is what this call wrote) and
+// either reports them enqueued or, when none is, sends the script again.
+
+// onceCmd is a command that go-redis must not send a second time.
+type onceCmd struct{ *goredis.Cmd }
+
+// NoRetry tells go-redis not to send the command again after a failure.
+func (onceCmd) NoRetry() bool { return true }
+
+// maxEnqueueSends bounds how often sendEnqueue sends a script whose reply
+// was lost and whose jobs were found not stored (go-redis's default
+// MaxRetries is 3 as well).
+const maxEnqueueSends = 3
+
+// processor sends a command: a client or a pipeline.
+type processor interface {
+	Process(ctx context.Context, cmd goredis.Cmder) error
+}
+
+// evalShaOnce sends script s through c (a client or a pipeline) as a
+// command that go-redis sends once (a pipeline holding one is not sent
+// again either).
+func evalShaOnce(ctx context.Context, c processor, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, "evalsha", s.Hash(), len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	a = append(a, args...)
+	cmd := goredis.NewCmd(ctx, a...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	_ = c.Process(ctx, onceCmd{cmd})
+	return cmd
+}
+
+// evalOnce runs script s once (loading the scripts again if Redis forgot
+// them: NOSCRIPT means it did not run).
+func (b *Backend) evalOnce(ctx context.Context, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	cmd := evalShaOnce(ctx, b.c, s, keys, args...)
+	if isNoScript(cmd.Err()) {
+		for _, s := range allScripts {
+			if err := s.Load(ctx, b.c).Err(); err != nil {
+				return cmd
+			}
+		}
+		cmd = evalShaOnce(ctx, b.c, s, keys, args...)
+	}
+	return cmd
+}
+
+// replyLost reports whether err leaves unknown whether a command ran: the
+// connection failed (no reply from Redis, which would be a goredis.Error)
+// while ctx is still live.
+func replyLost(ctx context.Context, err error) bool {
+	var reply goredis.Error
+	return err != nil && !errors.As(err, &reply) && ctx.Err() == nil
+}
+
+// sendEnqueue runs send, which sends one enqueue script for jobs (clamped,
+// on a standalone Redis) with evalOnce. When the reply is lost it settles
+// the outcome: stored, it returns the jobs' results (settled) and no
+// command; not stored, it sends again (maxEnqueueSends in all). Otherwise
+// it returns the last command, whose error the caller handles as before.
+func (b *Backend) sendEnqueue(ctx context.Context, jobs []*backend.Job, send func() *goredis.Cmd) (cmd *goredis.Cmd, settled []backend.EnqueueResult) {
+	for n := 1; ; n++ {
+		cmd = send()
+		if !replyLost(ctx, cmd.Err()) {
+			return cmd, nil
+		}
+		res, err := b.enqueuedBefore(ctx, jobs)
+		if err != nil || res != nil || n == maxEnqueueSends {
+			return cmd, res
+		}
+	}
+}
+
+// enqueuedBefore reports whether an enqueue script for jobs ran: it returns
+// their results when one of them is stored as this call stored it (its task
+// and field d, which never change, as this call wrote them; the script
+// inserts all of a batch or none, so the others were duplicates by unique
+// key), nil when none is. A job that held the id before, with the same task
+// and d, is the same job enqueued again: taken for this call's.
+func (b *Backend) enqueuedBefore(ctx context.Context, jobs []*backend.Job) ([]backend.EnqueueResult, error) {
+	got := make([]*goredis.SliceCmd, len(jobs))
+	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, j := range jobs {
+			got[i] = p.HMGet(ctx, b.qp(j.Queue)+"j:"+j.ID, "tk", "d")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	res := make([]backend.EnqueueResult, len(jobs))
+	stored := -1
+	for i, j := range jobs {
+		d, err := appendStatic(nil, j)
+		if err != nil {
+			return nil, err
+		}
+		if f := got[i].Val(); f[0] == j.Task && f[1] == string(d) {
+			res[i] = backend.EnqueueResult{ID: j.ID}
+			stored = i
+		}
+	}
+	if stored < 0 {
+		return nil, nil
+	}
+	for i, j := range jobs {
+		if res[i].ID != "" {
+			continue
+		}
+		if j.UniqueKey == "" {
+			return nil, fmt.Errorf("job %s is not stored but job %s of the same batch is", j.ID, jobs[stored].ID)
+		}
+		m, err := b.c.ZRange(ctx, b.uniqueKey(j), -1, -1).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(m) == 0 || len(m[0]) <= 16 {
+			return nil, fmt.Errorf("job %s is not stored and no job holds its unique key %q", j.ID, j.UniqueKey)
+		}
+		res[i] = backend.EnqueueResult{ID: m[0][16:], Duplicate: true}
+	}
+	return res, nil
+}
+
+// setOnce stores value at key unless key exists (SET NX), sent once; a lost
+// reply is settled by reading key back. It reports whether this call stored
+// value.
+func (b *Backend) setOnce(ctx context.Context, key string, value []byte) (bool, error) {
+	for n := 1; ; n++ {
+		cmd := goredis.NewCmd(ctx, "set", key, value, "nx")
+		cmd.SetFirstKeyPos(1)
+		err := b.c.Process(ctx, onceCmd{cmd})
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, goredis.Nil):
+			return false, nil
+		case !replyLost(ctx, err) || n == maxEnqueueSends:
+			return false, err
+		}
+		got, gerr := b.c.Get(ctx, key).Result()
+		switch {
+		case gerr == nil:
+			return got == string(value), nil
+		case !errors.Is(gerr, goredis.Nil):
+			return false, err
+		}
+		// Not stored: send again.
+	}
+}
+
+// completedBefore settles Complete calls whose replies were lost: per
+// outcome 1 when its job holds the outcome's state and lease token and is not
+// running (the fence token is the claim's own, and only the lease's holder
+// or an expiry of the lease ends it: an outcome sent after its lease expired
+// may be taken as stored), -1 when the job is gone, 0 when it is not. What a
+// lost call's retention deleted is left for the sweeps (its ids stay in the
+// location hash until then).
+func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcome, idx []int, queues []string) (map[int]int64, error) {
+	got := make([]*goredis.SliceCmd, len(idx))
+	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for k, i := range idx {
+			got[k] = p.HMGet(ctx, b.qp(queues[k])+"j:"+outcomes[i].Lease.JobID, "st", "lt")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(idx))
+	for k, i := range idx {
+		o := &outcomes[i]
+		f := got[k].Val()
+		switch {
+		case f[0] == nil:
+			out[i] = -1
+		case f[0] == string(o.State) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
+			out[i] = 1
+		}
+	}
+	return out, nil
+}
+
+// casApplied settles a casScript call whose reply was lost: 1 when job id
+// holds the version after v and fields as the call wrote them, -1 when it is
+// gone, else 0 (read it again).
+func (b *Backend) casApplied(ctx context.Context, q, id, v string, fields []any) (int64, error) {
+	names := []string{"v"}
+	for i := 0; i < len(fields); i += 2 {
+		names = append(names, fields[i].(string))
+	}
+	got, err := b.c.HMGet(ctx, b.qp(q)+"j:"+id, names...).Result()
+	if err != nil {
+		return 0, err
+	}
+	if got[0] == nil {
+		return -1, nil
+	}
+	n, _ := strconv.Atoi(v) // a missing version is "" (0)
+	if got[0] != strconv.Itoa(n+1) {
+		return 0, nil
+	}
+	for i := 0; i < len(fields); i += 2 {
+		if got[1+i/2] != argString(fields[i+1]) {
+			return 0, nil
+		}
+	}
+	return 1, nil
+}
+
+// argString is how Redis stores v, a command argument of the types the
+// field lists hold.
+func argString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	default:
+		return fmt.Sprint(v)
+	}
+}

@@ -1,0 +1,264 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nuvom/nuvom/internal/redistest"
+	"github.com/nuvom/nuvom/runtime/backend"
+)
+
+// TestLostReplyEnqueue: the connection drops while an enqueue is under way,
+// either after Redis ran it (the reply is lost) or before Redis read it.
+// Enqueue must succeed with the jobs stored once, or fail with nothing
+// stored; never fail with the jobs stored (a caller that enqueues again
+// would run them twice), and never overwrite a job that held the id.
+func TestLostReplyEnqueue(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	if _, err := be.Enqueue(ctx, benchJobs(1, now)); err != nil { // registers the queue and task
+		t.Fatal(err)
+	}
+	held := benchJobs(1, now)[0]
+	held.UniqueKey, held.UniqueUntil = "k", now.Add(time.Hour)
+	if _, err := be.Enqueue(ctx, []*backend.Job{held}); err != nil {
+		t.Fatal(err)
+	}
+	unique := func(n int) []*backend.Job { // the last job is a duplicate of held
+		jobs := benchJobs(n, now)
+		for i, j := range jobs {
+			j.UniqueKey, j.UniqueUntil = "u"+j.ID, now.Add(time.Hour)
+			if i == n-1 {
+				j.UniqueKey = "k"
+			}
+		}
+		return jobs
+	}
+	withPriority := func(n int) []*backend.Job {
+		jobs := benchJobs(n, now)
+		jobs[0].Attempts = []backend.Attempt{{Number: 1, StartedAt: now, FinishedAt: now, Outcome: "failed"}}
+		jobs[0].Attempt = 1
+		return jobs
+	}
+	cases := []struct {
+		name string
+		jobs []*backend.Job
+	}{
+		{"single", benchJobs(1, now)},
+		{"batch", benchJobs(3, now)},
+		{"single not plain", withPriority(1)},
+		{"batch not plain", withPriority(3)},
+		{"single duplicate", unique(1)},
+		{"batch with a duplicate", unique(3)},
+	}
+	for _, c := range cases {
+		for _, where := range []string{"reply", "command"} {
+			t.Run(c.name+"/"+where, func(t *testing.T) {
+				jobs := make([]*backend.Job, len(c.jobs))
+				for i, j := range c.jobs {
+					cp := *j
+					cp.ID = benchJobs(1, now)[0].ID
+					if cp.UniqueKey != "" && cp.UniqueKey != "k" {
+						cp.UniqueKey = "u" + cp.ID
+					}
+					jobs[i] = &cp
+				}
+				if where == "reply" {
+					px.lose.Store(1)
+				} else {
+					px.loseReq.Store(1)
+				}
+				res, err := be.Enqueue(ctx, jobs)
+				if px.lose.Load()+px.loseReq.Load() != 0 {
+					t.Fatal("the proxy dropped nothing")
+				}
+				if err != nil {
+					t.Fatalf("Enqueue: %v", err)
+				}
+				for i, j := range jobs {
+					dup := j.UniqueKey == "k"
+					if res[i].Duplicate != dup || (dup && res[i].ID != held.ID) || (!dup && res[i].ID != j.ID) {
+						t.Errorf("result %d = %+v, want id %s duplicate %v", i, res[i], map[bool]string{true: held.ID, false: j.ID}[dup], dup)
+					}
+					_, gerr := be.Get(ctx, j.ID)
+					if stored := gerr == nil; stored == dup {
+						t.Errorf("job %s (duplicate %v): Get = %v", j.ID, dup, gerr)
+					}
+				}
+			})
+		}
+	}
+	// A batch holding an id that exists fails, its reply lost or not, and
+	// leaves the job that held the id as it was.
+	t.Run("existing id", func(t *testing.T) {
+		other := benchJobs(2, now)
+		other[1].ID, other[1].Task = held.ID, "other"
+		px.lose.Store(1)
+		if _, err := be.Enqueue(ctx, other); err == nil || !strings.Contains(err.Error(), "EXISTS") {
+			t.Fatalf("Enqueue of an existing id: %v, want EXISTS", err)
+		}
+		if got, err := be.Get(ctx, held.ID); err != nil || got.Task != held.Task {
+			t.Fatalf("the job that held the id: %v, task %q", err, got.Task)
+		}
+		if _, err := be.Get(ctx, other[0].ID); err == nil {
+			t.Fatal("a failed batch stored a job")
+		}
+	})
+}
+
+// TestLostReplyEnqueueWorkflow loses each reply of an EnqueueWorkflow in
+// turn (the k-th one the proxy passes): every command is either safe to send
+// again or settled when its reply is lost, so the call succeeds and stores
+// the whole workflow, once.
+func TestLostReplyEnqueueWorkflow(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for k := range 8 {
+		jobs := benchJobs(3, now)
+		jobs[1].State, jobs[2].State = backend.StatePending, backend.StatePending
+		jobs[2].Queue = fmt.Sprintf("other%d", k) // a queue not registered yet
+		wf := &backend.Workflow{ID: benchJobs(1, now)[0].ID, CreatedAt: now, Steps: []backend.Step{
+			{Job: jobs[0]},
+			{Job: jobs[1], Parents: []backend.Edge{{Parent: jobs[0].ID}}},
+			{Job: jobs[2], Parents: []backend.Edge{{Parent: jobs[0].ID}, {Parent: jobs[1].ID}}},
+		}}
+		px.skip.Store(int32(k))
+		px.lose.Store(1)
+		err := be.EnqueueWorkflow(ctx, wf)
+		px.lose.Store(0)
+		if err != nil {
+			t.Fatalf("reply %d lost: EnqueueWorkflow: %v", k, err)
+		}
+		info, err := be.GetWorkflow(ctx, wf.ID)
+		if err != nil || len(info.Steps) != 3 {
+			t.Fatalf("reply %d lost: GetWorkflow = %+v, %v; want 3 steps", k, info, err)
+		}
+		list, err := be.ListWorkflows(ctx, 100)
+		if err != nil || !slices.ContainsFunc(list, func(w backend.WorkflowSummary) bool { return w.ID == wf.ID }) {
+			t.Fatalf("reply %d lost: ListWorkflows = %v, %v; want workflow %s", k, list, err, wf.ID)
+		}
+	}
+}
+
+// TestLostReplyComplete: a Complete whose reply is lost reports what the
+// store holds: stored outcomes as stored (not as leases lost, which would
+// skip OnStored hooks and the release of workflow steps), a lease that was
+// not held as lost; over one queue (one script) and two (a pipeline); the
+// k-th reply of the call lost, in turn.
+func TestLostReplyComplete(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		for _, state := range []backend.State{backend.StateSucceeded, backend.StateRetrying} {
+			for k := range 3 {
+				t.Run(fmt.Sprintf("%d queues/%s/reply %d", len(queues), state, k), func(t *testing.T) {
+					jobs := benchJobs(len(queues)+1, now)
+					for i, q := range queues {
+						jobs[i].Queue = q
+					}
+					jobs[len(queues)].Queue = queues[0]
+					if _, err := be.Enqueue(ctx, jobs); err != nil {
+						t.Fatal(err)
+					}
+					got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+					if err != nil || len(got) != len(jobs) {
+						t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+					}
+					outs := make([]backend.Outcome, len(got))
+					for i, j := range got {
+						outs[i] = backend.Outcome{Lease: j.Lease(), State: state, FinishedAt: now, RunAt: now.Add(time.Hour),
+							Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+					}
+					outs[0].Lease.Token++ // a lease this worker does not hold
+					px.skip.Store(int32(k))
+					px.lose.Store(1)
+					errs, err := be.Complete(ctx, outs)
+					if k == 0 && px.lose.Load() != 0 {
+						t.Fatal("the proxy dropped nothing")
+					}
+					px.lose.Store(0)
+					if err != nil {
+						t.Fatalf("Complete: %v", err)
+					}
+					if !errors.Is(errs[0], backend.ErrLeaseLost) {
+						t.Errorf("outcome with a lease not held: %v, want ErrLeaseLost", errs[0])
+					}
+					for i, j := range got[1:] {
+						if errs[i+1] != nil {
+							t.Errorf("job %s: %v, want stored", j.ID, errs[i+1])
+						}
+						if g, err := be.Get(ctx, j.ID); err != nil || g.State != state {
+							t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestLostReplyCancelRetry: Cancel and Retry whose replies are lost (the
+// k-th one, in turn) succeed as they would have, rather than reporting the
+// state they set as a wrong one.
+func TestLostReplyCancelRetry(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for k := range 4 {
+		j := benchJobs(1, now)[0]
+		if _, err := be.Enqueue(ctx, []*backend.Job{j}); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			name string
+			call func() error
+			want backend.State
+		}{
+			{"cancel", func() error { return be.Cancel(ctx, j.ID, now) }, backend.StateCancelled},
+			{"retry", func() error { return be.Retry(ctx, j.ID, now) }, backend.StateQueued},
+		} {
+			px.skip.Store(int32(k))
+			px.lose.Store(1)
+			err := step.call()
+			px.lose.Store(0)
+			if err != nil {
+				t.Fatalf("reply %d lost: %s: %v", k, step.name, err)
+			}
+			if got, err := be.Get(ctx, j.ID); err != nil || got.State != step.want {
+				t.Fatalf("reply %d lost: after %s: %v, %v; want %s", k, step.name, got.State, err, step.want)
+			}
+		}
+	}
+}

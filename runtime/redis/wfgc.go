@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -48,6 +49,9 @@ import (
 // (one pipeline, then two round trips for their jobs); a workflow none of
 // whose sampled steps exists (an empty or missing wfl included) is checked
 // step by step (collect), which also drops the steps found gone from wfl.
+// Each pass also settles the workflows whose EnqueueWorkflow a crash
+// interrupted (repairEnqueues): until its wfs member is added, a workflow
+// is reachable only through wfnew.
 
 // wfSweepChunk is how many workflows a sweep pass looks at; wfSample is
 // how many members of a workflow's wfl it checks first.
@@ -76,13 +80,28 @@ func (b *Backend) sweepWorkflowsEvery(ctx context.Context) error {
 	if !due {
 		return nil
 	}
-	ms, err := b.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.wfListKey(), ByLex: true,
-		Start: b.nextSweep(), Stop: "+", Count: wfSweepChunk}).Result()
-	if err != nil {
+	var wfs, interrupted *goredis.StringSliceCmd
+	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		wfs, interrupted = b.sweepReads(ctx, p)
+		return nil
+	}); err != nil {
 		return fmt.Errorf("sweep workflows: %w", err)
 	}
-	_, err = b.sweepWorkflows(ctx, ms)
+	_, err := b.sweepWorkflows(ctx, wfs.Val(), interrupted.Val())
 	return err
+}
+
+// sweepReads queues in p the reads of a pass of the workflow sweep: the
+// next chunk of wfs (from nextSweep) and up to wfSweepChunk workflows
+// whose EnqueueWorkflow began more than wfNewGrace ago and never finished
+// (wfnew: a crash interrupted it).
+func (b *Backend) sweepReads(ctx context.Context, p goredis.Pipeliner) (wfs, interrupted *goredis.StringSliceCmd) {
+	wfs = p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.wfListKey(), ByLex: true,
+		Start: b.nextSweep(), Stop: "+", Count: wfSweepChunk})
+	cut := b.o.now().Add(-wfNewGrace).Unix()
+	interrupted = p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.wfNewKey(), ByScore: true,
+		Start: "-inf", Stop: strconv.FormatInt(cut, 10), Count: wfSweepChunk})
+	return wfs, interrupted
 }
 
 // deleted handles the reply {ids, STEPS} of a script that deleted jobs
@@ -289,10 +308,15 @@ func (b *Backend) nextSweep() string {
 	return "(" + b.wfSweepFrom
 }
 
-// sweepWorkflows deletes the workflows among ms (a chunk of wfs read from
-// nextSweep, up to wfSweepChunk) none of whose steps' jobs is left, and
-// moves the sweep on. It returns how many it deleted.
-func (b *Backend) sweepWorkflows(ctx context.Context, ms []string) (int, error) {
+// sweepWorkflows settles the interrupted enqueues (repairEnqueues), deletes the
+// workflows among ms (a chunk of wfs read from nextSweep, up to
+// wfSweepChunk) none of whose steps' jobs is left, and moves the sweep on.
+// It returns how many it deleted.
+func (b *Backend) sweepWorkflows(ctx context.Context, ms, interrupted []string) (int, error) {
+	_, repaired, err := b.repairEnqueues(ctx, interrupted)
+	if err != nil {
+		return 0, fmt.Errorf("sweep workflows: repair interrupted enqueues: %w", err)
+	}
 	b.wfSweepMu.Lock()
 	b.wfSweepFrom = ""
 	if len(ms) >= wfSweepChunk {
@@ -300,7 +324,7 @@ func (b *Backend) sweepWorkflows(ctx context.Context, ms []string) (int, error) 
 	}
 	b.wfSweepMu.Unlock()
 	if len(ms) == 0 {
-		return 0, nil
+		return repaired, nil
 	}
 	samples := make([]*goredis.StringSliceCmd, len(ms))
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -337,7 +361,66 @@ func (b *Backend) sweepWorkflows(ctx context.Context, ms []string) (int, error) 
 	}
 	n, err := b.collect(ctx, check)
 	if err != nil {
-		return n, fmt.Errorf("sweep workflows: %w", err)
+		return n + repaired, fmt.Errorf("sweep workflows: %w", err)
 	}
-	return n, nil
+	return n + repaired, nil
+}
+
+// wfNewGrace is how long an EnqueueWorkflow may take before repairEnqueues
+// takes its wfnew member for one a crash interrupted.
+const wfNewGrace = 10 * time.Minute
+
+// repairEnqueues settles the workflows ms whose EnqueueWorkflow began more
+// than wfNewGrace ago and never finished (sweepReads: a crash): one with a
+// step's job stored gets its wfs member (the steps' jobs are stored by one
+// script on a standalone Redis; on a Cluster the steps whose jobs are
+// missing count as deleted); what is left of the others (graph, wfstep
+// entries, wfl) is deleted. It returns how many it listed and deleted.
+func (b *Backend) repairEnqueues(ctx context.Context, ms []string) (listed, deleted int, err error) {
+	if len(ms) == 0 {
+		return 0, 0, nil
+	}
+	graphs, err := b.graphsOf(ctx, ms)
+	if err != nil {
+		return 0, 0, err
+	}
+	var ids []string
+	for _, g := range graphs {
+		if g != nil {
+			for _, s := range g.Steps {
+				ids = append(ids, s.ID)
+			}
+		}
+	}
+	left, err := b.stepsLeft(ctx, ids)
+	if err != nil {
+		return 0, 0, err
+	}
+	var list, dead []string
+	for _, wf := range ms {
+		g, ok := graphs[wf]
+		switch {
+		case !ok: // a graph that cannot be read: left alone, as the sweep leaves it
+		case g != nil && slices.ContainsFunc(g.Steps, func(s backend.GraphStep) bool { return left[s.ID] }):
+			list = append(list, wf)
+		default:
+			dead = append(dead, wf)
+		}
+	}
+	if len(list) > 0 {
+		z := make([]goredis.Z, len(list))
+		for i, wf := range list {
+			z[i] = goredis.Z{Member: wf}
+		}
+		if err := b.c.ZAdd(ctx, b.wfListKey(), z...).Err(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := b.dropWorkflows(ctx, dead, graphs); err != nil {
+		return len(list), 0, err
+	}
+	if err := b.c.ZRem(ctx, b.wfNewKey(), toAny(ms)...).Err(); err != nil {
+		return len(list), len(dead), err
+	}
+	return len(list), len(dead), nil
 }

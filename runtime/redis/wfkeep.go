@@ -293,21 +293,20 @@ func (b *Backend) unparkParentsOf(ctx context.Context, ids []string) error {
 // sweepParked unparks, in each queue of qs, the parked jobs (donewf) that
 // no pending step waits for any more: those a crash between a step's settle
 // and the unpark left parked. A queue with none costs one ZCARD (pipelined).
-// In the same pipeline it reads the next chunk of workflows to sweep
-// (sweepWorkflows, wfgc.go), which it sweeps last: with no workflow, no
-// round trip more.
+// In the same pipeline it reads what the workflow sweep needs
+// (sweepReads, wfgc.go), which it makes last: with no workflow, no round
+// trip more.
 func (b *Backend) sweepParked(ctx context.Context, qs []string) error {
 	if len(qs) == 0 {
 		return nil
 	}
 	cards := make([]*goredis.IntCmd, len(qs))
-	var wfs *goredis.StringSliceCmd
+	var wfs, interrupted *goredis.StringSliceCmd
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, q := range qs {
 			cards[i] = p.ZCard(ctx, b.qp(q)+"donewf")
 		}
-		wfs = p.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: b.wfListKey(), ByLex: true,
-			Start: b.nextSweep(), Stop: "+", Count: wfSweepChunk})
+		wfs, interrupted = b.sweepReads(ctx, p)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("sweep parked workflow parents: %w", err)
@@ -315,7 +314,7 @@ func (b *Backend) sweepParked(ctx context.Context, qs []string) error {
 	if err := b.sweepParkedIn(ctx, qs, cards); err != nil {
 		return err
 	}
-	_, err := b.sweepWorkflows(ctx, wfs.Val())
+	_, err := b.sweepWorkflows(ctx, wfs.Val(), interrupted.Val())
 	return err
 }
 

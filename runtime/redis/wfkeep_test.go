@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -15,16 +14,16 @@ import (
 	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
 
-// topologies runs f on a standalone Redis and, with NUVOM_REDIS_CLUSTER=1,
-// on a 3-node Cluster; open returns a fresh backend with opts.
+// topologies runs f on a standalone Redis and, unless -short, on a 3-node
+// Cluster (each test its own); open returns a fresh backend with opts.
 func topologies(t *testing.T, f func(t *testing.T, open func(opts ...Option) *Backend)) {
 	t.Run("standalone", func(t *testing.T) {
 		srv := redistest.Start(t)
 		f(t, func(opts ...Option) *Backend { return openTest(t, srv, opts...) })
 	})
 	t.Run("cluster", func(t *testing.T) {
-		if os.Getenv("NUVOM_REDIS_CLUSTER") != "1" {
-			t.Skip("set NUVOM_REDIS_CLUSTER=1")
+		if testing.Short() {
+			t.Skip("starts a 3-node Redis Cluster")
 		}
 		cl := redistest.StartCluster(t)
 		f(t, func(opts ...Option) *Backend {

@@ -20,6 +20,9 @@ import (
 //	<prefix>:wfstep    hash: job id -> workflow id, for the steps of every workflow
 //	<prefix>:wfs       zset (lex): workflow ids, for ListWorkflows
 //	<prefix>:wfl:<id>  set: the steps whose jobs may still exist (wfgc.go)
+//	<prefix>:wfnew     zset: workflows being enqueued, by start (Unix seconds):
+//	                   what a crash during EnqueueWorkflow left is found there
+//	                   (repairEnqueues, wfgc.go)
 //
 // Each step's record carries field wf, its workflow's id (wfgc.go). A
 // workflow goes with the last of its steps' jobs (wfgc.go); a step whose
@@ -41,13 +44,15 @@ var _ backend.Workflows = (*Backend)(nil)
 func (b *Backend) wfKey(id string) string { return b.o.prefix + ":wf:" + id }
 func (b *Backend) wfStepKey() string      { return b.o.prefix + ":wfstep" }
 func (b *Backend) wfListKey() string      { return b.o.prefix + ":wfs" }
+func (b *Backend) wfNewKey() string       { return b.o.prefix + ":wfnew" }
 
 // errUnchanged ends a compare-and-set that has nothing to write.
 var errUnchanged = errors.New("unchanged")
 
-// EnqueueWorkflow stores the graph, wfstep's entries and the wfl set, then
-// every job (pending steps included) through Enqueue's path (on a
-// standalone Redis one script, atomically), then the wfs member.
+// EnqueueWorkflow records the workflow in wfnew, stores the graph, wfstep's
+// entries and the wfl set (beginWorkflow), then every job (pending steps
+// included) through Enqueue's path (on a standalone Redis one script,
+// atomically), then the wfs member, and takes it out of wfnew.
 func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) error {
 	if err := b.check(ctx, "enqueue workflow"); err != nil {
 		return err
@@ -55,33 +60,69 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	if err := backend.CheckWorkflow(wf); err != nil {
 		return fmt.Errorf("redis: enqueue workflow: %w", err)
 	}
-	g := backend.GraphOf(wf)
+	undo, err := b.beginWorkflow(ctx, wf)
+	if err != nil {
+		return err
+	}
 	jobs := make([]*backend.Job, len(wf.Steps))
-	steps := make([]any, 0, 2*len(wf.Steps))
 	for i, s := range wf.Steps {
 		jobs[i] = s.Job
+	}
+	if _, err := b.enqueue(ctx, jobs, true, parentSet(wf), wf.ID); err != nil {
+		undo()
+		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
+	}
+	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.ZAdd(ctx, b.wfListKey(), goredis.Z{Member: wf.ID})
+		p.ZRem(ctx, b.wfNewKey(), wf.ID)
+		return nil
+	}); err != nil {
+		return wrap(ctx, "enqueue workflow "+wf.ID, err)
+	}
+	return nil
+}
+
+// beginWorkflow is the first part of EnqueueWorkflow: the wfnew member,
+// then the graph (failing when a workflow holds the id), wfstep's entries
+// and the wfl set. It returns what deletes them again.
+func (b *Backend) beginWorkflow(ctx context.Context, wf *backend.Workflow) (undo func(), err error) {
+	g := backend.GraphOf(wf)
+	ids := make([]string, len(wf.Steps))
+	steps := make([]any, 0, 2*len(wf.Steps))
+	for i, s := range wf.Steps {
+		ids[i] = s.Job.ID
 		steps = append(steps, s.Job.ID, wf.ID)
 	}
 	data, err := msgpack.Marshal(&g)
 	if err != nil {
-		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
+		return nil, fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
+	}
+	// Recorded first: whatever a crash leaves after this, the repair finds.
+	added, err := b.c.ZAddNX(ctx, b.wfNewKey(), goredis.Z{Score: float64(b.o.now().Unix()), Member: wf.ID}).Result()
+	if err != nil {
+		return nil, wrap(ctx, "enqueue workflow "+wf.ID, err)
+	}
+	forget := func() {
+		if added > 0 {
+			b.c.ZRem(context.WithoutCancel(ctx), b.wfNewKey(), wf.ID)
+		}
 	}
 	ok, err := b.setOnce(ctx, b.wfKey(wf.ID), data)
+	if err != nil || !ok {
+		forget()
+	}
 	if err != nil {
-		return wrap(ctx, "enqueue workflow "+wf.ID, err)
+		return nil, wrap(ctx, "enqueue workflow "+wf.ID, err)
 	}
 	if !ok {
-		return fmt.Errorf("redis: enqueue workflow %s: a workflow with this id exists", wf.ID)
+		return nil, fmt.Errorf("redis: enqueue workflow %s: a workflow with this id exists", wf.ID)
 	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.ID
-	}
-	undo := func() {
+	undo = func() {
 		c := context.WithoutCancel(ctx)
 		b.c.HDel(c, b.wfStepKey(), ids...)
 		b.c.Del(c, b.wfLiveKey(wf.ID))
 		b.c.Del(c, b.wfKey(wf.ID))
+		forget()
 	}
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		p.HSet(ctx, b.wfStepKey(), steps...)
@@ -89,16 +130,9 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 		return nil
 	}); err != nil {
 		undo()
-		return wrap(ctx, "enqueue workflow "+wf.ID, err)
+		return nil, wrap(ctx, "enqueue workflow "+wf.ID, err)
 	}
-	if _, err := b.enqueue(ctx, jobs, true, parentSet(wf), wf.ID); err != nil {
-		undo()
-		return fmt.Errorf("redis: enqueue workflow %s: %w", wf.ID, err)
-	}
-	if err := b.c.ZAdd(ctx, b.wfListKey(), goredis.Z{Member: wf.ID}).Err(); err != nil {
-		return wrap(ctx, "enqueue workflow "+wf.ID, err)
-	}
-	return nil
+	return undo, nil
 }
 
 func (b *Backend) readGraph(ctx context.Context, id string) (*backend.Graph, error) {

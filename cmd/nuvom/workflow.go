@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nuvom/nuvom"
+	"github.com/nuvom/nuvom/internal/clip"
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
@@ -105,12 +107,12 @@ func (a *app) cmdWorkflowShow(args []string) int {
 		return a.fail(err)
 	}
 	if c == nil {
-		return a.fail(fmt.Errorf("workflow %s: no job store at %s", fs.Arg(0), missing))
+		return a.fail(fmt.Errorf("no workflow with id %s (nothing stored yet at %s)", clip.Quote(fs.Arg(0)), missing))
 	}
 	defer c.Close()
 	info, err := c.GetWorkflow(ctx, fs.Arg(0))
 	if err != nil {
-		return a.fail(err)
+		return a.fail(workflowErr(fs.Arg(0), err))
 	}
 	v := viewOf(info)
 	if *asJSON {
@@ -222,10 +224,20 @@ func (a *app) cmdWorkflowCancel(args []string) int {
 	defer c.Close()
 	n, err := c.CancelWorkflow(ctx, fs.Arg(0))
 	if err != nil {
-		return a.fail(err)
+		return a.fail(workflowErr(fs.Arg(0), err))
 	}
 	fmt.Fprintf(a.stdout, "workflow %s: cancelled %d steps\n", fs.Arg(0), n)
 	return exitOK
+}
+
+// workflowErr says "no workflow with id" for err wrapping
+// nuvom.ErrWorkflowNotFound (the store's own wording repeats the id and
+// names the store), else returns err.
+func workflowErr(id string, err error) error {
+	if errors.Is(err, nuvom.ErrWorkflowNotFound) {
+		return fmt.Errorf("no workflow with id %s", clip.Quote(id))
+	}
+	return err
 }
 
 // sameType reports whether two manifest types are the same Go type: named

@@ -2,12 +2,14 @@ package redis
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/backend/backendtest"
 )
@@ -81,4 +83,24 @@ func TestRepairInterruptedWorkflowEnqueue(t *testing.T) {
 			t.Fatalf("wfnew after the repair = %v, want only %s", got, recent.ID)
 		}
 	})
+}
+
+// TestEnqueueWorkflowIDTaken: a workflow whose id is taken is refused, the
+// one holding the id stays as it was, and nothing is left in wfnew.
+func TestEnqueueWorkflowIDTaken(t *testing.T) {
+	t0 := backendtest.Epoch()
+	b := openTest(t, redistest.Start(t))
+	ctx := t.Context()
+	first := roots(t, b, backendtest.ID(1), t0, backendtest.ID(2))
+	second := &backend.Workflow{ID: first.ID, CreatedAt: t0, Steps: []backend.Step{{Job: backendtest.NewJob(backendtest.ID(3), "r", t0)}}}
+	if err := b.EnqueueWorkflow(ctx, second); err == nil || !strings.Contains(err.Error(), "a workflow with this id exists") {
+		t.Fatalf("EnqueueWorkflow with a taken id = %v, want an error saying so", err)
+	}
+	wantSteps(t, b, first, "the workflow holding the id", backendtest.ID(2))
+	if _, err := b.Get(ctx, backendtest.ID(3)); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("a step of the refused workflow was stored: %v", err)
+	}
+	if n := b.c.ZCard(ctx, b.wfNewKey()).Val(); n != 0 {
+		t.Fatalf("wfnew holds %d members after a refused and a whole enqueue, want 0", n)
+	}
 }

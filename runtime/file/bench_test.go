@@ -81,3 +81,24 @@ func BenchmarkGetWorkflow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCancelWorkflow cancels a fan-in of 1,000 steps (999 queued
+// roots, one pending child): one job file written per step, and the graph
+// read once for the settling of all of them.
+func BenchmarkCancelWorkflow(b *testing.B) {
+	be := openTest(b)
+	ctx := b.Context()
+	now := time.Now()
+	const n = 1000
+	for b.Loop() {
+		b.StopTimer()
+		wf := backendtest.FanIn(n, now)
+		if err := be.EnqueueWorkflow(ctx, wf); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if c, err := be.CancelWorkflow(ctx, wf.ID, now); err != nil || c != n {
+			b.Fatalf("CancelWorkflow = %d, %v; want %d", c, err, n)
+		}
+	}
+}

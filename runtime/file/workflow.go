@@ -164,7 +164,12 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 
 // settleChildren looks at the children of job id, which has just ended.
 func (b *Backend) settleChildren(ctx context.Context, id string, now time.Time) error {
-	cache := map[string]*backend.Graph{}
+	return b.settleChildrenWith(ctx, id, now, map[string]*backend.Graph{})
+}
+
+// settleChildrenWith is settleChildren reading graphs through cache
+// (workflow id -> graph), which a caller settling many steps shares.
+func (b *Backend) settleChildrenWith(ctx context.Context, id string, now time.Time, cache map[string]*backend.Graph) error {
 	work := []string{id}
 	released := false
 	for len(work) > 0 {
@@ -381,8 +386,9 @@ func (b *Backend) CancelWorkflow(ctx context.Context, id string, now time.Time) 
 		// No step's job is left, as GetWorkflow finds (the deletion rule).
 		return 0, fmt.Errorf("file backend cancel workflow %s: %w", id, backend.ErrWorkflowNotFound)
 	}
+	cache := map[string]*backend.Graph{id: g}
 	for _, s := range g.Steps {
-		if err := b.settleChildren(ctx, s.ID, now); err != nil {
+		if err := b.settleChildrenWith(ctx, s.ID, now, cache); err != nil {
 			return n, fmt.Errorf("file backend cancel workflow %s: %w", id, err)
 		}
 	}

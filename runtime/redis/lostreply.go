@@ -176,7 +176,9 @@ func (b *Backend) setOnce(ctx context.Context, key string, value []byte) (bool, 
 // outcome 1 when its job holds the outcome's state and lease token and is not
 // running (the fence token is the claim's own, and only the lease's holder
 // or an expiry of the lease ends it: an outcome sent after its lease expired
-// may be taken as stored), -1 when the job is gone, 0 when it is not. What a
+// may be taken as stored), 2 when it is still running under the outcome's
+// lease (the script did not run: the command never reached Redis, and may be
+// sent again), -1 when the job is gone, 0 when it is not. What a
 // lost call's retention deleted is left for the sweeps (its ids stay in the
 // location hash until then).
 func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcome, idx []int, queues []string) (map[int]int64, error) {
@@ -198,6 +200,8 @@ func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcom
 			out[i] = -1
 		case f[0] == string(o.State) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
 			out[i] = 1
+		case f[0] == string(backend.StateRunning) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
+			out[i] = 2 // still held: the script did not run
 		}
 	}
 	return out, nil

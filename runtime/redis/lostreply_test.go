@@ -262,3 +262,112 @@ func TestLostReplyCancelRetry(t *testing.T) {
 		}
 	}
 }
+
+// TestLostRequestComplete: the connection drops while a Complete is under
+// way, before Redis read it (a dead pooled connection, a reset on the way):
+// the completion never ran and the leases are still held, so it must be
+// stored, as go-redis's own retry did before completions were sent once;
+// reported as a lease lost, the worker drops the outcome and the job runs
+// again once its lease expires. Over one queue (one script) and two (a
+// pipeline).
+func TestLostRequestComplete(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		for _, state := range []backend.State{backend.StateSucceeded, backend.StateRetrying} {
+			t.Run(fmt.Sprintf("%d queues/%s", len(queues), state), func(t *testing.T) {
+				jobs := benchJobs(len(queues), now)
+				for i, q := range queues {
+					jobs[i].Queue = q
+				}
+				if _, err := be.Enqueue(ctx, jobs); err != nil {
+					t.Fatal(err)
+				}
+				got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+				if err != nil || len(got) != len(jobs) {
+					t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+				}
+				outs := make([]backend.Outcome, len(got))
+				for i, j := range got {
+					outs[i] = backend.Outcome{Lease: j.Lease(), State: state, FinishedAt: now, RunAt: now.Add(time.Hour),
+						Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+				}
+				px.loseReq.Store(1)
+				errs, err := be.Complete(ctx, outs)
+				if px.loseReq.Load() != 0 {
+					t.Fatal("the proxy dropped nothing")
+				}
+				if err != nil {
+					t.Fatalf("Complete: %v", err)
+				}
+				for i, j := range got {
+					if errs[i] != nil {
+						t.Errorf("job %s: %v, want stored (its lease is held)", j.ID, errs[i])
+					}
+					if g, err := be.Get(ctx, j.ID); err != nil || g.State != state {
+						t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLostRequestsComplete drops 1 to 8 commands of a Complete in a row
+// (its sends and the reads that settle them): the call either stores every
+// outcome and says so, or fails as a whole with nothing stored and the
+// leases still held, so that the caller's next try stores them.
+func TestLostRequestsComplete(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for drops := 1; drops <= 8; drops++ {
+		jobs := benchJobs(2, now)
+		jobs[1].Queue = "second"
+		if _, err := be.Enqueue(ctx, jobs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: []string{"default", "second"}, Now: now, LeaseFor: time.Hour})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("claim = %d jobs, %v; want 2", len(got), err)
+		}
+		outs := make([]backend.Outcome, len(got))
+		for i, j := range got {
+			outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
+				Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+		}
+		px.loseReq.Store(int32(drops))
+		errs, err := be.Complete(ctx, outs)
+		px.loseReq.Store(0)
+		want := backend.StateSucceeded
+		if err != nil {
+			want = backend.StateRunning
+		}
+		for i, j := range got {
+			if err == nil && errs[i] != nil {
+				t.Errorf("%d commands dropped: job %s: %v, want stored", drops, j.ID, errs[i])
+			}
+			if g, gerr := be.Get(ctx, j.ID); gerr != nil || g.State != want {
+				t.Errorf("%d commands dropped: Complete = %v; job %s: %v, %v; want %s", drops, err, j.ID, g.State, gerr, want)
+			}
+		}
+		if err != nil { // the caller's next try
+			if errs, err := be.Complete(ctx, outs); err != nil || errs[0] != nil || errs[1] != nil {
+				t.Fatalf("%d commands dropped: Complete again = %v, %v; want both stored", drops, errs, err)
+			}
+		}
+	}
+}

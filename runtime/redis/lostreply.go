@@ -173,19 +173,18 @@ func (b *Backend) setOnce(ctx context.Context, key string, value []byte) (bool, 
 }
 
 // completedBefore settles Complete calls whose replies were lost: per
-// outcome 1 when its job holds the outcome's state and lease token and is not
-// running (the fence token is the claim's own, and only the lease's holder
-// or an expiry of the lease ends it: an outcome sent after its lease expired
-// may be taken as stored), 2 when it is still running under the outcome's
-// lease (the script did not run: the command never reached Redis, and may be
-// sent again), -1 when the job is gone, 0 when it is not. What a
-// lost call's retention deleted is left for the sweeps (its ids stay in the
-// location hash until then).
+// outcome 1 when its job's history holds the outcome's attempt (the script
+// appends it, and nothing else writes that record: the job may have moved on
+// since, e.g. a retrying outcome's job claimed again), 2 when it is still
+// running under the outcome's lease (the script did not run: the command
+// never reached Redis, and may be sent again), -1 when the job is gone, 0
+// when it is not. What a lost call's retention deleted is left for the
+// sweeps (its ids stay in the location hash until then).
 func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcome, idx []int, queues []string) (map[int]int64, error) {
 	got := make([]*goredis.SliceCmd, len(idx))
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for k, i := range idx {
-			got[k] = p.HMGet(ctx, b.qp(queues[k])+"j:"+outcomes[i].Lease.JobID, "st", "lt")
+			got[k] = p.HMGet(ctx, b.qp(queues[k])+"j:"+outcomes[i].Lease.JobID, "st", "lt", "h")
 		}
 		return nil
 	}); err != nil {
@@ -195,16 +194,38 @@ func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcom
 	for k, i := range idx {
 		o := &outcomes[i]
 		f := got[k].Val()
-		switch {
-		case f[0] == nil:
+		if f[0] == nil {
 			out[i] = -1
-		case f[0] == string(o.State) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
+			continue
+		}
+		mine, err := encodeAttempt(o.Attempt)
+		if err != nil {
+			return nil, err
+		}
+		h, _ := f[2].(string)
+		switch {
+		case hasAttempt(h, mine):
 			out[i] = 1
 		case f[0] == string(backend.StateRunning) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
 			out[i] = 2 // still held: the script did not run
 		}
 	}
 	return out, nil
+}
+
+// hasAttempt reports whether history h (field h) holds the attempt whose
+// encoding is mine.
+func hasAttempt(h, mine string) bool {
+	as, err := decodeAttempts(h)
+	if err != nil {
+		return false
+	}
+	for _, a := range as {
+		if s, err := encodeAttempt(a); err == nil && s == mine {
+			return true
+		}
+	}
+	return false
 }
 
 // casApplied settles a casScript call whose reply was lost: 1 when job id

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -369,5 +372,99 @@ func TestLostRequestsComplete(t *testing.T) {
 				t.Fatalf("%d commands dropped: Complete again = %v, %v; want both stored", drops, errs, err)
 			}
 		}
+	}
+}
+
+// beforeRead runs fn once, before the first pipeline holding an HMGET that
+// the armed flag lets through: the moment a lost reply is being settled.
+type beforeRead struct {
+	armed atomic.Bool
+	fn    func()
+}
+
+func (h *beforeRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *beforeRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (h *beforeRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "hmget" && h.armed.CompareAndSwap(true, false) {
+			h.fn()
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestLostReplyCompleteRetryingClaimedAgain: a retrying outcome whose reply
+// is lost, and whose job another worker claims again (the completion woke
+// it) before the settling read: the outcome is stored, and must be reported
+// so (OnStored), not as a lease lost.
+func TestLostReplyCompleteRetryingClaimedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	other, err := Open(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	hook := &beforeRead{}
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2})
+	c.AddHook(hook)
+	defer c.Close()
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		t.Run(fmt.Sprintf("%d queues", len(queues)), func(t *testing.T) {
+			jobs := benchJobs(len(queues), now)
+			for i, q := range queues {
+				jobs[i].Queue = q
+			}
+			if _, err := be.Enqueue(ctx, jobs); err != nil {
+				t.Fatal(err)
+			}
+			got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+			if err != nil || len(got) != len(jobs) {
+				t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+			}
+			outs := make([]backend.Outcome, len(got))
+			for i, j := range got {
+				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateRetrying, FinishedAt: now, RunAt: now,
+					Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "failed", Error: "boom"}}
+			}
+			var again []*backend.Job
+			hook.fn = func() {
+				var err error
+				again, err = other.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w2", Queues: queues, Now: now, LeaseFor: time.Hour})
+				if err != nil {
+					t.Errorf("claim by the other worker: %v", err)
+				}
+			}
+			hook.armed.Store(true)
+			px.lose.Store(1)
+			errs, err := be.Complete(ctx, outs)
+			px.lose.Store(0)
+			if hook.armed.Load() {
+				t.Fatal("no reply was settled")
+			}
+			if len(again) != len(jobs) {
+				t.Fatalf("the other worker claimed %d jobs, want %d", len(again), len(jobs))
+			}
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			for i, j := range got {
+				if errs[i] != nil {
+					t.Errorf("job %s: %v, want stored (its retrying outcome is in its history)", j.ID, errs[i])
+				}
+				if g, err := be.Get(ctx, j.ID); err != nil || len(g.Attempts) != 1 || g.Attempts[0].Error != "boom" {
+					t.Errorf("job %s: %v; attempts %+v, want the one stored", j.ID, err, g.Attempts)
+				}
+			}
+		})
 	}
 }

@@ -271,3 +271,48 @@ func argString(v any) string {
 		return fmt.Sprint(v)
 	}
 }
+
+// markUnsettled records that the outcomes of leases were sent by a Complete
+// whose reply was lost and which failed before settling them: the caller
+// sends them again (worker.store), and a "lease lost" answer then may be
+// their own earlier send, stored.
+func (b *Backend) markUnsettled(leases []backend.Lease) {
+	b.leasedMu.Lock()
+	defer b.leasedMu.Unlock()
+	if b.unsettled == nil {
+		b.unsettled = map[backend.Lease]bool{}
+	}
+	for _, l := range leases {
+		b.unsettled[l] = true
+	}
+}
+
+// takeUnsettled reports which outcomes were marked unsettled (nil: none),
+// and forgets them: one lock a call, none held when nothing is marked.
+func (b *Backend) takeUnsettled(outcomes []backend.Outcome) map[int]bool {
+	b.leasedMu.Lock()
+	defer b.leasedMu.Unlock()
+	if len(b.unsettled) == 0 {
+		return nil
+	}
+	var was map[int]bool
+	for i, o := range outcomes {
+		if b.unsettled[o.Lease] {
+			if was == nil {
+				was = map[int]bool{}
+			}
+			was[i] = true
+			delete(b.unsettled, o.Lease)
+		}
+	}
+	return was
+}
+
+// leasesOf returns the leases of outcomes[i] for i in idx.
+func leasesOf(outcomes []backend.Outcome, idx []int) []backend.Lease {
+	out := make([]backend.Lease, len(idx))
+	for k, i := range idx {
+		out[k] = outcomes[i].Lease
+	}
+	return out
+}

@@ -468,3 +468,69 @@ func TestLostReplyCompleteRetryingClaimedAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestLostReplyCompleteTriedAgain: a Complete whose reply is lost, and whose
+// settling read fails too (Redis unreachable for a while, e.g. restarting),
+// fails as a whole; the worker sends the same outcomes again once Redis is
+// back (worker.store). Those the first call stored must then be reported
+// stored, not as leases lost (OnStored skipped, workflow steps released
+// only by a later sweep).
+func TestLostReplyCompleteTriedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	hook := &beforeRead{fn: px.Cut}
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2, MaxRetries: 1})
+	c.AddHook(hook)
+	defer c.Close()
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		t.Run(fmt.Sprintf("%d queues", len(queues)), func(t *testing.T) {
+			jobs := benchJobs(len(queues), now)
+			for i, q := range queues {
+				jobs[i].Queue = q
+			}
+			if _, err := be.Enqueue(ctx, jobs); err != nil {
+				t.Fatal(err)
+			}
+			got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+			if err != nil || len(got) != len(jobs) {
+				t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+			}
+			outs := make([]backend.Outcome, len(got))
+			for i, j := range got {
+				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
+					Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+			}
+			// Connections of both pools made now: the reply lost is the
+			// completion's, not a new connection's handshake.
+			if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error { p.Ping(ctx); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			hook.armed.Store(true)
+			px.lose.Store(1)
+			if _, err := be.Complete(ctx, outs); err == nil {
+				t.Fatal("Complete succeeded with Redis unreachable")
+			}
+			px.lose.Store(0)
+			px.Restore()
+			errs, err := be.Complete(ctx, outs)
+			if err != nil {
+				t.Fatalf("Complete again: %v", err)
+			}
+			for i, j := range got {
+				if errs[i] != nil {
+					t.Errorf("job %s: %v, want stored (the first call stored it)", j.ID, errs[i])
+				}
+				if g, err := be.Get(ctx, j.ID); err != nil || g.State != backend.StateSucceeded {
+					t.Errorf("job %s: %v, %v; want succeeded", j.ID, g.State, err)
+				}
+			}
+		})
+	}
+}

@@ -977,10 +977,12 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 			}
 		}
 		if codes, err = b.completedBefore(ctx, outcomes, idx, qs); err != nil {
+			b.markUnsettled(leasesOf(outcomes, idx))
 			return nil, wrap(ctx, "complete", err)
 		}
 	} else {
 		codes = make(map[int]int64, len(validIdx))
+		was := b.takeUnsettled(outcomes)
 		var idx []int
 		var qs []string
 		for _, c := range calls {
@@ -997,15 +999,19 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 			for n, i := range c.idx {
 				r, _ := res[n].(int64)
 				codes[i] = r
-				if r == 0 && send > 1 {
+				if r == 0 && (send > 1 || was[i]) {
 					idx = append(idx, i)
 					qs = append(qs, c.q)
 				}
 			}
 		}
 		if len(idx) > 0 {
-			// Sent again: "lease lost" may be the earlier send, which Redis
-			// read after the read that found it had not run.
+			// "Lease lost" may be this outcome, stored by an earlier send
+			// whose reply was lost: by this call's (Redis read it after the
+			// read that found it had not run), or by a call that failed as
+			// a whole when its settling read failed too, whose outcomes
+			// the caller sends again (worker.store; markUnsettled). The
+			// outcome's attempt in the job's history tells.
 			again, err := b.completedBefore(ctx, outcomes, idx, qs)
 			if err != nil {
 				return nil, wrap(ctx, "complete", err)
@@ -1030,7 +1036,9 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 	resent := map[int]bool{}
 	if len(held) > 0 {
 		if len(held) == sent && send == maxEnqueueSends {
-			// Nothing ran: the caller may send them all again.
+			// Nothing ran: the caller may send them all again (a send
+			// still on its way may yet run).
+			b.markUnsettled(leasesOf(outcomes, held))
 			return nil, wrap(ctx, "complete", lostErr)
 		}
 		sub := make([]backend.Outcome, len(held))

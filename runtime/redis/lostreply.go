@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -229,47 +231,28 @@ func hasAttempt(h, mine string) bool {
 }
 
 // casApplied settles a casScript call whose reply was lost: 1 when job id
-// holds the version after v and fields as the call wrote them, -1 when it is
-// gone, else 0 (read it again).
-func (b *Backend) casApplied(ctx context.Context, q, id, v string, fields []any) (int64, error) {
-	names := []string{"v"}
-	for i := 0; i < len(fields); i += 2 {
-		names = append(names, fields[i].(string))
-	}
-	got, err := b.c.HMGet(ctx, b.qp(q)+"j:"+id, names...).Result()
+// holds the call's nonce in field cx (each call writes its own, with its
+// fields: the job may have moved on since, e.g. a retried job claimed
+// again), -1 when it is gone, else 0 (read it again).
+func (b *Backend) casApplied(ctx context.Context, q, id, nonce string) (int64, error) {
+	got, err := b.c.HMGet(ctx, b.qp(q)+"j:"+id, "tk", "cx").Result()
 	if err != nil {
 		return 0, err
 	}
-	if got[0] == nil {
+	switch {
+	case got[1] == nonce:
+		return 1, nil
+	case got[0] == nil:
 		return -1, nil
 	}
-	n, _ := strconv.Atoi(v) // a missing version is "" (0)
-	if got[0] != strconv.Itoa(n+1) {
-		return 0, nil
-	}
-	for i := 0; i < len(fields); i += 2 {
-		if got[1+i/2] != argString(fields[i+1]) {
-			return 0, nil
-		}
-	}
-	return 1, nil
+	return 0, nil
 }
 
-// argString is how Redis stores v, a command argument of the types the
-// field lists hold.
-func argString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
-	case int:
-		return strconv.Itoa(v)
-	case int64:
-		return strconv.FormatInt(v, 10)
-	default:
-		return fmt.Sprint(v)
-	}
+// casNonce returns a value no other cas call writes to field cx.
+func casNonce() string {
+	var n [8]byte
+	_, _ = rand.Read(n[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(n[:])
 }
 
 // markUnsettled records that the outcomes of leases were sent by a Complete

@@ -375,16 +375,25 @@ func TestLostRequestsComplete(t *testing.T) {
 	}
 }
 
-// beforeRead runs fn once, before the first pipeline holding an HMGET that
-// the armed flag lets through: the moment a lost reply is being settled.
+// beforeRead runs fn once, before the first pipeline holding an HMGET (or,
+// with single, the first HMGET command) that the armed flag lets through:
+// the moment a lost reply is being settled.
 type beforeRead struct {
-	armed atomic.Bool
-	fn    func()
+	armed  atomic.Bool
+	single bool
+	fn     func()
 }
 
 func (h *beforeRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
-func (h *beforeRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+func (h *beforeRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if h.single && cmd.Name() == "hmget" && h.armed.CompareAndSwap(true, false) {
+			h.fn()
+		}
+		return next(ctx, cmd)
+	}
+}
 
 func (h *beforeRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
@@ -532,5 +541,58 @@ func TestLostReplyCompleteTriedAgain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLostReplyRetryClaimedAgain: a Retry whose reply is lost, and whose job
+// a worker claims (the Retry woke it) before the settling read: the Retry
+// was applied and must succeed, not fail with "job in state running".
+func TestLostReplyRetryClaimedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	other, err := Open(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	hook := &beforeRead{single: true}
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2})
+	c.AddHook(hook)
+	defer c.Close()
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	j := benchJobs(1, now)[0]
+	if _, err := be.Enqueue(ctx, []*backend.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Cancel(ctx, j.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	var again []*backend.Job
+	hook.fn = func() {
+		var err error
+		again, err = other.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w2", Queues: []string{j.Queue}, Now: now, LeaseFor: time.Hour})
+		if err != nil {
+			t.Errorf("claim by the other worker: %v", err)
+		}
+	}
+	hook.armed.Store(true)
+	px.skip.Store(2) // the replies of locate and load
+	px.lose.Store(1)
+	err = be.Retry(ctx, j.ID, now)
+	px.lose.Store(0)
+	if hook.armed.Load() {
+		t.Fatal("no reply was settled")
+	}
+	if len(again) != 1 {
+		t.Fatalf("the other worker claimed %d jobs, want 1", len(again))
+	}
+	if err != nil {
+		t.Fatalf("Retry: %v; want applied (the job was queued, then claimed)", err)
 	}
 }

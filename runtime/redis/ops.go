@@ -1243,13 +1243,16 @@ func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change f
 		if publish {
 			pub = 1
 		}
+		// Field cx tells a lost reply's settling read that this call applied.
+		nonce := casNonce()
 		a := append([]any{b.qp(q), b.ch, id, v, pub}, fields...)
+		a = append(a, "cx", nonce)
 		// Sent once (lostreply.go): sent again after its reply was lost, it
 		// finds the version moved on and reads as a change by someone else.
 		cmd := b.evalOnce(ctx, casScript, b.meta(q), a...)
 		r, err := cmd.Int64()
 		if replyLost(ctx, err) {
-			if r, err = b.casApplied(ctx, q, id, v, fields); err != nil {
+			if r, err = b.casApplied(ctx, q, id, nonce); err != nil {
 				return wrap(ctx, op, err)
 			}
 		} else if err != nil {

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -173,17 +175,18 @@ func (b *Backend) setOnce(ctx context.Context, key string, value []byte) (bool, 
 }
 
 // completedBefore settles Complete calls whose replies were lost: per
-// outcome 1 when its job holds the outcome's state and lease token and is not
-// running (the fence token is the claim's own, and only the lease's holder
-// or an expiry of the lease ends it: an outcome sent after its lease expired
-// may be taken as stored), -1 when the job is gone, 0 when it is not. What a
-// lost call's retention deleted is left for the sweeps (its ids stay in the
-// location hash until then).
+// outcome 1 when its job's history holds the outcome's attempt (the script
+// appends it, and nothing else writes that record: the job may have moved on
+// since, e.g. a retrying outcome's job claimed again), 2 when it is still
+// running under the outcome's lease (the script did not run: the command
+// never reached Redis, and may be sent again), -1 when the job is gone, 0
+// when it is not. What a lost call's retention deleted is left for the
+// sweeps (its ids stay in the location hash until then).
 func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcome, idx []int, queues []string) (map[int]int64, error) {
 	got := make([]*goredis.SliceCmd, len(idx))
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for k, i := range idx {
-			got[k] = p.HMGet(ctx, b.qp(queues[k])+"j:"+outcomes[i].Lease.JobID, "st", "lt")
+			got[k] = p.HMGet(ctx, b.qp(queues[k])+"j:"+outcomes[i].Lease.JobID, "st", "lt", "h")
 		}
 		return nil
 	}); err != nil {
@@ -193,56 +196,106 @@ func (b *Backend) completedBefore(ctx context.Context, outcomes []backend.Outcom
 	for k, i := range idx {
 		o := &outcomes[i]
 		f := got[k].Val()
-		switch {
-		case f[0] == nil:
+		if f[0] == nil {
 			out[i] = -1
-		case f[0] == string(o.State) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
+			continue
+		}
+		mine, err := encodeAttempt(o.Attempt)
+		if err != nil {
+			return nil, err
+		}
+		h, _ := f[2].(string)
+		switch {
+		case hasAttempt(h, mine):
 			out[i] = 1
+		case f[0] == string(backend.StateRunning) && f[1] == strconv.FormatInt(o.Lease.Token, 10):
+			out[i] = 2 // still held: the script did not run
 		}
 	}
 	return out, nil
 }
 
-// casApplied settles a casScript call whose reply was lost: 1 when job id
-// holds the version after v and fields as the call wrote them, -1 when it is
-// gone, else 0 (read it again).
-func (b *Backend) casApplied(ctx context.Context, q, id, v string, fields []any) (int64, error) {
-	names := []string{"v"}
-	for i := 0; i < len(fields); i += 2 {
-		names = append(names, fields[i].(string))
+// hasAttempt reports whether history h (field h) holds the attempt whose
+// encoding is mine.
+func hasAttempt(h, mine string) bool {
+	as, err := decodeAttempts(h)
+	if err != nil {
+		return false
 	}
-	got, err := b.c.HMGet(ctx, b.qp(q)+"j:"+id, names...).Result()
+	for _, a := range as {
+		if s, err := encodeAttempt(a); err == nil && s == mine {
+			return true
+		}
+	}
+	return false
+}
+
+// casApplied settles a casScript call whose reply was lost: 1 when job id
+// holds the call's nonce in field cx (each call writes its own, with its
+// fields: the job may have moved on since, e.g. a retried job claimed
+// again), -1 when it is gone, else 0 (read it again).
+func (b *Backend) casApplied(ctx context.Context, q, id, nonce string) (int64, error) {
+	got, err := b.c.HMGet(ctx, b.qp(q)+"j:"+id, "tk", "cx").Result()
 	if err != nil {
 		return 0, err
 	}
-	if got[0] == nil {
+	switch {
+	case got[1] == nonce:
+		return 1, nil
+	case got[0] == nil:
 		return -1, nil
 	}
-	n, _ := strconv.Atoi(v) // a missing version is "" (0)
-	if got[0] != strconv.Itoa(n+1) {
-		return 0, nil
-	}
-	for i := 0; i < len(fields); i += 2 {
-		if got[1+i/2] != argString(fields[i+1]) {
-			return 0, nil
-		}
-	}
-	return 1, nil
+	return 0, nil
 }
 
-// argString is how Redis stores v, a command argument of the types the
-// field lists hold.
-func argString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
-	case int:
-		return strconv.Itoa(v)
-	case int64:
-		return strconv.FormatInt(v, 10)
-	default:
-		return fmt.Sprint(v)
+// casNonce returns a value no other cas call writes to field cx.
+func casNonce() string {
+	var n [8]byte
+	_, _ = rand.Read(n[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(n[:])
+}
+
+// markUnsettled records that the outcomes of leases were sent by a Complete
+// whose reply was lost and which failed before settling them: the caller
+// sends them again (worker.store), and a "lease lost" answer then may be
+// their own earlier send, stored.
+func (b *Backend) markUnsettled(leases []backend.Lease) {
+	b.leasedMu.Lock()
+	defer b.leasedMu.Unlock()
+	if b.unsettled == nil {
+		b.unsettled = map[backend.Lease]bool{}
 	}
+	for _, l := range leases {
+		b.unsettled[l] = true
+	}
+}
+
+// takeUnsettled reports which outcomes were marked unsettled (nil: none),
+// and forgets them: one lock a call, none held when nothing is marked.
+func (b *Backend) takeUnsettled(outcomes []backend.Outcome) map[int]bool {
+	b.leasedMu.Lock()
+	defer b.leasedMu.Unlock()
+	if len(b.unsettled) == 0 {
+		return nil
+	}
+	var was map[int]bool
+	for i, o := range outcomes {
+		if b.unsettled[o.Lease] {
+			if was == nil {
+				was = map[int]bool{}
+			}
+			was[i] = true
+			delete(b.unsettled, o.Lease)
+		}
+	}
+	return was
+}
+
+// leasesOf returns the leases of outcomes[i] for i in idx.
+func leasesOf(outcomes []backend.Outcome, idx []int) []backend.Lease {
+	out := make([]backend.Lease, len(idx))
+	for k, i := range idx {
+		out[k] = outcomes[i].Lease
+	}
+	return out
 }

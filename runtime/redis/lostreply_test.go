@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/backend"
@@ -260,5 +263,336 @@ func TestLostReplyCancelRetry(t *testing.T) {
 				t.Fatalf("reply %d lost: after %s: %v, %v; want %s", k, step.name, got.State, err, step.want)
 			}
 		}
+	}
+}
+
+// TestLostRequestComplete: the connection drops while a Complete is under
+// way, before Redis read it (a dead pooled connection, a reset on the way):
+// the completion never ran and the leases are still held, so it must be
+// stored, as go-redis's own retry did before completions were sent once;
+// reported as a lease lost, the worker drops the outcome and the job runs
+// again once its lease expires. Over one queue (one script) and two (a
+// pipeline).
+func TestLostRequestComplete(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		for _, state := range []backend.State{backend.StateSucceeded, backend.StateRetrying} {
+			t.Run(fmt.Sprintf("%d queues/%s", len(queues), state), func(t *testing.T) {
+				jobs := benchJobs(len(queues), now)
+				for i, q := range queues {
+					jobs[i].Queue = q
+				}
+				if _, err := be.Enqueue(ctx, jobs); err != nil {
+					t.Fatal(err)
+				}
+				got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+				if err != nil || len(got) != len(jobs) {
+					t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+				}
+				outs := make([]backend.Outcome, len(got))
+				for i, j := range got {
+					outs[i] = backend.Outcome{Lease: j.Lease(), State: state, FinishedAt: now, RunAt: now.Add(time.Hour),
+						Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+				}
+				px.loseReq.Store(1)
+				errs, err := be.Complete(ctx, outs)
+				if px.loseReq.Load() != 0 {
+					t.Fatal("the proxy dropped nothing")
+				}
+				if err != nil {
+					t.Fatalf("Complete: %v", err)
+				}
+				for i, j := range got {
+					if errs[i] != nil {
+						t.Errorf("job %s: %v, want stored (its lease is held)", j.ID, errs[i])
+					}
+					if g, err := be.Get(ctx, j.ID); err != nil || g.State != state {
+						t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLostRequestsComplete drops 1 to 8 commands of a Complete in a row
+// (its sends and the reads that settle them): the call either stores every
+// outcome and says so, or fails as a whole with nothing stored and the
+// leases still held, so that the caller's next try stores them.
+func TestLostRequestsComplete(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for drops := 1; drops <= 8; drops++ {
+		jobs := benchJobs(2, now)
+		jobs[1].Queue = "second"
+		if _, err := be.Enqueue(ctx, jobs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: []string{"default", "second"}, Now: now, LeaseFor: time.Hour})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("claim = %d jobs, %v; want 2", len(got), err)
+		}
+		outs := make([]backend.Outcome, len(got))
+		for i, j := range got {
+			outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
+				Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+		}
+		px.loseReq.Store(int32(drops))
+		errs, err := be.Complete(ctx, outs)
+		px.loseReq.Store(0)
+		want := backend.StateSucceeded
+		if err != nil {
+			want = backend.StateRunning
+		}
+		for i, j := range got {
+			if err == nil && errs[i] != nil {
+				t.Errorf("%d commands dropped: job %s: %v, want stored", drops, j.ID, errs[i])
+			}
+			if g, gerr := be.Get(ctx, j.ID); gerr != nil || g.State != want {
+				t.Errorf("%d commands dropped: Complete = %v; job %s: %v, %v; want %s", drops, err, j.ID, g.State, gerr, want)
+			}
+		}
+		if err != nil { // the caller's next try
+			if errs, err := be.Complete(ctx, outs); err != nil || errs[0] != nil || errs[1] != nil {
+				t.Fatalf("%d commands dropped: Complete again = %v, %v; want both stored", drops, errs, err)
+			}
+		}
+	}
+}
+
+// beforeRead runs fn once, before the first pipeline holding an HMGET (or,
+// with single, the first HMGET command) that the armed flag lets through:
+// the moment a lost reply is being settled.
+type beforeRead struct {
+	armed  atomic.Bool
+	single bool
+	fn     func()
+}
+
+func (h *beforeRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *beforeRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if h.single && cmd.Name() == "hmget" && h.armed.CompareAndSwap(true, false) {
+			h.fn()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *beforeRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "hmget" && h.armed.CompareAndSwap(true, false) {
+			h.fn()
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestLostReplyCompleteRetryingClaimedAgain: a retrying outcome whose reply
+// is lost, and whose job another worker claims again (the completion woke
+// it) before the settling read: the outcome is stored, and must be reported
+// so (OnStored), not as a lease lost.
+func TestLostReplyCompleteRetryingClaimedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	other, err := Open(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	hook := &beforeRead{}
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2})
+	c.AddHook(hook)
+	defer c.Close()
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		t.Run(fmt.Sprintf("%d queues", len(queues)), func(t *testing.T) {
+			jobs := benchJobs(len(queues), now)
+			for i, q := range queues {
+				jobs[i].Queue = q
+			}
+			if _, err := be.Enqueue(ctx, jobs); err != nil {
+				t.Fatal(err)
+			}
+			got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+			if err != nil || len(got) != len(jobs) {
+				t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+			}
+			outs := make([]backend.Outcome, len(got))
+			for i, j := range got {
+				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateRetrying, FinishedAt: now, RunAt: now,
+					Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "failed", Error: "boom"}}
+			}
+			var again []*backend.Job
+			hook.fn = func() {
+				var err error
+				again, err = other.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w2", Queues: queues, Now: now, LeaseFor: time.Hour})
+				if err != nil {
+					t.Errorf("claim by the other worker: %v", err)
+				}
+			}
+			hook.armed.Store(true)
+			px.lose.Store(1)
+			errs, err := be.Complete(ctx, outs)
+			px.lose.Store(0)
+			if hook.armed.Load() {
+				t.Fatal("no reply was settled")
+			}
+			if len(again) != len(jobs) {
+				t.Fatalf("the other worker claimed %d jobs, want %d", len(again), len(jobs))
+			}
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			for i, j := range got {
+				if errs[i] != nil {
+					t.Errorf("job %s: %v, want stored (its retrying outcome is in its history)", j.ID, errs[i])
+				}
+				if g, err := be.Get(ctx, j.ID); err != nil || len(g.Attempts) != 1 || g.Attempts[0].Error != "boom" {
+					t.Errorf("job %s: %v; attempts %+v, want the one stored", j.ID, err, g.Attempts)
+				}
+			}
+		})
+	}
+}
+
+// TestLostReplyCompleteTriedAgain: a Complete whose reply is lost, and whose
+// settling read fails too (Redis unreachable for a while, e.g. restarting),
+// fails as a whole; the worker sends the same outcomes again once Redis is
+// back (worker.store). Those the first call stored must then be reported
+// stored, not as leases lost (OnStored skipped, workflow steps released
+// only by a later sweep).
+func TestLostReplyCompleteTriedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	hook := &beforeRead{fn: px.Cut}
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2, MaxRetries: 1})
+	c.AddHook(hook)
+	defer c.Close()
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		t.Run(fmt.Sprintf("%d queues", len(queues)), func(t *testing.T) {
+			jobs := benchJobs(len(queues), now)
+			for i, q := range queues {
+				jobs[i].Queue = q
+			}
+			if _, err := be.Enqueue(ctx, jobs); err != nil {
+				t.Fatal(err)
+			}
+			got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+			if err != nil || len(got) != len(jobs) {
+				t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+			}
+			outs := make([]backend.Outcome, len(got))
+			for i, j := range got {
+				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
+					Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+			}
+			// Connections of both pools made now: the reply lost is the
+			// completion's, not a new connection's handshake.
+			if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error { p.Ping(ctx); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			hook.armed.Store(true)
+			px.lose.Store(1)
+			if _, err := be.Complete(ctx, outs); err == nil {
+				t.Fatal("Complete succeeded with Redis unreachable")
+			}
+			px.lose.Store(0)
+			px.Restore()
+			errs, err := be.Complete(ctx, outs)
+			if err != nil {
+				t.Fatalf("Complete again: %v", err)
+			}
+			for i, j := range got {
+				if errs[i] != nil {
+					t.Errorf("job %s: %v, want stored (the first call stored it)", j.ID, errs[i])
+				}
+				if g, err := be.Get(ctx, j.ID); err != nil || g.State != backend.StateSucceeded {
+					t.Errorf("job %s: %v, %v; want succeeded", j.ID, g.State, err)
+				}
+			}
+		})
+	}
+}
+
+// TestLostReplyRetryClaimedAgain: a Retry whose reply is lost, and whose job
+// a worker claims (the Retry woke it) before the settling read: the Retry
+// was applied and must succeed, not fail with "job in state running".
+func TestLostReplyRetryClaimedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	other, err := Open(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	hook := &beforeRead{single: true}
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2})
+	c.AddHook(hook)
+	defer c.Close()
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	j := benchJobs(1, now)[0]
+	if _, err := be.Enqueue(ctx, []*backend.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Cancel(ctx, j.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	var again []*backend.Job
+	hook.fn = func() {
+		var err error
+		again, err = other.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w2", Queues: []string{j.Queue}, Now: now, LeaseFor: time.Hour})
+		if err != nil {
+			t.Errorf("claim by the other worker: %v", err)
+		}
+	}
+	hook.armed.Store(true)
+	px.skip.Store(2) // the replies of locate and load
+	px.lose.Store(1)
+	err = be.Retry(ctx, j.ID, now)
+	px.lose.Store(0)
+	if hook.armed.Load() {
+		t.Fatal("no reply was settled")
+	}
+	if len(again) != 1 {
+		t.Fatalf("the other worker claimed %d jobs, want 1", len(again))
+	}
+	if err != nil {
+		t.Fatalf("Retry: %v; want applied (the job was queued, then claimed)", err)
 	}
 }

@@ -866,6 +866,15 @@ func (b *Backend) Extend(ctx context.Context, leases []backend.Lease, until time
 // Complete records outcomes whose leases are still held: one script per
 // queue, all in one pipeline; the fence is checked inside the script.
 func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]error, error) {
+	return b.complete(ctx, outcomes, 1)
+}
+
+// complete is Complete; send counts the sends of these outcomes: when a
+// reply is lost and an outcome's script did not run (its lease is still
+// held: the command never reached Redis), the outcome is sent again, at
+// most maxEnqueueSends times in all, as go-redis itself did before these
+// scripts were sent once (lostreply.go).
+func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send int) ([]error, error) {
 	if err := b.check(ctx, "complete"); err != nil {
 		return nil, err
 	}
@@ -949,7 +958,12 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			}
 		})
 	}
-	var settled map[int]int64 // the reply was lost: what the store holds
+	// codes holds per outcome index the script's answer: 1 applied, 0 lease
+	// lost, -1 not found; when the reply was lost, what the store holds
+	// (completedBefore: 2 when the script did not run).
+	var codes map[int]int64
+	var steps, gone []string
+	lostErr := err
 	if err != nil {
 		if !replyLost(ctx, err) {
 			return nil, wrap(ctx, "complete", err)
@@ -962,14 +976,16 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 				qs = append(qs, c.q)
 			}
 		}
-		if settled, err = b.completedBefore(ctx, outcomes, idx, qs); err != nil {
+		if codes, err = b.completedBefore(ctx, outcomes, idx, qs); err != nil {
+			b.markUnsettled(leasesOf(outcomes, idx))
 			return nil, wrap(ctx, "complete", err)
 		}
-	}
-	var done, gone, steps []string
-	for _, c := range calls {
-		var res []any
-		if settled == nil {
+	} else {
+		codes = make(map[int]int64, len(validIdx))
+		was := b.takeUnsettled(outcomes)
+		var idx []int
+		var qs []string
+		for _, c := range calls {
 			parts, _ := c.cmd.Val().([]any)
 			if len(parts) == 3 { // retention deleted workflow steps (wfgc.go)
 				steps = append(steps, strs(parts[2])...)
@@ -978,21 +994,90 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 			if len(parts) != 2 {
 				return nil, fmt.Errorf("redis: complete: unexpected reply %v", c.cmd.Val())
 			}
-			res, _ = parts[0].([]any)
+			res, _ := parts[0].([]any)
 			gone = append(gone, strs(parts[1])...)
-		}
-		for n, i := range c.idx {
-			var r int64
-			if settled != nil {
-				r = settled[i]
-			} else {
-				r, _ = res[n].(int64)
+			for n, i := range c.idx {
+				r, _ := res[n].(int64)
+				codes[i] = r
+				if r == 0 && (send > 1 || was[i]) {
+					idx = append(idx, i)
+					qs = append(qs, c.q)
+				}
 			}
+		}
+		if len(idx) > 0 {
+			// "Lease lost" may be this outcome, stored by an earlier send
+			// whose reply was lost: by this call's (Redis read it after the
+			// read that found it had not run), or by a call that failed as
+			// a whole when its settling read failed too, whose outcomes
+			// the caller sends again (worker.store; markUnsettled). The
+			// outcome's attempt in the job's history tells.
+			again, err := b.completedBefore(ctx, outcomes, idx, qs)
+			if err != nil {
+				return nil, wrap(ctx, "complete", err)
+			}
+			for _, i := range idx {
+				if again[i] == 1 {
+					codes[i] = 1
+				}
+			}
+		}
+	}
+	var held []int // outcomes whose scripts did not run
+	sent := 0
+	for _, c := range calls {
+		for _, i := range c.idx {
+			sent++
+			if codes[i] == 2 {
+				held = append(held, i)
+			}
+		}
+	}
+	resent := map[int]bool{}
+	if len(held) > 0 {
+		if len(held) == sent && send == maxEnqueueSends {
+			// Nothing ran: the caller may send them all again (a send
+			// still on its way may yet run).
+			b.markUnsettled(leasesOf(outcomes, held))
+			return nil, wrap(ctx, "complete", lostErr)
+		}
+		sub := make([]backend.Outcome, len(held))
+		for k, i := range held {
+			sub[k] = outcomes[i]
+		}
+		var subErrs []error
+		if send < maxEnqueueSends {
+			subErrs, err = b.complete(ctx, sub, send+1)
+			if err != nil && len(held) == sent { // nothing stored at this level
+				if subErrs == nil {
+					return nil, err
+				}
+				for k, i := range held {
+					errs[i] = subErrs[k]
+				}
+				return errs, err
+			}
+		} else {
+			err = fmt.Errorf("not stored: the connection failed %d times: %w", send, lostErr)
+		}
+		for k, i := range held {
+			resent[i] = true
+			if err != nil {
+				errs[i] = fmt.Errorf("redis: complete job %s: %w", outcomes[i].Lease.JobID, err)
+			} else {
+				errs[i] = subErrs[k]
+			}
+		}
+	}
+	var done []string
+	for _, c := range calls {
+		for _, i := range c.idx {
 			id := outcomes[i].Lease.JobID
-			switch r {
-			case 1:
+			switch r := codes[i]; {
+			case resent[i]:
+			case r == 1:
 				done = append(done, id)
-			case 0:
+			case r == 0:
 				errs[i] = fmt.Errorf("redis: complete job %s with token %d: %w", id, outcomes[i].Lease.Token, backend.ErrLeaseLost)
 			default:
 				errs[i] = fmt.Errorf("redis: complete job %s: %w: %w", id, backend.ErrLeaseLost, backend.ErrNotFound)
@@ -1006,7 +1091,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 	var ended []string
 	at := time.Time{}
 	for i, o := range outcomes {
-		if errs[i] == nil && o.State.Final() {
+		if errs[i] == nil && o.State.Final() && !resent[i] { // the resend settled its own
 			ended = append(ended, o.Lease.JobID)
 			at = backend.ClampTime(o.FinishedAt)
 		}
@@ -1158,13 +1243,16 @@ func (b *Backend) cas(ctx context.Context, op, id string, publish bool, change f
 		if publish {
 			pub = 1
 		}
+		// Field cx tells a lost reply's settling read that this call applied.
+		nonce := casNonce()
 		a := append([]any{b.qp(q), b.ch, id, v, pub}, fields...)
+		a = append(a, "cx", nonce)
 		// Sent once (lostreply.go): sent again after its reply was lost, it
 		// finds the version moved on and reads as a change by someone else.
 		cmd := b.evalOnce(ctx, casScript, b.meta(q), a...)
 		r, err := cmd.Int64()
 		if replyLost(ctx, err) {
-			if r, err = b.casApplied(ctx, q, id, v, fields); err != nil {
+			if r, err = b.casApplied(ctx, q, id, nonce); err != nil {
 				return wrap(ctx, op, err)
 			}
 		} else if err != nil {

@@ -96,6 +96,10 @@ type Backend struct {
 	// Complete, Extend and Release need not look it up.
 	leasedMu sync.Mutex
 	leased   map[string]string
+	// unsettled holds the leases of outcomes sent by a Complete that failed
+	// after losing a reply, before it could tell whether they were stored
+	// (lostreply.go); nil until one does.
+	unsettled map[backend.Lease]bool
 
 	// reg remembers when this backend added a queue and task ("queue\x00task")
 	// to the queues and tasks sets (see registered).

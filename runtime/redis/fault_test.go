@@ -3,6 +3,7 @@ package redis
 import (
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,9 @@ type proxy struct {
 	lose    atomic.Int32 // replies to drop (see forward)
 	loseReq atomic.Int32 // commands to drop (see forward)
 	skip    atomic.Int32 // reads to pass before dropping (see forward)
+	refuse  atomic.Int32 // commands to answer LOADING instead of passing on (see commands)
+	hold    atomic.Int32 // commands to hold back (see commands)
+	held    []func()     // under mu: what passes the held commands on
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -58,15 +62,65 @@ func (p *proxy) serve() {
 		}
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
-		go func() { p.forward(up, c, &p.loseReq); up.Close() }()
+		go func() { p.commands(up, c); up.Close() }()
 		go func() { p.forward(c, up, &p.lose); c.Close() }()
 	}
 }
 
-// forward copies from src to dst; data read while *lose is above zero,
-// once p.skip reads more have passed, is dropped with the source connection
-// instead (for replies: the command
-// ran, the client never hears of it; for commands: it never reaches Redis).
+// commands passes a client's commands from c on to Redis (up), as forward
+// does with p.loseReq; besides, while p.refuse is above zero a command read
+// is answered LOADING (Redis refusing it unrun) instead, and while p.hold
+// is, a command read is held back: the client's connection closes at once
+// and the command reaches Redis just before the next reply passes through
+// the proxy (a command still on its way when the client has given up on it
+// and looked at what Redis holds). A read is taken for one command.
+func (p *proxy) commands(up, c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 && p.refuse.Load() > 0 && p.refuse.Add(-1) >= 0 {
+			if _, err := c.Write([]byte("-LOADING Redis is loading the dataset in memory\r\n")); err != nil {
+				return
+			}
+			continue
+		}
+		if n > 0 && p.hold.Load() > 0 && p.hold.Add(-1) >= 0 {
+			cmd := slices.Clone(buf[:n])
+			sent := make(chan struct{})
+			p.mu.Lock()
+			p.held = append(p.held, func() { up.Write(cmd); close(sent) })
+			p.mu.Unlock()
+			c.Close()
+			select {
+			case <-sent:
+				// Redis reads the command before it sees the connection close.
+				time.Sleep(50 * time.Millisecond)
+			case <-time.After(time.Minute): // hang guard
+			}
+			return
+		}
+		if n > 0 && p.loseReq.Load() > 0 {
+			if p.skip.Add(-1) < 0 {
+				p.loseReq.Add(-1)
+				c.Close()
+				return
+			}
+		}
+		if n > 0 {
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// forward copies Redis's replies from src to the client (dst); a reply read
+// while *lose is above zero, once p.skip reads more have passed, is dropped
+// with Redis's connection instead: the command ran, the client never hears
+// of it.
 func (p *proxy) forward(dst, src net.Conn, lose *atomic.Int32) {
 	buf := make([]byte, 64<<10)
 	for {
@@ -79,6 +133,13 @@ func (p *proxy) forward(dst, src net.Conn, lose *atomic.Int32) {
 			}
 		}
 		if n > 0 {
+			p.mu.Lock()
+			held := p.held
+			p.held = nil
+			p.mu.Unlock()
+			for _, pass := range held {
+				pass()
+			}
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
 			}

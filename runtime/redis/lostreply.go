@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -56,19 +58,46 @@ func evalShaOnce(ctx context.Context, c processor, s *goredis.Script, keys []str
 	return cmd
 }
 
-// evalOnce runs script s once (loading the scripts again if Redis forgot
-// them: NOSCRIPT means it did not run).
+// evalOnce runs script s once: it sends it again only after an answer
+// saying it did not run: NOSCRIPT (Redis forgot the scripts: they are
+// loaded again) or a refusal go-redis would have retried (refusedUnrun).
 func (b *Backend) evalOnce(ctx context.Context, s *goredis.Script, keys []string, args ...any) *goredis.Cmd {
-	cmd := evalShaOnce(ctx, b.c, s, keys, args...)
-	if isNoScript(cmd.Err()) {
-		for _, s := range allScripts {
-			if err := s.Load(ctx, b.c).Err(); err != nil {
-				return cmd
+	loaded := false
+	for n := 1; ; n++ {
+		cmd := evalShaOnce(ctx, b.c, s, keys, args...)
+		switch err := cmd.Err(); {
+		case isNoScript(err) && !loaded:
+			loaded = true
+			for _, s := range allScripts {
+				if err := s.Load(ctx, b.c).Err(); err != nil {
+					return cmd
+				}
 			}
+		case refusedUnrun(err) && n < maxEnqueueSends:
+			t := time.NewTimer(time.Duration(8<<n) * time.Millisecond) // 16, 32 ms
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return cmd
+			case <-t.C:
+			}
+		default:
+			return cmd
 		}
-		cmd = evalShaOnce(ctx, b.c, s, keys, args...)
 	}
-	return cmd
+}
+
+// refusedUnrun reports whether err is an answer of Redis refusing a
+// command without running it, for a while (a replica loading its data, a
+// failover, a Cluster resharding, too many clients): go-redis sends a
+// command again after these, and so does evalOnce.
+func refusedUnrun(err error) bool {
+	for _, p := range []string{"LOADING ", "READONLY ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "NOREPLICAS ", "ERR max number of clients reached"} {
+		if err != nil && strings.HasPrefix(err.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // replyLost reports whether err leaves unknown whether a command ran: the
@@ -87,7 +116,16 @@ func replyLost(ctx context.Context, err error) bool {
 func (b *Backend) sendEnqueue(ctx context.Context, jobs []*backend.Job, send func() *goredis.Cmd) (cmd *goredis.Cmd, settled []backend.EnqueueResult) {
 	for n := 1; ; n++ {
 		cmd = send()
-		if !replyLost(ctx, cmd.Err()) {
+		err := cmd.Err()
+		if n > 1 && err != nil && strings.HasPrefix(err.Error(), "EXISTS") {
+			// An earlier send, still on its way when this call found
+			// nothing stored, may have run since.
+			if res, err := b.enqueuedBefore(ctx, jobs); err == nil && res != nil {
+				return nil, res
+			}
+			return cmd, nil
+		}
+		if !replyLost(ctx, err) {
 			return cmd, nil
 		}
 		res, err := b.enqueuedBefore(ctx, jobs)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -594,5 +595,98 @@ func TestLostReplyRetryClaimedAgain(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("Retry: %v; want applied (the job was queued, then claimed)", err)
+	}
+}
+
+// TestRefusedUnrun: a script Redis refuses without running it (LOADING, as
+// a replica loading its data answers) is sent again, as go-redis does with
+// other commands, rather than failing the call.
+func TestRefusedUnrun(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	jobs := benchJobs(2, now)
+	if _, err := be.Enqueue(ctx, jobs[:1]); err != nil { // registers the queue and task
+		t.Fatal(err)
+	}
+	px.refuse.Store(1)
+	if _, err := be.Enqueue(ctx, jobs[1:]); err != nil {
+		t.Fatalf("Enqueue refused once: %v", err)
+	}
+	if px.refuse.Load() != 0 {
+		t.Fatal("the proxy refused nothing")
+	}
+	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 2, Worker: "w", Now: now, LeaseFor: time.Hour})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claim = %d jobs, %v; want 2", len(got), err)
+	}
+	px.refuse.Store(1)
+	if err := be.Cancel(ctx, got[0].ID, now); err != nil {
+		t.Fatalf("Cancel refused once: %v", err)
+	}
+	px.refuse.Store(1)
+	errs, err := be.Complete(ctx, []backend.Outcome{{Lease: got[1].Lease(), State: backend.StateSucceeded, FinishedAt: now,
+		Attempt: backend.Attempt{Number: got[1].Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("Complete refused once: %v, %v", errs, err)
+	}
+	for _, want := range []struct {
+		id    string
+		state backend.State
+	}{{got[0].ID, backend.StateCancelled}, {got[1].ID, backend.StateSucceeded}} {
+		if j, err := be.Get(ctx, want.id); err != nil || j.State != want.state {
+			t.Fatalf("job %s: %v, %v; want %s", want.id, j.State, err, want.state)
+		}
+	}
+}
+
+// TestHeldEnqueueRunsLate: an enqueue still on its way when the call,
+// having lost its connection, finds nothing stored, runs after the check;
+// the call's second send then finds its own jobs (EXISTS) and succeeds
+// rather than failing for jobs that are stored.
+func TestHeldEnqueueRunsLate(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	if _, err := be.Enqueue(ctx, benchJobs(1, now)); err != nil { // registers the queue and task
+		t.Fatal(err)
+	}
+	// Idle pooled connections, so that the check after the lost connection
+	// needs no new one (whose handshake reply would release the held command first).
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { be.c.Ping(ctx) })
+	}
+	wg.Wait()
+	for _, n := range []int{1, 3} {
+		jobs := benchJobs(n, now)
+		px.hold.Store(1)
+		res, err := be.Enqueue(ctx, jobs)
+		if px.hold.Load() != 0 {
+			t.Fatal("the proxy held nothing")
+		}
+		if err != nil {
+			t.Fatalf("batch of %d: Enqueue whose first send ran late: %v", n, err)
+		}
+		for i, j := range jobs {
+			if res[i].ID != j.ID || res[i].Duplicate {
+				t.Errorf("result %d = %+v, want %s", i, res[i], j.ID)
+			}
+			if _, err := be.Get(ctx, j.ID); err != nil {
+				t.Errorf("job %s: %v", j.ID, err)
+			}
+		}
 	}
 }

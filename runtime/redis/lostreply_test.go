@@ -23,13 +23,7 @@ import (
 // stored; never fail with the jobs stored (a caller that enqueues again
 // would run them twice), and never overwrite a job that held the id.
 func TestLostReplyEnqueue(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	if _, err := be.Enqueue(ctx, benchJobs(1, now)); err != nil { // registers the queue and task
@@ -127,13 +121,7 @@ func TestLostReplyEnqueue(t *testing.T) {
 // again or settled when its reply is lost, so the call succeeds and stores
 // the whole workflow, once.
 func TestLostReplyEnqueueWorkflow(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	for k := range 8 {
@@ -169,36 +157,15 @@ func TestLostReplyEnqueueWorkflow(t *testing.T) {
 // not held as lost; over one queue (one script) and two (a pipeline); the
 // k-th reply of the call lost, in turn.
 func TestLostReplyComplete(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
 		for _, state := range []backend.State{backend.StateSucceeded, backend.StateRetrying} {
 			for k := range 3 {
 				t.Run(fmt.Sprintf("%d queues/%s/reply %d", len(queues), state, k), func(t *testing.T) {
-					jobs := benchJobs(len(queues)+1, now)
-					for i, q := range queues {
-						jobs[i].Queue = q
-					}
-					jobs[len(queues)].Queue = queues[0]
-					if _, err := be.Enqueue(ctx, jobs); err != nil {
-						t.Fatal(err)
-					}
-					got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
-					if err != nil || len(got) != len(jobs) {
-						t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
-					}
-					outs := make([]backend.Outcome, len(got))
-					for i, j := range got {
-						outs[i] = backend.Outcome{Lease: j.Lease(), State: state, FinishedAt: now, RunAt: now.Add(time.Hour),
-							Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
-					}
+					got := claimOn(t, be, queues, 1, now)
+					outs := outcomesOf(got, state, now, now.Add(time.Hour))
 					outs[0].Lease.Token++ // a lease this worker does not hold
 					px.skip.Store(int32(k))
 					px.lose.Store(1)
@@ -213,14 +180,7 @@ func TestLostReplyComplete(t *testing.T) {
 					if !errors.Is(errs[0], backend.ErrLeaseLost) {
 						t.Errorf("outcome with a lease not held: %v, want ErrLeaseLost", errs[0])
 					}
-					for i, j := range got[1:] {
-						if errs[i+1] != nil {
-							t.Errorf("job %s: %v, want stored", j.ID, errs[i+1])
-						}
-						if g, err := be.Get(ctx, j.ID); err != nil || g.State != state {
-							t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
-						}
-					}
+					wantStored(t, be, got[1:], errs[1:], state)
 				})
 			}
 		}
@@ -231,13 +191,7 @@ func TestLostReplyComplete(t *testing.T) {
 // k-th one, in turn) succeed as they would have, rather than reporting the
 // state they set as a wrong one.
 func TestLostReplyCancelRetry(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	for k := range 4 {
@@ -275,34 +229,14 @@ func TestLostReplyCancelRetry(t *testing.T) {
 // again once its lease expires. Over one queue (one script) and two (a
 // pipeline).
 func TestLostRequestComplete(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
 		for _, state := range []backend.State{backend.StateSucceeded, backend.StateRetrying} {
 			t.Run(fmt.Sprintf("%d queues/%s", len(queues), state), func(t *testing.T) {
-				jobs := benchJobs(len(queues), now)
-				for i, q := range queues {
-					jobs[i].Queue = q
-				}
-				if _, err := be.Enqueue(ctx, jobs); err != nil {
-					t.Fatal(err)
-				}
-				got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
-				if err != nil || len(got) != len(jobs) {
-					t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
-				}
-				outs := make([]backend.Outcome, len(got))
-				for i, j := range got {
-					outs[i] = backend.Outcome{Lease: j.Lease(), State: state, FinishedAt: now, RunAt: now.Add(time.Hour),
-						Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
-				}
+				got := claimOn(t, be, queues, 0, now)
+				outs := outcomesOf(got, state, now, now.Add(time.Hour))
 				px.loseReq.Store(1)
 				errs, err := be.Complete(ctx, outs)
 				if px.loseReq.Load() != 0 {
@@ -311,14 +245,7 @@ func TestLostRequestComplete(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Complete: %v", err)
 				}
-				for i, j := range got {
-					if errs[i] != nil {
-						t.Errorf("job %s: %v, want stored (its lease is held)", j.ID, errs[i])
-					}
-					if g, err := be.Get(ctx, j.ID); err != nil || g.State != state {
-						t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
-					}
-				}
+				wantStored(t, be, got, errs, state)
 			})
 		}
 	}
@@ -329,13 +256,7 @@ func TestLostRequestComplete(t *testing.T) {
 // outcome and says so, or fails as a whole with nothing stored and the
 // leases still held, so that the caller's next try stores them.
 func TestLostRequestsComplete(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	for drops := 1; drops <= 8; drops++ {
@@ -348,11 +269,7 @@ func TestLostRequestsComplete(t *testing.T) {
 		if err != nil || len(got) != 2 {
 			t.Fatalf("claim = %d jobs, %v; want 2", len(got), err)
 		}
-		outs := make([]backend.Outcome, len(got))
-		for i, j := range got {
-			outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
-				Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
-		}
+		outs := outcomesOf(got, backend.StateSucceeded, now, now)
 		px.loseReq.Store(int32(drops))
 		errs, err := be.Complete(ctx, outs)
 		px.loseReq.Store(0)
@@ -420,27 +337,11 @@ func TestLostReplyCompleteRetryingClaimedAgain(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	hook := &beforeRead{}
-	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2})
-	c.AddHook(hook)
-	defer c.Close()
-	be, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := hooked(t, px, hook, 0)
 	defer be.Close()
 	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
 		t.Run(fmt.Sprintf("%d queues", len(queues)), func(t *testing.T) {
-			jobs := benchJobs(len(queues), now)
-			for i, q := range queues {
-				jobs[i].Queue = q
-			}
-			if _, err := be.Enqueue(ctx, jobs); err != nil {
-				t.Fatal(err)
-			}
-			got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
-			if err != nil || len(got) != len(jobs) {
-				t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
-			}
+			got := claimOn(t, be, queues, 0, now)
 			outs := make([]backend.Outcome, len(got))
 			for i, j := range got {
 				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateRetrying, FinishedAt: now, RunAt: now,
@@ -461,8 +362,8 @@ func TestLostReplyCompleteRetryingClaimedAgain(t *testing.T) {
 			if hook.armed.Load() {
 				t.Fatal("no reply was settled")
 			}
-			if len(again) != len(jobs) {
-				t.Fatalf("the other worker claimed %d jobs, want %d", len(again), len(jobs))
+			if len(again) != len(got) {
+				t.Fatalf("the other worker claimed %d jobs, want %d", len(again), len(got))
 			}
 			if err != nil {
 				t.Fatalf("Complete: %v", err)
@@ -491,35 +392,15 @@ func TestLostReplyCompleteTriedAgain(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	hook := &beforeRead{fn: px.Cut}
-	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2, MaxRetries: 1})
-	c.AddHook(hook)
-	defer c.Close()
-	be, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := hooked(t, px, hook, 1)
 	defer be.Close()
 	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
 		t.Run(fmt.Sprintf("%d queues", len(queues)), func(t *testing.T) {
-			jobs := benchJobs(len(queues), now)
-			for i, q := range queues {
-				jobs[i].Queue = q
-			}
-			if _, err := be.Enqueue(ctx, jobs); err != nil {
-				t.Fatal(err)
-			}
-			got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
-			if err != nil || len(got) != len(jobs) {
-				t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
-			}
-			outs := make([]backend.Outcome, len(got))
-			for i, j := range got {
-				outs[i] = backend.Outcome{Lease: j.Lease(), State: backend.StateSucceeded, FinishedAt: now,
-					Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
-			}
+			got := claimOn(t, be, queues, 0, now)
+			outs := outcomesOf(got, backend.StateSucceeded, now, now)
 			// Connections of both pools made now: the reply lost is the
 			// completion's, not a new connection's handshake.
-			if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error { p.Ping(ctx); return nil }); err != nil {
+			if _, err := be.c.Pipelined(ctx, func(p goredis.Pipeliner) error { p.Ping(ctx); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			hook.armed.Store(true)
@@ -559,13 +440,7 @@ func TestLostReplyRetryClaimedAgain(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	hook := &beforeRead{single: true}
-	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2})
-	c.AddHook(hook)
-	defer c.Close()
-	be, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := hooked(t, px, hook, 0)
 	defer be.Close()
 	j := benchJobs(1, now)[0]
 	if _, err := be.Enqueue(ctx, []*backend.Job{j}); err != nil {
@@ -602,13 +477,7 @@ func TestLostReplyRetryClaimedAgain(t *testing.T) {
 // a replica loading its data answers) is sent again, as go-redis does with
 // other commands, rather than failing the call.
 func TestRefusedUnrun(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	jobs := benchJobs(2, now)
@@ -651,13 +520,7 @@ func TestRefusedUnrun(t *testing.T) {
 // the call's second send then finds its own jobs (EXISTS) and succeeds
 // rather than failing for jobs that are stored.
 func TestHeldEnqueueRunsLate(t *testing.T) {
-	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr)
-	be, err := Open("redis://" + px.addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be, px, _ := proxied(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
 	if _, err := be.Enqueue(ctx, benchJobs(1, now)); err != nil { // registers the queue and task
@@ -687,6 +550,80 @@ func TestHeldEnqueueRunsLate(t *testing.T) {
 			if _, err := be.Get(ctx, j.ID); err != nil {
 				t.Errorf("job %s: %v", j.ID, err)
 			}
+		}
+	}
+}
+
+// proxied starts a Redis and a proxy to it (fault_test.go) and opens a
+// backend through the proxy.
+func proxied(t *testing.T) (*Backend, *proxy, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	be, err := Open("redis://" + px.addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return be, px, srv
+}
+
+// hooked opens a backend through px on a client with hook and maxRetries
+// (0: go-redis's default).
+func hooked(t *testing.T, px *proxy, hook goredis.Hook, maxRetries int) *Backend {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: px.addr(), Protocol: 2, MaxRetries: maxRetries})
+	c.AddHook(hook)
+	t.Cleanup(func() { c.Close() })
+	be, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be
+}
+
+// outcomesOf returns outcomes of state for the claimed jobs, finished at
+// now, to run again at runAt (a retrying outcome).
+func outcomesOf(jobs []*backend.Job, state backend.State, now, runAt time.Time) []backend.Outcome {
+	outs := make([]backend.Outcome, len(jobs))
+	for i, j := range jobs {
+		outs[i] = backend.Outcome{Lease: j.Lease(), State: state, FinishedAt: now, RunAt: runAt,
+			Attempt: backend.Attempt{Number: j.Attempt, StartedAt: now, FinishedAt: now, Worker: "w", Outcome: "succeeded"}}
+	}
+	return outs
+}
+
+// claimOn enqueues a job on each of queues (and extra more on the first)
+// and claims them all.
+func claimOn(t *testing.T, be *Backend, queues []string, extra int, now time.Time) []*backend.Job {
+	t.Helper()
+	jobs := benchJobs(len(queues)+extra, now)
+	for i := range jobs {
+		jobs[i].Queue = queues[0]
+	}
+	for i, q := range queues {
+		jobs[i].Queue = q
+	}
+	if _, err := be.Enqueue(t.Context(), jobs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := be.Claim(t.Context(), backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+	if err != nil || len(got) != len(jobs) {
+		t.Fatalf("claim = %d jobs, %v; want %d", len(got), err, len(jobs))
+	}
+	return got
+}
+
+// wantStored checks that Complete stored the outcomes of jobs, in state:
+// no error in errs, and the jobs in state.
+func wantStored(t *testing.T, be *Backend, jobs []*backend.Job, errs []error, state backend.State) {
+	t.Helper()
+	for i, j := range jobs {
+		if errs[i] != nil {
+			t.Errorf("job %s: %v, want stored", j.ID, errs[i])
+		}
+		if g, err := be.Get(t.Context(), j.ID); err != nil || g.State != state {
+			t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
 		}
 	}
 }

@@ -173,15 +173,7 @@ func (b *Backend) collect(ctx context.Context, wfs []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var ids []string
-	for _, g := range graphs {
-		if g != nil {
-			for _, s := range g.Steps {
-				ids = append(ids, s.ID)
-			}
-		}
-	}
-	left, err := b.stepsLeft(ctx, ids)
+	left, err := b.stepsLeft(ctx, stepIDs(graphs))
 	if err != nil {
 		return 0, err
 	}
@@ -265,6 +257,19 @@ func (b *Backend) dropWorkflows(ctx context.Context, wfs []string, graphs map[st
 		return fmt.Errorf("delete workflows: %w", err)
 	}
 	return nil
+}
+
+// stepIDs returns the step ids of every graph of graphs (nil: none).
+func stepIDs(graphs map[string]*backend.Graph) []string {
+	var ids []string
+	for _, g := range graphs {
+		if g != nil {
+			for _, s := range g.Steps {
+				ids = append(ids, s.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // stepsLeft returns which of the jobs ids exist: their queues from the
@@ -384,15 +389,7 @@ func (b *Backend) repairEnqueues(ctx context.Context, ms []string) (listed, dele
 	if err != nil {
 		return 0, 0, err
 	}
-	var ids []string
-	for _, g := range graphs {
-		if g != nil {
-			for _, s := range g.Steps {
-				ids = append(ids, s.ID)
-			}
-		}
-	}
-	left, err := b.stepsLeft(ctx, ids)
+	left, err := b.stepsLeft(ctx, stepIDs(graphs))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -197,8 +197,8 @@ func (c *Config) Set(name, raw, source string) error {
 			return bad("want sqlite, file, memory or redis")
 		}
 	case "NUVOM_REDIS_URL":
-		if err := checkRedisURL(v); err != nil {
-			return bad(err.Error())
+		if err := checkRedisURL(v); err != nil { // quoted with its password hidden
+			return fmt.Errorf("config: %s (%s): bad value %s: %s", name, source, clip.Quote(redactURL(raw)), err)
 		}
 		c.RedisURL = Setting[string]{v, source}
 	case "NUVOM_DB":

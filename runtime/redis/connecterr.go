@@ -1,0 +1,45 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// ConnectError is the error of a first PING of c that failed with err: it
+// names the address, says what a NOAUTH or WRONGPASS reply means, and with
+// TLS (rediss://) says when the failure looks like a server that does not
+// speak TLS (no handshake, a reply that is not TLS): go-redis alone reports
+// only "context deadline exceeded", after retrying for five dial timeouts.
+func ConnectError(c goredis.UniversalClient, err error) error {
+	var addr string
+	var tlsOn bool
+	switch cl := c.(type) {
+	case *goredis.Client:
+		addr, tlsOn = cl.Options().Addr, cl.Options().TLSConfig != nil
+	case *goredis.ClusterClient:
+		addr, tlsOn = strings.Join(cl.Options().Addrs, ","), cl.Options().TLSConfig != nil
+	}
+	if addr == "" {
+		return fmt.Errorf("redis: connect: %w", err)
+	}
+	var rec tls.RecordHeaderError
+	if tlsOn && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &rec) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return fmt.Errorf("redis: connect to %s: %w (the URL is rediss://, TLS, and no TLS handshake completed: "+
+			"if that port serves plain Redis, use redis://)", addr, err)
+	}
+	switch msg := err.Error(); {
+	case strings.HasPrefix(msg, "NOAUTH"):
+		return fmt.Errorf("redis: connect to %s: %w (the server wants a password: "+
+			"redis://:PASSWORD@host:port/db, or redis://USER:PASSWORD@... for an ACL user)", addr, err)
+	case strings.HasPrefix(msg, "WRONGPASS"):
+		return fmt.Errorf("redis: connect to %s: %w (the URL's user or password is wrong)", addr, err)
+	}
+	return fmt.Errorf("redis: connect to %s: %w", addr, err)
+}

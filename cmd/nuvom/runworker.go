@@ -64,7 +64,7 @@ func (a *app) checkWorkerFlags(fs *pflag.FlagSet) error {
 		return err
 	}
 	for _, f := range []struct{ flag, env string }{{"concurrency", "NUVOM_CONCURRENCY"}, {"queues", "NUVOM_QUEUES"}, {"claim-ahead", "NUVOM_CLAIM_AHEAD"}, {"keep-finished-for", "NUVOM_KEEP_FINISHED_FOR"}, {"keep-finished", "NUVOM_KEEP_FINISHED"},
-		{"grace", "NUVOM_GRACE"}, {"log-format", "NUVOM_LOG_FORMAT"}, {"log-level", "NUVOM_LOG_LEVEL"}} {
+		{"grace", "NUVOM_GRACE"}, {"lease", "NUVOM_LEASE"}, {"log-format", "NUVOM_LOG_FORMAT"}, {"log-level", "NUVOM_LOG_LEVEL"}} {
 		fl := fs.Lookup(f.flag)
 		if fl == nil || !fl.Changed {
 			continue

@@ -205,6 +205,9 @@ func (c *Config) Set(name, raw, source string) error {
 		if v == "" {
 			return bad("empty path")
 		}
+		if fi, err := os.Stat(c.abs(v)); err == nil && fi.IsDir() {
+			return bad("is a folder; NUVOM_DB names the database file, such as " + filepath.Join(v, "nuvom.db"))
+		}
 		c.DB = Setting[string]{c.abs(v), source}
 	case "NUVOM_QUEUE_DIR":
 		if v == "" {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -66,7 +69,12 @@ func (a *app) cmdBench(args []string) int {
 		return a.usageErr("bench: --backend %q: bench measures the built-in backends (NUVOM_BACKEND %s)", cfg.Backend.Value,
 			strings.Join(config.BuiltinBackends().Names(), ", "))
 	}
-	ctx := context.Background()
+	// Ctrl-C or SIGTERM ends the run through ctx, so that the deferred
+	// clean-up (the temporary folder, the Redis keys) still happens.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	context.AfterFunc(ctx, stopSignals) // a second Ctrl-C stops at once, clean-up or not
+	interrupted := ctx
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -98,6 +106,9 @@ func (a *app) cmdBench(args []string) int {
 		fmt.Fprintln(a.stderr)
 	}
 	if err != nil {
+		if interrupted.Err() != nil {
+			return a.fail(errors.New("bench: interrupted: deleting its temporary store"))
+		}
 		return a.fail(err)
 	}
 	if *asJSON {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
+	"github.com/nuvom/nuvom/runtime/dashboard"
 	"github.com/nuvom/nuvom/runtime/workercmd"
 )
 
@@ -75,6 +76,12 @@ func (a *app) checkWorkerFlags(fs *pflag.FlagSet) error {
 		}
 		if err := cfg.Set(f.env, v, "flag --"+f.flag); err != nil {
 			return err
+		}
+	}
+	if on, _ := fs.GetBool("dashboard"); on {
+		addr, _ := fs.GetString("dashboard-addr")
+		if err := dashboard.CheckBind(addr, dashboard.Options{Token: a.getenv(workercmd.DashboardTokenEnv)}); err != nil {
+			return fmt.Errorf("--dashboard-addr: %w", err)
 		}
 	}
 	return nil

@@ -252,6 +252,9 @@ func (c *Config) Set(name, raw, source string) error {
 		var qs []string
 		for _, q := range strings.Split(v, ",") {
 			if q = strings.TrimSpace(q); q != "" {
+				if strings.IndexFunc(q, notQueueNameRune) >= 0 {
+					return bad(fmt.Sprintf("queue %q: want comma-separated queue names, each of letters, digits, '_', '.' and '-' (as enqueue and queue= take them)", q))
+				}
 				qs = append(qs, q)
 			}
 		}
@@ -380,4 +383,10 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 		LeaseFor:        c.Lease.Value,
 		PollInterval:    c.PollInterval.Value,
 	}
+}
+
+// notQueueNameRune reports a rune that no queue name holds (a queue name is
+// letters, digits, '_', '.' and '-', as enqueue --queue and queue= take it).
+func notQueueNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
 }

@@ -314,6 +314,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 	if err != nil {
 		return fail(fmt.Errorf("start worker: %w", err))
 	}
+	warnQueuesWithoutTasks(logger, tasks, opts.Queues)
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go func() {

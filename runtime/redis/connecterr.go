@@ -25,21 +25,22 @@ func ConnectError(c goredis.UniversalClient, err error) error {
 	case *goredis.ClusterClient:
 		addr, tlsOn = strings.Join(cl.Options().Addrs, ","), cl.Options().TLSConfig != nil
 	}
-	if addr == "" {
-		return fmt.Errorf("redis: connect: %w", err)
+	what := "redis: connect"
+	if addr != "" && addr != "FailoverClient" { // go-redis's placeholder for Sentinel: its error names the sentinels
+		what += " to " + addr
 	}
 	var rec tls.RecordHeaderError
 	if tlsOn && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &rec) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
-		return fmt.Errorf("redis: connect to %s: %w (the URL is rediss://, TLS, and no TLS handshake completed: "+
-			"if that port serves plain Redis, use redis://)", addr, err)
+		return fmt.Errorf("%s: %w (the URL is rediss://, TLS, and no TLS handshake completed: "+
+			"if that port serves plain Redis, use redis://)", what, err)
 	}
 	switch msg := err.Error(); {
 	case strings.HasPrefix(msg, "NOAUTH"):
-		return fmt.Errorf("redis: connect to %s: %w (the server wants a password: "+
-			"redis://:PASSWORD@host:port/db, or redis://USER:PASSWORD@... for an ACL user)", addr, err)
+		return fmt.Errorf("%s: %w (the server wants a password: "+
+			"redis://:PASSWORD@host:port/db, or redis://USER:PASSWORD@... for an ACL user)", what, err)
 	case strings.HasPrefix(msg, "WRONGPASS"):
-		return fmt.Errorf("redis: connect to %s: %w (the URL's user or password is wrong)", addr, err)
+		return fmt.Errorf("%s: %w (the URL's user or password is wrong)", what, err)
 	}
-	return fmt.Errorf("redis: connect to %s: %w", addr, err)
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -50,3 +50,13 @@ func TestOpenPasswordMistakes(t *testing.T) {
 	}
 	b.Close()
 }
+
+// TestOpenSentinelErrorNamesNoPlaceholder: a Sentinel URL's connect error
+// does not name go-redis's placeholder address "FailoverClient".
+func TestOpenSentinelErrorNamesNoPlaceholder(t *testing.T) {
+	srv := redistest.Start(t) // a plain Redis, not a sentinel
+	_, err := Open("redis://" + srv.Addr + "/0?master_name=mymaster")
+	if err == nil || strings.Contains(err.Error(), "FailoverClient") || !strings.Contains(err.Error(), "sentinel") {
+		t.Fatalf("Open of a Sentinel URL on a plain Redis: %v, want the sentinels' error without \"FailoverClient\"", err)
+	}
+}

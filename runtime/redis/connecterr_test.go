@@ -60,3 +60,13 @@ func TestOpenSentinelErrorNamesNoPlaceholder(t *testing.T) {
 		t.Fatalf("Open of a Sentinel URL on a plain Redis: %v, want the sentinels' error without \"FailoverClient\"", err)
 	}
 }
+
+// TestOpenClusterURLOnStandalone: a redis+cluster:// URL (WithCluster) on a
+// standalone Redis says to use redis://.
+func TestOpenClusterURLOnStandalone(t *testing.T) {
+	srv := redistest.Start(t)
+	_, err := Open("redis://"+srv.Addr, WithCluster(true))
+	if err == nil || !strings.Contains(err.Error(), srv.Addr) || !strings.Contains(err.Error(), "use redis://") {
+		t.Fatalf("Open of a cluster URL on a standalone Redis: %v, want an error naming %s and saying to use redis://", err, srv.Addr)
+	}
+}

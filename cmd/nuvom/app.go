@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nuvom/nuvom/internal/stopsignal"
+	"github.com/nuvom/nuvom/runtime/redis"
 )
 
 // Exit codes.
@@ -103,6 +104,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stderr, "nuvom: %v\n", err)
 		return exitFailure
 	}
+	// A failed call to Redis returns its error, printed as one line; go-redis's
+	// own log lines about it (failed dials) would only come before that line.
+	redis.RouteClientLogs(nil)
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, wd: wd,
 		process:      stdin == io.Reader(os.Stdin) && stdout == io.Writer(os.Stdout) && stderr == io.Writer(os.Stderr),
 		signalWindow: stopsignal.Window}

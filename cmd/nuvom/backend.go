@@ -29,6 +29,9 @@ func (a *app) config() (config.Config, error) {
 	if _, err := os.Stat(filepath.Join(cfg.Root, "go.mod")); err == nil {
 		return cfg, nil
 	}
+	if !config.IsBuiltinBackend(cfg.Backend.Value) {
+		return cfg, nil // reached through the module's worker, whose absence is the error to report
+	}
 	for _, backend := range []string{cfg.Backend.Value, cfg.SchedulerBackendValue()} {
 		switch {
 		case (backend == "sqlite" || backend == "") && cfg.DB.Source == config.SourceDefault:

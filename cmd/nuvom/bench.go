@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -23,7 +26,7 @@ func (a *app) cmdBench(args []string) int {
 		"nuvom bench --jobs 100000 --backend sqlite --sync FULL")
 	jobs := fs.Int("jobs", 100000, "no-op jobs to pre-insert and burn down")
 	backend := fs.String("backend", "sqlite", "sqlite, file, memory or redis")
-	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0", "with --backend redis: the Redis to measure (keys under a fresh prefix, deleted afterwards)")
+	redisURL := fs.String("redis-url", "redis://127.0.0.1:6379/0", "with --backend redis: the Redis to measure (keys under a fresh prefix, deleted afterwards; default NUVOM_REDIS_URL when set)")
 	syncMode := fs.String("sync", "NORMAL", "SQLite synchronous mode: NORMAL or FULL")
 	batch := fs.Int("batch", 1000, "enqueue batch size and worker claim batch")
 	concurrency := fs.Int("concurrency", 0, "worker concurrency (default the bench's own)")
@@ -46,12 +49,17 @@ func (a *app) cmdBench(args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	urlSource := "flag --redis-url"
+	if v := a.getenv("NUVOM_REDIS_URL"); v != "" && !fs.Changed("redis-url") && strings.EqualFold(*backend, "redis") {
+		*redisURL, urlSource = v, "env NUVOM_REDIS_URL"
+	}
 	for _, kv := range [][3]string{
 		{"NUVOM_BACKEND", *backend, "flag --backend"},
 		{"NUVOM_SQLITE_SYNC", *syncMode, "flag --sync"},
 		{"NUVOM_DB", filepath.Join(dir, "bench.db"), "bench"},
 		{"NUVOM_QUEUE_DIR", filepath.Join(dir, "queue"), "bench"},
-		{"NUVOM_REDIS_URL", config.FreshRedisPrefix(*redisURL, filepath.Base(dir)), "flag --redis-url"},
+		{"NUVOM_REDIS_URL", *redisURL, urlSource}, // checked as given, then under a fresh prefix
+		{"NUVOM_REDIS_URL", config.FreshRedisPrefix(*redisURL, filepath.Base(dir)), urlSource},
 	} {
 		if err := cfg.Set(kv[0], kv[1], kv[2]); err != nil {
 			return a.usageErr("bench: %v", err)
@@ -61,7 +69,12 @@ func (a *app) cmdBench(args []string) int {
 		return a.usageErr("bench: --backend %q: bench measures the built-in backends (NUVOM_BACKEND %s)", cfg.Backend.Value,
 			strings.Join(config.BuiltinBackends().Names(), ", "))
 	}
-	ctx := context.Background()
+	// Ctrl-C or SIGTERM ends the run through ctx, so that the deferred
+	// clean-up (the temporary folder, the Redis keys) still happens.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	context.AfterFunc(ctx, stopSignals) // a second Ctrl-C stops at once, clean-up or not
+	interrupted := ctx
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -93,6 +106,9 @@ func (a *app) cmdBench(args []string) int {
 		fmt.Fprintln(a.stderr)
 	}
 	if err != nil {
+		if interrupted.Err() != nil {
+			return a.fail(errors.New("bench: interrupted: deleting its temporary store"))
+		}
 		return a.fail(err)
 	}
 	if *asJSON {

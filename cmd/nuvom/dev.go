@@ -282,8 +282,9 @@ func (s *devSession) reload(b *devwatch.Batch, first bool) (stopped bool) {
 	s.worker, s.binSum = nw, sum
 	up := nw.waitReady(30 * time.Second)
 	restartTime := time.Since(t)
-	if !up {
+	if !up { // no "started in": it did not (it exited, or it is still starting)
 		fmt.Fprintln(s.err, "nuvom dev: the new worker did not report that it started; see its output above")
+		return false
 	}
 	verb := "reloaded"
 	if first {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
+	"github.com/nuvom/nuvom/runtime/dashboard"
 	"github.com/nuvom/nuvom/runtime/workercmd"
 )
 
@@ -64,7 +65,7 @@ func (a *app) checkWorkerFlags(fs *pflag.FlagSet) error {
 		return err
 	}
 	for _, f := range []struct{ flag, env string }{{"concurrency", "NUVOM_CONCURRENCY"}, {"queues", "NUVOM_QUEUES"}, {"claim-ahead", "NUVOM_CLAIM_AHEAD"}, {"keep-finished-for", "NUVOM_KEEP_FINISHED_FOR"}, {"keep-finished", "NUVOM_KEEP_FINISHED"},
-		{"grace", "NUVOM_GRACE"}, {"log-format", "NUVOM_LOG_FORMAT"}, {"log-level", "NUVOM_LOG_LEVEL"}} {
+		{"grace", "NUVOM_GRACE"}, {"lease", "NUVOM_LEASE"}, {"log-format", "NUVOM_LOG_FORMAT"}, {"log-level", "NUVOM_LOG_LEVEL"}} {
 		fl := fs.Lookup(f.flag)
 		if fl == nil || !fl.Changed {
 			continue
@@ -75,6 +76,12 @@ func (a *app) checkWorkerFlags(fs *pflag.FlagSet) error {
 		}
 		if err := cfg.Set(f.env, v, "flag --"+f.flag); err != nil {
 			return err
+		}
+	}
+	if on, _ := fs.GetBool("dashboard"); on {
+		addr, _ := fs.GetString("dashboard-addr")
+		if err := dashboard.CheckBind(addr, dashboard.Options{Token: a.getenv(workercmd.DashboardTokenEnv)}); err != nil {
+			return fmt.Errorf("--dashboard-addr: %w", err)
 		}
 	}
 	return nil

@@ -52,6 +52,8 @@ func TestScripts(t *testing.T) {
 			"sleep":    cmdSleep,
 			"freeport": cmdFreePort,
 			"get":      cmdGet,
+			"waitglob": cmdWaitGlob,
+			"globs":    cmdGlobs,
 		},
 	})
 }
@@ -161,6 +163,40 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("sleep: %v", err)
 	}
 	time.Sleep(d)
+}
+
+// waitglob PATTERN: wait until a file matches PATTERN (filepath.Glob), for a
+// sync point with a background command; three minutes is a hang guard.
+func cmdWaitGlob(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitglob PATTERN")
+	}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if m, _ := filepath.Glob(ts.MkAbs(args[0])); len(m) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitglob: nothing matched %s within 3 minutes", args[0])
+		}
+	}
+}
+
+// globs N PATTERN: require exactly N files to match PATTERN (filepath.Glob).
+func cmdGlobs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: globs N PATTERN")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("globs: %q is not a number", args[0])
+	}
+	m, err := filepath.Glob(ts.MkAbs(args[1]))
+	if err != nil {
+		ts.Fatalf("globs: %v", err)
+	}
+	if len(m) != want {
+		ts.Fatalf("globs: %d files match %s, want %d: %v", len(m), args[1], want, m)
+	}
 }
 
 // freeport NAME: set $NAME to a TCP port of 127.0.0.1 that is free now (for

@@ -197,13 +197,16 @@ func (c *Config) Set(name, raw, source string) error {
 			return bad("want sqlite, file, memory or redis")
 		}
 	case "NUVOM_REDIS_URL":
-		if err := checkRedisURL(v); err != nil {
-			return bad(err.Error())
+		if err := checkRedisURL(v); err != nil { // quoted with its password hidden
+			return fmt.Errorf("config: %s (%s): bad value %s: %s", name, source, clip.Quote(redactURL(raw)), err)
 		}
 		c.RedisURL = Setting[string]{v, source}
 	case "NUVOM_DB":
 		if v == "" {
 			return bad("empty path")
+		}
+		if fi, err := os.Stat(c.abs(v)); err == nil && fi.IsDir() {
+			return bad("is a folder; NUVOM_DB names the database file, such as " + filepath.Join(v, "nuvom.db"))
 		}
 		c.DB = Setting[string]{c.abs(v), source}
 	case "NUVOM_QUEUE_DIR":
@@ -249,6 +252,9 @@ func (c *Config) Set(name, raw, source string) error {
 		var qs []string
 		for _, q := range strings.Split(v, ",") {
 			if q = strings.TrimSpace(q); q != "" {
+				if strings.IndexFunc(q, notQueueNameRune) >= 0 {
+					return bad(fmt.Sprintf("queue %q: want comma-separated queue names, each of letters, digits, '_', '.' and '-' (as enqueue and queue= take them)", q))
+				}
 				qs = append(qs, q)
 			}
 		}
@@ -377,4 +383,10 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 		LeaseFor:        c.Lease.Value,
 		PollInterval:    c.PollInterval.Value,
 	}
+}
+
+// notQueueNameRune reports a rune that no queue name holds (a queue name is
+// letters, digits, '_', '.' and '-', as enqueue --queue and queue= take it).
+func notQueueNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nuvom/nuvom"
@@ -29,16 +30,21 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 //	keep_finished=N          keep the newest N finished jobs per queue (retention; default all)
 //	keep_finished_for=720h   delete finished jobs older than that (default never)
 
-// checkRedisURL checks the scheme of a Redis URL.
+// checkRedisURL checks a Redis URL without connecting: its scheme, Nuvom's
+// parameters, and what go-redis would refuse or fail to dial (options, ports).
+// Its errors do not quote the URL (which may hold a password).
 func checkRedisURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil {
-		return fmt.Errorf("not a URL: %w", err)
+		return notAURL(err)
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
-		_, _, _, err := redisURL(v)
-		return err
+		raw, cluster, _, err := redisURL(v)
+		if err != nil {
+			return err
+		}
+		return redis.CheckURL(raw, cluster)
 	}
 	return errors.New("want a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL")
 }
@@ -57,7 +63,7 @@ func redisURL(v string) (string, bool, redisParams, error) {
 	var p redisParams
 	u, err := url.Parse(v)
 	if err != nil {
-		return v, false, p, fmt.Errorf("not a URL: %w", err)
+		return v, false, p, notAURL(err)
 	}
 	q := u.Query()
 	p.prefix = q.Get("prefix")
@@ -99,13 +105,44 @@ func FreshRedisPrefix(rawURL, name string) string {
 	return u.String()
 }
 
-// redactURL hides a URL's password (for `nuvom config`).
+// notAURL is url.Parse's error without the URL it quotes (which may hold a
+// password).
+func notAURL(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	return fmt.Errorf("not a URL: %w", err)
+}
+
+// redactURL hides a URL's password (for `nuvom config` and errors), also in
+// a URL that does not parse: whatever lies between the user's colon and the
+// last @ of its authority.
 func redactURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
+	if err == nil {
+		if u.User == nil {
+			return v
+		}
+		return u.Redacted()
+	}
+	start := strings.Index(v, "://")
+	if start < 0 {
 		return v
 	}
-	return u.Redacted()
+	start += len("://")
+	end := len(v)
+	if i := strings.IndexAny(v[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	at := strings.LastIndex(v[start:end], "@")
+	if at < 0 {
+		return v
+	}
+	colon := strings.Index(v[start:start+at], ":")
+	if colon < 0 {
+		return v
+	}
+	return v[:start+colon+1] + "xxxxx" + v[start+at:]
 }
 
 func (c Config) openRedisBackend() (nuvom.Backend, error) {

@@ -198,7 +198,7 @@ func New(c goredis.UniversalClient, opts ...Option) (*Backend, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis: connect: %w", err)
+		return nil, ConnectError(c, err)
 	}
 	for _, s := range allScripts {
 		if err := s.Load(ctx, c).Err(); err != nil {

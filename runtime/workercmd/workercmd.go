@@ -37,6 +37,7 @@ import (
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/runtime/config"
+	"github.com/nuvom/nuvom/runtime/redis"
 )
 
 // Exit codes.
@@ -280,11 +281,20 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 		return ExitUsage
 	}
 	cfg.Logger = logger // the backend logs the rows it quarantines
+	// go-redis logs failed dials by itself on stderr: none before the start
+	// error's one line, and then through the worker's logger (its format).
+	process := stderr == io.Writer(os.Stderr)
+	if process {
+		redis.RouteClientLogs(nil)
+	}
 	backend, err := cfg.OpenBackend(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer backend.Close()
+	if process {
+		redis.RouteClientLogs(logger)
+	}
 
 	m, manifestHash := loadManifest(cfg.Root)
 	if *f.Dashboard {
@@ -304,6 +314,7 @@ func runWith(ctx context.Context, hard <-chan struct{}, repeated <-chan os.Signa
 	if err != nil {
 		return fail(fmt.Errorf("start worker: %w", err))
 	}
+	warnQueuesWithoutTasks(logger, tasks, opts.Queues)
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go func() {

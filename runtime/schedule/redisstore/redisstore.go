@@ -42,7 +42,7 @@ func Open(rawURL, prefix string, cluster bool) (*Store, error) {
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("open redis schedule store: %w", err)
+		return nil, nredis.ConnectError(c, err)
 	}
 	return s, nil
 }

@@ -50,7 +50,7 @@ func TestDefaultsUseTheModuleRoot(t *testing.T) {
 		{"NUVOM_POLL_INTERVAL", "1s", "default"},
 		{"NUVOM_LOG_FORMAT", "text", "default"},
 		{"NUVOM_LOG_LEVEL", "info", "default"},
-		{"NUVOM_SCHEDULER_BACKEND", "sqlite", "default (NUVOM_BACKEND)"},
+		{"NUVOM_SCHEDULER_BACKEND", "sqlite", "default: as NUVOM_BACKEND"},
 		{"NUVOM_REDIS_URL", "redis://127.0.0.1:6379/0", "default"},
 		{"NUVOM_CLAIM_AHEAD", "false", "default"},
 		{"NUVOM_KEEP_FINISHED_FOR", "0s", "default"},

@@ -33,9 +33,9 @@ func (c Config) schedulerEntry() Entry {
 	src := c.SchedulerBackend.Source
 	switch {
 	case c.SchedulerBackend.Value == "" && c.Backend.Value != "" && !IsBuiltinBackend(c.Backend.Value):
-		src = SourceDefault + " (NUVOM_BACKEND is a plugin's, which stores no schedules)"
+		src = SourceDefault + ": NUVOM_BACKEND is a plugin's, which stores no schedules"
 	case c.SchedulerBackend.Value == "":
-		src = SourceDefault + " (NUVOM_BACKEND)"
+		src = SourceDefault + ": as NUVOM_BACKEND"
 	}
 	return Entry{"NUVOM_SCHEDULER_BACKEND", c.SchedulerBackendValue(), src}
 }

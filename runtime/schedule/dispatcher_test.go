@@ -367,6 +367,7 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		{"no kind", nuvom.ScheduleSpec{}, "no kind"},
 		{"zone in spec", nuvom.Cron("CRON_TZ=UTC 0 3 * * *", ""), "give the time zone separately"},
 		{"bad misfire", nuvom.ScheduleSpec{Kind: nuvom.ScheduleInterval, Every: time.Second, Misfire: "later"}, `misfire policy "later"`},
+		{"jitter of the interval", nuvom.Every(time.Minute).WithJitter(time.Minute), "jitter 1m0s is not shorter than the interval 1m0s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

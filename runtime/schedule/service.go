@@ -78,6 +78,10 @@ func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.T
 		if when.Zone != "" {
 			return Schedule{}, errors.New("a time zone applies to cron schedules only")
 		}
+		if sc.Jitter >= when.Every {
+			// Runs would start in any order, and two at once.
+			return Schedule{}, fmt.Errorf("jitter %s is not shorter than the interval %s", sc.Jitter, when.Every)
+		}
 		sc.Spec = when.Every.String()
 		sc.Anchor = when.At
 		if sc.Anchor.IsZero() {

@@ -84,7 +84,8 @@ func (s ScheduleSpec) CatchUp(limit int) ScheduleSpec {
 	return s
 }
 
-// WithJitter delays each tick's job by a pseudo-random duration below d.
+// WithJitter delays each tick's job by a pseudo-random duration below d; on
+// an interval schedule d must be shorter than the interval.
 func (s ScheduleSpec) WithJitter(d time.Duration) ScheduleSpec { s.Jitter = d; return s }
 
 // WithID names the schedule, so that creating it again replaces it instead of adding another.

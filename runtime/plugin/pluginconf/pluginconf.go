@@ -6,8 +6,9 @@
 // The file is a list of [[plugin]] tables, each naming a built-in plugin
 // (name = "prometheus") or a Go package (import = "github.com/acme/nuvom-slack"),
 // with an optional [plugin.settings] table. String settings may refer to
-// environment variables as ${NAME}; they are expanded when the worker starts,
-// never when code is generated.
+// environment variables as ${NAME}, or ${NAME:-default} (the default when
+// NAME is unset or empty); they are expanded when the worker starts, never
+// when code is generated.
 package pluginconf
 
 import (
@@ -580,12 +581,15 @@ func checkValue(k Kind, v any) string {
 	return fmt.Sprintf("want %s, found %s", want, tomlType(v))
 }
 
-var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// envRE matches a reference to an environment variable: ${NAME}, or
+// ${NAME:-default}, whose default stands for it when it is unset or empty
+// (submatches: the name, ":-" and the default, the default).
+var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 func hasEnv(s string) bool { return envRE.MatchString(s) }
 
 // EnvRefs returns the names of the environment variables the entry's settings
-// refer to, sorted, without duplicates.
+// need (references without a default), sorted, without duplicates.
 func (e *Entry) EnvRefs() []string {
 	set := map[string]bool{}
 	var walk func(v any)
@@ -593,7 +597,9 @@ func (e *Entry) EnvRefs() []string {
 		switch v := v.(type) {
 		case string:
 			for _, m := range envRE.FindAllStringSubmatch(v, -1) {
-				set[m[1]] = true
+				if m[2] == "" {
+					set[m[1]] = true
+				}
 			}
 		case []any:
 			for _, x := range v {
@@ -663,10 +669,13 @@ func expand(v any, getenv func(string) (string, bool)) (any, error) {
 	case string:
 		var missing []string
 		out := envRE.ReplaceAllStringFunc(v, func(ref string) string {
-			name := ref[2 : len(ref)-1]
-			val, ok := getenv(name)
-			if !ok {
-				missing = append(missing, name)
+			m := envRE.FindStringSubmatch(ref)
+			val, ok := getenv(m[1])
+			switch {
+			case m[2] != "" && val == "":
+				return m[3]
+			case !ok:
+				missing = append(missing, m[1])
 			}
 			return val
 		})

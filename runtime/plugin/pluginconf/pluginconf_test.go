@@ -161,3 +161,38 @@ func TestBlamePos(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvDefault: ${NAME:-default} stands for the default when NAME is unset
+// or empty, for NAME's value otherwise, and is not a variable the entry
+// needs (EnvRefs).
+func TestEnvDefault(t *testing.T) {
+	src := "[[plugin]]\nimport = \"github.com/acme/nuvom-slack\"\n[plugin.settings]\n" +
+		"addr = \"${HOST:-127.0.0.1}:${PORT:-9464}\"\nrefresh = \"${EVERY:-}1m\"\ntags = [\"${TAG}\"]\n"
+	f, err := Parse(FileName, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.Entries[0]
+	if got := strings.Join(e.EnvRefs(), ","); got != "TAG" {
+		t.Errorf("env refs = %q, want TAG (the others have defaults)", got)
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		addr string
+	}{
+		{map[string]string{"TAG": "t"}, "127.0.0.1:9464"},
+		{map[string]string{"TAG": "t", "HOST": "", "PORT": "9465"}, "127.0.0.1:9465"},
+		{map[string]string{"TAG": "t", "HOST": "h"}, "h:9464"},
+	} {
+		s := &testSettings{}
+		if err := e.Decode("slack", s, env(c.env)); err != nil {
+			t.Fatalf("%v: %v", c.env, err)
+		}
+		if s.Addr != c.addr || s.Refresh != time.Minute || s.Tags[0] != "t" {
+			t.Errorf("%v: decoded %+v, want addr %s", c.env, s, c.addr)
+		}
+	}
+	if err := e.Decode("slack", &testSettings{}, env(nil)); err == nil || !strings.Contains(err.Error(), "environment variable TAG is not set") {
+		t.Errorf("TAG unset: %v", err)
+	}
+}

@@ -14,7 +14,7 @@ import (
 
 // pluginsFile is .nuvom_plugins.toml as it was when this file was generated.
 // Its settings are decoded, and ${NAME} references expanded, when the worker starts.
-const pluginsFile = "# Plugins of the shop's worker. go generate ./... (nuvomgen) compiles them into\n# nuvomtasks/worker; nuvom plugins list shows them, nuvom plugins check checks\n# this file. Settings may refer to environment variables as ${NAME}.\n\n# Metrics at http://127.0.0.1:9464/metrics while `nuvom runworker` runs.\n[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\naddr = \"127.0.0.1:9464\"\n"
+const pluginsFile = "# Plugins of the shop's worker. go generate ./... (nuvomgen) compiles them into\n# nuvomtasks/worker; nuvom plugins list shows them, nuvom plugins check checks\n# this file. Settings may refer to environment variables as ${NAME}, or\n# ${NAME:-default}.\n\n# Metrics at http://127.0.0.1:9464/metrics while `nuvom runworker` runs; a\n# second worker on this host takes METRICS_ADDR=127.0.0.1:9465.\n[[plugin]]\nname = \"prometheus\"\n[plugin.settings]\naddr = \"${METRICS_ADDR:-127.0.0.1:9464}\"\n"
 
 func main() {
 	os.Exit(workercmd.MainWithPlugins(nuvomtasks.Tasks(), workercmd.Plugins{

@@ -196,3 +196,27 @@ func TestEnvDefault(t *testing.T) {
 		t.Errorf("TAG unset: %v", err)
 	}
 }
+
+// TestEnvDefaultWithBraces: a default holding a brace (a nested
+// ${OTHER} reference, shell-style, or a literal "{...}") cannot be what
+// it says: the reference ends at the default's first "}", so the value
+// would be wrong both when the variable is set (a stray "}" after it) and
+// when it is not ("${OTHER}" verbatim). Such a setting is refused, naming
+// the key, instead of reaching the plugin silently wrong.
+func TestEnvDefaultWithBraces(t *testing.T) {
+	for _, v := range []string{"${HOST:-${FALLBACK}}", "${HOST:-${FALLBACK:-h}}", "${FMT:-{json}}"} {
+		src := "[[plugin]]\nimport = \"github.com/acme/nuvom-slack\"\n[plugin.settings]\naddr = \"" + v + "\"\n"
+		f, err := Parse(FileName, []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := f.Entries[0]
+		for _, envs := range []map[string]string{nil, {"HOST": "h", "FMT": "f", "FALLBACK": "b"}} {
+			s := &testSettings{}
+			err := e.Decode("slack", s, env(envs))
+			if err == nil || !strings.Contains(err.Error(), "setting addr") || !strings.Contains(err.Error(), "brace") {
+				t.Errorf("addr = %s with env %v: decoded %q (err %v), want it refused naming the setting and the brace", v, envs, s.Addr, err)
+			}
+		}
+	}
+}

@@ -549,6 +549,12 @@ func checkValue(k Kind, v any) string {
 	case KindDuration:
 		if s, ok := v.(string); ok {
 			if hasEnv(s) {
+				// Known only when every reference has a default: the
+				// value of a worker started without the variables.
+				d, known := withDefaults(s)
+				if _, err := time.ParseDuration(d); known && err != nil {
+					return fmt.Sprintf("%q is %q with its variables unset: not a duration such as \"30s\"", s, d)
+				}
 				return ""
 			}
 			if _, err := time.ParseDuration(s); err != nil {
@@ -589,6 +595,21 @@ func checkValue(k Kind, v any) string {
 var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 func hasEnv(s string) bool { return envRE.MatchString(s) }
+
+// withDefaults returns s with each ${NAME:-default} replaced by its
+// default, and whether s holds no reference without one (else its value
+// depends on a variable, and is not known).
+func withDefaults(s string) (string, bool) {
+	known := true
+	out := envRE.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRE.FindStringSubmatch(ref)
+		if m[2] == "" {
+			known = false
+		}
+		return m[3]
+	})
+	return out, known
+}
 
 // checkEnvDefaults reports a ${NAME:-default} in v (a setting's value)
 // whose default holds a brace: the reference ends at the first "}", so a

@@ -220,3 +220,33 @@ func TestEnvDefaultWithBraces(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckDurationDefault: a duration setting whose value, with its
+// variables unset, is known (every reference has a default) is checked
+// when the file is (code generation, nuvom plugins check) as a literal is,
+// not first by a worker started without the variable; one that needs a
+// variable is not.
+func TestCheckDurationDefault(t *testing.T) {
+	schema, err := SchemaOf(&testSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(v string) error {
+		src := "[[plugin]]\nimport = \"github.com/acme/nuvom-slack\"\n[plugin.settings]\nrefresh = \"" + v + "\"\n"
+		f, err := Parse(FileName, []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Entries[0].Check("slack", schema)
+	}
+	for _, v := range []string{"${EVERY:-30}", "${EVERY:-soon}", "${EVERY:-}"} {
+		if err := check(v); err == nil || !strings.Contains(err.Error(), "setting refresh") || !strings.Contains(err.Error(), "not a duration") {
+			t.Errorf("refresh = %s: Check = %v, want the default refused as not a duration", v, err)
+		}
+	}
+	for _, v := range []string{"${EVERY:-30s}", "${N:-30}s", "${EVERY}", "${EVERY:-}1m", "${N}${UNIT:-x}"} {
+		if err := check(v); err != nil {
+			t.Errorf("refresh = %s: Check = %v, want it accepted", v, err)
+		}
+	}
+}

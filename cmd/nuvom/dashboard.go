@@ -19,6 +19,7 @@ import (
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/backend"
 	"github.com/nuvom/nuvom/runtime/dashboard"
+	"github.com/nuvom/nuvom/runtime/redis"
 )
 
 // DashboardTokenEnv, when set, is the dashboard's token unless --token is given.
@@ -99,6 +100,13 @@ func (a *app) serveDashboard(ctx context.Context, addr string, opts dashboard.Op
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return a.fail(fmt.Errorf("dashboard: %w", err))
+	}
+	if a.process && opts.Logger != nil {
+		// run drops go-redis's own lines (a one-shot command's failed call
+		// returns the error); a dashboard serves for days: its logger gets
+		// them (failed dials, a Sentinel's new master), as a worker's does.
+		redis.RouteClientLogs(opts.Logger)
+		defer redis.RouteClientLogs(nil)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(a.stdout, "nuvom dashboard on %s\n", dashboard.URLFor(ln.Addr()))

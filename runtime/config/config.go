@@ -55,6 +55,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nuvom/nuvom"
 	"github.com/nuvom/nuvom/internal/clip"
@@ -253,7 +254,7 @@ func (c *Config) Set(name, raw, source string) error {
 		for _, q := range strings.Split(v, ",") {
 			if q = strings.TrimSpace(q); q != "" {
 				if strings.IndexFunc(q, notQueueNameRune) >= 0 {
-					return bad(fmt.Sprintf("queue %q: want comma-separated queue names, each of letters, digits, '_', '.' and '-' (as enqueue and queue= take them)", q))
+					return bad(fmt.Sprintf("queue %q: want comma-separated queue names (a name holds no spaces or ';')", q))
 				}
 				qs = append(qs, q)
 			}
@@ -385,8 +386,11 @@ func (c Config) WorkerOptions() nuvom.WorkerOptions {
 	}
 }
 
-// notQueueNameRune reports a rune that no queue name holds (a queue name is
-// letters, digits, '_', '.' and '-', as enqueue --queue and queue= take it).
+// notQueueNameRune reports a rune that, in NUVOM_QUEUES, stands where a
+// comma was meant (a space, a ';') or that no one types in a queue name (a
+// control character). Other names are taken: enqueue --queue and queue=
+// take letters, digits, '_', '.' and '-', but nuvom.Queue takes any name
+// ("emails:high", "tenant/a"), and a worker must be able to serve it.
 func notQueueNameRune(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	return unicode.IsSpace(r) || unicode.IsControl(r) || r == ';'
 }

@@ -36,7 +36,10 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 func checkRedisURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil {
-		return notAURL(err)
+		return notAURL(v, err)
+	}
+	if misplacedUserInfo(u) {
+		return notAURL(v, errors.New("user info after the host"))
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
@@ -63,7 +66,7 @@ func redisURL(v string) (string, bool, redisParams, error) {
 	var p redisParams
 	u, err := url.Parse(v)
 	if err != nil {
-		return v, false, p, notAURL(err)
+		return v, false, p, notAURL(v, err)
 	}
 	q := u.Query()
 	p.prefix = q.Get("prefix")
@@ -105,21 +108,36 @@ func FreshRedisPrefix(rawURL, name string) string {
 	return u.String()
 }
 
-// notAURL is url.Parse's error without the URL it quotes (which may hold a
-// password).
-func notAURL(err error) error {
+// notAURL is url.Parse's error for v without the URL it quotes (which may
+// hold a password). When v has user info (an '@' after the scheme), the
+// detail is left out too: it can quote part of a password ("invalid port
+// \":<start of the password>\"" when the password holds a '/'), which is
+// then the likely mistake, and said.
+func notAURL(v string, err error) error {
+	if _, rest, ok := strings.Cut(v, "://"); ok && strings.Contains(rest, "@") {
+		return errors.New("not a URL (a password holding '/', '?', '#', '@' or '%' must be percent-encoded: %2F, %3F, %23, %40, %25)")
+	}
 	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 	}
 	return fmt.Errorf("not a URL: %w", err)
 }
 
+// misplacedUserInfo reports a URL that parsed without user info but has an
+// '@' in its path or fragment: a password holding a '/' or '#', not
+// percent-encoded, after digits that parsed as a port (":1234/rest@host").
+// A Redis URL's path is a database number, so no such URL can be meant.
+func misplacedUserInfo(u *url.URL) bool {
+	return u.User == nil && (strings.Contains(u.Path, "@") || strings.Contains(u.Fragment, "@"))
+}
+
 // redactURL hides a URL's password (for `nuvom config` and errors), also in
 // a URL that does not parse: whatever lies between the user's colon and the
-// last @ of its authority.
+// last @ (a password that is not percent-encoded may hold '/', '?' or '#',
+// which would end the authority).
 func redactURL(v string) string {
 	u, err := url.Parse(v)
-	if err == nil {
+	if err == nil && !misplacedUserInfo(u) {
 		if u.User == nil {
 			return v
 		}
@@ -130,11 +148,7 @@ func redactURL(v string) string {
 		return v
 	}
 	start += len("://")
-	end := len(v)
-	if i := strings.IndexAny(v[start:], "/?#"); i >= 0 {
-		end = start + i
-	}
-	at := strings.LastIndex(v[start:end], "@")
+	at := strings.LastIndex(v[start:], "@")
 	if at < 0 {
 		return v
 	}

@@ -60,3 +60,30 @@ func TestRedisURLErrorHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisURLErrorHidesUnencodedPassword: a password holding '/', '?' or
+// '#' not percent-encoded (a base64 secret pasted as is) makes the URL
+// unparsable; the error hides every part of that password too (url.Parse's
+// own message quotes the text before the '/' as an "invalid port"), and
+// says what to encode.
+func TestRedisURLErrorHidesUnencodedPassword(t *testing.T) {
+	for _, u := range []string{
+		"redis://:s3cr/3t+x=@h:6379/0",
+		"redis://:s3cr#3t@h:6379/0",
+		"redis://:s3cr?3t@h:6379/0",
+		"redis://user:s3cr/3t@h:6379/0",
+		"rediss+cluster://user:s3cr/3t@h:7000?addr=h2:7001",
+		// Parsed, but wrongly: host ":1234", the rest path or fragment.
+		"redis://:1234/s3cr3t@h:6379/0",
+		"redis://user:1234#s3cr3t@h:6379/0",
+	} {
+		_, err := Load(t.TempDir(), env(map[string]string{"NUVOM_BACKEND": "redis", "NUVOM_REDIS_URL": u}))
+		if err == nil {
+			t.Errorf("NUVOM_REDIS_URL=%q accepted", u)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "s3cr") || strings.Contains(msg, "3t") || strings.Contains(msg, "1234") || !strings.Contains(msg, "percent-encoded") {
+			t.Errorf("NUVOM_REDIS_URL=%q: err = %v, want no part of the password, and a word on percent-encoding", u, err)
+		}
+	}
+}

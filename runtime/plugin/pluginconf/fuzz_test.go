@@ -8,6 +8,9 @@ import (
 
 // FuzzParse feeds arbitrary bytes to the .nuvom_plugins.toml reader: it never
 // panics, and every error is positioned in the file (or names the file).
+// The settings of what parses are checked and decoded with no variable set:
+// that never panics, and a decode fails for an unset variable only when
+// EnvRefs named one (a reference with a default needs none).
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"",
@@ -18,6 +21,8 @@ func FuzzParse(f *testing.F) {
 		"[plugin]\nname = \"x\"\n",
 		"[[plugin]]\nname = \"x\"\n[plugin.settings]\nnested = { a = [1, 2, { b = 3 }] }\n",
 		"\x00[[",
+		"[[plugin]]\nimport = \"example.com/x\"\n[plugin.settings]\naddr = \"${H:-127.0.0.1}:${P:-}\"\nrefresh = \"${E:-30}s\"\n",
+		"[[plugin]]\nimport = \"example.com/x\"\n[plugin.settings]\naddr = \"${H:-${O}}\"\ntags = [\"${T}\", \"${U:-u}\"]\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -32,8 +37,12 @@ func FuzzParse(f *testing.F) {
 		}
 		for i := range file.Entries {
 			e := &file.Entries[i]
-			_ = e.EnvRefs()
+			refs := e.EnvRefs()
 			_ = e.KeyPos("addr")
+			err := e.Decode("x", &testSettings{}, func(string) (string, bool) { return "", false })
+			if err != nil && strings.Contains(err.Error(), "is not set") && len(refs) == 0 {
+				t.Fatalf("decode with nothing set: %v, yet EnvRefs names no variable", err)
+			}
 		}
 	})
 }

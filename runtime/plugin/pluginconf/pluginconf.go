@@ -7,8 +7,8 @@
 // (name = "prometheus") or a Go package (import = "github.com/acme/nuvom-slack"),
 // with an optional [plugin.settings] table. String settings may refer to
 // environment variables as ${NAME}, or ${NAME:-default} (the default when
-// NAME is unset or empty); they are expanded when the worker starts, never
-// when code is generated.
+// NAME is unset or empty; it holds no brace, references do not nest); they
+// are expanded when the worker starts, never when code is generated.
 package pluginconf
 
 import (
@@ -490,6 +490,8 @@ func (e *Entry) Check(plugin string, schema Schema) error {
 		}
 		if msg := checkValue(f.Kind, e.Settings[k]); msg != "" {
 			errs = append(errs, &Error{e.KeyPos(k), fmt.Sprintf("plugin %s: setting %s: %s", plugin, k, msg)})
+		} else if msg := checkEnvDefaults(e.Settings[k]); msg != "" {
+			errs = append(errs, &Error{e.KeyPos(k), fmt.Sprintf("plugin %s: setting %s: %s", plugin, k, msg)})
 		}
 	}
 	sort.SliceStable(errs, func(i, j int) bool {
@@ -547,6 +549,12 @@ func checkValue(k Kind, v any) string {
 	case KindDuration:
 		if s, ok := v.(string); ok {
 			if hasEnv(s) {
+				// Known only when every reference has a default: the
+				// value of a worker started without the variables.
+				d, known := withDefaults(s)
+				if _, err := time.ParseDuration(d); known && err != nil {
+					return fmt.Sprintf("%q is %q with its variables unset: not a duration such as \"30s\"", s, d)
+				}
 				return ""
 			}
 			if _, err := time.ParseDuration(s); err != nil {
@@ -587,6 +595,50 @@ func checkValue(k Kind, v any) string {
 var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 func hasEnv(s string) bool { return envRE.MatchString(s) }
+
+// withDefaults returns s with each ${NAME:-default} replaced by its
+// default, and whether s holds no reference without one (else its value
+// depends on a variable, and is not known).
+func withDefaults(s string) (string, bool) {
+	known := true
+	out := envRE.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRE.FindStringSubmatch(ref)
+		if m[2] == "" {
+			known = false
+		}
+		return m[3]
+	})
+	return out, known
+}
+
+// checkEnvDefaults reports a ${NAME:-default} in v (a setting's value)
+// whose default holds a brace: the reference ends at the first "}", so a
+// nested ${OTHER} or a "{...}" in a default would leave a stray "}" after
+// the variable's value, or the default cut short, without a word.
+func checkEnvDefaults(v any) string {
+	switch v := v.(type) {
+	case string:
+		for _, m := range envRE.FindAllStringSubmatch(v, -1) {
+			if m[2] != "" && strings.Contains(m[3], "{") {
+				return fmt.Sprintf("the default of ${%s:-...} holds a brace ({ or }), which it cannot: "+
+					"a reference ends at the first }, and references do not nest", m[1])
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if msg := checkEnvDefaults(x); msg != "" {
+				return msg
+			}
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			if msg := checkEnvDefaults(v[k]); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
 
 // EnvRefs returns the names of the environment variables the entry's settings
 // need (references without a default), sorted, without duplicates.

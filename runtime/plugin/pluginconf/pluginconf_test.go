@@ -196,3 +196,57 @@ func TestEnvDefault(t *testing.T) {
 		t.Errorf("TAG unset: %v", err)
 	}
 }
+
+// TestEnvDefaultWithBraces: a default holding a brace (a nested
+// ${OTHER} reference, shell-style, or a literal "{...}") cannot be what
+// it says: the reference ends at the default's first "}", so the value
+// would be wrong both when the variable is set (a stray "}" after it) and
+// when it is not ("${OTHER}" verbatim). Such a setting is refused, naming
+// the key, instead of reaching the plugin silently wrong.
+func TestEnvDefaultWithBraces(t *testing.T) {
+	for _, v := range []string{"${HOST:-${FALLBACK}}", "${HOST:-${FALLBACK:-h}}", "${FMT:-{json}}"} {
+		src := "[[plugin]]\nimport = \"github.com/acme/nuvom-slack\"\n[plugin.settings]\naddr = \"" + v + "\"\n"
+		f, err := Parse(FileName, []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := f.Entries[0]
+		for _, envs := range []map[string]string{nil, {"HOST": "h", "FMT": "f", "FALLBACK": "b"}} {
+			s := &testSettings{}
+			err := e.Decode("slack", s, env(envs))
+			if err == nil || !strings.Contains(err.Error(), "setting addr") || !strings.Contains(err.Error(), "brace") {
+				t.Errorf("addr = %s with env %v: decoded %q (err %v), want it refused naming the setting and the brace", v, envs, s.Addr, err)
+			}
+		}
+	}
+}
+
+// TestCheckDurationDefault: a duration setting whose value, with its
+// variables unset, is known (every reference has a default) is checked
+// when the file is (code generation, nuvom plugins check) as a literal is,
+// not first by a worker started without the variable; one that needs a
+// variable is not.
+func TestCheckDurationDefault(t *testing.T) {
+	schema, err := SchemaOf(&testSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(v string) error {
+		src := "[[plugin]]\nimport = \"github.com/acme/nuvom-slack\"\n[plugin.settings]\nrefresh = \"" + v + "\"\n"
+		f, err := Parse(FileName, []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Entries[0].Check("slack", schema)
+	}
+	for _, v := range []string{"${EVERY:-30}", "${EVERY:-soon}", "${EVERY:-}"} {
+		if err := check(v); err == nil || !strings.Contains(err.Error(), "setting refresh") || !strings.Contains(err.Error(), "not a duration") {
+			t.Errorf("refresh = %s: Check = %v, want the default refused as not a duration", v, err)
+		}
+	}
+	for _, v := range []string{"${EVERY:-30s}", "${N:-30}s", "${EVERY}", "${EVERY:-}1m", "${N}${UNIT:-x}"} {
+		if err := check(v); err != nil {
+			t.Errorf("refresh = %s: Check = %v, want it accepted", v, err)
+		}
+	}
+}

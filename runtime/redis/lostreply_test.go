@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -294,20 +295,25 @@ func TestLostRequestsComplete(t *testing.T) {
 }
 
 // beforeRead runs fn once, before the first pipeline holding an HMGET (or,
-// with single, the first HMGET command) that the armed flag lets through:
-// the moment a lost reply is being settled.
+// with single, the first HMGET command; the first cmd command when cmd is
+// set) that the armed flag lets through: the moment a lost reply is being
+// settled; after, when set, runs once that command has run.
 type beforeRead struct {
-	armed  atomic.Bool
-	single bool
-	fn     func()
+	armed     atomic.Bool
+	single    bool
+	cmd       string
+	fn, after func()
 }
 
 func (h *beforeRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (h *beforeRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if h.single && cmd.Name() == "hmget" && h.armed.CompareAndSwap(true, false) {
+		if h.single && cmd.Name() == cmp.Or(h.cmd, "hmget") && h.armed.CompareAndSwap(true, false) {
 			h.fn()
+			if h.after != nil {
+				defer h.after()
+			}
 		}
 		return next(ctx, cmd)
 	}
@@ -625,5 +631,51 @@ func wantStored(t *testing.T, be *Backend, jobs []*backend.Job, errs []error, st
 		if g, err := be.Get(t.Context(), j.ID); err != nil || g.State != state {
 			t.Errorf("job %s: %v, %v; want %s", j.ID, g.State, err, state)
 		}
+	}
+}
+
+// TestLostGraphReplyUnsettled: EnqueueWorkflow's graph is stored but the
+// reply is lost, and Redis is out of reach for the read that would settle
+// it (and only for it): the call fails, and the workflow's wfnew member
+// stays, so that the
+// repair deletes the graph once the grace period has passed (forgetting the
+// member would leave the graph where no sweep reaches it).
+func TestLostGraphReplyUnsettled(t *testing.T) {
+	srv := redistest.Start(t)
+	px := startProxy(t, srv.Addr)
+	hook := &beforeRead{single: true, cmd: "get", fn: px.Cut, after: px.Restore}
+	be := hooked(t, px, hook, 1)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	if err := be.c.Ping(ctx).Err(); err != nil { // a connection made before the drops
+		t.Fatal(err)
+	}
+	wf := &backend.Workflow{ID: benchJobs(1, now)[0].ID, CreatedAt: now, Steps: []backend.Step{{Job: benchJobs(1, now)[0]}}}
+	hook.armed.Store(true)
+	px.skip.Store(1) // the wfnew member's reply passes, the graph's is lost
+	px.lose.Store(1)
+	if err := be.EnqueueWorkflow(ctx, wf); err == nil {
+		t.Fatal("EnqueueWorkflow succeeded with Redis out of reach")
+	}
+	px.lose.Store(0)
+	later, err := Open(srv.URL(0), WithClock(func() time.Time { return time.Now().Add(wfNewGrace + time.Minute) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer later.Close()
+	if later.c.Exists(ctx, later.wfKey(wf.ID)).Val() != 1 {
+		t.Fatal("the graph was not stored: the lost reply was not simulated")
+	}
+	if _, err := later.Enqueue(ctx, benchJobs(1, now)); err != nil { // a queue, for Prune's sweep
+		t.Fatal(err)
+	}
+	if _, err := later.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if later.c.Exists(ctx, later.wfKey(wf.ID)).Val() != 0 {
+		t.Fatal("the graph outlived the repair: nothing recorded it")
+	}
+	if n := later.c.ZCard(ctx, later.wfNewKey()).Val(); n != 0 {
+		t.Fatalf("wfnew holds %d members after the repair", n)
 	}
 }

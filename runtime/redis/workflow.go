@@ -108,9 +108,11 @@ func (b *Backend) beginWorkflow(ctx context.Context, wf *backend.Workflow) (undo
 		}
 	}
 	ok, err := b.setOnce(ctx, b.wfKey(wf.ID), data)
-	if err != nil || !ok {
+	if err == nil && !ok {
 		forget()
 	}
+	// With err the graph may be stored: the wfnew member stays, for the
+	// repair to delete it.
 	if err != nil {
 		return nil, wrap(ctx, "enqueue workflow "+wf.ID, err)
 	}
@@ -119,10 +121,14 @@ func (b *Backend) beginWorkflow(ctx context.Context, wf *backend.Workflow) (undo
 	}
 	undo = func() {
 		c := context.WithoutCancel(ctx)
-		b.c.HDel(c, b.wfStepKey(), ids...)
-		b.c.Del(c, b.wfLiveKey(wf.ID))
-		b.c.Del(c, b.wfKey(wf.ID))
-		forget()
+		if _, err := b.c.Pipelined(c, func(p goredis.Pipeliner) error {
+			p.HDel(c, b.wfStepKey(), ids...)
+			p.Del(c, b.wfLiveKey(wf.ID))
+			p.Del(c, b.wfKey(wf.ID))
+			return nil
+		}); err == nil {
+			forget() // else the wfnew member stays, for the repair
+		}
 	}
 	if _, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		p.HSet(ctx, b.wfStepKey(), steps...)

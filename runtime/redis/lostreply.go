@@ -30,10 +30,10 @@ type onceCmd struct{ *goredis.Cmd }
 // NoRetry tells go-redis not to send the command again after a failure.
 func (onceCmd) NoRetry() bool { return true }
 
-// maxEnqueueSends bounds how often sendEnqueue sends a script whose reply
-// was lost and whose jobs were found not stored (go-redis's default
-// MaxRetries is 3 as well).
-const maxEnqueueSends = 3
+// maxSends bounds how often a change sent once is sent again after an
+// answer saying it did not run (a refusal, or a lost reply whose settling
+// read found nothing stored; go-redis's default MaxRetries is 3 as well).
+const maxSends = 3
 
 // processor sends a command: a client or a pipeline.
 type processor interface {
@@ -73,7 +73,7 @@ func (b *Backend) evalOnce(ctx context.Context, s *goredis.Script, keys []string
 					return cmd
 				}
 			}
-		case refusedUnrun(err) && n < maxEnqueueSends:
+		case refusedUnrun(err) && n < maxSends:
 			t := time.NewTimer(time.Duration(8<<n) * time.Millisecond) // 16, 32 ms
 			select {
 			case <-ctx.Done():
@@ -111,7 +111,7 @@ func replyLost(ctx context.Context, err error) bool {
 // sendEnqueue runs send, which sends one enqueue script for jobs (clamped,
 // on a standalone Redis) with evalOnce. When the reply is lost it settles
 // the outcome: stored, it returns the jobs' results (settled) and no
-// command; not stored, it sends again (maxEnqueueSends in all). Otherwise
+// command; not stored, it sends again (maxSends in all). Otherwise
 // it returns the last command, whose error the caller handles as before.
 func (b *Backend) sendEnqueue(ctx context.Context, jobs []*backend.Job, send func() *goredis.Cmd) (cmd *goredis.Cmd, settled []backend.EnqueueResult) {
 	for n := 1; ; n++ {
@@ -129,7 +129,7 @@ func (b *Backend) sendEnqueue(ctx context.Context, jobs []*backend.Job, send fun
 			return cmd, nil
 		}
 		res, err := b.enqueuedBefore(ctx, jobs)
-		if err != nil || res != nil || n == maxEnqueueSends {
+		if err != nil || res != nil || n == maxSends {
 			return cmd, res
 		}
 	}
@@ -198,7 +198,7 @@ func (b *Backend) setOnce(ctx context.Context, key string, value []byte) (bool, 
 			return true, nil
 		case errors.Is(err, goredis.Nil):
 			return false, nil
-		case !replyLost(ctx, err) || n == maxEnqueueSends:
+		case !replyLost(ctx, err) || n == maxSends:
 			return false, err
 		}
 		got, gerr := b.c.Get(ctx, key).Result()

@@ -872,7 +872,7 @@ func (b *Backend) Complete(ctx context.Context, outcomes []backend.Outcome) ([]e
 // complete is Complete; send counts the sends of these outcomes: when a
 // reply is lost and an outcome's script did not run (its lease is still
 // held: the command never reached Redis), the outcome is sent again, at
-// most maxEnqueueSends times in all, as go-redis itself did before these
+// most maxSends times in all, as go-redis itself did before these
 // scripts were sent once (lostreply.go).
 func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send int) ([]error, error) {
 	if err := b.check(ctx, "complete"); err != nil {
@@ -1035,7 +1035,7 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 	}
 	resent := map[int]bool{}
 	if len(held) > 0 {
-		if len(held) == sent && send == maxEnqueueSends {
+		if len(held) == sent && send == maxSends {
 			// Nothing ran: the caller may send them all again (a send
 			// still on its way may yet run).
 			b.markUnsettled(leasesOf(outcomes, held))
@@ -1046,7 +1046,7 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 			sub[k] = outcomes[i]
 		}
 		var subErrs []error
-		if send < maxEnqueueSends {
+		if send < maxSends {
 			subErrs, err = b.complete(ctx, sub, send+1)
 			if err != nil && len(held) == sent { // nothing stored at this level
 				if subErrs == nil {

@@ -84,8 +84,9 @@ func (s ScheduleSpec) CatchUp(limit int) ScheduleSpec {
 	return s
 }
 
-// WithJitter delays each tick's job by a pseudo-random duration below d; on
-// an interval schedule d must be shorter than the interval.
+// WithJitter delays each tick's job by a pseudo-random duration below d; d
+// must be shorter than the time between two runs (an interval schedule's
+// interval; a cron schedule's shortest gap between runs in the coming year).
 func (s ScheduleSpec) WithJitter(d time.Duration) ScheduleSpec { s.Jitter = d; return s }
 
 // WithID names the schedule, so that creating it again replaces it instead of adding another.

@@ -160,7 +160,7 @@ func (a *app) cmdScheduleAdd(args []string) int {
 	at := fs.String("at", "", "one-off at this RFC 3339 time")
 	in := fs.Duration("in", 0, "one-off this long from now")
 	catchUp := fs.Int("catch-up", 0, "after downtime, enqueue each missed tick, at most this many (default: only the latest, once)")
-	jitter := fs.Duration("jitter", 0, "delay each tick's job by a random duration below this (shorter than --every)")
+	jitter := fs.Duration("jitter", 0, "delay each tick's job by a random duration below this (shorter than the time between two runs)")
 	id := fs.String("id", "", "the schedule's id (default a new ULID); an existing id is replaced")
 	if code, ok := a.parse(fs, args, 1, 2); !ok {
 		return code

@@ -348,6 +348,23 @@ func TestJitter(t *testing.T) {
 	}
 }
 
+// TestCronJitterBelowShortestGap: a cron schedule's jitter may come up to,
+// not including, the shortest time between two of its runs; a spec that
+// fires rarely, or only a few more times, is not refused.
+func TestCronJitterBelowShortestGap(t *testing.T) {
+	now := ts("2026-01-01T00:00:00Z")
+	task := nuvom.TaskSpec{Name: "t.T", Signature: "s", Options: nuvom.TaskOptions{Queue: "default"}}
+	for _, when := range []nuvom.ScheduleSpec{
+		nuvom.Cron("0 9,10 * * 1-5", "").WithJitter(time.Hour - time.Second),
+		nuvom.Cron("0 0 29 2 *", "").WithJitter(24 * time.Hour),
+		nuvom.Cron("0 0 1 1 *", "UTC").WithJitter(30 * 24 * time.Hour),
+	} {
+		if _, err := schedule.Build(task, nil, when, now); err != nil {
+			t.Errorf("Build(%q, jitter %s): %v", when.Cron, when.Jitter, err)
+		}
+	}
+}
+
 func TestBuildRejectsBadInput(t *testing.T) {
 	now := ts("2026-01-01T00:00:00Z")
 	cases := []struct {
@@ -367,6 +384,9 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		{"no kind", nuvom.ScheduleSpec{}, "no kind"},
 		{"zone in spec", nuvom.Cron("CRON_TZ=UTC 0 3 * * *", ""), "give the time zone separately"},
 		{"bad misfire", nuvom.ScheduleSpec{Kind: nuvom.ScheduleInterval, Every: time.Second, Misfire: "later"}, `misfire policy "later"`},
+		{"jitter of a minutely cron", nuvom.Cron("* * * * *", "").WithJitter(time.Minute), `jitter 1m0s is not shorter than 1m0s, the shortest time between two runs of cron "* * * * *"`},
+		{"jitter of an uneven cron", nuvom.Cron("0 9,10 * * 1-5", "").WithJitter(90 * time.Minute), `jitter 1h30m0s is not shorter than 1h0m0s`},
+		{"jitter across a DST change", nuvom.Cron("0 1,3 * * *", "Europe/Berlin").WithJitter(90 * time.Minute), `jitter 1h30m0s is not shorter than 1h0m0s`},
 		{"jitter of the interval", nuvom.Every(time.Minute).WithJitter(time.Minute), "jitter 1m0s is not shorter than the interval 1m0s"},
 	}
 	for _, c := range cases {

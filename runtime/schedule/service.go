@@ -69,6 +69,12 @@ func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.T
 		if err != nil {
 			return Schedule{}, err
 		}
+		if sc.Jitter > 0 {
+			if gap := tm.ShortestGap(now); gap > 0 && sc.Jitter >= gap {
+				// Runs would start in any order, and two at once.
+				return Schedule{}, fmt.Errorf("jitter %s is not shorter than %s, the shortest time between two runs of cron %q", sc.Jitter, gap, when.Cron)
+			}
+		}
 		sc.Spec = when.Cron
 		sc.NextRun = tm.Next(time.Time{}, now)
 	case nuvom.ScheduleInterval:

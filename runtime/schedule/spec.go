@@ -178,6 +178,39 @@ func (tm Timing) Period(t time.Time) time.Duration {
 	return 0
 }
 
+// gapRuns and gapSpan bound the fire times ShortestGap looks at.
+const (
+	gapRuns = 1000
+	gapSpan = 366 * 24 * time.Hour
+)
+
+// ShortestGap returns the shortest time between two consecutive fire times
+// after t, among the next gapRuns fire times within a year of t (or the next
+// two, when fewer fall in that year); 0 when there are not two. Cron
+// schedules use it to bound their jitter: a jitter as long as the gap could
+// start one tick's job after the next one's.
+func (tm Timing) ShortestGap(t time.Time) time.Duration {
+	prev := tm.Next(time.Time{}, t)
+	if prev.IsZero() {
+		return 0
+	}
+	var shortest time.Duration
+	for i := 0; i < gapRuns; i++ {
+		next := tm.Next(time.Time{}, prev)
+		if next.IsZero() {
+			break
+		}
+		if gap := next.Sub(prev); shortest == 0 || gap < shortest {
+			shortest = gap
+		}
+		if next.Sub(t) > gapSpan {
+			break
+		}
+		prev = next
+	}
+	return shortest
+}
+
 // maxDSTGap is the longest gap whose wall times fire at its end; a longer one
 // is a zone correcting its calendar (Pacific/Apia skipped 2011-12-30), not a
 // daylight-saving change, and its wall times do not fire (as in Vixie cron,

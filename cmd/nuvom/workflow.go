@@ -60,11 +60,11 @@ func inputName(in backend.Input) string {
 func viewOf(info *nuvom.WorkflowInfo) workflowView {
 	v := workflowView{ID: info.ID, Name: info.Name, CreatedAt: info.CreatedAt, State: string(info.State), Counts: info.Counts}
 	index := map[string]int{}
-	for i, s := range info.Steps {
-		index[s.Job.ID] = i
+	for _, s := range info.Steps {
+		index[s.Job.ID] = s.Seq
 	}
-	for i, s := range info.Steps {
-		st := workflowStep{Step: i, ID: s.Job.ID, Task: s.Job.Task, State: s.Job.State, Input: inputName(s.Input),
+	for _, s := range info.Steps {
+		st := workflowStep{Step: s.Seq, ID: s.Job.ID, Task: s.Job.Task, State: s.Job.State, Input: inputName(s.Input),
 			Parents: []workflowEdge{}}
 		if s.Job.State.Final() && s.Job.State != nuvom.StateSucceeded {
 			st.Error = s.Job.Error

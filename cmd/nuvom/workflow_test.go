@@ -10,12 +10,13 @@ import (
 )
 
 // TestPrintWorkflowAfterDeletions: `workflow show` names a parent whose job
-// was deleted by its id, and does not repeat the state that a step's error
-// already starts with.
+// was deleted by its id, numbers the steps left as they were enqueued (step A
+// was #0), and does not repeat the state that a step's error already starts
+// with.
 func TestPrintWorkflowAfterDeletions(t *testing.T) {
 	info := &nuvom.WorkflowInfo{ID: "WF", Name: "fan", CreatedAt: time.Unix(0, 0), Steps: []backend.StepInfo{
-		{Job: &backend.Job{ID: "B", Task: "t.b", State: backend.StateSucceeded}},
-		{Job: &backend.Job{ID: "M", Task: "t.m", State: backend.StateCancelled, Error: backend.ParentDeleted("A")},
+		{Seq: 1, Job: &backend.Job{ID: "B", Task: "t.b", State: backend.StateSucceeded}},
+		{Seq: 2, Job: &backend.Job{ID: "M", Task: "t.m", State: backend.StateCancelled, Error: backend.ParentDeleted("A")},
 			Parents: []backend.Edge{{Parent: "A"}, {Parent: "B"}}, Input: backend.InputResults},
 	}}
 	info.Summarize()
@@ -25,7 +26,8 @@ func TestPrintWorkflowAfterDeletions(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"A (deleted) (results), #0 (results)",
+		"#1    B    t.b",
+		"A (deleted) (results), #1 (results)",
 		"cancelled: parent step A was deleted",
 	} {
 		if !strings.Contains(got, want) {

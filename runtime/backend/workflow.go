@@ -78,6 +78,9 @@ type WorkflowInfo struct {
 
 // StepInfo is one stored step.
 type StepInfo struct {
+	// Seq is the step's position in the workflow as enqueued, from 0; it
+	// stays when the jobs of earlier steps are deleted.
+	Seq     int    `json:"seq"`
 	Job     *Job   `json:"job"`
 	Parents []Edge `json:"parents,omitempty"`
 	Input   Input  `json:"input"`

@@ -101,7 +101,7 @@ type workflowData struct {
 	LayerRows []*backend.StepInfo
 	Page      int
 	Pages     int
-	Index     map[string]int // step number of each job id
+	Index     map[string]string // "#N", each step's number as enqueued, by job id
 }
 
 // countsOf orders counts by the states' life order.
@@ -234,11 +234,11 @@ func (h *Handler) workflowPage(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("get workflow %s: %w", id, err)
 	}
-	d := workflowData{Info: info, Counts: countsOf(info.Counts), Layer: -1, Index: map[string]int{}}
+	d := workflowData{Info: info, Counts: countsOf(info.Counts), Layer: -1, Index: map[string]string{}}
 	var depth []int
 	d.Graph, depth = layout(info)
-	for i, s := range info.Steps {
-		d.Index[s.Job.ID] = i
+	for _, s := range info.Steps {
+		d.Index[s.Job.ID] = "#" + strconv.Itoa(s.Seq)
 	}
 	q := r.URL.Query()
 	if l, err := strconv.Atoi(q.Get("layer")); err == nil && l >= 0 && l < len(d.Graph.Layers) {

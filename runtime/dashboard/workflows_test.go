@@ -324,3 +324,31 @@ func TestJobPageWithoutStepOriginStillRenders(t *testing.T) {
 		t.Fatalf("job page with a failing StepOrigin = %d, want 200 without a workflow origin", code)
 	}
 }
+
+// TestWorkflowPageAfterParentDeleted: when retention deleted a step's job,
+// the steps left keep the numbers they were enqueued with, and a deleted
+// parent is named by its id, not shown as another step's number.
+func TestWorkflowPageAfterParentDeleted(t *testing.T) {
+	f := newFixture(t)
+	w := f.flow(t, "01WFDEL0000000000000000000", "deleted root")
+	root := w.step("01WDR000000000000000000000", "shop.Echo", "delroot")
+	var kids []string
+	for i := range 3 {
+		kids = append(kids, w.step(fmt.Sprintf("01WDK%021d", i), "shop.Echo", "delkids", after(root)...))
+	}
+	id := w.enqueue()
+	drain(t, f.b, "delroot")
+	if n, err := f.b.PurgeEnded(context.Background(), time.Now().Add(time.Hour), backend.PurgeFilter{Queue: "delroot"}); err != nil || n != 1 {
+		t.Fatalf("PurgeEnded of the root = %d, %v; want 1", n, err)
+	}
+	_, body := newBrowser(t, f.handler(t, nil)).get("/workflows/" + id + "?layer=0")
+	rows := regexp.MustCompile(`<tr><td>(#\d+)</td><td class="mono"><a href="jobs/(01WDK\d+)">.*\n<td>(.*)</td></tr>`).FindAllStringSubmatch(body, -1)
+	if len(rows) != 3 {
+		t.Fatalf("layer 0 shows %d of the 3 children:\n%s", len(rows), body)
+	}
+	for i, r := range rows {
+		if r[1] != "#"+strconv.Itoa(i+1) || r[2] != kids[i] || r[3] != `<span class="mono">`+root+`</span> (deleted) ` {
+			t.Errorf("row %d = %q %q waits for %q; want #%d %s waiting for the deleted root", i, r[1], r[2], r[3], i+1, kids[i])
+		}
+	}
+}

@@ -314,7 +314,7 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 	}
 	info := &backend.WorkflowInfo{ID: g.ID, Name: g.Name, CreatedAt: g.CreatedAt}
 	var listed map[string]string // ready/ and scheduled/, listed once for all steps
-	for _, s := range g.Steps {
+	for seq, s := range g.Steps {
 		j, err := b.get(ctx, s.ID, &listed)
 		if errors.Is(err, backend.ErrNotFound) {
 			continue // purged
@@ -322,7 +322,7 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		if err != nil {
 			return nil, fmt.Errorf("file backend get workflow %s: %w", id, err)
 		}
-		info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
+		info.Steps = append(info.Steps, backend.StepInfo{Seq: seq, Job: j, Parents: s.Parents, Input: s.Input})
 	}
 	if len(info.Steps) == 0 {
 		// Every step's job is gone: the workflow is (or is about to be) deleted.

@@ -213,13 +213,13 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		return nil, fmt.Errorf("memory: get workflow %s: %w", id, backend.ErrWorkflowNotFound)
 	}
 	info := &backend.WorkflowInfo{ID: w.id, Name: w.name, CreatedAt: w.created}
-	for _, jid := range w.steps {
+	for seq, jid := range w.steps {
 		e := b.jobs[jid]
 		if e == nil {
 			continue // purged
 		}
 		st := b.flow.steps[jid]
-		info.Steps = append(info.Steps, backend.StepInfo{Job: cloneJob(&e.job), Parents: slices.Clone(st.parents), Input: st.input})
+		info.Steps = append(info.Steps, backend.StepInfo{Seq: seq, Job: cloneJob(&e.job), Parents: slices.Clone(st.parents), Input: st.input})
 	}
 	info.Summarize()
 	return info, nil

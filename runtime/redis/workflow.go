@@ -445,7 +445,7 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 	}
 	for i, s := range g.Steps {
 		if j := jobs[i]; j != nil { // nil: deleted
-			info.Steps = append(info.Steps, backend.StepInfo{Job: j, Parents: s.Parents, Input: s.Input})
+			info.Steps = append(info.Steps, backend.StepInfo{Seq: i, Job: j, Parents: s.Parents, Input: s.Input})
 		}
 	}
 	if len(info.Steps) == 0 { // deleted but for its record (wfgc.go)

@@ -287,16 +287,16 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 		return nil, b.wrap("get workflow "+id, err)
 	}
 	info.CreatedAt = fromNanos(created)
-	rows, err := b.read.QueryContext(ctx, `SELECT s.input, j.* FROM workflow_steps s
+	rows, err := b.read.QueryContext(ctx, `SELECT s.seq, s.input, j.* FROM workflow_steps s
 		JOIN (SELECT `+jobColumns+` FROM jobs) j ON j.id = s.job_id WHERE s.workflow_id = ? ORDER BY s.seq`, id)
 	if err != nil {
 		return nil, b.wrap("get workflow "+id, err)
 	}
 	index := map[string]int{}
 	for rows.Next() {
-		var input int
+		var seq, input int
 		var v [jobColumnCount]any
-		dest := []any{&input}
+		dest := []any{&seq, &input}
 		for i := range v {
 			dest = append(dest, &v[i])
 		}
@@ -313,7 +313,7 @@ func (b *Backend) GetWorkflow(ctx context.Context, id string) (*backend.Workflow
 			return nil, b.wrap("get workflow "+id, err)
 		}
 		index[j.ID] = len(info.Steps)
-		info.Steps = append(info.Steps, backend.StepInfo{Job: j, Input: backend.Input(input)})
+		info.Steps = append(info.Steps, backend.StepInfo{Seq: seq, Job: j, Input: backend.Input(input)})
 	}
 	if err := rows.Close(); err != nil {
 		return nil, b.wrap("get workflow "+id, err)

@@ -171,6 +171,11 @@ func testWorkflowFanOutFanIn(s *suite) {
 		info.Steps[4].Parents[2].Parent != kids[2].Job.ID || info.Steps[4].Input != backend.InputResults {
 		s.t.Fatalf("GetWorkflow steps = %+v, want 5 in enqueue order, the merge with its 3 parents in order", info.Steps)
 	}
+	for i, st := range info.Steps {
+		if st.Seq != i {
+			s.t.Errorf("GetWorkflow step %d (%s) has Seq %d, want %d", i, st.Job.ID, st.Seq, i)
+		}
+	}
 	if info.State != backend.WorkflowRunning || info.Counts[backend.StateSucceeded] != 4 || info.Counts[backend.StateQueued] != 1 {
 		s.t.Errorf("workflow state %s counts %v, want running, 4 succeeded, 1 queued", info.State, info.Counts)
 	}
@@ -407,6 +412,8 @@ func testWorkflowRecordGoesWithItsSteps(s *suite) {
 	}
 	if len(info.Steps) != 1 || info.Steps[0].Job.ID != b.Job.ID || info.State != backend.WorkflowSucceeded {
 		s.t.Errorf("GetWorkflow after its first step was deleted = %d steps (%+v), state %s; want only step b, succeeded", len(info.Steps), info.Steps, info.State)
+	} else if info.Steps[0].Seq != 1 {
+		s.t.Errorf("GetWorkflow after its first step was deleted: step b has Seq %d, want 1 (its place as enqueued)", info.Steps[0].Seq)
 	}
 
 	if n, err := s.b.TrimEnded(ctx, 0, backend.PurgeFilter{}); err != nil || n != 1 {

@@ -337,3 +337,81 @@ func leasesOf(outcomes []backend.Outcome, idx []int) []backend.Lease {
 	}
 	return out
 }
+
+// sendClaim runs the claim script (args a, keys routed by route, over
+// queues: none is every queue) once, or settles its first send when given
+// one whose reply was lost: when claimedBefore finds jobs that send leased
+// to worker, it returns them (settled) and no command; when it finds none,
+// the claim did not run (or took nothing) and is sent again, maxSends in
+// all; when it cannot tell (Redis out of reach), it returns the failed
+// command, and what the claim may have leased waits for its lease to
+// expire, as before.
+func (b *Backend) sendClaim(ctx context.Context, first *goredis.Cmd, route string, queues []string, a []any, worker string, now, until time.Time) (cmd *goredis.Cmd, settled []*backend.Job) {
+	cmd = first
+	for n := 1; ; n++ {
+		if cmd == nil {
+			cmd = b.evalOnce(ctx, claimScript, b.meta(route), a...)
+		}
+		if !replyLost(ctx, cmd.Err()) {
+			return cmd, nil
+		}
+		jobs, err := b.claimedBefore(ctx, queues, worker, now, until)
+		if err != nil || len(jobs) > 0 || n == maxSends {
+			return cmd, jobs
+		}
+		cmd = nil
+	}
+}
+
+// claimedBefore returns the jobs of queues (none: every queue) that a claim
+// by worker at now, leasing until until, took: running under worker, with
+// that start and lease end (the lease index lists jobs by the end of their
+// lease), and not among the jobs this backend already handed out (an
+// earlier claim of a clock that stands still). It writes nothing.
+func (b *Backend) claimedBefore(ctx context.Context, queues []string, worker string, now, until time.Time) ([]*backend.Job, error) {
+	if len(queues) == 0 {
+		var err error
+		if queues, err = b.allQueues(ctx); err != nil {
+			return nil, err
+		}
+	}
+	nowKey, untilKey := timeKey(now), timeKey(until)
+	rng := &goredis.ZRangeBy{Min: "[" + untilKey, Max: "(" + timeKey(until.Add(time.Microsecond))}
+	cmds := make([]*goredis.StringSliceCmd, len(queues))
+	if _, err := b.pipeline(ctx, func(p goredis.Pipeliner) {
+		for i, q := range queues {
+			cmds[i] = p.ZRangeByLex(ctx, b.qp(q)+"lease", rng)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range cmds {
+		for _, m := range c.Val() {
+			if len(m) > len(untilKey) {
+				ids = append(ids, m[len(untilKey):])
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	jobs, err := b.loadMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []*backend.Job
+	b.leasedMu.Lock()
+	defer b.leasedMu.Unlock()
+	for _, j := range jobs {
+		if j == nil || j.State != backend.StateRunning || j.LeaseOwner != worker ||
+			timeKey(j.StartedAt) != nowKey || timeKey(j.LeaseUntil) != untilKey {
+			continue
+		}
+		if _, known := b.leased[j.ID]; known {
+			continue
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}

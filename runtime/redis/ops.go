@@ -719,35 +719,55 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 	cmds := make([]*goredis.Cmd, len(qs))
 	var err error
 	nowKey, untilKey := timeKey(now), timeKey(until)
-	run := func(p goredis.Scripter) {
-		for i, q := range qs {
-			queues := []string{q}
-			route := q
-			if q == "" {
-				queues = req.Queues
-				route = ""
-				if len(queues) > 0 {
-					route = queues[0]
-				}
-			}
-			a := []any{b.qp(route), nowKey, timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
-				untilKey, "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
-			a = append(a, toAny(req.Tasks)...)
-			a = append(a, len(queues))
-			a = append(a, toAny(queues)...)
-			if p == nil {
-				cmds[i] = b.eval(ctx, claimScript, b.meta(route), a...)
-			} else {
-				cmds[i] = claimScript.EvalSha(ctx, p, b.meta(route), a...)
+	// The claim script goes out once (evalOnce, evalShaOnce): sent again
+	// after its reply was lost, a second claim would lease other jobs, and
+	// those of the first would wait, unknown to this worker, for their
+	// leases to expire. A lost reply is settled by sendClaim.
+	queuesOf := make([][]string, len(qs))
+	argsOf := make([][]any, len(qs))
+	routeOf := make([]string, len(qs))
+	for i, q := range qs {
+		queuesOf[i], routeOf[i] = []string{q}, q
+		if q == "" {
+			queuesOf[i] = req.Queues
+			if len(req.Queues) > 0 {
+				routeOf[i] = req.Queues[0]
 			}
 		}
+		a := []any{b.qp(routeOf[i]), nowKey, timeKey(now.Add(time.Microsecond)), plan[q], req.Worker,
+			untilKey, "redis: stored record cannot be read: ", b.o.prefix, b.queues, len(req.Tasks)}
+		a = append(a, toAny(req.Tasks)...)
+		a = append(a, len(queuesOf[i]))
+		argsOf[i] = append(a, toAny(queuesOf[i])...)
 	}
-	if len(qs) == 1 {
-		run(nil)
-	} else {
-		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) { run(p) })
+	if len(qs) > 1 {
+		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+			for i := range qs {
+				cmds[i] = evalShaOnce(ctx, p, claimScript, b.meta(routeOf[i]), argsOf[i]...)
+			}
+		})
 	}
 	var out []*backend.Job
+	for i := range qs {
+		var first *goredis.Cmd
+		if len(qs) > 1 {
+			switch first = cmds[i]; {
+			case refusedUnrun(first.Err()):
+				first = nil // not run: sent again alone
+			case !replyLost(ctx, first.Err()):
+				continue
+			}
+		}
+		cmd, settled := b.sendClaim(ctx, first, routeOf[i], queuesOf[i], argsOf[i], req.Worker, now, until)
+		cmds[i] = cmd
+		if settled != nil {
+			out = append(out, settled...)
+			cmds[i] = nil
+		}
+	}
+	if err != nil && !slices.ContainsFunc(cmds, func(c *goredis.Cmd) bool { return c != nil && c.Err() != nil }) {
+		err = nil // every lost reply settled
+	}
 	bad := 0
 	for i, c := range cmds {
 		if c == nil || c.Err() != nil {
@@ -784,7 +804,7 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 	}
 	if err == nil {
 		for _, c := range cmds {
-			if c.Err() != nil {
+			if c != nil && c.Err() != nil {
 				err = c.Err()
 				break
 			}

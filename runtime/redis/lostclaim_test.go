@@ -1,0 +1,149 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/nuvom/nuvom/runtime/backend"
+)
+
+// TestLostReplyClaim: a claim whose reply is lost or whose command is dropped before Redis read it returns
+// the jobs it leased, once. Sent again blindly (as go-redis did), a second
+// claim found the jobs taken by the first, which waited, unknown to the
+// worker, until their leases expired, their attempt counted as lost.
+func TestLostReplyClaim(t *testing.T) {
+	be, px, _ := proxied(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	for _, queues := range [][]string{{"default"}, {"default", "second"}} {
+		for _, lost := range []string{"reply", "request"} {
+			t.Run(fmt.Sprintf("%d queues/%s", len(queues), lost), func(t *testing.T) {
+				// A first claim reads what a claim reads once (the task
+				// limits), so that the reply lost below is the script's.
+				if got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour}); err != nil || len(got) != 0 {
+					t.Fatalf("claim of empty queues = %d jobs, %v", len(got), err)
+				}
+				jobs := benchJobs(3, now)
+				for i := range jobs {
+					jobs[i].Queue = queues[i%len(queues)]
+				}
+				if _, err := be.Enqueue(ctx, jobs); err != nil {
+					t.Fatal(err)
+				}
+				if lost == "request" {
+					px.loseReq.Store(1)
+				} else {
+					px.lose.Store(1)
+				}
+				got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+				if px.lose.Load()+px.loseReq.Load() != 0 {
+					t.Fatal("the proxy dropped nothing")
+				}
+				px.lose.Store(0)
+				px.loseReq.Store(0)
+				if err != nil {
+					t.Fatalf("Claim: %v", err)
+				}
+				wantClaimed(t, be, jobs, got, now)
+			})
+		}
+	}
+}
+
+// TestLostReplyClaimPipeline: on a Cluster a claim over several queues is
+// one script per queue, pipelined; a pipeline whose replies are lost after
+// the scripts ran returns every job they leased, once.
+func TestLostReplyClaimPipeline(t *testing.T) {
+	topologies(t, func(t *testing.T, open func(opts ...Option) *Backend) {
+		be := open()
+		ctx := context.Background()
+		now := time.Now().Truncate(time.Microsecond)
+		queues := []string{"default", "second", "third"}
+		jobs := benchJobs(6, now)
+		for i := range jobs {
+			jobs[i].Queue = queues[i%len(queues)]
+		}
+		if _, err := be.Enqueue(ctx, jobs); err != nil {
+			t.Fatal(err)
+		}
+		h := &loseAfterRun{armed: true}
+		be.c.AddHook(h)
+		got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+		if h.armed {
+			t.Fatal("no claim script was sent")
+		}
+		if err != nil {
+			t.Fatalf("Claim: %v", err)
+		}
+		wantClaimed(t, be, jobs, got, now)
+	})
+}
+
+// loseAfterRun, while armed, lets the first command or pipeline holding an
+// EVALSHA run, then replaces its replies by a connection error: replies
+// lost after Redis ran the commands.
+type loseAfterRun struct{ armed bool }
+
+func (h *loseAfterRun) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *loseAfterRun) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if h.armed && cmd.Name() == "evalsha" {
+			h.armed = false
+			cmd.SetErr(io.ErrUnexpectedEOF)
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+}
+
+func (h *loseAfterRun) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		if h.armed && len(cmds) > 0 && cmds[0].Name() == "evalsha" {
+			h.armed = false
+			for _, c := range cmds {
+				c.SetErr(io.ErrUnexpectedEOF)
+			}
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+}
+
+// wantClaimed checks that got holds each of jobs once, running under
+// worker "w" from now, with a lease Complete accepts.
+func wantClaimed(t *testing.T, be *Backend, jobs, got []*backend.Job, now time.Time) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, j := range got {
+		seen[j.ID]++
+		if j.State != backend.StateRunning || j.LeaseOwner != "w" || !j.StartedAt.Equal(now) || j.Attempt != 1 {
+			t.Errorf("claimed job %s: state %s owner %q started %s attempt %d; want running under w from %s, attempt 1",
+				j.ID, j.State, j.LeaseOwner, j.StartedAt, j.Attempt, now)
+		}
+	}
+	for _, j := range jobs {
+		if seen[j.ID] != 1 {
+			t.Errorf("job %s claimed %d times, want once (claimed %d of %d jobs)", j.ID, seen[j.ID], len(got), len(jobs))
+		}
+	}
+	if len(got) != len(jobs) {
+		return
+	}
+	errs, err := be.Complete(t.Context(), outcomesOf(got, backend.StateSucceeded, now, now))
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Errorf("completing claimed job %s: %v", got[i].ID, e)
+		}
+	}
+}

@@ -631,6 +631,9 @@ func (b *Backend) claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 			break
 		}
 		got, bad, err := b.claimQueues(ctx, plan, req, now, until)
+		// Remembered at once: a lost reply of the next round, at the same
+		// now, is settled without them (claimedBefore).
+		b.remember(got)
 		out = append(out, got...)
 		if err != nil {
 			return out, wrap(ctx, "claim", err)
@@ -639,7 +642,6 @@ func (b *Backend) claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 			break
 		}
 	}
-	b.remember(out)
 	if out == nil {
 		out = []*backend.Job{}
 	}

@@ -365,6 +365,40 @@ func TestCronJitterBelowShortestGap(t *testing.T) {
 	}
 }
 
+// TestCronJitterBelowDSTGap: the shortest gap of a cron schedule counts the
+// day clocks go forward, months ahead: "0 */2 * * *" in America/New_York
+// fires at 03:00 (for 02:00) and at 04:00 on 2027-03-14, one hour apart, so
+// a jitter of 90 minutes could start those ticks' jobs out of order. The
+// next 1000 fire times (83 days from late November) end before that day.
+func TestCronJitterBelowDSTGap(t *testing.T) {
+	now := ts("2026-11-27T00:00:00Z")
+	for _, c := range []struct{ spec, zone string }{
+		{"0 */2 * * *", "America/New_York"},
+		{"0 1-23/2 * * *", "Europe/Berlin"},
+	} {
+		tm, err := schedule.ParseCron(c.spec, c.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tm.ShortestGap(now); got != time.Hour {
+			t.Errorf("ShortestGap(%q in %s) = %s, want 1h (the day clocks go forward)", c.spec, c.zone, got)
+		}
+		task := nuvom.TaskSpec{Name: "t.T", Signature: "s", Options: nuvom.TaskOptions{Queue: "default"}}
+		if _, err := schedule.Build(task, nil, nuvom.Cron(c.spec, c.zone).WithJitter(90*time.Minute), now); err == nil {
+			t.Errorf("Build(%q in %s, jitter 90m) succeeded; want the 1h gap refused", c.spec, c.zone)
+		}
+	}
+	// Away from a change, the gap stays what it is: every minute, in a zone
+	// with daylight saving, is one minute apart all year.
+	tm, err := schedule.ParseCron("* * * * *", "America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tm.ShortestGap(now); got != time.Minute {
+		t.Errorf("ShortestGap(every minute) = %s, want 1m", got)
+	}
+}
+
 func TestBuildRejectsBadInput(t *testing.T) {
 	now := ts("2026-01-01T00:00:00Z")
 	cases := []struct {

@@ -186,16 +186,55 @@ const (
 
 // ShortestGap returns the shortest time between two consecutive fire times
 // after t, among the next gapRuns fire times within a year of t (or the next
-// two, when fewer fall in that year); 0 when there are not two. Cron
+// two, when fewer fall in that year) and the fire times next to each change
+// of the zone's offset in that year; 0 when there are not two. Cron
 // schedules use it to bound their jitter: a jitter as long as the gap could
 // start one tick's job after the next one's.
+//
+// A daylight-saving change brings the fire times next to it closer: "0 */2
+// * * *" in America/New_York fires at 00:00, at 03:00 (for 02:00, which
+// does not exist that day) and at 04:00, one hour apart, on the day clocks
+// go forward, which the next gapRuns fire times (83 days) may not reach.
 func (tm Timing) ShortestGap(t time.Time) time.Duration {
-	prev := tm.Next(time.Time{}, t)
+	end := t.Add(gapSpan)
+	shortest := tm.shortestFrom(t, t, time.Time{}, gapRuns)
+	if shortest == 0 || tm.loc == nil {
+		return shortest
+	}
+	// Only fire times within the regular shortest gap plus the change of
+	// the offset (and an hour) of the change can come closer because of it.
+	for at := t; ; {
+		_, change := at.In(tm.loc).ZoneBounds()
+		if change.IsZero() || !change.After(at) || !change.Before(end) {
+			break
+		}
+		_, before := change.Add(-time.Second).In(tm.loc).Zone()
+		_, after := change.In(tm.loc).Zone()
+		shift := time.Duration(after-before) * time.Second
+		reach := shortest + max(shift, -shift) + time.Hour
+		from := change.Add(-reach)
+		if from.Before(t) {
+			from = t
+		}
+		if g := tm.shortestFrom(t, from, change.Add(reach), 100*gapRuns); g > 0 && g < shortest {
+			shortest = g
+		}
+		at = change
+	}
+	return shortest
+}
+
+// shortestFrom returns the shortest time between two consecutive fire
+// times after from, looking at most at runs fire times; it stops at the
+// first fire time more than gapSpan after t (the pair that crosses it
+// counts) or after stop (when not zero).
+func (tm Timing) shortestFrom(t, from, stop time.Time, runs int) time.Duration {
+	prev := tm.Next(time.Time{}, from)
 	if prev.IsZero() {
 		return 0
 	}
 	var shortest time.Duration
-	for i := 0; i < gapRuns; i++ {
+	for i := 0; i < runs; i++ {
 		next := tm.Next(time.Time{}, prev)
 		if next.IsZero() {
 			break
@@ -203,7 +242,7 @@ func (tm Timing) ShortestGap(t time.Time) time.Duration {
 		if gap := next.Sub(prev); shortest == 0 || gap < shortest {
 			shortest = gap
 		}
-		if next.Sub(t) > gapSpan {
+		if next.Sub(t) > gapSpan || (!stop.IsZero() && next.After(stop)) {
 			break
 		}
 		prev = next

@@ -147,3 +147,52 @@ func wantClaimed(t *testing.T, be *Backend, jobs, got []*backend.Job, now time.T
 		}
 	}
 }
+
+// TestLostReplyClaimAfterLeaseLost: a job this process claimed before, whose
+// lease it lost (another worker recovered it after it expired: this
+// process never completed it), is claimed again by a claim whose reply is
+// lost. The settling read must return it: a claim that leased it is this
+// claim, not the old one, whose lease token it no longer holds. Skipped as
+// "already handed out", it waited, unknown to the worker, for its new lease
+// to expire, a second attempt counted as lost.
+func TestLostReplyClaimAfterLeaseLost(t *testing.T) {
+	be, px, srv := proxied(t)
+	other, err := Open("redis://" + srv.Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	jobs := benchJobs(1, now)
+	if _, err := be.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	first, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: now, LeaseFor: time.Minute})
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first claim = %d jobs, %v; want 1", len(first), err)
+	}
+	// The lease expires; another worker's recovery makes the job ready.
+	later := now.Add(2 * time.Minute)
+	if n, err := other.RecoverExpired(ctx, later, 10); err != nil || n != 1 {
+		t.Fatalf("RecoverExpired = %d, %v; want 1", n, err)
+	}
+	px.lose.Store(1)
+	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: later, LeaseFor: time.Hour})
+	if px.lose.Load() != 0 {
+		t.Fatal("the proxy dropped nothing")
+	}
+	px.lose.Store(0)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	if len(got) != 1 || got[0].ID != jobs[0].ID || got[0].LeaseToken == first[0].LeaseToken {
+		j, _ := other.Get(ctx, jobs[0].ID)
+		t.Fatalf("claim after a lost reply = %d jobs; want the recovered job under a new lease (stored: state %s, owner %q, lease until %s)",
+			len(got), j.State, j.LeaseOwner, j.LeaseUntil)
+	}
+	errs, err := be.Complete(ctx, outcomesOf(got, backend.StateSucceeded, later, later))
+	if err != nil || errs[0] != nil {
+		t.Fatalf("Complete: %v, %v", err, errs)
+	}
+}

@@ -366,8 +366,9 @@ func (b *Backend) sendClaim(ctx context.Context, first *goredis.Cmd, route strin
 // claimedBefore returns the jobs of queues (none: every queue) that a claim
 // by worker at now, leasing until until, took: running under worker, with
 // that start and lease end (the lease index lists jobs by the end of their
-// lease), and not among the jobs this backend already handed out (an
-// earlier claim of a clock that stands still). It writes nothing.
+// lease), and not among the jobs this backend already handed out under
+// that lease (an earlier claim of a clock that stands still). It writes
+// nothing.
 func (b *Backend) claimedBefore(ctx context.Context, queues []string, worker string, now, until time.Time) ([]*backend.Job, error) {
 	if len(queues) == 0 {
 		var err error
@@ -408,8 +409,8 @@ func (b *Backend) claimedBefore(ctx context.Context, queues []string, worker str
 			timeKey(j.StartedAt) != nowKey || timeKey(j.LeaseUntil) != untilKey {
 			continue
 		}
-		if _, known := b.leased[j.ID]; known {
-			continue
+		if l, known := b.leased[j.ID]; known && l.token == j.LeaseToken {
+			continue // handed out (an entry of an older lease is stale)
 		}
 		out = append(out, j)
 	}

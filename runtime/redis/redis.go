@@ -93,9 +93,11 @@ type Backend struct {
 	psDone chan struct{}
 
 	// leased remembers the queue of jobs this process claimed, so that
-	// Complete, Extend and Release need not look it up.
+	// Complete, Extend and Release need not look it up, and the lease token
+	// it handed out, so that a lost claim reply is not settled without a job
+	// claimed again under a new lease (claimedBefore).
 	leasedMu sync.Mutex
-	leased   map[string]string
+	leased   map[string]leasedJob
 	// unsettled holds the leases of outcomes sent by a Complete that failed
 	// after losing a reply, before it could tell whether they were stored
 	// (lostreply.go); nil until one does.
@@ -194,7 +196,7 @@ func New(c goredis.UniversalClient, opts ...Option) (*Backend, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Backend{c: c, o: o, loc: o.prefix + ":loc", queues: o.prefix + ":queues", ch: o.prefix + ":wake",
-		subs: map[uint64]chan struct{}{}, leased: map[string]string{}, reg: map[string]time.Time{}}
+		subs: map[uint64]chan struct{}{}, leased: map[string]leasedJob{}, reg: map[string]time.Time{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
@@ -299,8 +301,8 @@ func (b *Backend) queuesOf(ctx context.Context, ids []string) ([]string, error) 
 	var missing []int
 	b.leasedMu.Lock()
 	for i, id := range ids {
-		if q, ok := b.leased[id]; ok {
-			out[i] = q
+		if l, ok := b.leased[id]; ok {
+			out[i] = l.queue
 		} else {
 			missing = append(missing, i)
 		}
@@ -325,11 +327,17 @@ func (b *Backend) queuesOf(ctx context.Context, ids []string) ([]string, error) 
 	return out, nil
 }
 
+// leasedJob is what leased remembers of a claimed job.
+type leasedJob struct {
+	queue string
+	token int64
+}
+
 func (b *Backend) remember(jobs []*backend.Job) {
 	b.leasedMu.Lock()
 	for _, j := range jobs {
 		if len(b.leased) < 1<<16 {
-			b.leased[j.ID] = j.Queue
+			b.leased[j.ID] = leasedJob{j.Queue, j.LeaseToken}
 		}
 	}
 	b.leasedMu.Unlock()

@@ -196,3 +196,105 @@ func TestLostReplyClaimAfterLeaseLost(t *testing.T) {
 		t.Fatalf("Complete: %v, %v", err, errs)
 	}
 }
+
+// TestLostReplyClaimLimitedTask: a Claim that takes a task with limits
+// claims the other tasks first, then the limited one, at the same now, over
+// the same queues. When the limited task's claim loses its reply, the
+// settling read must not return the jobs the first claim handed out, even
+// when this process no longer remembers them (it remembers at most 1<<16
+// leases, and the ones of jobs cancelled while running or recovered by
+// another worker stay behind): it hands out only jobs of the tasks the
+// claim asked for. Returned again, they ran twice in the worker.
+func TestLostReplyClaimLimitedTask(t *testing.T) {
+	be, _, _ := proxied(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	if err := be.DeclareLimits(ctx, map[string]backend.Limit{"lim.T": {MaxConcurrency: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := benchJobs(2, now)
+	jobs[1].Task = "lim.T"
+	if _, err := be.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	// The map of remembered leases is full.
+	stale := make([]*backend.Job, 1<<16)
+	for i := range stale {
+		stale[i] = &backend.Job{ID: fmt.Sprintf("stale%d", i), Queue: "default", LeaseToken: 1}
+	}
+	be.remember(stale)
+	h := &loseNthClaim{n: 2} // the first claim script is the free tasks', the second the limited task's
+	be.c.AddHook(h)
+	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: now, LeaseFor: time.Hour})
+	if h.n != 0 {
+		t.Fatalf("%d claim scripts short of the one whose reply is lost", h.n)
+	}
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	wantClaimed(t, be, jobs, got, now)
+}
+
+// loseNthClaim lets the n-th claim script sent alone run, then replaces its
+// reply by a connection error.
+type loseNthClaim struct{ n int }
+
+func (h *loseNthClaim) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *loseNthClaim) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if args := cmd.Args(); h.n > 0 && cmd.Name() == "evalsha" && len(args) > 1 && args[1] == claimScript.Hash() {
+			if h.n--; h.n == 0 {
+				cmd.SetErr(io.ErrUnexpectedEOF)
+				return io.ErrUnexpectedEOF
+			}
+		}
+		return err
+	}
+}
+
+func (h *loseNthClaim) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// TestLostReplyClaimAfterQuarantine: a Claim that quarantines a damaged
+// record claims again at the same now to fill its batch; when that round
+// loses its reply, the settling read must not return the job the first
+// round handed out, even when this process's memory of leases is full.
+func TestLostReplyClaimAfterQuarantine(t *testing.T) {
+	be, _, _ := proxied(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var jobs []*backend.Job
+	for _, id := range []string{"01J00000000000000000000001", "01J00000000000000000000002", "01J00000000000000000000003"} {
+		jobs = append(jobs, &backend.Job{ID: id, Task: "t", Queue: "q", State: backend.StateQueued, MaxAttempts: 1, RunAt: now, CreatedAt: now})
+	}
+	if _, err := be.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.c.HSet(ctx, be.qp("q")+"j:"+jobs[1].ID, "d", "\xc1garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	stale := make([]*backend.Job, 1<<16)
+	for i := range stale {
+		stale[i] = &backend.Job{ID: fmt.Sprintf("stale%d", i), Queue: "q", LeaseToken: 1}
+	}
+	be.remember(stale)
+	h := &loseNthClaim{n: 2} // the second round's claim script
+	be.c.AddHook(h)
+	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 2, Worker: "w", Now: now, LeaseFor: time.Hour})
+	if h.n != 0 {
+		t.Fatalf("%d claim scripts short of the one whose reply is lost", h.n)
+	}
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	if len(got) != 2 || got[0].ID != jobs[0].ID || got[1].ID != jobs[2].ID {
+		ids := make([]string, len(got))
+		for i, j := range got {
+			ids[i] = j.ID
+		}
+		t.Fatalf("Claim = %v; want the intact jobs %s and %s once each", ids, jobs[0].ID, jobs[2].ID)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -343,10 +344,11 @@ func leasesOf(outcomes []backend.Outcome, idx []int) []backend.Lease {
 // one whose reply was lost: when claimedBefore finds jobs that send leased
 // to worker, it returns them (settled) and no command; when it finds none,
 // the claim did not run (or took nothing) and is sent again, maxSends in
-// all; when it cannot tell (Redis out of reach), it returns the failed
+// all (handed: the jobs this Claim handed out already; see claimedBefore);
+// when it cannot tell (Redis out of reach), it returns the failed
 // command, and what the claim may have leased waits for its lease to
 // expire, as before.
-func (b *Backend) sendClaim(ctx context.Context, first *goredis.Cmd, route string, queues []string, a []any, worker string, now, until time.Time) (cmd *goredis.Cmd, settled []*backend.Job) {
+func (b *Backend) sendClaim(ctx context.Context, first *goredis.Cmd, route string, queues []string, a []any, req backend.ClaimRequest, handed []*backend.Job, now, until time.Time) (cmd *goredis.Cmd, settled []*backend.Job) {
 	cmd = first
 	for n := 1; ; n++ {
 		if cmd == nil {
@@ -355,7 +357,7 @@ func (b *Backend) sendClaim(ctx context.Context, first *goredis.Cmd, route strin
 		if !replyLost(ctx, cmd.Err()) {
 			return cmd, nil
 		}
-		jobs, err := b.claimedBefore(ctx, queues, worker, now, until)
+		jobs, err := b.claimedBefore(ctx, queues, req.Tasks, req.Worker, handed, now, until)
 		if err != nil || len(jobs) > 0 || n == maxSends {
 			return cmd, jobs
 		}
@@ -363,13 +365,16 @@ func (b *Backend) sendClaim(ctx context.Context, first *goredis.Cmd, route strin
 	}
 }
 
-// claimedBefore returns the jobs of queues (none: every queue) that a claim
-// by worker at now, leasing until until, took: running under worker, with
-// that start and lease end (the lease index lists jobs by the end of their
-// lease), and not among the jobs this backend already handed out under
-// that lease (an earlier claim of a clock that stands still). It writes
-// nothing.
-func (b *Backend) claimedBefore(ctx context.Context, queues []string, worker string, now, until time.Time) ([]*backend.Job, error) {
+// claimedBefore returns the jobs of queues (none: every queue) and tasks
+// (none: every task) that a claim by worker at now, leasing until until,
+// took: running under worker, with that start and lease end (the lease
+// index lists jobs by the end of their lease), and neither among handed
+// (the jobs handed out by earlier rounds of the same Claim) nor among the
+// jobs this backend already handed out under that lease (an earlier claim
+// of a clock that stands still). The tasks and handed keep it right when
+// this backend's memory of leases is full: a Claim of a limited task
+// claims the other tasks first, at the same now. It writes nothing.
+func (b *Backend) claimedBefore(ctx context.Context, queues, tasks []string, worker string, handed []*backend.Job, now, until time.Time) ([]*backend.Job, error) {
 	if len(queues) == 0 {
 		var err error
 		if queues, err = b.allQueues(ctx); err != nil {
@@ -406,7 +411,9 @@ func (b *Backend) claimedBefore(ctx context.Context, queues []string, worker str
 	defer b.leasedMu.Unlock()
 	for _, j := range jobs {
 		if j == nil || j.State != backend.StateRunning || j.LeaseOwner != worker ||
-			timeKey(j.StartedAt) != nowKey || timeKey(j.LeaseUntil) != untilKey {
+			timeKey(j.StartedAt) != nowKey || timeKey(j.LeaseUntil) != untilKey ||
+			(len(tasks) > 0 && !slices.Contains(tasks, j.Task)) ||
+			slices.ContainsFunc(handed, func(h *backend.Job) bool { return h.ID == j.ID && h.LeaseToken == j.LeaseToken }) {
 			continue
 		}
 		if l, known := b.leased[j.ID]; known && l.token == j.LeaseToken {

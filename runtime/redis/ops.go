@@ -630,7 +630,7 @@ func (b *Backend) claim(ctx context.Context, req backend.ClaimRequest) ([]*backe
 		if len(plan) == 0 {
 			break
 		}
-		got, bad, err := b.claimQueues(ctx, plan, req, now, until)
+		got, bad, err := b.claimQueues(ctx, plan, req, out, now, until)
 		// Remembered at once: a lost reply of the next round, at the same
 		// now, is settled without them (claimedBefore).
 		b.remember(got)
@@ -711,8 +711,9 @@ func (b *Backend) planClaim(ctx context.Context, qs, tasks []string, now time.Ti
 }
 
 // claimQueues runs the claim script: for the queue "" of plan, once over
-// every queue of req; for other queues, once per queue.
-func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req backend.ClaimRequest, now, until time.Time) ([]*backend.Job, int, error) {
+// every queue of req; for other queues, once per queue. handed holds the
+// jobs earlier rounds of the same claim handed out.
+func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req backend.ClaimRequest, handed []*backend.Job, now, until time.Time) ([]*backend.Job, int, error) {
 	qs := make([]string, 0, len(plan))
 	for q := range plan {
 		qs = append(qs, q)
@@ -760,7 +761,7 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 				continue
 			}
 		}
-		cmd, settled := b.sendClaim(ctx, first, routeOf[i], queuesOf[i], argsOf[i], req.Worker, now, until)
+		cmd, settled := b.sendClaim(ctx, first, routeOf[i], queuesOf[i], argsOf[i], req, handed, now, until)
 		cmds[i] = cmd
 		if settled != nil {
 			out = append(out, settled...)

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -296,5 +297,37 @@ func TestLostReplyClaimAfterQuarantine(t *testing.T) {
 			ids[i] = j.ID
 		}
 		t.Fatalf("Claim = %v; want the intact jobs %s and %s once each", ids, jobs[0].ID, jobs[2].ID)
+	}
+}
+
+// TestLeaseLostForgotten: a job cancelled while running, whose worker then
+// completes it (its lease lost), is forgotten by the process that claimed
+// it. Left behind, such entries filled the memory of leases (1<<16), after
+// which claimed jobs were no longer remembered.
+func TestLeaseLostForgotten(t *testing.T) {
+	be, _, _ := proxied(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	jobs := benchJobs(1, now)
+	if _, err := be.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 1, Worker: "w", Now: now, LeaseFor: time.Hour})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Claim = %d jobs, %v", len(got), err)
+	}
+	if err := be.Cancel(ctx, got[0].ID, now); err != nil {
+		t.Fatal(err)
+	}
+	errs, err := be.Complete(ctx, outcomesOf(got, backend.StateSucceeded, now, now))
+	if err != nil || !errors.Is(errs[0], backend.ErrLeaseLost) {
+		t.Fatalf("Complete of a cancelled job = %v, %v; want ErrLeaseLost", errs, err)
+	}
+	be.leasedMu.Lock()
+	_, kept := be.leased[got[0].ID]
+	n := len(be.leased)
+	be.leasedMu.Unlock()
+	if kept {
+		t.Fatalf("the lease of a job cancelled while running is still remembered (%d entries)", n)
 	}
 }

@@ -1093,6 +1093,7 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 		}
 	}
 	var done []string
+	var lost []backend.Lease
 	for _, c := range calls {
 		for _, i := range c.idx {
 			id := outcomes[i].Lease.JobID
@@ -1102,12 +1103,15 @@ func (b *Backend) complete(ctx context.Context, outcomes []backend.Outcome, send
 				done = append(done, id)
 			case r == 0:
 				errs[i] = fmt.Errorf("redis: complete job %s with token %d: %w", id, outcomes[i].Lease.Token, backend.ErrLeaseLost)
+				lost = append(lost, outcomes[i].Lease)
 			default:
 				errs[i] = fmt.Errorf("redis: complete job %s: %w: %w", id, backend.ErrLeaseLost, backend.ErrNotFound)
+				lost = append(lost, outcomes[i].Lease)
 			}
 		}
 	}
 	b.forget(done)
+	b.forgetLeases(lost)
 	if len(gone) > 0 {
 		b.c.HDel(context.WithoutCancel(ctx), b.loc, gone...)
 	}

@@ -343,6 +343,20 @@ func (b *Backend) remember(jobs []*backend.Job) {
 	b.leasedMu.Unlock()
 }
 
+// forgetLeases forgets the jobs of leases this process no longer holds
+// (cancelled while running, recovered by another worker, deleted), unless
+// it holds a newer lease of the job: left behind, they would fill leased,
+// which stops remembering at 1<<16 jobs.
+func (b *Backend) forgetLeases(leases []backend.Lease) {
+	b.leasedMu.Lock()
+	for _, l := range leases {
+		if j, ok := b.leased[l.JobID]; ok && j.token == l.Token {
+			delete(b.leased, l.JobID)
+		}
+	}
+	b.leasedMu.Unlock()
+}
+
 func (b *Backend) forget(ids []string) {
 	b.leasedMu.Lock()
 	for _, id := range ids {

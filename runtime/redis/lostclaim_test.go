@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/nuvom/nuvom/internal/redistest"
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
@@ -330,4 +331,63 @@ func TestLeaseLostForgotten(t *testing.T) {
 	if kept {
 		t.Fatalf("the lease of a job cancelled while running is still remembered (%d entries)", n)
 	}
+}
+
+// TestClaimPipelineNoScriptOnOneNode: on a Cluster one node forgot the
+// scripts (it restarted) while the others did not. A claim over queues on
+// several nodes runs one script per queue in a pipeline; the node that
+// forgot answers NOSCRIPT, the others run their claim. The claim must
+// return the jobs they leased, once: sent again as a whole (as a pipeline
+// answered NOSCRIPT was), their scripts ran a second time and found those
+// jobs taken, which waited, unknown to the worker, for their leases to
+// expire.
+func TestClaimPipelineNoScriptOnOneNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node Redis Cluster")
+	}
+	cl := redistest.StartCluster(t)
+	be, err := Open(cl.URL(), WithCluster(true), WithPrefix(fmt.Sprint("c", prefixes.Add(1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	cc := be.c.(*goredis.ClusterClient)
+	// Queues on at least two nodes.
+	nodes := map[string][]string{}
+	for i := 0; len(nodes) < 2 && i < 100; i++ {
+		q := fmt.Sprint("q", i)
+		m, err := cc.MasterForKey(ctx, be.qp(q)+"x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[m.Options().Addr] = append(nodes[m.Options().Addr], q)
+	}
+	var queues []string
+	var forgetful string
+	for addr, qs := range nodes {
+		queues = append(queues, qs[0])
+		forgetful = addr
+	}
+	now := time.Now().Truncate(time.Microsecond)
+	jobs := benchJobs(4, now)
+	for i := range jobs {
+		jobs[i].Queue = queues[i%len(queues)]
+	}
+	if _, err := be.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		if c.Options().Addr != forgetful {
+			return nil
+		}
+		return c.ScriptFlush(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	wantClaimed(t, be, jobs, got, now)
 }

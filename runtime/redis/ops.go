@@ -744,10 +744,14 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 		argsOf[i] = append(a, toAny(queuesOf[i])...)
 	}
 	if len(qs) > 1 {
-		_, err = b.pipeline(ctx, func(p goredis.Pipeliner) {
+		// Not b.pipeline: a NOSCRIPT of one node (a restart) would send the
+		// whole pipeline again, and the claims the other nodes ran a second
+		// time. A script refused unrun is sent again alone below.
+		_, err = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for i := range qs {
 				cmds[i] = evalShaOnce(ctx, p, claimScript, b.meta(routeOf[i]), argsOf[i]...)
 			}
+			return nil
 		})
 	}
 	var out []*backend.Job
@@ -755,8 +759,8 @@ func (b *Backend) claimQueues(ctx context.Context, plan map[string]int, req back
 		var first *goredis.Cmd
 		if len(qs) > 1 {
 			switch first = cmds[i]; {
-			case refusedUnrun(first.Err()):
-				first = nil // not run: sent again alone
+			case refusedUnrun(first.Err()) || isNoScript(first.Err()):
+				first = nil // not run: sent again alone (evalOnce loads the scripts)
 			case !replyLost(ctx, first.Err()):
 				continue
 			}

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -297,12 +298,33 @@ func (c *Client) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) erro
 
 // GetWorkflow implements backend.Workflows.
 func (c *Client) GetWorkflow(ctx context.Context, id string) (*backend.WorkflowInfo, error) {
-	var info *backend.WorkflowInfo
-	if _, err := c.doExt(ctx, "GetWorkflow", id, &info); err != nil {
+	var raw json.RawMessage
+	if _, err := c.doExt(ctx, "GetWorkflow", id, &raw); err != nil {
 		return nil, err
+	}
+	var info *backend.WorkflowInfo
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("remote: GetWorkflow %s: no workflow in the answer", id)
+	}
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return nil, fmt.Errorf("remote: GetWorkflow %s: decode result: %w", id, err)
 	}
 	if info == nil {
 		return nil, fmt.Errorf("remote: GetWorkflow %s: no workflow in the answer", id)
+	}
+	// A server built before StepInfo.Seq sends none: its steps are those
+	// left, in the order enqueued, numbered by their place as its nuvom did.
+	var seqs struct {
+		Steps []struct {
+			Seq *int `json:"seq"`
+		} `json:"steps"`
+	}
+	if json.Unmarshal(raw, &seqs) == nil {
+		for i, s := range seqs.Steps {
+			if s.Seq == nil && i < len(info.Steps) {
+				info.Steps[i].Seq = i
+			}
+		}
 	}
 	return info, nil
 }

@@ -356,3 +356,52 @@ func TestOldServer(t *testing.T) {
 		t.Errorf("Stats through an old server: %v", err)
 	}
 }
+
+// TestGetWorkflowFromServerWithoutSeq: a server built with a nuvom from
+// before StepInfo.Seq (the same protocol) answers GetWorkflow without
+// "seq". Its steps are those left, in the order enqueued: the client
+// numbers them by their place, as such a server's nuvom did, not every one
+// #0 (which made workflow show and the dashboard show every step, and
+// every parent, as step #0).
+func TestGetWorkflowFromServerWithoutSeq(t *testing.T) {
+	reqR, reqW := io.Pipe()
+	respR, respW := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(respW, `{"protocol":1,"ext":true}`+"\n")
+		dec := json.NewDecoder(reqR)
+		for {
+			var req struct {
+				M string `json:"m"`
+			}
+			if err := dec.Decode(&req); err != nil {
+				respW.Close()
+				return
+			}
+			answer := `{"e":{"msg":"unexpected call ` + req.M + `"}}`
+			if req.M == "GetWorkflow" {
+				answer = `{"r":{"id":"wf","created_at":"2026-01-01T00:00:00Z","state":"running","counts":{"queued":3},"steps":[` +
+					`{"job":{"ID":"a","Task":"t","State":"queued"},"input":0},` +
+					`{"job":{"ID":"b","Task":"t","State":"queued"},"parents":[{"parent":"a"}],"input":0},` +
+					`{"job":{"ID":"c","Task":"t","State":"queued"},"parents":[{"parent":"b"}],"input":0}]}}`
+			}
+			_, _ = io.WriteString(respW, answer+"\n")
+		}
+	}()
+	c, err := remote.NewClient(respR, reqW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	info, err := c.GetWorkflow(context.Background(), "wf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Steps) != 3 {
+		t.Fatalf("GetWorkflow = %d steps, want 3", len(info.Steps))
+	}
+	for i, s := range info.Steps {
+		if s.Seq != i {
+			t.Errorf("step %d (%s) has Seq %d, want %d", i, s.Job.ID, s.Seq, i)
+		}
+	}
+}

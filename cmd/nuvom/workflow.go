@@ -17,7 +17,9 @@ import (
 	"github.com/nuvom/nuvom/runtime/backend"
 )
 
-// workflowStep is one step as `workflow show --json` prints it.
+// workflowStep is one step as `workflow show --json` prints it. Step is its
+// number as enqueued, from 0; it stays when earlier steps' jobs are deleted,
+// so it is not always its place in the list.
 type workflowStep struct {
 	Step    int            `json:"step"`
 	ID      string         `json:"id"`
@@ -28,8 +30,8 @@ type workflowStep struct {
 	Error   string         `json:"error,omitempty"`
 }
 
-// workflowEdge is one parent of a step: Step is its index in Steps, -1
-// when its job was deleted (ID still names it).
+// workflowEdge is one parent of a step: Step is the parent's step number
+// (workflowStep.Step), -1 when its job was deleted (ID still names it).
 type workflowEdge struct {
 	Step          int    `json:"step"`
 	ID            string `json:"id"`

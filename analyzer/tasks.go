@@ -20,8 +20,8 @@ import (
 const RuntimePath = "github.com/nuvom/nuvom"
 
 const (
-	wantBefore = "func(context.Context, runtime.JobInfo) error"
-	wantAfter  = "func(context.Context, runtime.JobInfo, error)"
+	wantBefore = "func(context.Context, nuvom.JobInfo) error"
+	wantAfter  = "func(context.Context, nuvom.JobInfo, error)"
 )
 
 // spacedRE matches the misspelt directive "// nuvom:task".

@@ -132,7 +132,9 @@ func goStyleFlags(args []string, fs *pflag.FlagSet) []string {
 		}
 		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(a) > 2 {
 			name, _, _ := strings.Cut(a[1:], "=")
-			if fs.Lookup(name) != nil {
+			// A misspelt long flag (-chek) is reported as the flag it is,
+			// not as an unknown shorthand 'c'; -vC dir stays shorthand.
+			if fs.Lookup(name) != nil || fs.ShorthandLookup(a[1:2]) == nil {
 				a = "-" + a
 			}
 		}

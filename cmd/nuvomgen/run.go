@@ -96,6 +96,9 @@ func runWith(args []string, stdout, stderr io.Writer, notice time.Duration) int 
 	if *checkOnly {
 		return check(p, *verbose, stdout, stderr)
 	}
+	// go generate (which sets $GOFILE) reads every file of its packages in
+	// turn: a stub file deleted under it would fail it.
+	p.KeepEmptied = os.Getenv("GOFILE") != ""
 	return write(p, *verbose, stdout, stderr)
 }
 

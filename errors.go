@@ -85,10 +85,13 @@ func newJobError(j *Job) *JobError {
 
 // Error says which job ended how, with its stored error. A stored error
 // that already starts with the state ("cancelled: parent step ... ended
-// failed") is not prefixed with it twice.
+// failed", "cancelled with its workflow") is not prefixed with it twice.
 func (e *JobError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("job %s (%s) %s", e.ID, e.Task, e.State)
+	}
+	if strings.HasPrefix(e.Message, string(e.State)+" ") { // "cancelled with its workflow"
+		return fmt.Sprintf("job %s (%s) %s", e.ID, e.Task, e.Message)
 	}
 	msg := strings.TrimPrefix(e.Message, string(e.State)+": ")
 	return fmt.Sprintf("job %s (%s) %s: %s", e.ID, e.Task, e.State, msg)

@@ -171,16 +171,23 @@ func (a *app) dispatch(args []string) int {
 // shorthand 'w'; combined shorthands (-n5) are left to pflag.
 func goStyleFlags(args []string, fs *pflag.FlagSet) []string {
 	out := make([]string, 0, len(args))
+	takesValue := false // the previous arg is a flag whose value is the next one
 	for i, arg := range args {
 		if arg == "--" {
 			return append(out, args[i:]...)
 		}
-		if strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && len(arg) > 2 {
+		if takesValue { // a value such as --every -5m
+			takesValue = false
+			out = append(out, arg)
+			continue
+		}
+		if strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && len(arg) > 2 && isLetter(arg[1]) {
 			name, _, _ := strings.Cut(arg[1:], "=")
 			if fs.Lookup(name) != nil || fs.ShorthandLookup(arg[1:2]) == nil {
 				arg = "-" + arg
 			}
 		}
+		takesValue = needsValue(fs, arg)
 		out = append(out, arg)
 	}
 	return out
@@ -249,4 +256,21 @@ func (a *app) parse(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) (int
 		return a.usageErr("%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "nuvom "), fs.Arg(maxArgs)), false
 	}
 	return exitOK, true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// needsValue reports whether arg is a flag (--name or -n, without =value)
+// whose value is the next argument.
+func needsValue(fs *pflag.FlagSet, arg string) bool {
+	var f *pflag.Flag
+	switch {
+	case strings.Contains(arg, "="):
+		return false
+	case strings.HasPrefix(arg, "--"):
+		f = fs.Lookup(arg[2:])
+	case len(arg) == 2 && arg[0] == '-':
+		f = fs.ShorthandLookup(arg[1:])
+	}
+	return f != nil && f.NoOptDefVal == ""
 }

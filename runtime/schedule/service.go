@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -112,8 +113,22 @@ func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.T
 	return Normalize(sc), nil
 }
 
+// CheckUserID refuses, for a schedule made by hand (Create, nuvom schedule
+// add --id), an id of the form AnnotationID reserves for the schedules that
+// task annotations declare: every worker start would put the annotation's
+// schedule back over it, so the schedule made by hand would vanish.
+func CheckUserID(id string) error {
+	if strings.HasPrefix(id, AnnotationID("")) {
+		return fmt.Errorf("schedule id %q: ids starting with %q are reserved for the schedules declared in task annotations (cron=, every=); choose another", id, AnnotationID(""))
+	}
+	return nil
+}
+
 // Create validates when and stores a schedule of task with the encoded args.
 func (s *Service) Create(ctx context.Context, task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec) (Schedule, error) {
+	if err := CheckUserID(when.ID); err != nil {
+		return Schedule{}, fmt.Errorf("schedule %s: %w", task.Name, err)
+	}
 	sc, err := Build(task, args, when, s.now())
 	if err != nil {
 		return Schedule{}, fmt.Errorf("schedule %s: %w", task.Name, err)

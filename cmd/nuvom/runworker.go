@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/nuvom/nuvom/codegen"
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/dashboard"
@@ -120,7 +121,12 @@ func (a *app) buildWorker(announce bool) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build worker %s: %v\n%s", pkg, err, bytes.TrimSpace(out.Bytes()))
+		hint := ""
+		if bytes.Contains(out.Bytes(), []byte(codegen.FileName+":")) {
+			// The compile-time guard of a stub file: a task changed since go generate.
+			hint = " (the generated code does not match the tasks: run go generate ./...)"
+		}
+		return "", fmt.Errorf("build worker %s: %v%s\n%s", pkg, err, hint, bytes.TrimSpace(out.Bytes()))
 	}
 	return bin, nil
 }

@@ -79,7 +79,11 @@ func (a *app) checkWorkerFlags(fs *pflag.FlagSet) error {
 			return err
 		}
 	}
-	if on, _ := fs.GetBool("dashboard"); on {
+	on, _ := fs.GetBool("dashboard")
+	if fs.Changed("dashboard-addr") && !on {
+		return errors.New("--dashboard-addr goes with --dashboard (without it no dashboard is served)")
+	}
+	if on {
 		addr, _ := fs.GetString("dashboard-addr")
 		if err := dashboard.CheckBind(addr, dashboard.Options{Token: a.getenv(workercmd.DashboardTokenEnv)}); err != nil {
 			return fmt.Errorf("--dashboard-addr: %w", err)

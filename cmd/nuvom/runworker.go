@@ -37,6 +37,7 @@ func (a *app) cmdRunWorker(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
+	args = goStyleFlags(args, fs) // the worker takes only the --name spelling
 	if err := a.checkWorkerFlags(fs); err != nil {
 		return a.usageErr("runworker: %v", err)
 	}

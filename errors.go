@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -82,12 +83,18 @@ func newJobError(j *Job) *JobError {
 	return e
 }
 
-// Error says which job ended how, with its stored error.
+// Error says which job ended how, with its stored error. A stored error
+// that already starts with the state ("cancelled: parent step ... ended
+// failed", "cancelled with its workflow") is not prefixed with it twice.
 func (e *JobError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("job %s (%s) %s", e.ID, e.Task, e.State)
 	}
-	return fmt.Sprintf("job %s (%s) %s: %s", e.ID, e.Task, e.State, e.Message)
+	if strings.HasPrefix(e.Message, string(e.State)+" ") { // "cancelled with its workflow"
+		return fmt.Sprintf("job %s (%s) %s", e.ID, e.Task, e.Message)
+	}
+	msg := strings.TrimPrefix(e.Message, string(e.State)+": ")
+	return fmt.Sprintf("job %s (%s) %s: %s", e.ID, e.Task, e.State, msg)
 }
 
 // Is reports whether target is the sentinel of how the job ended.

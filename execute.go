@@ -241,6 +241,8 @@ func (w *Worker) logOutcome(j *Job, o *Outcome, d time.Duration) {
 	switch {
 	case o.State == StateSucceeded && o.Attempt.Error == "":
 		level, msg = slog.LevelInfo, "job finished"
+	case o.State == StateSucceeded: // a timeout the task's policy ignores
+		level, msg, extra = slog.LevelWarn, "job timed out; succeeded by its timeout policy (ignore)", []any{"err", o.Attempt.Error}
 	case o.Attempt.Outcome == OutcomePanicked:
 		msg, extra = "job panicked", []any{"err", o.Error, "stack", o.PanicStack}
 	case o.State == StateQuarantined:

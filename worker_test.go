@@ -851,15 +851,21 @@ func TestLogLines(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	okSpec := spec("fine", nuvom.TaskOptions{})
 	bad := spec("bad", nuvom.TaskOptions{})
-	reg := registry(t, def(okSpec, ok), def(bad, func(context.Context, []byte) ([]byte, error) { panic("zap") }))
+	slow := spec("slow", nuvom.TaskOptions{Timeout: time.Millisecond, TimeoutPolicy: nuvom.TimeoutIgnore})
+	reg := registry(t, def(okSpec, ok), def(bad, func(context.Context, []byte) ([]byte, error) { panic("zap") }),
+		def(slow, func(ctx context.Context, _ []byte) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() }))
 	okID := enqueue(t, b, okSpec)
 	enqueue(t, b, bad)
+	slowID := enqueue(t, b, slow)
 	burst(t, b, reg, nuvom.WorkerOptions{Logger: logger})
 	out := buf.String()
 	for _, want := range []string{
 		`msg="job started" worker=`, "task=fine job=" + okID + " attempt=1",
 		`msg="job finished"`, "outcome=succeeded", "duration=",
 		`msg="job panicked"`, `err="panic: zap"`, "stack=",
+		// A timeout the policy ignores is not logged as a failure: the job succeeded.
+		`level=WARN msg="job timed out; succeeded by its timeout policy (ignore)" worker=`,
+		"task=slow job=" + slowID + " attempt=1",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)

@@ -49,6 +49,14 @@ type parsedOptions struct {
 // ones too (runtime/schedule.MinInterval).
 const minEvery = 100 * time.Millisecond
 
+// noUnit explains a bare number given as a duration: it has no unit.
+func noUnit(v string) string {
+	if _, err := strconv.ParseFloat(v, 64); err == nil && v != "0" {
+		return fmt.Sprintf(" (a number has no unit: write %ss, %sm...)", v, v)
+	}
+	return ""
+}
+
 // applyOptions turns pairs into options and reports every bad key or value.
 func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 	p := parsedOptions{opts: manifest.DefaultOptions(), hookKVs: map[string]KV{}}
@@ -59,7 +67,7 @@ func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 	duration := func(kv KV) (time.Duration, bool) {
 		d, err := time.ParseDuration(kv.Value)
 		if err != nil {
-			bad(kv, "%s=%s: not a Go duration such as 30s or 1m30s", kv.Key, kv.Value)
+			bad(kv, "%s=%s: not a Go duration such as 30s or 1m30s%s", kv.Key, kv.Value, noUnit(kv.Value))
 			return 0, false
 		}
 		if d < 0 {
@@ -185,7 +193,7 @@ func applyOptions(kvs []KV) (parsedOptions, []optionProblem) {
 		case "every":
 			d, err := time.ParseDuration(kv.Value)
 			if err != nil {
-				bad(kv, "every=%s: not a Go duration such as 1h or 15m", kv.Value)
+				bad(kv, "every=%s: not a Go duration such as 1h or 15m%s", kv.Value, noUnit(kv.Value))
 				continue
 			}
 			if d <= 0 {

@@ -20,8 +20,8 @@ import (
 const RuntimePath = "github.com/nuvom/nuvom"
 
 const (
-	wantBefore = "func(context.Context, runtime.JobInfo) error"
-	wantAfter  = "func(context.Context, runtime.JobInfo, error)"
+	wantBefore = "func(context.Context, nuvom.JobInfo) error"
+	wantAfter  = "func(context.Context, nuvom.JobInfo, error)"
 )
 
 // spacedRE matches the misspelt directive "// nuvom:task".
@@ -292,6 +292,8 @@ func (p *pkgScan) task(fd *ast.FuncDecl, dcs []*ast.Comment, filename string) {
 		t.Result = &ty
 	case res.Len() == 0:
 		p.c.errorf(funcPos, "task %s returns nothing: it must return error or (T, error)", fn)
+	case res.Len() == 2 && isError(res.At(0).Type()):
+		p.c.errorf(resPos, "task %s returns the error first: it must return error or (T, error), the error last", fn)
 	case res.Len() > 2:
 		p.c.errorf(resPos, "task %s returns %d values: it must return error or (T, error)", fn, res.Len())
 	default:

@@ -313,7 +313,12 @@ func (p *plan) render(f *jen.File) {
 	}
 	delayParams = append(delayParams, jen.Id(id.opts).Op("...").Qual(RuntimePath, "EnqueueOption"))
 	ifErr := jen.If(jen.Id(id.err).Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Id(id.err)))
-	f.Commentf("Delay enqueues %s with typed arguments; Wait on the returned handle gives its result.", t.Name)
+	if t.Result != nil && !t.Options.StoreResult {
+		f.Commentf("Delay enqueues %s with typed arguments. Its result is not stored (store_result=false):", t.Name)
+		f.Comment("Wait on the returned handle waits for the job and gives the zero value.")
+	} else {
+		f.Commentf("Delay enqueues %s with typed arguments; Wait on the returned handle gives its result.", t.Name)
+	}
 	f.Func().Params(jen.Id(id.h).Id(p.handleType)).Id("Delay").Params(delayParams...).
 		Params(jen.Op("*").Qual(RuntimePath, "Pending").Types(p.resultType()), jen.Error()).Block(
 		jen.List(jen.Id(id.args), jen.Id(id.err)).Op(":=").Id(p.encode).Call(callArgs...),

@@ -83,6 +83,7 @@ func taskDetails(o, n *Task) []string {
 	}
 	if o.Signature != n.Signature {
 		d = append(d, fmt.Sprintf("signature: %s [%s] -> %s [%s]", SignatureText(o), o.Signature, SignatureText(n), n.Signature))
+		d = append(d, typeDetails(o, n)...)
 	}
 	add("package", o.Package, n.Package)
 	add("func", o.Func, n.Func)
@@ -104,6 +105,114 @@ func taskDetails(o, n *Task) []string {
 	add("options.on_error", oo.OnError, no.OnError)
 	if o.Doc != n.Doc {
 		d = append(d, "doc changed")
+	}
+	return d
+}
+
+// typeDetails names what changed inside the params and result whose type
+// reads the same in the signature line ("req kinds.Req" both sides), so that a
+// change to a struct's fields is not shown as an identical before and after:
+// "param req: field Note (note string) added".
+func typeDetails(o, n *Task) []string {
+	var d []string
+	for _, op := range o.Params {
+		for _, np := range n.Params {
+			if op.Name == np.Name && op.Type.String() == np.Type.String() {
+				d = append(d, fieldChanges("param "+op.Name, "", op.Type, np.Type)...)
+			}
+		}
+	}
+	if o.Result != nil && n.Result != nil && o.Result.String() == n.Result.String() {
+		d = append(d, fieldChanges("result", "", *o.Result, *n.Result)...)
+	}
+	return d
+}
+
+// fieldChanges lists the differences of two schemas spelt alike, at path
+// (the field path below subject, "" at the top).
+func fieldChanges(subject, path string, a, b Type) []string {
+	at := func(p string) string {
+		if p == "" {
+			return subject
+		}
+		return subject + ": field " + p
+	}
+	if a.Kind != b.Kind || a.Len != b.Len || a.Name != b.Name || a.String() != b.String() && a.Kind != KindStruct {
+		return []string{fmt.Sprintf("%s: %s -> %s", at(path), a.String(), b.String())}
+	}
+	var d []string
+	if a.Key != nil && b.Key != nil {
+		d = append(d, fieldChanges(subject, path+"[key]", *a.Key, *b.Key)...)
+	}
+	if a.Elem != nil && b.Elem != nil {
+		elem := path
+		if a.Kind != KindPointer {
+			elem += "[]"
+		}
+		d = append(d, fieldChanges(subject, elem, *a.Elem, *b.Elem)...)
+	}
+	if a.Kind != KindStruct {
+		return d
+	}
+	join := func(f Field) string {
+		if path == "" {
+			return f.Name
+		}
+		return path + "." + f.Name
+	}
+	wire := func(f Field) string {
+		if f.Wire != f.Name {
+			return " (" + f.Wire + " " + f.Type.String() + ")"
+		}
+		return " (" + f.Type.String() + ")"
+	}
+	// The order of the fields both sides have, to report a reorder (not the
+	// shift an added or removed field causes).
+	has := func(fs []Field, name string) bool {
+		for _, f := range fs {
+			if f.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	var orderA, orderB []string
+	for _, f := range a.Fields {
+		if has(b.Fields, f.Name) {
+			orderA = append(orderA, f.Name)
+		}
+	}
+	for _, f := range b.Fields {
+		if has(a.Fields, f.Name) {
+			orderB = append(orderB, f.Name)
+		}
+	}
+	if strings.Join(orderA, ",") != strings.Join(orderB, ",") {
+		d = append(d, fmt.Sprintf("%s: fields reordered: %s -> %s", at(path), strings.Join(orderA, ", "), strings.Join(orderB, ", ")))
+	}
+	for _, af := range a.Fields {
+		var bf *Field
+		for j := range b.Fields {
+			if b.Fields[j].Name == af.Name {
+				bf = &b.Fields[j]
+			}
+		}
+		if bf == nil {
+			d = append(d, at(join(af))+wire(af)+" removed")
+			continue
+		}
+		if af.Wire != bf.Wire {
+			d = append(d, fmt.Sprintf("%s: msgpack key %q -> %q", at(join(af)), af.Wire, bf.Wire))
+		}
+		if af.OmitEmpty != bf.OmitEmpty {
+			d = append(d, fmt.Sprintf("%s: omitempty %t -> %t", at(join(af)), af.OmitEmpty, bf.OmitEmpty))
+		}
+		d = append(d, fieldChanges(subject, join(af), af.Type, bf.Type)...)
+	}
+	for _, bf := range b.Fields {
+		if !has(a.Fields, bf.Name) {
+			d = append(d, at(join(bf))+wire(bf)+" added")
+		}
 	}
 	return d
 }

@@ -234,3 +234,58 @@ func TestTypeString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestDiffStructFields: a change inside a struct param or result keeps the
+// signature line alike on both sides ("req kinds.Req"), so the diff names the
+// fields that changed.
+func TestDiffStructFields(t *testing.T) {
+	req := func(fields ...Field) Type {
+		return Type{Kind: KindStruct, Name: "example.com/app/kinds.Req", Fields: fields}
+	}
+	str, i64 := Type{Kind: KindString}, Type{Kind: KindInt64}
+	task := func(param, result Type) Task {
+		tk := Task{Name: "kinds.Build", Package: "example.com/app/kinds", Dir: "kinds", Func: "Build", File: "kinds/kinds.go",
+			Context: true, Params: []Param{{Name: "req", Type: param}}, Result: &result, Options: DefaultOptions()}
+		tk.Signature = tk.ComputeSignature()
+		return tk
+	}
+	item := func(fields ...Field) Type {
+		return Type{Kind: KindSlice, Elem: &Type{Kind: KindStruct, Name: "example.com/app/kinds.Item", Fields: fields}}
+	}
+	old := New("m")
+	old.Tasks = []Task{task(
+		req(Field{Name: "From", Wire: "from", Type: str}, Field{Name: "Gone", Wire: "Gone", Type: str},
+			Field{Name: "Items", Wire: "Items", Type: item(Field{Name: "N", Wire: "N", Type: i64})}),
+		str)}
+	nw := New("m")
+	nw.Tasks = []Task{task(
+		req(Field{Name: "From", Wire: "since", Type: str},
+			Field{Name: "Items", Wire: "Items", Type: item(Field{Name: "N", Wire: "N", Type: str})},
+			Field{Name: "Note", Wire: "note", Type: str}),
+		str)}
+	got := Diff(old, nw)
+	if len(got) != 1 {
+		t.Fatalf("Diff = %v, want one change", got)
+	}
+	want := []string{
+		"signature: (ctx, req kinds.Req) (string, error) [" + old.Tasks[0].Signature + "] -> (ctx, req kinds.Req) (string, error) [" + nw.Tasks[0].Signature + "]",
+		`param req: field From: msgpack key "from" -> "since"`,
+		"param req: field Gone (string) removed",
+		"param req: field Items[].N: int64 -> string",
+		"param req: field Note (note string) added",
+	}
+	if d := cmp.Diff(want, got[0].Details); d != "" {
+		t.Errorf("Details (-want +got):\n%s", d)
+	}
+
+	// Swapping two fields is a reorder; the shift of an added field is not.
+	swapped := New("m")
+	swapped.Tasks = []Task{task(
+		req(Field{Name: "Items", Wire: "Items", Type: item(Field{Name: "N", Wire: "N", Type: i64})},
+			Field{Name: "From", Wire: "from", Type: str}, Field{Name: "Gone", Wire: "Gone", Type: str}),
+		str)}
+	got = Diff(old, swapped)
+	if len(got) != 1 || len(got[0].Details) != 2 || got[0].Details[1] != "param req: fields reordered: From, Gone, Items -> Items, From, Gone" {
+		t.Errorf("Diff after a swap = %q", got)
+	}
+}

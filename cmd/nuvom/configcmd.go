@@ -2,7 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/nuvom/nuvom/runtime/config"
+	"github.com/nuvom/nuvom/runtime/plugin/pluginconf"
 )
 
 func (a *app) cmdConfig(args []string) int {
@@ -15,6 +21,14 @@ func (a *app) cmdConfig(args []string) int {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return a.fail(err)
+	}
+	if b := cfg.Backend.Value; b != "" && !config.IsBuiltinBackend(b) {
+		// Only a plugin of the module can provide it; without a plugins file
+		// every command that opens the store will fail.
+		if _, err := os.Stat(filepath.Join(cfg.Root, pluginconf.FileName)); err != nil {
+			fmt.Fprintf(a.stderr, "nuvom: warning: NUVOM_BACKEND=%q (%s) is not a built-in backend (%s), and there is no %s whose plugins could provide it\n",
+				b, cfg.Backend.Source, strings.Join(config.BuiltinBackends().Names(), ", "), pluginconf.FileName)
+		}
 	}
 	entries := cfg.Entries()
 	if *asJSON {

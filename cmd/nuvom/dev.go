@@ -49,7 +49,7 @@ func (a *app) cmdDev(args []string) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	return a.dev(args, sigs)
+	return a.dev(goStyleFlags(args, fs), sigs) // the worker takes only the --name spelling
 }
 
 // devSession is one run of nuvom dev.

@@ -97,11 +97,38 @@ func (a *app) cmdLimitSet(args []string) int {
 		return a.fail(err)
 	}
 	defer c.Close()
+	if err := a.knownLimitTask(ctx, c, fs.Arg(0)); err != nil {
+		return a.fail(err)
+	}
 	if err := c.SetTaskLimit(ctx, fs.Arg(0), l); err != nil {
 		return a.fail(err)
 	}
 	fmt.Fprintf(a.stdout, "%s: %s\n", fs.Arg(0), l.String())
 	return exitOK
+}
+
+// knownLimitTask refuses an override for a task that neither the module's
+// manifest nor any worker on the store (a worker of another module) knows:
+// a misspelt name would store a limit that no claim ever applies.
+func (a *app) knownLimitTask(ctx context.Context, c *nuvom.Client, name string) error {
+	m, err := a.loadManifest()
+	if err != nil {
+		return nil // no manifest here (outside a module): the store alone decides
+	}
+	if m.Lookup(name) != nil {
+		return nil
+	}
+	limits, err := c.TaskLimits(ctx)
+	if err != nil {
+		return fmt.Errorf("limit set: %w", err)
+	}
+	for _, t := range limits {
+		if t.Task == name {
+			return nil
+		}
+	}
+	_, err = a.task(m, name)
+	return fmt.Errorf("limit set: %w, and no worker on the store declared it", err)
 }
 
 func (a *app) cmdLimitClear(args []string) int {

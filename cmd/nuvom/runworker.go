@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/nuvom/nuvom/codegen"
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/dashboard"
@@ -36,6 +37,7 @@ func (a *app) cmdRunWorker(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
+	args = goStyleFlags(args, fs) // the worker takes only the --name spelling
 	if err := a.checkWorkerFlags(fs); err != nil {
 		return a.usageErr("runworker: %v", err)
 	}
@@ -78,7 +80,11 @@ func (a *app) checkWorkerFlags(fs *pflag.FlagSet) error {
 			return err
 		}
 	}
-	if on, _ := fs.GetBool("dashboard"); on {
+	on, _ := fs.GetBool("dashboard")
+	if fs.Changed("dashboard-addr") && !on {
+		return errors.New("--dashboard-addr goes with --dashboard (without it no dashboard is served)")
+	}
+	if on {
 		addr, _ := fs.GetString("dashboard-addr")
 		if err := dashboard.CheckBind(addr, dashboard.Options{Token: a.getenv(workercmd.DashboardTokenEnv)}); err != nil {
 			return fmt.Errorf("--dashboard-addr: %w", err)
@@ -120,7 +126,12 @@ func (a *app) buildWorker(announce bool) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build worker %s: %v\n%s", pkg, err, bytes.TrimSpace(out.Bytes()))
+		hint := ""
+		if bytes.Contains(out.Bytes(), []byte(codegen.FileName+":")) {
+			// The compile-time guard of a stub file: a task changed since go generate.
+			hint = " (the generated code does not match the tasks: run go generate ./...)"
+		}
+		return "", fmt.Errorf("build worker %s: %v%s\n%s", pkg, err, hint, bytes.TrimSpace(out.Bytes()))
 	}
 	return bin, nil
 }

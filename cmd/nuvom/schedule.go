@@ -180,6 +180,9 @@ func (a *app) cmdScheduleAdd(args []string) int {
 	if fs.Changed("start") && !fs.Changed("every") {
 		return a.usageErr("schedule add: --start goes with --every")
 	}
+	if fs.Changed("catch-up") && !fs.Changed("cron") && !fs.Changed("every") {
+		return a.usageErr("schedule add: --catch-up goes with --cron or --every (a one-off has one tick)")
+	}
 	var when nuvom.ScheduleSpec
 	switch {
 	case fs.Changed("cron"):
@@ -214,6 +217,9 @@ func (a *app) cmdScheduleAdd(args []string) int {
 		return a.fail(err)
 	}
 	// Validate before opening anything, so bad input stores nothing.
+	if err := schedule.CheckUserID(*id); err != nil {
+		return a.usageErr("schedule add: --id: %v", err)
+	}
 	if _, err := schedule.Build(specOf(task), payload, when, time.Now()); err != nil {
 		return a.fail(fmt.Errorf("schedule %s: %w", task.Name, err))
 	}

@@ -35,7 +35,7 @@ func (a *app) task(m *manifest.Manifest, name string) (*manifest.Task, error) {
 	var near []string
 	for _, t := range m.Tasks {
 		if strings.Contains(strings.ToLower(t.Name), strings.ToLower(name)) ||
-			strings.EqualFold(t.Func, name) {
+			strings.EqualFold(t.Func, name) || typo(strings.ToLower(t.Name), strings.ToLower(name)) {
 			near = append(near, t.Name)
 		}
 	}
@@ -46,6 +46,32 @@ func (a *app) task(m *manifest.Manifest, name string) (*manifest.Task, error) {
 		msg += ` (run "nuvom list tasks")`
 	}
 	return nil, errors.New(msg)
+}
+
+// typo reports whether b is a at most two edits away (insertions, deletions,
+// substitutions): "images.Resise" for "images.Resize".
+func typo(a, b string) bool {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra)-len(rb) > 2 || len(rb)-len(ra) > 2 {
+		return false
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)] <= 2
 }
 
 func (a *app) cmdListTasks(args []string) int {

@@ -162,8 +162,8 @@ func printWorkflow(w io.Writer, v workflowView) error {
 		}
 		state := string(st.State)
 		switch {
-		case strings.HasPrefix(st.Error, state+": "):
-			state = st.Error // "cancelled: parent step ... ended failed"
+		case strings.HasPrefix(st.Error, state+": "), strings.HasPrefix(st.Error, state+" "):
+			state = st.Error // "cancelled: parent step ... ended failed", "cancelled with its workflow"
 		case st.Error != "":
 			state += ": " + st.Error
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
@@ -48,6 +49,15 @@ type Plan struct {
 	Diagnostics []analyzer.Diagnostic
 	// Notes are warnings of the run itself (an unreadable manifest that a whole-module run replaces).
 	Notes []string
+	// Emptied maps each stub file planned for deletion (its package lost
+	// its last task) to the empty stub that may stand in for it
+	// (codegen.EmptyStub). That stub counts as fresh.
+	Emptied map[string][]byte
+	// KeepEmptied makes Write replace such a file with its empty stub
+	// instead of deleting it; without it, Write deletes the empty stubs too.
+	// Set it under go generate, which fails on a file of its packages
+	// deleted while it runs.
+	KeepEmptied bool
 }
 
 // ErrDiagnostics is returned (wrapped) by Run when an error diagnostic stops
@@ -119,6 +129,12 @@ func Run(ctx context.Context, opts Options) (*Plan, error) {
 		src, err := os.ReadFile(filepath.Join(p.Root, filepath.FromSlash(rel)))
 		if err == nil && codegen.IsGenerated(src) {
 			files[rel] = nil
+			if f, err := parser.ParseFile(token.NewFileSet(), rel, src, parser.PackageClauseOnly); err == nil {
+				if p.Emptied == nil {
+					p.Emptied = map[string][]byte{}
+				}
+				p.Emptied[rel] = codegen.EmptyStub(f.Name.Name)
+			}
 		}
 	}
 	p.Files = files
@@ -179,6 +195,8 @@ func (p *Plan) Stale() ([]string, error) {
 			}
 		case err != nil:
 			return nil, err
+		case want == nil && bytes.Equal(have, p.Emptied[rel]):
+			// The empty stub a run under go generate left: fresh.
 		case want == nil || !bytes.Equal(have, want):
 			out = append(out, rel)
 		}
@@ -194,11 +212,24 @@ func (p *Plan) Write() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !p.KeepEmptied {
+		// Empty stubs left by go generate go too.
+		for rel, stub := range p.Emptied {
+			have, err := os.ReadFile(filepath.Join(p.Root, filepath.FromSlash(rel)))
+			if err == nil && bytes.Equal(have, stub) {
+				stale = append(stale, rel)
+			}
+		}
+		sort.Strings(stale)
+	}
 	for i, rel := range stale {
 		abs := filepath.Join(p.Root, filepath.FromSlash(rel))
-		if p.Files[rel] == nil {
+		switch {
+		case p.Files[rel] == nil && p.KeepEmptied && p.Emptied[rel] != nil:
+			err = writeAtomic(abs, p.Emptied[rel])
+		case p.Files[rel] == nil:
 			err = os.Remove(abs)
-		} else {
+		default:
 			err = writeAtomic(abs, p.Files[rel])
 		}
 		if err != nil {

@@ -39,6 +39,9 @@ func Encode(task *manifest.Task, raw []byte) ([]byte, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("args of %s: unexpected data after the JSON value", task.Name)
 	}
+	if err := duplicateKeys(raw); err != nil {
+		return nil, fmt.Errorf("args of %s: %w", task.Name, err)
+	}
 	vals, err := positional(task, v)
 	if err != nil {
 		return nil, err
@@ -55,6 +58,81 @@ func Encode(task *manifest.Task, raw []byte) ([]byte, error) {
 		}
 	}
 	return buf.Bytes(), nil
+}
+
+// duplicateKeys reports a key given twice in one JSON object of raw (valid
+// JSON): decoding keeps only the last value, so {"src": "a", "src": "b"}
+// would enqueue "b" without a word. The error names the object by its path
+// ("" for the top level, then .key and [index]).
+func duplicateKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		path   string
+		index  int  // next element index (arrays)
+		key    bool // objects: the next string token is a key
+		last   string
+	}
+	var stack []*frame
+	childPath := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.object {
+			return f.path + "." + f.last
+		}
+		return f.path + "[" + strconv.Itoa(f.index) + "]"
+	}
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		f := stack[len(stack)-1]
+		if f.object {
+			f.key = true
+		} else {
+			f.index++
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // io.EOF: the value was read whole (Encode checked it is valid)
+		}
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; f.object && f.key {
+				if d, ok := tok.(json.Delim); ok && d == '}' {
+					stack = stack[:len(stack)-1]
+					valueDone()
+					continue
+				}
+				k, _ := tok.(string)
+				if f.keys[k] {
+					where := ""
+					if f.path != "" {
+						where = " in " + strings.TrimPrefix(f.path, ".")
+					}
+					return fmt.Errorf("key %s given twice%s", clip.Quote(k), where)
+				}
+				f.keys[k], f.last, f.key = true, k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, path: childPath(), key: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{path: childPath()})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 func positional(task *manifest.Task, v any) ([]any, error) {

@@ -127,6 +127,12 @@ func TestEncodeErrors(t *testing.T) {
 		{"array len", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {}, {}, ["a"]]`, "param pair: expected [2]string with exactly 2 elements, got 1"},
 		{"unknown param", `{"id": 1, "bogus": 2}`, "shop.Process has no param bogus"},
 		{"missing param", `{"id": 1}`, "missing param small, flag"},
+		// Decoding keeps the last of two equal keys: refused rather than enqueued silently.
+		{"param twice", `{"id": 1, "id": 2}`, `args of shop.Process: key "id" given twice`},
+		{"field twice", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {"qty": 1, "tags": ["a", {"x": [{"k": 1, "k": 2}]}], "qty": 2}, {}, ["a","b"]]`,
+			`args of shop.Process: key "k" given twice in [7].tags[1].x[0]`},
+		{"field twice after nesting", `[1, 1, true, 1, null, "2026-01-01T00:00:00Z", "1s", {"qty": 1, "tags": ["a", {"x": [{"k": 1}]}], "qty": 2}, {}, ["a","b"]]`,
+			`args of shop.Process: key "qty" given twice in [7]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -77,6 +78,10 @@ func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.T
 		}
 		sc.Spec = when.Cron
 		sc.NextRun = tm.Next(time.Time{}, now)
+		if gap := shortestGap(tm, sc.NextRun, 16); sc.Jitter > 0 && gap > 0 && sc.Jitter >= gap {
+			// As for intervals: runs would start in any order, and two at once.
+			return Schedule{}, fmt.Errorf("jitter %s is not shorter than %s, the shortest gap between the cron spec's next fire times", sc.Jitter, gap)
+		}
 	case nuvom.ScheduleInterval:
 		if _, err := IntervalTiming(when.Every); err != nil {
 			return Schedule{}, err
@@ -118,8 +123,39 @@ func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.T
 	return Normalize(sc), nil
 }
 
+// CheckUserID refuses, for a schedule made by hand (Create, nuvom schedule
+// add --id), an id of the form AnnotationID reserves for the schedules that
+// task annotations declare: every worker start would put the annotation's
+// schedule back over it, so the schedule made by hand would vanish.
+func CheckUserID(id string) error {
+	if strings.HasPrefix(id, AnnotationID("")) {
+		return fmt.Errorf("schedule id %q: ids starting with %q are reserved for the schedules declared in task annotations (cron=, every=); choose another", id, AnnotationID(""))
+	}
+	return nil
+}
+
+// shortestGap is the shortest time between the n fire times of tm from first
+// on (0 when there are fewer than two).
+func shortestGap(tm Timing, first time.Time, n int) time.Duration {
+	var gap time.Duration
+	for t, i := first, 0; i < n && !t.IsZero(); i++ {
+		next := tm.Next(time.Time{}, t)
+		if next.IsZero() {
+			break
+		}
+		if d := next.Sub(t); gap == 0 || d < gap {
+			gap = d
+		}
+		t = next
+	}
+	return gap
+}
+
 // Create validates when and stores a schedule of task with the encoded args.
 func (s *Service) Create(ctx context.Context, task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec) (Schedule, error) {
+	if err := CheckUserID(when.ID); err != nil {
+		return Schedule{}, fmt.Errorf("schedule %s: %w", task.Name, err)
+	}
 	sc, err := Build(task, args, when, s.now())
 	if err != nil {
 		return Schedule{}, fmt.Errorf("schedule %s: %w", task.Name, err)

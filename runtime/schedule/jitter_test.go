@@ -16,7 +16,7 @@ func TestCronJitterShorterThanGap(t *testing.T) {
 	task := nuvom.TaskSpec{Name: "kinds.NoCtx", Options: nuvom.TaskOptions{Queue: "default"}}
 	now := time.Date(2026, 11, 27, 12, 0, 30, 0, time.UTC)
 	_, err := schedule.Build(task, nil, nuvom.Cron("* * * * *", "").WithJitter(5*time.Minute), now)
-	if err == nil || !strings.Contains(err.Error(), "jitter 5m0s is not shorter than 1m0s, the shortest gap between the cron spec's next fire times") {
+	if err == nil || !strings.Contains(err.Error(), `jitter 5m0s is not shorter than 1m0s, the shortest time between two runs of cron "* * * * *"`) {
 		t.Fatalf("every minute with a 5m jitter: %v, want it refused", err)
 	}
 	// The shortest gap counts: 09:00 and 10:00 daily are an hour apart.

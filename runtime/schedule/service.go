@@ -78,10 +78,6 @@ func Build(task nuvom.TaskSpec, args []byte, when nuvom.ScheduleSpec, now time.T
 		}
 		sc.Spec = when.Cron
 		sc.NextRun = tm.Next(time.Time{}, now)
-		if gap := shortestGap(tm, sc.NextRun, 16); sc.Jitter > 0 && gap > 0 && sc.Jitter >= gap {
-			// As for intervals: runs would start in any order, and two at once.
-			return Schedule{}, fmt.Errorf("jitter %s is not shorter than %s, the shortest gap between the cron spec's next fire times", sc.Jitter, gap)
-		}
 	case nuvom.ScheduleInterval:
 		if _, err := IntervalTiming(when.Every); err != nil {
 			return Schedule{}, err
@@ -132,23 +128,6 @@ func CheckUserID(id string) error {
 		return fmt.Errorf("schedule id %q: ids starting with %q are reserved for the schedules declared in task annotations (cron=, every=); choose another", id, AnnotationID(""))
 	}
 	return nil
-}
-
-// shortestGap is the shortest time between the n fire times of tm from first
-// on (0 when there are fewer than two).
-func shortestGap(tm Timing, first time.Time, n int) time.Duration {
-	var gap time.Duration
-	for t, i := first, 0; i < n && !t.IsZero(); i++ {
-		next := tm.Next(time.Time{}, t)
-		if next.IsZero() {
-			break
-		}
-		if d := next.Sub(t); gap == 0 || d < gap {
-			gap = d
-		}
-		t = next
-	}
-	return gap
 }
 
 // Create validates when and stores a schedule of task with the encoded args.

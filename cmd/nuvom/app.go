@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/nuvom/nuvom/internal/goflags"
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/runtime/redis"
 )
@@ -165,34 +166,6 @@ func (a *app) dispatch(args []string) int {
 	return a.usageErr("unknown command %q (run \"nuvom help\")", args[0])
 }
 
-// goStyleFlags lets the Go-style single-dash long form (-wait, -in=1h) mean
-// the same as the double-dash form, as nuvomgen does, and has a misspelt one
-// (-wiat) reported as the unknown flag it is rather than as an unknown
-// shorthand 'w'; combined shorthands (-n5) are left to pflag.
-func goStyleFlags(args []string, fs *pflag.FlagSet) []string {
-	out := make([]string, 0, len(args))
-	takesValue := false // the previous arg is a flag whose value is the next one
-	for i, arg := range args {
-		if arg == "--" {
-			return append(out, args[i:]...)
-		}
-		if takesValue { // a value such as --every -5m
-			takesValue = false
-			out = append(out, arg)
-			continue
-		}
-		if strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && len(arg) > 2 && isLetter(arg[1]) {
-			name, _, _ := strings.Cut(arg[1:], "=")
-			if fs.Lookup(name) != nil || fs.ShorthandLookup(arg[1:2]) == nil {
-				arg = "-" + arg
-			}
-		}
-		takesValue = needsValue(fs, arg)
-		out = append(out, arg)
-	}
-	return out
-}
-
 func (a *app) printUsage(w io.Writer) {
 	var b strings.Builder
 	for _, c := range commands() {
@@ -242,7 +215,7 @@ func (a *app) flags(name, argsUsage, description, example string) *pflag.FlagSet
 // parse parses args; it returns (exit code, false) when the command must stop
 // (help printed or usage error) and checks the number of positional args.
 func (a *app) parse(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) (int, bool) {
-	if err := fs.Parse(goStyleFlags(args, fs)); err != nil {
+	if err := fs.Parse(goflags.Normalize(args, fs)); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK, false // pflag printed the usage (fs.Usage) already
 		}
@@ -256,21 +229,4 @@ func (a *app) parse(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) (int
 		return a.usageErr("%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "nuvom "), fs.Arg(maxArgs)), false
 	}
 	return exitOK, true
-}
-
-func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-
-// needsValue reports whether arg is a flag (--name or -n, without =value)
-// whose value is the next argument.
-func needsValue(fs *pflag.FlagSet, arg string) bool {
-	var f *pflag.Flag
-	switch {
-	case strings.Contains(arg, "="):
-		return false
-	case strings.HasPrefix(arg, "--"):
-		f = fs.Lookup(arg[2:])
-	case len(arg) == 2 && arg[0] == '-':
-		f = fs.ShorthandLookup(arg[1:])
-	}
-	return f != nil && f.NoOptDefVal == ""
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nuvom/nuvom/internal/devwatch"
 	"github.com/nuvom/nuvom/internal/generate"
+	"github.com/nuvom/nuvom/internal/goflags"
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
 )
@@ -49,7 +50,7 @@ func (a *app) cmdDev(args []string) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	return a.dev(goStyleFlags(args, fs), sigs) // the worker takes only the --name spelling
+	return a.dev(goflags.Normalize(args, fs), sigs) // the worker takes only the --name spelling
 }
 
 // devSession is one run of nuvom dev.

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nuvom/nuvom/codegen"
+	"github.com/nuvom/nuvom/internal/goflags"
 	"github.com/nuvom/nuvom/internal/stopsignal"
 	"github.com/nuvom/nuvom/manifest"
 	"github.com/nuvom/nuvom/runtime/dashboard"
@@ -37,7 +38,7 @@ func (a *app) cmdRunWorker(args []string) int {
 	if code, ok := a.parse(fs, args, 0, 0); !ok {
 		return code
 	}
-	args = goStyleFlags(args, fs) // the worker takes only the --name spelling
+	args = goflags.Normalize(args, fs) // the worker takes only the --name spelling
 	if err := a.checkWorkerFlags(fs); err != nil {
 		return a.usageErr("runworker: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nuvom/nuvom/internal/generate"
+	"github.com/nuvom/nuvom/internal/goflags"
 )
 
 const usage = `Usage: nuvomgen [flags] [packages]
@@ -71,7 +71,7 @@ func runWith(args []string, stdout, stderr io.Writer, notice time.Duration) int 
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(goStyleFlags(args, fs)); err != nil {
+	if err := fs.Parse(goflags.Normalize(args, fs)); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
@@ -123,49 +123,4 @@ func noticeIfSlow(w io.Writer, d time.Duration, msg string) (stop func()) {
 		stopped = true
 		mu.Unlock()
 	}
-}
-
-// goStyleFlags lets the Go-style single-dash long form (-check, -tags=x) mean
-// the same as the pflag double-dash form, so both spellings work.
-func goStyleFlags(args []string, fs *pflag.FlagSet) []string {
-	out := make([]string, 0, len(args))
-	takesValue := false // the previous arg is a flag whose value is the next one
-	for i, a := range args {
-		if a == "--" {
-			return append(out, args[i:]...)
-		}
-		if takesValue {
-			takesValue = false
-			out = append(out, a)
-			continue
-		}
-		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(a) > 2 && isLetter(a[1]) {
-			name, _, _ := strings.Cut(a[1:], "=")
-			// A misspelt long flag (-chek) is reported as the flag it is,
-			// not as an unknown shorthand 'c'; -vC dir stays shorthand.
-			if fs.Lookup(name) != nil || fs.ShorthandLookup(a[1:2]) == nil {
-				a = "-" + a
-			}
-		}
-		takesValue = needsValue(fs, a)
-		out = append(out, a)
-	}
-	return out
-}
-
-func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-
-// needsValue reports whether arg is a flag (--name or -n, without =value)
-// whose value is the next argument.
-func needsValue(fs *pflag.FlagSet, arg string) bool {
-	var f *pflag.Flag
-	switch {
-	case strings.Contains(arg, "="):
-		return false
-	case strings.HasPrefix(arg, "--"):
-		f = fs.Lookup(arg[2:])
-	case len(arg) == 2 && arg[0] == '-':
-		f = fs.ShorthandLookup(arg[1:])
-	}
-	return f != nil && f.NoOptDefVal == ""
 }

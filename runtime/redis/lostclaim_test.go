@@ -73,10 +73,10 @@ func TestLostReplyClaimPipeline(t *testing.T) {
 		if _, err := be.Enqueue(ctx, jobs); err != nil {
 			t.Fatal(err)
 		}
-		h := &loseAfterRun{armed: true}
+		h := &loseAfterRun{n: 1}
 		be.c.AddHook(h)
 		got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Queues: queues, Now: now, LeaseFor: time.Hour})
-		if h.armed {
+		if h.n != 0 {
 			t.Fatal("no claim script was sent")
 		}
 		if err != nil {
@@ -86,20 +86,27 @@ func TestLostReplyClaimPipeline(t *testing.T) {
 	})
 }
 
-// loseAfterRun, while armed, lets the first command or pipeline holding an
-// EVALSHA run, then replaces its replies by a connection error: replies
-// lost after Redis ran the commands.
-type loseAfterRun struct{ armed bool }
+// loseAfterRun lets the n-th command, or pipeline, holding the claim script
+// run, then replaces its replies by a connection error: replies lost after
+// Redis ran the commands.
+type loseAfterRun struct{ n int }
+
+// isClaim reports whether cmd runs the claim script.
+func isClaim(cmd goredis.Cmder) bool {
+	args := cmd.Args()
+	return cmd.Name() == "evalsha" && len(args) > 1 && args[1] == claimScript.Hash()
+}
 
 func (h *loseAfterRun) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (h *loseAfterRun) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		err := next(ctx, cmd)
-		if h.armed && cmd.Name() == "evalsha" {
-			h.armed = false
-			cmd.SetErr(io.ErrUnexpectedEOF)
-			return io.ErrUnexpectedEOF
+		if h.n > 0 && isClaim(cmd) {
+			if h.n--; h.n == 0 {
+				cmd.SetErr(io.ErrUnexpectedEOF)
+				return io.ErrUnexpectedEOF
+			}
 		}
 		return err
 	}
@@ -108,12 +115,13 @@ func (h *loseAfterRun) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook
 func (h *loseAfterRun) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		err := next(ctx, cmds)
-		if h.armed && len(cmds) > 0 && cmds[0].Name() == "evalsha" {
-			h.armed = false
-			for _, c := range cmds {
-				c.SetErr(io.ErrUnexpectedEOF)
+		if h.n > 0 && len(cmds) > 0 && isClaim(cmds[0]) {
+			if h.n--; h.n == 0 {
+				for _, c := range cmds {
+					c.SetErr(io.ErrUnexpectedEOF)
+				}
+				return io.ErrUnexpectedEOF
 			}
-			return io.ErrUnexpectedEOF
 		}
 		return err
 	}
@@ -225,7 +233,7 @@ func TestLostReplyClaimLimitedTask(t *testing.T) {
 		stale[i] = &backend.Job{ID: fmt.Sprintf("stale%d", i), Queue: "default", LeaseToken: 1}
 	}
 	be.remember(stale)
-	h := &loseNthClaim{n: 2} // the first claim script is the free tasks', the second the limited task's
+	h := &loseAfterRun{n: 2} // the first claim script is the free tasks', the second the limited task's
 	be.c.AddHook(h)
 	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 10, Worker: "w", Now: now, LeaseFor: time.Hour})
 	if h.n != 0 {
@@ -235,29 +243,6 @@ func TestLostReplyClaimLimitedTask(t *testing.T) {
 		t.Fatalf("Claim: %v", err)
 	}
 	wantClaimed(t, be, jobs, got, now)
-}
-
-// loseNthClaim lets the n-th claim script sent alone run, then replaces its
-// reply by a connection error.
-type loseNthClaim struct{ n int }
-
-func (h *loseNthClaim) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (h *loseNthClaim) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		err := next(ctx, cmd)
-		if args := cmd.Args(); h.n > 0 && cmd.Name() == "evalsha" && len(args) > 1 && args[1] == claimScript.Hash() {
-			if h.n--; h.n == 0 {
-				cmd.SetErr(io.ErrUnexpectedEOF)
-				return io.ErrUnexpectedEOF
-			}
-		}
-		return err
-	}
-}
-
-func (h *loseNthClaim) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return next
 }
 
 // TestLostReplyClaimAfterQuarantine: a Claim that quarantines a damaged
@@ -283,7 +268,7 @@ func TestLostReplyClaimAfterQuarantine(t *testing.T) {
 		stale[i] = &backend.Job{ID: fmt.Sprintf("stale%d", i), Queue: "q", LeaseToken: 1}
 	}
 	be.remember(stale)
-	h := &loseNthClaim{n: 2} // the second round's claim script
+	h := &loseAfterRun{n: 2} // the second round's claim script
 	be.c.AddHook(h)
 	got, err := be.Claim(ctx, backend.ClaimRequest{Limit: 2, Worker: "w", Now: now, LeaseFor: time.Hour})
 	if h.n != 0 {

@@ -302,3 +302,63 @@ func TestHeartbeatKeepsTheLeasesOfUnstoredOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A worker whose store takes no write for longer than a lease (a SQLite file
+// another process holds locked, say) still holds its jobs: the recovery it
+// runs itself renews its own lapsed leases first, and does not recover while
+// it cannot. Before, the first recovery that got through once the store
+// worked again took the worker's own running jobs and unstored outcomes from
+// it: they were recorded as lost and ran a second time.
+func TestRecoveryKeepsTheWorkersOwnLapsedLeases(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	quick := spec("quick", nuvom.TaskOptions{})
+	slow := spec("slow", nuvom.TaskOptions{})
+	release := make(chan struct{})
+	var c runCounter
+	reg := registry(t, def(quick, c.invoke), def(slow, func(ctx context.Context, args []byte) ([]byte, error) {
+		if _, err := c.invoke(ctx, args); err != nil {
+			return nil, err
+		}
+		<-release
+		return nil, nil
+	}))
+	ids := []string{enqueue(t, f, quick), enqueue(t, f, quick), enqueue(t, f, quick), enqueue(t, f, slow)}
+	base := time.Now()
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	const lease = time.Minute // of the fake clock; the heartbeat and recoverer tick in real time
+	f.Fail(faulty.Complete, errLocked, faulty.Always)
+	f.Fail(faulty.Extend, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Concurrency: 4, LeaseFor: lease, HeartbeatEvery: 5 * time.Millisecond,
+		RecoverEvery: time.Millisecond, PollInterval: time.Millisecond, Now: now})
+	stop := start(t, w)
+	defer stop()
+
+	waitUntil(t, "every job to start and a store to fail", func() bool {
+		return c.total() == len(ids) && f.Failures(faulty.Complete) >= 1
+	})
+	offset.Add(int64(2 * lease)) // every lease the worker holds has ended in the store
+	n := f.Calls(faulty.RecoverExpired)
+	e := f.Calls(faulty.Extend)
+	// Recovery passes tick every millisecond, heartbeats every 5: by 20
+	// failed extends (from either), many passes ran. Before the fix they
+	// called RecoverExpired; now they try to renew the leases first.
+	waitUntil(t, "recovery passes after the leases ended", func() bool {
+		return f.Calls(faulty.RecoverExpired) >= n+3 || f.Calls(faulty.Extend) >= e+20
+	})
+	f.Heal(faulty.Extend)
+	f.Heal(faulty.Complete)
+	close(release)
+	for _, id := range ids {
+		j := waitFinal(t, f, id)
+		if j.State != nuvom.StateSucceeded || len(j.Attempts) != 1 {
+			t.Errorf("job %s: %s after attempts %+v, want succeeded at its first attempt", id, j.State, j.Attempts)
+		}
+	}
+	stop()
+	for _, id := range ids {
+		if n := c.runs[id]; n != 1 {
+			t.Errorf("job %s ran %d times, want once", id, n)
+		}
+	}
+}

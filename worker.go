@@ -901,14 +901,15 @@ func (w *Worker) heartbeat(ctx context.Context) {
 			}
 		}
 		last = time.Now()
-		w.extendHeld(ctx)
+		w.extendHeld(ctx, true)
 	}
 }
 
 // extendHeld extends every held lease once and cancels the runs whose lease is
 // gone: cancelled by a user, or taken over after this worker stalled. It
-// reports whether the store took the extension.
-func (w *Worker) extendHeld(ctx context.Context) bool {
+// reports whether the store took the extension, and logs a failure when
+// logErr is set (the heartbeat's calls; a recovery pass's would repeat them).
+func (w *Worker) extendHeld(ctx context.Context, logErr bool) bool {
 	w.mu.Lock()
 	leases := make([]Lease, 0, len(w.runs))
 	held := make([]*run, 0, len(w.runs))
@@ -923,7 +924,7 @@ func (w *Worker) extendHeld(ctx context.Context) bool {
 	until := w.now().Add(w.o.LeaseFor)
 	lost, err := w.b.Extend(ctx, leases, until)
 	if err != nil {
-		if ctx.Err() == nil {
+		if logErr && ctx.Err() == nil {
 			w.log.Error("extend leases", "worker", w.o.ID, "jobs", len(leases), "err", err)
 		}
 		return false
@@ -1094,7 +1095,7 @@ func (w *Worker) logPrune(ctx context.Context, attr, keep string, n int, err err
 }
 
 func (w *Worker) recoverOnce(ctx context.Context) {
-	if w.ownLeaseLapsed() && !w.extendHeld(ctx) {
+	if w.ownLeaseLapsed() && !w.extendHeld(ctx, false) {
 		// A recovery now would take this worker's own live jobs, and the
 		// outcomes it still has to store, from it.
 		return

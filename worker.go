@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -228,6 +229,10 @@ type Worker struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // claimed, and not finished or with an outcome not yet stored (the heartbeat extends them all)
+	// claimMu keeps recovery passes out of claims: a claimed job is in runs
+	// before a recovery can look for leases that ended (a claim that waited
+	// for a locked store past a lease returns leases already ended).
+	claimMu sync.Mutex
 
 	inflight   atomic.Int64  // claimed and not finished (running, or claimed ahead and waiting for a runner)
 	running    atomic.Int64  // attempts a runner is executing (the worker registry's count)
@@ -716,6 +721,8 @@ func (w *Worker) stopping() bool {
 
 // claim leases up to limit jobs and hands them to the runners.
 func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
 	now := w.now()
 	var jobs []*Job
 	if w.strict {
@@ -938,7 +945,9 @@ func (w *Worker) extendHeld(ctx context.Context, logErr bool) bool {
 		gone[id] = true
 	}
 	for _, r := range held {
-		if !gone[r.job.ID] {
+		if gone[r.job.ID] {
+			r.leaseUntil.Store(math.MaxInt64) // no longer this worker's: nothing to renew
+		} else {
 			r.leaseUntil.Store(until.UnixNano())
 		}
 	}
@@ -1095,10 +1104,16 @@ func (w *Worker) logPrune(ctx context.Context, attr, keep string, n int, err err
 }
 
 func (w *Worker) recoverOnce(ctx context.Context) {
-	if w.ownLeaseLapsed() && !w.extendHeld(ctx, false) {
-		// A recovery now would take this worker's own live jobs, and the
-		// outcomes it still has to store, from it.
-		return
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
+	// A recovery while a lease of this worker's own has ended would take its
+	// live jobs, and the outcomes it still has to store, from it. An
+	// extension that waited for the store past a lease ends at once, hence
+	// the few tries.
+	for tries := 0; w.ownLeaseLapsed(); tries++ {
+		if tries == 3 || !w.extendHeld(ctx, false) {
+			return
+		}
 	}
 	n, err := w.b.RecoverExpired(ctx, w.now(), max(w.o.MaxLost, 0))
 	switch {

@@ -362,3 +362,61 @@ func TestRecoveryKeepsTheWorkersOwnLapsedLeases(t *testing.T) {
 		}
 	}
 }
+
+// stallingStore applies its next Extend, once armed, only after the fake
+// clock moved past the extension's end: an Extend that waited for a locked
+// store longer than a lease.
+type stallingStore struct {
+	*faulty.Backend
+	stall   atomic.Bool
+	advance func()
+}
+
+func (s *stallingStore) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
+	if s.stall.CompareAndSwap(true, false) {
+		s.advance()
+	}
+	return s.Backend.Extend(ctx, leases, until)
+}
+
+// A renewal that reached the store only after the lease it renewed had ended
+// (it waited for a lock) renews nothing: the recovery pass renews again
+// before it recovers, rather than take the worker's own running job.
+func TestRecoveryKeepsLeasesRenewedTooLate(t *testing.T) {
+	var base time.Time // set once the job is enqueued, so that it is due
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	const lease = time.Minute // of the fake clock
+	s := &stallingStore{Backend: faulty.Wrap(newBackend(t)), advance: func() { offset.Add(int64(2 * lease)) }}
+	slow := spec("slow", nuvom.TaskOptions{})
+	release := make(chan struct{})
+	var c runCounter
+	reg := registry(t, def(slow, func(ctx context.Context, args []byte) ([]byte, error) {
+		if _, err := c.invoke(ctx, args); err != nil {
+			return nil, err
+		}
+		<-release
+		return nil, nil
+	}))
+	id := enqueue(t, s, slow)
+	base = time.Now()
+	// The heartbeat (every 50 s of real time) leaves the renewals to the
+	// recovery passes, every millisecond.
+	w := newWorker(t, s, reg, nuvom.WorkerOptions{Concurrency: 1, LeaseFor: lease, HeartbeatEvery: 50 * time.Second,
+		RecoverEvery: time.Millisecond, PollInterval: time.Millisecond, Now: now})
+	stop := start(t, w)
+	defer stop()
+	waitUntil(t, "the job to start", func() bool { return c.total() == 1 })
+
+	s.stall.Store(true)
+	offset.Add(int64(2 * lease)) // the lease has ended: the next recovery pass renews it, too late
+	waitUntil(t, "the late renewal", func() bool { return !s.stall.Load() })
+	n := s.Calls(faulty.RecoverExpired)
+	waitUntil(t, "recovery passes after it", func() bool { return s.Calls(faulty.RecoverExpired) >= n+3 })
+	close(release)
+	j := waitFinal(t, s, id)
+	stop()
+	if j.State != nuvom.StateSucceeded || len(j.Attempts) != 1 || c.runs[id] != 1 {
+		t.Fatalf("job: %s, ran %d times, attempts %+v; want succeeded at its first attempt, run once", j.State, c.runs[id], j.Attempts)
+	}
+}

@@ -33,6 +33,9 @@ func TestExternalWriteLockSQLite(t *testing.T) {
 		Concurrency: 8, LeaseFor: 2 * time.Second, LogLevel: "info",
 		// Each write the lock blocks fails after this; the leases end meanwhile.
 		BusyTimeout: 500 * time.Millisecond,
+		// Frequent recovery passes: one is likely to be what waits for the
+		// lock when it goes.
+		RecoverEvery: 10 * time.Millisecond,
 	}
 	w := startWorker(t, "worker", "worker", cfg)
 	waitFor(t, 5*time.Minute, "the worker to run 50 jobs", func() (bool, error) {

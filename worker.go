@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -199,6 +200,9 @@ type run struct {
 	state     atomic.Int32
 	lost      atomic.Bool // the heartbeat found the lease gone
 	cancelled atomic.Bool // ... because a user cancelled the job
+	// leaseUntil is when the lease ends as last stored (UnixNano): set by
+	// the claim, moved by every successful extend.
+	leaseUntil atomic.Int64
 
 	def    *TaskDef // set by the runner; read by core
 	result []byte   // the task's result, written by core
@@ -225,6 +229,10 @@ type Worker struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // claimed, and not finished or with an outcome not yet stored (the heartbeat extends them all)
+	// claimMu keeps recovery passes out of claims: a claimed job is in runs
+	// before a recovery can look for leases that ended (a claim that waited
+	// for a locked store past a lease returns leases already ended).
+	claimMu sync.Mutex
 
 	inflight   atomic.Int64  // claimed and not finished (running, or claimed ahead and waiting for a runner)
 	running    atomic.Int64  // attempts a runner is executing (the worker registry's count)
@@ -713,6 +721,8 @@ func (w *Worker) stopping() bool {
 
 // claim leases up to limit jobs and hands them to the runners.
 func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
 	now := w.now()
 	var jobs []*Job
 	if w.strict {
@@ -742,6 +752,7 @@ func (w *Worker) claim(bctx, jobBase context.Context, limit int) (int, error) {
 	runs := make([]*run, len(jobs))
 	for i, j := range jobs {
 		r := &run{job: j, base: jobBase}
+		r.leaseUntil.Store(j.LeaseUntil.UnixNano())
 		w.runs[j.ID] = r
 		runs[i] = r
 	}
@@ -897,32 +908,48 @@ func (w *Worker) heartbeat(ctx context.Context) {
 			}
 		}
 		last = time.Now()
-		w.extendHeld(ctx)
+		w.extendHeld(ctx, true)
 	}
 }
 
 // extendHeld extends every held lease once and cancels the runs whose lease is
-// gone: cancelled by a user, or taken over after this worker stalled.
-func (w *Worker) extendHeld(ctx context.Context) {
+// gone: cancelled by a user, or taken over after this worker stalled. It
+// reports whether the store took the extension, and logs a failure when
+// logErr is set (the heartbeat's calls; a recovery pass's would repeat them).
+func (w *Worker) extendHeld(ctx context.Context, logErr bool) bool {
 	w.mu.Lock()
 	leases := make([]Lease, 0, len(w.runs))
+	held := make([]*run, 0, len(w.runs))
 	for _, r := range w.runs { // running, and finished with their outcome not yet stored
 		leases = append(leases, r.job.Lease())
+		held = append(held, r)
 	}
 	w.mu.Unlock()
 	if len(leases) == 0 {
-		return
+		return true
 	}
-	lost, err := w.b.Extend(ctx, leases, w.now().Add(w.o.LeaseFor))
+	until := w.now().Add(w.o.LeaseFor)
+	lost, err := w.b.Extend(ctx, leases, until)
 	if err != nil {
-		if ctx.Err() == nil {
+		if logErr && ctx.Err() == nil {
 			w.log.Error("extend leases", "worker", w.o.ID, "jobs", len(leases), "err", err)
 		}
-		return
+		return false
 	}
 	sent := make(map[string]Lease, len(leases))
 	for _, l := range leases {
 		sent[l.JobID] = l
+	}
+	gone := make(map[string]bool, len(lost))
+	for _, id := range lost {
+		gone[id] = true
+	}
+	for _, r := range held {
+		if gone[r.job.ID] {
+			r.leaseUntil.Store(math.MaxInt64) // no longer this worker's: nothing to renew
+		} else {
+			r.leaseUntil.Store(until.UnixNano())
+		}
 	}
 	for _, id := range lost {
 		w.mu.Lock()
@@ -942,6 +969,7 @@ func (w *Worker) extendHeld(ctx context.Context) {
 		r.cancel(ErrLeaseLost)
 		w.log.Warn("job lease lost; cancelling it", "worker", w.o.ID, "task", r.job.Task, "job", id, "attempt", r.job.Attempt)
 	}
+	return true
 }
 
 // recoverer makes jobs whose lease expired (a crashed or stalled worker) visible again.
@@ -1076,6 +1104,17 @@ func (w *Worker) logPrune(ctx context.Context, attr, keep string, n int, err err
 }
 
 func (w *Worker) recoverOnce(ctx context.Context) {
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
+	// A recovery while a lease of this worker's own has ended would take its
+	// live jobs, and the outcomes it still has to store, from it. An
+	// extension that waited for the store past a lease ends at once, hence
+	// the few tries.
+	for tries := 0; w.ownLeaseLapsed(); tries++ {
+		if tries == 3 || !w.extendHeld(ctx, false) {
+			return
+		}
+	}
 	n, err := w.b.RecoverExpired(ctx, w.now(), max(w.o.MaxLost, 0))
 	switch {
 	case err != nil && ctx.Err() == nil:
@@ -1083,6 +1122,24 @@ func (w *Worker) recoverOnce(ctx context.Context) {
 	case n > 0:
 		w.log.Warn("recovered jobs whose lease expired", "worker", w.o.ID, "jobs", n)
 	}
+}
+
+// ownLeaseLapsed reports whether a lease this worker holds has ended in the
+// store: the store took no extension for a lease's length (locked, full,
+// out of reach). Its jobs are still running here, or their outcomes wait to
+// be stored, so the worker renews those leases before it recovers expired
+// ones: whichever write gets through first once the store works again, the
+// recovery must not find them expired.
+func (w *Worker) ownLeaseLapsed() bool {
+	now := w.now().UnixNano()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.runs {
+		if r.leaseUntil.Load() <= now && !r.lost.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // shutdown hands back claimed-not-started jobs, waits up to Grace (or StopNow)

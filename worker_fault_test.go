@@ -302,3 +302,121 @@ func TestHeartbeatKeepsTheLeasesOfUnstoredOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A worker whose store takes no write for longer than a lease (a SQLite file
+// another process holds locked, say) still holds its jobs: the recovery it
+// runs itself renews its own lapsed leases first, and does not recover while
+// it cannot. Before, the first recovery that got through once the store
+// worked again took the worker's own running jobs and unstored outcomes from
+// it: they were recorded as lost and ran a second time.
+func TestRecoveryKeepsTheWorkersOwnLapsedLeases(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	quick := spec("quick", nuvom.TaskOptions{})
+	slow := spec("slow", nuvom.TaskOptions{})
+	release := make(chan struct{})
+	var c runCounter
+	reg := registry(t, def(quick, c.invoke), def(slow, func(ctx context.Context, args []byte) ([]byte, error) {
+		if _, err := c.invoke(ctx, args); err != nil {
+			return nil, err
+		}
+		<-release
+		return nil, nil
+	}))
+	ids := []string{enqueue(t, f, quick), enqueue(t, f, quick), enqueue(t, f, quick), enqueue(t, f, slow)}
+	base := time.Now()
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	const lease = time.Minute // of the fake clock; the heartbeat and recoverer tick in real time
+	f.Fail(faulty.Complete, errLocked, faulty.Always)
+	f.Fail(faulty.Extend, errLocked, faulty.Always)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Concurrency: 4, LeaseFor: lease, HeartbeatEvery: 5 * time.Millisecond,
+		RecoverEvery: time.Millisecond, PollInterval: time.Millisecond, Now: now})
+	stop := start(t, w)
+	defer stop()
+
+	waitUntil(t, "every job to start and a store to fail", func() bool {
+		return c.total() == len(ids) && f.Failures(faulty.Complete) >= 1
+	})
+	offset.Add(int64(2 * lease)) // every lease the worker holds has ended in the store
+	n := f.Calls(faulty.RecoverExpired)
+	e := f.Calls(faulty.Extend)
+	// Recovery passes tick every millisecond, heartbeats every 5: by 20
+	// failed extends (from either), many passes ran. Before the fix they
+	// called RecoverExpired; now they try to renew the leases first.
+	waitUntil(t, "recovery passes after the leases ended", func() bool {
+		return f.Calls(faulty.RecoverExpired) >= n+3 || f.Calls(faulty.Extend) >= e+20
+	})
+	f.Heal(faulty.Extend)
+	f.Heal(faulty.Complete)
+	close(release)
+	for _, id := range ids {
+		j := waitFinal(t, f, id)
+		if j.State != nuvom.StateSucceeded || len(j.Attempts) != 1 {
+			t.Errorf("job %s: %s after attempts %+v, want succeeded at its first attempt", id, j.State, j.Attempts)
+		}
+	}
+	stop()
+	for _, id := range ids {
+		if n := c.runs[id]; n != 1 {
+			t.Errorf("job %s ran %d times, want once", id, n)
+		}
+	}
+}
+
+// stallingStore applies its next Extend, once armed, only after the fake
+// clock moved past the extension's end: an Extend that waited for a locked
+// store longer than a lease.
+type stallingStore struct {
+	*faulty.Backend
+	stall   atomic.Bool
+	advance func()
+}
+
+func (s *stallingStore) Extend(ctx context.Context, leases []backend.Lease, until time.Time) ([]string, error) {
+	if s.stall.CompareAndSwap(true, false) {
+		s.advance()
+	}
+	return s.Backend.Extend(ctx, leases, until)
+}
+
+// A renewal that reached the store only after the lease it renewed had ended
+// (it waited for a lock) renews nothing: the recovery pass renews again
+// before it recovers, rather than take the worker's own running job.
+func TestRecoveryKeepsLeasesRenewedTooLate(t *testing.T) {
+	var base time.Time // set once the job is enqueued, so that it is due
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	const lease = time.Minute // of the fake clock
+	s := &stallingStore{Backend: faulty.Wrap(newBackend(t)), advance: func() { offset.Add(int64(2 * lease)) }}
+	slow := spec("slow", nuvom.TaskOptions{})
+	release := make(chan struct{})
+	var c runCounter
+	reg := registry(t, def(slow, func(ctx context.Context, args []byte) ([]byte, error) {
+		if _, err := c.invoke(ctx, args); err != nil {
+			return nil, err
+		}
+		<-release
+		return nil, nil
+	}))
+	id := enqueue(t, s, slow)
+	base = time.Now()
+	// The heartbeat (every 50 s of real time) leaves the renewals to the
+	// recovery passes, every millisecond.
+	w := newWorker(t, s, reg, nuvom.WorkerOptions{Concurrency: 1, LeaseFor: lease, HeartbeatEvery: 50 * time.Second,
+		RecoverEvery: time.Millisecond, PollInterval: time.Millisecond, Now: now})
+	stop := start(t, w)
+	defer stop()
+	waitUntil(t, "the job to start", func() bool { return c.total() == 1 })
+
+	s.stall.Store(true)
+	offset.Add(int64(2 * lease)) // the lease has ended: the next recovery pass renews it, too late
+	waitUntil(t, "the late renewal", func() bool { return !s.stall.Load() })
+	n := s.Calls(faulty.RecoverExpired)
+	waitUntil(t, "recovery passes after it", func() bool { return s.Calls(faulty.RecoverExpired) >= n+3 })
+	close(release)
+	j := waitFinal(t, s, id)
+	stop()
+	if j.State != nuvom.StateSucceeded || len(j.Attempts) != 1 || c.runs[id] != 1 {
+		t.Fatalf("job: %s, ran %d times, attempts %+v; want succeeded at its first attempt, run once", j.State, c.runs[id], j.Attempts)
+	}
+}

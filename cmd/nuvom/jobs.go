@@ -499,6 +499,12 @@ func (a *app) jobAction(id, done string, act func(*nuvom.Inspector, context.Cont
 	defer c.Close()
 	if err := act(c.Inspector(), ctx, id); err != nil {
 		if errors.Is(err, nuvom.ErrWrongState) {
+			if j.State == nuvom.StateQuarantined && j.Task == "" {
+				// Its stored record could not be decoded (a damaged job file):
+				// there is nothing to queue again. Say so, and what to do.
+				return a.fail(fmt.Errorf("job %s is quarantined because its stored record cannot be decoded (%s), so it cannot be queued again: remove it with nuvom quarantine drop %s",
+					id, j.Error, id))
+			}
 			return a.fail(fmt.Errorf("job %s is %s: %w", id, j.State, nuvom.ErrWrongState))
 		}
 		return a.fail(err)

@@ -19,4 +19,10 @@
 //     a log line naming it, and every other job succeeds.
 //   - Shutdown (Unix): SIGTERM lets running jobs finish within the grace
 //     period, or hands them back without spending an attempt when it ends.
+//   - External write lock: another process holds the SQLite write lock until
+//     the worker's leases have ended; once it lets go, every job the worker
+//     held succeeds at its first attempt, none recorded as lost.
+//   - Replaced database: the SQLite file is deleted and created anew while a
+//     worker runs; the worker says so instead of going on with the deleted
+//     file, and a fresh worker runs the new file's jobs.
 package reliability

@@ -55,6 +55,8 @@ type workerConfig struct {
 	LogLevel     string        `json:"log_level"` // debug, info, warn or error; default info
 	// MaxLost is WorkerOptions.MaxLost; 0: its default, negative: no limit.
 	MaxLost int `json:"max_lost"`
+	// BusyTimeout is the SQLite busy timeout; 0: its default.
+	BusyTimeout time.Duration `json:"busy_timeout"`
 }
 
 func TestMain(m *testing.M) {
@@ -98,7 +100,11 @@ func workerProcess(stdin io.Reader, stderr io.Writer) int {
 	var b nuvom.Backend
 	switch c.Backend {
 	case "sqlite":
-		b, err = sqlite.Open(c.Path, sqlite.WithLogger(logger))
+		opts := []sqlite.Option{sqlite.WithLogger(logger)}
+		if c.BusyTimeout > 0 {
+			opts = append(opts, sqlite.WithBusyTimeout(c.BusyTimeout))
+		}
+		b, err = sqlite.Open(c.Path, opts...)
 	case "file":
 		b, err = file.Open(c.Path, file.WithLogger(logger))
 	case "redis": // Path is the Redis URL

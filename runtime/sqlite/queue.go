@@ -57,6 +57,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 			return nil, b.wrap("enqueue", err)
 		}
 	}
+	if err := b.file.check(); err != nil { // replaced.go
+		return nil, fmt.Errorf("sqlite enqueue: %w", err)
+	}
 	if len(jobs) == 1 && freshJob(jobs[0]) && b.stmts.enqueueFresh != nil {
 		j := jobs[0]
 		var args [freshColumnCount]any
@@ -124,6 +127,9 @@ func (b *Backend) Enqueue(ctx context.Context, jobs []*backend.Job) ([]backend.E
 func (b *Backend) Claim(ctx context.Context, req backend.ClaimRequest) ([]*backend.Job, error) {
 	if req.Limit <= 0 {
 		return []*backend.Job{}, nil
+	}
+	if err := b.file.check(); err != nil { // replaced.go
+		return nil, fmt.Errorf("sqlite claim: %w", err)
 	}
 	if jobs, handled, err := b.limitedClaim(ctx, req); handled { // limits.go
 		return jobs, err

@@ -85,6 +85,7 @@ type Backend struct {
 	flow   flowStmts  // workflow.go
 	limits limitCache // limits.go
 	notify notifier
+	file   fileGuard // replaced.go
 	admin  adminState
 	counts countsState // counts.go
 	closed sync.Once
@@ -170,6 +171,7 @@ func Open(path string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	b.notify.init(b.write, b.path, o.pollInterval)
+	b.file.init(path)
 	return b, nil
 }
 

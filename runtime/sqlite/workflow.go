@@ -226,6 +226,9 @@ func (b *Backend) EnqueueWorkflow(ctx context.Context, wf *backend.Workflow) err
 	if err := backend.CheckWorkflow(wf); err != nil {
 		return b.wrap("enqueue workflow", err)
 	}
+	if err := b.file.check(); err != nil { // replaced.go
+		return fmt.Errorf("sqlite enqueue workflow: %w", err)
+	}
 	b.countStmts() // prepared before the transaction (counts.go)
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {

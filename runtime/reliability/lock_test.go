@@ -26,8 +26,16 @@ func TestExternalWriteLockSQLite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nuvom.db")
 	b := openSQLite(t, path)
-	const total = 300
-	ids := enqueueWork(t, b, total, 2, func(i int) int { return 20 + i%30 })
+	// 50 short jobs, which the test waits for, then 100 of 400 ms: about 5 s
+	// of work left when the test takes the lock, so that the lock catches
+	// the worker holding jobs however slowly the test itself is scheduled.
+	const total = 150
+	ids := enqueueWork(t, b, total, 2, func(i int) int {
+		if i < 50 {
+			return 20 + i%30
+		}
+		return 400
+	})
 	cfg := workerConfig{
 		Backend: "sqlite", Path: path, ExecLog: filepath.Join(dir, "executions.log"),
 		Concurrency: 8, LeaseFor: 2 * time.Second, LogLevel: "info",

@@ -54,6 +54,7 @@ func TestDeletedOrReplacedFileIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			removeDatabase(t, path)
+			time.Sleep(20 * time.Millisecond) // past the last check's checkEvery (10 ms): the next call looks
 			if replace {
 				fresh, err := sqlite.Open(path)
 				if err != nil {

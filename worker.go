@@ -948,7 +948,7 @@ func (w *Worker) extendHeld(ctx context.Context, logErr bool) bool {
 		if gone[r.job.ID] {
 			r.leaseUntil.Store(math.MaxInt64) // no longer this worker's: nothing to renew
 		} else {
-			r.leaseUntil.Store(until.UnixNano())
+			r.leaseUntil.Store(backend.ClampTime(until).UnixNano()) // as stored: a time past 2262 has no UnixNano
 		}
 	}
 	for _, id := range lost {

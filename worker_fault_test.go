@@ -420,3 +420,40 @@ func TestRecoveryKeepsLeasesRenewedTooLate(t *testing.T) {
 		t.Fatalf("job: %s, ran %d times, attempts %+v; want succeeded at its first attempt, run once", j.State, c.runs[id], j.Attempts)
 	}
 }
+
+// A lease so long that its end, renewed from now, lies past the latest time a
+// backend stores (about 2262) is held like any other: the worker's own
+// record of when it ends must not wrap around to the past, which made every
+// recovery pass renew the leases three times and then skip its recovery.
+func TestRecoveryRunsWithALeasePastTheLatestStoredTime(t *testing.T) {
+	f := faulty.Wrap(newBackend(t))
+	release := make(chan struct{})
+	started := make(chan struct{})
+	slow := spec("slow", nuvom.TaskOptions{})
+	reg := registry(t, def(slow, func(ctx context.Context, args []byte) ([]byte, error) {
+		close(started)
+		<-release
+		return nil, nil
+	}))
+	id := enqueue(t, f, slow)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Concurrency: 1, LeaseFor: 290 * 365 * 24 * time.Hour,
+		HeartbeatEvery: 20 * time.Millisecond, RecoverEvery: time.Millisecond, PollInterval: time.Millisecond})
+	stop := start(t, w)
+	defer stop()
+	<-started
+	e := f.Calls(faulty.Extend)
+	waitUntil(t, "a heartbeat to renew the running job's lease", func() bool { return f.Calls(faulty.Extend) > e })
+	n, e := f.Calls(faulty.RecoverExpired), f.Calls(faulty.Extend)
+	// Recovery passes tick every millisecond, heartbeats every 20: before
+	// the fix each pass renewed the lease three times instead of recovering.
+	waitUntil(t, "recovery passes while the job runs", func() bool {
+		return f.Calls(faulty.RecoverExpired) >= n+3 || f.Calls(faulty.Extend) >= e+30
+	})
+	if got := f.Calls(faulty.RecoverExpired) - n; got < 3 {
+		t.Errorf("%d recovery passes reached the store while %d lease renewals did, want recovery to go on", got, f.Calls(faulty.Extend)-e)
+	}
+	close(release)
+	if j := waitFinal(t, f, id); j.State != nuvom.StateSucceeded {
+		t.Errorf("job %s: %s, want succeeded", id, j.State)
+	}
+}

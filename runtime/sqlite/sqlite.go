@@ -124,8 +124,15 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open sqlite %s: path must not contain '?'", path)
 	}
+	// SQLite resolves a relative path once, when a connection opens it: the
+	// connections opened later (the read pool's) and the replaced-file check
+	// must find that file again after the process changed its directory.
+	file := path
+	if abs, err := filepath.Abs(path); err == nil && path != ":memory:" && !strings.HasPrefix(path, "file:") {
+		file = abs
+	}
 	if o.readOnly {
-		return openReadOnly(path, o)
+		return openReadOnly(path, file, o)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -134,7 +141,7 @@ func Open(path string, opts ...Option) (*Backend, error) {
 	}
 	b := &Backend{path: path, opts: o}
 	var err error
-	b.write, err = sql.Open("sqlite", dsn(path, o, false))
+	b.write, err = sql.Open("sqlite", dsn(file, o, false))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -152,7 +159,7 @@ func Open(path string, opts ...Option) (*Backend, error) {
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	b.read, err = sql.Open("sqlite", dsn(path, o, true))
+	b.read, err = sql.Open("sqlite", dsn(file, o, true))
 	if err != nil {
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -170,20 +177,21 @@ func Open(path string, opts ...Option) (*Backend, error) {
 		b.write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	b.notify.init(b.write, b.path, o.pollInterval)
-	b.file.init(path)
+	b.notify.init(b.write, file, o.pollInterval)
+	b.file.init(file)
 	return b, nil
 }
 
 // openReadOnly opens both pools of b on an existing database with mode=ro,
-// falling back to immutable=1 when the WAL index cannot be created.
-func openReadOnly(path string, o options) (*Backend, error) {
-	if _, err := os.Stat(path); err != nil {
+// falling back to immutable=1 when the WAL index cannot be created. file is
+// path made absolute.
+func openReadOnly(path, file string, o options) (*Backend, error) {
+	if _, err := os.Stat(file); err != nil {
 		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
 	}
 	var first error
 	for _, mode := range []string{"&mode=ro", "&mode=ro&immutable=1"} {
-		uri := fileURI(path)
+		uri := fileURI(file)
 		b := &Backend{path: path, opts: o}
 		var err error
 		if b.write, err = sql.Open("sqlite", dsn(uri, o, false)+mode); err != nil {
@@ -200,7 +208,7 @@ func openReadOnly(path string, o options) (*Backend, error) {
 			err = b.stmts.prepare(b.write, true)
 		}
 		if err == nil {
-			b.notify.init(b.write, b.path, o.pollInterval)
+			b.notify.init(b.write, file, o.pollInterval)
 			return b, nil
 		}
 		b.read.Close()

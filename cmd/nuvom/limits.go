@@ -108,7 +108,8 @@ func (a *app) cmdLimitSet(args []string) int {
 }
 
 // knownLimitTask refuses an override for a task that neither the module's
-// manifest nor any worker on the store (a worker of another module) knows:
+// manifest nor the store (a worker's declared limits, or a job, of another
+// module) knows:
 // a misspelt name would store a limit that no claim ever applies.
 func (a *app) knownLimitTask(ctx context.Context, c *nuvom.Client, name string) error {
 	m, err := a.loadManifest()
@@ -127,8 +128,17 @@ func (a *app) knownLimitTask(ctx context.Context, c *nuvom.Client, name string) 
 			return nil
 		}
 	}
+	// A task that declares no limit is not among them: a task of another
+	// module on the same store is known by its jobs.
+	jobs, err := c.Inspector().List(ctx, nuvom.ListFilter{Task: name, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("limit set: %w", err)
+	}
+	if len(jobs) > 0 {
+		return nil
+	}
 	_, err = a.task(m, name)
-	return fmt.Errorf("limit set: %w, and no worker on the store declared it", err)
+	return fmt.Errorf("limit set: %w, and neither a worker nor a job on the store names it", err)
 }
 
 func (a *app) cmdLimitClear(args []string) int {

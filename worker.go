@@ -808,7 +808,7 @@ func (w *Worker) finish(r *run, from int32, o *Outcome) bool {
 // queues its outcome (unless the lease was lost) and frees its slot.
 func (w *Worker) settle(r *run, o *Outcome) {
 	w.mu.Lock()
-	if o == nil || r.lost.Load() {
+	if (o == nil || r.lost.Load()) && w.runs[r.job.ID] == r { // not a newer claim of the same job (a lost attempt can end after it)
 		delete(w.runs, r.job.ID)
 	} // else r stays held, finished, until its outcome is stored: the heartbeat keeps its lease (forget lets go)
 	w.mu.Unlock()

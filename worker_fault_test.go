@@ -3,6 +3,7 @@ package nuvom_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,6 +454,129 @@ func TestRecoveryRunsWithALeasePastTheLatestStoredTime(t *testing.T) {
 		t.Errorf("%d recovery passes reached the store while %d lease renewals did, want recovery to go on", got, f.Calls(faulty.Extend)-e)
 	}
 	close(release)
+	if j := waitFinal(t, f, id); j.State != nuvom.StateSucceeded {
+		t.Errorf("job %s: %s, want succeeded", id, j.State)
+	}
+}
+
+// signalHandler is a slog.Handler that closes a channel the first time a
+// record with a given message is logged.
+type signalHandler struct {
+	mu   *sync.Mutex
+	seen map[string]chan struct{}
+}
+
+func newSignalHandler(msgs ...string) signalHandler {
+	h := signalHandler{mu: &sync.Mutex{}, seen: map[string]chan struct{}{}}
+	for _, m := range msgs {
+		h.seen[m] = make(chan struct{})
+	}
+	return h
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h signalHandler) WithGroup(string) slog.Handler            { return h }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch, ok := h.seen[r.Message]; ok {
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	}
+	return nil
+}
+
+func (h signalHandler) wait(t *testing.T, msg string) {
+	t.Helper()
+	select {
+	case <-h.seen[msg]:
+	case <-time.After(2 * time.Minute): // hang guard
+		t.Fatalf("gave up waiting for the log line %q", msg)
+	}
+}
+
+// An attempt whose lease was lost, and which returns only after the worker
+// claimed the same job again, lets go of itself alone: it took the new
+// claim out of the held runs, so the heartbeat stopped renewing the new
+// lease and a recovery ran the job a third time while the second attempt ran.
+func TestLostAttemptEndingLeavesTheNewClaimOfItsJobHeld(t *testing.T) {
+	ctx := context.Background()
+	f := faulty.Wrap(newBackend(t))
+	var calls atomic.Int32
+	started := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	release := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	task := spec("stubborn", nuvom.TaskOptions{Retries: 3})
+	reg := registry(t, def(task, func(ctx context.Context, args []byte) ([]byte, error) {
+		n := calls.Add(1) - 1
+		if int(n) >= len(started) {
+			return nil, nil
+		}
+		close(started[n])
+		<-release[n] // ignores its context
+		return nil, nil
+	}))
+	id := enqueue(t, f, task)
+	base := time.Now()
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	const lease = time.Minute // of the fake clock; the heartbeat and recoverer tick in real time
+	const lostMsg, discardedMsg = "job lease lost; cancelling it", "job lease lost while running; its outcome is discarded"
+	logs := newSignalHandler(lostMsg, discardedMsg)
+	w := newWorker(t, f, reg, nuvom.WorkerOptions{Concurrency: 2, LeaseFor: lease, HeartbeatEvery: 5 * time.Millisecond,
+		RecoverEvery: time.Millisecond, PollInterval: time.Millisecond, Now: now, Logger: slog.New(logs)})
+	stop := start(t, w)
+	defer func() {
+		for _, ch := range release {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+		}
+		stop()
+	}()
+
+	<-started[0]
+	// The worker stalls past its lease and another worker's recovery takes
+	// the job back; the worker claims it again once it sees the lease gone.
+	f.Fail(faulty.Claim, errLocked, faulty.Always)
+	f.Fail(faulty.Extend, errLocked, faulty.Always)
+	offset.Add(int64(2 * lease))
+	if n, err := f.RecoverExpired(ctx, now(), 0); err != nil || n != 1 {
+		t.Fatalf("recover the stalled worker's job: %d, %v", n, err)
+	}
+	f.Heal(faulty.Extend)
+	logs.wait(t, lostMsg)
+	f.Heal(faulty.Claim)
+	<-started[1]
+	second, err := f.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release[0]) // the lost attempt returns at last
+	logs.wait(t, discardedMsg)
+
+	// A lease's length later the second attempt still runs: its lease must
+	// have been renewed, not recovered.
+	offset.Add(int64(2 * lease))
+	n := f.Calls(faulty.RecoverExpired)
+	waitUntil(t, "recovery passes after the clock moved", func() bool {
+		return f.Calls(faulty.RecoverExpired) >= n+3 || calls.Load() > 2
+	})
+	j, err := f.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.LeaseToken != second.LeaseToken || calls.Load() != 2 {
+		t.Errorf("job %s: %s with lease token %d and %d attempts started, want the second attempt's lease (%d) held and 2 attempts",
+			id, j.State, j.LeaseToken, calls.Load(), second.LeaseToken)
+	}
+	close(release[1])
+	close(release[2]) // a third attempt, had there been one
 	if j := waitFinal(t, f, id); j.State != nuvom.StateSucceeded {
 		t.Errorf("job %s: %s, want succeeded", id, j.State)
 	}

@@ -27,11 +27,12 @@ const checkEvery = 10 * time.Millisecond
 type fileGuard struct {
 	path   string
 	opened os.FileInfo  // nil when the path could not be statted at open: no checks
-	passed atomic.Int64 // when a check last found the file opened (UnixNano)
+	start  time.Time    // when init ran: checks are timed from it on the monotonic clock
+	passed atomic.Int64 // when a check last found the file opened (ns since start; 0: none yet)
 }
 
 func (g *fileGuard) init(path string) {
-	g.path = path
+	g.path, g.start = path, time.Now()
 	if fi, err := os.Stat(path); err == nil {
 		g.opened = fi
 	}
@@ -46,8 +47,8 @@ func (g *fileGuard) check() error {
 	if g.opened == nil {
 		return nil
 	}
-	now := time.Now().UnixNano()
-	if now-g.passed.Load() < int64(checkEvery) {
+	now := int64(time.Since(g.start)) + 1 // +1: a check at start is one
+	if last := g.passed.Load(); last > 0 && now-last < int64(checkEvery) {
 		return nil
 	}
 	fi, err := os.Stat(g.path)

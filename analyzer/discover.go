@@ -23,8 +23,8 @@ import (
 const IgnoreFile = ".nuvomignore"
 
 // marker is what the byte prefilter looks for; it also catches "// nuvom:task"
-// so that the misspelt form can be warned about.
-var marker = []byte("nuvom:task")
+// and "//Nuvom:task" so that the misspelt forms can be warned about.
+var marker = []byte("uvom:task")
 
 // discovery is what walking the covered folders found.
 type discovery struct {

@@ -24,8 +24,13 @@ const (
 	wantAfter  = "func(context.Context, nuvom.JobInfo, error)"
 )
 
-// spacedRE matches the misspelt directive "// nuvom:task".
-var spacedRE = regexp.MustCompile(`^//\s+nuvom:task\b`)
+// spacedRE matches the misspelt directive "// nuvom:task"; casedRE the
+// directive in another case ("//Nuvom:task"), which Go's tools do not take
+// as a directive either.
+var (
+	spacedRE = regexp.MustCompile(`^//\s+nuvom:task\b`)
+	casedRE  = regexp.MustCompile(`(?i)^//\s*nuvom:task\b`)
+)
 
 // found is one annotated function, valid or not, for the duplicate-name check.
 type found struct {
@@ -132,6 +137,8 @@ func (p *pkgScan) scanFile(f *ast.File, filename string) {
 				p.c.warnf(p.pos(c.Pos()), "unknown directive %s: did you mean %s?", word, Directive)
 			case spacedRE.MatchString(c.Text):
 				p.c.warnf(p.pos(c.Pos()), "%q is not a directive: write %s with no space after //", c.Text, Directive)
+			case casedRE.MatchString(c.Text):
+				p.c.warnf(p.pos(c.Pos()), "%q is not a directive: write %s in lower case", c.Text, Directive)
 			}
 		}
 	}

@@ -152,8 +152,20 @@ func (a *app) cmdLimitClear(args []string) int {
 		return a.fail(err)
 	}
 	defer c.Close()
+	limits, err := c.TaskLimits(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	had := false
+	for _, t := range limits {
+		had = had || (t.Task == fs.Arg(0) && t.HasOverride)
+	}
 	if err := c.ClearTaskLimit(ctx, fs.Arg(0)); err != nil {
 		return a.fail(err)
+	}
+	if !had {
+		fmt.Fprintf(a.stdout, "%s: had no override (nothing changed)\n", fs.Arg(0))
+		return exitOK
 	}
 	fmt.Fprintf(a.stdout, "%s: override cleared\n", fs.Arg(0))
 	return exitOK

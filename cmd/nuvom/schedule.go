@@ -161,7 +161,7 @@ func (a *app) cmdScheduleAdd(args []string) int {
 	in := fs.Duration("in", 0, "one-off this long from now")
 	catchUp := fs.Int("catch-up", 0, "after downtime, enqueue each missed tick, at most this many (default: only the latest, once)")
 	jitter := fs.Duration("jitter", 0, "delay each tick's job by a random duration below this (shorter than the time between two runs)")
-	id := fs.String("id", "", "the schedule's id (default a new ULID); an existing id is replaced")
+	id := fs.String("id", "", "the schedule's id (default a new ULID; not starting with task:, the annotations' own); an existing id is replaced")
 	if code, ok := a.parse(fs, args, 1, 2); !ok {
 		return code
 	}
